@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from labelnoise.cli.train import load_data
-from labelnoise.training import coteaching, dividemix, elr, engine, standard
+from labelnoise.training import coteaching, dividemix, elr, engine, rdcr, standard
 
 SETTINGS = {  # name -> (noise spec or None, CIFAR-10N label set or None)
     "sym20": ("symmetric:0.2", None),
@@ -46,7 +46,7 @@ SETTINGS = {  # name -> (noise spec or None, CIFAR-10N label set or None)
     "random1": (None, "random1"),
     "worst": (None, "worse"),
 }
-METHODS = ("standard", "coteaching", "elr", "elr+", "dividemix")
+METHODS = ("standard", "coteaching", "elr", "elr+", "dividemix", "rdcr")
 
 # Published anchors: (best-epoch test accuracy %, source). CIFAR-N leaderboard (Wei et al.
 # 2022, ICLR, Table 2): ResNet-34, all 50,000 noisy labels, best test accuracy over
@@ -85,6 +85,8 @@ PROFILES = {
                          lr_decay_epoch=6, lam=3.0, beta=0.7, ema_rampup_steps=125),
             "dividemix": dict(epochs=8, warmup_epochs=2, batch_size=128, lr=0.05,
                               lr_decay_epoch=6),
+            "rdcr": dict(epochs=8, batch_size=128, lr=0.1, weight_decay=5e-4,
+                         schedule="onecycle", rampup_epochs=3.0),
         },
     ),
     "cpu-30min": dict(
@@ -112,6 +114,8 @@ PROFILES = {
                          lr_decay_epoch=45, lam=3.0, beta=0.7, ema_rampup_steps=3000),
             "dividemix": dict(epochs=60, warmup_epochs=5, batch_size=256, lr=0.05,
                               lr_decay_epoch=45),
+            "rdcr": dict(epochs=60, batch_size=512, lr=0.2, weight_decay=5e-4,
+                         schedule="onecycle", rampup_epochs=10.0),
         },
     ),
 }
@@ -134,6 +138,8 @@ def run_one(method: str, setting: str, profile: dict, *, seed: int, data_root, p
         res = elr.fit(x, noisy, **kw, **common)
     elif method == "elr+":
         res = elr.fit_plus(x, noisy, **kw, **common)
+    elif method == "rdcr":
+        res = rdcr.fit(x, noisy, **kw, **common)
     elif method == "coteaching":
         res = coteaching.fit(x, noisy, forget_rate=noise_rate, true_labels=true, **kw, **common)
     else:

@@ -46,6 +46,13 @@ def test_find_issues_writes_ranked_csv(tmp_path):
                                     "--filter-by", "prune_by_noise_rate"])
     assert res.exit_code == 0, res.output
     assert len(pd.read_csv(out)) == labelnoise.find_label_issues(given, pp, filter_by="prune_by_noise_rate").sum()
+    res = CliRunner().invoke(main, ["find-issues", "--labels", str(tmp_path / "labels.npy"),
+                                    "--pred-probs", str(tmp_path / "pp.npy"), "--out", str(out), "--force",
+                                    "--filter-by", "expected_f1"])
+    assert res.exit_code == 0, res.output
+    np.testing.assert_array_equal(
+        np.sort(pd.read_csv(out)["index"]),
+        np.flatnonzero(labelnoise.find_label_issues(given, pp, filter_by="expected_f1")))
 
 
 def test_find_issues_bad_shape_is_a_clear_error(tmp_path):

@@ -235,6 +235,29 @@ def test_filters_on_synthetic_noise():
     np.testing.assert_array_equal(both, both & pbc & pbnr)
 
 
+def test_expected_f1_mask_hand_computed():
+    # q = 1 - s = [.9, .1, .4, .05], sum 1.45; lowest scores first: rows 0, 2, 1, 3;
+    # expected F1 of the top k: 1.8/2.45 = .735, 2.6/3.45 = .754, 2.8/4.45 = .629, 2.9/5.45 = .532
+    s = np.array([0.1, 0.9, 0.6, 0.95])
+    np.testing.assert_array_equal(filter.expected_f1_mask(s), [True, False, True, False])
+    # the cut-off lies at q = F/2 (Lipton et al. 2014): .4 >= .754 / 2 > .1
+    assert not filter.expected_f1_mask(np.ones(5)).any()
+    with pytest.raises(ValueError, match=r"scores\[1\]"):
+        filter.expected_f1_mask(np.array([0.5, np.nan]))
+    with pytest.raises(ValueError, match="1-D"):
+        filter.expected_f1_mask(np.zeros((2, 2)))
+
+
+def test_expected_f1_filter_uses_pooled_scores_and_flags_more():
+    nm = np.full((4, 4), 0.15) + np.eye(4) * 0.55
+    _, given, pp = _synthetic(n=3000, k=4, noise_matrix=nm, seed=5)
+    scores = labelnoise.label_quality_scores(given, pp)
+    mask = labelnoise.find_label_issues(given, pp, filter_by="expected_f1")
+    np.testing.assert_array_equal(mask, filter.expected_f1_mask(scores))
+    pooled = labelnoise.find_label_issues(given, pp)
+    assert np.all(mask >= pooled) and mask.sum() > pooled.sum()  # cut-off q = F/2 <= 1/2
+
+
 def test_predicted_neq_given_and_argmax_reduction():
     labels = np.array([0, 1, 1])
     pp = np.array([[0.2, 0.8], [0.5, 0.5], [0.9, 0.1]])

@@ -94,6 +94,14 @@ def test_dirty_pred_probs_accepted_with_one_warning_and_not_modified():
     clean = np.clip(dirty, 0, None)
     clean /= clean.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(scores, clean[np.arange(6), labels])
+    # the default score's validation pass also computes its margin and counts; on dirty
+    # rows those are discarded and recomputed on the renormalised copy
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", _validation.PredProbsWarning)
+        for method in ("pooled", "prior_adjusted_margin", "noise_posterior"):
+            np.testing.assert_allclose(labelnoise.label_quality_scores(labels, dirty, method=method),
+                                       labelnoise.label_quality_scores(labels, clean, method=method),
+                                       rtol=1e-12, err_msg=method)
 
 
 def test_exact_float32_rows_give_no_warning():

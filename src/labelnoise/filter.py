@@ -25,7 +25,20 @@ Ours:
 - ``"pooled"`` (the default): flag the examples whose pooled label-quality score
   (:mod:`labelnoise.rank`) is below 0.5, i.e. whose given label is, by the pooled
   estimate, more likely wrong than right. No count is estimated separately: the decision
-  and the ranking come from the same probability.
+  and the ranking come from the same probability. This is the decision with the fewest
+  expected mistakes (flagged correct labels plus missed errors).
+- ``"expected_f1"``: the set that maximises the expected F1 of the flags when the pooled
+  score is read as ``P(label correct)``. Flagging the k lowest scores gives an expected
+  number of true flags ``sum_{top k} q`` (``q = 1 - score``) against ``sum_all q`` errors
+  expected in the data, so the plug-in expected F1 is ``2 sum_{top k} q / (k + sum_all q)``
+  (the ratio-of-expectations approximation; Nan, Chai, Lee and Chieu 2012, "Optimizing
+  F-measure: A Tale of Two Approaches", ICML, whose optimal decisions are
+  top-k sets of the ranked probabilities); we flag the top k that maximises it. At the
+  optimum the cut-off lies at ``q = F/2`` with F the optimal expected F1 (Lipton, Elkan
+  and Naryanaswamy 2014, "Optimal Thresholding of Classifiers to Maximize F1 Measure",
+  ECML PKDD), so it flags more than ``"pooled"`` (``q > 1/2``) and adapts to
+  the noise rate: on the benchmark it is ahead of ``"pooled"`` on both CIFAR-10N sets
+  and behind it on the synthetic one (``benchmarks/RESULTS.md``). Needs one sort, N log N.
 
 Tie-breaking: where several examples have exactly the same margin at a prune cut-off,
 which of them is flagged may differ from cleanlab (which uses a full argsort; we use a
@@ -44,6 +57,7 @@ from labelnoise._validation import (
     map_chunks,
     validate_choice,
     validate_labels_and_pred_probs,
+    validate_noise_matrix,
 )
 
 CLEANLAB_FILTERS = (
@@ -55,7 +69,7 @@ CLEANLAB_FILTERS = (
     "low_self_confidence",
     "low_normalized_margin",
 )
-OUR_FILTERS = ("pooled",)
+OUR_FILTERS = ("pooled", "expected_f1")
 FILTERS = OUR_FILTERS + CLEANLAB_FILTERS
 DEFAULT_FILTER = "pooled"
 
@@ -132,7 +146,8 @@ def find_label_issues(labels, pred_probs, *, filter_by: str = DEFAULT_FILTER,
             deviations up to 1e-3 are renormalised with a warning), a numpy memory map, or a
             list of such arrays from several models, combined by the arithmetic mean of
             their rows.
-        filter_by: ``"pooled"`` (default, ours) or one of cleanlab's seven methods:
+        filter_by: ``"pooled"`` (default, ours), ``"expected_f1"`` (ours) or one of
+            cleanlab's seven methods:
             ``"prune_by_noise_rate"``, ``"prune_by_class"``, ``"both"``,
             ``"confident_learning"``, ``"predicted_neq_given"``, ``"low_self_confidence"``,
             ``"low_normalized_margin"`` (see the module docstring).
@@ -144,7 +159,8 @@ def find_label_issues(labels, pred_probs, *, filter_by: str = DEFAULT_FILTER,
             flag, in (0, 1].
         min_examples_per_class: the prune methods leave classes with this many examples or
             fewer alone (with a warning).
-        noise_matrix: optional known (K, K) ``P(given | true)`` for ``"pooled"``.
+        noise_matrix: optional known (K, K) ``P(given | true)`` for ``"pooled"`` and
+            ``"expected_f1"``.
 
     Returns:
         bool ndarray (N,), True = label issue; or int64 ndarray of indices when
@@ -159,26 +175,59 @@ def find_label_issues(labels, pred_probs, *, filter_by: str = DEFAULT_FILTER,
     validate_choice(rank_by, rank.METHODS, "rank_by")
     if not 0.0 < frac_noise <= 1.0:
         raise ValueError(f"frac_noise must lie in (0, 1], got {frac_noise}")
-    fuse = filter_by == "pooled" and noise_matrix is None
-    labels, pp = validate_labels_and_pred_probs(
-        labels, pred_probs,
-        fused=(lambda lab: rank._argmax_pair_counter(lab, rank._num_columns(pred_probs))) if fuse else None)
-    mask = _issue_mask(labels, pp, filter_by, frac_noise, min_examples_per_class, noise_matrix)
+    if filter_by in OUR_FILTERS:
+        labels, pp, margin = rank._validate_fused(labels, pred_probs, "pooled", noise_matrix)
+        if noise_matrix is not None:
+            noise_matrix = validate_noise_matrix(noise_matrix, num_classes=pp.k)
+        pooled = rank._scores(labels, pp, "pooled", noise_matrix=noise_matrix, margin=margin)
+        mask = pooled < 0.5 if filter_by == "pooled" else expected_f1_mask(pooled)
+    else:
+        labels, pp = validate_labels_and_pred_probs(labels, pred_probs)
+        pooled = None
+        mask = _issue_mask(labels, pp, filter_by, frac_noise, min_examples_per_class)
     if not return_ranked:
         return mask
     idx = np.flatnonzero(mask)
-    scores = rank._scores(labels, pp, rank_by) if idx.size else np.empty(0)
-    return idx[np.argsort(scores[idx], kind="stable")] if idx.size else idx.astype(np.int64)
+    if not idx.size:
+        return idx.astype(np.int64)
+    scores = pooled if rank_by == "pooled" and pooled is not None else rank._scores(labels, pp, rank_by)
+    return idx[np.argsort(scores[idx], kind="stable")]
+
+
+def expected_f1_mask(scores) -> np.ndarray:
+    """Flags that maximise the plug-in expected F1 when ``scores`` are ``P(label correct)``.
+
+    Args:
+        scores: float (N,) in [0, 1], e.g. the pooled label-quality scores.
+
+    Returns:
+        bool ndarray (N,): the k lowest scores (ties in index order) for the k maximising
+        ``2 sum_{top k} (1 - s) / (k + sum_all (1 - s))``; all False when no label is
+        expected to be wrong. See ``"expected_f1"`` in the module docstring for the source.
+
+    Raises:
+        ValueError: ``scores`` not 1-D, empty, NaN or outside [0, 1].
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 1 or s.size == 0:
+        raise ValueError(f"scores must be a non-empty 1-D array, got shape {s.shape}")
+    bad = np.flatnonzero(~((s >= 0.0) & (s <= 1.0)))
+    if bad.size:
+        raise ValueError(f"scores must lie in [0, 1]; scores[{bad[0]}] = {s[bad[0]]}")
+    q = 1.0 - s
+    mask = np.zeros(s.size, dtype=bool)
+    total = q.sum()
+    if total <= 0.0:
+        return mask
+    order = np.argsort(s, kind="stable")
+    f1 = 2.0 * np.cumsum(q[order]) / (np.arange(1, s.size + 1) + total)
+    mask[order[: int(np.argmax(f1)) + 1]] = True
+    return mask
 
 
 def _issue_mask(labels: np.ndarray, pp: PredProbs, filter_by: str, frac_noise: float,
-                min_examples_per_class: int, noise_matrix) -> np.ndarray:
-    if filter_by == "pooled":
-        if noise_matrix is not None:
-            from labelnoise._validation import validate_noise_matrix
-
-            noise_matrix = validate_noise_matrix(noise_matrix, num_classes=pp.k)
-        return rank._scores(labels, pp, "pooled", noise_matrix=noise_matrix) < 0.5
+                min_examples_per_class: int) -> np.ndarray:
+    """Mask of one of cleanlab's seven filters over validated inputs."""
     if filter_by == "predicted_neq_given":
         mask = np.empty(pp.n, dtype=bool)
 

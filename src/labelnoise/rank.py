@@ -54,6 +54,7 @@ DEFAULT_METHOD = "pooled"
 
 _CLIP = 1e-6  # lower clip of self-confidence inside confidence_weighted_entropy (as published)
 _EPS = 1e-12  # keeps logits of scores at exactly 0 or 1 finite
+_SUB_ELEMENTS = 1 << 15  # elements per sub-block of a chunk's temporaries (256 KiB float64)
 
 
 def _num_columns(pred_probs) -> int:
@@ -85,7 +86,10 @@ def _adjust_by_thresholds(block: np.ndarray, thresholds: np.ndarray) -> np.ndarr
     return out
 
 
-def _score_block(method: str, block: np.ndarray, labels: np.ndarray, ctx: dict) -> np.ndarray:
+def _score_block(method: str, block: np.ndarray, labels: np.ndarray, ctx: dict,
+                 margin: np.ndarray | None = None) -> np.ndarray:
+    """Scores of one chunk; ``margin``, when given, is the chunk's prior-adjusted margin
+    already computed during validation (:func:`_argmax_pair_counter`)."""
     if ctx.get("thresholds") is not None:
         block = _adjust_by_thresholds(block, ctx["thresholds"])
     if method == "self_confidence":
@@ -100,37 +104,67 @@ def _score_block(method: str, block: np.ndarray, labels: np.ndarray, ctx: dict) 
         ratio = entropy / np.clip(_gather(block, labels), _CLIP, None)
         return np.log(ratio + 1.0) / np.clip(ratio, _CLIP, None)
     r = np.arange(block.shape[0])
+    if method in ("prior_adjusted_margin", "pooled") and margin is None:
+        margin, _ = _margin_and_top(block, labels, ctx["inv_prior"])
+    if method == "prior_adjusted_margin":
+        return margin
     own_p = block[r, labels]
-    margin = None
-    if method in ("prior_adjusted_margin", "pooled"):
-        adjusted = block * ctx["inv_prior"]  # p_j / pi_j
-        own = adjusted[r, labels]
-        adjusted[r, labels] = -np.inf
-        margin = own / (own + adjusted.max(axis=1))
-        if method == "prior_adjusted_margin":
-            return margin
     # posterior: T[y, y] p_y / pi_y / sum_j T[y, j] p_j / pi_j, with W[y, j] = T[y, j] / pi_j
     w = ctx["posterior_weights"]
-    denominator = np.einsum("nk,nk->n", block, w[labels])
+    # row-wise dot products as a batched matmul (faster than einsum, numpy >= 1.24)
+    denominator = np.matmul(block[:, None, :], w[labels][:, :, None])[:, 0, 0]
     posterior = w[labels, labels] * own_p / np.clip(denominator, 1e-300, None)
     if method == "noise_posterior":
         return posterior
+    # equal-weight logarithmic pool, sigmoid((logit m + logit p) / 2), in the equivalent
+    # odds form sqrt(m p) / (sqrt(m p) + sqrt((1 - m)(1 - p))): no log or exp needed
     m = np.clip(margin, _EPS, 1 - _EPS)
     p = np.clip(posterior, _EPS, 1 - _EPS)
-    z = 0.5 * (np.log(m) - np.log1p(-m)) + 0.5 * (np.log(p) - np.log1p(-p))
-    return 1.0 / (1.0 + np.exp(-z))
+    agree = np.sqrt(m * p)
+    return agree / (agree + np.sqrt((1.0 - m) * (1.0 - p)))
 
 
-def _argmax_pair_counter(labels: np.ndarray, k: int):
-    """Per-chunk counts of (given label, argmax of the prior-adjusted pred_probs) pairs, as a
-    function ``(block, start, stop) -> int64 (K * K,)``; usable during validation."""
+def _margin_and_top(block: np.ndarray, labels: np.ndarray, inv_prior: np.ndarray):
+    """Prior-adjusted margin ``a_y / (a_y + max_{j != y} a_j)`` (``a = p / pi``) and the
+    arg-max of ``a`` (numpy's tie-break: lowest index) of each row of one chunk.
+
+    Works through sub-blocks so the temporary ``a`` stays in cache. Returns float64 (n,),
+    int64 (n,)."""
+    n, k = block.shape
+    margin = np.empty(n, dtype=np.float64)
+    top = np.empty(n, dtype=np.int64)
+    sub = max(1, _SUB_ELEMENTS // k)
+    buf = np.empty((min(sub, n), k))
+    for s in range(0, n, sub):
+        blk, lab = block[s:s + sub], labels[s:s + sub]
+        adjusted = np.multiply(blk, inv_prior, out=buf[: blk.shape[0]])
+        r = np.arange(blk.shape[0])
+        own = adjusted[r, lab]
+        adjusted[r, lab] = -np.inf
+        best_other = adjusted.argmax(axis=1)
+        other = adjusted[r, best_other]
+        margin[s:s + blk.shape[0]] = own / (own + other)
+        top[s:s + blk.shape[0]] = np.where(
+            own > other, lab, np.where(own < other, best_other, np.minimum(lab, best_other)))
+    return margin, top
+
+
+def _argmax_pair_counter(labels: np.ndarray, k: int, margin_out: np.ndarray | None = None):
+    """Per-chunk counts of (given label, arg-max of the prior-adjusted pred_probs) pairs, as
+    a function ``(block, start, stop) -> int64 (K * K,)`` usable during validation
+    (``fused``). With ``margin_out`` it also writes each row's prior-adjusted margin into
+    ``margin_out[start:stop]`` while the chunk is in cache, so the default score needs one
+    more pass over pred_probs instead of two; that margin is valid only when validation
+    needed no renormalisation (``PredProbs.fused`` is set)."""
     if labels.max() >= k:  # invalid labels: validation reports them after this pass
         return lambda block, a, b: np.zeros(k * k, dtype=np.int64)
     inv_prior = float(labels.size) / np.maximum(np.bincount(labels, minlength=k), 1)
 
     def counts(block: np.ndarray, a: int, b: int) -> np.ndarray:
-        pairs = labels[a:b] * k + (block * inv_prior).argmax(axis=1)
-        return np.bincount(pairs, minlength=k * k)[: k * k]
+        margin, top = _margin_and_top(block, labels[a:b], inv_prior)
+        if margin_out is not None:
+            margin_out[a:b] = margin
+        return np.bincount(labels[a:b] * k + top, minlength=k * k)[: k * k]
 
     return counts
 
@@ -153,8 +187,10 @@ def _argmax_noise_matrix(labels: np.ndarray, pp: PredProbs) -> np.ndarray:
 
 
 def _scores(labels: np.ndarray, pp: PredProbs, method: str, *, adjust_pred_probs: bool = False,
-            noise_matrix: np.ndarray | None = None, thresholds: np.ndarray | None = None) -> np.ndarray:
-    """Scores over validated inputs, chunk by chunk (threads over chunks)."""
+            noise_matrix: np.ndarray | None = None, thresholds: np.ndarray | None = None,
+            margin: np.ndarray | None = None) -> np.ndarray:
+    """Scores over validated inputs, chunk by chunk (threads over chunks). ``margin``: the
+    prior-adjusted margins from the validation pass (:func:`_argmax_pair_counter`), if any."""
     from labelnoise import count
 
     ctx: dict = {}
@@ -173,10 +209,15 @@ def _scores(labels: np.ndarray, pp: PredProbs, method: str, *, adjust_pred_probs
         if noise_matrix is None:
             noise_matrix = _argmax_noise_matrix(labels, pp)
         ctx["posterior_weights"] = noise_matrix * ctx["inv_prior"][None, :]
+    if method not in ("prior_adjusted_margin", "pooled"):
+        margin = None
+    elif margin is not None and method == "prior_adjusted_margin":
+        return margin
     out = np.empty(pp.n, dtype=np.float64)
 
     def work(a: int, b: int) -> None:
-        out[a:b] = _score_block(method, pp.rows(a, b), labels[a:b], ctx)
+        out[a:b] = _score_block(method, pp.rows(a, b), labels[a:b], ctx,
+                                None if margin is None else margin[a:b])
 
     map_chunks(work, pp.n, pp.chunk)
     return out
@@ -203,7 +244,8 @@ def label_quality_scores(labels, pred_probs, *, method: str = DEFAULT_METHOD,
         adjust_pred_probs: subtract each class's threshold (mean self-confidence) before
             scoring, as cleanlab's option of that name (only for the first two methods).
         noise_matrix: optional (K, K) ``P(given = i | true = j)`` for ``"noise_posterior"``
-            and ``"pooled"``; estimated by confident learning when omitted.
+            and ``"pooled"``; estimated from the (given label, arg-max of the
+            prior-adjusted pred_probs) counts when omitted (see the module docstring).
 
     Returns:
         float64 ndarray (N,) in [0, 1].
@@ -214,13 +256,31 @@ def label_quality_scores(labels, pred_probs, *, method: str = DEFAULT_METHOD,
     """
     validate_choice(method, METHODS, "method")
     needs_all = method in OUR_METHODS or adjust_pred_probs
-    fuse = method in ("noise_posterior", "pooled") and noise_matrix is None
-    labels, pp = validate_labels_and_pred_probs(
-        labels, pred_probs, require_all_classes=needs_all,
-        fused=(lambda lab: _argmax_pair_counter(lab, _num_columns(pred_probs))) if fuse else None)
+    labels, pp, margin = _validate_fused(labels, pred_probs, method, noise_matrix,
+                                         require_all_classes=needs_all)
     if noise_matrix is not None:
         noise_matrix = validate_noise_matrix(noise_matrix, num_classes=pp.k)
-    return _scores(labels, pp, method, adjust_pred_probs=adjust_pred_probs, noise_matrix=noise_matrix)
+    return _scores(labels, pp, method, adjust_pred_probs=adjust_pred_probs,
+                   noise_matrix=noise_matrix, margin=margin)
+
+
+def _validate_fused(labels, pred_probs, method: str, noise_matrix, **kwargs):
+    """Validate, computing during the same pass what ``method`` needs from a full pass:
+    the (given, arg-max) counts of the estimated noise matrix and the prior-adjusted margin.
+    Returns (labels, PredProbs, margin or None)."""
+    wants_margin = method in ("prior_adjusted_margin", "pooled")
+    wants_counts = method in ("noise_posterior", "pooled") and noise_matrix is None
+    if not (wants_margin or wants_counts):
+        return (*validate_labels_and_pred_probs(labels, pred_probs, **kwargs), None)
+    k = _num_columns(pred_probs)
+    margin = np.empty(np.shape(labels)[0] if np.ndim(labels) else 0, dtype=np.float64)
+
+    def fused(lab: np.ndarray):
+        return _argmax_pair_counter(lab, k, margin if margin.shape == lab.shape else None)
+
+    labels, pp = validate_labels_and_pred_probs(labels, pred_probs, fused=fused, **kwargs)
+    fused_margin = wants_margin and pp.fused is not None and margin.shape == labels.shape
+    return labels, pp, margin if fused_margin else None
 
 
 def get_label_quality_scores(labels, pred_probs, *, method: str = DEFAULT_METHOD, **kwargs) -> np.ndarray:

@@ -41,9 +41,10 @@ def most_confused_pairs(confident_joint: np.ndarray, top: int = 5) -> list[tuple
               required=True, multiple=True,
               help="Out-of-sample pred_probs, .npy of shape (N, K); repeat for an ensemble (rows averaged).")
 @click.option("--filter-by", default="pooled", show_default=True,
-              type=click.Choice(["pooled", "prune_by_noise_rate", "prune_by_class", "both",
-                                 "confident_learning", "predicted_neq_given",
-                                 "low_self_confidence", "low_normalized_margin"]))
+              type=click.Choice(["pooled", "expected_f1", "prune_by_noise_rate",
+                                 "prune_by_class", "both", "confident_learning",
+                                 "predicted_neq_given", "low_self_confidence",
+                                 "low_normalized_margin"]))
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="CSV of the ranked issues.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
@@ -60,7 +61,7 @@ def find_issues(labels_path, label_column, pred_probs_paths, filter_by, out_path
 
     from labelnoise._validation import validate_labels_and_pred_probs
     from labelnoise.count import _confident_joint, _noise_from_joint
-    from labelnoise.filter import _issue_mask
+    from labelnoise.filter import _issue_mask, expected_f1_mask
     from labelnoise.rank import _scores, _suggested
 
     if out_path.exists() and not force:
@@ -74,7 +75,12 @@ def find_issues(labels_path, label_column, pred_probs_paths, filter_by, out_path
     cj, thresholds, _ = _confident_joint(labels, pp, None, calibrate=True)
     noise = _noise_from_joint(cj, labels, pp.n, thresholds)
     scores = _scores(labels, pp, "pooled")
-    mask = scores < 0.5 if filter_by == "pooled" else _issue_mask(labels, pp, filter_by, 1.0, 1, None)
+    if filter_by == "pooled":
+        mask = scores < 0.5
+    elif filter_by == "expected_f1":
+        mask = expected_f1_mask(scores)
+    else:
+        mask = _issue_mask(labels, pp, filter_by, 1.0, 1)
     suggested = _suggested(labels, pp, mask)
     idx = np.flatnonzero(mask)
     idx = idx[np.argsort(scores[idx], kind="stable")]
