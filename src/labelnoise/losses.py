@@ -76,6 +76,13 @@ class GCELoss(_Loss):
         return _reduce((1 - p_y**self.q) / self.q, self.reduction)
 
 
+def _check_log_zero(A: float) -> float:
+    """The RCE constant that replaces log 0 must be negative (ValueError otherwise)."""
+    if A >= 0:
+        raise ValueError(f"A (the value used for log 0) must be negative, got {A}")
+    return float(A)
+
+
 def _rce(logits: torch.Tensor, labels: torch.Tensor, A: float) -> torch.Tensor:
     # Reverse cross entropy -sum_k p_k log q_k with q the one-hot label and log 0 := A:
     # the K-1 wrong classes contribute -A * p_k each, i.e. -A * (1 - p_y).
@@ -98,9 +105,7 @@ class SCELoss(_Loss):
     def __init__(self, alpha: float = 0.1, beta: float = 1.0, A: float = -4.0,
                  reduction: str = "mean"):
         super().__init__(reduction)
-        if A >= 0:
-            raise ValueError(f"A (the value used for log 0) must be negative, got {A}")
-        self.alpha, self.beta, self.A = float(alpha), float(beta), float(A)
+        self.alpha, self.beta, self.A = float(alpha), float(beta), _check_log_zero(A)
 
     def forward(self, logits, labels):
         ce = F.cross_entropy(logits.float(), labels, reduction="none")
@@ -123,9 +128,7 @@ class NCERCELoss(_Loss):
     def __init__(self, alpha: float = 1.0, beta: float = 1.0, A: float = -4.0,
                  reduction: str = "mean"):
         super().__init__(reduction)
-        if A >= 0:
-            raise ValueError(f"A (the value used for log 0) must be negative, got {A}")
-        self.alpha, self.beta, self.A = float(alpha), float(beta), float(A)
+        self.alpha, self.beta, self.A = float(alpha), float(beta), _check_log_zero(A)
 
     def forward(self, logits, labels):
         log_p = F.log_softmax(logits.float(), dim=1)

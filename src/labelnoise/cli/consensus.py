@@ -107,7 +107,7 @@ def consensus(annotations_path, pred_probs_path, method, num_classes, out_dir, f
 
 
 def _mv_disagreement(ann, labels: np.ndarray) -> float:
-    from labelnoise.multiannotator import _majority_vote
+    from labelnoise.multiannotator.vote import _majority_vote
 
     labelled = ann.labels_per_example() > 0
     mv = _majority_vote(ann, "lowest", None)

@@ -11,14 +11,23 @@ _ALIASES = {"sym": "symmetric", "asym": "asymmetric", "pair": "pairflip", "pair-
             "pair_flip": "pairflip", "idn": "instance", "instance-dependent": "instance"}
 
 
-def parse_noise(spec: str) -> tuple[str, float]:
-    """``"symmetric:0.5"`` -> ``("symmetric", 0.5)``; raises ``click.BadParameter``."""
+def parse_noise(spec: str, allowed: tuple[str, ...] = NOISE_MODELS) -> tuple[str, float]:
+    """``"symmetric:0.5"`` -> ``("symmetric", 0.5)`` (aliases such as ``sym`` accepted).
+
+    Args:
+        spec: ``MODEL:RATE``.
+        allowed: the noise models the calling command supports.
+
+    Raises:
+        click.BadParameter: an unknown or unsupported model, or a rate that is not a
+            number in [0, 1].
+    """
     name, sep, value = spec.partition(":")
     name = _ALIASES.get(name.strip().lower(), name.strip().lower())
-    if not sep or name not in NOISE_MODELS:
-        raise click.BadParameter(
-            f"expected MODEL:RATE with MODEL one of {', '.join(NOISE_MODELS)} "
-            f"(e.g. symmetric:0.5), got {spec!r}", param_hint="--noise")
+    if not sep or name not in allowed:
+        expected = (f"MODEL:RATE with MODEL one of {', '.join(allowed)} (e.g. symmetric:0.5)"
+                    if allowed == NOISE_MODELS else " or ".join(f"{a}:RATE" for a in allowed))
+        raise click.BadParameter(f"expected {expected}, got {spec!r}", param_hint="--noise")
     try:
         rate = float(value)
     except ValueError:

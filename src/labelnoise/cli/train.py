@@ -25,23 +25,11 @@ LOSSES = ("ce", "gce", "sce", "nce+rce", "bootstrap-soft", "bootstrap-hard", "el
 
 
 def parse_noise(spec: str) -> tuple[str, float]:
-    """``"symmetric:0.5"`` -> ("symmetric", 0.5); also ``asymmetric:R``.
+    """``"symmetric:0.5"`` -> ("symmetric", 0.5); also ``asymmetric:R`` (the noise models
+    ``train`` simulates; ``simulate`` knows more). Raises ``click.BadParameter``."""
+    from labelnoise.cli.simulate import parse_noise as parse
 
-    Raises:
-        click.BadParameter: anything else, or a rate outside [0, 1].
-    """
-    kind, _, rate = spec.partition(":")
-    if kind not in ("symmetric", "asymmetric") or not rate:
-        raise click.BadParameter(f"expected symmetric:RATE or asymmetric:RATE, got {spec!r}",
-                                 param_hint="--noise")
-    try:
-        value = float(rate)
-    except ValueError:
-        raise click.BadParameter(f"rate must be a number, got {rate!r}",
-                                 param_hint="--noise") from None
-    if not 0 <= value <= 1:
-        raise click.BadParameter(f"rate must lie in [0, 1], got {value}", param_hint="--noise")
-    return kind, value
+    return parse(spec, allowed=("symmetric", "asymmetric"))
 
 
 def load_data(cfg: dict):

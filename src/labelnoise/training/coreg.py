@@ -356,15 +356,12 @@ def fit(images, candidates, *, model="resnet8", epochs: int = 800, warmup_epochs
         record.update(train_loss=total / max(seen, 1),
                       test_acc=engine.accuracy(ensemble, data.x_test, data.y_test),
                       lr=lr_at(epoch + 1), seconds=clock.seconds())
-        history.append(record)
-        engine.show(bar, record)
-        ckpt.save(dict(models=[n.state_dict() for n in nets],
-                       protos=[p.state_dict() for p in protos],
-                       optimizers=[o.state_dict() for o in opts],
-                       loss_history=[list(h) for h in loss_history],
-                       rng=engine.rng_state(generator, rng), epoch=epoch + 1, history=history))
-        if on_epoch is not None:
-            on_epoch(history)
+        engine.end_epoch(history, record, bar, ckpt, on_epoch, dict(
+            models=[n.state_dict() for n in nets],
+            protos=[p.state_dict() for p in protos],
+            optimizers=[o.state_dict() for o in opts],
+            loss_history=[list(h) for h in loss_history],
+            rng=engine.rng_state(generator, rng)))
     bar.close()
     for n in nets:
         n.eval()

@@ -161,13 +161,10 @@ def fit(images, labels, *, model="resnet8", forget_rate: float = 0.2, num_gradua
         if clean is not None:
             record["label_precision"] = float(kept_clean) / max(kept, 1)
         record["seconds"] = clock.seconds()
-        history.append(record)
-        engine.show(bar, record)
-        ckpt.save(dict(models=[n.state_dict() for n in nets],
-                       optimizers=[o.state_dict() for o in opts],
-                       rng=engine.rng_state(generator), epoch=epoch + 1, history=history))
-        if on_epoch is not None:
-            on_epoch(history)
+        engine.end_epoch(history, record, bar, ckpt, on_epoch, dict(
+            models=[n.state_dict() for n in nets],
+            optimizers=[o.state_dict() for o in opts],
+            rng=engine.rng_state(generator)))
     bar.close()
     for n in nets:
         n.eval()

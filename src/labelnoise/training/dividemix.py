@@ -293,14 +293,11 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 300,
                       test_acc=engine.accuracy(ensemble, data.x_test, data.y_test),
                       lr=lr_at(epoch + 1 - 1e-9))
         record["seconds"] = clock.seconds()
-        history.append(record)
-        engine.show(bar, record)
-        ckpt.save(dict(models=[n.state_dict() for n in nets],
-                       optimizers=[o.state_dict() for o in opts],
-                       rng=engine.rng_state(generator, rng), epoch=epoch + 1, history=history,
-                       past_losses=past_losses))
-        if on_epoch is not None:
-            on_epoch(history)
+        engine.end_epoch(history, record, bar, ckpt, on_epoch, dict(
+            models=[n.state_dict() for n in nets],
+            optimizers=[o.state_dict() for o in opts],
+            rng=engine.rng_state(generator, rng),
+            past_losses=past_losses))
     bar.close()
     ensemble.eval()
     return engine.FitResult(model=ensemble, history=history, models=tuple(nets))

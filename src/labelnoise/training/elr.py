@@ -190,14 +190,11 @@ def fit_plus(images, labels, *, model="preact-resnet18", epochs: int = 200,
         record = dict(epoch=epoch + 1, train_loss=float(np.mean(losses)),
                       test_acc=engine.accuracy(ensemble, data.x_test, data.y_test), lr=cur_lr)
         record["seconds"] = clock.seconds()
-        history.append(record)
-        engine.show(bar, record)
-        ckpt.save(dict(models=[n.state_dict() for n in nets], emas=[e.state_dict() for e in emas],
-                       optimizers=[o.state_dict() for o in opts], targets=targets,
-                       rng=engine.rng_state(generator, rng), epoch=epoch + 1, history=history,
-                       global_step=global_step))
-        if on_epoch is not None:
-            on_epoch(history)
+        engine.end_epoch(history, record, bar, ckpt, on_epoch, dict(
+            models=[n.state_dict() for n in nets], emas=[e.state_dict() for e in emas],
+            optimizers=[o.state_dict() for o in opts], targets=targets,
+            rng=engine.rng_state(generator, rng),
+            global_step=global_step))
     bar.close()
     ensemble.eval()
     return engine.FitResult(model=ensemble, history=history, models=tuple(emas))

@@ -506,6 +506,17 @@ def show(bar, record: dict) -> None:
     bar.set_postfix(post)
 
 
+def end_epoch(history: list, record: dict, bar, ckpt: Checkpointer, on_epoch, state: dict) -> None:
+    """The end of every method's epoch: append ``record`` to ``history``, show it on the
+    progress bar, checkpoint ``state`` with the epoch number and the history (atomic; see
+    :class:`Checkpointer`), then call the user's ``on_epoch(history)`` if given."""
+    history.append(record)
+    show(bar, record)
+    ckpt.save({**state, "epoch": record["epoch"], "history": history})
+    if on_epoch is not None:
+        on_epoch(history)
+
+
 class Stopwatch:
     """Seconds since creation, synchronising CUDA first so GPU work is counted."""
 

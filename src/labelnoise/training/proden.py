@@ -154,13 +154,9 @@ def fit(images, candidates, *, model="resnet8", epochs: int = 15, batch_size: in
         if clean is not None:
             record["weight_acc"] = float((weights.argmax(1) == clean).float().mean())
         record["seconds"] = clock.seconds()
-        history.append(record)
-        engine.show(bar, record)
-        ckpt.save(dict(model=net.state_dict(), optimizer=optimizer.state_dict(),
-                       weights=weights.cpu(), rng=engine.rng_state(generator),
-                       epoch=epoch + 1, history=history))
-        if on_epoch is not None:
-            on_epoch(history)
+        engine.end_epoch(history, record, bar, ckpt, on_epoch, dict(
+            model=net.state_dict(), optimizer=optimizer.state_dict(),
+            weights=weights.cpu(), rng=engine.rng_state(generator)))
     bar.close()
     net.eval()
     return engine.FitResult(model=net, history=history, models=(net,))

@@ -286,13 +286,9 @@ def fit(images, labels, *, model="resnet8", epochs: int = 15, batch_size: int = 
                       test_acc=engine.accuracy(teacher, data.x_test, data.y_test),
                       test_acc_student=engine.accuracy(student, data.x_test, data.y_test),
                       lr=cur_lr, seconds=clock.seconds())
-        history.append(record)
-        engine.show(bar, record)
-        ckpt.save(dict(student=student.state_dict(), teacher=teacher.state_dict(),
-                       optimizer=optimizer.state_dict(), rng=engine.rng_state(generator),
-                       epoch=epoch + 1, history=history))
-        if on_epoch is not None:
-            on_epoch(history)
+        engine.end_epoch(history, record, bar, ckpt, on_epoch, dict(
+            student=student.state_dict(), teacher=teacher.state_dict(),
+            optimizer=optimizer.state_dict(), rng=engine.rng_state(generator)))
     bar.close()
     student.eval()
     teacher.eval()

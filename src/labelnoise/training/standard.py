@@ -117,13 +117,9 @@ def fit(images, labels, *, model="resnet8", loss="ce", epochs: int = 15, batch_s
         record = dict(epoch=epoch + 1, train_loss=float(total) / max(seen, 1),
                       test_acc=engine.accuracy(net, data.x_test, data.y_test), lr=cur_lr,
                       seconds=clock.seconds())
-        history.append(record)
-        engine.show(bar, record)
-        ckpt.save(dict(model=net.state_dict(), loss=criterion.state_dict(),
-                       optimizer=optimizer.state_dict(), rng=engine.rng_state(generator),
-                       epoch=epoch + 1, history=history))
-        if on_epoch is not None:
-            on_epoch(history)
+        engine.end_epoch(history, record, bar, ckpt, on_epoch, dict(
+            model=net.state_dict(), loss=criterion.state_dict(),
+            optimizer=optimizer.state_dict(), rng=engine.rng_state(generator)))
     bar.close()
     net.eval()
     return engine.FitResult(model=net, history=history, models=(net,))

@@ -1,0 +1,227 @@
+"""The annotations matrix as sorted (example, annotator, label) triplets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from labelnoise._validation import (
+    validate_labels,
+)
+
+
+# --------------------------------------------------------------------------- input
+@dataclass(frozen=True)
+class Annotations:
+    """Sparse multi-annotator labels: L observed (example, annotator, label) triplets.
+
+    Attributes:
+        example: int64 (L,), example index in [0, N), sorted (then by annotator).
+        annotator: int64 (L,), annotator index in [0, M).
+        label: int64 (L,), class in [0, K).
+        n_examples: N.
+        n_annotators: M.
+        num_classes: K.
+        annotator_ids: (M,) array naming annotator column m (``None``: the column index).
+        example_ids: (N,) array naming example row n (``None``: the row index).
+
+    Build with :meth:`from_dense` or :meth:`from_long`; one example is labelled at most once
+    by each annotator.
+    """
+
+    example: np.ndarray
+    annotator: np.ndarray
+    label: np.ndarray
+    n_examples: int
+    n_annotators: int
+    num_classes: int
+    annotator_ids: np.ndarray | None = None
+    example_ids: np.ndarray | None = None
+
+    @property
+    def n_labels(self) -> int:
+        """L, the number of observed labels."""
+        return int(self.label.shape[0])
+
+    def labels_per_example(self) -> np.ndarray:
+        """int64 (N,): how many annotators labelled each example."""
+        return np.bincount(self.example, minlength=self.n_examples).astype(np.int64)
+
+    def labels_per_annotator(self) -> np.ndarray:
+        """int64 (M,): how many examples each annotator labelled."""
+        return np.bincount(self.annotator, minlength=self.n_annotators).astype(np.int64)
+
+    def vote_counts(self) -> sp.csr_matrix:
+        """Sparse (N, K) float64 matrix: how many annotators gave example n class k."""
+        return sp.csr_matrix(
+            (np.ones(self.n_labels), (self.example, self.label)),
+            shape=(self.n_examples, self.num_classes),
+        )
+
+    def to_dense(self) -> np.ndarray:
+        """int64 (N, M) matrix with -1 where an annotator did not label an example."""
+        out = np.full((self.n_examples, self.n_annotators), -1, dtype=np.int64)
+        out[self.example, self.annotator] = self.label
+        return out
+
+    def with_num_classes(self, num_classes: int) -> Annotations:
+        """The same annotations with K = ``num_classes`` (must cover every label)."""
+        if self.n_labels and int(self.label.max()) >= num_classes:
+            i = int(np.argmax(self.label))
+            raise ValueError(
+                f"annotations hold class {int(self.label[i])} (example {int(self.example[i])}, "
+                f"annotator {int(self.annotator[i])}) but K = {num_classes} classes"
+            )
+        return Annotations(self.example, self.annotator, self.label, self.n_examples,
+                           self.n_annotators, int(num_classes), self.annotator_ids,
+                           self.example_ids)
+
+    @classmethod
+    def from_dense(cls, annotations, *, num_classes: int | None = None,
+                   annotator_ids=None) -> Annotations:
+        """From an (N, M) matrix of class indices with -1 (or NaN) where unlabelled.
+
+        Args:
+            annotations: array-like (N, M), integers (or integral floats) in [-1, K).
+            num_classes: K (default: the largest label + 1).
+            annotator_ids: optional (M,) names of the columns.
+
+        Raises:
+            ValueError: not 2-D, empty, non-integral values, values below -1 or >= K, or
+                ``annotator_ids`` of the wrong length (the message names the (row, column)).
+        """
+        arr = np.asarray(annotations)
+        if arr.ndim != 2:
+            raise ValueError(f"annotations must be 2-D of shape (N, M), got shape {arr.shape}")
+        if arr.shape[0] == 0 or arr.shape[1] == 0:
+            raise ValueError(f"annotations is empty (shape {arr.shape})")
+        if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer)
+                                         or np.issubdtype(arr.dtype, np.floating)):
+            raise ValueError(f"annotations must hold integer class indices, got dtype {arr.dtype}")
+        if np.issubdtype(arr.dtype, np.floating):
+            observed = ~np.isnan(arr)
+            bad = observed & (~np.isfinite(arr) | (arr != np.round(arr)))
+            if bad.any():
+                r, c = np.argwhere(bad)[0]
+                raise ValueError(f"annotations must hold integer class indices; "
+                                 f"annotations[{r}, {c}] = {arr[r, c]!r}")
+            observed &= arr != -1
+        else:
+            observed = arr != -1
+        rows, cols = np.nonzero(observed)  # row-major: sorted by example, then annotator
+        labels = arr[rows, cols].astype(np.int64)
+        if labels.size and labels.min() < 0:
+            i = int(np.argmin(labels))
+            raise ValueError(f"annotations must be -1 (missing) or a class index >= 0; "
+                             f"annotations[{rows[i]}, {cols[i]}] = {labels[i]}")
+        k = _num_classes(labels, num_classes)
+        if labels.size and labels.max() >= k:
+            i = int(np.argmax(labels))
+            raise ValueError(f"annotations must lie in [0, {k}) (K = {k} classes) or be -1; "
+                             f"annotations[{rows[i]}, {cols[i]}] = {labels[i]}")
+        ids = None
+        if annotator_ids is not None:
+            ids = np.asarray(annotator_ids)
+            if ids.shape != (arr.shape[1],):
+                raise ValueError(f"annotator_ids must have shape ({arr.shape[1]},), "
+                                 f"got {ids.shape}")
+        return cls(rows.astype(np.int64), cols.astype(np.int64), labels, int(arr.shape[0]),
+                   int(arr.shape[1]), k, ids, None)
+
+    @classmethod
+    def from_long(cls, example_ids, annotator_ids, labels, *, num_classes: int | None = None,
+                  n_examples: int | None = None) -> Annotations:
+        """From a long table with one row per annotation: (example id, annotator id, label).
+
+        Args:
+            example_ids: (L,) example of each annotation. Non-negative integers are used as
+                row indices directly (N = ``n_examples`` or the largest id + 1; rows no one
+                labelled stay empty); any other ids (strings, ...) are mapped to rows in
+                sorted order and kept in ``example_ids`` of the result.
+            annotator_ids: (L,) annotator of each annotation (any hashable values); columns
+                are the sorted unique ids, kept in ``annotator_ids`` of the result (the
+                annotator id order).
+            labels: (L,) class indices in [0, K).
+            num_classes: K (default: the largest label + 1).
+            n_examples: N, for integer example ids (default: the largest id + 1).
+
+        Raises:
+            ValueError: lengths differ, bad labels, negative or too large integer example
+                ids, or one annotator labelling one example twice (names the pair).
+        """
+        lab = validate_labels(labels, num_classes=num_classes, name="labels")
+        ex = np.asarray(example_ids)
+        an = np.asarray(annotator_ids)
+        if ex.ndim != 1 or an.ndim != 1 or ex.shape[0] != lab.shape[0] or an.shape[0] != lab.shape[0]:
+            raise ValueError(f"example_ids, annotator_ids and labels must be 1-D of equal length; "
+                             f"got shapes {ex.shape}, {an.shape}, {lab.shape}")
+        k = _num_classes(lab, num_classes)
+        if np.issubdtype(ex.dtype, np.integer):
+            if ex.min() < 0:
+                raise ValueError(f"integer example_ids must be >= 0; got {int(ex.min())}")
+            n = int(ex.max()) + 1 if n_examples is None else int(n_examples)
+            if ex.max() >= n:
+                raise ValueError(f"example_ids must be < n_examples = {n}; got {int(ex.max())}")
+            ex_index, ex_names = ex.astype(np.int64), None
+        else:
+            ex_names, ex_index = np.unique(ex, return_inverse=True)
+            n = ex_names.shape[0]
+        an_names, an_index = np.unique(an, return_inverse=True)
+        order = np.lexsort((an_index, ex_index))
+        e, a, lab = ex_index[order], an_index[order].astype(np.int64), lab[order]
+        dup = (e[1:] == e[:-1]) & (a[1:] == a[:-1])
+        if dup.any():
+            i = int(np.flatnonzero(dup)[0])
+            name_e = ex_names[e[i]] if ex_names is not None else e[i]
+            raise ValueError(f"annotator {an_names[a[i]]!r} labelled example {name_e!r} more "
+                             "than once; keep one label per (example, annotator)")
+        return cls(e, a, lab, n, int(an_names.shape[0]), k, an_names, ex_names)
+
+    def design_matrix(self) -> sp.csr_matrix:
+        """Sparse (N, M*K) float64 one-hot matrix with a 1 at (n, m*K + label)."""
+        n, m, k = self.n_examples, self.n_annotators, self.num_classes
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.example, minlength=n), out=indptr[1:])
+        cols = self.annotator * k + self.label
+        return sp.csr_matrix((np.ones(self.n_labels), cols, indptr), shape=(n, m * k))
+
+
+def _num_classes(labels: np.ndarray, num_classes: int | None) -> int:
+    if num_classes is not None:
+        if int(num_classes) < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        return int(num_classes)
+    if labels.size == 0:
+        raise ValueError("annotations hold no labels; give num_classes or some labels")
+    return max(2, int(labels.max()) + 1)
+
+
+def _as_annotations(annotations, num_classes: int | None) -> Annotations:
+    if isinstance(annotations, Annotations):
+        if num_classes is not None and num_classes != annotations.num_classes:
+            return annotations.with_num_classes(num_classes)
+        return annotations
+    if sp.issparse(annotations):
+        raise ValueError("annotations must be a dense (N, M) array with -1 for missing or an "
+                         "Annotations object (a scipy sparse matrix cannot tell class 0 "
+                         "from missing)")
+    return Annotations.from_dense(annotations, num_classes=num_classes)
+
+
+
+def _require_all_labelled(ann: Annotations) -> None:
+    missing = np.flatnonzero(ann.labels_per_example() == 0)
+    if missing.size:
+        raise ValueError(
+            f"{missing.size} example(s) have no label from any annotator (first: example "
+            f"{int(missing[0])}); drop them, or give pred_probs with method='model_aware' so "
+            "that the model alone decides them"
+        )
+
+
+def _subset_examples(ann: Annotations, keep: np.ndarray) -> Annotations:
+    new_index = np.cumsum(keep) - 1
+    return Annotations(new_index[ann.example], ann.annotator, ann.label, int(keep.sum()),
+                       ann.n_annotators, ann.num_classes, ann.annotator_ids, None)

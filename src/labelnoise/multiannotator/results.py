@@ -1,0 +1,97 @@
+"""Result objects of consensus labelling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from labelnoise.multiannotator.annotations import Annotations
+
+
+# --------------------------------------------------------------------------- results
+@dataclass
+class ConsensusResult:
+    """What :func:`consensus_labels` estimated.
+
+    Attributes:
+        consensus_labels: int64 (N,), the consensus class of each example.
+        consensus_quality: float64 (N,) in [0, 1], the estimated probability that the
+            consensus label is correct (majority vote: the fraction of votes for it).
+        posterior: float64 (N, K), the estimated P(true class = k | all evidence); for
+            majority vote the vote fractions.
+        noise_matrices: float64 (M, K, K), ``noise_matrices[m, i, j]`` = P(annotator m
+            says i | true class j); columns sum to 1.
+        annotator_accuracy: float64 (M,), estimated fraction of annotator m's labels that
+            are correct (mean posterior probability of their labels; an annotator with no
+            labels gets the prior-weighted diagonal of their matrix).
+        num_labels: int64 (M,), labels given by each annotator.
+        class_prior: float64 (K,), estimated P(true class = k).
+        n_iter: EM iterations run (0 for majority vote).
+        method: the method used.
+        model_calibration: ``model_aware`` only: {"inverse_temperature", "bias",
+            "crowd_weight" (chosen by held-out annotation likelihood), "trusted_examples",
+            "prior_strength", "model_used" (False: crowd-only Dawid-Skene was returned),
+            "heldout_loglik_model", "heldout_loglik_crowd" (mean held-out log-likelihood
+            per annotation)}; ``None`` otherwise.
+        annotations: the :class:`Annotations` used.
+        converged: whether EM met ``tol`` before ``max_iter``.
+        prior_strength: the Dirichlet prior strength used (``dawid_skene`` and
+            ``model_aware``).
+    """
+
+    consensus_labels: np.ndarray
+    consensus_quality: np.ndarray
+    posterior: np.ndarray
+    noise_matrices: np.ndarray
+    annotator_accuracy: np.ndarray
+    num_labels: np.ndarray
+    class_prior: np.ndarray
+    n_iter: int
+    method: str
+    annotations: Annotations
+    model_calibration: dict | None = None
+    converged: bool = True
+    prior_strength: float | None = None
+
+
+@dataclass
+class AnnotatorQuality:
+    """Per-annotator quality (see :func:`annotator_quality`). All arrays have shape (M,).
+
+    Attributes:
+        annotator_ids: names of the annotators (column indices when none were given).
+        num_labels: int64, labels each annotator gave.
+        accuracy: float64, estimated accuracy (as in ``ConsensusResult.annotator_accuracy``).
+        agreement_with_consensus: float64, fraction of their labels equal to the consensus
+            label (NaN for an annotator with no labels).
+    """
+
+    annotator_ids: np.ndarray
+    num_labels: np.ndarray
+    accuracy: np.ndarray
+    agreement_with_consensus: np.ndarray
+
+
+@dataclass
+class LabelQualityResult:
+    """Consensus plus a quality score for every individual annotation.
+
+    Attributes:
+        consensus: the :class:`ConsensusResult`.
+        annotation_quality: float64 (L,), aligned with ``consensus.annotations`` (its
+            ``example``, ``annotator`` and ``label`` arrays): the estimated probability
+            that this annotation is correct, ``posterior[example, label]``.
+        annotator_quality: the :class:`AnnotatorQuality`.
+    """
+
+    consensus: ConsensusResult
+    annotation_quality: np.ndarray
+    annotator_quality: AnnotatorQuality
+
+    def annotation_quality_dense(self) -> np.ndarray:
+        """float64 (N, M) matrix of ``annotation_quality`` with NaN where unlabelled."""
+        ann = self.consensus.annotations
+        out = np.full((ann.n_examples, ann.n_annotators), np.nan)
+        out[ann.example, ann.annotator] = self.annotation_quality
+        return out
