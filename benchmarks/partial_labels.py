@@ -143,6 +143,8 @@ def main():
                 raise SystemExit(f"unknown method {method}")
             rows.append((label, res.last_test_acc, res.best_test_acc, time.perf_counter() - t))
             print(rows[-1])
+            (args.work_dir / f"history-{method}-e{args.epochs}-n{args.n_train}.json").write_text(
+                json.dumps(res.history, default=float))
 
     lines = [f"## Model-annotated CIFAR-10 (noisy partial labels), {datetime.date(2026, 11, 21)}",
              "", f"Command: `python benchmarks/partial_labels.py --n-train {args.n_train} "

@@ -250,9 +250,13 @@ def _check_one_pred_probs(arr: np.ndarray, name: str, chunk: int, fused=None):
     ):
         raise ValueError(f"{name} must be a float array, got dtype {arr.dtype}")
 
+    ones = np.ones(arr.shape[1]) if arr.ndim == 2 else None
+
     def scan(a: int, b: int):
         block = np.asarray(arr[a:b])
-        dev = np.abs(block.sum(axis=1, dtype=np.float64) - 1.0).max()
+        # row sums: a BLAS matrix-vector product is about twice as fast as sum(axis=1)
+        sums = block @ ones if block.dtype == np.float64 else block.sum(axis=1, dtype=np.float64)
+        dev = np.abs(sums - 1.0).max()
         extra = None
         if fused is not None:
             with np.errstate(all="ignore"):  # bad values are reported below, not here

@@ -54,7 +54,7 @@ DEFAULT_METHOD = "pooled"
 
 _CLIP = 1e-6  # lower clip of self-confidence inside confidence_weighted_entropy (as published)
 _EPS = 1e-12  # keeps logits of scores at exactly 0 or 1 finite
-_SUB_ELEMENTS = 1 << 15  # elements per sub-block of a chunk's temporaries (256 KiB float64)
+_SUB_ELEMENTS = 1 << 16  # elements per sub-block of a chunk's temporaries (512 KiB float64)
 
 
 def _num_columns(pred_probs) -> int:
@@ -111,7 +111,7 @@ def _score_block(method: str, block: np.ndarray, labels: np.ndarray, ctx: dict,
     own_p = block[r, labels]
     # posterior: T[y, y] p_y / pi_y / sum_j T[y, j] p_j / pi_j, with W[y, j] = T[y, j] / pi_j
     w = ctx["posterior_weights"]
-    # row-wise dot products as a batched matmul (faster than einsum, numpy >= 1.24)
+    # row-wise dot products <p_n, W[y_n]> as a batched matmul (faster than einsum)
     denominator = np.matmul(block[:, None, :], w[labels][:, :, None])[:, 0, 0]
     posterior = w[labels, labels] * own_p / np.clip(denominator, 1e-300, None)
     if method == "noise_posterior":
@@ -124,28 +124,47 @@ def _score_block(method: str, block: np.ndarray, labels: np.ndarray, ctx: dict,
     return agree / (agree + np.sqrt((1.0 - m) * (1.0 - p)))
 
 
-def _margin_and_top(block: np.ndarray, labels: np.ndarray, inv_prior: np.ndarray):
+def _sub_rows(k: int) -> int:
+    """Rows per sub-block of a chunk: small enough for the temporaries to stay in L2."""
+    return max(1, _SUB_ELEMENTS // k)
+
+
+def _inv_prior_tile(inv_prior: np.ndarray) -> np.ndarray:
+    """``inv_prior`` repeated on every row of a sub-block: multiplying by a same-shape
+    contiguous array is about twice as fast in numpy as broadcasting a row."""
+    return np.ascontiguousarray(np.broadcast_to(inv_prior, (_sub_rows(inv_prior.size), inv_prior.size)))
+
+
+def _margin_and_top(block: np.ndarray, labels: np.ndarray, inv_prior: np.ndarray,
+                    inv_tile: np.ndarray | None = None):
     """Prior-adjusted margin ``a_y / (a_y + max_{j != y} a_j)`` (``a = p / pi``) and the
     arg-max of ``a`` (numpy's tie-break: lowest index) of each row of one chunk.
 
-    Works through sub-blocks so the temporary ``a`` stays in cache. Returns float64 (n,),
-    int64 (n,)."""
+    Works through sub-blocks so the temporary ``a`` stays in cache; ``inv_tile`` is
+    :func:`_inv_prior_tile` of ``inv_prior`` (made here when not given). Returns float64
+    (n,), int64 (n,)."""
     n, k = block.shape
+    if inv_tile is None:
+        inv_tile = _inv_prior_tile(inv_prior)
     margin = np.empty(n, dtype=np.float64)
     top = np.empty(n, dtype=np.int64)
-    sub = max(1, _SUB_ELEMENTS // k)
+    sub = _sub_rows(k)
     buf = np.empty((min(sub, n), k))
+    row_start = np.arange(0, min(sub, n) * k, k)  # flat index of each row's first entry
     for s in range(0, n, sub):
-        blk, lab = block[s:s + sub], labels[s:s + sub]
-        adjusted = np.multiply(blk, inv_prior, out=buf[: blk.shape[0]])
-        r = np.arange(blk.shape[0])
-        own = adjusted[r, lab]
-        adjusted[r, lab] = -np.inf
+        m = min(sub, n - s)
+        lab = labels[s:s + m]
+        adjusted = np.multiply(block[s:s + m], inv_tile[:m], out=buf[:m])
+        flat = adjusted.reshape(-1)
+        own_at = row_start[:m] + lab
+        own = flat.take(own_at)
+        flat.put(own_at, -np.inf)
         best_other = adjusted.argmax(axis=1)
-        other = adjusted[r, best_other]
-        margin[s:s + blk.shape[0]] = own / (own + other)
-        top[s:s + blk.shape[0]] = np.where(
-            own > other, lab, np.where(own < other, best_other, np.minimum(lab, best_other)))
+        other = flat.take(row_start[:m] + best_other)
+        margin[s:s + m] = own / (own + other)
+        # arg-max of the row including the given label (lowest index on a tie)
+        top[s:s + m] = np.where((own > other) | ((own == other) & (lab < best_other)),
+                                lab, best_other)
     return margin, top
 
 
@@ -159,9 +178,10 @@ def _argmax_pair_counter(labels: np.ndarray, k: int, margin_out: np.ndarray | No
     if labels.max() >= k:  # invalid labels: validation reports them after this pass
         return lambda block, a, b: np.zeros(k * k, dtype=np.int64)
     inv_prior = float(labels.size) / np.maximum(np.bincount(labels, minlength=k), 1)
+    inv_tile = _inv_prior_tile(inv_prior)
 
     def counts(block: np.ndarray, a: int, b: int) -> np.ndarray:
-        margin, top = _margin_and_top(block, labels[a:b], inv_prior)
+        margin, top = _margin_and_top(block, labels[a:b], inv_prior, inv_tile)
         if margin_out is not None:
             margin_out[a:b] = margin
         return np.bincount(labels[a:b] * k + top, minlength=k * k)[: k * k]

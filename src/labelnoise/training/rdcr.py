@@ -157,6 +157,20 @@ def ema_update(teacher: nn.Module, student: nn.Module, decay: float) -> None:
         bt.copy_(bs)
 
 
+def ema_decay(step: int, total_steps: int, decay: float, horizon: float = 0.1) -> float:
+    """The teacher's EMA decay at optimisation ``step`` (0-based) of ``total_steps``.
+
+    ``min(decay, 1 - 1 / (step + 1), 1 - 1 / (horizon * total_steps))``: the first term
+    is the configured decay; the second is Mean Teacher's start-up rule (its code's
+    ``update_ema_variables``: an exact average of the iterates so far); the third bounds
+    the EMA's time constant by a fraction ``horizon`` of the run, so a short run's teacher
+    does not lag behind the student (with Mean Teacher's CIFAR-10 schedule, about 60,000
+    steps, the bound is looser than 0.999 and changes nothing). Returns a float in [0, 1).
+    """
+    bound = 1.0 - 1.0 / max(1.0, horizon * total_steps)
+    return max(0.0, min(decay, 1.0 - 1.0 / (step + 1), bound))
+
+
 def sigmoid_rampup(t: float, length: float) -> float:
     """``exp(-5 (1 - t/length)^2)`` for t < length, else 1 (Laine & Aila 2017)."""
     if length <= 0 or t >= length:
@@ -195,7 +209,8 @@ def fit(images, labels, *, model="resnet8", epochs: int = 15, batch_size: int = 
         lr: float = 0.1, weight_decay: float = 5e-4, momentum: float = 0.9,
         schedule: str = "onecycle", rotation_weight: float = 0.5,
         consistency_weight: float = 10.0, rampup_epochs: float = 5.0,
-        ema: float = 0.999, ema_rampup: float = 0.99, augment: bool = True, seed: int = 0,
+        ema: float = 0.999, ema_rampup: float = 0.99, ema_horizon: float = 0.1,
+        augment: bool = True, seed: int = 0,
         device=None, test_images=None, test_labels=None, checkpoint_dir=None,
         resume: bool = False, progress: bool = True, num_classes: int | None = None,
         model_kwargs: dict | None = None, on_epoch=None) -> engine.FitResult:
@@ -208,6 +223,8 @@ def fit(images, labels, *, model="resnet8", epochs: int = 15, batch_size: int = 
         consistency_weight: maximum weight of the consistency term (default 10).
         rampup_epochs: length of the sigmoid ramp-up of the consistency weight (5).
         ema, ema_rampup: teacher EMA decay after / during the ramp-up (0.999 / 0.99).
+        ema_horizon: the EMA's time constant is at most this fraction of the run's steps
+            (default 0.1; see :func:`ema_decay`).
         Other arguments: as :func:`labelnoise.training.standard.fit`.
 
     Returns:
@@ -239,6 +256,7 @@ def fit(images, labels, *, model="resnet8", epochs: int = 15, batch_size: int = 
                   weight_decay=weight_decay, momentum=momentum, schedule=schedule,
                   rotation_weight=rotation_weight, consistency_weight=consistency_weight,
                   rampup_epochs=rampup_epochs, ema=ema, ema_rampup=ema_rampup,
+                  ema_horizon=ema_horizon,
                   augment=augment, seed=seed, n=data.n, num_classes=data.num_classes,
                   model_kwargs=model_kwargs)
     ckpt = engine.Checkpointer(checkpoint_dir, resume, config)
@@ -274,7 +292,9 @@ def fit(images, labels, *, model="resnet8", epochs: int = 15, batch_size: int = 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            ema_update(teacher, student, ema_rampup if t < rampup_epochs else ema)
+            ema_update(teacher, student, ema_decay(epoch * steps + step, epochs * steps,
+                                                   ema_rampup if t < rampup_epochs else ema,
+                                                   ema_horizon))
             sums["loss"] += float(loss.detach()) * len(idx)
             for key in ("ce", "rotation", "consistency"):
                 sums[key] += parts[key] * len(idx)
