@@ -297,17 +297,12 @@ def fit(images, candidates, *, model="resnet8", epochs: int = 800, warmup_epochs
                   supcon_weight=supcon_weight, augment=augment, seed=seed, n=data.n,
                   num_classes=data.num_classes, model_kwargs=model_kwargs)
     ckpt = engine.Checkpointer(checkpoint_dir, resume, config)
-    start, history = 0, []
     state = ckpt.load()
+    start, history = engine.restore(state, device=data.device, generator=generator, rng=rng,
+                                    modules={"models": nets, "protos": protos},
+                                    optimizers={"optimizers": opts})
     if state is not None:
-        for i in range(2):
-            nets[i].load_state_dict(state["models"][i])
-            protos[i].load_state_dict(state["protos"][i])
-            opts[i].load_state_dict(state["optimizers"][i])
-            engine.optimizer_to(opts[i], data.device)
         loss_history = state["loss_history"]
-        engine.set_rng_state(state["rng"], generator, rng)
-        start, history = state["epoch"], state["history"]
 
     def lr_at(t):
         return lr * engine.lr_multiplier(t, epochs, schedule)

@@ -107,15 +107,8 @@ def fit(images, labels, *, model="resnet8", forget_rate: float = 0.2, num_gradua
                   num_classes=data.num_classes, model_kwargs=model_kwargs)
     ckpt = engine.Checkpointer(checkpoint_dir, resume, config)
 
-    start, history = 0, []
-    state = ckpt.load()
-    if state is not None:
-        for i in range(2):
-            nets[i].load_state_dict(state["models"][i])
-            opts[i].load_state_dict(state["optimizers"][i])
-            engine.optimizer_to(opts[i], data.device)
-        engine.set_rng_state(state["rng"], generator)
-        start, history = state["epoch"], state["history"]
+    start, history = engine.restore(ckpt.load(), device=data.device, generator=generator,
+                                    modules={"models": nets}, optimizers={"optimizers": opts})
 
     steps = engine.num_batches(data.n, batch_size)
     bar = engine.epoch_bar(start, epochs, desc="coteaching", progress=progress)

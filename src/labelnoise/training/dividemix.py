@@ -240,15 +240,10 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 300,
     def lr_at(t):
         return lr * engine.lr_multiplier(t, epochs, "step", milestones=(lr_decay_epoch,))
 
-    start, history, past_losses = 0, [], [[], []]
     state = ckpt.load()
-    if state is not None:
-        for i in range(2):
-            nets[i].load_state_dict(state["models"][i])
-            opts[i].load_state_dict(state["optimizers"][i])
-            engine.optimizer_to(opts[i], data.device)
-        engine.set_rng_state(state["rng"], generator, rng)
-        start, history, past_losses = state["epoch"], state["history"], state["past_losses"]
+    start, history = engine.restore(state, device=data.device, generator=generator, rng=rng,
+                                    modules={"models": nets}, optimizers={"optimizers": opts})
+    past_losses = [[], []] if state is None else state["past_losses"]
 
     ensemble = engine.Ensemble(nets)
     bar = engine.epoch_bar(start, epochs, desc="dividemix", progress=progress)

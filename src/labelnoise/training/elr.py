@@ -131,17 +131,15 @@ def fit_plus(images, labels, *, model="preact-resnet18", epochs: int = 200,
                   ema_rampup_steps=ema_rampup_steps, augment=augment, seed=seed, n=data.n,
                   num_classes=k, model_kwargs=model_kwargs)
     ckpt = engine.Checkpointer(checkpoint_dir, resume, config)
-    start, history, global_step = 0, [], 0
     state = ckpt.load()
+    start, history = engine.restore(state, device=data.device, generator=generator, rng=rng,
+                                    modules={"models": nets, "emas": emas},
+                                    optimizers={"optimizers": opts})
+    global_step = 0
     if state is not None:
         for i in range(2):
-            nets[i].load_state_dict(state["models"][i])
-            emas[i].load_state_dict(state["emas"][i])
-            opts[i].load_state_dict(state["optimizers"][i])
-            engine.optimizer_to(opts[i], data.device)
             targets[i].copy_(state["targets"][i])
-        engine.set_rng_state(state["rng"], generator, rng)
-        start, history, global_step = state["epoch"], state["history"], state["global_step"]
+        global_step = state["global_step"]
 
     steps = engine.num_batches(data.n, batch_size)
     ensemble = engine.Ensemble(emas)

@@ -506,6 +506,39 @@ def show(bar, record: dict) -> None:
     bar.set_postfix(post)
 
 
+def restore(state: dict | None, *, device: torch.device, generator: torch.Generator,
+            rng: np.random.Generator | None = None, modules: dict | None = None,
+            optimizers: dict | None = None) -> tuple[int, list]:
+    """Load a checkpoint saved by :func:`end_epoch` (the counterpart of its ``state``).
+
+    Args:
+        state: what :meth:`Checkpointer.load` returned (None: a fresh run, nothing loaded).
+        device: where the optimizers' state tensors go.
+        generator, rng: the torch generator and optional numpy generator to restore.
+        modules: checkpoint key -> ``nn.Module`` (or a list of them for a list of state
+            dicts), e.g. ``{"model": net}`` or ``{"models": nets}``.
+        optimizers: the same for optimizers (moved to ``device`` after loading).
+
+    Returns:
+        (epoch to start from, history so far): ``(0, [])`` when ``state`` is None. A
+        method's extra state (ELR targets, PRODEN weights, ...) is read from ``state`` by
+        the method.
+    """
+    if state is None:
+        return 0, []
+    for table, is_optimizer in ((modules or {}, False), (optimizers or {}, True)):
+        for key, objs in table.items():
+            saved = state[key]
+            if not isinstance(objs, (list, tuple)):
+                objs, saved = [objs], [saved]
+            for obj, obj_state in zip(objs, saved):
+                obj.load_state_dict(obj_state)
+                if is_optimizer:
+                    optimizer_to(obj, device)
+    set_rng_state(state["rng"], generator, rng)
+    return state["epoch"], state["history"]
+
+
 def end_epoch(history: list, record: dict, bar, ckpt: Checkpointer, on_epoch, state: dict) -> None:
     """The end of every method's epoch: append ``record`` to ``history``, show it on the
     progress bar, checkpoint ``state`` with the epoch number and the history (atomic; see

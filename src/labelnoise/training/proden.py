@@ -115,15 +115,11 @@ def fit(images, candidates, *, model="resnet8", epochs: int = 15, batch_size: in
                   augment=augment, seed=seed, n=data.n, num_classes=data.num_classes,
                   model_kwargs=model_kwargs)
     ckpt = engine.Checkpointer(checkpoint_dir, resume, config)
-    start, history = 0, []
     state = ckpt.load()
+    start, history = engine.restore(state, device=data.device, generator=generator,
+                                    modules={"model": net}, optimizers={"optimizer": optimizer})
     if state is not None:
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        engine.optimizer_to(optimizer, data.device)
         weights = state["weights"].to(data.device)
-        engine.set_rng_state(state["rng"], generator)
-        start, history = state["epoch"], state["history"]
 
     steps = engine.num_batches(data.n, batch_size)
     bar = engine.epoch_bar(start, epochs, desc="proden", progress=progress)

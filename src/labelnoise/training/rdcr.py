@@ -260,15 +260,9 @@ def fit(images, labels, *, model="resnet8", epochs: int = 15, batch_size: int = 
                   augment=augment, seed=seed, n=data.n, num_classes=data.num_classes,
                   model_kwargs=model_kwargs)
     ckpt = engine.Checkpointer(checkpoint_dir, resume, config)
-    start, history = 0, []
-    state = ckpt.load()
-    if state is not None:
-        student.load_state_dict(state["student"])
-        teacher.load_state_dict(state["teacher"])
-        optimizer.load_state_dict(state["optimizer"])
-        engine.optimizer_to(optimizer, data.device)
-        engine.set_rng_state(state["rng"], generator)
-        start, history = state["epoch"], state["history"]
+    start, history = engine.restore(ckpt.load(), device=data.device, generator=generator,
+                                    modules={"student": student, "teacher": teacher},
+                                    optimizers={"optimizer": optimizer})
 
     steps = engine.num_batches(data.n, batch_size)
     bar = engine.epoch_bar(start, epochs, desc="rdcr", progress=progress)

@@ -79,15 +79,9 @@ def fit(images, labels, *, model="resnet8", loss="ce", epochs: int = 15, batch_s
                   model_kwargs=model_kwargs, milestones=milestones)
     ckpt = engine.Checkpointer(checkpoint_dir, resume, config)
 
-    start, history = 0, []
-    state = ckpt.load()
-    if state is not None:
-        net.load_state_dict(state["model"])
-        criterion.load_state_dict(state["loss"])
-        optimizer.load_state_dict(state["optimizer"])
-        engine.optimizer_to(optimizer, data.device)
-        engine.set_rng_state(state["rng"], generator)
-        start, history = state["epoch"], state["history"]
+    start, history = engine.restore(ckpt.load(), device=data.device, generator=generator,
+                                    modules={"model": net, "loss": criterion},
+                                    optimizers={"optimizer": optimizer})
 
     steps = engine.num_batches(data.n, batch_size)
     milestones = tuple(milestones) if milestones is not None else (0.5 * epochs, 0.75 * epochs)
