@@ -250,11 +250,11 @@ def _check_one_pred_probs(arr: np.ndarray, name: str, chunk: int, fused=None):
     ):
         raise ValueError(f"{name} must be a float array, got dtype {arr.dtype}")
 
-    ones = np.ones(arr.shape[1]) if arr.ndim == 2 else None
+    ones = np.ones(arr.shape[1])  # the caller has checked that arr is (N, K)
 
     def scan(a: int, b: int):
         block = np.asarray(arr[a:b])
-        # row sums: a BLAS matrix-vector product is about twice as fast as sum(axis=1)
+        # row sums as a BLAS matrix-vector product (faster than sum(axis=1) here)
         sums = block @ ones if block.dtype == np.float64 else block.sum(axis=1, dtype=np.float64)
         dev = np.abs(sums - 1.0).max()
         extra = None

@@ -130,8 +130,8 @@ def _sub_rows(k: int) -> int:
 
 
 def _inv_prior_tile(inv_prior: np.ndarray) -> np.ndarray:
-    """``inv_prior`` repeated on every row of a sub-block: multiplying by a same-shape
-    contiguous array is about twice as fast in numpy as broadcasting a row."""
+    """``inv_prior`` repeated on every row of a sub-block: numpy multiplies by a same-shape
+    contiguous array faster than it broadcasts a row."""
     return np.ascontiguousarray(np.broadcast_to(inv_prior, (_sub_rows(inv_prior.size), inv_prior.size)))
 
 
