@@ -180,7 +180,7 @@ def find_label_issues(labels, pred_probs, *, filter_by: str = DEFAULT_FILTER,
         if noise_matrix is not None:
             noise_matrix = validate_noise_matrix(noise_matrix, num_classes=pp.k)
         pooled = rank._scores(labels, pp, "pooled", noise_matrix=noise_matrix, margin=margin)
-        mask = pooled < 0.5 if filter_by == "pooled" else expected_f1_mask(pooled)
+        mask = _pooled_mask(filter_by, pooled)
     else:
         labels, pp = validate_labels_and_pred_probs(labels, pred_probs)
         pooled = None
@@ -223,6 +223,11 @@ def expected_f1_mask(scores) -> np.ndarray:
     f1 = 2.0 * np.cumsum(q[order]) / (np.arange(1, s.size + 1) + total)
     mask[order[: int(np.argmax(f1)) + 1]] = True
     return mask
+
+
+def _pooled_mask(filter_by: str, pooled: np.ndarray) -> np.ndarray:
+    """Mask of one of our filters (``OUR_FILTERS``) from the pooled scores (N,)."""
+    return pooled < 0.5 if filter_by == "pooled" else expected_f1_mask(pooled)
 
 
 def _issue_mask(labels: np.ndarray, pp: PredProbs, filter_by: str, frac_noise: float,

@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 import numpy as np
 
+from labelnoise.filter import DEFAULT_FILTER, FILTERS, OUR_FILTERS
+
 
 def read_labels(path: Path, column: str | None) -> np.ndarray:
     """Labels from a .npy file (shape (N,)) or a CSV column (``column``, default the first)."""
@@ -40,11 +42,8 @@ def most_confused_pairs(confident_joint: np.ndarray, top: int = 5) -> list[tuple
 @click.option("--pred-probs", "pred_probs_paths", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               required=True, multiple=True,
               help="Out-of-sample pred_probs, .npy of shape (N, K); repeat for an ensemble (rows averaged).")
-@click.option("--filter-by", default="pooled", show_default=True,
-              type=click.Choice(["pooled", "expected_f1", "prune_by_noise_rate",
-                                 "prune_by_class", "both", "confident_learning",
-                                 "predicted_neq_given", "low_self_confidence",
-                                 "low_normalized_margin"]))
+@click.option("--filter-by", default=DEFAULT_FILTER, show_default=True,
+              type=click.Choice(list(FILTERS)))
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="CSV of the ranked issues.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
@@ -61,7 +60,7 @@ def find_issues(labels_path, label_column, pred_probs_paths, filter_by, out_path
 
     from labelnoise._validation import validate_labels_and_pred_probs
     from labelnoise.count import _confident_joint, _noise_from_joint
-    from labelnoise.filter import _issue_mask, expected_f1_mask
+    from labelnoise.filter import _issue_mask, _pooled_mask
     from labelnoise.rank import _scores, _suggested
 
     if out_path.exists() and not force:
@@ -75,10 +74,8 @@ def find_issues(labels_path, label_column, pred_probs_paths, filter_by, out_path
     cj, thresholds, _ = _confident_joint(labels, pp, None, calibrate=True)
     noise = _noise_from_joint(cj, labels, pp.n, thresholds)
     scores = _scores(labels, pp, "pooled")
-    if filter_by == "pooled":
-        mask = scores < 0.5
-    elif filter_by == "expected_f1":
-        mask = expected_f1_mask(scores)
+    if filter_by in OUR_FILTERS:
+        mask = _pooled_mask(filter_by, scores)
     else:
         mask = _issue_mask(labels, pp, filter_by, 1.0, 1)
     suggested = _suggested(labels, pp, mask)
