@@ -100,6 +100,37 @@ def test_rdcr_resume_matches_uninterrupted(tmp_path):
         rdcr.fit(x, y, checkpoint_dir=tmp_path, resume=True, **{**kw, "lr": 0.1})
 
 
+@pytest.mark.parametrize("method", ["proden", "coreg"])
+def test_partial_label_methods_resume_matches_uninterrupted(tmp_path, method):
+    from labelnoise.training import proden
+
+    x, y = _blobs(n=48)
+    rng = np.random.default_rng(1)
+    cand = np.zeros((48, 3), dtype=bool)
+    cand[np.arange(48), y] = True
+    cand[np.arange(48), rng.integers(0, 3, 48)] = True  # a second candidate on some rows
+    kw = dict(model="resnet8", epochs=3, batch_size=16, lr=0.05, seed=3, progress=False,
+              model_kwargs=SMALL)
+    if method == "coreg":
+        kw.update(warmup_epochs=1)
+    fit = proden.fit if method == "proden" else coreg.fit
+    full = fit(x, cand, **kw)
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(history):
+        if len(history) == 2:  # after the first epoch past the warm-up for Co-Reg
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(x, cand, checkpoint_dir=tmp_path, on_epoch=interrupt, **kw)
+    resumed = fit(x, cand, checkpoint_dir=tmp_path, resume=True, **kw)
+    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
+
+
 def test_co_pseudo_labels_stay_inside_candidates():
     g = torch.Generator().manual_seed(0)
     probs = torch.softmax(torch.randn(50, 6, generator=g) * 3, dim=1)
