@@ -163,6 +163,23 @@ def test_coreg_pieces():
     assert coreg.supcon_loss(aligned_z, pseudo, lab) < coreg.supcon_loss(z, pseudo, lab) + 5
 
 
+def test_prototype_update_equals_the_sequential_ema_then_normalise():
+    g = torch.Generator().manual_seed(0)
+    protos = coreg.Prototypes(5, 4, momentum=0.9)
+    start = torch.nn.functional.normalize(torch.randn(5, 4, generator=g), dim=1)
+    start[3] = 0.0  # a class never seen: stays zero
+    protos.protos.copy_(start)
+    z = torch.nn.functional.normalize(torch.randn(12, 4, generator=g), dim=1)
+    y = torch.tensor([0, 2, 0, 1, 2, 2, 0, 4, 1, 0, 2, 4])
+    expected = start.clone()
+    for zi, yi in zip(z, y):  # the official code's loop, in batch order
+        expected[yi] = 0.9 * expected[yi] + 0.1 * zi
+    expected = torch.nn.functional.normalize(expected, dim=1)
+    protos.update(z, y)
+    torch.testing.assert_close(protos.protos, expected)
+    assert torch.all(protos.protos[3] == 0)
+
+
 def test_coreg_steps_lower_the_loss():
     from labelnoise.noise import partial_labels
 
