@@ -121,9 +121,8 @@ def _dawid_skene(ann: Annotations, *, prior_strength, max_iter: int, tol: float,
     post /= post.sum(axis=1, keepdims=True)
     auto = prior_strength == "auto"
     strength = 1.0 if auto else float(prior_strength)
-    bar = _progress(progress, max_iter, "Dawid-Skene EM")
+    em = _EMProgress(progress, max_iter, "Dawid-Skene EM")
     ll_old = -np.inf
-    converged = False
     it = 0
     for it in range(1, max_iter + 1):
         # M-step: MAP confusion matrices and class prior
@@ -134,16 +133,11 @@ def _dawid_skene(ann: Annotations, *, prior_strength, max_iter: int, tol: float,
         prior = (post.sum(axis=0) + 1.0) / (n + k)
         # E-step
         ll = _estep(design, np.log(conf).reshape(m * k, k), np.log(prior), post)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loglik=f"{ll / n:.6f}")
-        if abs(ll - ll_old) <= tol * n:
-            converged = True
+        if em.stop(abs(ll - ll_old), tol * n, loglik=f"{ll / n:.6f}"):
             break
         ll_old = ll
-    if bar is not None:
-        bar.close()
-    return post, conf, prior, it, converged, strength
+    em.close()
+    return post, conf, prior, it, em.converged, strength
 
 
 def _model_aware(ann: Annotations, log_probs: np.ndarray, *, prior_strength, max_iter: int,
@@ -179,8 +173,7 @@ def _model_aware(ann: Annotations, log_probs: np.ndarray, *, prior_strength, max
     multi = per_example[ann.example] >= 2
     weight = 1.0
     post = np.empty((n, k))
-    bar = _progress(progress, max_iter, "model-aware EM")
-    converged = False
+    em = _EMProgress(progress, max_iter, "model-aware EM")
     it = 0
     for it in range(1, max_iter + 1):
         crowd_ll = np.asarray(design @ np.log(conf).reshape(m * k, k))
@@ -196,13 +189,9 @@ def _model_aware(ann: Annotations, log_probs: np.ndarray, *, prior_strength, max
         if prior_strength == "auto" and (it & (it - 1)) == 0:
             strength = _eb_prior_strength(counts, strength)
         conf = _smoothed_confusions(counts, strength)
-        if bar is not None:
-            bar.update(1)
-        if change <= tol:
-            converged = True
+        if em.stop(change, tol):
             break
-    if bar is not None:
-        bar.close()
+    em.close()
     # 3. model check: keep the model only if it predicts held-out annotations better than
     #    the crowd alone (leave-one-annotation-out log-likelihood, examples with >= 2 labels)
     ds_post, ds_conf, ds_prior, ds_it, ds_conv, ds_strength = _dawid_skene(
@@ -223,7 +212,7 @@ def _model_aware(ann: Annotations, log_probs: np.ndarray, *, prior_strength, max
                    "heldout_loglik_crowd": float(loo_crowd.mean()) if diff.size else 0.0}
     if not calibration["model_used"] and labelled.all():
         return ds_post, ds_conf, ds_prior, ds_it, ds_conv, calibration
-    return post, conf, post.mean(axis=0), it, converged, calibration
+    return post, conf, post.mean(axis=0), it, em.converged, calibration
 
 
 def _fit_crowd_weight(ann: Annotations, mask: np.ndarray, conf: np.ndarray,
@@ -284,9 +273,27 @@ def _loo_loglik(ann: Annotations, mask: np.ndarray, conf: np.ndarray, log_prior:
     return out
 
 
-def _progress(enabled: bool, total: int, desc: str):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
+class _EMProgress:
+    """The tail shared by the EM loops of this package: a tqdm progress bar (when
+    ``enabled``) and the stopping test ``change <= limit``; ``converged`` says whether the
+    last test passed (the loops stop there)."""
 
-    return tqdm(total=total, desc=desc, leave=False)
+    def __init__(self, enabled: bool, total: int, desc: str):
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, leave=False)
+        self.converged = False
+
+    def stop(self, change: float, limit: float, **postfix) -> bool:
+        if self.bar is not None:
+            self.bar.update(1)
+            if postfix:
+                self.bar.set_postfix(**postfix)
+        self.converged = bool(change <= limit)
+        return self.converged
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -9,7 +9,7 @@ from scipy import optimize
 from scipy.special import expit, log_expit
 
 from labelnoise.multiannotator.annotations import Annotations
-from labelnoise.multiannotator.em import _progress, _smoothed_confusions
+from labelnoise.multiannotator.em import _EMProgress, _smoothed_confusions
 
 
 # --------------------------------------------------------------------------- GLAD
@@ -21,9 +21,8 @@ def _glad(ann: Annotations, *, max_iter: int, tol: float, progress: bool):
     alpha = np.ones(m)
     log_beta = np.zeros(n)
     log_km1 = math.log(k - 1)
-    bar = _progress(progress, max_iter, "GLAD")
+    em = _EMProgress(progress, max_iter, "GLAD")
     ll_old = -np.inf
-    converged = False
     it = 0
     for step in range(1, max_iter + 1):
         it = step
@@ -55,14 +54,10 @@ def _glad(ann: Annotations, *, max_iter: int, tol: float, progress: bool):
         z = post.sum(axis=1, keepdims=True)
         post /= z
         ll = float(np.log(z).sum() + mx.sum())
-        if bar is not None:
-            bar.update(1)
-        if abs(ll - ll_old) <= tol * n:
-            converged = True
+        if em.stop(abs(ll - ll_old), tol * n):
             break
         ll_old = ll
-    if bar is not None:
-        bar.close()
+    em.close()
     counts = np.asarray(ann.design_matrix().T @ post).reshape(m, k, k)
     conf = _smoothed_confusions(counts, 1.0)
-    return post, conf, prior, it, converged
+    return post, conf, prior, it, em.converged
