@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
 import pytest
+from _html import ReportPage
 from click.testing import CliRunner
 
 import labelnoise.audit as audit_mod
@@ -17,30 +17,8 @@ from labelnoise.audit import audit
 from labelnoise.cli import main
 
 
-class _Ids(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.ids, self._cur, self.n_img = {}, None, 0
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        self.n_img += tag == "img" and a.get("src", "").startswith("data:image/png;base64,")
-        if "id" in a:
-            self._cur = a["id"]
-            self.ids[self._cur] = ""
-
-    def handle_data(self, data):
-        if self._cur is not None:
-            self.ids[self._cur] += data
-
-    def handle_endtag(self, tag):
-        self._cur = None
-
-
 def _parse(path):
-    p = _Ids()
-    p.feed(path.read_text(encoding="utf-8"))
-    return p
+    return ReportPage(path.read_text(encoding="utf-8"))
 
 
 class SimulatedInterrupt(Exception):
@@ -167,7 +145,7 @@ def test_image_folder_audit(tmp_path, monkeypatch):
     flagged = {paths[i].rsplit("/", 1)[1] for i in np.flatnonzero(res.is_issue)}
     assert set(wrong) <= flagged and len(flagged) <= len(wrong) + 3
     p = _parse(tmp_path / "out" / "report.html")
-    assert p.n_img >= 60  # thumbnails of the suspects + plots
+    assert p.n_png >= 60  # thumbnails of the suspects + plots
 
 
 def test_pred_probs_benchmark_file(shared_data, data_root, tmp_path):
@@ -188,7 +166,7 @@ def test_pred_probs_benchmark_file(shared_data, data_root, tmp_path):
                    / "row_to_cifar10_train_index.npy")
     np.testing.assert_array_equal(issues["example_id"].to_numpy(), rows)
     p = _parse(out / "report.html")
-    assert p.n_img >= 60  # CIFAR thumbnails found through row_to_cifar10_train_index.npy
+    assert p.n_png >= 60  # CIFAR thumbnails found through row_to_cifar10_train_index.npy
     tp = np.sum(expected & (labels != true))
     assert float(p.ids["metric-precision"]) == pytest.approx(tp / expected.sum(), abs=1e-4)
     assert float(p.ids["metric-recall"]) == pytest.approx(tp / np.sum(labels != true), abs=1e-4)

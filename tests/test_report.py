@@ -3,37 +3,15 @@
 from __future__ import annotations
 
 import base64
-from html.parser import HTMLParser
 
 import numpy as np
 import pytest
+from _html import ReportPage
 
 from labelnoise import estimate_noise, find_label_issues, label_quality_scores
 from labelnoise.report import ReportData, confused_pairs, render_report, true_noise_matrix
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-class _Collector(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.imgs, self.ids, self._cur, self.tags = [], {}, None, []
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        self.tags.append(tag)
-        if tag == "img":
-            self.imgs.append(a)
-        if "id" in a:
-            self._cur = a["id"]
-            self.ids[self._cur] = ""
-
-    def handle_data(self, data):
-        if self._cur is not None:
-            self.ids[self._cur] += data
-
-    def handle_endtag(self, tag):
-        self._cur = None
 
 
 def _case(with_images=True, with_truth=True):
@@ -62,8 +40,7 @@ def _case(with_images=True, with_truth=True):
 def test_report_parses_and_embeds_images():
     data = _case()
     page = render_report(data, max_images=30)
-    p = _Collector()
-    p.feed(page)
+    p = ReportPage(page)
     assert p.tags[0] == "html"
     srcs = [img["src"] for img in p.imgs]
     assert all(s.startswith("data:image/png;base64,") for s in srcs)
@@ -84,8 +61,7 @@ def test_report_parses_and_embeds_images():
 def test_report_without_images_lists_suspects_in_a_table():
     data = _case(with_images=False, with_truth=False)
     page = render_report(data, max_images=10)
-    p = _Collector()
-    p.feed(page)
+    p = ReportPage(page)
     assert len(p.imgs) == 2  # estimated noise matrix + per-class bars; no truth plots
     assert "metric-auprc" not in p.ids and "true noise matrix" not in page
     assert page.count("<tr><td>") == 10  # ten suspect rows
