@@ -219,6 +219,30 @@ def test_partial_labels_uniform(labels10):
     assert noise.partial_labels(labels10, q=1.0, seed=0).all()
 
 
+def test_noisy_partial_labels_miss_the_true_label_at_the_rate(labels10):
+    q, eta = 0.2, 0.3
+    clean = noise.partial_labels(labels10, q=q, num_classes=10, seed=0)
+    noisy = noise.partial_labels(labels10, q=q, num_classes=10, noise_rate=eta, seed=0)
+    missing = ~noisy[np.arange(N), labels10]
+    assert abs(missing.mean() - eta) <= tol(eta, N)
+    # the same uniform sets before the corruption; a corrupted set keeps its size and
+    # swaps the true label for exactly one class that was outside it
+    np.testing.assert_array_equal(noisy.sum(axis=1), clean.sum(axis=1))
+    changed = np.flatnonzero((noisy != clean).any(axis=1))
+    np.testing.assert_array_equal(changed, np.flatnonzero(missing))
+    added = noisy[changed] & ~clean[changed]
+    assert (added.sum(axis=1) == 1).all()
+    # the class added is uniform over the classes other than the true one
+    new_class = added.argmax(axis=1)
+    assert (new_class != labels10[changed]).all()
+    counts = np.bincount((new_class - labels10[changed]) % 10, minlength=10)[1:]
+    assert counts.min() > 0.7 * counts.mean()
+    # full sets cannot be corrupted; bad rates are refused
+    assert noise.partial_labels(labels10, q=1.0, noise_rate=1.0, seed=0).all()
+    with pytest.raises(ValueError, match="noise_rate"):
+        noise.partial_labels(labels10, q=q, noise_rate=1.5)
+
+
 def test_partial_labels_from_pred_probs_known_answer():
     k, n = 10, 1_000
     labels = np.arange(n) % k

@@ -451,26 +451,35 @@ def instance_dependent(X, labels, rate: float, *, num_classes: int | None = None
 
 
 def partial_labels(labels, *, q: float, num_classes: int | None = None,
-                   seed=None) -> np.ndarray:
+                   noise_rate: float = 0.0, seed=None) -> np.ndarray:
     """Uniform partial-label candidate sets: the true label, plus each other class
     independently with probability ``q`` (the "uniform" generation of Feng et al. 2020,
-    "Provably Consistent Partial-Label Learning", NeurIPS, and PRODEN / PiCO).
+    "Provably Consistent Partial-Label Learning", NeurIPS, and PRODEN / PiCO); with
+    ``noise_rate`` > 0, noisy partial labels: each example independently with probability
+    ``noise_rate`` has its true label removed from its set and one class from outside the
+    set, chosen uniformly, added in its place (sets already holding all K classes stay
+    as they are), the generation of Xu et al. 2023, "ALIM: Adjusting Label Importance
+    Mechanism for Noisy Partial Label Learning", NeurIPS.
 
     Args:
         labels: true labels, int (N,) in [0, K).
         q: in [0, 1]; the expected candidate set size is ``1 + q (K - 1)``.
         num_classes: K (default ``max(labels) + 1``).
+        noise_rate: in [0, 1]; the probability that an example's set misses its true label
+            (a little less in effect when ``q`` is near 1: full sets cannot be corrupted).
         seed: int, None or numpy Generator.
 
     Returns:
         bool (N, K): ``candidates[n, c]`` is True when class c is a candidate of example n;
-        ``candidates[n, labels[n]]`` is always True.
+        with ``noise_rate`` = 0, ``candidates[n, labels[n]]`` is always True. The set sizes
+        do not change with ``noise_rate``.
 
     Raises:
-        ValueError: ``q`` outside [0, 1]; invalid labels.
+        ValueError: ``q`` or ``noise_rate`` outside [0, 1]; invalid labels.
     """
     lab, k = _labels_and_k(labels, num_classes)
     qq = _check_rate(q, "q")
+    eta = _check_rate(noise_rate, "noise_rate")
     rng = _rng(seed)
     n = lab.shape[0]
     out = np.empty((n, k), dtype=bool)
@@ -479,6 +488,17 @@ def partial_labels(labels, *, q: float, num_classes: int | None = None,
         b = min(n, a + step)
         out[a:b] = rng.random((b - a, k)) < qq
     out[np.arange(n), lab] = True
+    if eta > 0.0:
+        flip = np.flatnonzero(rng.random(n) < eta)
+        outside = ~out[flip]
+        num_outside = outside.sum(axis=1)
+        draw = rng.random(flip.size)
+        flip, outside, num_outside, draw = (v[num_outside > 0] for v in
+                                            (flip, outside, num_outside, draw))
+        # the (floor(draw * count))-th class outside the set, uniformly
+        pick = np.argmax(np.cumsum(outside, axis=1) > (draw * num_outside)[:, None], axis=1)
+        out[flip, lab[flip]] = False
+        out[flip, pick] = True
     return out
 
 
