@@ -93,6 +93,17 @@ PROFILES = {
                          schedule="onecycle", rampup_epochs=3.0),
         },
     ),
+    "cpu-long": dict(
+        protocol="CPU longer: ResNet-8, 10k-image train subset, 2k-image test subset, "
+                 "40 epochs, seed 0 (to look for the memorisation phase at high noise)",
+        model="resnet8", subset=10000, test_subset=2000,
+        methods={
+            "standard": dict(epochs=40, batch_size=128, lr=0.1, weight_decay=5e-4,
+                             schedule="onecycle"),
+            "rdcr": dict(epochs=40, batch_size=128, lr=0.1, weight_decay=5e-4,
+                         schedule="onecycle", rampup_epochs=10.0),
+        },
+    ),
     "cpu-30min": dict(
         protocol="CPU 30-minute budget: ResNet-20, all 50k noisy labels, full 10k test set, "
                  "20 epochs (about 81 s each on 2 free cores), seed 0",
