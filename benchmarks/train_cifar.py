@@ -254,6 +254,14 @@ def render(rows: list[dict], profile_name: str) -> str:
                   "2-epoch warm-up, RDCR's rotation task and consistency with an EMA teacher) "
                   "only slow learning; these rows show that every method runs end to end on real "
                   "data, not what it reaches on a GPU schedule.", ""]
+    if profile_name == "cpu-long" and rows:
+        unfit = all(r["best_epoch"] == r["epochs"] for r in rows)
+        lines += ["Reading: " + ("every row's best epoch is its last, i.e. after 40 epochs on "
+                  "10,000 images the network is still improving on the clean test set and has "
+                  "not begun to fit the noisy labels (the memorisation phase, where CE's "
+                  "accuracy falls and the robust methods should pull ahead, is not reached "
+                  "on this CPU budget)." if unfit else "some rows peak before their last "
+                  "epoch: compare the last and best columns for the memorisation drop."), ""]
     if profile_name == "cpu-30min" and rows:
         best = max(rows, key=lambda r: r["best_acc"])
         lines += [f"Reading: the best accuracy a 30-minute run on this 2-core CPU reaches on "
