@@ -158,7 +158,8 @@ def main() -> None:
     lines = [
         "## Speed and memory: labelnoise vs cleanlab 2.9.0",
         "",
-        f"Command: `python benchmarks/speed.py --n {args.n} --k {args.k} --big {args.big}`. "
+        f"Command: `python benchmarks/speed.py --n {args.n} --k {args.k} --big {args.big} "
+        f"--repeats {args.repeats}`. "
         f"Machine: {platform.machine()}, 2 cores, 24 GB, Python {platform.python_version()}, numpy {np.__version__}. "
         f"Date: {datetime.date.today()}.",
         f"Input: N = {args.n:,}, K = {args.k} Dirichlet(1) float64 pred_probs ({input_gb:.2f} GiB), uniform labels. "
