@@ -259,6 +259,10 @@ def label_quality_scores(labels, pred_probs, *, method: str = DEFAULT_METHOD,
     - ``"prior_adjusted_margin"``, ``"noise_posterior"``, ``"pooled"`` (default): ours, see
       the module docstring.
 
+    Cost: ``"pooled"`` and ``"noise_posterior"`` read pred_probs twice (the noise matrix is
+    estimated from all rows before any posterior); the other methods read it once, so
+    ``"prior_adjusted_margin"`` is the fastest of ours (timings in ``benchmarks/RESULTS.md``).
+
     Args:
         labels: int array-like (N,), given labels in [0, K).
         pred_probs: float (N, K) out-of-sample predicted probabilities, a memory map, or a
