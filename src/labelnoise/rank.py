@@ -40,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from labelnoise._validation import (
+    CHUNK_ELEMENTS,
     PredProbs,
     map_chunks,
     validate_choice,
@@ -54,9 +55,10 @@ DEFAULT_METHOD = "pooled"
 
 _CLIP = 1e-6  # lower clip of self-confidence inside confidence_weighted_entropy (as published)
 _EPS = 1e-12  # keeps logits of scores at exactly 0 or 1 finite
-#: elements per sub-block of a chunk's temporaries (2 MiB float64, one validation chunk):
-#: splitting a chunk further measured slower (numpy call overhead outweighs cache reuse)
-_SUB_ELEMENTS = 1 << 18
+#: elements per sub-block of the margin's temporaries: one validation chunk (splitting a
+#: chunk further measured slower: numpy call overhead outweighs cache reuse); larger
+#: blocks are still worked through in pieces of this size
+_SUB_ELEMENTS = CHUNK_ELEMENTS
 
 
 def _num_columns(pred_probs) -> int:
@@ -128,7 +130,7 @@ def _score_block(method: str, block: np.ndarray, labels: np.ndarray, ctx: dict,
 
 
 def _sub_rows(k: int) -> int:
-    """Rows per sub-block of a chunk: small enough for the temporaries to stay in L2."""
+    """Rows per sub-block (``_SUB_ELEMENTS`` elements) of a block of K columns."""
     return max(1, _SUB_ELEMENTS // k)
 
 
@@ -143,7 +145,7 @@ def _margin_and_top(block: np.ndarray, labels: np.ndarray, inv_prior: np.ndarray
     """Prior-adjusted margin ``a_y / (a_y + max_{j != y} a_j)`` (``a = p / pi``) and the
     arg-max of ``a`` (numpy's tie-break: lowest index) of each row of one chunk.
 
-    Works through sub-blocks so the temporary ``a`` stays in cache; ``inv_tile`` is
+    Works through sub-blocks of at most ``_SUB_ELEMENTS`` elements; ``inv_tile`` is
     :func:`_inv_prior_tile` of ``inv_prior`` (made here when not given). Returns float64
     (n,), int64 (n,)."""
     n, k = block.shape
