@@ -144,9 +144,9 @@ class Prototypes(nn.Module):
         counts = torch.bincount(labels, minlength=k)
         first = torch.cumsum(counts, 0) - counts  # position of each class's first example
         later = counts[lab] - 1 - (torch.arange(lab.numel(), device=lab.device) - first[lab])
-        weight = (1 - m) * torch.pow(torch.full_like(later, m, dtype=self.protos.dtype), later)
-        self.protos.mul_(torch.pow(torch.full((k, 1), m, dtype=self.protos.dtype,
-                                              device=self.protos.device), counts[:, None]))
+        dtype = self.protos.dtype
+        weight = (1 - m) * torch.pow(m, later.to(dtype))
+        self.protos.mul_(torch.pow(m, counts.to(dtype))[:, None])
         self.protos.index_add_(0, lab, z[order].to(self.protos.dtype) * weight[:, None])
         self.protos.copy_(F.normalize(self.protos, dim=1))
 
