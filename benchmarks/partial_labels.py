@@ -108,15 +108,14 @@ def simulate(data_root, *, q: float, noise_rate: float, n_train: int, n_test: in
     ``noise_rate`` (:func:`labelnoise.noise.partial_labels`, ALIM's generation); the one
     "annotation" per example, for CE and DivideMix, is a class drawn uniformly from its
     candidate set."""
-    from labelnoise.noise import partial_labels
+    from labelnoise.noise import _uniform_member, partial_labels
     from labelnoise.partial import candidate_set_stats
 
     train, tr, _, x_test, y_test = subsets(data_root, n_train=n_train, n_test=n_test, seed=seed)
     x, y = train.inputs[tr], train.labels[tr]
     cand = partial_labels(y, q=q, num_classes=10, noise_rate=noise_rate, seed=seed)
     rng = np.random.default_rng(seed + 1)
-    draw = rng.random(len(y)) * cand.sum(axis=1)
-    ann = np.argmax(np.cumsum(cand, axis=1) > draw[:, None], axis=1)[:, None]
+    ann = _uniform_member(cand, rng.random(len(y)))[:, None]
     stats = candidate_set_stats(cand, y)
     stats["annotator_acc"] = [float(np.mean(ann[:, 0] == y))]
     return x, y, x_test, y_test, ann, cand, stats
@@ -197,8 +196,8 @@ def main():
                 label = "PRODEN on candidate sets"
             elif method == "coreg":
                 # batch 64 (warm-up 128): the official 256 (512) is for 50,000 images; on a
-                # 10x smaller set it left 10 warm-up steps an epoch (measured: 29% vs 46%
-                # test accuracy at 10 epochs on the strong annotators)
+                # 10x smaller set it left 10 warm-up steps an epoch (weak annotators, 20
+                # epochs: 32.55% at 256 vs 38.25% at 64, both in results/partial.md)
                 res = coreg.fit(x, cand, warmup_epochs=max(1, args.epochs // 3),
                                 start_contrastive=0, lr=0.05, batch_size=64, true_labels=y,
                                 **common)

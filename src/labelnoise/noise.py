@@ -450,6 +450,14 @@ def instance_dependent(X, labels, rate: float, *, num_classes: int | None = None
     return NoisyLabels(noisy, empirical_noise_matrix(noisy, lab, num_classes=k))
 
 
+def _uniform_member(mask: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """One column per row of a bool (M, K) ``mask``, uniformly among its True entries, from
+    uniform draws ``u`` in [0, 1) (M,): the ``floor(u * count)``-th True column of each row.
+    Rows must hold at least one True. Returns int64 (M,)."""
+    count = mask.sum(axis=1)
+    return np.argmax(np.cumsum(mask, axis=1) > (u * count)[:, None], axis=1)
+
+
 def partial_labels(labels, *, q: float, num_classes: int | None = None,
                    noise_rate: float = 0.0, seed=None) -> np.ndarray:
     """Uniform partial-label candidate sets: the true label, plus each other class
@@ -495,8 +503,7 @@ def partial_labels(labels, *, q: float, num_classes: int | None = None,
         draw = rng.random(flip.size)
         flip, outside, num_outside, draw = (v[num_outside > 0] for v in
                                             (flip, outside, num_outside, draw))
-        # the (floor(draw * count))-th class outside the set, uniformly
-        pick = np.argmax(np.cumsum(outside, axis=1) > (draw * num_outside)[:, None], axis=1)
+        pick = _uniform_member(outside, draw)
         out[flip, lab[flip]] = False
         out[flip, pick] = True
     return out
