@@ -30,10 +30,13 @@ def test_find_issues_writes_ranked_csv(tmp_path):
                                     "--pred-probs", str(tmp_path / "pp.npy"), "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "estimated noise rate" in res.output and "most confused class pairs" in res.output
+    assert f"class-conditional weight {labelnoise.rank.mixture_weight(given, pp):.2f}" in res.output
     frame = pd.read_csv(out)
     assert list(frame.columns) == ["rank", "index", "given_label", "suggested_label", "label_quality_score"]
     np.testing.assert_array_equal(frame["index"], labelnoise.find_label_issues(given, pp, return_ranked=True))
-    assert (np.diff(frame["label_quality_score"]) >= 0).all()
+    scores = labelnoise.label_quality_scores(given, pp, method="mixture")  # what the default decides with
+    np.testing.assert_allclose(frame["label_quality_score"], scores[frame["index"]])
+    assert (np.diff(frame["label_quality_score"]) >= 0).all() and (frame["label_quality_score"] < 0.5).all()
     assert (frame["suggested_label"] != frame["given_label"]).all()
     assert flip[frame["index"]].mean() > 0.9  # flagged examples are mostly the injected flips
     # refuses to overwrite, works with --force, labels from a CSV column
@@ -77,6 +80,7 @@ def test_find_issues_on_dirty_benchmark_ensemble(shared_data, tmp_path):
                                     "--pred-probs", str(d / "swin_base_patch4_window7_224" / "pred_probs.npy"),
                                     "--out", str(out)])
     assert res.exit_code == 0, res.output
+    assert "mostly instance-dependent" in res.output  # human label noise
     errors = np.load(d / "resnet18" / "noisy_labels.npy") != np.load(d / "resnet18" / "true_labels.npy")
     flagged = pd.read_csv(out)["index"].to_numpy()
     assert errors[flagged].mean() > 0.9 and errors[flagged].sum() / errors.sum() > 0.8

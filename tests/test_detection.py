@@ -161,6 +161,63 @@ def test_prior_adjusted_margin_and_posterior_hand_computed():
     np.testing.assert_allclose(logit(pooled), 0.5 * logit(expected) + 0.5 * logit(post))
 
 
+def test_mixture_hand_computed():
+    labels = np.array([0, 0, 0, 1, 1, 0])
+    pp = np.array([[0.7, 0.3], [0.6, 0.4], [0.2, 0.8], [0.5, 0.5], [0.1, 0.9], [0.95, 0.05]])
+    T = np.array([[0.9, 0.3], [0.1, 0.7]])
+    prior = np.bincount(labels) / labels.size
+    a = pp / prior
+    q = a / a.sum(axis=1, keepdims=True)
+    r = np.arange(labels.size)
+    p_cc = (T[labels] * q).sum(axis=1)  # P_c(given | x)
+    p_d = pp[r, labels]  # P_d(given | x)
+    # the likelihood-maximising weight, by a fine grid
+    grid = np.linspace(0, 1, 200_001)
+    loglik = np.log(grid[:, None] * p_cc + (1 - grid[:, None]) * p_d).sum(axis=1)
+    w = grid[np.argmax(loglik)]
+    assert 0.01 < w < 0.99  # an interior optimum: both components explain some labels
+    assert rank._fit_mixture_weight(p_cc, p_d) == pytest.approx(w, abs=1e-5)
+    resp = w * p_cc / (w * p_cc + (1 - w) * p_d)
+    margin = labelnoise.label_quality_scores(labels, pp, method="prior_adjusted_margin")
+    post = labelnoise.label_quality_scores(labels, pp, method="noise_posterior", noise_matrix=T)
+    mix = labelnoise.label_quality_scores(labels, pp, method="mixture", noise_matrix=T)
+    np.testing.assert_allclose(mix, resp * post + (1 - resp) * margin, atol=1e-5)
+    assert rank.mixture_weight(labels, pp, noise_matrix=T) == pytest.approx(w, abs=1e-5)
+    with pytest.raises(ValueError, match="noise_matrix"):
+        rank.mixture_weight(labels, pp, noise_matrix=np.ones((3, 3)))
+    # the boundary cases: every label better explained by one component
+    assert rank._fit_mixture_weight(np.full(4, 0.2), np.full(4, 0.5)) == 0.0
+    assert rank._fit_mixture_weight(np.full(4, 0.5), np.full(4, 0.2)) == 1.0
+
+
+def test_mixture_weight_tells_class_conditional_from_instance_dependent_noise():
+    rng = np.random.default_rng(3)
+    n, k = 4000, 4
+    pp = rng.dirichlet(np.full(k, 0.5), size=n)
+
+    def draw(probs):  # one categorical draw per row
+        return (rng.random(probs.shape[0])[:, None] > np.cumsum(probs, axis=1)).sum(axis=1)
+
+    # class-conditional: true labels drawn from pred_probs (a calibrated posterior), then
+    # corrupted by the noise matrix; direct: labels drawn from pred_probs themselves
+    nm = np.full((k, k), 0.1) + np.eye(k) * 0.6
+    true = draw(pp)
+    given = draw(nm[:, true].T)
+    weights = {}
+    for name, lab in (("class-conditional", given), ("direct", draw(pp))):
+        weights[name, "true"] = rank.mixture_weight(lab, pp, noise_matrix=nm)
+        weights[name, "estimated"] = rank.mixture_weight(lab, pp)
+    # with the true noise matrix the class-conditional component is the exact model
+    assert weights["class-conditional", "true"] > 0.9 and weights["direct", "true"] < 0.1, weights
+    # with the estimated one (from arg-max counts, blurred by the soft posteriors) it still
+    # explains a large share of the class-conditional labels and none of the direct ones
+    assert weights["class-conditional", "estimated"] > 0.4 and weights["direct", "estimated"] < 0.1
+    # on class-conditional noise the mixture's flags follow the noise posterior
+    mix = labelnoise.label_quality_scores(given, pp, method="mixture", noise_matrix=nm)
+    post = labelnoise.label_quality_scores(given, pp, method="noise_posterior", noise_matrix=nm)
+    assert np.mean((mix < 0.5) == (post < 0.5)) > 0.97
+
+
 def test_adjust_pred_probs_matches_definition():
     labels = np.array([0, 1, 1, 2])
     pp = np.array([[0.5, 0.3, 0.2], [0.1, 0.6, 0.3], [0.2, 0.4, 0.4], [0.3, 0.3, 0.4]])
@@ -208,7 +265,7 @@ def test_scores_bounded_and_permutation_invariant(problem):
 @given(_problem())
 def test_filters_permutation_invariant(problem):
     labels, pp, perm = problem
-    for f in ("pooled", "confident_learning", "predicted_neq_given", "prune_by_class"):
+    for f in ("mixture", "pooled", "confident_learning", "predicted_neq_given", "prune_by_class"):
         m = labelnoise.find_label_issues(labels, pp, filter_by=f)
         mp = labelnoise.find_label_issues(labels[perm], pp[perm], filter_by=f)
         if f == "prune_by_class":  # tie-breaking may differ; the count may not
@@ -251,10 +308,11 @@ def test_expected_f1_mask_hand_computed():
 def test_expected_f1_filter_uses_pooled_scores_and_flags_more():
     nm = np.full((4, 4), 0.15) + np.eye(4) * 0.55
     _, given, pp = _synthetic(n=3000, k=4, noise_matrix=nm, seed=5)
-    scores = labelnoise.label_quality_scores(given, pp)
+    scores = labelnoise.label_quality_scores(given, pp, method="pooled")
     mask = labelnoise.find_label_issues(given, pp, filter_by="expected_f1")
     np.testing.assert_array_equal(mask, filter.expected_f1_mask(scores))
-    pooled = labelnoise.find_label_issues(given, pp)
+    pooled = labelnoise.find_label_issues(given, pp, filter_by="pooled")
+    np.testing.assert_array_equal(pooled, scores < 0.5)
     assert np.all(mask >= pooled) and mask.sum() > pooled.sum()  # cut-off q = F/2 <= 1/2
 
 
@@ -272,12 +330,16 @@ def test_return_ranked_orders_by_score():
     ranked = labelnoise.find_label_issues(given, pp, return_ranked=True)
     mask = labelnoise.find_label_issues(given, pp)
     assert set(ranked.tolist()) == set(np.flatnonzero(mask).tolist())
-    scores = labelnoise.label_quality_scores(given, pp)
-    assert np.all(np.diff(scores[ranked]) >= 0)
-    # pooled flags exactly the pooled scores below one half
+    # the default filter flags exactly the mixture scores below one half, ranked by them
+    scores = labelnoise.label_quality_scores(given, pp, method="mixture")
     np.testing.assert_array_equal(mask, scores < 0.5)
+    assert np.all(np.diff(scores[ranked]) >= 0)
     ranked_sc = labelnoise.find_label_issues(given, pp, return_ranked=True, rank_by="self_confidence")
     assert np.all(np.diff(pp[ranked_sc, given[ranked_sc]]) >= 0)
+    # cleanlab's filters rank by the default score
+    ranked_cl = labelnoise.find_label_issues(given, pp, filter_by="predicted_neq_given", return_ranked=True)
+    default = labelnoise.label_quality_scores(given, pp)
+    assert ranked_cl.size > 0 and np.all(np.diff(default[ranked_cl]) >= 0)
 
 
 def test_ensemble_is_mean_of_rows():

@@ -22,11 +22,20 @@ The first five drop any flagged example whose given label is the argmax of pred_
 
 Ours:
 
-- ``"pooled"`` (the default): flag the examples whose pooled label-quality score
-  (:mod:`labelnoise.rank`) is below 0.5, i.e. whose given label is, by the pooled
-  estimate, more likely wrong than right. No count is estimated separately: the decision
-  and the ranking come from the same probability. This is the decision with the fewest
-  expected mistakes (flagged correct labels plus missed errors).
+- ``"mixture"`` (the default): flag the examples whose ``mixture`` label-quality score
+  (:mod:`labelnoise.rank`) is below 0.5, i.e. whose given label is more likely wrong than
+  right under the mixture of a direct (instance-dependent) and a class-conditional noise
+  model, weighted by the likelihood of the given labels. This is the decision with the
+  fewest expected mistakes (flagged correct labels plus missed errors) when the score is
+  read as ``P(label correct)``; no count is estimated separately. Why a mixture: each
+  component's own probability is calibrated only on its kind of noise (on the benchmark,
+  flagging ``prior_adjusted_margin < 0.5`` over-flags synthetic class-conditional noise,
+  flagging ``noise_posterior < 0.5`` misses most human errors, and their fixed pool
+  ``"pooled"`` sits between the two: it still under-flags human noise), while the
+  likelihood of the given labels tells which kind of noise the data has without any true
+  label.
+- ``"pooled"``: the same decision on the ``pooled`` score (the fixed equal-weight pool of
+  the two components).
 - ``"expected_f1"``: the set that maximises the expected F1 of the flags when the pooled
   score is read as ``P(label correct)``. Flagging the k lowest scores gives an expected
   number of true flags ``sum_{top k} q`` (``q = 1 - score``) against ``sum_all q`` errors
@@ -36,9 +45,12 @@ Ours:
   top-k sets of the ranked probabilities); we flag the top k that maximises it. At the
   optimum the cut-off lies at ``q = F/2`` with F the optimal expected F1 (Lipton, Elkan
   and Naryanaswamy 2014, "Optimal Thresholding of Classifiers to Maximize F1 Measure",
-  ECML PKDD), so it flags more than ``"pooled"`` (``q > 1/2``) and adapts to
-  the noise rate: on the benchmark it is ahead of ``"pooled"`` on both CIFAR-10N sets
-  and behind it on the synthetic one (``benchmarks/RESULTS.md``). Needs one sort, N log N.
+  ECML PKDD), so it flags more than ``"pooled"`` (``q > 1/2``) and adapts to the noise
+  rate (``benchmarks/RESULTS.md``). Needs one sort, N log N.
+
+By default the indices returned with ``return_ranked=True`` are ordered by the score the
+filter decided with (``mixture`` or ``pooled``), so the order and the decision agree;
+cleanlab's filters order by the default label-quality score.
 
 Tie-breaking: where several examples have exactly the same margin at a prune cut-off,
 which of them is flagged may differ from cleanlab (which uses a full argsort; we use a
@@ -69,9 +81,11 @@ CLEANLAB_FILTERS = (
     "low_self_confidence",
     "low_normalized_margin",
 )
-OUR_FILTERS = ("pooled", "expected_f1")
+OUR_FILTERS = ("mixture", "pooled", "expected_f1")
+#: the label-quality score each of our filters decides with
+_FILTER_SCORE = {"mixture": "mixture", "pooled": "pooled", "expected_f1": "pooled"}
 FILTERS = OUR_FILTERS + CLEANLAB_FILTERS
-DEFAULT_FILTER = "pooled"
+DEFAULT_FILTER = "mixture"
 
 
 def _keep_at_least_n_per_class(prune_counts: np.ndarray, n: int, frac_noise: float) -> np.ndarray:
@@ -135,7 +149,7 @@ def _prune(labels: np.ndarray, pp: PredProbs, prune_counts: np.ndarray, by: str,
 
 
 def find_label_issues(labels, pred_probs, *, filter_by: str = DEFAULT_FILTER,
-                      return_ranked: bool = False, rank_by: str = rank.DEFAULT_METHOD,
+                      return_ranked: bool = False, rank_by: str | None = None,
                       frac_noise: float = 1.0, min_examples_per_class: int = 1,
                       noise_matrix=None):
     """Find the examples whose given label is likely wrong.
@@ -146,7 +160,7 @@ def find_label_issues(labels, pred_probs, *, filter_by: str = DEFAULT_FILTER,
             deviations up to 1e-3 are renormalised with a warning), a numpy memory map, or a
             list of such arrays from several models, combined by the arithmetic mean of
             their rows.
-        filter_by: ``"pooled"`` (default, ours), ``"expected_f1"`` (ours) or one of
+        filter_by: ``"mixture"`` (default, ours), ``"pooled"``, ``"expected_f1"`` (ours) or one of
             cleanlab's seven methods:
             ``"prune_by_noise_rate"``, ``"prune_by_class"``, ``"both"``,
             ``"confident_learning"``, ``"predicted_neq_given"``, ``"low_self_confidence"``,
@@ -154,13 +168,14 @@ def find_label_issues(labels, pred_probs, *, filter_by: str = DEFAULT_FILTER,
         return_ranked: return int64 indices of the flagged examples ordered most likely
             wrong first (by ``rank_by``) instead of the mask.
         rank_by: label-quality method used to order the indices
-            (:func:`labelnoise.rank.label_quality_scores`).
+            (:func:`labelnoise.rank.label_quality_scores`); by default the score our
+            filters decide with (``"mixture"`` or ``"pooled"``), and the default
+            label-quality score for cleanlab's filters.
         frac_noise: for the prune methods, the fraction of each estimated noise cell to
             flag, in (0, 1].
         min_examples_per_class: the prune methods leave classes with this many examples or
             fewer alone (with a warning).
-        noise_matrix: optional known (K, K) ``P(given | true)`` for ``"pooled"`` and
-            ``"expected_f1"``.
+        noise_matrix: optional known (K, K) ``P(given | true)`` for our filters.
 
     Returns:
         bool ndarray (N,), True = label issue; or int64 ndarray of indices when
@@ -172,25 +187,29 @@ def find_label_issues(labels, pred_probs, *, filter_by: str = DEFAULT_FILTER,
             with no example.
     """
     validate_choice(filter_by, FILTERS, "filter_by")
+    if rank_by is None:
+        rank_by = _FILTER_SCORE.get(filter_by, rank.DEFAULT_METHOD)
     validate_choice(rank_by, rank.METHODS, "rank_by")
     if not 0.0 < frac_noise <= 1.0:
         raise ValueError(f"frac_noise must lie in (0, 1], got {frac_noise}")
     if filter_by in OUR_FILTERS:
-        labels, pp, margin = rank._validate_fused(labels, pred_probs, "pooled", noise_matrix)
+        score_method = _FILTER_SCORE[filter_by]
+        labels, pp, margin = rank._validate_fused(labels, pred_probs, score_method, noise_matrix)
         if noise_matrix is not None:
             noise_matrix = validate_noise_matrix(noise_matrix, num_classes=pp.k)
-        pooled = rank._scores(labels, pp, "pooled", noise_matrix=noise_matrix, margin=margin)
-        mask = _pooled_mask(filter_by, pooled)
+        scores = rank._scores(labels, pp, score_method, noise_matrix=noise_matrix, margin=margin)
+        mask = _filter_mask(filter_by, scores)
     else:
         labels, pp = validate_labels_and_pred_probs(labels, pred_probs)
-        pooled = None
+        score_method = scores = None
         mask = _issue_mask(labels, pp, filter_by, frac_noise, min_examples_per_class)
     if not return_ranked:
         return mask
     idx = np.flatnonzero(mask)
     if not idx.size:
         return idx.astype(np.int64)
-    scores = pooled if rank_by == "pooled" and pooled is not None else rank._scores(labels, pp, rank_by)
+    if rank_by != score_method:
+        scores = rank._scores(labels, pp, rank_by)
     return idx[np.argsort(scores[idx], kind="stable")]
 
 
@@ -225,9 +244,24 @@ def expected_f1_mask(scores) -> np.ndarray:
     return mask
 
 
-def _pooled_mask(filter_by: str, pooled: np.ndarray) -> np.ndarray:
-    """Mask of one of our filters (``OUR_FILTERS``) from the pooled scores (N,)."""
-    return pooled < 0.5 if filter_by == "pooled" else expected_f1_mask(pooled)
+def _filter_mask(filter_by: str, scores) -> np.ndarray:
+    """The flags of one of our filters from the scores it decides with.
+
+    Args:
+        filter_by: ``"mixture"`` or ``"pooled"`` (flag ``scores < 0.5``) or
+            ``"expected_f1"`` (:func:`expected_f1_mask`).
+        scores: float (N,) in [0, 1], the ``label_quality_scores`` of method
+            ``_FILTER_SCORE[filter_by]`` (``"mixture"`` or ``"pooled"``).
+
+    Returns:
+        bool ndarray (N,), True = label issue.
+
+    Raises:
+        ValueError: ``filter_by`` not one of ours.
+    """
+    validate_choice(filter_by, OUR_FILTERS, "filter_by")
+    scores = np.asarray(scores, dtype=np.float64)
+    return expected_f1_mask(scores) if filter_by == "expected_f1" else scores < 0.5
 
 
 def _issue_mask(labels: np.ndarray, pp: PredProbs, filter_by: str, frac_noise: float,

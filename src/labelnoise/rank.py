@@ -4,31 +4,50 @@ Every score lies in [0, 1]. The three classic scores follow Kuan and Mueller 202
 "Model-Agnostic Label Quality Scoring to Detect Real-World Label Errors" (ICML DataPerf
 workshop), Section 2. Ours:
 
-``prior_adjusted_margin``
+``prior_adjusted_margin`` (the default)
     The margin of the given label over the strongest other class after dividing each
     class probability by the frequency of that class among the given labels:
     ``a_j = p_j / pi_j`` (by Bayes' rule proportional to the class-conditional likelihood
     ``p(x | j)``, the logit adjustment of Menon et al. 2021, "Long-tail learning via logit
     adjustment", ICLR), and ``s = a_y / (a_y + max_{j != y} a_j)``: 0.5 exactly when the
-    given label ties with the most likely other class.
+    given label ties with the most likely other class. One pass over pred_probs.
 ``noise_posterior``
     The posterior probability that the given label is the true one under class-conditional
     noise, ``P(y* = y | x, y~ = y) = T[y, y] q_y / sum_j T[y, j] q_j``, where ``q`` is the
     prior-adjusted pred_probs renormalised, read as ``P(y* | x)``, and ``T`` the noise matrix
     ``P(y~ | y*)``: given, or estimated as the column-normalised counts of (given label,
     argmax of the prior-adjusted pred_probs) -- the noise implied by the margin score's own
-    decisions, which keeps the two pooled estimates consistent (the confident-learning
-    estimate of Northcutt et al. 2021 was the other candidate; see the detection section of
-    benchmarks/RESULTS.md).
-``pooled`` (the default)
+    decisions (the confident-learning estimate of Northcutt et al. 2021 was the other
+    candidate; see the detection section of benchmarks/RESULTS.md).
+``pooled``
     The logarithmic opinion pool (Genest and Zidek 1986, "Combining Probability
     Distributions: A Critique and an Annotated Bibliography", Statistical Science) of the
     two scores above, with equal weights: ``logit(s) = (logit(s_margin) +
-    logit(s_posterior)) / 2``. The first treats pred_probs as evidence about the given
-    label's distribution (it sees instance-dependent, human-like noise), the second as
-    evidence about the true class under a class-pair noise structure (it sees sparse,
-    class-conditional noise); pooling them is robust to both. Equal weights are the
-    uninformed choice; measured in ``benchmarks/detection.py``.
+    logit(s_posterior)) / 2``.
+``mixture``
+    ``P(label correct)`` under a two-component mixture of noise models for the given
+    label, each component scored by its own expert:
+
+    - *direct* (instance-dependent noise): the out-of-sample pred_probs, trained on the
+      given labels, already describe how labels are given, ``P_d(y~ = y | x) = p_y``;
+      its ``P(correct)`` is ``prior_adjusted_margin``;
+    - *class-conditional*: ``P_c(y~ = y | x) = sum_j T[y, j] q_j`` (``T``, ``q`` as in
+      ``noise_posterior``); its ``P(correct)`` is ``noise_posterior``.
+
+    The weight ``w`` of the class-conditional component maximises the likelihood of the
+    given labels, ``sum_n log(w P_c(y_n | x_n) + (1 - w) P_d(y_n | x_n))``: the mixing
+    proportion of a mixture with fixed components, which EM (Dempster, Laird and Rubin
+    1977) would reach by iteration; the log-likelihood is concave in ``w``, so we solve for
+    the root of its derivative instead. By the law of total probability the score is
+    ``s = r s_posterior + (1 - r) s_margin``, with ``r = w P_c / (w P_c + (1 - w) P_d)``
+    the class-conditional component's posterior responsibility for the example. Human
+    label noise is instance-dependent (hard images are mislabelled more), synthetic noise
+    is class-conditional; the likelihood tells them apart without true labels (benchmark:
+    ``w`` from 0 to 0.25 on both CIFAR-10N sets, 0.68 to 0.88 on the synthetic one,
+    ``benchmarks/RESULTS.md``; :func:`mixture_weight` returns it). ``find_label_issues``
+    flags ``s < 0.5`` by default. Over-confident pred_probs (given-label probabilities
+    near 0 on mislabelled examples) make the direct component unlikely and pull ``w``
+    towards 1. Two passes over pred_probs plus the one-variable fit.
 
 Ensembles: ``pred_probs`` may be a list of (N, K) arrays from several models; they are
 combined by the arithmetic mean of their rows before scoring (measured better than the
@@ -49,9 +68,13 @@ from labelnoise._validation import (
 )
 
 CLASSIC_METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
-OUR_METHODS = ("prior_adjusted_margin", "noise_posterior", "pooled")
+OUR_METHODS = ("prior_adjusted_margin", "noise_posterior", "pooled", "mixture")
+#: the methods that need the estimated noise matrix (a first pass over all rows)
+_POSTERIOR_METHODS = ("noise_posterior", "pooled", "mixture")
+#: the methods that use the prior-adjusted margin
+_MARGIN_METHODS = ("prior_adjusted_margin", "pooled", "mixture")
 METHODS = CLASSIC_METHODS + OUR_METHODS
-DEFAULT_METHOD = "pooled"
+DEFAULT_METHOD = "prior_adjusted_margin"
 
 _CLIP = 1e-6  # lower clip of self-confidence inside confidence_weighted_entropy (as published)
 _EPS = 1e-12  # keeps logits of scores at exactly 0 or 1 finite
@@ -107,18 +130,11 @@ def _score_block(method: str, block: np.ndarray, labels: np.ndarray, ctx: dict,
         entropy = -plogp.sum(axis=1) / np.log(k)
         ratio = entropy / np.clip(_gather(block, labels), _CLIP, None)
         return np.log(ratio + 1.0) / np.clip(ratio, _CLIP, None)
-    r = np.arange(block.shape[0])
-    if method in ("prior_adjusted_margin", "pooled") and margin is None:
+    if method in _MARGIN_METHODS and margin is None:
         margin, _ = _margin_and_top(block, labels, ctx["inv_prior"])
     if method == "prior_adjusted_margin":
         return margin
-    own_p = block[r, labels]
-    # posterior: T[y, y] p_y / pi_y / sum_j T[y, j] p_j / pi_j, with W[y, j] = T[y, j] / pi_j
-    w = ctx["posterior_weights"]
-    # row-wise dot products <p_n, W[y_n]> (take + einsum measured faster than fancy
-    # indexing + a batched matmul)
-    denominator = np.einsum("ij,ij->i", block, w.take(labels, axis=0))
-    posterior = w[labels, labels] * own_p / np.clip(denominator, 1e-300, None)
+    posterior, _, _ = _posterior_block(block, labels, ctx["posterior_weights"])
     if method == "noise_posterior":
         return posterior
     # equal-weight logarithmic pool, sigmoid((logit m + logit p) / 2), in the equivalent
@@ -127,6 +143,95 @@ def _score_block(method: str, block: np.ndarray, labels: np.ndarray, ctx: dict,
     p = np.clip(posterior, _EPS, 1 - _EPS)
     agree = np.sqrt(m * p)
     return agree / (agree + np.sqrt((1.0 - m) * (1.0 - p)))
+
+
+def _posterior_block(block: np.ndarray, labels: np.ndarray, w: np.ndarray):
+    """Noise posterior of one chunk, with ``w[y, j] = T[y, j] / pi_j``: ``T[y, y] p_y / pi_y
+    / sum_j T[y, j] p_j / pi_j``. Returns (posterior, denominator ``sum_j T[y, j] a_j``,
+    ``p_y``), float64 (n,) each."""
+    own_p = block[np.arange(block.shape[0]), labels]
+    # row-wise dot products <p_n, W[y_n]> (take + einsum measured faster than fancy
+    # indexing + a batched matmul)
+    denominator = np.einsum("ij,ij->i", block, w.take(labels, axis=0))
+    posterior = w[labels, labels] * own_p / np.clip(denominator, 1e-300, None)
+    return posterior, denominator, own_p
+
+
+def _mixture_parts(block: np.ndarray, labels: np.ndarray, ctx: dict, margin: np.ndarray | None):
+    """What the ``mixture`` score needs from one chunk, four float64 (n,) arrays: margin, noise
+    posterior, ``P_c(y | x) = sum_j T[y, j] q_j`` and ``P_d(y | x) = p_y``."""
+    if margin is None:
+        margin, _ = _margin_and_top(block, labels, ctx["inv_prior"])
+    posterior, denominator, own_p = _posterior_block(block, labels, ctx["posterior_weights"])
+    # q = a / sum_j a_j with a = p / pi, so sum_j T[y, j] q_j = denominator / (p . inv_prior)
+    p_class_conditional = denominator / np.clip(block @ ctx["inv_prior"], 1e-300, None)
+    return margin, posterior, p_class_conditional, own_p
+
+
+#: probabilities of the given label below this are read as this in the mixture's likelihood
+_LIKELIHOOD_FLOOR = 1e-12
+
+
+#: the mixture weight is first located on a strided subsample of about this many rows,
+#: then refined on all rows (Newton converges in a step or two from there)
+_FIT_SUBSAMPLE = 1 << 16
+
+
+def _newton_root(u: np.ndarray, w: float, lo: float, hi: float) -> float:
+    """Root in (lo, hi) of the decreasing ``w -> sum_n u_n / (1 + w u_n)``: Newton's method
+    kept inside a shrinking bracket (a bisection step whenever Newton would leave it),
+    starting at ``w``; to 1e-13."""
+    for _ in range(200):
+        v = u / (1.0 + w * u)  # 1 + w u > 0: u > -1 and w in [0, 1]
+        slope, curvature = float(v.sum()), float(np.dot(v, v))  # curvature = -derivative
+        if slope > 0.0:
+            lo = w
+        else:
+            hi = w
+        step = w + slope / curvature if curvature > 0.0 else (lo + hi) / 2.0
+        new = step if lo < step < hi else (lo + hi) / 2.0
+        if abs(new - w) < 1e-13 or hi - lo < 1e-13:
+            return new
+        w = new
+    return w
+
+
+def _fit_mixture_weight(p_class_conditional: np.ndarray, p_direct: np.ndarray) -> float:
+    """The weight ``w`` in [0, 1] maximising ``sum_n log(w P_c[n] + (1 - w) P_d[n])``.
+
+    With ``u = P_c / P_d - 1`` the derivative ``sum_n u_n / (1 + w u_n)`` decreases in
+    ``w`` (the log-likelihood is concave), so ``w = 0`` when it is <= 0 at 0, ``w = 1``
+    when it is >= 0 at 1, and otherwise its root (:func:`_newton_root`, started from the
+    root of a strided subsample of ``_FIT_SUBSAMPLE`` rows; the result does not depend on
+    the start). Both probabilities are floored at ``_LIKELIHOOD_FLOOR``."""
+    u = np.maximum(p_class_conditional, _LIKELIHOOD_FLOOR) / np.maximum(p_direct, _LIKELIHOOD_FLOOR)
+    u -= 1.0
+    if u.sum() <= 0.0:
+        return 0.0
+    if np.sum(u / (1.0 + u)) >= 0.0:
+        return 1.0
+    start = 0.5
+    stride = u.size // _FIT_SUBSAMPLE
+    if stride > 1:
+        sub = u[::stride]
+        if sub.sum() <= 0.0:
+            start = 0.0
+        elif np.sum(sub / (1.0 + sub)) >= 0.0:
+            start = 1.0
+        else:
+            start = _newton_root(sub, 0.5, 0.0, 1.0)
+        start = min(max(start, 1e-9), 1.0 - 1e-9)  # inside the open bracket
+    return _newton_root(u, start, 0.0, 1.0)
+
+
+def _mix(parts: np.ndarray) -> tuple[np.ndarray, float]:
+    """The ``mixture`` score (float64 (N,)) and its fitted weight, from
+    :func:`_mixture_parts` of all rows, float64 (4, N)."""
+    margin, posterior, p_cc, p_direct = parts
+    w = _fit_mixture_weight(p_cc, p_direct)
+    weighted_cc = w * np.maximum(p_cc, _LIKELIHOOD_FLOOR)
+    responsibility = weighted_cc / (weighted_cc + (1.0 - w) * np.maximum(p_direct, _LIKELIHOOD_FLOOR))
+    return margin + responsibility * (posterior - margin), w
 
 
 def _sub_rows(k: int) -> int:
@@ -211,6 +316,61 @@ def _argmax_noise_matrix(labels: np.ndarray, pp: PredProbs) -> np.ndarray:
     return out
 
 
+def _context(labels: np.ndarray, pp: PredProbs, method: str, noise_matrix: np.ndarray | None) -> dict:
+    """The class statistics our methods need: ``inv_prior`` (N / class counts of the given
+    labels) and, for the posterior methods, ``posterior_weights`` ``T[y, j] / pi_j``."""
+    ctx: dict = {}
+    if method in OUR_METHODS:
+        ctx["inv_prior"] = float(pp.n) / np.maximum(np.bincount(labels, minlength=pp.k), 1)
+    if method in _POSTERIOR_METHODS:
+        if noise_matrix is None:
+            noise_matrix = _argmax_noise_matrix(labels, pp)
+        ctx["posterior_weights"] = noise_matrix * ctx["inv_prior"][None, :]
+    return ctx
+
+
+def _all_mixture_parts(labels: np.ndarray, pp: PredProbs, ctx: dict, margin: np.ndarray | None) -> np.ndarray:
+    """:func:`_mixture_parts` of all rows, float64 (4, N), chunk by chunk."""
+    parts = np.empty((4, pp.n), dtype=np.float64)
+
+    def work(a: int, b: int) -> None:
+        for row, values in zip(parts, _mixture_parts(pp.rows(a, b), labels[a:b], ctx,
+                                                     None if margin is None else margin[a:b])):
+            row[a:b] = values
+
+    map_chunks(work, pp.n, pp.chunk)
+    return parts
+
+
+def mixture_weight(labels, pred_probs, *, noise_matrix=None) -> float:
+    """The weight of the class-conditional noise model in the ``mixture`` score.
+
+    A diagnostic of the kind of label noise: near 0 when the given labels are explained by
+    the pred_probs directly (instance-dependent noise, as human annotators make), near 1
+    when a class-conditional noise matrix applied to the prior-adjusted pred_probs explains
+    them better (as synthetic noise). See ``mixture`` in the module docstring.
+
+    Args:
+        labels: int array-like (N,), given labels in [0, K).
+        pred_probs: float (N, K) out-of-sample predicted probabilities, a memory map, or a
+            list of such arrays (rows averaged).
+        noise_matrix: optional (K, K) ``P(given = i | true = j)``; estimated as for
+            ``"noise_posterior"`` when omitted.
+
+    Returns:
+        float in [0, 1]: the maximum-likelihood weight ``w``.
+
+    Raises:
+        ValueError: invalid labels/pred_probs/noise_matrix, or a class with no example.
+    """
+    labels, pp, margin = _validate_fused(labels, pred_probs, "mixture", noise_matrix,
+                                         require_all_classes=True)
+    if noise_matrix is not None:
+        noise_matrix = validate_noise_matrix(noise_matrix, num_classes=pp.k)
+    parts = _all_mixture_parts(labels, pp, _context(labels, pp, "mixture", noise_matrix), margin)
+    return _mix(parts)[1]
+
+
 def _scores(labels: np.ndarray, pp: PredProbs, method: str, *, adjust_pred_probs: bool = False,
             noise_matrix: np.ndarray | None = None, thresholds: np.ndarray | None = None,
             margin: np.ndarray | None = None) -> np.ndarray:
@@ -228,16 +388,13 @@ def _scores(labels: np.ndarray, pp: PredProbs, method: str, *, adjust_pred_probs
         if thresholds is None:
             thresholds = count._thresholds(labels, count._self_confidence(labels, pp), pp.k)
         ctx["thresholds"] = thresholds
-    if method in OUR_METHODS:
-        ctx["inv_prior"] = float(pp.n) / np.maximum(np.bincount(labels, minlength=pp.k), 1)
-    if method in ("noise_posterior", "pooled"):
-        if noise_matrix is None:
-            noise_matrix = _argmax_noise_matrix(labels, pp)
-        ctx["posterior_weights"] = noise_matrix * ctx["inv_prior"][None, :]
-    if method not in ("prior_adjusted_margin", "pooled"):
+    ctx.update(_context(labels, pp, method, noise_matrix))
+    if method not in _MARGIN_METHODS:
         margin = None
     elif margin is not None and method == "prior_adjusted_margin":
         return margin
+    if method == "mixture":
+        return _mix(_all_mixture_parts(labels, pp, ctx, margin))[0]
     out = np.empty(pp.n, dtype=np.float64)
 
     def work(a: int, b: int) -> None:
@@ -258,12 +415,16 @@ def label_quality_scores(labels, pred_probs, *, method: str = DEFAULT_METHOD,
     - ``"normalized_margin"``: ``(p[n, y_n] - max_{j != y_n} p[n, j] + 1) / 2`` (Eq. 2).
     - ``"confidence_weighted_entropy"``: ``log(r + 1) / r`` with ``r = H(p_n) / log(K) /
       p[n, y_n]`` (self-confidence clipped at 1e-6; Eq. 3).
-    - ``"prior_adjusted_margin"``, ``"noise_posterior"``, ``"pooled"`` (default): ours, see
-      the module docstring.
+    - ``"prior_adjusted_margin"`` (default), ``"noise_posterior"``, ``"pooled"``,
+      ``"mixture"``: ours, see the module docstring.
 
-    Cost: ``"pooled"`` and ``"noise_posterior"`` read pred_probs twice (the noise matrix is
-    estimated from all rows before any posterior); the other methods read it once, so
-    ``"prior_adjusted_margin"`` is the fastest of ours (timings in ``benchmarks/RESULTS.md``).
+    Which to use: for ranking, the default (one pass over pred_probs, the fastest of ours,
+    and above every classic score in AUPRC on all three detection benchmarks). For a
+    decision, ``"mixture"``, whose value is a calibrated ``P(label correct)`` under the
+    noise model the given labels support (``find_label_issues`` flags it below 0.5 by
+    default); it reads pred_probs twice, like ``"noise_posterior"`` and ``"pooled"``
+    (the noise matrix is estimated from all rows before any posterior). Timings and
+    accuracy: ``benchmarks/RESULTS.md``.
 
     Args:
         labels: int array-like (N,), given labels in [0, K).
@@ -272,8 +433,8 @@ def label_quality_scores(labels, pred_probs, *, method: str = DEFAULT_METHOD,
         method: one of the names above.
         adjust_pred_probs: subtract each class's threshold (mean self-confidence) before
             scoring, as cleanlab's option of that name (only for the first two methods).
-        noise_matrix: optional (K, K) ``P(given = i | true = j)`` for ``"noise_posterior"``
-            and ``"pooled"``; estimated from the (given label, arg-max of the
+        noise_matrix: optional (K, K) ``P(given = i | true = j)`` for ``"noise_posterior"``,
+            ``"pooled"`` and ``"mixture"``; estimated from the (given label, arg-max of the
             prior-adjusted pred_probs) counts when omitted (see the module docstring).
 
     Returns:
@@ -297,8 +458,8 @@ def _validate_fused(labels, pred_probs, method: str, noise_matrix, **kwargs):
     """Validate, computing during the same pass what ``method`` needs from a full pass:
     the (given, arg-max) counts of the estimated noise matrix and the prior-adjusted margin.
     Returns (labels, PredProbs, margin or None)."""
-    wants_margin = method in ("prior_adjusted_margin", "pooled")
-    wants_counts = method in ("noise_posterior", "pooled") and noise_matrix is None
+    wants_margin = method in _MARGIN_METHODS
+    wants_counts = method in _POSTERIOR_METHODS and noise_matrix is None
     if not (wants_margin or wants_counts):
         return (*validate_labels_and_pred_probs(labels, pred_probs, **kwargs), None)
     k = _num_columns(pred_probs)

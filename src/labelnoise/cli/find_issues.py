@@ -51,7 +51,8 @@ def find_issues(labels_path, label_column, pred_probs_paths, filter_by, out_path
     """Rank label issues from given labels and out-of-sample pred_probs.
 
     Writes one row per issue, most likely wrong first: rank, index, given_label,
-    suggested_label, label_quality_score; prints the estimated noise rate, the number of
+    suggested_label, label_quality_score (for our filters the score they decide with, for
+    cleanlab's the default score); prints the estimated noise rate, the number of
     issues and the most confused class pairs.
     """
     import pandas as pd
@@ -60,8 +61,15 @@ def find_issues(labels_path, label_column, pred_probs_paths, filter_by, out_path
 
     from labelnoise._validation import validate_labels_and_pred_probs
     from labelnoise.count import _confident_joint, _noise_from_joint
-    from labelnoise.filter import _issue_mask, _pooled_mask
-    from labelnoise.rank import _scores, _suggested
+    from labelnoise.filter import _FILTER_SCORE, _filter_mask, _issue_mask
+    from labelnoise.rank import (
+        DEFAULT_METHOD,
+        _all_mixture_parts,
+        _context,
+        _mix,
+        _scores,
+        _suggested,
+    )
 
     if out_path.exists() and not force:
         raise click.UsageError(f"{out_path} exists; pass --force to overwrite it")
@@ -73,9 +81,16 @@ def find_issues(labels_path, label_column, pred_probs_paths, filter_by, out_path
         raise click.UsageError(str(exc)) from exc
     cj, thresholds, _ = _confident_joint(labels, pp, None, calibrate=True)
     noise = _noise_from_joint(cj, labels, pp.n, thresholds)
-    scores = _scores(labels, pp, "pooled")
+    # our filters: ranked by the score they decide with; cleanlab's: by the default score
+    method = _FILTER_SCORE.get(filter_by, DEFAULT_METHOD)
+    weight = None
+    if method == "mixture":
+        parts = _all_mixture_parts(labels, pp, _context(labels, pp, method, None), None)
+        scores, weight = _mix(parts)
+    else:
+        scores = _scores(labels, pp, method)
     if filter_by in OUR_FILTERS:
-        mask = _pooled_mask(filter_by, scores)
+        mask = _filter_mask(filter_by, scores)
     else:
         mask = _issue_mask(labels, pp, filter_by, 1.0, 1)
     suggested = _suggested(labels, pp, mask)
@@ -97,6 +112,9 @@ def find_issues(labels_path, label_column, pred_probs_paths, filter_by, out_path
     console.print(f"[bold]{pp.n:,}[/] examples, [bold]{pp.k}[/] classes")
     console.print(f"estimated noise rate: [bold]{noise.noise_rate:.2%}[/] "
                   f"({noise.num_label_issues:,} examples, confident learning)")
+    if weight is not None:
+        kind = "mostly class-conditional" if weight >= 0.5 else "mostly instance-dependent"
+        console.print(f"noise model: class-conditional weight [bold]{weight:.2f}[/] ({kind})")
     console.print(f"label issues found ({filter_by}): [bold]{idx.size:,}[/] ({idx.size / pp.n:.2%})")
     table = Table(title="most confused class pairs (confident joint)")
     for col in ("given", "true (estimated)", "count"):
