@@ -176,7 +176,7 @@ def test_mixture_hand_computed():
     loglik = np.log(grid[:, None] * p_cc + (1 - grid[:, None]) * p_d).sum(axis=1)
     w = grid[np.argmax(loglik)]
     assert 0.01 < w < 0.99  # an interior optimum: both components explain some labels
-    assert rank._fit_mixture_weight(p_cc, p_d) == pytest.approx(w, abs=1e-5)
+    assert rank._fit_mixture_weight(p_cc / p_d) == pytest.approx(w, abs=1e-5)
     resp = w * p_cc / (w * p_cc + (1 - w) * p_d)
     margin = labelnoise.label_quality_scores(labels, pp, method="prior_adjusted_margin")
     post = labelnoise.label_quality_scores(labels, pp, method="noise_posterior", noise_matrix=T)
@@ -186,8 +186,8 @@ def test_mixture_hand_computed():
     with pytest.raises(ValueError, match="noise_matrix"):
         rank.mixture_weight(labels, pp, noise_matrix=np.ones((3, 3)))
     # the boundary cases: every label better explained by one component
-    assert rank._fit_mixture_weight(np.full(4, 0.2), np.full(4, 0.5)) == 0.0
-    assert rank._fit_mixture_weight(np.full(4, 0.5), np.full(4, 0.2)) == 1.0
+    assert rank._fit_mixture_weight(np.full(4, 0.2) / 0.5) == 0.0
+    assert rank._fit_mixture_weight(np.full(4, 0.5) / 0.2) == 1.0
 
 
 def test_mixture_weight_tells_class_conditional_from_instance_dependent_noise():

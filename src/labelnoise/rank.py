@@ -196,41 +196,56 @@ def _newton_root(u: np.ndarray, w: float, lo: float, hi: float) -> float:
     return w
 
 
-def _fit_mixture_weight(p_class_conditional: np.ndarray, p_direct: np.ndarray) -> float:
-    """The weight ``w`` in [0, 1] maximising ``sum_n log(w P_c[n] + (1 - w) P_d[n])``.
+def _likelihood_ratio(p_class_conditional: np.ndarray, p_direct: np.ndarray) -> np.ndarray:
+    """``P_c / P_d`` of each example, both floored at ``_LIKELIHOOD_FLOOR``; float64 (N,)."""
+    return np.maximum(p_class_conditional, _LIKELIHOOD_FLOOR) / np.maximum(p_direct, _LIKELIHOOD_FLOOR)
 
-    With ``u = P_c / P_d - 1`` the derivative ``sum_n u_n / (1 + w u_n)`` decreases in
-    ``w`` (the log-likelihood is concave), so ``w = 0`` when it is <= 0 at 0, ``w = 1``
-    when it is >= 0 at 1, and otherwise its root (:func:`_newton_root`, started from the
-    root of a strided subsample of ``_FIT_SUBSAMPLE`` rows; the result does not depend on
-    the start). Both probabilities are floored at ``_LIKELIHOOD_FLOOR``."""
-    u = np.maximum(p_class_conditional, _LIKELIHOOD_FLOOR) / np.maximum(p_direct, _LIKELIHOOD_FLOOR)
-    u -= 1.0
+
+def _weight_from_ratio(ratio: np.ndarray, start: float = 0.5) -> float:
+    """The weight ``w`` in [0, 1] maximising ``sum_n log(w P_c[n] + (1 - w) P_d[n])``, from
+    the likelihood ratios ``ratio = P_c / P_d`` (float (N,), :func:`_likelihood_ratio`).
+
+    With ``u = ratio - 1`` the derivative (divided by ``P_d``) ``sum_n u_n / (1 + w u_n)``
+    decreases in ``w`` (the log-likelihood is concave), so ``w = 0`` when it is <= 0 at 0,
+    ``w = 1`` when it is >= 0 at 1, and otherwise its root (:func:`_newton_root` from
+    ``start``; the result does not depend on the start)."""
+    u = ratio - 1.0
     if u.sum() <= 0.0:
         return 0.0
     if np.sum(u / (1.0 + u)) >= 0.0:
         return 1.0
-    start = 0.5
-    stride = u.size // _FIT_SUBSAMPLE
-    if stride > 1:
-        sub = u[::stride]
-        if sub.sum() <= 0.0:
-            start = 0.0
-        elif np.sum(sub / (1.0 + sub)) >= 0.0:
-            start = 1.0
-        else:
-            start = _newton_root(sub, 0.5, 0.0, 1.0)
-        start = min(max(start, 1e-9), 1.0 - 1e-9)  # inside the open bracket
     return _newton_root(u, start, 0.0, 1.0)
 
 
-def _mix(parts: np.ndarray) -> tuple[np.ndarray, float]:
-    """The ``mixture`` score (float64 (N,)) and its fitted weight, from
-    :func:`_mixture_parts` of all rows, float64 (4, N)."""
+def _fit_mixture_weight(ratio: np.ndarray) -> float:
+    """:func:`_weight_from_ratio` of all rows, started from the weight of a strided
+    subsample of about ``_FIT_SUBSAMPLE`` rows (moved inside the open bracket), from which
+    Newton needs a step or two."""
+    start = 0.5
+    stride = ratio.size // _FIT_SUBSAMPLE
+    if stride > 1:
+        start = min(max(_weight_from_ratio(ratio[::stride]), 1e-9), 1.0 - 1e-9)
+    return _weight_from_ratio(ratio, start)
+
+
+def _mixture(labels: np.ndarray, pp: PredProbs, noise_matrix: np.ndarray | None = None,
+             margin: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """The ``mixture`` score (float64 (N,)) and its fitted weight over validated inputs;
+    ``margin``: the prior-adjusted margins from the validation pass, if any."""
+    ctx = _context(labels, pp, "mixture", noise_matrix)
+    parts = np.empty((4, pp.n), dtype=np.float64)
+
+    def work(a: int, b: int) -> None:
+        for row, values in zip(parts, _mixture_parts(pp.rows(a, b), labels[a:b], ctx,
+                                                     None if margin is None else margin[a:b])):
+            row[a:b] = values
+
+    map_chunks(work, pp.n, pp.chunk)
     margin, posterior, p_cc, p_direct = parts
-    w = _fit_mixture_weight(p_cc, p_direct)
-    weighted_cc = w * np.maximum(p_cc, _LIKELIHOOD_FLOOR)
-    responsibility = weighted_cc / (weighted_cc + (1.0 - w) * np.maximum(p_direct, _LIKELIHOOD_FLOOR))
+    ratio = _likelihood_ratio(p_cc, p_direct)
+    w = _fit_mixture_weight(ratio)
+    # responsibility w P_c / (w P_c + (1 - w) P_d), divided through by P_d
+    responsibility = w * ratio / (w * ratio + (1.0 - w))
     return margin + responsibility * (posterior - margin), w
 
 
@@ -329,19 +344,6 @@ def _context(labels: np.ndarray, pp: PredProbs, method: str, noise_matrix: np.nd
     return ctx
 
 
-def _all_mixture_parts(labels: np.ndarray, pp: PredProbs, ctx: dict, margin: np.ndarray | None) -> np.ndarray:
-    """:func:`_mixture_parts` of all rows, float64 (4, N), chunk by chunk."""
-    parts = np.empty((4, pp.n), dtype=np.float64)
-
-    def work(a: int, b: int) -> None:
-        for row, values in zip(parts, _mixture_parts(pp.rows(a, b), labels[a:b], ctx,
-                                                     None if margin is None else margin[a:b])):
-            row[a:b] = values
-
-    map_chunks(work, pp.n, pp.chunk)
-    return parts
-
-
 def mixture_weight(labels, pred_probs, *, noise_matrix=None) -> float:
     """The weight of the class-conditional noise model in the ``mixture`` score.
 
@@ -367,8 +369,7 @@ def mixture_weight(labels, pred_probs, *, noise_matrix=None) -> float:
                                          require_all_classes=True)
     if noise_matrix is not None:
         noise_matrix = validate_noise_matrix(noise_matrix, num_classes=pp.k)
-    parts = _all_mixture_parts(labels, pp, _context(labels, pp, "mixture", noise_matrix), margin)
-    return _mix(parts)[1]
+    return _mixture(labels, pp, noise_matrix, margin)[1]
 
 
 def _scores(labels: np.ndarray, pp: PredProbs, method: str, *, adjust_pred_probs: bool = False,
@@ -388,13 +389,13 @@ def _scores(labels: np.ndarray, pp: PredProbs, method: str, *, adjust_pred_probs
         if thresholds is None:
             thresholds = count._thresholds(labels, count._self_confidence(labels, pp), pp.k)
         ctx["thresholds"] = thresholds
+    if method == "mixture":
+        return _mixture(labels, pp, noise_matrix, margin)[0]
     ctx.update(_context(labels, pp, method, noise_matrix))
     if method not in _MARGIN_METHODS:
         margin = None
     elif margin is not None and method == "prior_adjusted_margin":
         return margin
-    if method == "mixture":
-        return _mix(_all_mixture_parts(labels, pp, ctx, margin))[0]
     out = np.empty(pp.n, dtype=np.float64)
 
     def work(a: int, b: int) -> None:

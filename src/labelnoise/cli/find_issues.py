@@ -62,14 +62,7 @@ def find_issues(labels_path, label_column, pred_probs_paths, filter_by, out_path
     from labelnoise._validation import validate_labels_and_pred_probs
     from labelnoise.count import _confident_joint, _noise_from_joint
     from labelnoise.filter import _FILTER_SCORE, _filter_mask, _issue_mask
-    from labelnoise.rank import (
-        DEFAULT_METHOD,
-        _all_mixture_parts,
-        _context,
-        _mix,
-        _scores,
-        _suggested,
-    )
+    from labelnoise.rank import DEFAULT_METHOD, _mixture, _scores, _suggested
 
     if out_path.exists() and not force:
         raise click.UsageError(f"{out_path} exists; pass --force to overwrite it")
@@ -85,8 +78,7 @@ def find_issues(labels_path, label_column, pred_probs_paths, filter_by, out_path
     method = _FILTER_SCORE.get(filter_by, DEFAULT_METHOD)
     weight = None
     if method == "mixture":
-        parts = _all_mixture_parts(labels, pp, _context(labels, pp, method, None), None)
-        scores, weight = _mix(parts)
+        scores, weight = _mixture(labels, pp)
     else:
         scores = _scores(labels, pp, method)
     if filter_by in OUR_FILTERS:
