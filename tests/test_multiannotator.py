@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from labelnoise.multiannotator import (
     Annotations,
+    AnnotatorQualityWarning,
     annotator_quality,
     consensus_labels,
     label_quality_multiannotator,
@@ -105,7 +109,7 @@ def test_pred_probs_validation():
 
 def test_inputs_not_modified():
     dense = np.array([[0, 1, -1], [1, 1, 0], [2, -1, 2]])
-    probs = np.full((3, 3), 1 / 3)
+    probs = np.array([[0.6, 0.2, 0.2], [0.2, 0.6, 0.2], [0.2, 0.2, 0.6]])
     d0, p0 = dense.copy(), probs.copy()
     consensus_labels(dense, method="model_aware", pred_probs=probs)
     np.testing.assert_array_equal(dense, d0)
@@ -196,13 +200,225 @@ def test_example_nobody_labelled():
     assert res.consensus_labels[1] == 1  # documented: the model alone decides
 
 
-def test_annotator_without_labels_gets_prior_based_accuracy():
-    _, sim = _simulate(n=1000, seed=2)
+# --------------------------------------------------------------------------- degenerate
+def _calibrated_model(true, k, rng):
+    """pred_probs of a ~92% accurate model whose confidence (~0.9) matches its accuracy."""
+    return _model_probs(true, k, 0.9, rng, sharp=4.0)
+
+
+@pytest.mark.parametrize("method", ["majority_vote", "dawid_skene", "glad", "model_aware"])
+def test_annotator_without_labels_gets_nan_and_a_warning(method):
+    true, sim = _simulate(n=1000, seed=2)
     dense = np.hstack([sim.annotations, np.full((1000, 1), -1)])
-    res = consensus_labels(dense)
+    ids = ["a", "b", "c", "d", "e", "ghost"]
+    ann = Annotations.from_dense(dense, annotator_ids=ids)
+    kwargs = {"method": method}
+    if method == "model_aware":
+        kwargs["pred_probs"] = _calibrated_model(true, 3, np.random.default_rng(0))
+    with pytest.warns(AnnotatorQualityWarning, match=r"\['ghost'\] gave no labels.*NaN"):
+        res = consensus_labels(ann, **kwargs)
     assert res.num_labels[-1] == 0
-    expected = np.einsum("kk,k->", res.noise_matrices[-1], res.class_prior)
-    assert res.annotator_accuracy[-1] == pytest.approx(expected)
+    assert np.isnan(res.annotator_accuracy[-1])
+    assert np.isfinite(res.annotator_accuracy[:-1]).all()
+    # the empty column changes nothing else (majority vote: exactly)
+    ref = consensus_labels(sim.annotations, **kwargs)
+    if method == "majority_vote":
+        np.testing.assert_array_equal(res.consensus_labels, ref.consensus_labels)
+    np.testing.assert_allclose(res.annotator_accuracy[:-1], ref.annotator_accuracy, atol=0.02)
+    q = annotator_quality(ann, res)
+    assert np.isnan(q.accuracy[-1]) and np.isnan(q.agreement_with_consensus[-1])
+    assert q.annotator_ids[-1] == "ghost"
+
+
+def test_label_quality_multiannotator_warns_once_for_empty_annotator():
+    _, sim = _simulate(n=500, seed=2)
+    dense = np.hstack([sim.annotations, np.full((500, 1), -1)])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = label_quality_multiannotator(dense)
+    quality_warnings = [w for w in caught if issubclass(w.category, AnnotatorQualityWarning)]
+    assert len(quality_warnings) == 1
+    assert "[5] gave no labels" in str(quality_warnings[0].message)
+    assert np.isnan(out.annotator_quality.accuracy[-1])
+    assert np.isnan(out.consensus.annotator_accuracy[-1])
+
+
+@pytest.mark.parametrize("method", ["majority_vote", "dawid_skene", "glad"])
+def test_single_annotator_accuracy_is_nan_with_a_warning(method):
+    true, sim = _simulate(n=800, seed=1)
+    lone = sim.annotations[:, :1]  # was 1.0 (majority vote), 0.997 (Dawid-Skene), 0.75 (GLAD)
+    with pytest.warns(AnnotatorQualityWarning,
+                      match=r"\[0\] labelled no example that another annotator also labelled"
+                            r".*reported as NaN.*model_aware"):
+        res = consensus_labels(lone, method=method)
+    assert np.isnan(res.annotator_accuracy).all()
+    np.testing.assert_array_equal(res.consensus_labels, lone[:, 0])  # the consensus is still fine
+    with pytest.warns(AnnotatorQualityWarning):
+        q = annotator_quality(lone, method=method)
+    assert np.isnan(q.accuracy).all()
+
+
+@pytest.mark.parametrize("method", ["majority_vote", "dawid_skene", "glad"])
+def test_annotators_who_never_overlap_get_nan(method):
+    true, sim = _simulate(n=1000, seed=6)
+    # two extra annotators, each alone on 100 extra examples nobody else labelled
+    extra_true = np.random.default_rng(6).integers(0, 3, 200)
+    block = np.full((200, 7), -1)
+    block[:100, 5] = extra_true[:100]
+    block[100:, 6] = extra_true[100:]
+    dense = np.vstack([np.hstack([sim.annotations, np.full((1000, 2), -1)]), block])
+    ann = Annotations.from_long(*_long_table(dense), num_classes=3)
+    with pytest.warns(AnnotatorQualityWarning, match=r"\['w5', 'w6'\] labelled no example"):
+        res = consensus_labels(ann, method=method)
+    assert np.isnan(res.annotator_accuracy[5:]).all()
+    assert np.isfinite(res.annotator_accuracy[:5]).all()
+    true_acc = (sim.annotations == true[:, None]).mean(axis=0)
+    np.testing.assert_allclose(res.annotator_accuracy[:5], true_acc, atol=0.1)
+
+
+def _long_table(dense):
+    rows, cols = np.nonzero(dense >= 0)
+    return [f"x{r}" for r in rows], [f"w{c}" for c in cols], dense[rows, cols]
+
+
+def test_model_aware_estimates_a_lone_annotator_against_the_model():
+    rng = np.random.default_rng(0)
+    true = rng.integers(0, 4, 2000)
+    lab = np.where(rng.random(2000) < 0.7, true, rng.integers(0, 4, 2000))
+    probs = _calibrated_model(true, 4, rng)
+    with pytest.warns(AnnotatorQualityWarning, match="used as given.*against the model"):
+        res = consensus_labels(lab[:, None], method="model_aware", pred_probs=probs)
+    # before: the model was calibrated against the annotator themself and said 0.93
+    assert res.annotator_accuracy[0] == pytest.approx((lab == true).mean(), abs=0.04)
+    assert res.model_calibration["model_used"]
+    assert res.model_calibration["inverse_temperature"] == 1.0
+
+
+def test_model_aware_keeps_non_overlapping_annotator_estimate():
+    true, sim = _simulate(n=1000, seed=8)
+    extra = np.full((1100, 1), -1)
+    extra_true = np.random.default_rng(8).integers(0, 3, 100)
+    extra[1000:, 0] = np.where(np.arange(100) < 80, extra_true, (extra_true + 1) % 3)
+    dense = np.hstack([np.vstack([sim.annotations, np.full((100, 5), -1)]), extra])
+    probs = _calibrated_model(np.r_[true, extra_true], 3, np.random.default_rng(8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AnnotatorQualityWarning)
+        res = consensus_labels(dense, method="model_aware", pred_probs=probs)
+    assert res.model_calibration["model_used"]
+    assert res.annotator_accuracy[-1] == pytest.approx(0.8, abs=0.1)
+    # crowd-only methods cannot estimate it
+    with pytest.warns(AnnotatorQualityWarning, match=r"\[5\] labelled no example"):
+        ds = consensus_labels(dense, method="dawid_skene")
+    assert np.isnan(ds.annotator_accuracy[-1])
+
+
+@pytest.mark.parametrize("method", ["majority_vote", "dawid_skene", "glad", "model_aware"])
+def test_no_quality_warning_on_normal_input(method):
+    true, sim = _simulate(n=1000, seed=4, per_example=3)
+    kwargs = {"method": method}
+    if method == "model_aware":
+        kwargs["pred_probs"] = _calibrated_model(true, 3, np.random.default_rng(4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AnnotatorQualityWarning)
+        res = consensus_labels(sim.annotations, **kwargs)
+    assert np.isfinite(res.annotator_accuracy).all()
+
+
+# --------------------------------------------------------------------------- ids
+@pytest.mark.parametrize(
+    ("example_ids", "annotator_ids", "match"),
+    [
+        ([0, 1, 2], ["w1", 2, "w3"], r"annotator_ids mixes id types.*annotator_ids\[1\] = 2"),
+        (["x", 1, "y"], ["a", "b", "c"], r"example_ids mixes id types.*example_ids\[1\] = 1"),
+        (np.array(["x", 1, "y"], dtype=object), ["a", "b", "c"], "example_ids mixes id types"),
+        ([0, 1, 2], np.array(["w1", 2, 3], dtype=object), "annotator_ids mixes id types"),
+        ([0, 1, 2], [True, 2, 3], "annotator_ids mixes id types"),
+        (pd.Series(["x", np.nan, "y"]).to_numpy(), ["a", "b", "c"], r"example_ids.*missing"),
+        ([0.0, np.nan, 2.0], ["a", "b", "c"], r"example_ids.*example_ids\[1\] = nan"),
+        ([0, 1, 2], ["a", None, "c"], r"annotator_ids.*annotator_ids\[1\] = None"),
+        ([0, 1, 2], [1.0, np.inf, 2.0], r"annotator_ids.*inf"),
+    ],
+)
+def test_from_long_refuses_mixed_or_missing_ids(example_ids, annotator_ids, match):
+    with pytest.raises(ValueError, match=match):
+        Annotations.from_long(example_ids, annotator_ids, [0, 1, 0])
+
+
+def test_from_long_mixed_ids_message_is_one_line_and_str_ids_work():
+    with pytest.raises(ValueError) as info:
+        Annotations.from_long(["a", "b"], ["w1", 1], [0, 1])
+    assert "\n" not in str(info.value) and "cast all of them to str" in str(info.value)
+    ann = Annotations.from_long(["a", "b"], ["w1", "1"], [0, 1])  # the documented remedy
+    np.testing.assert_array_equal(ann.annotator_ids, ["1", "w1"])
+    # ints and floats are one family (compared as numbers); unchanged behaviour
+    ann = Annotations.from_long([0, 1], [1, 2.5], [0, 1])
+    np.testing.assert_array_equal(ann.annotator_ids, [1.0, 2.5])
+
+
+def test_from_dense_annotator_ids_checked():
+    dense = np.array([[0, 1, 1], [1, 1, 0]])
+    with pytest.raises(ValueError, match="annotator_ids mixes id types"):
+        Annotations.from_dense(dense, annotator_ids=["a", 1, "b"])
+    with pytest.raises(ValueError, match="annotator_ids must be distinct; 'a' names columns 0 and 2"):
+        Annotations.from_dense(dense, annotator_ids=["a", "b", "a"])
+    with pytest.raises(ValueError, match=r"annotator_ids must have shape \(3,\)"):
+        Annotations.from_dense(dense, annotator_ids=["a", "b"])
+    np.testing.assert_array_equal(
+        Annotations.from_dense(dense, annotator_ids=["a", "b", "c"]).annotator_ids, ["a", "b", "c"])
+
+
+# --------------------------------------------------------------------------- NaN / inf
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"prior_strength": np.inf}, "prior_strength must be a finite number"),
+        ({"prior_strength": np.nan}, "prior_strength must be a finite number"),
+        ({"prior_strength": True}, "prior_strength"),
+        ({"prior_strength": "strong"}, "prior_strength must be 'auto'"),
+        ({"tol": np.nan}, "tol must be a finite number"),
+        ({"tol": -1.0}, "tol must be >= 0"),
+        ({"max_iter": np.nan}, "max_iter must be an integer"),
+        ({"max_iter": 0}, "max_iter must be >= 1"),
+        ({"num_classes": np.nan}, "num_classes must be an integer"),
+        ({"num_classes": np.inf}, "num_classes must be an integer"),
+        ({"num_classes": 2.5}, "num_classes must be an integer"),
+    ],
+)
+def test_bad_numeric_options_raise(kwargs, match):
+    dense = np.array([[0, 1, 1], [1, 1, 0], [0, 0, 0]])
+    with pytest.raises(ValueError, match=match):
+        consensus_labels(dense, **kwargs)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_pred_probs_nan_inf_raise(bad):
+    dense = np.array([[0, 1, 1], [1, 1, 0], [0, 0, 0]])
+    probs = np.array([[0.7, 0.3], [0.2, 0.8], [0.6, 0.4]])
+    probs[1, 0] = bad
+    with pytest.raises(ValueError, match=r"pred_probs must be finite; pred_probs\[1, 0\]"):
+        consensus_labels(dense, method="model_aware", pred_probs=probs)
+    good = np.array([[0.7, 0.3], [0.2, 0.8], [0.6, 0.4]])
+    with pytest.raises(ValueError, match=r"pred_probs\[1\] must be finite"):
+        consensus_labels(dense, method="model_aware", pred_probs=[good, probs])
+
+
+def test_model_aware_accepts_an_ensemble_of_pred_probs():
+    dense = np.array([[0, 1, 1], [1, 1, 0], [0, 0, 0]])
+    good = np.array([[0.7, 0.3], [0.2, 0.8], [0.6, 0.4]])
+    single = consensus_labels(dense, method="model_aware", pred_probs=good)
+    both = consensus_labels(dense, method="model_aware", pred_probs=[good, good])
+    np.testing.assert_allclose(both.posterior, single.posterior)
+    with pytest.raises(ValueError, match=r"pred_probs\[1\] has 2 rows but annotations has 3"):
+        consensus_labels(dense, method="model_aware", pred_probs=[good, good[:2]])
+
+
+def test_long_table_numeric_options_refuse_nan_inf():
+    with pytest.raises(ValueError, match="num_classes must be an integer"):
+        Annotations.from_long([0, 1], ["a", "b"], [0, 1], num_classes=np.nan)
+    with pytest.raises(ValueError, match="n_examples must be an integer"):
+        Annotations.from_long([0, 1], ["a", "b"], [0, 1], n_examples=np.inf)
+    with pytest.raises(ValueError, match="num_classes must be an integer"):
+        majority_vote(np.array([[0, 1]]), num_classes=np.nan)
 
 
 # --------------------------------------------------------------------------- GLAD

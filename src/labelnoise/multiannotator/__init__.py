@@ -59,11 +59,25 @@ Methods of :func:`consensus_labels`:
 
 Examples nobody labelled: ``consensus_labels`` raises ``ValueError`` unless ``pred_probs``
 are given to ``"model_aware"``, in which case the (recalibrated) model alone decides them.
+
+Annotators whose accuracy cannot be estimated get ``annotator_accuracy`` NaN and an
+:class:`AnnotatorQualityWarning` naming them, with every method: an annotator with no
+labels, and an annotator who labelled no example that another annotator also labelled (a
+single annotator, or annotators who never overlap), whose accuracy agreement cannot
+reveal. ``"model_aware"`` measures the latter against the model instead (step 2 then
+calibrates the model only on examples labelled by overlapping annotators, and uses
+``pred_probs`` as given when there are none, with a warning).
+
+Ids (``Annotations.from_long``'s ``example_ids`` and ``annotator_ids``,
+``Annotations.from_dense``'s ``annotator_ids``) must be of one type: a mix of strings and
+numbers is refused with a ``ValueError`` naming the argument rather than cast (numpy would
+silently turn ``2`` into ``"2"``); missing (None/NaN) and infinite ids are refused too.
 """
 
 
 from __future__ import annotations
 
+from labelnoise.multiannotator._checks import AnnotatorQualityWarning
 from labelnoise.multiannotator.annotations import Annotations
 from labelnoise.multiannotator.consensus import (
     annotator_quality,
@@ -78,6 +92,7 @@ __all__ = [
     "METHODS",
     "Annotations",
     "AnnotatorQuality",
+    "AnnotatorQualityWarning",
     "ConsensusResult",
     "LabelQualityResult",
     "annotator_quality",

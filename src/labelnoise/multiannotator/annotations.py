@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from labelnoise._validation import (
     validate_labels,
 )
+from labelnoise.multiannotator._checks import _check_int, _validate_ids
 
 
 # --------------------------------------------------------------------------- input
@@ -68,6 +69,7 @@ class Annotations:
 
     def with_num_classes(self, num_classes: int) -> Annotations:
         """The same annotations with K = ``num_classes`` (must cover every label)."""
+        num_classes = _check_int(num_classes, "num_classes", 2)
         if self.n_labels and int(self.label.max()) >= num_classes:
             i = int(np.argmax(self.label))
             raise ValueError(
@@ -86,12 +88,18 @@ class Annotations:
         Args:
             annotations: array-like (N, M), integers (or integral floats) in [-1, K).
             num_classes: K (default: the largest label + 1).
-            annotator_ids: optional (M,) names of the columns.
+            annotator_ids: optional (M,) names of the columns, distinct and of one type
+                (all strings, or all numbers, ...).
 
         Raises:
-            ValueError: not 2-D, empty, non-integral values, values below -1 or >= K, or
-                ``annotator_ids`` of the wrong length (the message names the (row, column)).
+            ValueError: not 2-D, empty, non-integral values, values below -1 or >= K (the
+                message names the (row, column)), ``num_classes`` not an integer >= 2, or
+                ``annotator_ids`` of the wrong length, with a repeated or missing
+                (None/NaN) id, or mixing id types (e.g. ``["w1", 2]``: refused rather than
+                cast, since numpy would silently turn ``2`` into ``"2"``).
         """
+        if num_classes is not None:
+            num_classes = _check_int(num_classes, "num_classes", 2)
         arr = np.asarray(annotations)
         if arr.ndim != 2:
             raise ValueError(f"annotations must be 2-D of shape (N, M), got shape {arr.shape}")
@@ -123,10 +131,16 @@ class Annotations:
                              f"annotations[{rows[i]}, {cols[i]}] = {labels[i]}")
         ids = None
         if annotator_ids is not None:
-            ids = np.asarray(annotator_ids)
-            if ids.shape != (arr.shape[1],):
+            if np.ndim(annotator_ids) != 1 or len(annotator_ids) != arr.shape[1]:
                 raise ValueError(f"annotator_ids must have shape ({arr.shape[1]},), "
-                                 f"got {ids.shape}")
+                                 f"got {np.shape(annotator_ids)}")
+            ids = _validate_ids(annotator_ids, "annotator_ids")
+            uniq, counts = np.unique(ids, return_counts=True)
+            if (counts > 1).any():
+                dup = int(np.flatnonzero(counts > 1)[0])
+                cols = np.flatnonzero(ids == uniq[dup])[:2].tolist()
+                raise ValueError(f"annotator_ids must be distinct; {_py(uniq[dup])!r} names "
+                                 f"columns {cols[0]} and {cols[1]}")
         return cls(rows.astype(np.int64), cols.astype(np.int64), labels, int(arr.shape[0]),
                    int(arr.shape[1]), k, ids, None)
 
@@ -147,13 +161,25 @@ class Annotations:
             num_classes: K (default: the largest label + 1).
             n_examples: N, for integer example ids (default: the largest id + 1).
 
+        Ids of one argument must all be of one type: strings and numbers mixed (e.g.
+        ``["w1", 2]``, or a table column read with some ids as text and some as numbers) are
+        refused, not cast, because numpy would silently turn ``2`` into ``"2"`` and merge it
+        with a string id ``"2"``; cast them yourself (e.g. all to ``str``) if that is meant.
+
         Raises:
-            ValueError: lengths differ, bad labels, negative or too large integer example
-                ids, or one annotator labelling one example twice (names the pair).
+            ValueError: lengths differ, bad labels, ``num_classes`` or ``n_examples`` not an
+                integer (>= 2, >= 1), missing (None/NaN) or infinite ids, ``example_ids`` or
+                ``annotator_ids`` mixing id types (the message names the argument and two
+                positions of different types), negative or too large integer example ids,
+                or one annotator labelling one example twice (names the pair).
         """
+        if num_classes is not None:
+            num_classes = _check_int(num_classes, "num_classes", 2)
+        if n_examples is not None:
+            n_examples = _check_int(n_examples, "n_examples", 1)
         lab = validate_labels(labels, num_classes=num_classes, name="labels")
-        ex = np.asarray(example_ids)
-        an = np.asarray(annotator_ids)
+        ex = _validate_ids(example_ids, "example_ids")
+        an = _validate_ids(annotator_ids, "annotator_ids")
         if ex.ndim != 1 or an.ndim != 1 or ex.shape[0] != lab.shape[0] or an.shape[0] != lab.shape[0]:
             raise ValueError(f"example_ids, annotator_ids and labels must be 1-D of equal length; "
                              f"got shapes {ex.shape}, {an.shape}, {lab.shape}")
@@ -175,8 +201,9 @@ class Annotations:
         if dup.any():
             i = int(np.flatnonzero(dup)[0])
             name_e = ex_names[e[i]] if ex_names is not None else e[i]
-            raise ValueError(f"annotator {an_names[a[i]]!r} labelled example {name_e!r} more "
-                             "than once; keep one label per (example, annotator)")
+            raise ValueError(f"annotator {_py(an_names[a[i]])!r} labelled example "
+                             f"{_py(name_e)!r} more than once; keep one label per "
+                             "(example, annotator)")
         return cls(e, a, lab, n, int(an_names.shape[0]), k, an_names, ex_names)
 
     def design_matrix(self) -> sp.csr_matrix:
@@ -188,11 +215,14 @@ class Annotations:
         return sp.csr_matrix((np.ones(self.n_labels), cols, indptr), shape=(n, m * k))
 
 
+def _py(x):
+    """A numpy scalar as the Python value (for readable messages); anything else as is."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
 def _num_classes(labels: np.ndarray, num_classes: int | None) -> int:
     if num_classes is not None:
-        if int(num_classes) < 2:
-            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-        return int(num_classes)
+        return _check_int(num_classes, "num_classes", 2)
     if labels.size == 0:
         raise ValueError("annotations hold no labels; give num_classes or some labels")
     return max(2, int(labels.max()) + 1)
@@ -225,3 +255,10 @@ def _subset_examples(ann: Annotations, keep: np.ndarray) -> Annotations:
     new_index = np.cumsum(keep) - 1
     return Annotations(new_index[ann.example], ann.annotator, ann.label, int(keep.sum()),
                        ann.n_annotators, ann.num_classes, ann.annotator_ids, None)
+
+
+def _overlapping_annotators(ann: Annotations) -> np.ndarray:
+    """bool (M,): annotators who labelled at least one example that another annotator also
+    labelled. Only their accuracy can be estimated from agreement between annotators."""
+    shared = ann.labels_per_example()[ann.example] >= 2
+    return np.bincount(ann.annotator[shared], minlength=ann.n_annotators) > 0

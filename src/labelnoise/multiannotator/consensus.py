@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from labelnoise._validation import (
     validate_choice,
     validate_pred_probs,
 )
+from labelnoise.multiannotator._checks import AnnotatorQualityWarning, _check_float, _check_int
 from labelnoise.multiannotator.annotations import (
     Annotations,
     _as_annotations,
+    _overlapping_annotators,
     _require_all_labelled,
 )
 from labelnoise.multiannotator.constants import METHODS, PROB_FLOOR, TIE_BREAKS
@@ -42,7 +46,8 @@ def consensus_labels(
         method: ``"dawid_skene"`` (default), ``"majority_vote"``, ``"glad"`` or
             ``"model_aware"`` (needs ``pred_probs``); see the module docstring.
         pred_probs: float (N, K) out-of-sample predicted probabilities of a classifier
-            (required by and only used by ``"model_aware"``).
+            (required by and only used by ``"model_aware"``), or a list of such arrays (an
+            ensemble, averaged row by row).
         num_classes: K (default: pred_probs' columns, else the largest label + 1).
         prior_strength: pseudo-labels per column of the Dirichlet prior on each
             annotator's confusion matrix (``dawid_skene``, ``model_aware``), or ``"auto"``
@@ -57,27 +62,53 @@ def consensus_labels(
         progress: show a progress bar over EM iterations.
 
     Returns:
-        :class:`ConsensusResult`.
+        :class:`ConsensusResult`. ``annotator_accuracy`` is NaN for an annotator whose
+        accuracy cannot be estimated (see Warns).
 
     Raises:
-        ValueError: bad annotations or pred_probs, N mismatch, an unknown method,
-            ``model_aware`` without pred_probs, or (except ``model_aware``) an example that
-            nobody labelled.
+        ValueError: bad annotations or pred_probs (including NaN or inf in pred_probs), N
+            mismatch, an unknown method, ``model_aware`` without pred_probs, ``num_classes``
+            or ``max_iter`` not an integer (>= 2, >= 1), ``prior_strength`` neither
+            ``"auto"`` nor a finite number > 0, ``tol`` not a finite number >= 0, or (except
+            ``model_aware``) an example that nobody labelled. Each message names the
+            argument.
+
+    Warns:
+        AnnotatorQualityWarning: (a ``UserWarning``), naming the annotator ids, when
+
+            * an annotator gave no labels (e.g. an empty column): their accuracy is NaN
+              (their row of ``noise_matrices`` is only the prior, the pooled matrix);
+            * an annotator labelled no example that another annotator also labelled (a
+              single annotator, or annotators who never overlap): agreement says nothing
+              about their accuracy, so with ``majority_vote``, ``dawid_skene`` and
+              ``glad`` (and ``model_aware`` when it falls back to the crowd alone) it is
+              NaN, and their ``noise_matrices`` row and the posterior of examples only
+              they labelled are not estimates either. ``model_aware`` estimates it against
+              the model instead, and when no two annotators share an example it warns
+              that ``pred_probs`` are then used uncalibrated (taken as calibrated
+              probabilities).
     """
     validate_choice(method, METHODS, "method")
     validate_choice(tie_break, TIE_BREAKS, "tie_break")
-    if prior_strength != "auto" and not (isinstance(prior_strength, (int, float))
-                                         and prior_strength > 0):
-        raise ValueError(f"prior_strength must be 'auto' or a number > 0, got {prior_strength!r}")
-    if max_iter < 1:
-        raise ValueError(f"max_iter must be >= 1, got {max_iter}")
+    if not (isinstance(prior_strength, str) and prior_strength == "auto"):
+        if isinstance(prior_strength, str):
+            raise ValueError(f"prior_strength must be 'auto' or a finite number > 0, "
+                             f"got {prior_strength!r}")
+        prior_strength = _check_float(prior_strength, "prior_strength", positive=True)
+    max_iter = _check_int(max_iter, "max_iter", 1)
+    tol = _check_float(tol, "tol", positive=False)
+    if num_classes is not None:
+        num_classes = _check_int(num_classes, "num_classes", 2)
     log_probs = None
     if pred_probs is not None:
         n_rows = (annotations.n_examples if isinstance(annotations, Annotations)
                   else np.shape(annotations)[0])
-        if np.ndim(pred_probs) >= 1 and np.shape(pred_probs)[0] != n_rows:
-            raise ValueError(f"pred_probs has {np.shape(pred_probs)[0]} rows but annotations "
-                             f"has {n_rows} examples (N); they must match")
+        ensemble = isinstance(pred_probs, (list, tuple))
+        for i, member in enumerate(pred_probs if ensemble else [pred_probs]):
+            if np.ndim(member) >= 1 and np.shape(member)[0] != n_rows:
+                name = f"pred_probs[{i}]" if ensemble else "pred_probs"
+                raise ValueError(f"{name} has {np.shape(member)[0]} rows but annotations "
+                                 f"has {n_rows} examples (N); they must match")
         pp = validate_pred_probs(pred_probs, num_rows=n_rows, name="pred_probs")
         if num_classes is not None and num_classes != pp.k:
             raise ValueError(f"num_classes = {num_classes} but pred_probs has {pp.k} columns")
@@ -122,15 +153,64 @@ def consensus_labels(
         quality = post[np.arange(ann.n_examples), labels]
         correct = post[ann.example, ann.label]
     num_labels = ann.labels_per_annotator()
-    acc = np.einsum("mkk,k->m", conf, prior)
+    acc = np.full(m, np.nan)
     has = num_labels > 0
     acc[has] = np.bincount(ann.annotator, weights=correct, minlength=m)[has] / num_labels[has]
+    _flag_unestimable(ann, method, calibration, acc)
     return ConsensusResult(
         consensus_labels=labels, consensus_quality=np.clip(quality, 0.0, 1.0), posterior=post,
         noise_matrices=conf, annotator_accuracy=acc, num_labels=num_labels,
         class_prior=np.asarray(prior, dtype=np.float64), n_iter=int(n_iter), method=method,
         annotations=ann, model_calibration=calibration, converged=converged,
         prior_strength=strength if calibration is None else calibration["prior_strength"])
+
+
+def _ids_text(ann: Annotations, which: np.ndarray) -> str:
+    """The ids of the annotators at indices ``which`` (at most 10 shown), for messages."""
+    ids = ann.annotator_ids if ann.annotator_ids is not None else np.arange(ann.n_annotators)
+    shown = [ids[i].item() if hasattr(ids[i], "item") else ids[i] for i in which[:10]]
+    more = f" and {which.size - 10} more" if which.size > 10 else ""
+    return f"{shown}{more}"
+
+
+def _flag_unestimable(ann: Annotations, method: str, calibration: dict | None,
+                      acc: np.ndarray) -> None:
+    """Set ``acc`` to NaN where an annotator's accuracy cannot be estimated, and warn.
+
+    No labels: nothing to estimate. Labels only on examples nobody else labelled: a
+    crowd-only method (majority vote, Dawid-Skene, GLAD, or model-aware after falling back
+    to the crowd) can only compare the annotator with themself (a lone annotator got 0.999
+    from Dawid-Skene and 0.919 from GLAD in the reported case), so the accuracy is NaN too. ``model_aware`` with the
+    model in use measures them against the model and keeps the estimate.
+    """
+    num_labels = ann.labels_per_annotator()
+    empty = np.flatnonzero(num_labels == 0)
+    if empty.size:
+        warnings.warn(
+            f"annotator(s) {_ids_text(ann, empty)} gave no labels: their accuracy cannot be "
+            "estimated and is reported as NaN", AnnotatorQualityWarning, stacklevel=3)
+    overlapping = _overlapping_annotators(ann)
+    alone = np.flatnonzero((num_labels > 0) & ~overlapping)
+    if not alone.size:
+        return
+    model_used = calibration is not None and calibration["model_used"]
+    if model_used:
+        if not overlapping.any():
+            warnings.warn(
+                "no two annotators labelled the same example, so pred_probs cannot be "
+                "calibrated against annotator agreement: they are used as given (assumed "
+                "calibrated) and every annotator's accuracy is estimated against the model "
+                "alone", AnnotatorQualityWarning, stacklevel=3)
+        return
+    acc[alone] = np.nan
+    hint = (" (model_aware kept the crowd-only Dawid-Skene fit, model_used=False)"
+            if method == "model_aware" else
+            "; give pred_probs with method='model_aware' to estimate it against a model")
+    warnings.warn(
+        f"annotator(s) {_ids_text(ann, alone)} labelled no example that another annotator "
+        f"also labelled (a single annotator, or annotators who never overlap): with "
+        f"method={method!r} their accuracy cannot be estimated from agreement between "
+        f"annotators and is reported as NaN{hint}", AnnotatorQualityWarning, stacklevel=3)
 
 
 def annotator_quality(annotations, consensus: ConsensusResult | None = None,
@@ -143,7 +223,16 @@ def annotator_quality(annotations, consensus: ConsensusResult | None = None,
             ``None``, :func:`consensus_labels` is run with ``consensus_kwargs``.
 
     Returns:
-        :class:`AnnotatorQuality` (arrays of shape (M,)).
+        :class:`AnnotatorQuality` (arrays of shape (M,)); ``accuracy`` is NaN where it
+        cannot be estimated (an annotator with no labels, or, except with ``model_aware``,
+        one who never labelled an example that another annotator also labelled).
+
+    Raises:
+        ValueError: as :func:`consensus_labels`.
+
+    Warns:
+        AnnotatorQualityWarning: as :func:`consensus_labels`, when it is run here (a given
+            ``consensus`` already warned when it was computed).
     """
     if consensus is None:
         consensus = consensus_labels(annotations, **consensus_kwargs)
@@ -173,6 +262,12 @@ def label_quality_multiannotator(annotations, **consensus_kwargs) -> LabelQualit
     Returns:
         :class:`LabelQualityResult`; ``annotation_quality`` is float64 (L,), aligned with
         the triplets of ``result.consensus.annotations``.
+
+    Raises:
+        ValueError: as :func:`consensus_labels`.
+
+    Warns:
+        AnnotatorQualityWarning: as :func:`consensus_labels` (once per call).
     """
     res = consensus_labels(annotations, **consensus_kwargs)
     ann = res.annotations

@@ -12,7 +12,11 @@ from scipy.special import gammaln
 from labelnoise._validation import (
     chunk_rows,
 )
-from labelnoise.multiannotator.annotations import Annotations, _subset_examples
+from labelnoise.multiannotator.annotations import (
+    Annotations,
+    _overlapping_annotators,
+    _subset_examples,
+)
 from labelnoise.multiannotator.constants import (
     EB_MAX_STRENGTH,
     FALLBACK_Z,
@@ -162,10 +166,20 @@ def _model_aware(ann: Annotations, log_probs: np.ndarray, *, prior_strength, max
         target = np.asarray(votes[trusted].todense()) / per_example[trusted, None]
         theta = _calibrate(log_probs[trusted], target, start)
     else:  # too few unanimous examples: calibrate against the crowd-only posterior
-        design = ann.design_matrix()
-        crowd = np.empty((n, k))
-        _estep(design, np.log(conf).reshape(m * k, k), np.zeros(k), crowd)
-        theta = _calibrate(log_probs[labelled], crowd[labelled], start)
+        # on the examples that an annotator who shares examples with others labelled: an
+        # annotator who never overlaps has a self-confirming crowd-only matrix, so
+        # calibrating the model on their examples would only fit it to their own labels
+        # (a lone annotator of true accuracy 0.64 came out at 0.91). With no such example
+        # the model is used as given (pred_probs assumed calibrated).
+        informed = np.bincount(ann.example, weights=_overlapping_annotators(ann)[ann.annotator],
+                               minlength=n) > 0
+        if informed.any():
+            design = ann.design_matrix()
+            crowd = np.empty((n, k))
+            _estep(design, np.log(conf).reshape(m * k, k), np.zeros(k), crowd)
+            theta = _calibrate(log_probs[informed], crowd[informed], start)
+        else:
+            theta = start
     log_prior = _model_log_prior(log_probs, theta)
     # 2. alternate: temper the crowd against the calibrated model, posterior, M-step
     design = ann.design_matrix()
@@ -205,12 +219,15 @@ def _model_aware(ann: Annotations, log_probs: np.ndarray, *, prior_strength, max
     # nothing predicts held-out annotations) the model is kept
     crowd_better = bool(diff.size > 1 and diff.mean() < -FALLBACK_Z * diff.std(ddof=1)
                         / math.sqrt(diff.size))
+    # with unlabelled examples the model-aware result is always kept (only the model can
+    # decide those), so "model_used" is True there too
     calibration = {"inverse_temperature": float(theta[0]), "bias": theta[1:].copy(),
                    "crowd_weight": float(weight), "trusted_examples": int(trusted.sum()),
-                   "prior_strength": strength, "model_used": not crowd_better,
+                   "prior_strength": strength,
+                   "model_used": not crowd_better or not bool(labelled.all()),
                    "heldout_loglik_model": float(loo_model.mean()) if diff.size else 0.0,
                    "heldout_loglik_crowd": float(loo_crowd.mean()) if diff.size else 0.0}
-    if not calibration["model_used"] and labelled.all():
+    if not calibration["model_used"]:
         return ds_post, ds_conf, ds_prior, ds_it, ds_conv, calibration
     return post, conf, post.mean(axis=0), it, em.converged, calibration
 

@@ -17,14 +17,22 @@ class ConsensusResult:
     Attributes:
         consensus_labels: int64 (N,), the consensus class of each example.
         consensus_quality: float64 (N,) in [0, 1], the estimated probability that the
-            consensus label is correct (majority vote: the fraction of votes for it).
+            consensus label is correct (majority vote: the fraction of votes for it). For
+            an example labelled only by annotators whose ``annotator_accuracy`` is NaN it
+            rests on the prior, not on evidence about those annotators.
         posterior: float64 (N, K), the estimated P(true class = k | all evidence); for
             majority vote the vote fractions.
         noise_matrices: float64 (M, K, K), ``noise_matrices[m, i, j]`` = P(annotator m
-            says i | true class j); columns sum to 1.
+            says i | true class j); columns sum to 1. Where ``annotator_accuracy[m]`` is
+            NaN, row m is the prior (the pooled matrix) or a self-confirming fit, not an
+            estimate.
         annotator_accuracy: float64 (M,), estimated fraction of annotator m's labels that
-            are correct (mean posterior probability of their labels; an annotator with no
-            labels gets the prior-weighted diagonal of their matrix).
+            are correct (mean posterior probability of their labels; majority vote: their
+            agreement with the consensus). NaN, with an ``AnnotatorQualityWarning``
+            naming them, where it cannot be estimated: an annotator with no labels, and
+            (except ``model_aware`` with the model in use, which measures them against
+            the model) an annotator who labelled no example that another annotator also
+            labelled (e.g. the only annotator).
         num_labels: int64 (M,), labels given by each annotator.
         class_prior: float64 (K,), estimated P(true class = k).
         n_iter: EM iterations run (0 for majority vote).
@@ -62,9 +70,11 @@ class AnnotatorQuality:
     Attributes:
         annotator_ids: names of the annotators (column indices when none were given).
         num_labels: int64, labels each annotator gave.
-        accuracy: float64, estimated accuracy (as in ``ConsensusResult.annotator_accuracy``).
+        accuracy: float64, estimated accuracy (as in ``ConsensusResult.annotator_accuracy``:
+            NaN where it cannot be estimated, e.g. no labels or a single annotator).
         agreement_with_consensus: float64, fraction of their labels equal to the consensus
-            label (NaN for an annotator with no labels).
+            label (NaN for an annotator with no labels; a plain count, trivially 1 for an
+            annotator who alone decides the consensus of all their examples).
     """
 
     annotator_ids: np.ndarray
