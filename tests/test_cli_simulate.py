@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from labelnoise.cli._errors import EXIT_INPUT
+
 from labelnoise import noise
 from labelnoise.cli.datasets_cmd import datasets
 from labelnoise.cli.simulate import simulate
@@ -87,7 +89,7 @@ def test_simulate_missing_data_is_a_clean_error(tmp_path):
     result = CliRunner().invoke(simulate, ["--dataset", "cifar100", "--noise", "symmetric:0.2",
                                            "--out", str(tmp_path / "o.npy"), "--no-download",
                                            "--data-root", str(tmp_path)])
-    assert result.exit_code == 1 and result.exception is not None
+    assert result.exit_code == EXIT_INPUT and result.exception is not None  # a missing input
     assert "cifar-100-python" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(simulate, ["--dataset", "imagenet", "--noise", "symmetric:0.2",
                                            "--out", str(tmp_path / "o.npy")])

@@ -94,6 +94,12 @@ def validate_labels(labels, *, num_classes: int | None = None, name: str = "labe
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"{name} must hold integer class indices; {name}[{i}] = {arr[i].item()!r}")
+    if arr.dtype.kind == "u" and arr.dtype.itemsize >= 8 and arr.max() > np.iinfo(np.int64).max:
+        i = int(np.argmax(arr))
+        raise ValueError(f"{name} must be class indices below 2**63; {name}[{i}] = {arr[i].item()}")
+    if arr.dtype.kind == "f" and np.abs(arr).max() >= 2.0**62:
+        i = int(np.argmax(np.abs(arr)))
+        raise ValueError(f"{name} must be class indices below 2**62; {name}[{i}] = {arr[i].item()!r}")
     out = arr.astype(np.int64, copy=False)
     if out.min() < 0:
         i = int(np.argmin(out))
@@ -105,6 +111,24 @@ def validate_labels(labels, *, num_classes: int | None = None, name: str = "labe
             f"{name}[{i}] = {out[i]}"
         )
     return out
+
+
+def validate_seed(seed, name: str = "seed"):
+    """Check a random seed: None, a non-negative integer, a ``numpy.random.Generator`` or a
+    ``numpy.random.SeedSequence``; returned unchanged (integers as ``int``).
+
+    Raises:
+        ValueError: anything else (a string, a float, a negative integer, a bool), naming
+            ``name``.
+    """
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        return seed
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"{name} must be None, a non-negative integer or a numpy Generator, "
+                         f"got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {seed}")
+    return int(seed)
 
 
 def check_all_classes_present(labels: np.ndarray, num_classes: int, name: str = "labels") -> None:
@@ -273,6 +297,34 @@ def _check_one_pred_probs(arr: np.ndarray, name: str, chunk: int, fused=None):
     return bool(dev > EXACT_ATOL or lo < 0.0 or hi > 1.0), fused_sum
 
 
+def _is_nested_matrix(obj) -> bool:
+    """True when a list/tuple is one matrix written as rows (``[[0.9, 0.1], ...]``), not
+    an ensemble of (N, K) arrays."""
+    if len(obj) == 0:
+        return False
+    first = obj[0]
+    if isinstance(first, np.ndarray):
+        return first.ndim == 1
+    if isinstance(first, (list, tuple)):
+        return len(first) == 0 or not isinstance(first[0], (list, tuple, np.ndarray))
+    return np.ndim(first) == 0
+
+
+def _rows_identical(arr: np.ndarray, chunk: int) -> bool:
+    """Whether every row of ``arr`` equals its first row (a strided sample first, then,
+    only if the sample is constant, every chunk)."""
+    first = np.asarray(arr[0], dtype=np.float64)
+    step = max(1, arr.shape[0] // 4096)
+    if not np.array_equal(np.asarray(arr[::step], dtype=np.float64),
+                          np.broadcast_to(first, (len(range(0, arr.shape[0], step)), arr.shape[1]))):
+        return False
+    for start in range(0, arr.shape[0], chunk):
+        block = np.asarray(arr[start:start + chunk], dtype=np.float64)
+        if not (block == first).all():
+            return False
+    return True
+
+
 def validate_pred_probs(
     pred_probs,
     *,
@@ -301,8 +353,11 @@ def validate_pred_probs(
             sum farther than 1e-3 from 1 (the message names the row or entry).
     Warns:
         PredProbsWarning: once, when some rows deviate from exact probabilities within
-            the tolerance and a renormalised copy is used.
+            the tolerance and a renormalised copy is used; and when every row is the same
+            vector (e.g. uniform), which carries no information about the examples.
     """
+    if isinstance(pred_probs, (list, tuple)) and _is_nested_matrix(pred_probs):
+        pred_probs = np.asarray(pred_probs)  # one (N, K) matrix given as nested lists
     if isinstance(pred_probs, (list, tuple)):
         if len(pred_probs) == 0:
             raise ValueError(f"{name} is an empty list; give at least one (N, K) array")
@@ -337,6 +392,14 @@ def validate_pred_probs(
         warnings.warn(
             f"{name}: some rows do not sum exactly to 1 or have values slightly outside "
             f"[0, 1] (within the tolerance {ROW_SUM_ATOL:g}); using a renormalised copy",
+            PredProbsWarning,
+            stacklevel=3,
+        )
+    if n > 1 and all(_rows_identical(arr, chunk) for arr in members):
+        warnings.warn(
+            f"{name}: every row is the same probability vector, so it says nothing about "
+            "which examples are mislabelled; noise estimates and label issues computed from "
+            "it cannot be trusted (were the predictions made by an untrained model?)",
             PredProbsWarning,
             stacklevel=3,
         )

@@ -46,6 +46,9 @@ QUICK_EXAMPLES = 10_000
 QUICK_FEATURES = dict(n_centroids=400, patch_size=6, n_patches=50_000, kmeans_iter=10)
 
 OUTPUT_FILES = ("issues.csv", "pred_probs.npy", "noise.json", "report.html")
+#: the manifest an audit writes into --out first; --resume accepts only such folders
+AUDIT_MANIFEST = "labelnoise-audit.json"
+AUDIT_FORMAT = "labelnoise-audit"
 
 
 @dataclass
@@ -96,26 +99,10 @@ def _say(console, msg: str) -> None:
         console.log(msg)
 
 
-def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _load_npy(path, what: str) -> np.ndarray:
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise FileNotFoundError(f"{what} file not found: {p}")
-    try:
-        return np.load(p, allow_pickle=False)
-    except ValueError as exc:
-        raise ValueError(f"{what} file {p} is not a plain .npy array: {exc}") from exc
+    from labelnoise._io import read_npy
+
+    return read_npy(path, what)
 
 
 def detection_metrics(labels, true_labels, is_issue, label_quality_scores) -> dict:
@@ -148,12 +135,30 @@ def detection_metrics(labels, true_labels, is_issue, label_quality_scores) -> di
     }
 
 
+def _is_audit_folder(out: Path) -> bool:
+    """Whether ``out`` holds the manifest of an audit this library wrote."""
+    try:
+        meta = json.loads((out / AUDIT_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == AUDIT_FORMAT
+
+
 def _check_out_dir(out_dir, *, force: bool, resume: bool) -> Path:
-    """Refuse a non-empty output folder unless ``force`` or ``resume`` (creates nothing)."""
-    out = Path(out_dir).expanduser()
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a directory")
-    if out.exists() and any(out.iterdir()) and not (force or resume):
+    """Refuse an output folder that cannot be written, a non-empty one unless ``force`` or
+    ``resume``, and ``resume`` on a non-empty folder that holds no audit manifest (it was
+    not written by labelnoise). Creates nothing."""
+    from labelnoise._io import check_output_dir
+
+    out = check_output_dir(out_dir, "--out")
+    nonempty = out.exists() and any(out.iterdir())
+    if nonempty and resume and not _is_audit_folder(out):
+        raise FileExistsError(
+            f"--out {out} holds no {AUDIT_MANIFEST}, so it is not an audit this library "
+            "wrote; --resume refused (nothing was changed). Choose another folder, or pass "
+            "--force to overwrite the audit files in it"
+        )
+    if nonempty and not (force or resume):
         raise FileExistsError(
             f"--out {out} exists and is not empty; pass --force to overwrite its audit "
             "files, --resume to continue an interrupted audit, or choose another folder"
@@ -161,10 +166,35 @@ def _check_out_dir(out_dir, *, force: bool, resume: bool) -> Path:
     return out
 
 
-def _prepare_out_dir(out: Path, *, force: bool, resume: bool) -> None:
-    if force and not resume and (out / "cache").is_dir():
+def _prepare_out_dir(out: Path, *, force: bool, resume: bool, created: list[Path]) -> None:
+    """Create the output folder, its cache and the manifest (recording in ``created`` what
+    did not exist before, for :func:`_clean_up_failed`)."""
+    from labelnoise import _io
+
+    if force and not resume and (out / "cache").is_dir() and _is_audit_folder(out):
         shutil.rmtree(out / "cache")  # our own cache of an earlier audit: start afresh
-    (out / "cache").mkdir(parents=True, exist_ok=True)
+    for path in (out, out / "cache"):
+        if not path.exists():
+            path.mkdir(parents=True)
+            created.append(path)
+    if not (out / AUDIT_MANIFEST).exists():
+        created.append(out / AUDIT_MANIFEST)
+    _io.write_json(out / AUDIT_MANIFEST, {"format": AUDIT_FORMAT, "version": 1,
+                                          "outputs": list(OUTPUT_FILES)})
+
+
+def _clean_up_failed(out: Path, created: list[Path]) -> None:
+    """After a failed audit, remove what this run created, unless something in it is worth
+    resuming (finished folds, fold checkpoints, features) or an output was written."""
+    cache = out / "cache"
+    progress = cache.is_dir() and any(p.is_file() for p in cache.rglob("*"))
+    if progress or any((out / name).exists() for name in OUTPUT_FILES):
+        return
+    for path in reversed(created):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
 
 
 # ------------------------------------------------------------------------ data loading
@@ -343,13 +373,17 @@ def _patch_features(images: np.ndarray, params: dict, cache: Path, *, seed: int,
     key = "_".join(f"{k}{v}" for k, v in sorted(params.items()))
     path = cache / f"patch_features_{images.shape[0]}_{key}_seed{seed}.npy"
     if resume and path.is_file():
+        from labelnoise._io import read_npy
+
         _say(console, f"patch features: reusing {path.name}")
-        return np.load(path)
+        return read_npy(path, "cached patch features")
     t = time.time()
     extractor = PatchFeatures(**params, seed=seed)
     extractor.fit(images)
     feats = extractor.transform(images, progress=progress)
-    _atomic_save_npy(path, feats)
+    from labelnoise._io import save_npy
+
+    save_npy(path, feats)
     _say(console, f"patch features {feats.shape} in {time.time() - t:.0f} s")
     return feats
 
@@ -434,9 +468,9 @@ def _write_issues_csv(path: Path, data: AuditData, pred_probs, scores, is_issue,
     if data.true_labels is not None:
         cols["true_label"] = data.true_labels[ranking]
         cols["true_class"] = names[data.true_labels[ranking]]
-    tmp = path.with_suffix(".csv.tmp")
-    pd.DataFrame(cols).to_csv(tmp, index=False, float_format="%.6g")
-    os.replace(tmp, path)
+    from labelnoise._io import write_csv
+
+    write_csv(path, pd.DataFrame(cols), float_format="%.6g")
 
 
 def _noise_json(noise, data: AuditData, is_issue, metrics, settings) -> dict:
@@ -522,12 +556,16 @@ def audit(
         ValueError: an unknown label set, a pred_probs file whose shape does not match the
             labels, a table without ``label_column``, and the errors of the loaders.
     """
-    from labelnoise import estimate_noise, find_label_issues, label_quality_scores
-    from labelnoise._validation import validate_choice
+    from labelnoise import _io, estimate_noise, find_label_issues, label_quality_scores
+    from labelnoise._validation import validate_choice, validate_seed
 
     t0 = time.time()
-    if folds is not None and folds < 2:
-        raise ValueError(f"folds must be >= 2, got {folds}")
+    if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int | np.integer)
+                              or folds < 2):
+        raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
+    seed = validate_seed(seed)
+    if not isinstance(seed, int):
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if pred_probs is None and dataset is None:
         dataset = "cifar10"
     if dataset is not None and str(dataset).lower() in CIFAR_NAMES:
@@ -540,75 +578,80 @@ def audit(
     settings: dict[str, Any] = {}
     notes: list[str] = []
 
-    dataset_data = None
-    if dataset is not None:
-        _say(console, f"loading dataset {dataset}")
-        dataset_data = _from_dataset(dataset, label_set=label_set, data_root=data_root,
-                                     label_column=label_column, load_images=True)
-    if pred_probs is not None:
-        data, pp = _from_pred_probs_file(pred_probs, labels_path=labels,
-                                         row_to_index_path=row_to_index, data_root=data_root,
-                                         dataset_data=dataset_data)
-        settings["pred_probs"] = f"given: {pred_probs} (no training)"
-        _prepare_out_dir(out, force=force, resume=resume)
-    else:
-        _prepare_out_dir(out, force=force, resume=resume)
-        data = dataset_data
-        if quick and model == "patch-features" and len(data.labels) > QUICK_EXAMPLES:
-            sub = _stratified_subset(data.labels, QUICK_EXAMPLES, seed)
-            full_n = len(data.labels)
-            inputs, get_image = data.inputs, data.get_image
-            data = AuditData(
-                labels=data.labels[sub], class_names=data.class_names,
-                inputs=image_array(inputs)[sub] if isinstance(inputs, np.ndarray) else [inputs[i] for i in sub],
-                true_labels=None if data.true_labels is None else data.true_labels[sub],
-                get_image=None if get_image is None else (lambda i: get_image(int(sub[i]))),
-                example_ids=sub, description=data.description,
-            )
-            notes.append(
-                f"Quick preset: audited a stratified random subset of {len(sub)} of the {full_n} "
-                f"examples with a {QUICK_FEATURES['n_centroids']}-centroid feature dictionary; "
-                "run without --quick for the full audit."
-            )
-        t = time.time()
-        pp = _compute_pred_probs(data, model=model, quick=quick, folds=folds, seed=seed,
-                                 cache=cache, resume=resume, progress=progress, console=console,
-                                 settings=settings, train_kwargs=train_kwargs)
-        settings["cross-validation"] = (
-            f"{settings.pop('folds')}-fold stratified, seed {seed}, {time.time() - t:.0f} s")
-        if quick and model is None and _is_images(data.inputs):
-            notes.append("Quick preset: a small network trained for a few epochs per fold; run "
-                         "without --quick for the full audit.")
-    notes = data.notes + notes
+    created: list[Path] = []  # what this run made, removed again if it fails early
+    try:
+        dataset_data = None
+        if dataset is not None:
+            _say(console, f"loading dataset {dataset}")
+            dataset_data = _from_dataset(dataset, label_set=label_set, data_root=data_root,
+                                         label_column=label_column, load_images=True)
+        if pred_probs is not None:
+            data, pp = _from_pred_probs_file(pred_probs, labels_path=labels,
+                                             row_to_index_path=row_to_index, data_root=data_root,
+                                             dataset_data=dataset_data)
+            settings["pred_probs"] = f"given: {pred_probs} (no training)"
+            _prepare_out_dir(out, force=force, resume=resume, created=created)
+        else:
+            _prepare_out_dir(out, force=force, resume=resume, created=created)
+            data = dataset_data
+            if quick and model == "patch-features" and len(data.labels) > QUICK_EXAMPLES:
+                sub = _stratified_subset(data.labels, QUICK_EXAMPLES, seed)
+                full_n = len(data.labels)
+                inputs, get_image = data.inputs, data.get_image
+                data = AuditData(
+                    labels=data.labels[sub], class_names=data.class_names,
+                    inputs=image_array(inputs)[sub] if isinstance(inputs, np.ndarray) else [inputs[i] for i in sub],
+                    true_labels=None if data.true_labels is None else data.true_labels[sub],
+                    get_image=None if get_image is None else (lambda i: get_image(int(sub[i]))),
+                    example_ids=sub, description=data.description,
+                )
+                notes.append(
+                    f"Quick preset: audited a stratified random subset of {len(sub)} of the {full_n} "
+                    f"examples with a {QUICK_FEATURES['n_centroids']}-centroid feature dictionary; "
+                    "run without --quick for the full audit."
+                )
+            t = time.time()
+            pp = _compute_pred_probs(data, model=model, quick=quick, folds=folds, seed=seed,
+                                     cache=cache, resume=resume, progress=progress, console=console,
+                                     settings=settings, train_kwargs=train_kwargs)
+            settings["cross-validation"] = (
+                f"{settings.pop('folds')}-fold stratified, seed {seed}, {time.time() - t:.0f} s")
+            if quick and model is None and _is_images(data.inputs):
+                notes.append("Quick preset: a small network trained for a few epochs per fold; run "
+                             "without --quick for the full audit.")
+        notes = data.notes + notes
 
-    _say(console, "estimating the noise and ranking the examples")
-    noise = estimate_noise(data.labels, pp)
-    scores = np.asarray(label_quality_scores(data.labels, pp), dtype=np.float64)
-    is_issue = np.asarray(find_label_issues(data.labels, pp), dtype=bool)
-    ranking = np.lexsort((np.arange(len(scores)), scores)).astype(np.int64)
-    metrics = None
-    if data.true_labels is not None:
-        metrics = detection_metrics(data.labels, data.true_labels, is_issue, scores)
+        _say(console, "estimating the noise and ranking the examples")
+        noise = estimate_noise(data.labels, pp)
+        scores = np.asarray(label_quality_scores(data.labels, pp), dtype=np.float64)
+        is_issue = np.asarray(find_label_issues(data.labels, pp), dtype=bool)
+        ranking = np.lexsort((np.arange(len(scores)), scores)).astype(np.int64)
+        metrics = None
+        if data.true_labels is not None:
+            metrics = detection_metrics(data.labels, data.true_labels, is_issue, scores)
 
-    seconds = time.time() - t0
-    settings = {"dataset": data.description, **settings, "time": f"{seconds:.1f} s"}
-    _write_issues_csv(out / "issues.csv", data, pp, scores, is_issue, ranking)
-    _atomic_save_npy(out / "pred_probs.npy", np.asarray(pp))
-    (out / "noise.json").write_text(json.dumps(
-        _noise_json(noise, data, is_issue, metrics, settings), indent=1))
+        seconds = time.time() - t0
+        settings = {"dataset": data.description, **settings, "time": f"{seconds:.1f} s"}
+        _write_issues_csv(out / "issues.csv", data, pp, scores, is_issue, ranking)
+        _io.save_npy(out / "pred_probs.npy", np.asarray(pp))
+        _io.write_json(out / "noise.json", _noise_json(noise, data, is_issue, metrics, settings),
+                       indent=1)
 
-    from labelnoise.report import ReportData, write_report
+        from labelnoise.report import ReportData, write_report
 
-    write_report(out / "report.html", ReportData(
-        labels=data.labels, pred_probs=pp, label_quality_scores=scores, is_issue=is_issue,
-        ranking=ranking, class_names=data.class_names, noise=noise,
-        true_labels=data.true_labels, metrics=metrics, get_image=data.get_image,
-        example_ids=data.example_ids, title="labelnoise audit", settings=settings, notes=notes,
-    ))
-    _say(console, f"wrote {', '.join(OUTPUT_FILES)} to {out}")
-    return AuditResult(
-        out_dir=out, labels=data.labels, pred_probs=pp, label_quality_scores=scores,
-        is_issue=is_issue, ranking=ranking, noise=noise, class_names=list(data.class_names),
-        true_labels=data.true_labels, metrics=metrics, settings=settings,
-        seconds=time.time() - t0,
-    )
+        write_report(out / "report.html", ReportData(
+            labels=data.labels, pred_probs=pp, label_quality_scores=scores, is_issue=is_issue,
+            ranking=ranking, class_names=data.class_names, noise=noise,
+            true_labels=data.true_labels, metrics=metrics, get_image=data.get_image,
+            example_ids=data.example_ids, title="labelnoise audit", settings=settings, notes=notes,
+        ))
+        _say(console, f"wrote {', '.join(OUTPUT_FILES)} to {out}")
+        return AuditResult(
+            out_dir=out, labels=data.labels, pred_probs=pp, label_quality_scores=scores,
+            is_issue=is_issue, ranking=ranking, noise=noise, class_names=list(data.class_names),
+            true_labels=data.true_labels, metrics=metrics, settings=settings,
+            seconds=time.time() - t0,
+        )
+    except Exception:
+        _clean_up_failed(out, created)
+        raise

@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from labelnoise._validation import check_all_classes_present, validate_labels
+from labelnoise import _io
+from labelnoise._validation import check_all_classes_present, validate_labels, validate_seed
 
 _CACHE_VERSION = 1
 
@@ -60,24 +61,6 @@ def _fingerprint(labels: np.ndarray, k: int, folds: int, seed: int, model_desc: 
     }
 
 
-def _atomic_save_npz(path: Path, **arrays) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _prepare_cache(cache_dir, fingerprint: dict) -> Path | None:
     if cache_dir is None:
         return None
@@ -85,7 +68,14 @@ def _prepare_cache(cache_dir, fingerprint: dict) -> Path | None:
     cache.mkdir(parents=True, exist_ok=True)
     meta = cache / "crossval.json"
     if meta.exists():
-        old = json.loads(meta.read_text())
+        try:
+            old = json.loads(meta.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cache_dir {str(cache)!r}: {meta.name} is not a valid "
+                             f"cross-validation manifest ({exc}); delete cache_dir") from None
+        if not isinstance(old, dict):
+            raise ValueError(f"cache_dir {str(cache)!r}: {meta.name} is not a valid "
+                             "cross-validation manifest; delete cache_dir")
         if old != fingerprint:
             diff = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
             raise ValueError(
@@ -93,7 +83,7 @@ def _prepare_cache(cache_dir, fingerprint: dict) -> Path | None:
                 f"(differs in: {', '.join(diff)}); use another cache_dir or delete it"
             )
     else:
-        _atomic_write_text(meta, json.dumps(fingerprint, indent=2))
+        _io.write_json(meta, fingerprint)
     return cache
 
 
@@ -121,7 +111,9 @@ def _fit_predict_torch(
 
     kwargs = dict(train_kwargs)
     predict_kwargs = kwargs.pop("predict_kwargs", {})
-    # an interrupted fold continues from its last finished epoch
+    # an interrupted fold continues from its last finished epoch; the engine resumes only
+    # from a checkpoint whose manifest says labelnoise wrote it for this fold's settings and
+    # data, and reads it with weights_only=True (a planted file is refused, never run)
     resume = checkpoint_dir is not None and (Path(checkpoint_dir) / "checkpoint.pt").exists()
     result = fit(
         _take(X, train_idx), labels[train_idx], model=name, seed=seed, progress=progress,
@@ -149,7 +141,7 @@ def _run_fold(fold: int, model, X, labels, train_idx, test_idx, k, *, seed, prog
     else:
         proba = _fit_predict_sklearn(model, X, labels, train_idx, test_idx, k)
     if cache is not None:
-        _atomic_save_npz(cache / f"fold_{fold}.npz", indices=test_idx, pred_probs=proba)
+        _io.save_npz(cache / f"fold_{fold}.npz", indices=test_idx, pred_probs=proba)
         shutil.rmtree(cache / f"fold_{fold}_checkpoint", ignore_errors=True)
     return proba
 
@@ -206,6 +198,9 @@ def out_of_sample_pred_probs(
             ``cache_dir`` that holds a different run.
     """
     X = _inputs_of(dataset_or_X)
+    seed = validate_seed(seed)
+    if not isinstance(seed, int):
+        raise ValueError(f"seed must be a non-negative integer here, got {seed!r}")
     lab = validate_labels(labels, num_classes=num_classes)
     n = lab.shape[0]
     if len(X) != n:
@@ -243,10 +238,12 @@ def out_of_sample_pred_probs(
     for fold, (_train_idx, test_idx) in enumerate(splits):
         saved = None if cache is None else cache / f"fold_{fold}.npz"
         if saved is not None and saved.exists():
-            with np.load(saved) as z:
-                if not np.array_equal(z["indices"], test_idx):
-                    raise ValueError(f"{saved} does not match this split; delete cache_dir")
-                pred_probs[test_idx] = z["pred_probs"]
+            z = _io.read_npz(saved, "cached fold")
+            proba = z.get("pred_probs")
+            if (not np.array_equal(z.get("indices"), test_idx) or proba is None
+                    or proba.shape != (test_idx.size, k) or not np.isfinite(proba).all()):
+                raise ValueError(f"{saved} does not match this split; delete cache_dir")
+            pred_probs[test_idx] = proba
         else:
             todo.append(fold)
 

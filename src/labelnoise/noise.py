@@ -29,6 +29,7 @@ from labelnoise._validation import (
     validate_labels,
     validate_labels_and_pred_probs,
     validate_noise_matrix,
+    validate_seed,
 )
 
 #: CIFAR-10 class pairs (true -> given) of the standard asymmetric noise (Patrini et al.
@@ -61,7 +62,7 @@ class MultiAnnotatorLabels(NamedTuple):
 
 
 def _rng(seed) -> np.random.Generator:
-    return np.random.default_rng(seed)
+    return np.random.default_rng(validate_seed(seed))
 
 
 def _check_rate(rate, name: str = "rate") -> float:
@@ -403,8 +404,8 @@ def instance_dependent(X, labels, rate: float, *, num_classes: int | None = None
         :class:`NoisyLabels`.
 
     Raises:
-        ValueError: X and labels differ in length, non-numeric X, ``rate`` outside [0, 1],
-            negative ``norm_std``, invalid labels.
+        ValueError: X and labels differ in length, non-numeric X, NaN or inf in X,
+            ``rate`` outside [0, 1], negative ``norm_std``, invalid labels, a bad ``seed``.
     """
     lab, k = _labels_and_k(labels, num_classes)
     r = _check_rate(rate)
@@ -414,12 +415,19 @@ def instance_dependent(X, labels, rate: float, *, num_classes: int | None = None
     n = lab.shape[0]
     if x.ndim < 1 or x.shape[0] != n:
         raise ValueError(f"X has {x.shape[0] if x.ndim else 0} rows but labels has {n} entries")
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
-        raise ValueError(f"X must be numeric, got dtype {x.dtype}")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_) or x.dtype.kind == "c":
+        raise ValueError(f"X must be real numbers, got dtype {x.dtype}")
     d = int(np.prod(x.shape[1:], dtype=np.int64)) if x.ndim > 1 else 1
 
+    check_finite = not np.issubdtype(x.dtype, np.integer) and x.dtype != np.bool_
+
     def rows(idx: np.ndarray) -> np.ndarray:
-        return x[idx].reshape(idx.size, d).astype(np.float64)
+        block = x[idx].reshape(idx.size, d).astype(np.float64)
+        if check_finite:
+            bad = ~np.isfinite(block).all(axis=1)
+            if bad.any():
+                raise ValueError(f"X has a NaN or infinite value in row {int(idx[np.argmax(bad)])}")
+        return block
 
     if standardize:
         mean, std = _feature_moments(rows, n, d)

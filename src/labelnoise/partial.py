@@ -162,7 +162,7 @@ def candidates_from_csv(path, class_names: Sequence[str], *, column: str = "cand
         ValueError: the file or column is missing, a name is not in ``class_names``,
             duplicate class names, or an empty cell.
     """
-    import pandas as pd
+    from labelnoise._io import read_table
 
     names = [str(c) for c in class_names]
     if len(set(names)) != len(names) or len(names) < 2:
@@ -170,7 +170,7 @@ def candidates_from_csv(path, class_names: Sequence[str], *, column: str = "cand
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"candidates file {p} does not exist")
-    table = pd.read_csv(p, dtype=str, keep_default_na=False)
+    table = read_table(p, "candidates file", dtype=str, keep_default_na=False)
     if column not in table.columns:
         raise ValueError(f"{p} has no column {column!r} (columns: {list(table.columns)})")
     index = {name: c for c, name in enumerate(names)}

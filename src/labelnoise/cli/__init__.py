@@ -3,6 +3,10 @@
 Each command module defines a click command; they are registered here. Modules are
 imported lazily when their command runs, so ``labelnoise --help`` and the detection
 commands never import torch.
+
+Errors: every command is a :class:`labelnoise.cli._errors.Command`, so every expected error
+becomes one line on stderr naming the file or argument, with one exit code per kind of
+error, the same in every command (see :mod:`labelnoise.cli._errors`).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import importlib
 import importlib.util
 
 import click
+
+from labelnoise.cli._errors import handle_errors, install_signal_handlers
 
 #: command name -> (module, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -34,6 +40,14 @@ class _LazyGroup(click.Group):
         if importlib.util.find_spec(mod) is None:
             return None
         return getattr(importlib.import_module(mod), attr)
+
+    def invoke(self, ctx):
+        with handle_errors():
+            return super().invoke(ctx)
+
+    def main(self, *args, **kwargs):
+        install_signal_handlers()
+        return super().main(*args, **kwargs)
 
     def format_commands(self, ctx, formatter):
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from labelnoise.cli._errors import Command
 
-@click.command("audit")
+
+@click.command("audit", cls=Command)
 @click.argument("dataset", required=False)
 @click.option("--label-set", default="worse", show_default=True,
               help="CIFAR-10N label set: worse, aggre, random1, random2, random3, clean.")
@@ -47,15 +49,12 @@ def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, da
 
     console = Console(stderr=True)
     train_kwargs = {"epochs": epochs} if (model and epochs) else None
-    try:
-        result = run_audit(
-            dataset, out_dir=out_dir, label_set=label_set, pred_probs=pred_probs, labels=labels,
-            row_to_index=row_to_index, label_column=label_column, data_root=data_root,
-            quick=quick, model=model, train_kwargs=train_kwargs, folds=folds, seed=seed,
-            force=force, resume=resume, progress=not no_progress, console=console,
-        )
-    except (FileNotFoundError, FileExistsError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    result = run_audit(
+        dataset, out_dir=out_dir, label_set=label_set, pred_probs=pred_probs, labels=labels,
+        row_to_index=row_to_index, label_column=label_column, data_root=data_root,
+        quick=quick, model=model, train_kwargs=train_kwargs, folds=folds, seed=seed,
+        force=force, resume=resume, progress=not no_progress, console=console,
+    )
 
     table = Table(title="labelnoise audit", show_header=False)
     n = len(result.labels)

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
 import numpy as np
 
+from labelnoise.cli._errors import Command
+
 
 def read_annotations(path: Path, num_classes: int | None):
     """An :class:`~labelnoise.multiannotator.Annotations` from a .npy (N, M) matrix with -1
     for missing, or a CSV long table with columns example_id, annotator_id, label."""
+    from labelnoise._io import read_npy, read_table
     from labelnoise.multiannotator import Annotations
 
     if path.suffix == ".npy":
-        return Annotations.from_dense(np.load(path, allow_pickle=False), num_classes=num_classes)
+        return Annotations.from_dense(read_npy(path, "--annotations"), num_classes=num_classes)
     if path.suffix == ".csv":
-        import pandas as pd
-
-        frame = pd.read_csv(path)
+        frame = read_table(path, "--annotations")
         need = ["example_id", "annotator_id", "label"]
         missing = [c for c in need if c not in frame.columns]
         if missing:
@@ -31,7 +33,7 @@ def read_annotations(path: Path, num_classes: int | None):
                              param_hint="--annotations")
 
 
-@click.command("consensus")
+@click.command("consensus", cls=Command)
 @click.option("--annotations", "annotations_path",
               type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="Annotations: .npy (N, M) int with -1 for missing, or a CSV long table with "
@@ -56,22 +58,19 @@ def consensus(annotations_path, pred_probs_path, method, num_classes, out_dir, f
     import pandas as pd
     from rich.console import Console
 
+    from labelnoise import _io
     from labelnoise.multiannotator import annotator_quality, consensus_labels
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _io.check_output_dir(out_dir, "--out")
     targets = [out_dir / "consensus.csv", out_dir / "annotators.csv"]
-    existing = [str(t) for t in targets if t.exists()]
-    if existing and not force:
-        raise click.ClickException(f"{', '.join(existing)} exist(s); use --force to overwrite")
-    try:
-        ann = read_annotations(annotations_path, num_classes)
-        pred_probs = None
-        if pred_probs_path is not None:
-            pred_probs = np.load(pred_probs_path, mmap_mode="r")
-        method = method or ("model_aware" if pred_probs is not None else "dawid_skene")
-        res = consensus_labels(ann, method=method, pred_probs=pred_probs, progress=True)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    for target in targets:
+        _io.check_output_file(target, "--out", force=force)
+    ann = read_annotations(annotations_path, num_classes)
+    pred_probs = None
+    if pred_probs_path is not None:
+        pred_probs = _io.read_npy(pred_probs_path, "--pred-probs", mmap=True)
+    method = method or ("model_aware" if pred_probs is not None else "dawid_skene")
+    res = consensus_labels(ann, method=method, pred_probs=pred_probs, progress=True)
     ann = res.annotations
     quality = annotator_quality(ann, res)
     per_example = ann.labels_per_example()
@@ -80,15 +79,24 @@ def consensus(annotations_path, pred_probs_path, method, num_classes, out_dir, f
     with np.errstate(invalid="ignore", divide="ignore"):
         agreement = agree / per_example
     examples = ann.example_ids if ann.example_ids is not None else np.arange(ann.n_examples)
-    pd.DataFrame({
-        "example": examples, "consensus_label": res.consensus_labels,
-        "consensus_quality": res.consensus_quality, "num_labels": per_example,
-        "agreement": agreement,
-    }).to_csv(targets[0], index=False)
-    pd.DataFrame({
-        "annotator": quality.annotator_ids, "num_labels": quality.num_labels,
-        "accuracy": quality.accuracy, "agreement_with_consensus": quality.agreement_with_consensus,
-    }).sort_values("accuracy", ascending=False).to_csv(targets[1], index=False)
+    frames = [
+        pd.DataFrame({
+            "example": examples, "consensus_label": res.consensus_labels,
+            "consensus_quality": res.consensus_quality, "num_labels": per_example,
+            "agreement": agreement,
+        }),
+        pd.DataFrame({
+            "annotator": quality.annotator_ids, "num_labels": quality.num_labels,
+            "accuracy": quality.accuracy,
+            "agreement_with_consensus": quality.agreement_with_consensus,
+        }).sort_values("accuracy", ascending=False),
+    ]
+    # both files or neither: written to temporary files, then renamed one after the other
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        for target, frame in zip(targets, frames):
+            frame.to_csv(stack.enter_context(_io.atomic_write(target, "w", newline="")),
+                         index=False)
     console = Console()
     console.print(f"[bold]{method}[/bold]: {ann.n_examples} examples, {ann.n_annotators} "
                   f"annotators, {ann.n_labels} labels, K = {ann.num_classes}, "
@@ -96,9 +104,14 @@ def consensus(annotations_path, pred_probs_path, method, num_classes, out_dir, f
     console.print(f"consensus differs from the lowest-index majority vote on "
                   f"{_mv_disagreement(ann, res.consensus_labels):.2%} of labelled examples; "
                   f"mean consensus quality {res.consensus_quality.mean():.3f}")
-    has = quality.num_labels > 0
-    console.print(f"estimated annotator accuracy: median {np.median(quality.accuracy[has]):.3f}, "
-                  f"lowest {quality.accuracy[has].min():.3f}")
+    acc = np.asarray(quality.accuracy, dtype=np.float64)
+    has = (np.asarray(quality.num_labels) > 0) & np.isfinite(acc)
+    if has.any():
+        console.print(f"estimated annotator accuracy: median {np.median(acc[has]):.3f}, "
+                      f"lowest {acc[has].min():.3f}")
+    if not has.all():
+        console.print(f"annotator accuracy not estimable for {int((~has).sum())} annotator(s) "
+                      "(no labels, or no other annotator to compare with): NaN in annotators.csv")
     if res.model_calibration is not None:
         cal = res.model_calibration
         console.print(f"model: inverse temperature {cal['inverse_temperature']:.2f}, crowd weight "

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from labelnoise.cli._errors import Command
+
 
 def scan_data_root(root: Path) -> list[dict]:
     """One row per known dataset: name, status (available / incomplete / missing), path,
@@ -58,7 +60,7 @@ def scan_data_root(root: Path) -> list[dict]:
     return rows
 
 
-@click.command("datasets")
+@click.command("datasets", cls=Command)
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data root (default: $LABELNOISE_DATA or ~/.cache/labelnoise).")
 def datasets(data_root):

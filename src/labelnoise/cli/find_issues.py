@@ -7,17 +7,23 @@ from pathlib import Path
 import click
 import numpy as np
 
+from labelnoise.cli._errors import Command
 from labelnoise.filter import DEFAULT_FILTER, FILTERS, OUR_FILTERS
 
 
 def read_labels(path: Path, column: str | None) -> np.ndarray:
-    """Labels from a .npy file (shape (N,)) or a CSV column (``column``, default the first)."""
-    if path.suffix == ".npy":
-        return np.load(path, allow_pickle=False)
-    if path.suffix in (".csv", ".txt"):
-        import pandas as pd
+    """Labels from a .npy file (shape (N,)) or a CSV column (``column``, default the first).
 
-        frame = pd.read_csv(path)
+    Raises:
+        InputFileError: the file cannot be read or has no rows.
+        click.BadParameter: the column is not in the CSV, or the suffix is not .npy/.csv.
+    """
+    from labelnoise._io import read_npy, read_table
+
+    if path.suffix == ".npy":
+        return read_npy(path, "--labels")
+    if path.suffix in (".csv", ".txt"):
+        frame = read_table(path, "--labels")
         col = column or frame.columns[0]
         if col not in frame.columns:
             raise click.BadParameter(f"column {col!r} not in {path} (columns: {list(frame.columns)})",
@@ -35,7 +41,7 @@ def most_confused_pairs(confident_joint: np.ndarray, top: int = 5) -> list[tuple
     return [(int(i // k), int(i % k), int(cj.flat[i])) for i in flat if cj.flat[i] > 0]
 
 
-@click.command("find-issues")
+@click.command("find-issues", cls=Command)
 @click.option("--labels", "labels_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               required=True, help="Given labels: .npy of shape (N,) or a CSV column.")
 @click.option("--label-column", default=None, help="Column of --labels when it is a CSV file.")
@@ -59,19 +65,16 @@ def find_issues(labels_path, label_column, pred_probs_paths, filter_by, out_path
     from rich.console import Console
     from rich.table import Table
 
+    from labelnoise._io import check_output_file, read_npy, write_csv
     from labelnoise._validation import validate_labels_and_pred_probs
     from labelnoise.count import _confident_joint, _noise_from_joint
     from labelnoise.filter import _FILTER_SCORE, _filter_mask, _issue_mask
     from labelnoise.rank import DEFAULT_METHOD, _mixture, _scores, _suggested
 
-    if out_path.exists() and not force:
-        raise click.UsageError(f"{out_path} exists; pass --force to overwrite it")
+    check_output_file(out_path, "--out", force=force)
     labels = read_labels(labels_path, label_column)
-    arrays = [np.load(p, mmap_mode="r", allow_pickle=False) for p in pred_probs_paths]
-    try:
-        labels, pp = validate_labels_and_pred_probs(labels, arrays if len(arrays) > 1 else arrays[0])
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+    arrays = [read_npy(p, "--pred-probs", mmap=True) for p in pred_probs_paths]
+    labels, pp = validate_labels_and_pred_probs(labels, arrays if len(arrays) > 1 else arrays[0])
     cj, thresholds, _ = _confident_joint(labels, pp, None, calibrate=True)
     noise = _noise_from_joint(cj, labels, pp.n, thresholds)
     # our filters: ranked by the score they decide with; cleanlab's: by the default score
@@ -96,9 +99,7 @@ def find_issues(labels_path, label_column, pred_probs_paths, filter_by, out_path
         "label_quality_score": scores[idx],
     })
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(out_path)
+    write_csv(out_path, frame)
 
     console = Console()
     console.print(f"[bold]{pp.n:,}[/] examples, [bold]{pp.k}[/] classes")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
+
+from labelnoise.cli._errors import Command
 
 NOISE_MODELS = ("symmetric", "asymmetric", "pairflip", "instance")
 _ALIASES = {"sym": "symmetric", "asym": "asymmetric", "pair": "pairflip", "pair-flip": "pairflip",
@@ -40,7 +43,6 @@ def parse_noise(spec: str, allowed: tuple[str, ...] = NOISE_MODELS) -> tuple[str
 
 def _load(dataset: str, data_root, need_inputs: bool, download: bool = True):
     """(inputs or None, true labels, K, asymmetric-mapping name or None)."""
-    import numpy as np
 
     from labelnoise import datasets
 
@@ -59,17 +61,22 @@ def _load(dataset: str, data_root, need_inputs: bool, download: bool = True):
         ds = datasets.load_embeddings(path)
         return ds.inputs, ds.labels, ds.num_classes, None
     if path.suffix == ".npy" and path.is_file():
+        from labelnoise._io import read_npy
         from labelnoise._validation import validate_labels
 
-        labels = validate_labels(np.load(path, allow_pickle=False))
-        return None, labels, int(labels.max()) + 1, None
+        labels = validate_labels(read_npy(path, "--dataset"), name=f"labels in {path}")
+        k = int(labels.max()) + 1
+        if k < 2:
+            raise click.BadParameter(f"{path}: every label is class 0; simulating noise needs "
+                                     "labels of at least 2 classes", param_hint="--dataset")
+        return None, labels, k, None
     raise click.BadParameter(
         f"{dataset!r} is neither a known dataset (cifar10, cifar10-test, cifar100, "
         "cifar100-test) nor an existing .npy (labels) / .npz (X, labels) file",
         param_hint="--dataset")
 
 
-@click.command("simulate")
+@click.command("simulate", cls=Command)
 @click.option("--dataset", required=True,
               help="cifar10, cifar10-test, cifar100, cifar100-test, or a labels .npy / "
                    "embeddings .npz (X, labels) file.")
@@ -99,43 +106,38 @@ def simulate(dataset, noise_spec, seed, out, data_root, include_true, noise_matr
     """
     import numpy as np
 
-    from labelnoise import noise
+    from labelnoise import _io, noise
 
     model, rate = parse_noise(noise_spec)
-    for path in (out, noise_matrix_out):
-        if path is not None and path.exists() and not force:
-            raise click.UsageError(f"{path} exists; pass --force to overwrite it")
-    from labelnoise.datasets import DownloadError
-
-    try:
-        inputs, labels, k, asym = _load(dataset, data_root, need_inputs=model == "instance",
-                                         download=download)
-    except (FileNotFoundError, DownloadError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    try:
-        if model == "symmetric":
-            result = noise.symmetric(labels, rate, num_classes=k, include_true=include_true,
-                                     seed=seed)
-        elif model == "asymmetric":
-            if asym is None:
-                raise click.BadParameter("asymmetric noise is defined for cifar10 / cifar100",
-                                         param_hint="--noise")
-            result = noise.asymmetric(labels, rate, dataset=asym, seed=seed)
-        elif model == "pairflip":
-            result = noise.pair_flip(labels, rate, num_classes=k, seed=seed)
-        else:
-            if inputs is None:
-                raise click.BadParameter("instance noise needs inputs (a dataset or a .npz "
-                                         "with X)", param_hint="--dataset")
-            result = noise.instance_dependent(inputs, labels, rate, num_classes=k, seed=seed)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as f:
-        np.save(f, result.labels)
-    if noise_matrix_out is not None:
-        with open(noise_matrix_out, "wb") as f:
-            np.save(f, result.noise_matrix)
+    if noise_matrix_out is not None and Path(noise_matrix_out).resolve() == Path(out).resolve():
+        raise click.BadParameter("must differ from --out", param_hint="--noise-matrix-out")
+    for option, path in (("--out", out), ("--noise-matrix-out", noise_matrix_out)):
+        if path is not None:
+            _io.check_output_file(path, option, force=force)
+    inputs, labels, k, asym = _load(dataset, data_root, need_inputs=model == "instance",
+                                     download=download)
+    if model == "symmetric":
+        result = noise.symmetric(labels, rate, num_classes=k, include_true=include_true,
+                                 seed=seed)
+    elif model == "asymmetric":
+        if asym is None:
+            raise click.BadParameter("asymmetric noise is defined for cifar10 / cifar100",
+                                     param_hint="--noise")
+        result = noise.asymmetric(labels, rate, dataset=asym, seed=seed)
+    elif model == "pairflip":
+        result = noise.pair_flip(labels, rate, num_classes=k, seed=seed)
+    else:
+        if inputs is None:
+            raise click.BadParameter("instance noise needs inputs (a dataset or a .npz "
+                                     "with X)", param_hint="--dataset")
+        result = noise.instance_dependent(inputs, labels, rate, num_classes=k, seed=seed)
+    # both files or neither: each is written to a temporary file first, renamed together
+    with contextlib.ExitStack() as stack:
+        for path, array in ((out, result.labels), (noise_matrix_out, result.noise_matrix)):
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fh = stack.enter_context(_io.atomic_write(path))
+                np.save(fh, array, allow_pickle=False)
     realised = float(np.mean(result.labels != labels))
     click.echo(f"{model} noise, requested rate {rate:g}, seed {seed}: {int(np.sum(result.labels != labels))}"
                f" of {labels.shape[0]} labels changed, realised noise rate {realised:.4f}")

@@ -10,11 +10,12 @@ settings saved in ``DIR/config.json``. torch is imported only when the command r
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import click
+
+from labelnoise.cli._errors import Command
 
 METHODS = ("standard", "coteaching", "elr", "elr-plus", "dividemix", "proden", "coreg", "rdcr")
 #: methods that learn from candidate sets (--candidates) instead of one label per example
@@ -73,11 +74,12 @@ def load_candidates(cfg: dict, num_train: int):
     import numpy as np
 
     from labelnoise import datasets
+    from labelnoise._io import read_npy
     from labelnoise.partial import candidates_from_csv, validate_candidates
 
     path = Path(cfg["candidates"])
     if path.suffix == ".npy":
-        cand = validate_candidates(np.load(path, allow_pickle=False), num_classes=10,
+        cand = validate_candidates(read_npy(path, "--candidates"), num_classes=10,
                                    name="--candidates")
     else:
         cand = candidates_from_csv(path, list(datasets.CIFAR10_CLASSES))
@@ -91,9 +93,35 @@ def load_candidates(cfg: dict, num_train: int):
 
 
 def _write_json_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from labelnoise._io import write_text
+
+    write_text(path, text)
+
+
+CONFIG_KEYS = ("dataset", "noise", "label_set", "method", "candidates", "loss", "model", "epochs",
+               "batch_size", "lr", "forget_rate", "lambda_u", "warmup_epochs", "subset",
+               "test_subset", "data_root", "seed", "device")
+
+
+def read_config(path: Path) -> dict:
+    """The settings saved in a run folder's ``config.json``.
+
+    Raises:
+        click.UsageError: the file is missing, not JSON, or lacks settings of this version.
+    """
+    if not path.is_file():
+        raise click.UsageError(f"{path} not found: nothing to resume")
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.UsageError(f"{path} is not a valid run configuration ({exc})") from None
+    missing = [k for k in CONFIG_KEYS if not isinstance(cfg, dict) or k not in cfg]
+    if missing:
+        raise click.UsageError(f"{path} is not a labelnoise train configuration "
+                               f"(missing {', '.join(missing)})")
+    if cfg["method"] not in METHODS or cfg["model"] not in MODELS:
+        raise click.UsageError(f"{path}: unknown method {cfg['method']!r} or model {cfg['model']!r}")
+    return cfg
 
 
 def run(cfg: dict, out: Path, *, resume: bool, progress: bool) -> dict:
@@ -168,7 +196,7 @@ def run(cfg: dict, out: Path, *, resume: bool, progress: bool) -> dict:
     return final
 
 
-@click.command("train")
+@click.command("train", cls=Command)
 @click.option("--dataset", type=click.Choice(["cifar10"]), default="cifar10", show_default=True,
               help="Images and clean test set.")
 @click.option("--noise", default=None, metavar="KIND:RATE",
@@ -217,11 +245,9 @@ def train(dataset, noise, label_set, method, candidates_file, loss, model, epoch
     if resume_dir is not None:
         if out is not None and Path(out) != resume_dir:
             raise click.UsageError("give either --out (new run) or --resume (continue), not both")
-        config_path = resume_dir / "config.json"
-        if not config_path.exists():
-            raise click.UsageError(f"{config_path} not found: nothing to resume")
-        cfg = json.loads(config_path.read_text())
+        cfg = read_config(resume_dir / "config.json")
         out, resume = resume_dir, (resume_dir / "checkpoint.pt").exists()
+        created_out = False
     else:
         if out is None:
             raise click.UsageError("--out DIR is required (or --resume DIR)")
@@ -235,6 +261,9 @@ def train(dataset, noise, label_set, method, candidates_file, loss, model, epoch
             raise click.UsageError("give exactly one of --noise KIND:RATE and --label-set NAME")
         if noise is not None:
             parse_noise(noise)
+        from labelnoise._io import check_output_dir
+
+        check_output_dir(out, "--out")
         if out.exists() and any(out.iterdir()):
             raise click.UsageError(f"{out} is not empty; use a new folder or --resume {out}")
         if method != "standard" and loss != "ce":
@@ -245,13 +274,21 @@ def train(dataset, noise, label_set, method, candidates_file, loss, model, epoch
                    forget_rate=forget_rate, lambda_u=lambda_u, warmup_epochs=warmup_epochs,
                    subset=subset, test_subset=test_subset, data_root=data_root, seed=seed,
                    device=device)
+        created_out = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         _write_json_atomic(out / "config.json", json.dumps(cfg, indent=2) + "\n")
         resume = False
     try:
         final = run(cfg, out, resume=resume, progress=progress)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except Exception:
+        if resume_dir is None and not (out / "checkpoint.pt").exists():
+            # a fresh run that failed before its first checkpoint leaves nothing behind, so
+            # the same command can be run again once the problem is fixed
+            for name in ("config.json", "metrics.jsonl", "checkpoint.json"):
+                (out / name).unlink(missing_ok=True)
+            if created_out and not any(out.iterdir()):
+                out.rmdir()
+        raise
     click.echo(f"final clean test accuracy {final['final_test_acc']:.4f} "
                f"(best {final['best_test_acc']:.4f} at epoch {final['best_epoch']}); "
                f"results in {out}")

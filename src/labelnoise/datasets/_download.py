@@ -21,10 +21,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from labelnoise._io import TMP_PREFIX, atomic_write
+
 #: Bytes read per chunk while downloading and hashing.
 CHUNK = 1 << 20
-#: Prefix of every temporary file and directory created in the data root.
-TMP_PREFIX = ".labelnoise-tmp-"
 
 
 class DownloadError(OSError):
@@ -90,41 +90,45 @@ def download_file(remote: RemoteFile, dest: Path, *, progress: bool = True,
 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX + dest.name + ".", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                response = _open_url(remote.url, timeout)
-            except (urllib.error.URLError, OSError) as exc:
+    hashes = {a: hashlib.new(a) for a, want in (("sha256", remote.sha256), ("md5", remote.md5))
+              if want}
+    with atomic_write(dest) as out:  # renamed to dest only if no exception left this block
+        try:
+            response = _open_url(remote.url, timeout)
+        except (urllib.error.URLError, OSError) as exc:
+            raise DownloadError(
+                f"could not download {remote.url}: {exc}. Without internet access, "
+                f"place {remote.filename} at {dest} yourself"
+            ) from exc
+        with response:
+            length = response.headers.get("Content-Length") if response.headers else None
+            total = int(length) if length and length.isdigit() else None
+            received = 0
+            with tqdm(total=total, unit="B", unit_scale=True, desc=remote.filename,
+                      disable=None if progress else True, leave=False) as bar:
+                try:
+                    while chunk := response.read(CHUNK):
+                        out.write(chunk)
+                        for h in hashes.values():
+                            h.update(chunk)
+                        received += len(chunk)
+                        bar.update(len(chunk))
+                except (OSError, ValueError) as exc:  # http.client.IncompleteRead et al.
+                    raise DownloadError(
+                        f"download of {remote.url} broke off after {received} bytes: {exc!r}"
+                    ) from exc
+        if total is not None and received != total:
+            raise DownloadError(
+                f"download of {remote.url} is incomplete: got {received} of {total} bytes"
+            )
+        for algorithm, h in hashes.items():
+            expected = getattr(remote, algorithm).lower()
+            if h.hexdigest() != expected:
                 raise DownloadError(
-                    f"could not download {remote.url}: {exc}. Without internet access, "
-                    f"place {remote.filename} at {dest} yourself"
-                ) from exc
-            with response:
-                length = response.headers.get("Content-Length") if response.headers else None
-                total = int(length) if length and length.isdigit() else None
-                received = 0
-                with tqdm(total=total, unit="B", unit_scale=True, desc=remote.filename,
-                          disable=None if progress else True, leave=False) as bar:
-                    try:
-                        while chunk := response.read(CHUNK):
-                            out.write(chunk)
-                            received += len(chunk)
-                            bar.update(len(chunk))
-                    except (OSError, ValueError) as exc:  # http.client.IncompleteRead et al.
-                        raise DownloadError(
-                            f"download of {remote.url} broke off after {received} bytes: {exc!r}"
-                        ) from exc
-            if total is not None and received != total:
-                raise DownloadError(
-                    f"download of {remote.url} is incomplete: got {received} of {total} bytes"
+                    f"{algorithm} checksum mismatch for {dest.name} (from {remote.url}): "
+                    f"expected {expected}, got {h.hexdigest()}; the file is corrupted or "
+                    "incomplete"
                 )
-        verify_file(tmp, remote)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return dest
 
 

@@ -48,16 +48,14 @@ def load_table(path: str | os.PathLike, label_column: str,
     """
     import pandas as pd
 
+    from labelnoise._io import read_table
+
     p = Path(path).expanduser()
     if not p.is_file():
         raise FileNotFoundError(f"table not found: {p}")
-    suffix = p.suffix.lower()
-    if suffix in _CSV:
-        df = pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",")
-    elif suffix in _PARQUET:
-        df = pd.read_parquet(p)
-    else:
+    if p.suffix.lower() not in _CSV + _PARQUET:
         raise ValueError(f"path must end in one of {_CSV + _PARQUET}, got {p.name!r}")
+    df = read_table(p, "table")
     label_cols = [c for c in (label_column, true_label_column) if c is not None]
     for c in label_cols + list(feature_columns or []):
         if c not in df.columns:
@@ -91,6 +89,12 @@ def load_table(path: str | os.PathLike, label_column: str,
         true_labels = np.fromiter((index[v] for v in df[true_label_column]), dtype=np.int64,
                                   count=len(df))
     inputs = df[feature_columns].to_numpy(dtype=np.float64) if feature_columns else None
+    if inputs is not None:
+        bad = ~np.isfinite(inputs)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise ValueError(f"{p.name}: feature column {feature_columns[col]!r} has a missing, "
+                             f"NaN or infinite value in row {int(row)}")
     return LabeledDataset(
         inputs=inputs,
         labels=labels,
@@ -116,21 +120,25 @@ def load_embeddings(path: str | os.PathLike) -> LabeledDataset:
         FileNotFoundError: ``path`` does not exist.
         ValueError: a missing ``X``/``labels``, wrong shapes, or non-integer labels.
     """
+    from labelnoise._io import read_npz
     from labelnoise._validation import validate_labels
 
     p = Path(path).expanduser()
     if not p.is_file():
         raise FileNotFoundError(f"embeddings file not found: {p}")
-    with np.load(p, allow_pickle=False) as z:
-        for key in ("X", "labels"):
-            if key not in z:
-                raise ValueError(f"{p.name} must hold arrays 'X' and 'labels'; has {z.files}")
-        X = z["X"]
-        labels = validate_labels(z["labels"], name="labels")
-        true_labels = validate_labels(z["true_labels"], name="true_labels") if "true_labels" in z else None
-        names = [str(s) for s in z["class_names"]] if "class_names" in z else None
-    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
-        raise ValueError(f"X must be a numeric (N, D) array, got {X.dtype}{X.shape}")
+    z = read_npz(p, "embeddings")
+    for key in ("X", "labels"):
+        if key not in z:
+            raise ValueError(f"{p.name} must hold arrays 'X' and 'labels'; has {sorted(z)}")
+    X = z["X"]
+    labels = validate_labels(z["labels"], name="labels")
+    true_labels = validate_labels(z["true_labels"], name="true_labels") if "true_labels" in z else None
+    names = [str(s) for s in z["class_names"]] if "class_names" in z else None
+    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        raise ValueError(f"{p.name}: X must be a real numeric (N, D) array, got {X.dtype}{X.shape}")
+    if not np.isfinite(X).all():
+        row = int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0])
+        raise ValueError(f"{p.name}: X has a NaN or infinite value in row {row}")
     if X.shape[0] != labels.shape[0]:
         raise ValueError(f"X has {X.shape[0]} rows but labels has {labels.shape[0]} entries")
     if true_labels is not None and true_labels.shape != labels.shape:

@@ -258,7 +258,9 @@ def render_report(data: ReportData, *, max_images: int = 60) -> str:
 
 
 def write_report(path: str | os.PathLike, data: ReportData, *, max_images: int = 60) -> Path:
-    """Write :func:`render_report` to ``path`` (UTF-8) and return the path."""
+    """Write :func:`render_report` to ``path`` (UTF-8, atomically) and return the path."""
+    from labelnoise._io import write_text
+
     p = Path(path)
-    p.write_text(render_report(data, max_images=max_images), encoding="utf-8")
+    write_text(p, render_report(data, max_images=max_images))
     return p

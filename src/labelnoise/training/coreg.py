@@ -315,7 +315,7 @@ def fit(images, candidates, *, model="resnet8", epochs: int = 800, warmup_epochs
                   proto_momentum=proto_momentum, tau_proto=tau_proto, proto_weight=proto_weight,
                   supcon_weight=supcon_weight, augment=augment, seed=seed, n=data.n,
                   num_classes=data.num_classes, model_kwargs=model_kwargs)
-    ckpt = engine.Checkpointer(checkpoint_dir, resume, config)
+    ckpt = engine.Checkpointer(checkpoint_dir, resume, config, data)
     state = ckpt.load()
     start, history = engine.restore(state, device=data.device, generator=generator, rng=rng,
                                     modules={"models": nets, "protos": protos},

@@ -105,7 +105,7 @@ def fit(images, labels, *, model="resnet8", forget_rate: float = 0.2, num_gradua
                   optimizer=optimizer, decay_start=decay_start, weight_decay=weight_decay,
                   schedule=schedule, augment=augment, seed=seed, n=data.n,
                   num_classes=data.num_classes, model_kwargs=model_kwargs)
-    ckpt = engine.Checkpointer(checkpoint_dir, resume, config)
+    ckpt = engine.Checkpointer(checkpoint_dir, resume, config, data)
 
     start, history = engine.restore(ckpt.load(), device=data.device, generator=generator,
                                     modules={"models": nets}, optimizers={"optimizers": opts})

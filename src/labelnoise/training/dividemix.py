@@ -235,7 +235,7 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 300,
                   rampup_length=rampup_length, conf_penalty=conf_penalty,
                   loss_history=loss_history, augment=augment, seed=seed, n=data.n,
                   num_classes=data.num_classes, model_kwargs=model_kwargs)
-    ckpt = engine.Checkpointer(checkpoint_dir, resume, config)
+    ckpt = engine.Checkpointer(checkpoint_dir, resume, config, data)
 
     def lr_at(t):
         return lr * engine.lr_multiplier(t, epochs, "step", milestones=(lr_decay_epoch,))

@@ -130,7 +130,7 @@ def fit_plus(images, labels, *, model="preact-resnet18", epochs: int = 200,
                   lam=lam, beta=beta, mixup_alpha=mixup_alpha, ema_momentum=ema_momentum,
                   ema_rampup_steps=ema_rampup_steps, augment=augment, seed=seed, n=data.n,
                   num_classes=k, model_kwargs=model_kwargs)
-    ckpt = engine.Checkpointer(checkpoint_dir, resume, config)
+    ckpt = engine.Checkpointer(checkpoint_dir, resume, config, data)
     state = ckpt.load()
     start, history = engine.restore(state, device=data.device, generator=generator, rng=rng,
                                     modules={"models": nets, "emas": emas},

@@ -9,7 +9,8 @@
 * learning-rate schedules as a function of fractional epochs (one-cycle, cosine, step);
 * evaluation on a clean test set, softmax prediction with optional flip TTA;
 * checkpoints after every epoch (atomic write) holding everything needed for an exact
-  resume: networks, optimizers, loss state, RNG states, epoch, history;
+  resume: networks, optimizers, loss state, RNG states, epoch, history; read back with
+  ``torch.load(weights_only=True)`` after a manifest check (see :class:`Checkpointer`);
 * a tqdm progress bar over epochs.
 
 Randomness: every method draws data order and augmentations from a ``torch.Generator``
@@ -21,8 +22,9 @@ resumed run ends with the same weights as an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import math
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +40,10 @@ from labelnoise.models import build_model
 
 SCHEDULES = ("onecycle", "cosine", "cosine-restarts", "step", "constant")
 CHECKPOINT_NAME = "checkpoint.pt"
+#: the manifest beside every checkpoint; a resume refuses a folder without it
+MANIFEST_NAME = "checkpoint.json"
+CHECKPOINT_FORMAT = "labelnoise-checkpoint"
+CHECKPOINT_VERSION = 2
 
 
 # ------------------------------------------------------------------------------ results
@@ -415,7 +421,8 @@ def rng_state(generator: torch.Generator, rng: np.random.Generator | None = None
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     if rng is not None:
-        state["numpy"] = rng.bit_generator.state
+        # plain JSON (ints and strings) so that the checkpoint loads with weights_only=True
+        state["numpy"] = json.dumps(rng.bit_generator.state)
     return state
 
 
@@ -427,23 +434,37 @@ def set_rng_state(state: dict, generator: torch.Generator,
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
     if rng is not None and "numpy" in state:
-        rng.bit_generator.state = state["numpy"]
+        rng.bit_generator.state = json.loads(state["numpy"])
 
 
 class Checkpointer:
-    """Atomic per-epoch checkpoints in ``checkpoint_dir/checkpoint.pt`` and resume.
+    """Atomic per-epoch checkpoints in ``checkpoint_dir/checkpoint.pt`` and safe resume.
+
+    Two files are written: ``checkpoint.json``, the manifest (format name and version, the
+    run's config and a fingerprint of its training data), once at the first save; and
+    ``checkpoint.pt`` after every epoch (weights, optimizer states, RNG states as plain
+    tensors, ints and lists, the history). A resume reads the manifest first and refuses a
+    folder this library did not write, another format version, other settings or other
+    data; the checkpoint itself is read with ``torch.load(..., weights_only=True)``, which
+    cannot run code, so even a crafted file only fails to load.
 
     Args:
-        checkpoint_dir: folder (created if missing), or None to disable checkpointing.
+        checkpoint_dir: folder (created at the first save), or None to disable
+            checkpointing.
         resume: load the checkpoint in ``checkpoint_dir`` (see :meth:`load`).
-        config: the run's settings (method, data size, hyperparameters); a resume with
-            different settings raises ``ValueError``.
+        config: the run's settings (method, data size, hyperparameters; JSON-serialisable);
+            a resume with different settings raises ``ValueError``.
+        data: the run's :class:`TrainData`, whose fingerprint (shapes, a hash of the labels
+            and of a strided sample of the inputs) a resume must match.
     """
 
-    def __init__(self, checkpoint_dir, resume: bool, config: dict):
+    def __init__(self, checkpoint_dir, resume: bool, config: dict, data: TrainData | None = None):
         self.dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.resume = bool(resume)
-        self.config = config
+        # the config as JSON stores it (tuples become lists), so a reload compares equal
+        self.config = json.loads(json.dumps(config, default=str))
+        self.fingerprint = None if data is None else data_fingerprint(data)
+        self._manifest_written = False
         if self.resume and self.dir is None:
             raise ValueError("resume=True needs a checkpoint_dir")
 
@@ -451,34 +472,116 @@ class Checkpointer:
     def path(self) -> Path | None:
         return None if self.dir is None else self.dir / CHECKPOINT_NAME
 
+    @property
+    def manifest_path(self) -> Path | None:
+        return None if self.dir is None else self.dir / MANIFEST_NAME
+
+    def _manifest(self) -> dict:
+        return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+                "config": self.config, "data": self.fingerprint}
+
     def load(self) -> dict | None:
-        """The saved state when resuming (None when not resuming). The file is unpickled
-        with ``weights_only=False`` (it holds RNG states): resume only from checkpoints
-        written by labelnoise.
+        """The saved state when resuming (None when not resuming).
 
         Raises:
-            ValueError: resuming but no checkpoint exists, or its config differs.
+            ValueError: resuming but no checkpoint exists; no manifest beside it (not written
+                by labelnoise, or by a version before manifests); a malformed manifest, or
+                one of another format version, other settings or other training data; a
+                checkpoint that ``torch.load(weights_only=True)`` refuses (it holds code
+                or is corrupt).
         """
         if not self.resume:
             return None
         if not self.path.exists():
             raise ValueError(f"resume=True but there is no checkpoint at {self.path}")
-        state = torch.load(self.path, map_location="cpu", weights_only=False)
-        if state["config"] != self.config:
-            diff = {k: (state["config"].get(k), v) for k, v in self.config.items()
-                    if state["config"].get(k) != v}
+        if not self.manifest_path.is_file():
+            raise ValueError(f"{self.path} has no {MANIFEST_NAME} beside it: it was not written "
+                             "by this version of labelnoise, so it is not loaded")
+        try:
+            saved = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{self.manifest_path} is not a valid manifest ({exc})") from None
+        if not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{self.manifest_path} is not a labelnoise checkpoint manifest")
+        if saved.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"{self.path} has checkpoint format version {saved.get('version')!r}; "
+                             f"this labelnoise reads version {CHECKPOINT_VERSION}")
+        if saved.get("config") != self.config:
+            old = saved.get("config") if isinstance(saved.get("config"), dict) else {}
+            diff = {k: (old.get(k), v) for k, v in self.config.items() if old.get(k) != v}
             raise ValueError(f"the checkpoint at {self.path} was written with other settings "
                              f"(saved, now): {diff}")
-        return state
+        if self.fingerprint is not None and saved.get("data") != self.fingerprint:
+            raise ValueError(f"the checkpoint at {self.path} was written for other training "
+                             "data (labels or inputs differ); use a new folder")
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # UnpicklingError (code refused), corrupt or truncated file
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            why = next((ln for ln in lines if "Unsupported" in ln or "Unpickler" in ln),
+                       lines[0] if lines else type(exc).__name__)
+            raise ValueError(f"{self.path} cannot be loaded safely ({why[:300]}); "
+                             "it was not resumed") from None
+        if not isinstance(state, dict) or state.get("config") != self.config:
+            raise ValueError(f"{self.path} does not match its manifest; it was not resumed")
+        return _unpack(state)
 
     def save(self, state: dict) -> None:
-        """Write ``state`` (plus the config) atomically: a temporary file, then a rename."""
+        """Write ``state`` (plus the config) atomically, and the manifest at the first save."""
         if self.dir is None:
             return
+        from labelnoise import _io
+
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.dir / f".{CHECKPOINT_NAME}.tmp{os.getpid()}"
-        torch.save({**state, "config": self.config}, tmp)
-        os.replace(tmp, self.path)
+        if not self._manifest_written:
+            _io.write_json(self.manifest_path, self._manifest())
+            self._manifest_written = True
+        with _io.atomic_write(self.path) as fh:
+            torch.save(_pack({**state, "config": self.config}), fh)
+
+
+_NDARRAY = "__labelnoise_ndarray__"
+
+
+def _pack(obj):
+    """``obj`` with numpy arrays as tagged tensors and numpy scalars as Python numbers, so
+    that ``torch.load(weights_only=True)`` can read it back."""
+    if isinstance(obj, np.ndarray):
+        return {_NDARRAY: torch.from_numpy(np.ascontiguousarray(obj))}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {k: _pack(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_pack(v) for v in obj)
+    return obj
+
+
+def _unpack(obj):
+    """The inverse of :func:`_pack`."""
+    if isinstance(obj, dict):
+        if len(obj) == 1 and _NDARRAY in obj:
+            return obj[_NDARRAY].numpy()
+        return {k: _unpack(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_unpack(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_unpack(v) for v in obj)
+    return obj
+
+
+def data_fingerprint(data: TrainData) -> dict:
+    """Shapes and SHA-1 hashes identifying a training set: all labels, and up to 1,000
+    evenly spaced examples of the inputs (cheap for 50,000 images)."""
+    step = max(1, data.n // 1000)
+    sample = data.x[::step].detach().to("cpu").contiguous()
+    return {
+        "n": int(data.n),
+        "input_shape": list(data.x.shape[1:]),
+        "num_classes": int(data.num_classes),
+        "labels_sha1": hashlib.sha1(data.y.detach().to("cpu").numpy().tobytes()).hexdigest(),
+        "inputs_sha1": hashlib.sha1(sample.numpy().tobytes()).hexdigest(),
+    }
 
 
 def optimizer_to(optimizer: torch.optim.Optimizer, device: torch.device) -> None:

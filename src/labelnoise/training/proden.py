@@ -114,7 +114,7 @@ def fit(images, candidates, *, model="resnet8", epochs: int = 15, batch_size: in
                   lr=lr, weight_decay=weight_decay, momentum=momentum, schedule=schedule,
                   augment=augment, seed=seed, n=data.n, num_classes=data.num_classes,
                   model_kwargs=model_kwargs)
-    ckpt = engine.Checkpointer(checkpoint_dir, resume, config)
+    ckpt = engine.Checkpointer(checkpoint_dir, resume, config, data)
     state = ckpt.load()
     start, history = engine.restore(state, device=data.device, generator=generator,
                                     modules={"model": net}, optimizers={"optimizer": optimizer})

@@ -259,7 +259,7 @@ def fit(images, labels, *, model="resnet8", epochs: int = 15, batch_size: int = 
                   ema_horizon=ema_horizon,
                   augment=augment, seed=seed, n=data.n, num_classes=data.num_classes,
                   model_kwargs=model_kwargs)
-    ckpt = engine.Checkpointer(checkpoint_dir, resume, config)
+    ckpt = engine.Checkpointer(checkpoint_dir, resume, config, data)
     start, history = engine.restore(ckpt.load(), device=data.device, generator=generator,
                                     modules={"student": student, "teacher": teacher},
                                     optimizers={"optimizer": optimizer})

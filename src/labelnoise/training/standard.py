@@ -77,7 +77,7 @@ def fit(images, labels, *, model="resnet8", loss="ce", epochs: int = 15, batch_s
                   schedule=schedule, augment=augment, seed=seed, n=data.n,
                   num_classes=data.num_classes, loss_kwargs=loss_kwargs,
                   model_kwargs=model_kwargs, milestones=milestones)
-    ckpt = engine.Checkpointer(checkpoint_dir, resume, config)
+    ckpt = engine.Checkpointer(checkpoint_dir, resume, config, data)
 
     start, history = engine.restore(ckpt.load(), device=data.device, generator=generator,
                                     modules={"model": net, "loss": criterion},

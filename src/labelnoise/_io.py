@@ -1,0 +1,278 @@
+"""Files in and out: the one atomic-write helper, safe array reading, writability checks.
+
+Every file labelnoise writes goes through :func:`atomic_write`: the content is written to a
+hidden temporary file (:data:`TMP_PREFIX`) in the destination's folder, flushed and fsynced, then renamed over
+the final name with :func:`os.replace` (atomic on POSIX and Windows within one file
+system). On any exception, ``KeyboardInterrupt`` and ``SystemExit`` included (the CLI turns
+SIGTERM into ``SystemExit``), the temporary file is removed and the final name is left as
+it was: a reader sees either the old file, the complete new file, or nothing.
+
+Every array labelnoise reads from a user's file goes through :func:`read_npy` (never
+unpickles: ``allow_pickle=False``) and every failure to read becomes an
+:class:`InputFileError` that names the file and says what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+#: Prefix of every temporary file and folder labelnoise creates beside its outputs.
+TMP_PREFIX = ".labelnoise-tmp-"
+
+
+class InputFileError(ValueError):
+    """An input file is missing, unreadable, corrupt or unsafe; the message names it."""
+
+
+class OutputError(OSError):
+    """An output path cannot be written (exists, read-only, not a folder, disk full)."""
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb", *,
+                 encoding: str | None = None, newline: str | None = None) -> Iterator[IO]:
+    """Open a temporary file beside ``path`` for writing; rename it to ``path`` on success.
+
+    Args:
+        path: the final file name (its folder must exist).
+        mode: ``"wb"`` (binary) or ``"w"`` (text).
+        encoding, newline: for text mode (default UTF-8).
+
+    Yields:
+        The open temporary file.
+
+    Raises:
+        OSError: the folder cannot be written (the temporary file is removed on every
+            error, and the final name is untouched).
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
+    final = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{final.name}.", dir=final.parent)
+    try:
+        kwargs = {} if mode == "wb" else {"encoding": encoding or "utf-8", "newline": newline}
+        with os.fdopen(fd, mode, **kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual mode
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_write(path, "w") as fh:
+        fh.write(text)
+
+
+def write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically."""
+    write_text(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def save_npy(path: str | os.PathLike, array) -> None:
+    """Save one array as ``.npy`` to ``path`` atomically (no pickles: object arrays refused)."""
+    with atomic_write(path) as fh:
+        np.save(fh, np.asarray(array), allow_pickle=False)
+
+
+def save_npz(path: str | os.PathLike, **arrays) -> None:
+    """Save arrays as an uncompressed ``.npz`` to ``path`` atomically."""
+    with atomic_write(path) as fh:
+        np.savez(fh, **arrays)
+
+
+def write_csv(path: str | os.PathLike, frame, **to_csv_kwargs) -> None:
+    """Write a pandas DataFrame as CSV to ``path`` atomically (``index=False`` by default)."""
+    to_csv_kwargs.setdefault("index", False)
+    with atomic_write(path, "w", newline="") as fh:
+        frame.to_csv(fh, **to_csv_kwargs)
+
+
+def read_npy(path: str | os.PathLike, what: str, *, mmap: bool = False) -> np.ndarray:
+    """Read a plain ``.npy`` array from a user's file, never unpickling.
+
+    Args:
+        path: the file.
+        what: how the file is named in messages (an option such as ``"--pred-probs"``).
+        mmap: memory-map it read-only instead of reading it into memory.
+
+    Returns:
+        The array (a read-only memory map with ``mmap``).
+
+    Raises:
+        InputFileError: the file is missing, a folder, unreadable, empty, truncated, not a
+            ``.npy`` file, or holds Python objects (pickles are never loaded).
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise InputFileError(f"{what} {p}: file not found")
+    if p.is_dir():
+        raise InputFileError(f"{what} {p}: is a folder, expected a .npy file")
+    try:
+        if p.stat().st_size == 0:
+            raise InputFileError(f"{what} {p}: the file is empty (0 bytes)")
+        arr = np.load(p, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except InputFileError:
+        raise
+    except ValueError as exc:
+        msg = str(exc)
+        if "pickle" in msg.lower() or "object" in msg.lower():
+            raise InputFileError(f"{what} {p}: holds Python objects (a pickle); only plain "
+                                 "numeric .npy arrays are read") from None
+        raise InputFileError(f"{what} {p}: not a readable .npy array ({_first_line(msg)})") from None
+    except (EOFError, OSError) as exc:
+        raise InputFileError(f"{what} {p}: cannot be read ({_first_line(str(exc)) or type(exc).__name__})") from None
+    if isinstance(arr, np.lib.npyio.NpzFile):
+        arr.close()
+        raise InputFileError(f"{what} {p}: is an .npz archive, expected a single .npy array")
+    if not isinstance(arr, np.ndarray):
+        raise InputFileError(f"{what} {p}: not a .npy array")
+    if mmap and arr.dtype.hasobject:
+        raise InputFileError(f"{what} {p}: holds Python objects; only numeric arrays are read")
+    return arr
+
+
+def read_npz(path: str | os.PathLike, what: str) -> dict[str, np.ndarray]:
+    """Read every array of a user's ``.npz`` file into a dict, never unpickling.
+
+    Raises:
+        InputFileError: the file is missing, a folder, empty, not a zip of ``.npy`` arrays,
+            truncated, or holds Python objects.
+    """
+    import zipfile
+
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise InputFileError(f"{what} {p}: file not found")
+    if p.is_dir():
+        raise InputFileError(f"{what} {p}: is a folder, expected a .npz file")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise InputFileError(f"{what} {p}: is a single .npy array, expected a .npz archive")
+            return {key: z[key] for key in z.files}
+    except InputFileError:
+        raise
+    except ValueError as exc:
+        msg = str(exc)
+        if "pickle" in msg.lower() or "object" in msg.lower():
+            raise InputFileError(f"{what} {p}: holds Python objects (a pickle); only plain "
+                                 "numeric arrays are read") from None
+        raise InputFileError(f"{what} {p}: not a readable .npz archive ({_first_line(msg)})") from None
+    except (EOFError, OSError, zipfile.BadZipFile) as exc:
+        raise InputFileError(f"{what} {p}: not a readable .npz archive "
+                             f"({_first_line(str(exc)) or type(exc).__name__})") from None
+
+
+def read_table(path: str | os.PathLike, what: str, **read_kwargs):
+    """Read a CSV/TSV (or Parquet, by suffix) table from a user's file with pandas.
+
+    Returns:
+        A pandas DataFrame with at least one row.
+
+    Raises:
+        InputFileError: the file is missing, a folder, unreadable, empty, has a header but
+            no rows, or is not a table pandas can parse.
+    """
+    import pandas as pd
+
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise InputFileError(f"{what} {p}: file not found")
+    if p.is_dir():
+        raise InputFileError(f"{what} {p}: is a folder, expected a table file")
+    try:
+        if p.suffix.lower() in (".parquet", ".pq"):
+            frame = pd.read_parquet(p, **read_kwargs)
+        else:
+            sep = "\t" if p.suffix.lower() == ".tsv" else ","
+            frame = pd.read_csv(p, sep=read_kwargs.pop("sep", sep), **read_kwargs)
+    except pd.errors.EmptyDataError:
+        raise InputFileError(f"{what} {p}: the file is empty") from None
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise InputFileError(f"{what} {p}: not a readable table ({_first_line(str(exc))})") from None
+    except Exception as exc:  # pyarrow's own errors on a corrupt Parquet file
+        raise InputFileError(f"{what} {p}: not a readable table ({_first_line(str(exc))})") from None
+    if len(frame) == 0:
+        raise InputFileError(f"{what} {p}: has a header but no rows")
+    return frame
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def _probe_folder(folder: Path, what: str) -> None:
+    """Create and remove a temporary file in ``folder`` (works for root, unlike os.access)."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".labelnoise-probe.", dir=folder)
+    except OSError as exc:
+        reason = {errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+                  errno.EROFS: "read-only file system",
+                  errno.ENOSPC: "no space left"}.get(exc.errno, exc.strerror or str(exc))
+        raise OutputError(f"{what} {folder}: cannot write there ({reason})") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = path
+    while not p.exists():
+        if p.parent == p:
+            break
+        p = p.parent
+    return p
+
+
+def check_output_dir(path: str | os.PathLike, what: str) -> Path:
+    """Check, before any long work, that folder ``path`` can be created (if absent) and
+    written; creates nothing.
+
+    Raises:
+        OutputError: a file (not a folder) stands in the way, or the folder (or its
+            nearest existing ancestor) cannot be written.
+    """
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise OutputError(f"{what} {p}: exists and is not a folder")
+    base = _nearest_existing(p)
+    if not base.is_dir():
+        raise OutputError(f"{what} {p}: {base} is a file, not a folder")
+    _probe_folder(base, what)
+    return p
+
+
+def check_output_file(path: str | os.PathLike, what: str, *, force: bool) -> Path:
+    """Check, before any long work, that file ``path`` may and can be written; creates nothing.
+
+    Raises:
+        OutputError: it exists and ``force`` is False, it is a folder, or its folder cannot
+            be created or written.
+    """
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise OutputError(f"{what} {p}: is a folder, expected a file name")
+    if p.exists() and not force:
+        raise OutputError(f"{what} {p}: exists; pass --force to overwrite it")
+    check_output_dir(p.parent, what)
+    return p
