@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from labelnoise.cli._errors import EXIT_INPUT
-
 from labelnoise import noise
+from labelnoise.cli._errors import EXIT_INPUT
 from labelnoise.cli.datasets_cmd import datasets
 from labelnoise.cli.simulate import simulate
 from labelnoise.datasets import load_cifar10

@@ -118,3 +118,29 @@ def test_validate_noise_matrix():
         _validation.validate_noise_matrix([[1.2, -0.2], [-0.2, 1.2]])
     m = _validation.validate_noise_matrix([[0.8, 0.3], [0.2, 0.7]])
     assert m.dtype == np.float64
+
+
+@pytest.mark.parametrize("bad", ["a", -5, True, 1.5, None])
+def test_min_examples_per_class_is_validated(bad):
+    labels, pp = np.array([0, 1, 0, 1]), np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
+    with pytest.raises(ValueError, match="min_examples_per_class") as err:
+        labelnoise.find_label_issues(labels, pp, filter_by="prune_by_class",
+                                     min_examples_per_class=bad)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("bad", [0, 0.0, -0.5, 1.5, float("nan"), float("inf"), True, "a", None])
+def test_frac_noise_is_validated(bad):
+    labels, pp = np.array([0, 1, 0, 1]), np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
+    with pytest.raises(ValueError, match="frac_noise") as err:
+        labelnoise.find_label_issues(labels, pp, filter_by="prune_by_noise_rate", frac_noise=bad)
+    assert "\n" not in str(err.value)
+
+
+def test_numpy_scalars_accepted():
+    labels, pp = np.array([0, 1, 0, 1]), np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
+    plain = labelnoise.find_label_issues(labels, pp, filter_by="both", frac_noise=0.5,
+                                         min_examples_per_class=0)
+    np.testing.assert_array_equal(
+        labelnoise.find_label_issues(labels, pp, filter_by="both", frac_noise=np.float64(0.5),
+                                     min_examples_per_class=np.int64(0)), plain)

@@ -89,9 +89,29 @@ DEFAULT_FILTER = "mixture"
 
 
 def _keep_at_least_n_per_class(prune_counts: np.ndarray, n: int, frac_noise: float) -> np.ndarray:
-    """Prune counts (rows = true j, columns = given i) with at least ``n`` kept per given
-    class; the removed mass is taken evenly from the column's nonzero noise cells; with
-    ``frac_noise < 1`` only that fraction of each noise cell is pruned."""
+    """Integer prune counts with at least ``n`` examples kept per given class.
+
+    Args:
+        prune_counts: int (K, K) calibrated confident joint, transposed (rows = true j,
+            columns = given i).
+        n: ``min_examples_per_class``; each diagonal entry is raised to at least ``n``
+            and the added mass is taken evenly from the column's nonzero noise cells
+            (cells that would go negative become 0).
+        frac_noise: only this fraction of each noise cell is pruned; the rest of the
+            column's noise mass goes back to its diagonal.
+
+    Returns:
+        int64 (K, K).
+
+    Order of operations (cleanlab 2.9.0 parity, pinned by ``tests/test_cleanlab_parity.py``):
+    the float matrix is truncated to integers *before* any row rounding. cleanlab's
+    ``frac_noise`` step already returns integers (truncated toward zero), so the
+    row-total-preserving rounding it applies afterwards is the identity. Rounding the
+    float matrix first would keep the row totals but gives other counts, hence other
+    masks, whenever a cell has a fractional part (e.g. ``frac_noise=0.5`` on odd noise
+    cells, or ``n`` spread over several cells). Every entry is >= 0 here, so the
+    truncation is a floor.
+    """
     diag = prune_counts.diagonal().astype(np.float64)
     new_diag = np.maximum(diag, n)
     per_col = np.maximum(np.count_nonzero(prune_counts, axis=0) - 1.0, 1.0)
@@ -99,10 +119,10 @@ def _keep_at_least_n_per_class(prune_counts: np.ndarray, n: int, frac_noise: flo
     out[out < 0] = 0
     np.fill_diagonal(out, new_diag)
     reduced = out * frac_noise
-    np.fill_diagonal(reduced, out.diagonal())
+    np.fill_diagonal(reduced, out.diagonal())  # the diagonal itself is not reduced
     # the un-pruned part of each column's noise cells goes back to its diagonal
     np.fill_diagonal(reduced, out.diagonal() + np.sum(out - reduced, axis=0))
-    return count.round_preserving_row_totals(reduced.astype(np.int64))
+    return np.floor(reduced).astype(np.int64)
 
 
 def _top(values: np.ndarray, num: int) -> np.ndarray:
@@ -182,16 +202,27 @@ def find_label_issues(labels, pred_probs, *, filter_by: str = DEFAULT_FILTER,
         ``return_ranked``.
 
     Raises:
-        ValueError: unknown ``filter_by``/``rank_by``, ``frac_noise`` outside (0, 1], or
-            invalid labels/pred_probs (see :mod:`labelnoise._validation`), including a class
+        ValueError: unknown ``filter_by``/``rank_by``, ``frac_noise`` not a number in
+            (0, 1] (NaN and booleans included), ``min_examples_per_class`` not an integer
+            >= 0 (booleans included), or invalid labels/pred_probs (see
+            :mod:`labelnoise._validation`), including a class
             with no example.
     """
     validate_choice(filter_by, FILTERS, "filter_by")
     if rank_by is None:
         rank_by = _FILTER_SCORE.get(filter_by, rank.DEFAULT_METHOD)
     validate_choice(rank_by, rank.METHODS, "rank_by")
-    if not 0.0 < frac_noise <= 1.0:
-        raise ValueError(f"frac_noise must lie in (0, 1], got {frac_noise}")
+    # booleans are refused: True would pass as 1 (min_examples_per_class) or 1.0 (frac_noise)
+    if (isinstance(frac_noise, (bool, np.bool_))
+            or not isinstance(frac_noise, (int, float, np.integer, np.floating))
+            or not 0.0 < frac_noise <= 1.0):  # NaN fails the comparison
+        raise ValueError(f"frac_noise must be a number in (0, 1], got {frac_noise!r}")
+    if (isinstance(min_examples_per_class, (bool, np.bool_))
+            or not isinstance(min_examples_per_class, (int, np.integer))
+            or min_examples_per_class < 0):
+        raise ValueError("min_examples_per_class must be an integer >= 0, "
+                         f"got {min_examples_per_class!r}")
+    frac_noise, min_examples_per_class = float(frac_noise), int(min_examples_per_class)
     if filter_by in OUR_FILTERS:
         score_method = _FILTER_SCORE[filter_by]
         labels, pp, margin = rank._validate_fused(labels, pred_probs, score_method, noise_matrix)
