@@ -11,11 +11,11 @@ from labelnoise.cli._errors import Command
 @click.argument("dataset", required=False)
 @click.option("--label-set", default="worse", show_default=True,
               help="CIFAR-10N label set: worse, aggre, random1, random2, random3, clean.")
-@click.option("--pred-probs", "pred_probs", type=click.Path(dir_okay=False),
+@click.option("--pred-probs", "pred_probs", type=click.Path(),
               help="(N, K) .npy of out-of-sample predicted probabilities; skips training.")
-@click.option("--labels", "labels", type=click.Path(dir_okay=False),
+@click.option("--labels", "labels", type=click.Path(),
               help="(N,) .npy of given labels for --pred-probs (default: noisy_labels.npy beside it).")
-@click.option("--row-to-index", "row_to_index", type=click.Path(dir_okay=False),
+@click.option("--row-to-index", "row_to_index", type=click.Path(),
               help="(N,) .npy mapping rows of --pred-probs to CIFAR-10 train indices (for images).")
 @click.option("--label-column", help="Label column of a CSV/Parquet table.")
 @click.option("--data-root", type=click.Path(file_okay=False),
@@ -29,7 +29,7 @@ from labelnoise.cli._errors import Command
 @click.option("--folds", type=int, default=None,
               help="Cross-validation folds (default: 2 for the CPU image model, else 5).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", required=True, type=click.Path(),
               help="Output folder for issues.csv, pred_probs.npy, noise.json, report.html.")
 @click.option("--force", is_flag=True, help="Overwrite the audit files in a non-empty --out.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted audit in --out.")

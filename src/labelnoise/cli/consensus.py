@@ -14,9 +14,12 @@ from labelnoise.cli._errors import Command
 def read_annotations(path: Path, num_classes: int | None):
     """An :class:`~labelnoise.multiannotator.Annotations` from a .npy (N, M) matrix with -1
     for missing, or a CSV long table with columns example_id, annotator_id, label."""
-    from labelnoise._io import read_npy, read_table
+    from labelnoise._io import InputFileError, read_npy, read_table
     from labelnoise.multiannotator import Annotations
 
+    if not path.is_file():
+        raise InputFileError(f"--annotations {path}: " + ("is a folder, expected a file"
+                                                           if path.is_dir() else "file not found"))
     if path.suffix == ".npy":
         return Annotations.from_dense(read_npy(path, "--annotations"), num_classes=num_classes)
     if path.suffix == ".csv":
@@ -35,17 +38,17 @@ def read_annotations(path: Path, num_classes: int | None):
 
 @click.command("consensus", cls=Command)
 @click.option("--annotations", "annotations_path",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              type=click.Path(path_type=Path), required=True,
               help="Annotations: .npy (N, M) int with -1 for missing, or a CSV long table with "
                    "columns example_id, annotator_id, label.")
 @click.option("--pred-probs", "pred_probs_path",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              type=click.Path(path_type=Path), default=None,
               help="Out-of-sample pred_probs .npy (N, K); switches the default method to model_aware.")
 @click.option("--method", default=None,
               type=click.Choice(["majority_vote", "dawid_skene", "glad", "model_aware"]),
               help="Consensus method [default: model_aware with --pred-probs, else dawid_skene].")
 @click.option("--num-classes", type=int, default=None, help="K (default: from the data).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Directory for consensus.csv and annotators.csv.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 def consensus(annotations_path, pred_probs_path, method, num_classes, out_dir, force):

@@ -18,8 +18,11 @@ def read_labels(path: Path, column: str | None) -> np.ndarray:
         InputFileError: the file cannot be read or has no rows.
         click.BadParameter: the column is not in the CSV, or the suffix is not .npy/.csv.
     """
-    from labelnoise._io import read_npy, read_table
+    from labelnoise._io import InputFileError, read_npy, read_table
 
+    if not path.is_file():
+        raise InputFileError(f"--labels {path}: " + ("is a folder, expected a file"
+                                                      if path.is_dir() else "file not found"))
     if path.suffix == ".npy":
         return read_npy(path, "--labels")
     if path.suffix in (".csv", ".txt"):
@@ -42,15 +45,15 @@ def most_confused_pairs(confident_joint: np.ndarray, top: int = 5) -> list[tuple
 
 
 @click.command("find-issues", cls=Command)
-@click.option("--labels", "labels_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--labels", "labels_path", type=click.Path(path_type=Path),
               required=True, help="Given labels: .npy of shape (N,) or a CSV column.")
 @click.option("--label-column", default=None, help="Column of --labels when it is a CSV file.")
-@click.option("--pred-probs", "pred_probs_paths", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--pred-probs", "pred_probs_paths", type=click.Path(path_type=Path),
               required=True, multiple=True,
               help="Out-of-sample pred_probs, .npy of shape (N, K); repeat for an ensemble (rows averaged).")
 @click.option("--filter-by", default=DEFAULT_FILTER, show_default=True,
               type=click.Choice(list(FILTERS)))
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.option("--out", "out_path", type=click.Path(path_type=Path), required=True,
               help="CSV of the ranked issues.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 def find_issues(labels_path, label_column, pred_probs_paths, filter_by, out_path, force):

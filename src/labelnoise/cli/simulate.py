@@ -84,14 +84,14 @@ def _load(dataset: str, data_root, need_inputs: bool, download: bool = True):
               help="MODEL:RATE with MODEL in symmetric, asymmetric, pairflip, instance "
                    "(e.g. symmetric:0.5).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Where to save the noisy labels (.npy, int64).")
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data root (default: $LABELNOISE_DATA or ~/.cache/labelnoise).")
 @click.option("--include-true", is_flag=True,
               help="symmetric: resample over all K classes (DivideMix convention; realised "
                    "rate = rate * (K-1)/K) instead of flipping to another class.")
-@click.option("--noise-matrix-out", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--noise-matrix-out", type=click.Path(path_type=Path),
               default=None, help="Also save the realised noise matrix (K, K) as .npy.")
 @click.option("--download/--no-download", default=True, show_default=True,
               help="Download a missing CIFAR dataset (checksum-verified).")

@@ -18,7 +18,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 class ImageFolderSequence(Sequence):
     """A lazy sequence of images: ``seq[i]`` opens ``seq.paths[i]`` with Pillow and returns
     a uint8 array (H, W, 3) (RGB); a slice gives another lazy sequence. Nothing is decoded
-    until indexed."""
+    until indexed; a file that cannot be decoded raises
+    :class:`labelnoise._io.InputFileError` naming it."""
 
     def __init__(self, paths: Sequence[Path]):
         self.paths = list(paths)
@@ -31,8 +32,14 @@ class ImageFolderSequence(Sequence):
             return ImageFolderSequence(self.paths[index])
         from PIL import Image
 
-        with Image.open(self.paths[index]) as im:
-            return np.asarray(im.convert("RGB"))
+        from labelnoise._io import InputFileError
+
+        path = self.paths[index]
+        try:
+            with Image.open(path) as im:
+                return np.asarray(im.convert("RGB"))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise InputFileError(f"image {path}: cannot be read ({exc})") from None
 
     def __repr__(self) -> str:
         return f"ImageFolderSequence({len(self)} images)"

@@ -1,0 +1,115 @@
+"""Commands killed by SIGINT or SIGTERM at several points leave each output file absent or
+complete, no temporary file, and a rerun gives the same result as an uninterrupted run.
+
+The kill points are fractions of the uninterrupted run's own duration, measured first in
+the same test, so they fall before, during and after the writing of the outputs on any
+machine speed; no wall-clock limit is asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+N, K = 120_000, 10
+FRACTIONS = (0.5, 0.8, 0.9, 0.97)
+
+
+def _inputs(tmp: Path) -> None:
+    rng = np.random.default_rng(0)
+    true = rng.integers(0, K, N)
+    labels = true.copy()
+    flip = rng.random(N) < 0.2
+    labels[flip] = rng.integers(0, K, flip.sum())
+    logits = rng.normal(size=(N, K))
+    logits[np.arange(N), true] += 2.5
+    pp = np.exp(logits)
+    pp /= pp.sum(1, keepdims=True)
+    np.save(tmp / "labels.npy", labels)
+    np.save(tmp / "pp.npy", pp)
+    ann = np.stack([np.where(rng.random(N) < 0.8, true, rng.integers(0, K, N)) for _ in range(3)], 1)
+    ann[rng.random((N, 3)) < 0.2] = -1
+    ann[:, 0] = np.where(ann[:, 0] < 0, true, ann[:, 0])  # every example has a label
+    np.save(tmp / "ann.npy", ann)
+
+
+COMMANDS = {
+    "find-issues": (["find-issues", "--labels", "{t}/labels.npy", "--pred-probs", "{t}/pp.npy",
+                     "--out", "{o}/issues.csv"], ["--force"], ["issues.csv"]),
+    "consensus": (["consensus", "--annotations", "{t}/ann.npy", "--out", "{o}"], ["--force"],
+                  ["consensus.csv", "annotators.csv"]),
+    "audit": (["audit", "--pred-probs", "{t}/pp.npy", "--labels", "{t}/labels.npy", "--out", "{o}",
+               "--no-progress"], ["--resume"],
+              ["issues.csv", "pred_probs.npy", "noise.json", "report.html"]),
+}
+
+
+def _args(template: list, tmp: Path, out: Path) -> list:
+    return [a.replace("{t}", str(tmp)).replace("{o}", str(out)) for a in template]
+
+
+def _start(args: list, cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "labelnoise", *args], cwd=cwd, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _complete(path: Path, reference: Path) -> bool:
+    """Whether ``path`` is a whole output: equal to the reference run's (CSV, .npy), or a
+    whole JSON document / HTML page (these hold the run's wall time)."""
+    if path.suffix == ".csv":
+        return path.read_bytes() == reference.read_bytes()
+    if path.suffix == ".npy":
+        return np.array_equal(np.load(path), np.load(reference))
+    if path.suffix == ".json":
+        return json.loads(path.read_text())["num_examples"] == N
+    return path.read_text().rstrip().endswith("</html>")
+
+
+def _leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.startswith(".labelnoise-tmp-")]
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_interrupted_command_leaves_whole_files_and_resumes(command: str, tmp_path: Path):
+    template, rerun_flags, outputs = COMMANDS[command]
+    _inputs(tmp_path)
+    ref = tmp_path / "reference"
+    t0 = time.perf_counter()
+    proc = _start(_args(template, tmp_path, ref), tmp_path)
+    _, err = proc.communicate(timeout=600)
+    duration = time.perf_counter() - t0
+    assert proc.returncode == 0, err
+    kills = 0
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        for frac in FRACTIONS:
+            out = tmp_path / f"run-{sig.name}-{frac}"
+            proc = _start(_args(template, tmp_path, out), tmp_path)
+            time.sleep(frac * duration)
+            if proc.poll() is None:
+                proc.send_signal(sig)
+                kills += 1
+            _, err = proc.communicate(timeout=600)
+            assert "Traceback" not in err, err
+            assert proc.returncode in (0, 130, 143, -sig), (proc.returncode, err)
+            assert not _leftovers(tmp_path), _leftovers(tmp_path)
+            for name in outputs:
+                if (out / name).exists():
+                    assert _complete(out / name, ref / name), (sig.name, frac, name)
+            # the rerun finishes and gives what an uninterrupted run gives
+            proc = _start(_args(template, tmp_path, out) + rerun_flags, tmp_path)
+            _, err = proc.communicate(timeout=600)
+            assert proc.returncode == 0, err
+            for name in outputs:
+                assert _complete(out / name, ref / name), (sig.name, frac, name, "rerun")
+            assert not _leftovers(tmp_path)
+    assert kills >= 4  # most kill points landed while the command was running
