@@ -135,6 +135,10 @@ def _write(tmp: Path, name: str, kind: str) -> None:
         p.mkdir()
         (p / "report.html").write_text("my own report")
         (p / "issues.csv").write_text("my own issues")
+    elif kind == "malicious-cifar100":  # the official folder with a code-running pickle
+        p.mkdir(parents=True)
+        for part in ("train", "test", "meta"):
+            (p / part).write_bytes(pickle.dumps(Payload(str(tmp / "PWNED")), protocol=2))
     elif kind == "malicious-pt":
         import torch
 
@@ -222,6 +226,7 @@ CASES = [
     Case("sim-out-exists", {"noisy.npy": "precious"}, SIM, EXIT_OUTPUT, ("--out", "noisy.npy"), unchanged={"noisy.npy": "precious"}),
     Case("sim-matrix-out-read-only", {}, SIM + ["--noise-matrix-out", "/proc/labelnoise-test/nm.npy"], EXIT_OUTPUT, ("--noise-matrix-out", "/proc"), ("noisy.npy",)),
     Case("sim-matrix-out-same", {}, SIM + ["--noise-matrix-out", "{t}/noisy.npy"], EXIT_USAGE, ("--noise-matrix-out",)),
+    Case("sim-malicious-cifar", {"root/cifar-100-python": "malicious-cifar100"}, ["simulate", "--dataset", "cifar100", "--noise", "symmetric:0.2", "--out", "{t}/noisy.npy", "--no-download", "--data-root", "{t}/root"], EXIT_INPUT, ("cifar-100-python", "refused"), ("noisy.npy", "PWNED")),
     Case("sim-missing-cifar", {}, ["simulate", "--dataset", "cifar100", "--noise", "symmetric:0.2", "--out", "{t}/noisy.npy", "--no-download", "--data-root", "{t}/root"], EXIT_INPUT, ("cifar-100-python",)),
     # ---------------------------------------------------------------- consensus
     Case("con-truncated", {"bad.npy": "truncated"}, ["consensus", "--annotations", "{t}/bad.npy", "--out", "{t}/cons"], EXIT_INPUT, ("--annotations", "bad.npy"), ("cons",)),

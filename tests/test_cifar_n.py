@@ -138,6 +138,8 @@ def test_malicious_pt_file_is_refused(tmp_path, data_root):
     shutil.copy(data_root / "cifar-10n" / "side_info_cifar10N.csv", folder)
     with zipfile.ZipFile(folder / "CIFAR-10_human.pt", "w") as z:
         z.writestr("archive/data.pkl", pickle.dumps({"clean_label": Evil()}, protocol=2))
-    with pytest.raises(pickle.UnpicklingError):
+    from labelnoise._io import InputFileError
+
+    with pytest.raises(InputFileError, match=r"CIFAR-10_human\.pt: refused"):
         load_cifar10n("aggre", data_root=tmp_path, download=False, load_images=False)
     assert not (tmp_path / "pwned").exists()

@@ -193,7 +193,9 @@ def test_malicious_cifar_batch_is_refused(tmp_path):
     make_fake_cifar100(tmp_path)
     marker = tmp_path / "pwned"
     (tmp_path / "cifar-100-python" / "train").write_bytes(pickle.dumps(_Evil(marker), protocol=2))
-    with pytest.raises(pickle.UnpicklingError):
+    from labelnoise._io import InputFileError
+
+    with pytest.raises(InputFileError, match="train: refused"):
         load_cifar100("train", data_root=tmp_path, download=False)
     assert not marker.exists()
 

@@ -71,9 +71,19 @@ def safe_loads(data: bytes, *, encoding: str = "bytes"):
 
 
 def load_pickle_file(path: Path, *, encoding: str = "bytes"):
-    """Read a pickle file (e.g. a CIFAR ``data_batch_1``) safely."""
-    with open(path, "rb") as f:
-        return RestrictedUnpickler(f, encoding=encoding).load()
+    """Read a pickle file (e.g. a CIFAR ``data_batch_1``) safely.
+
+    Raises:
+        labelnoise._io.InputFileError: the file holds anything but plain containers and
+            numpy arrays (the message names the file), or is truncated.
+    """
+    from labelnoise._io import InputFileError
+
+    try:
+        with open(path, "rb") as f:
+            return RestrictedUnpickler(f, encoding=encoding).load()
+    except (pickle.UnpicklingError, EOFError) as exc:
+        raise InputFileError(f"{path}: refused or unreadable ({exc or 'truncated'})") from None
 
 
 def load_torch_pt(path: Path) -> dict:
@@ -81,7 +91,8 @@ def load_torch_pt(path: Path) -> dict:
 
     Raises:
         ValueError: ``path`` is not a torch zip archive, or it has no single ``data.pkl``.
-        pickle.UnpicklingError: it holds anything but plain containers and numpy arrays.
+        labelnoise._io.InputFileError (a ValueError): it holds anything but plain
+            containers and numpy arrays (the message names the file).
     """
     try:
         zf = zipfile.ZipFile(path)
@@ -91,4 +102,9 @@ def load_torch_pt(path: Path) -> dict:
         names = [n for n in zf.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
         if len(names) != 1:
             raise ValueError(f"{path}: expected one data.pkl in the archive, found {names}")
-        return safe_loads(zf.read(names[0]), encoding="latin1")
+        try:
+            return safe_loads(zf.read(names[0]), encoding="latin1")
+        except (pickle.UnpicklingError, EOFError) as exc:
+            from labelnoise._io import InputFileError
+
+            raise InputFileError(f"{path}: refused or unreadable ({exc or 'truncated'})") from None
