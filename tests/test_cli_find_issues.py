@@ -32,7 +32,8 @@ def test_find_issues_writes_ranked_csv(tmp_path):
     assert "estimated noise rate" in res.output and "most confused class pairs" in res.output
     assert f"class-conditional weight {labelnoise.rank.mixture_weight(given, pp):.2f}" in res.output
     frame = pd.read_csv(out)
-    assert list(frame.columns) == ["rank", "index", "given_label", "suggested_label", "label_quality_score"]
+    assert list(frame.columns) == ["rank", "index", "given_label", "suggested_label", "label_quality_score",
+                                   "is_label_issue"]
     np.testing.assert_array_equal(frame["index"], labelnoise.find_label_issues(given, pp, return_ranked=True))
     scores = labelnoise.label_quality_scores(given, pp, method="mixture")  # what the default decides with
     np.testing.assert_allclose(frame["label_quality_score"], scores[frame["index"]])

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from _html import ReportPage
 
-from labelnoise import estimate_noise, find_label_issues, label_quality_scores
-from labelnoise.report import ReportData, confused_pairs, render_report, true_noise_matrix
+from labelnoise import find_issues
+from labelnoise.count import confused_pairs
+from labelnoise.report import ReportData, render_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -23,12 +24,9 @@ def _case(with_images=True, with_truth=True):
     labels[flip] = (labels[flip] + 1) % k
     logits = np.eye(k)[true] * 3 + rng.normal(size=(n, k))
     pp = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-    scores = label_quality_scores(labels, pp)
     images = rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
     return ReportData(
-        labels=labels, pred_probs=pp, label_quality_scores=scores,
-        is_issue=find_label_issues(labels, pp), ranking=np.argsort(scores, kind="stable"),
-        class_names=["cat", "dog", "bird <&>"], noise=estimate_noise(labels, pp),
+        issues=find_issues(labels, pp), class_names=["cat", "dog", "bird <&>"],
         true_labels=true if with_truth else None,
         metrics={"precision": 0.5, "recall": 0.25, "f1": 1 / 3, "auprc": 0.75, "auroc": 0.8,
                  "true_noise_rate": 20 / 120} if with_truth else None,
@@ -51,8 +49,8 @@ def test_report_parses_and_embeds_images():
     assert "http://" not in page and "https://" not in page  # self-contained
     assert p.ids["n-examples"] == "120"
     assert p.ids["n-classes"] == "3"
-    assert p.ids["n-issues"] == str(int(data.is_issue.sum()))
-    assert float(p.ids["noise-rate"]) == pytest.approx(data.noise.noise_rate, abs=1e-4)
+    assert p.ids["n-issues"] == str(data.issues.num_issues)
+    assert float(p.ids["noise-rate"]) == pytest.approx(data.issues.noise.noise_rate, abs=1e-4)
     assert float(p.ids["metric-recall"]) == pytest.approx(0.25)
     assert "bird &lt;&amp;&gt;" in page  # names are escaped
     assert "a note" in page
@@ -65,14 +63,16 @@ def test_report_without_images_lists_suspects_in_a_table():
     assert len(p.imgs) == 2  # estimated noise matrix + per-class bars; no truth plots
     assert "metric-auprc" not in p.ids and "true noise matrix" not in page
     assert page.count("<tr><td>") == 10  # ten suspect rows
-    first = int(data.ranking[0])
+    first = int(data.issues.ranking[0])
     assert f"<td>1</td><td>{first}</td>" in page
 
 
 def test_true_noise_matrix_known_answer():
+    from labelnoise.noise import empirical_noise_matrix
+
     labels = np.array([0, 0, 1, 1, 1, 0])
     true = np.array([0, 0, 0, 1, 1, 1])
-    m = true_noise_matrix(labels, true, 3)
+    m = empirical_noise_matrix(labels, true, num_classes=3)
     np.testing.assert_allclose(m[:, 0], [2 / 3, 1 / 3, 0])
     np.testing.assert_allclose(m[:, 1], [1 / 3, 2 / 3, 0])
     np.testing.assert_allclose(m[:, 2], [0, 0, 1])  # no example of true class 2

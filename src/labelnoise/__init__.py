@@ -6,11 +6,12 @@ The detection core (``count``, ``rank``, ``filter``) needs only numpy; importing
 
 from labelnoise.count import NoiseEstimate, compute_confident_joint, estimate_noise
 from labelnoise.filter import find_label_issues
+from labelnoise.issues import LabelIssues, find_issues
 from labelnoise.rank import get_label_quality_scores, label_quality_scores
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("count", "rank", "filter", "noise", "datasets", "multiannotator", "crossval",
+_SUBMODULES = ("count", "rank", "filter", "issues", "noise", "datasets", "multiannotator", "crossval",
                "losses", "models", "training", "report", "audit", "features")
 
 
@@ -30,6 +31,8 @@ __all__ = [
     "compute_confident_joint",
     "estimate_noise",
     "find_label_issues",
+    "find_issues",
+    "LabelIssues",
     "label_quality_scores",
     "get_label_quality_scores",
     "Annotations",

@@ -71,26 +71,44 @@ class AuditResult:
 
     Attributes:
         out_dir: the output folder.
-        labels: int64 (N,) given labels; ``pred_probs`` float (N, K); ``true_labels`` or None.
-        label_quality_scores: float64 (N,), higher = more likely correct.
-        is_issue: bool (N,); ``ranking``: int64 (N,) most likely mislabeled first.
-        noise: the :class:`labelnoise.NoiseEstimate`.
+        pred_probs: float (N, K), the out-of-sample predicted probabilities used.
+        issues: the :class:`labelnoise.issues.LabelIssues` (flags, scores, ranking,
+            suggested labels, noise estimate) that issues.csv, noise.json and the report
+            show; ``labels``, ``label_quality_scores``, ``is_issue``, ``ranking`` and
+            ``noise`` are read from it.
+        class_names, true_labels (int64 (N,) or None).
         metrics: precision / recall / f1 / auprc / auroc against the true labels, or None.
-        class_names, settings (how it ran), seconds (wall time of the whole audit).
+        settings (how it ran), seconds (wall time of the whole audit).
     """
 
     out_dir: Path
-    labels: np.ndarray
     pred_probs: np.ndarray
-    label_quality_scores: np.ndarray
-    is_issue: np.ndarray
-    ranking: np.ndarray
-    noise: Any
+    issues: Any
     class_names: list[str]
     true_labels: np.ndarray | None
     metrics: dict | None
     settings: dict
     seconds: float
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.issues.labels
+
+    @property
+    def label_quality_scores(self) -> np.ndarray:
+        return self.issues.label_quality_scores
+
+    @property
+    def is_issue(self) -> np.ndarray:
+        return self.issues.is_label_issue
+
+    @property
+    def ranking(self) -> np.ndarray:
+        return self.issues.ranking
+
+    @property
+    def noise(self):
+        return self.issues.noise
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -274,7 +292,7 @@ def _from_pred_probs_file(pred_probs_path, *, labels_path, row_to_index_path, da
             f"--pred-probs {pp_path}: no labels; give --labels FILE (an (N,) .npy of given "
             "labels) or a DATASET"
         )
-    from labelnoise._validation import validate_labels, validate_pred_probs
+    from labelnoise._validation import validate_labels
 
     labels = validate_labels(labels, name="labels")
     if pred_probs.shape[0] != labels.shape[0]:
@@ -282,11 +300,7 @@ def _from_pred_probs_file(pred_probs_path, *, labels_path, row_to_index_path, da
             f"--pred-probs {pp_path} has shape {pred_probs.shape} but there are "
             f"{labels.shape[0]} labels; it must be (N, K) = ({labels.shape[0]}, K)"
         )
-    try:
-        validate_pred_probs(pred_probs, num_rows=labels.shape[0])
-    except ValueError as exc:
-        raise ValueError(f"--pred-probs {pp_path}: {exc}") from exc
-    k = pred_probs.shape[1]
+    k = pred_probs.shape[1]  # the values are checked once, by find_issues
     if labels.max() >= k:
         raise ValueError(
             f"--pred-probs {pp_path} has K = {k} columns but the labels reach {labels.max()}; "
@@ -452,34 +466,17 @@ def _compute_pred_probs(data: AuditData, *, model, quick: bool, folds: int | Non
 
 
 # ---------------------------------------------------------------------------- outputs
-def _write_issues_csv(path: Path, data: AuditData, pred_probs, scores, is_issue, ranking) -> None:
-    import pandas as pd
-
-    names = np.asarray(data.class_names, dtype=object)
-    suggested = np.asarray(pred_probs).argmax(axis=1)
-    cols = {"rank": np.arange(1, len(ranking) + 1), "index": ranking}
-    if data.example_ids is not None:
-        cols["example_id"] = np.asarray(data.example_ids)[ranking]
-    cols.update(
-        given_label=data.labels[ranking], given_class=names[data.labels[ranking]],
-        suggested_label=suggested[ranking], suggested_class=names[suggested[ranking]],
-        label_quality_score=scores[ranking], is_issue=is_issue[ranking],
-    )
-    if data.true_labels is not None:
-        cols["true_label"] = data.true_labels[ranking]
-        cols["true_class"] = names[data.true_labels[ranking]]
-    from labelnoise._io import write_csv
-
-    write_csv(path, pd.DataFrame(cols), float_format="%.6g")
-
-
-def _noise_json(noise, data: AuditData, is_issue, metrics, settings) -> dict:
+def _noise_json(issues, data: AuditData, metrics, settings) -> dict:
+    noise = issues.noise
     return {
         "class_names": list(data.class_names),
         "num_examples": int(data.labels.shape[0]),
         "noise_rate": float(noise.noise_rate),
         "num_label_issues_estimated": int(noise.num_label_issues),
-        "num_issues_flagged": int(np.sum(is_issue)),
+        "num_issues_flagged": issues.num_issues,
+        "filter_by": issues.filter_by,
+        "score_method": issues.score_method,
+        "mixture_weight": issues.mixture_weight,
         "prior": np.asarray(noise.prior).tolist(),
         "noise_matrix": np.asarray(noise.noise_matrix).tolist(),
         "noise_matrix_layout": "noise_matrix[i][j] = P(given = i | true = j); columns sum to 1",
@@ -556,8 +553,9 @@ def audit(
         ValueError: an unknown label set, a pred_probs file whose shape does not match the
             labels, a table without ``label_column``, and the errors of the loaders.
     """
-    from labelnoise import _io, estimate_noise, find_label_issues, label_quality_scores
+    from labelnoise import _io
     from labelnoise._validation import validate_choice, validate_seed
+    from labelnoise.issues import find_issues
 
     t0 = time.time()
     if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int | np.integer)
@@ -622,33 +620,35 @@ def audit(
         notes = data.notes + notes
 
         _say(console, "estimating the noise and ranking the examples")
-        noise = estimate_noise(data.labels, pp)
-        scores = np.asarray(label_quality_scores(data.labels, pp), dtype=np.float64)
-        is_issue = np.asarray(find_label_issues(data.labels, pp), dtype=bool)
-        ranking = np.lexsort((np.arange(len(scores)), scores)).astype(np.int64)
+        try:
+            issues = find_issues(data.labels, pp)
+        except ValueError as exc:
+            if pred_probs is None:
+                raise
+            raise ValueError(f"--pred-probs {pred_probs}: {exc}") from None
         metrics = None
         if data.true_labels is not None:
-            metrics = detection_metrics(data.labels, data.true_labels, is_issue, scores)
+            metrics = detection_metrics(data.labels, data.true_labels, issues.is_label_issue,
+                                        issues.label_quality_scores)
 
         seconds = time.time() - t0
         settings = {"dataset": data.description, **settings, "time": f"{seconds:.1f} s"}
-        _write_issues_csv(out / "issues.csv", data, pp, scores, is_issue, ranking)
+        _io.write_csv(out / "issues.csv", issues.to_frame(
+            class_names=data.class_names, example_ids=data.example_ids,
+            true_labels=data.true_labels), float_format="%.6g")
         _io.save_npy(out / "pred_probs.npy", np.asarray(pp))
-        _io.write_json(out / "noise.json", _noise_json(noise, data, is_issue, metrics, settings),
-                       indent=1)
+        _io.write_json(out / "noise.json", _noise_json(issues, data, metrics, settings), indent=1)
 
         from labelnoise.report import ReportData, write_report
 
         write_report(out / "report.html", ReportData(
-            labels=data.labels, pred_probs=pp, label_quality_scores=scores, is_issue=is_issue,
-            ranking=ranking, class_names=data.class_names, noise=noise,
-            true_labels=data.true_labels, metrics=metrics, get_image=data.get_image,
-            example_ids=data.example_ids, title="labelnoise audit", settings=settings, notes=notes,
+            issues=issues, class_names=data.class_names, true_labels=data.true_labels,
+            metrics=metrics, get_image=data.get_image, example_ids=data.example_ids,
+            title="labelnoise audit", settings=settings, notes=notes,
         ))
         _say(console, f"wrote {', '.join(OUTPUT_FILES)} to {out}")
         return AuditResult(
-            out_dir=out, labels=data.labels, pred_probs=pp, label_quality_scores=scores,
-            is_issue=is_issue, ranking=ranking, noise=noise, class_names=list(data.class_names),
+            out_dir=out, pred_probs=pp, issues=issues, class_names=list(data.class_names),
             true_labels=data.true_labels, metrics=metrics, settings=settings,
             seconds=time.time() - t0,
         )

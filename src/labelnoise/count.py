@@ -285,6 +285,24 @@ def num_label_issues(labels, pred_probs, *, method: str = "off_diagonal") -> int
     return int(_off_diagonal_issue_mask(labels, pp).sum())
 
 
+def confused_pairs(confident_joint, top: int = 10) -> list[tuple[int, int, int]]:
+    """The ``top`` largest off-diagonal cells of a confident joint.
+
+    Args:
+        confident_joint: int (K, K), rows = given label, columns = estimated true label.
+        top: how many cells at most.
+
+    Returns:
+        ``(given label i, true label j, count)`` tuples, largest count first (ties by i,
+        then j); only cells with a count above 0.
+    """
+    cj = np.asarray(confident_joint)
+    k = cj.shape[0]
+    cells = [(int(cj[i, j]), i, j) for i in range(k) for j in range(k) if i != j and cj[i, j] > 0]
+    cells.sort(key=lambda c: (-c[0], c[1], c[2]))
+    return [(i, j, c) for c, i, j in cells[:top]]
+
+
 def _predicted_equals_given(labels: np.ndarray, pp: PredProbs, slack: float = 1e-6) -> np.ndarray:
     """bool (N,): the given label is the argmax of pred_probs after adding ``slack`` to it
     (ties and near-ties go to the given label)."""

@@ -212,17 +212,7 @@ def find_label_issues(labels, pred_probs, *, filter_by: str = DEFAULT_FILTER,
     if rank_by is None:
         rank_by = _FILTER_SCORE.get(filter_by, rank.DEFAULT_METHOD)
     validate_choice(rank_by, rank.METHODS, "rank_by")
-    # booleans are refused: True would pass as 1 (min_examples_per_class) or 1.0 (frac_noise)
-    if (isinstance(frac_noise, (bool, np.bool_))
-            or not isinstance(frac_noise, (int, float, np.integer, np.floating))
-            or not 0.0 < frac_noise <= 1.0):  # NaN fails the comparison
-        raise ValueError(f"frac_noise must be a number in (0, 1], got {frac_noise!r}")
-    if (isinstance(min_examples_per_class, (bool, np.bool_))
-            or not isinstance(min_examples_per_class, (int, np.integer))
-            or min_examples_per_class < 0):
-        raise ValueError("min_examples_per_class must be an integer >= 0, "
-                         f"got {min_examples_per_class!r}")
-    frac_noise, min_examples_per_class = float(frac_noise), int(min_examples_per_class)
+    frac_noise, min_examples_per_class = _check_prune_options(frac_noise, min_examples_per_class)
     if filter_by in OUR_FILTERS:
         score_method = _FILTER_SCORE[filter_by]
         labels, pp, margin = rank._validate_fused(labels, pred_probs, score_method, noise_matrix)
@@ -242,6 +232,21 @@ def find_label_issues(labels, pred_probs, *, filter_by: str = DEFAULT_FILTER,
     if rank_by != score_method:
         scores = rank._scores(labels, pp, rank_by)
     return idx[np.argsort(scores[idx], kind="stable")]
+
+
+def _check_prune_options(frac_noise, min_examples_per_class) -> tuple[float, int]:
+    """``frac_noise`` as a float in (0, 1] and ``min_examples_per_class`` as an int >= 0, or
+    a ValueError naming the argument (booleans are refused: True would pass as 1)."""
+    if (isinstance(frac_noise, (bool, np.bool_))
+            or not isinstance(frac_noise, (int, float, np.integer, np.floating))
+            or not 0.0 < frac_noise <= 1.0):  # NaN fails the comparison
+        raise ValueError(f"frac_noise must be a number in (0, 1], got {frac_noise!r}")
+    if (isinstance(min_examples_per_class, (bool, np.bool_))
+            or not isinstance(min_examples_per_class, (int, np.integer))
+            or min_examples_per_class < 0):
+        raise ValueError("min_examples_per_class must be an integer >= 0, "
+                         f"got {min_examples_per_class!r}")
+    return float(frac_noise), int(min_examples_per_class)
 
 
 def expected_f1_mask(scores) -> np.ndarray:
@@ -296,8 +301,10 @@ def _filter_mask(filter_by: str, scores) -> np.ndarray:
 
 
 def _issue_mask(labels: np.ndarray, pp: PredProbs, filter_by: str, frac_noise: float,
-                min_examples_per_class: int) -> np.ndarray:
-    """Mask of one of cleanlab's seven filters over validated inputs."""
+                min_examples_per_class: int, joint: tuple | None = None) -> np.ndarray:
+    """Mask of one of cleanlab's seven filters over validated inputs; ``joint``: the
+    calibrated confident joint and its off-diagonal indices, if already computed
+    (:func:`labelnoise.count._confident_joint`)."""
     if filter_by == "predicted_neq_given":
         mask = np.empty(pp.n, dtype=bool)
 
@@ -306,13 +313,17 @@ def _issue_mask(labels: np.ndarray, pp: PredProbs, filter_by: str, frac_noise: f
 
         map_chunks(work, pp.n, pp.chunk)
     elif filter_by in ("low_self_confidence", "low_normalized_margin"):
-        num = int(count._off_diagonal_issue_mask(labels, pp).sum())
+        if joint is None:
+            num = int(count._off_diagonal_issue_mask(labels, pp).sum())
+        else:  # the same count from the joint's off-diagonal indices
+            num = int((~count._predicted_equals_given(labels, pp)[joint[1]]).sum())
         scores = rank._scores(labels, pp, filter_by[4:])
         mask = np.zeros(pp.n, dtype=bool)
         mask[np.argsort(scores)[:num]] = True
         return mask
     else:
-        cj, _, off = count._confident_joint(labels, pp, None, calibrate=True)
+        cj, off = joint if joint is not None else count._confident_joint(
+            labels, pp, None, calibrate=True)[::2]
         if filter_by == "confident_learning":
             mask = np.zeros(pp.n, dtype=bool)
             mask[off] = True

@@ -77,7 +77,16 @@ def classify(exc: BaseException) -> CLIError:
     return CLIError(msg, kind)
 
 
-def _on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
+#: the signal that interrupted the command, if any (an error raised while a library
+#: unwinds from it, e.g. matplotlib re-raising KeyboardInterrupt as RuntimeError, is
+#: still reported as the interruption)
+_received: list[int] = []
+
+
+def _on_signal(signum, frame):  # noqa: ARG001 - signal handler signature
+    _received.append(signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise SystemExit(EXIT_SIGTERM)
 
 
@@ -99,14 +108,21 @@ def handle_errors():
         click.echo("Error: interrupted", err=True)
         sys.exit(EXIT_SIGINT)
     except Exception as exc:  # every other error: one line, no traceback
+        if _received:
+            interrupted = _received[0] == signal.SIGINT
+            click.echo("Error: interrupted" if interrupted else "Error: terminated", err=True)
+            sys.exit(EXIT_SIGINT if interrupted else EXIT_SIGTERM)
         raise classify(exc) from None
 
 
 def install_signal_handlers() -> None:
-    """SIGTERM raises ``SystemExit(143)`` (unless a handler is already set), and warnings
-    print as one line ``Warning: <message>``."""
+    """SIGTERM raises ``SystemExit(143)`` and SIGINT ``KeyboardInterrupt`` (unless other
+    handlers are already set), both remembered; warnings print as one line
+    ``Warning: <message>``."""
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        signal.signal(signal.SIGTERM, _on_signal)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_signal)
     import warnings
 
     def show(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001

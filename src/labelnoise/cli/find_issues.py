@@ -8,7 +8,7 @@ import click
 import numpy as np
 
 from labelnoise.cli._errors import Command
-from labelnoise.filter import DEFAULT_FILTER, FILTERS, OUR_FILTERS
+from labelnoise.filter import DEFAULT_FILTER, FILTERS
 
 
 def read_labels(path: Path, column: str | None) -> np.ndarray:
@@ -35,15 +35,6 @@ def read_labels(path: Path, column: str | None) -> np.ndarray:
     raise click.BadParameter(f"{path}: expected a .npy or .csv file", param_hint="--labels")
 
 
-def most_confused_pairs(confident_joint: np.ndarray, top: int = 5) -> list[tuple[int, int, int]]:
-    """The ``top`` largest off-diagonal cells of a confident joint as (given, true, count)."""
-    cj = np.array(confident_joint, dtype=np.int64)
-    np.fill_diagonal(cj, 0)
-    flat = np.argsort(cj, axis=None, kind="stable")[::-1][:top]
-    k = cj.shape[0]
-    return [(int(i // k), int(i % k), int(cj.flat[i])) for i in flat if cj.flat[i] > 0]
-
-
 @click.command("find-issues", cls=Command)
 @click.option("--labels", "labels_path", type=click.Path(path_type=Path),
               required=True, help="Given labels: .npy of shape (N,) or a CSV column.")
@@ -59,63 +50,40 @@ def most_confused_pairs(confident_joint: np.ndarray, top: int = 5) -> list[tuple
 def find_issues(labels_path, label_column, pred_probs_paths, filter_by, out_path, force):
     """Rank label issues from given labels and out-of-sample pred_probs.
 
-    Writes one row per issue, most likely wrong first: rank, index, given_label,
-    suggested_label, label_quality_score (for our filters the score they decide with, for
-    cleanlab's the default score); prints the estimated noise rate, the number of
-    issues and the most confused class pairs.
+    Writes one row per flagged example, most likely wrong first (the columns of
+    ``labelnoise.LabelIssues.to_frame``: rank, index, given_label, suggested_label,
+    label_quality_score, is_label_issue; for our filters the score they decide with, for
+    cleanlab's the default score); prints the estimated noise rate, the number of issues
+    and the most confused class pairs. The same result as ``labelnoise.find_issues``.
     """
-    import pandas as pd
     from rich.console import Console
     from rich.table import Table
 
     from labelnoise._io import check_output_file, read_npy, write_csv
-    from labelnoise._validation import validate_labels_and_pred_probs
-    from labelnoise.count import _confident_joint, _noise_from_joint
-    from labelnoise.filter import _FILTER_SCORE, _filter_mask, _issue_mask
-    from labelnoise.rank import DEFAULT_METHOD, _mixture, _scores, _suggested
+    from labelnoise.issues import find_issues as detect
 
     check_output_file(out_path, "--out", force=force)
     labels = read_labels(labels_path, label_column)
     arrays = [read_npy(p, "--pred-probs", mmap=True) for p in pred_probs_paths]
-    labels, pp = validate_labels_and_pred_probs(labels, arrays if len(arrays) > 1 else arrays[0])
-    cj, thresholds, _ = _confident_joint(labels, pp, None, calibrate=True)
-    noise = _noise_from_joint(cj, labels, pp.n, thresholds)
-    # our filters: ranked by the score they decide with; cleanlab's: by the default score
-    method = _FILTER_SCORE.get(filter_by, DEFAULT_METHOD)
-    weight = None
-    if method == "mixture":
-        scores, weight = _mixture(labels, pp)
-    else:
-        scores = _scores(labels, pp, method)
-    if filter_by in OUR_FILTERS:
-        mask = _filter_mask(filter_by, scores)
-    else:
-        mask = _issue_mask(labels, pp, filter_by, 1.0, 1)
-    suggested = _suggested(labels, pp, mask)
-    idx = np.flatnonzero(mask)
-    idx = idx[np.argsort(scores[idx], kind="stable")]
-    frame = pd.DataFrame({
-        "rank": np.arange(1, idx.size + 1),
-        "index": idx,
-        "given_label": labels[idx],
-        "suggested_label": suggested[idx],
-        "label_quality_score": scores[idx],
-    })
+    result = detect(labels, arrays if len(arrays) > 1 else arrays[0], filter_by=filter_by)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    write_csv(out_path, frame)
+    write_csv(out_path, result.to_frame(only_issues=True))
 
     console = Console()
-    console.print(f"[bold]{pp.n:,}[/] examples, [bold]{pp.k}[/] classes")
+    n, noise = result.num_examples, result.noise
+    console.print(f"[bold]{n:,}[/] examples, [bold]{noise.confident_joint.shape[0]}[/] classes")
     console.print(f"estimated noise rate: [bold]{noise.noise_rate:.2%}[/] "
                   f"({noise.num_label_issues:,} examples, confident learning)")
-    if weight is not None:
+    if result.mixture_weight is not None:
+        weight = result.mixture_weight
         kind = "mostly class-conditional" if weight >= 0.5 else "mostly instance-dependent"
         console.print(f"noise model: class-conditional weight [bold]{weight:.2f}[/] ({kind})")
-    console.print(f"label issues found ({filter_by}): [bold]{idx.size:,}[/] ({idx.size / pp.n:.2%})")
+    console.print(f"label issues found ({filter_by}): [bold]{result.num_issues:,}[/] "
+                  f"({result.num_issues / n:.2%})")
     table = Table(title="most confused class pairs (confident joint)")
     for col in ("given", "true (estimated)", "count"):
         table.add_column(col, justify="right")
-    for g, t, c in most_confused_pairs(noise.confident_joint):
+    for g, t, c in result.confused_pairs(top=5):
         table.add_row(str(g), str(t), f"{c:,}")
     console.print(table)
     console.print(f"wrote {out_path}")

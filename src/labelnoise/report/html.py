@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from labelnoise.issues import LabelIssues
+from labelnoise.noise import empirical_noise_matrix
 from labelnoise.report import images as _images
 from labelnoise.report import plots as _plots
 
@@ -20,32 +22,23 @@ class ReportData:
     """Everything the report shows. Arrays are indexed by example (row of ``pred_probs``).
 
     Attributes:
-        labels: int64 (N,) given labels.
-        pred_probs: float (N, K) out-of-sample predicted probabilities.
-        label_quality_scores: float64 (N,) in [0, 1], higher = more likely correct.
-        is_issue: bool (N,) examples flagged as label issues.
-        ranking: int64 (N,) example indices, most likely mislabeled first.
+        issues: the :class:`labelnoise.issues.LabelIssues` of :func:`labelnoise.find_issues`
+            (flags, scores, ranking, suggested labels, noise estimate): the report shows
+            exactly what the API returned and what issues.csv holds.
         class_names: the K class names.
-        noise: the :class:`labelnoise.NoiseEstimate` (confident joint, noise matrix
-            P(given | true) with columns summing to 1, prior, noise rate).
         true_labels: int64 (N,) clean labels, or ``None``.
         metrics: detection metrics against ``true_labels`` (precision, recall, f1, auprc,
             true_noise_rate, ...) or ``None``.
         get_image: ``index -> image`` for the grid of suspects, or ``None`` (no images).
-        example_ids: optional (N,) ids shown instead of the row index (e.g. the CIFAR-10
-            train index of a benchmark row).
+        example_ids: optional (N,) ids shown instead of the row index (a file path, the
+            CIFAR-10 train index of a benchmark row).
         title: the page title.
         settings: ``name -> value`` rows describing how the audit ran (model, folds, time).
         notes: sentences shown under the summary (e.g. what the quick preset left out).
     """
 
-    labels: np.ndarray
-    pred_probs: np.ndarray
-    label_quality_scores: np.ndarray
-    is_issue: np.ndarray
-    ranking: np.ndarray
+    issues: LabelIssues
     class_names: Sequence[str]
-    noise: Any
     true_labels: np.ndarray | None = None
     metrics: dict | None = None
     get_image: Callable[[int], Any] | None = None
@@ -90,38 +83,17 @@ def _img(b64: str, alt: str) -> str:
     return f'<img alt="{_e(alt)}" src="data:image/png;base64,{b64}">'
 
 
-def true_noise_matrix(labels: np.ndarray, true_labels: np.ndarray, k: int) -> np.ndarray:
-    """Empirical noise matrix P(given = i | true = j) from given and true labels; columns
-    sum to 1 (a column with no example of true class j is left as the identity column)."""
-    counts = np.zeros((k, k), dtype=np.float64)
-    np.add.at(counts, (labels, true_labels), 1.0)
-    col = counts.sum(axis=0)
-    out = np.eye(k)
-    nz = col > 0
-    out[:, nz] = counts[:, nz] / col[nz]
-    return out
-
-
-def confused_pairs(confident_joint: np.ndarray, top: int = 10) -> list[tuple[int, int, int]]:
-    """The ``top`` off-diagonal cells (given i, true j, count) of the confident joint,
-    largest count first (ties by i, then j); only cells with a count above 0."""
-    cj = np.asarray(confident_joint)
-    k = cj.shape[0]
-    cells = [(int(cj[i, j]), i, j) for i in range(k) for j in range(k) if i != j and cj[i, j] > 0]
-    cells.sort(key=lambda c: (-c[0], c[1], c[2]))
-    return [(i, j, c) for c, i, j in cells[:top]]
-
-
 def render_report(data: ReportData, *, max_images: int = 60) -> str:
     """The report as one HTML string (no external resources)."""
-    labels = np.asarray(data.labels)
+    issues = data.issues
+    labels = issues.labels
     n = labels.shape[0]
     names = list(data.class_names)
     k = len(names)
-    is_issue = np.asarray(data.is_issue, dtype=bool)
-    scores = np.asarray(data.label_quality_scores)
-    suggested = np.asarray(data.pred_probs).argmax(axis=1)
-    noise = data.noise
+    is_issue = issues.is_label_issue
+    scores = issues.label_quality_scores
+    suggested = issues.suggested_labels
+    noise = issues.noise
     ids = np.arange(n) if data.example_ids is None else np.asarray(data.example_ids)
     parts: list[str] = []
     add = parts.append
@@ -181,7 +153,7 @@ def render_report(data: ReportData, *, max_images: int = 60) -> str:
     add('<div class="fig">' + _img(_plots.matrix_heatmap(
         noise.noise_matrix, names, title="estimated noise matrix"), "estimated noise matrix") + "</div>")
     if data.true_labels is not None:
-        tnm = true_noise_matrix(labels, np.asarray(data.true_labels), k)
+        tnm = empirical_noise_matrix(labels, data.true_labels, num_classes=k)
         add('<div class="fig">' + _img(_plots.matrix_heatmap(
             tnm, names, title="true noise matrix (from the true labels)"), "true noise matrix") + "</div>")
     add("</div>")
@@ -217,14 +189,14 @@ def render_report(data: ReportData, *, max_images: int = 60) -> str:
         "true label is estimated to be j.</p>")
     add('<table id="pairs"><thead><tr><th class="t">given label</th><th class="t">likely true label</th>'
         "<th>examples</th><th>share of given class</th></tr></thead><tbody>")
-    for i, j, c in confused_pairs(noise.confident_joint):
+    for i, j, c in issues.confused_pairs():
         share = c / counts[i] if counts[i] else 0.0
         add(f'<tr><td class="t">{_e(names[i])}</td><td class="t">{_e(names[j])}</td>'
             f"<td>{c}</td><td>{share:.4f}</td></tr>")
     add("</tbody></table>")
 
     # ------------------------------------------------------------- suspects
-    top = np.asarray(data.ranking)[: max_images]
+    top = issues.ranking[: max_images]
     add(f"<h2>Top {len(top)} suspected label errors</h2>")
     add('<p class="sub">Ranked by label quality score (lowest first). '
         '<span class="given">given</span> / <span class="sugg">suggested</span>'

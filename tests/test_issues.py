@@ -1,0 +1,108 @@
+"""labelnoise.find_issues: one result that the API, the CLI and the report agree on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from _html import ReportPage
+from click.testing import CliRunner
+
+import labelnoise
+from labelnoise import _validation, estimate_noise, find_issues, find_label_issues
+from labelnoise import label_quality_scores as lqs
+from labelnoise.cli import main
+from labelnoise.filter import FILTERS
+
+
+def _case(seed=0, n=400, k=4):
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k)) + 2.5 * np.eye(k)[true]
+    pp = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    given = true.copy()
+    flip = rng.random(n) < 0.2
+    given[flip] = (true[flip] + rng.integers(1, k, flip.sum())) % k
+    return given, pp, true
+
+
+@pytest.mark.parametrize("filter_by", FILTERS)
+def test_find_issues_agrees_with_the_single_purpose_functions(filter_by):
+    given, pp, _ = _case()
+    res = find_issues(given, pp, filter_by=filter_by)
+    np.testing.assert_array_equal(res.is_label_issue, find_label_issues(given, pp, filter_by=filter_by))
+    np.testing.assert_array_equal(res.label_quality_scores, lqs(given, pp, method=res.score_method))
+    np.testing.assert_array_equal(res.issue_indices,
+                                  find_label_issues(given, pp, filter_by=filter_by, return_ranked=True))
+    np.testing.assert_array_equal(res.noise.confident_joint, estimate_noise(given, pp).confident_joint)
+    np.testing.assert_array_equal(res.suggested_labels,
+                                  labelnoise.rank.suggested_labels(given, pp, issues=res.is_label_issue))
+    assert (np.diff(res.label_quality_scores[res.ranking]) >= 0).all()
+    assert sorted(res.ranking.tolist()) == list(range(len(given)))
+    if res.score_method == "mixture":
+        assert res.mixture_weight == pytest.approx(labelnoise.rank.mixture_weight(given, pp))
+
+
+def test_find_issues_validates_once(monkeypatch):
+    given, pp, _ = _case()
+    calls = []
+    real = _validation.validate_labels_and_pred_probs
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_validation, "validate_labels_and_pred_probs", counting)
+    import labelnoise.rank as rank_module
+
+    monkeypatch.setattr(rank_module, "validate_labels_and_pred_probs", counting)
+    find_issues(given, pp)
+    assert len(calls) == 1
+
+
+def test_to_frame_columns_and_order():
+    given, pp, true = _case(n=50, k=3)
+    res = find_issues(given, pp)
+    frame = res.to_frame(class_names=["a", "b", "c"], example_ids=[f"img{i}" for i in range(50)],
+                         true_labels=true)
+    assert list(frame.columns) == ["rank", "index", "example_id", "given_label", "given_class",
+                                   "suggested_label", "suggested_class", "label_quality_score",
+                                   "is_label_issue", "true_label", "true_class"]
+    np.testing.assert_array_equal(frame["index"], res.ranking)
+    assert frame["example_id"].iloc[0] == f"img{res.ranking[0]}"
+    only = res.to_frame(only_issues=True)
+    assert len(only) == res.num_issues and only["is_label_issue"].all()
+    with pytest.raises(ValueError, match="example_ids"):
+        res.to_frame(example_ids=[1, 2])
+
+
+def test_cli_audit_and_report_agree(tmp_path):
+    given, pp, true = _case(seed=3, n=600, k=5)
+    np.save(tmp_path / "labels.npy", given)
+    np.save(tmp_path / "pp.npy", pp)
+    runner = CliRunner()
+    res = runner.invoke(main, ["find-issues", "--labels", str(tmp_path / "labels.npy"),
+                               "--pred-probs", str(tmp_path / "pp.npy"), "--out",
+                               str(tmp_path / "fi.csv")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["audit", "--pred-probs", str(tmp_path / "pp.npy"), "--labels",
+                               str(tmp_path / "labels.npy"), "--out", str(tmp_path / "audit"),
+                               "--no-progress"])
+    assert res.exit_code == 0, res.output
+    api = find_issues(given, pp)
+    cli = pd.read_csv(tmp_path / "fi.csv")
+    audit = pd.read_csv(tmp_path / "audit" / "issues.csv")
+    flagged = audit[audit["is_label_issue"]]
+    np.testing.assert_array_equal(cli["index"], api.issue_indices)
+    np.testing.assert_array_equal(flagged["index"], api.issue_indices)  # same order
+    np.testing.assert_array_equal(audit["index"], api.ranking)
+    np.testing.assert_allclose(flagged["label_quality_score"], cli["label_quality_score"], rtol=1e-5)
+    np.testing.assert_array_equal(flagged["suggested_label"], cli["suggested_label"])
+    page = ReportPage((tmp_path / "audit" / "report.html").read_text())
+    assert page.ids["n-issues"] == str(api.num_issues) == str(len(cli))
+    import json
+
+    meta = json.loads((tmp_path / "audit" / "noise.json").read_text())
+    assert meta["num_issues_flagged"] == api.num_issues
+    assert meta["mixture_weight"] == pytest.approx(api.mixture_weight)
+    np.testing.assert_array_equal(meta["confident_joint"], api.noise.confident_joint)
