@@ -161,6 +161,20 @@ def test_prior_adjusted_margin_and_posterior_hand_computed():
     np.testing.assert_allclose(logit(pooled), 0.5 * logit(expected) + 0.5 * logit(post))
 
 
+def test_prior_adjusted_margin_orders_zero_probability_labels_by_their_alternative():
+    # three labels of probability 0: the one whose alternative is surest ranks first, and
+    # the labels of positive probability keep their order above them
+    labels = np.array([0, 0, 0, 0, 1, 2])
+    pp = np.array([[0.0, 0.6, 0.4], [0.0, 1.0, 0.0], [0.0, 0.8, 0.2], [0.7, 0.3, 0.0],
+                   [0.5, 0.5, 0.0], [0.1, 0.0, 0.9]])
+    s = labelnoise.label_quality_scores(labels, pp, method="prior_adjusted_margin")
+    assert np.argsort(s, kind="stable")[:3].tolist() == [1, 2, 0]
+    assert (s[:3] > 0).all() and (s[:3] < 1e-290).all()
+    inv = 6 / np.array([4.0, 1.0, 1.0])  # N / given-label counts
+    assert s[3] == pytest.approx(0.7 * inv[0] / (0.7 * inv[0] + 0.3 * inv[1]))
+    assert s[4] == pytest.approx(0.5 * inv[1] / (0.5 * inv[1] + 0.5 * inv[0]))
+
+
 def test_mixture_hand_computed():
     labels = np.array([0, 0, 0, 1, 1, 0])
     pp = np.array([[0.7, 0.3], [0.6, 0.4], [0.2, 0.8], [0.5, 0.5], [0.1, 0.9], [0.95, 0.05]])

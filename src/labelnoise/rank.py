@@ -10,7 +10,10 @@ workshop), Section 2. Ours:
     ``a_j = p_j / pi_j`` (by Bayes' rule proportional to the class-conditional likelihood
     ``p(x | j)``, the logit adjustment of Menon et al. 2021, "Long-tail learning via logit
     adjustment", ICLR), and ``s = a_y / (a_y + max_{j != y} a_j)``: 0.5 exactly when the
-    given label ties with the most likely other class. One pass over pred_probs.
+    given label ties with the most likely other class. A given label of probability 0 (as
+    k-NN, trees and forests, or a saturated softmax give) is read as ``a_y = 1e-300``, so
+    such labels rank by their strongest alternative rather than all tying at 0. One pass
+    over pred_probs.
 ``noise_posterior``
     The posterior probability that the given label is the true one under class-conditional
     noise, ``P(y* = y | x, y~ = y) = T[y, y] q_y / sum_j T[y, j] q_j``, where ``q`` is the
@@ -78,6 +81,11 @@ DEFAULT_METHOD = "prior_adjusted_margin"
 
 _CLIP = 1e-6  # lower clip of self-confidence inside confidence_weighted_entropy (as published)
 _EPS = 1e-12  # keeps logits of scores at exactly 0 or 1 finite
+#: the given label's prior-adjusted probability is read as at least this in the margin, so
+#: labels of probability 0 are ordered by the strength of their alternative (largest
+#: first) instead of all scoring 0: the ranking of every label of probability above it is
+#: unchanged (development benchmark: benchmarks/results/detection.md)
+_MARGIN_FLOOR = 1e-300
 #: elements per sub-block of the margin's temporaries: one validation chunk (splitting a
 #: chunk further measured slower: numpy call overhead outweighs cache reuse); larger
 #: blocks are still worked through in pieces of this size
@@ -286,6 +294,9 @@ def _margin_and_top(block: np.ndarray, labels: np.ndarray, inv_prior: np.ndarray
         flat.put(own_at, -np.inf)
         best_other = adjusted.argmax(axis=1)
         other = flat.take(row_start[:m] + best_other)
+        # a given label of probability 0 (k-NN, trees, forests, saturated softmax) scores
+        # by its strongest alternative instead of tying at 0 with every other such label
+        np.maximum(own, _MARGIN_FLOOR, out=own)
         margin[s:s + m] = own / (own + other)
         # arg-max of the row including the given label (lowest index on a tie)
         top[s:s + m] = np.where((own > other) | ((own == other) & (lab < best_other)),
