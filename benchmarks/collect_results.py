@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ORDER = ["detection", "speed", "datasets", "consensus", "training", "audit"]
+ORDER = ["detection", "detection_dev", "speed", "datasets", "consensus", "training", "audit"]
 
 HEADER = """# Benchmark results
 

@@ -416,6 +416,7 @@ def test_train_resume_refuses_bad_configs_and_planted_checkpoints(tmp_path: Path
 # ------------------------------------------------------------------------ API
 def _api_cases():
     from labelnoise import estimate_noise, find_label_issues, noise
+    from labelnoise import label_quality_scores as lqs_fn
     from labelnoise._io import InputFileError, read_npy
     from labelnoise._validation import validate_labels
     from labelnoise.datasets import load_embeddings, load_table
@@ -465,6 +466,8 @@ def _api_cases():
         ("embeddings-nan", embeddings_nan, ValueError, r"e\.npz.*NaN.*row 17"),
         ("table-nan", table_nan, ValueError, r"'b'.*row 5"),
         ("npy-pickle", pickled, InputFileError, r"pred_probs file.*pickle"),
+        ("noise-matrix-nan", call(noise.from_noise_matrix, labels, np.where(np.eye(K) == 0, np.nan, 1.0), seed=0), ValueError, r"noise_matrix"),
+        ("posterior-noise-matrix-inf", call(lqs_fn, labels, pp, method="noise_posterior", noise_matrix=np.full((K, K), np.inf)), ValueError, r"noise_matrix"),
         ("annotations-mixed-ids", call(Annotations.from_long, [0, 1, 2], ["a", 1, "b"], [0, 1, 0]), ValueError, r"annotator_ids"),
     ]
 
