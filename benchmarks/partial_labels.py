@@ -28,7 +28,11 @@ Usage:
     flock /tmp/labelnoise-heavy.lock python benchmarks/partial_labels.py --data-root DIR \
         --simulate 0.3,0.3 --epochs 20
 
-Writes ``benchmarks/results/partial.md`` (one section per run, appended).
+Writes ``benchmarks/results/partial.md``: one section per question (weak annotators, strong
+annotators, each simulated ``q, eta``), regenerated in place by every run of that question
+with one table of the latest result of each method (its epochs and the run's command and
+date beside it; a run of some methods keeps the other methods' rows of the same subset
+sizes and seed). Hand-written sections (``### Reading ...``) are left as they are.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import re
 import time
 from pathlib import Path
 
@@ -129,6 +134,102 @@ def majority_vote(ann: np.ndarray, k: int) -> np.ndarray:
     return counts.argmax(1)
 
 
+# ------------------------------------------------------------------------------ results file
+ROWS_TAG = "<!-- partial_labels.py rows: "
+METHOD_LABELS = {
+    "ce": ("CE on annotator 0's labels", "CE on one candidate drawn per example"),
+    "proden": ("PRODEN on candidate sets", "PRODEN on candidate sets"),
+    "coreg": ("Co-Reg on candidate sets", "Co-Reg on candidate sets"),
+    "dividemix": ("DivideMix on majority vote", "DivideMix on the drawn candidate"),
+}
+
+
+def question_title(annotators: str, simulate: tuple[float, float] | None) -> str:
+    """The heading of a question's section (no date: a rerun replaces the section)."""
+    if simulate:
+        q, eta = simulate
+        return f"Simulated CIFAR-10 (noisy partial labels, q = {q:g}, eta = {eta:g})"
+    return f"Model-annotated CIFAR-10 (noisy partial labels, {annotators} annotators)"
+
+
+def _title_question(heading: str) -> str:
+    """The question a ``## `` heading belongs to; headings written before sections were
+    regenerated end in ", <date>", and the first ones did not name the annotator set."""
+    title = re.sub(r", \d{4}-\d{2}-\d{2}$", "", heading[3:].strip())
+    return {"Model-annotated CIFAR-10 (noisy partial labels)":
+            question_title("weak", None)}.get(title, title)
+
+
+def split_blocks(text: str) -> list[str]:
+    """``text`` cut before every ``## `` or ``### `` heading line (the first block may have
+    no heading)."""
+    blocks, cur = [], []
+    for line in text.splitlines(keepends=True):
+        if line.startswith(("## ", "### ")) and cur:
+            blocks.append("".join(cur))
+            cur = []
+        cur.append(line)
+    if cur:
+        blocks.append("".join(cur))
+    return blocks
+
+
+def rows_of(block: str) -> list[dict]:
+    """The result rows a generated section keeps in its trailing comment ([] for others)."""
+    for line in block.splitlines():
+        if line.startswith(ROWS_TAG) and line.rstrip().endswith("-->"):
+            return json.loads(line.rstrip()[len(ROWS_TAG):-3])
+    return []
+
+
+def render_section(title: str, setup: list[str], rows: list[dict], command: str,
+                   date: str) -> str:
+    """A question's section: machine, latest command, set-up lines, one table (one row per
+    method, each with its own epochs and run), the runs' commands, the rows as JSON."""
+    runs = list(dict.fromkeys((r["command"], r["date"]) for r in rows))
+    lines = [f"## {title}", "",
+             f"Machine: {MACHINE}. Latest run: `{command}` ({date}).", "", *setup]
+    if rows:
+        lines += ["| method | last test acc | best test acc | seconds | epochs | run |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['label']} | {r['last']:.4f} | {r['best']:.4f} | {r['seconds']:.0f} | "
+                  f"{r['epochs']} | {runs.index((r['command'], r['date'])) + 1} |" for r in rows]
+        lines += ["", "Runs: " + "; ".join(f"({i}) `{c}`, {d}" for i, (c, d) in
+                                            enumerate(runs, 1)) + "."]
+    lines += [ROWS_TAG + json.dumps(rows) + " -->", ""]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, title: str, setup: list[str], new_rows: list[dict],
+                  command: str, date: str) -> str:
+    """Regenerate ``title``'s section of ``path`` in place: the latest row of each method
+    (rows of the previous section with the same subset sizes and seed are kept for the
+    methods not run now); other sections and hand-written blocks stay. Returns the section."""
+    blocks = split_blocks(path.read_text()) if path.exists() else []
+    mine = [i for i, b in enumerate(blocks)
+            if b.startswith("## ") and _title_question(b.splitlines()[0]) == title]
+    setting = {k: new_rows[0][k] for k in ("n_train", "n_test", "seed")} if new_rows else None
+    old = [r for i in mine for r in rows_of(blocks[i])
+           if setting is None or all(r.get(k) == v for k, v in setting.items())]
+    rows = {r["method"]: r for r in old}
+    rows.update({r["method"]: r for r in new_rows})
+    order = list(METHOD_LABELS)
+    rows = sorted(rows.values(), key=lambda r: order.index(r["method"]))
+    section = render_section(title, setup, rows, command, date)
+    if mine:
+        blocks[mine[0]] = section
+        blocks = [b for i, b in enumerate(blocks) if i not in mine[1:]]
+    else:
+        if blocks and not blocks[-1].endswith("\n\n"):
+            blocks[-1] = blocks[-1].rstrip("\n") + "\n\n"
+        blocks.append(section)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from labelnoise._io import write_text
+
+    write_text(path, "".join(blocks))
+    return section
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-root", default=None)
@@ -189,66 +290,57 @@ def main():
             t = time.perf_counter()
             if method == "ce":
                 res = standard.fit(x, ann[:, 0], num_classes=10, **common)
-                label = ("CE on one candidate drawn per example" if args.simulate
-                         else "CE on annotator 0's labels")
             elif method == "proden":
                 res = proden.fit(x, cand, true_labels=y, **common)
-                label = "PRODEN on candidate sets"
             elif method == "coreg":
                 # batch 64 (warm-up 128): the official 256 (512) is for 50,000 images; on a
                 # 10x smaller set it left 10 warm-up steps an epoch (weak annotators, 20
-                # epochs: 32.55% at 256 vs 38.25% at 64, both in results/partial.md)
+                # epochs: 32.55% at 256 vs 38.25% at 64)
                 res = coreg.fit(x, cand, warmup_epochs=max(1, args.epochs // 3),
                                 start_contrastive=0, lr=0.05, batch_size=64, true_labels=y,
                                 **common)
-                label = "Co-Reg on candidate sets"
             elif method == "dividemix":
                 res = dividemix.fit(x, majority_vote(ann, 10), warmup_epochs=max(1, args.epochs // 3),
                                     num_classes=10, true_labels=y, **common)  # batch 64 (official)
-                label = ("DivideMix on the drawn candidate" if args.simulate
-                         else "DivideMix on majority vote")
             else:
                 raise SystemExit(f"unknown method {method}")
-            rows.append((label, res.last_test_acc, res.best_test_acc, time.perf_counter() - t))
+            rows.append(dict(method=method, label=METHOD_LABELS[method][bool(args.simulate)],
+                             last=res.last_test_acc, best=res.best_test_acc,
+                             seconds=time.perf_counter() - t, epochs=args.epochs,
+                             n_train=args.n_train, n_test=args.n_test, seed=args.seed))
             print(rows[-1])
             (args.work_dir / f"history{tag}-{method}-e{args.epochs}-n{args.n_train}.json").write_text(
                 json.dumps(res.history, default=float))
 
-    what = (f"noisy partial labels, q = {q:g}, eta = {eta:g}" if args.simulate
-            else f"noisy partial labels, {args.annotators} annotators")
-    lines = [f"## {'Simulated' if args.simulate else 'Model-annotated'} CIFAR-10 ({what}), "
-             f"{datetime.date.today()}",
-             "", f"Command: `python benchmarks/partial_labels.py --n-train {args.n_train} "
-             f"--n-test {args.n_test} --epochs {args.epochs} --methods {args.methods} "
-             + (f"--simulate {args.simulate}" if args.simulate else f"--annotators {args.annotators}")
-             + f"{' --build-only' if args.build_only else ''}`; machine: {MACHINE}.",
-             "REDUCED CPU schedule (ResNet-8, a 5k training subset, few epochs), not the "
-             "papers' settings.", ""]
+    setup = [f"REDUCED CPU schedule (ResNet-8, {args.n_train:,} training and {args.n_test:,} test "
+             "images, few epochs), not the papers' settings.", ""]
     if args.simulate:
-        lines += [f"Candidate sets: uniform (each wrong class with probability q), the true "
-                  f"label swapped for an outside class with probability eta "
-                  f"(`labelnoise.noise.partial_labels(..., noise_rate=eta)`): average size "
-                  f"{stats['mean_size']:.3f}, fraction missing the true label "
-                  f"{stats['missing_true_fraction']:.3f}; the drawn candidate is correct for "
-                  f"{stats['annotator_acc'][0]:.3f} of the examples.", ""]
+        setup += [f"Candidate sets: uniform (each wrong class with probability q), the true "
+                 f"label swapped for an outside class with probability eta "
+                 f"(`labelnoise.noise.partial_labels(..., noise_rate=eta)`): average size "
+                 f"{stats['mean_size']:.3f}, fraction missing the true label "
+                 f"{stats['missing_true_fraction']:.3f}; the drawn candidate is correct for "
+                 f"{stats['annotator_acc'][0]:.3f} of the examples.", ""]
     else:
-        lines += ["| annotator | architecture | clean images | epochs | accuracy on train subset |",
-                  "|---|---|---|---|---|"]
+        setup += ["| annotator | architecture | clean images | epochs | accuracy on train subset |",
+                 "|---|---|---|---|---|"]
         for (name, arch, widths, size, epochs, _), acc in zip(annotators, stats["annotator_acc"]):
             w = "" if widths is None else f" widths {widths}"
-            lines.append(f"| {name} | {arch}{w} | {size} | {epochs} | {acc:.3f} |")
-        lines += ["", f"Candidate sets (union of the {len(annotators)} annotators' top-1): "
+            setup.append(f"| {name} | {arch}{w} | {size} | {epochs} | {acc:.3f} |")
+        setup += ["", f"Candidate sets (union of the {len(annotators)} annotators' top-1): "
                   f"average size {stats['mean_size']:.3f}, fraction missing the true label "
                   f"{stats['missing_true_fraction']:.3f} (n = {stats['n']}); built in {build_s:.0f} s.",
                   ""]
-    if rows:
-        lines += ["| method | last test acc | best test acc | seconds |", "|---|---|---|---|"]
-        lines += [f"| {lab} | {a:.4f} | {b:.4f} | {s:.0f} |" for lab, a, b, s in rows]
-        lines.append("")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS, "a") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    date = datetime.date.today().isoformat()
+    command = (f"python benchmarks/partial_labels.py --n-train {args.n_train} --n-test "
+               f"{args.n_test} --epochs {args.epochs} --methods {args.methods} "
+               + (f"--simulate {args.simulate}" if args.simulate else f"--annotators {args.annotators}")
+               + (f" --seed {args.seed}" if args.seed else "")
+               + (" --build-only" if args.build_only else ""))
+    for row in rows:
+        row.update(command=command, date=date)
+    title = question_title(args.annotators, (q, eta) if args.simulate else None)
+    print(write_section(RESULTS, title, setup, rows, command, date))
 
 
 if __name__ == "__main__":

@@ -34,8 +34,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from labelnoise import training
 from labelnoise.cli.train import load_data
-from labelnoise.training import coteaching, dividemix, elr, engine, rdcr, standard
+from labelnoise.training import engine
 
 SETTINGS = {  # name -> (noise spec or None, CIFAR-10N label set or None)
     "sym20": ("symmetric:0.2", None),
@@ -46,7 +47,10 @@ SETTINGS = {  # name -> (noise spec or None, CIFAR-10N label set or None)
     "random1": (None, "random1"),
     "worst": (None, "worse"),
 }
-METHODS = ("standard", "coteaching", "elr", "elr+", "dividemix", "rdcr")
+#: every method of the registry that learns from one noisy label per example
+METHODS = tuple(name for name, entry in training.METHODS.items() if not entry.candidates)
+#: method names of rows cached before the registry named them -> registry names
+RENAMED = {"elr+": "elr-plus"}
 
 # Published anchors: (best-epoch test accuracy %, source). CIFAR-N leaderboard (Wei et al.
 # 2022, ICLR, Table 2): ResNet-34, all 50,000 noisy labels, best test accuracy over
@@ -59,8 +63,8 @@ ANCHORS = {
     ("standard", "worst"): ("77.69", CIFARN),
     ("coteaching", "aggre"): ("91.20", CIFARN), ("coteaching", "random1"): ("90.33", CIFARN),
     ("coteaching", "worst"): ("83.83", CIFARN),
-    ("elr+", "aggre"): ("94.83", CIFARN), ("elr+", "random1"): ("94.43", CIFARN),
-    ("elr+", "worst"): ("91.09", CIFARN),
+    ("elr-plus", "aggre"): ("94.83", CIFARN), ("elr-plus", "random1"): ("94.43", CIFARN),
+    ("elr-plus", "worst"): ("91.09", CIFARN),
     ("dividemix", "aggre"): ("95.01", CIFARN), ("dividemix", "random1"): ("95.16", CIFARN),
     ("dividemix", "worst"): ("92.56", CIFARN),
     ("dividemix", "sym20"): ("96.1 (95.7)", DMIX), ("dividemix", "sym50"): ("94.6 (94.4)", DMIX),
@@ -85,7 +89,7 @@ PROFILES = {
                                weight_decay=5e-4, schedule="onecycle", num_gradual=2),
             "elr": dict(epochs=8, batch_size=128, lr=0.1, weight_decay=1e-3,
                         schedule="onecycle", lam=3.0, beta=0.7),
-            "elr+": dict(epochs=8, batch_size=128, lr=0.05, weight_decay=5e-4,
+            "elr-plus": dict(epochs=8, batch_size=128, lr=0.05, weight_decay=5e-4,
                          lr_decay_epoch=6, lam=3.0, beta=0.7, ema_rampup_steps=125),
             "dividemix": dict(epochs=8, warmup_epochs=2, batch_size=128, lr=0.05,
                               lr_decay_epoch=6),
@@ -125,7 +129,7 @@ PROFILES = {
                                weight_decay=5e-4, schedule="onecycle", num_gradual=5),
             "elr": dict(epochs=60, batch_size=512, lr=0.2, weight_decay=1e-3,
                         schedule="onecycle", lam=3.0, beta=0.7),
-            "elr+": dict(epochs=60, batch_size=512, lr=0.1, weight_decay=5e-4,
+            "elr-plus": dict(epochs=60, batch_size=512, lr=0.1, weight_decay=5e-4,
                          lr_decay_epoch=45, lam=3.0, beta=0.7, ema_rampup_steps=3000),
             "dividemix": dict(epochs=60, warmup_epochs=5, batch_size=256, lr=0.05,
                               lr_decay_epoch=45),
@@ -134,6 +138,14 @@ PROFILES = {
         },
     ),
 }
+
+
+def load_rows(path: Path) -> list[dict]:
+    """The cached result rows of one profile (method names as the registry spells them)."""
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    for r in rows:
+        r["method"] = RENAMED.get(r["method"], r["method"])
+    return rows
 
 
 def run_one(method: str, setting: str, profile: dict, *, seed: int, data_root, progress: bool):
@@ -145,22 +157,15 @@ def run_one(method: str, setting: str, profile: dict, *, seed: int, data_root, p
     kw = dict(profile["methods"][method])
     common = dict(model=profile["model"], seed=seed, test_images=x_test, test_labels=y_test,
                   progress=progress, num_classes=10)
-    asym = setting == "asym40"
+    # the registry's entry: the fit function, the paper's noise-dependent settings
+    # (Co-teaching's forget rate = the noise rate; DivideMix's lambda_u and confidence
+    # penalty) and the clean labels for the methods that record diagnostics with them
+    entry = training.METHODS[method]
+    extra = entry.settings_for(noise_rate, setting == "asym40")
+    if entry.accepts("true_labels"):
+        extra["true_labels"] = true
     start = time.perf_counter()
-    if method == "standard":
-        res = standard.fit(x, noisy, loss="ce", **kw, **common)
-    elif method == "elr":
-        res = elr.fit(x, noisy, **kw, **common)
-    elif method == "elr+":
-        res = elr.fit_plus(x, noisy, **kw, **common)
-    elif method == "rdcr":
-        res = rdcr.fit(x, noisy, **kw, **common)
-    elif method == "coteaching":
-        res = coteaching.fit(x, noisy, forget_rate=noise_rate, true_labels=true, **kw, **common)
-    else:
-        lambda_u = 0.0 if (asym or noise_rate <= 0.25) else (25.0 if noise_rate <= 0.85 else 50.0)
-        res = dividemix.fit(x, noisy, lambda_u=lambda_u, conf_penalty=asym, true_labels=true,
-                            **kw, **common)
+    res = entry.load()(x, noisy, **{**extra, **kw}, **common)
     wall = time.perf_counter() - start
     device = engine.resolve_device(None)
     accs = [h["test_acc"] for h in res.history]
@@ -309,7 +314,7 @@ def main() -> None:
             parser.error(f"unknown setting {s!r}; choose from {list(SETTINGS)}")
     store = args.work_dir / f"{args.profile}.jsonl"
     store.parent.mkdir(parents=True, exist_ok=True)
-    rows = [json.loads(line) for line in store.read_text().splitlines()] if store.exists() else []
+    rows = load_rows(store)
     done = {(r["method"], r["setting"]) for r in rows}
     if not args.render_only:
         for setting in settings:
@@ -327,8 +332,7 @@ def main() -> None:
     for name in PROFILES:
         path = args.work_dir / f"{name}.jsonl"
         if name == args.profile or path.exists():
-            cached = rows if name == args.profile else [
-                json.loads(line) for line in path.read_text().splitlines()]
+            cached = rows if name == args.profile else load_rows(path)
             sections.append(render(cached, name))
     if not (args.work_dir / "gpu.jsonl").exists():
         sections += ["### Profile `gpu` (open)", "",

@@ -4,7 +4,8 @@ Every loss is called as ``loss(logits, labels)`` with ``logits`` a float tensor 
 (N, K) (unnormalised scores) and ``labels`` an int64 tensor of shape (N,) with values in
 [0, K); :class:`ELRLoss` also takes ``index``, the (N,) positions of the examples in the
 training set. ``reduction`` is ``"mean"`` (default), ``"sum"`` or ``"none"`` (a (N,)
-tensor of per-example losses), as in ``torch.nn.CrossEntropyLoss``.
+tensor of per-example losses), as in ``torch.nn.CrossEntropyLoss``. :data:`LOSSES` names them
+all (``build_loss``, ``standard.fit(loss=...)`` and ``labelnoise train --loss`` read it).
 
 Sources: GCE, Zhang & Sabuncu 2018 (NeurIPS), eq. 6; SCE, Wang et al. 2019 (ICCV), eq. 7-8;
 NCE and RCE ("Active-Passive Loss"), Ma et al. 2020 (ICML), eq. 3 and 9; bootstrapping,
@@ -13,6 +14,10 @@ smoothing, Szegedy et al. 2016 (CVPR), section 7.
 """
 
 from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import nn
@@ -227,8 +232,22 @@ class ELRLoss(_Loss):
         return _reduce(ce + self.lam * reg, self.reduction)
 
 
-LOSS_NAMES = ("ce", "gce", "sce", "nce+rce", "bootstrap-soft", "bootstrap-hard", "elr",
-              "label-smoothing")
+#: name -> loss factory: the one list of losses (``build_loss``, ``standard.fit(loss=...)``
+#: and the ``--loss`` choices of ``labelnoise train`` read it). A factory is a loss class or a
+#: ``functools.partial`` of one; :func:`build_loss` passes it ``num_classes`` and
+#: ``num_examples`` when its constructor takes them. Adding a loss: its class above and one
+#: line here.
+LOSSES: dict[str, Callable[..., nn.Module]] = {
+    "ce": CrossEntropy,
+    "gce": GCELoss,
+    "sce": SCELoss,
+    "nce+rce": NCERCELoss,
+    "bootstrap-soft": partial(BootstrappingLoss, mode="soft"),
+    "bootstrap-hard": partial(BootstrappingLoss, mode="hard"),
+    "elr": ELRLoss,
+    "label-smoothing": LabelSmoothingLoss,
+}
+LOSS_NAMES = tuple(LOSSES)
 
 
 def build_loss(name: str, num_classes: int, *, num_examples: int | None = None,
@@ -236,29 +255,33 @@ def build_loss(name: str, num_classes: int, *, num_examples: int | None = None,
     """Build a loss by name.
 
     Args:
-        name: one of ``"ce"``, ``"gce"``, ``"sce"``, ``"nce+rce"``, ``"bootstrap-soft"``,
-            ``"bootstrap-hard"``, ``"elr"``, ``"label-smoothing"``.
+        name: a key of :data:`LOSSES`: ``"ce"``, ``"gce"``, ``"sce"``, ``"nce+rce"``,
+            ``"bootstrap-soft"``, ``"bootstrap-hard"``, ``"elr"``, ``"label-smoothing"``.
         num_classes: K.
-        num_examples: N, required by ``"elr"`` (its per-example target table).
+        num_examples: N, required by losses with per-example state (``"elr"``: its (N, K)
+            target table).
         reduction: "mean", "sum" or "none".
         **kwargs: the loss's hyperparameters (q, alpha, beta, A, lam, smoothing).
 
+    Returns:
+        The loss module, called as ``loss(logits, labels)`` (``loss(logits, labels, index)``
+        when its ``needs_index`` is True).
+
     Raises:
-        ValueError: unknown name, or ``"elr"`` without ``num_examples``.
+        ValueError: unknown name, a loss with per-example state without ``num_examples``,
+            or invalid hyperparameters (see each class).
     """
-    validate_choice(name, LOSS_NAMES, "loss")
-    if name == "ce":
-        return CrossEntropy(reduction=reduction, **kwargs)
-    if name == "gce":
-        return GCELoss(reduction=reduction, **kwargs)
-    if name == "sce":
-        return SCELoss(reduction=reduction, **kwargs)
-    if name == "nce+rce":
-        return NCERCELoss(reduction=reduction, **kwargs)
-    if name.startswith("bootstrap"):
-        return BootstrappingLoss(mode=name.split("-")[1], reduction=reduction, **kwargs)
-    if name == "label-smoothing":
-        return LabelSmoothingLoss(reduction=reduction, **kwargs)
-    if num_examples is None:
-        raise ValueError("build_loss('elr', ...) needs num_examples (the training set size N)")
-    return ELRLoss(num_examples, num_classes, reduction=reduction, **kwargs)
+    factory = LOSSES[validate_choice(name, LOSS_NAMES, "loss")]
+    params = inspect.signature(factory).parameters
+    if "num_classes" in params:
+        kwargs["num_classes"] = num_classes
+    if "num_examples" in params:
+        if num_examples is None:
+            raise ValueError(f"build_loss({name!r}, ...) needs num_examples (the training set "
+                             "size N)")
+        kwargs["num_examples"] = num_examples
+    return factory(reduction=reduction, **kwargs)
+
+
+__all__ = ["LOSSES", "LOSS_NAMES", "build_loss",
+           *dict.fromkeys(getattr(f, "func", f).__name__ for f in LOSSES.values())]

@@ -6,7 +6,8 @@ fixed per-channel mean and standard deviation (CIFAR-10's by default). A trained
 therefore needs nothing but the images to predict, and uint8 data can stay on the device
 until the first layer. The networks return unnormalised logits of shape (N, K).
 
-Names (see :func:`build_model`):
+Names (the keys of :data:`MODELS`, the one registry that :func:`build_model`, the engine and
+``labelnoise train --model`` read):
 
 * ``"airbench"``: the network of Keller Jordan's airbench94 (2024), 1.97 M parameters:
   a 2x2 stem convolution, three conv-pool-BN-GELU groups of widths 64/256/256, global max
@@ -23,6 +24,11 @@ Names (see :func:`build_model`):
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+from functools import partial
+from typing import NamedTuple
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -32,8 +38,6 @@ from labelnoise._validation import validate_choice
 #: Per-channel pixel mean and standard deviation of the CIFAR-10 training set (0-1 scale).
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
-
-MODEL_NAMES = ("airbench", "preact-resnet18", "resnet20", "resnet8", "mlp")
 
 
 class Normalize(nn.Module):
@@ -51,6 +55,15 @@ class Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.float() * self.scale + self.shift
+
+
+def _init_weights(model: nn.Module) -> None:
+    """He (Kaiming) normal initialisation of every convolution, fan-out mode (He et al.
+    2015), as the ResNet papers and the DivideMix/ELR code do; run at the end of the ResNets'
+    constructors (airbench keeps PyTorch's default initialisation)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
 
 # ---------------------------------------------------------------- airbench94-style net
@@ -124,6 +137,7 @@ class PreActResNet18(nn.Module):
         self.layers = nn.Sequential(*layers)
         self.bn = nn.BatchNorm2d(512)
         self.linear = nn.Linear(512, num_classes)
+        _init_weights(self)
 
     def forward(self, x):
         out = self.layers(self.conv1(self.normalize(x)))
@@ -167,6 +181,7 @@ class CifarResNet(nn.Module):
                 c_in = c_out
         self.blocks = nn.Sequential(*blocks)
         self.linear = nn.Linear(c_in, num_classes)
+        _init_weights(self)
 
     def forward(self, x):
         out = F.relu(self.bn(self.conv(self.normalize(x))))
@@ -180,7 +195,7 @@ class MLP(nn.Module):
 
     def __init__(self, in_features: int, num_classes: int, *, hidden=(512, 512)):
         super().__init__()
-        layers, d = [], in_features
+        layers, d = [], int(in_features)
         for h in hidden:
             layers += [nn.Linear(d, h, bias=False), nn.BatchNorm1d(h), nn.ReLU()]
             d = h
@@ -191,18 +206,44 @@ class MLP(nn.Module):
         return self.net(x.float())
 
 
-def _init_weights(model: nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+# ---------------------------------------------------------------- the registry
+class ModelSpec(NamedTuple):
+    """One entry of :data:`MODELS`.
+
+    Attributes:
+        build: ``build(num_classes=K, **options) -> nn.Module``, a network class or a
+            ``functools.partial`` of one; its parameters without a default (other than
+            ``num_classes``) are required options of :func:`build_model`.
+        inputs: ``"images"`` (raw pixels (N, C, H, W), uint8 or 0-255 floats) or
+            ``"embeddings"`` (float (N, D)).
+    """
+
+    build: Callable[..., nn.Module]
+    inputs: str = "images"
+
+
+#: name -> network: the one list of backbones (``build_model``, the training engine and the
+#: ``--model`` choices of ``labelnoise train`` read it). Adding a network: its class above
+#: and one line here.
+MODELS: dict[str, ModelSpec] = {
+    "airbench": ModelSpec(AirbenchNet),
+    "preact-resnet18": ModelSpec(PreActResNet18),
+    "resnet20": ModelSpec(partial(CifarResNet, n=3)),
+    "resnet8": ModelSpec(partial(CifarResNet, n=1)),
+    "mlp": ModelSpec(MLP, inputs="embeddings"),
+}
+MODEL_NAMES = tuple(MODELS)
+#: the networks that take images (the ``--model`` choices of ``labelnoise train``)
+IMAGE_MODELS = tuple(name for name, spec in MODELS.items() if spec.inputs == "images")
 
 
 def build_model(name: str, num_classes: int, **kwargs) -> nn.Module:
     """Build a freshly initialised backbone (uses torch's global RNG; seed it for repeatability).
 
     Args:
-        name: one of ``"airbench"``, ``"preact-resnet18"``, ``"resnet20"``, ``"resnet8"``,
-            ``"mlp"`` (see the module docstring for each architecture and its source).
+        name: a key of :data:`MODELS`: ``"airbench"``, ``"preact-resnet18"``, ``"resnet20"``,
+            ``"resnet8"``, ``"mlp"`` (see the module docstring for each architecture and its
+            source).
         num_classes: K, the number of output logits (>= 2).
         **kwargs: passed to the network: ``mean``/``std`` (per-channel, 0-1 scale, image
             nets), ``in_channels`` (image nets, default 3), ``in_features`` (required for
@@ -213,29 +254,25 @@ def build_model(name: str, num_classes: int, **kwargs) -> nn.Module:
         (uint8 or 0-255 floats) and return (N, K) logits; the MLP takes (N, D) floats.
 
     Raises:
-        ValueError: unknown ``name``, ``num_classes`` < 2, or ``"mlp"`` without
-            ``in_features``.
+        ValueError: unknown ``name``, ``num_classes`` < 2, or a required option missing
+            (``"mlp"`` without ``in_features``).
     """
-    validate_choice(name, MODEL_NAMES, "name")
+    spec = MODELS[validate_choice(name, MODEL_NAMES, "name")]
     if int(num_classes) != num_classes or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    num_classes = int(num_classes)
-    if name == "mlp":
-        if "in_features" not in kwargs:
-            raise ValueError("build_model('mlp', ...) needs in_features (the embedding width D)")
-        kwargs = dict(kwargs)
-        model = MLP(int(kwargs.pop("in_features")), num_classes, **kwargs)
-    elif name == "airbench":
-        model = AirbenchNet(num_classes, **kwargs)
-    elif name == "preact-resnet18":
-        model = PreActResNet18(num_classes, **kwargs)
-    else:
-        model = CifarResNet(num_classes, n=3 if name == "resnet20" else 1, **kwargs)
-    if name != "airbench":
-        _init_weights(model)
-    return model
+    missing = [p.name for p in inspect.signature(spec.build).parameters.values()
+               if p.default is p.empty and p.name != "num_classes" and p.name not in kwargs
+               and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if missing:
+        raise ValueError(f"build_model({name!r}, ...) needs {', '.join(missing)}")
+    return spec.build(num_classes=int(num_classes), **kwargs)
 
 
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters of ``model``."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+__all__ = ["MODELS", "MODEL_NAMES", "IMAGE_MODELS", "ModelSpec", "build_model", "count_parameters",
+           "Normalize", "CIFAR10_MEAN", "CIFAR10_STD",
+           *dict.fromkeys(getattr(s.build, "func", s.build).__name__ for s in MODELS.values())]

@@ -4,7 +4,12 @@ Writes into ``--out DIR``: ``config.json`` (the command's settings), ``metrics.j
 (one JSON object per epoch, rewritten atomically after every epoch), ``checkpoint.pt``
 (everything needed to resume) and, at the end, ``final.json`` (last and best clean test
 accuracy, wall time, device). ``--resume DIR`` continues an interrupted run with the
-settings saved in ``DIR/config.json``. torch is imported only when the command runs.
+settings saved in ``DIR/config.json``.
+
+The choices of ``--method``, ``--model`` and ``--loss`` and the dispatch to a method come from
+the registries :data:`labelnoise.training.METHODS`, :data:`labelnoise.models.MODELS` and
+:data:`labelnoise.losses.LOSSES` (so loading this command imports torch; ``labelnoise --help``
+does not load it).
 """
 
 from __future__ import annotations
@@ -15,14 +20,26 @@ from pathlib import Path
 
 import click
 
+from labelnoise import training
 from labelnoise.cli._errors import Command
+from labelnoise.losses import LOSSES as _LOSSES
+from labelnoise.models import IMAGE_MODELS
 
-METHODS = ("standard", "coteaching", "elr", "elr-plus", "dividemix", "proden", "coreg", "rdcr")
+#: the --method choices: every method of the registry
+METHODS = tuple(training.METHODS)
 #: methods that learn from candidate sets (--candidates) instead of one label per example
-PARTIAL_METHODS = ("proden", "coreg")
-MODELS = ("airbench", "preact-resnet18", "resnet20", "resnet8")
-LOSSES = ("ce", "gce", "sce", "nce+rce", "bootstrap-soft", "bootstrap-hard", "elr",
-          "label-smoothing")
+PARTIAL_METHODS = tuple(name for name, entry in training.METHODS.items() if entry.candidates)
+#: the --model choices: the networks of the registry that take images
+MODELS = IMAGE_MODELS
+#: the --loss choices (for the methods whose registry entry takes the option ``loss``)
+LOSSES = tuple(_LOSSES)
+#: method-specific options (registry ``options``) and their defaults: a value other than the
+#: default counts as given, which only the methods that take the option accept
+METHOD_OPTIONS = {"loss": "ce", "forget_rate": None, "lambda_u": None, "warmup_epochs": None}
+
+
+def _methods_taking(option: str) -> str:
+    return " or ".join(name for name, entry in training.METHODS.items() if option in entry.options)
 
 
 def parse_noise(spec: str) -> tuple[str, float]:
@@ -128,59 +145,35 @@ def run(cfg: dict, out: Path, *, resume: bool, progress: bool) -> dict:
     """Train as ``cfg`` says, writing metrics, checkpoints and final.json into ``out``."""
     import torch
 
-    from labelnoise.training import (
-        coreg,
-        coteaching,
-        dividemix,
-        elr,
-        engine,
-        proden,
-        rdcr,
-        standard,
-    )
+    from labelnoise.training import engine
 
+    method = cfg["method"]
+    entry = training.METHODS[method]
+    fit = entry.load()
     x, noisy, true, x_test, y_test, noise_rate = load_data(cfg)
     device = engine.resolve_device(cfg["device"])
-    common = dict(model=cfg["model"], seed=cfg["seed"], device=device, test_images=x_test,
-                  test_labels=y_test, checkpoint_dir=out, resume=resume, progress=progress,
-                  num_classes=10)
-    for key in ("epochs", "batch_size", "lr"):
-        if cfg[key] is not None:
-            common[key] = cfg[key]
 
     def write_metrics(history):
         _write_json_atomic(out / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
 
-    common["on_epoch"] = write_metrics
-    method = cfg["method"]
+    kwargs = dict(model=cfg["model"], seed=cfg["seed"], device=device, test_images=x_test,
+                  test_labels=y_test, checkpoint_dir=out, resume=resume, progress=progress,
+                  on_epoch=write_metrics)
+    if entry.accepts("num_classes"):
+        kwargs["num_classes"] = 10
+    for key in ("epochs", "batch_size", "lr"):
+        if cfg[key] is not None:
+            kwargs[key] = cfg[key]
+    # the paper's noise-dependent settings (Co-teaching's forget rate, DivideMix's lambda_u
+    # and confidence penalty), then the method's options given on the command line
     asym = bool(cfg["noise"]) and cfg["noise"].startswith("asymmetric")
+    kwargs.update(entry.settings_for(noise_rate, asym))
+    kwargs.update({opt: cfg[opt] for opt in entry.options if cfg[opt] is not None})
+    if entry.accepts("true_labels"):
+        kwargs["true_labels"] = true
     start = time.perf_counter()
-    if method in PARTIAL_METHODS:
-        cand = load_candidates(cfg, 50_000)
-        kw = {key: value for key, value in common.items() if key != "num_classes"}
-        if method == "coreg" and cfg["warmup_epochs"] is not None:
-            kw["warmup_epochs"] = cfg["warmup_epochs"]
-        fit = proden.fit if method == "proden" else coreg.fit
-        result = fit(x, cand, true_labels=true, **kw)
-    elif method == "rdcr":
-        result = rdcr.fit(x, noisy, **common)
-    elif method == "standard":
-        result = standard.fit(x, noisy, loss=cfg["loss"], **common)
-    elif method == "elr":
-        result = elr.fit(x, noisy, **common)
-    elif method == "elr-plus":
-        result = elr.fit_plus(x, noisy, **common)
-    elif method == "coteaching":
-        forget = cfg["forget_rate"] if cfg["forget_rate"] is not None else noise_rate
-        result = coteaching.fit(x, noisy, forget_rate=forget, true_labels=true, **common)
-    else:
-        # lambda_u by noise level, as in the DivideMix paper (0 for low and asymmetric noise)
-        lambda_u = cfg["lambda_u"]
-        if lambda_u is None:
-            lambda_u = 0.0 if (asym or noise_rate <= 0.25) else (25.0 if noise_rate <= 0.85 else 50.0)
-        kw = {} if cfg["warmup_epochs"] is None else {"warmup_epochs": cfg["warmup_epochs"]}
-        result = dividemix.fit(x, noisy, lambda_u=lambda_u, conf_penalty=asym, true_labels=true,
-                               **kw, **common)
+    targets = load_candidates(cfg, 50_000) if entry.candidates else noisy
+    result = fit(x, targets, **kwargs)
     seconds = time.perf_counter() - start
     h = result.history
     best = max(h, key=lambda r: r["test_acc"])
@@ -207,10 +200,11 @@ def run(cfg: dict, out: Path, *, resume: bool, progress: bool) -> dict:
 @click.option("--method", type=click.Choice(METHODS), default="standard", show_default=True)
 @click.option("--candidates", "candidates_file", default=None,
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Candidate sets for proden/coreg: .npy bool (50000, 10), or a CSV with a "
-                   "'candidates' column of class names joined by '|', one row per training image.")
-@click.option("--loss", type=click.Choice(LOSSES), default="ce", show_default=True,
-              help="Loss of --method standard.")
+              help=f"Candidate sets for {'/'.join(PARTIAL_METHODS)}: .npy bool (50000, 10), or a "
+                   "CSV with a 'candidates' column of class names joined by '|', one row per "
+                   "training image.")
+@click.option("--loss", type=click.Choice(LOSSES), default=METHOD_OPTIONS["loss"],
+              show_default=True, help=f"Loss of --method {_methods_taking('loss')}.")
 @click.option("--model", type=click.Choice(MODELS), default="preact-resnet18", show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Epochs (default: the method's paper setting).")
@@ -251,10 +245,12 @@ def train(dataset, noise, label_set, method, candidates_file, loss, model, epoch
     else:
         if out is None:
             raise click.UsageError("--out DIR is required (or --resume DIR)")
-        if method in PARTIAL_METHODS and candidates_file is None:
+        entry = training.METHODS[method]
+        if entry.candidates and candidates_file is None:
             raise click.UsageError(f"--method {method} needs --candidates FILE")
-        if method not in PARTIAL_METHODS and candidates_file is not None:
-            raise click.UsageError("--candidates applies to --method proden or coreg only")
+        if not entry.candidates and candidates_file is not None:
+            raise click.UsageError(f"--candidates applies to --method "
+                                   f"{' or '.join(PARTIAL_METHODS)} only")
         if candidates_file is not None and noise is not None:
             raise click.UsageError("--candidates replaces --noise; give one of them")
         if candidates_file is None and (noise is None) == (label_set is None):
@@ -266,8 +262,12 @@ def train(dataset, noise, label_set, method, candidates_file, loss, model, epoch
         check_output_dir(out, "--out")
         if out.exists() and any(out.iterdir()):
             raise click.UsageError(f"{out} is not empty; use a new folder or --resume {out}")
-        if method != "standard" and loss != "ce":
-            raise click.UsageError("--loss applies to --method standard only")
+        given = dict(loss=loss, forget_rate=forget_rate, lambda_u=lambda_u,
+                     warmup_epochs=warmup_epochs)
+        for opt, default in METHOD_OPTIONS.items():
+            if given[opt] != default and opt not in entry.options:
+                raise click.UsageError(f"--{opt.replace('_', '-')} applies to --method "
+                                       f"{_methods_taking(opt)} only")
         cfg = dict(dataset=dataset, noise=noise, label_set=label_set, method=method,
                    candidates=str(candidates_file) if candidates_file else None, loss=loss,
                    model=model, epochs=epochs, batch_size=batch_size, lr=lr,

@@ -1,14 +1,115 @@
-"""Training on noisy labels: a shared engine and one module per method.
+"""Training on noisy labels: one engine, one module per method, one registry.
 
-* :mod:`labelnoise.training.engine`: data on the device, tensor augmentation, LR schedules,
-  evaluation, checkpoint/resume, progress, :func:`~labelnoise.training.engine.predict_proba`.
+* :mod:`labelnoise.training.engine`: the epoch loop (:func:`~labelnoise.training.engine.run`:
+  progress, evaluation, history, checkpoint and exact resume), the
+  :class:`~labelnoise.training.engine.Method` API, data on the device, tensor augmentation,
+  LR schedules, :func:`~labelnoise.training.engine.predict_proba`.
 * :mod:`labelnoise.training.standard`: one network, any loss of :mod:`labelnoise.losses`.
 * :mod:`labelnoise.training.coteaching`: Co-teaching (Han et al. 2018).
 * :mod:`labelnoise.training.elr`: early-learning regularization, ELR and ELR+ (Liu et al. 2020).
 * :mod:`labelnoise.training.dividemix`: DivideMix (Li et al. 2020).
+* :mod:`labelnoise.training.rdcr`: rotation-decoupled consistency regularization (Tsai et al. 2019).
+* :mod:`labelnoise.training.proden`: PRODEN on partial labels (Lv et al. 2020).
+* :mod:`labelnoise.training.coreg`: Co-Reg on noisy partial labels (Wang et al. 2025).
 
-Each method's ``fit(images, labels, ...)`` returns a
-:class:`~labelnoise.training.engine.FitResult`. Importing this package imports torch.
+Each method's ``fit(images, labels_or_candidates, ...)`` returns a
+:class:`~labelnoise.training.engine.FitResult`. :data:`METHODS` names them all: the
+``--method`` choices of ``labelnoise train`` and the methods of
+``benchmarks/train_cifar.py`` come from it. Importing this package does not import torch;
+:meth:`MethodEntry.load` (or importing a method module) does.
+
+Adding a method: its module (a :class:`~labelnoise.training.engine.Method` subclass and a
+``fit`` that calls :func:`~labelnoise.training.engine.run`), one line in :data:`METHODS`,
+and its tests.
 """
 
-METHODS = ("standard", "coteaching", "elr", "elr-plus", "dividemix")
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    """One entry of :data:`METHODS`.
+
+    Attributes:
+        fit: ``"module:function"``, the method's ``fit`` in ``labelnoise.training.<module>``
+            (imported on first use).
+        candidates: True when ``fit`` learns from candidate sets (bool (N, K), the partial
+            labels of :mod:`labelnoise.partial`) instead of one label per example.
+        options: the method-specific settings that ``labelnoise train`` passes on when given
+            (``loss``, ``forget_rate``, ``lambda_u``, ``warmup_epochs``); the CLI refuses
+            them for other methods.
+        noise_settings: ``"module:function"`` giving, as ``f(noise_rate, asymmetric)``, the
+            ``fit`` keyword arguments the method's paper sets from the noise (used by the
+            CLI and the benchmarks unless an option overrides them); None: none.
+    """
+
+    fit: str
+    candidates: bool = False
+    options: tuple[str, ...] = ()
+    noise_settings: str | None = None
+
+    @property
+    def module(self) -> str:
+        """The method module's name under ``labelnoise.training``."""
+        return self.fit.partition(":")[0]
+
+    def load(self):
+        """The ``fit`` function (imports its module, and torch)."""
+        return _resolve(self.fit)
+
+    def accepts(self, argument: str) -> bool:
+        """Whether ``fit`` takes the keyword ``argument`` (e.g. ``"true_labels"``,
+        ``"num_classes"``)."""
+        return argument in inspect.signature(self.load()).parameters
+
+    def settings_for(self, noise_rate: float, asymmetric: bool) -> dict:
+        """The paper's noise-dependent ``fit`` arguments (empty when none)."""
+        if self.noise_settings is None:
+            return {}
+        return dict(_resolve(self.noise_settings)(noise_rate, asymmetric))
+
+
+def _resolve(ref: str):
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+
+
+#: method name -> entry: the one list of training methods (CLI choices, benchmarks, __all__).
+METHODS: dict[str, MethodEntry] = {
+    "standard": MethodEntry("standard:fit", options=("loss",)),
+    "coteaching": MethodEntry("coteaching:fit", options=("forget_rate",),
+                              noise_settings="coteaching:paper_settings"),
+    "elr": MethodEntry("elr:fit"),
+    "elr-plus": MethodEntry("elr:fit_plus"),
+    "dividemix": MethodEntry("dividemix:fit", options=("lambda_u", "warmup_epochs"),
+                             noise_settings="dividemix:paper_settings"),
+    "proden": MethodEntry("proden:fit", candidates=True),
+    "coreg": MethodEntry("coreg:fit", candidates=True, options=("warmup_epochs",)),
+    "rdcr": MethodEntry("rdcr:fit"),
+}
+
+
+def get(name: str):
+    """The ``fit`` function of the method ``name`` (a key of :data:`METHODS`).
+
+    Raises:
+        ValueError: unknown name.
+    """
+    if name not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}, got {name!r}")
+    return METHODS[name].load()
+
+
+_MODULES = ("engine", *dict.fromkeys(entry.module for entry in METHODS.values()))
+__all__ = ["METHODS", "MethodEntry", "get", *_MODULES]
+
+
+def __getattr__(name: str):
+    # `labelnoise.training.standard` etc. after a bare `import labelnoise.training`
+    if name in _MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -45,6 +45,8 @@ engine's learning-rate schedules replace the code's step decay.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
@@ -179,85 +181,177 @@ def _co_divide(peer, data, cand, loss_history, seed):
     return torch.from_numpy(clean_probability(avg, seed=seed)).float().to(data.device), probs
 
 
-def _train_epoch(net, peer, protos, optimizer, data, cand, w, peer_probs, *, epoch,
-                 warmup_epochs, batch_size, lr_at, generator, rng, alpha, temperature,
-                 lambda_u, p_threshold, start_contrastive, tau_proto, proto_weight,
-                 supcon_weight, augment):
-    """One Co-Reg epoch of ``net`` with ``peer`` fixed; returns (sum of losses, examples)."""
-    labeled = torch.nonzero(w > p_threshold).flatten()
-    unlabeled = torch.nonzero(w <= p_threshold).flatten()
-    if len(labeled) < 2:  # nothing trustworthy yet: treat the most reliable half as labeled
-        order = torch.argsort(w, descending=True)
-        labeled, unlabeled = order[: max(2, data.n // 2)], order[max(2, data.n // 2):]
-    net.train()
-    peer.eval()
-    total, seen = 0.0, 0
-    n_steps = engine.num_batches(len(labeled), batch_size)
-    u_iter = None
-    use_cont = epoch >= warmup_epochs + start_contrastive
-    ramp = lambda_u * float(np.clip((epoch - warmup_epochs) / 16.0, 0.0, 1.0))
-    for step, pos in enumerate(engine.batches(len(labeled), batch_size, generator, data.device)):
-        engine.set_lr(optimizer, lr_at(epoch + step / max(n_steps, 1)))
-        ix = labeled[pos]
-        if len(unlabeled) >= 2:
-            if u_iter is None:
-                u_iter = iter(engine.batches(len(unlabeled), batch_size, generator, data.device))
-            upos = next(u_iter, None)
-            if upos is None:
-                u_iter = iter(engine.batches(len(unlabeled), batch_size, generator, data.device))
-                upos = next(u_iter)
-            iu = unlabeled[upos]
-        else:
-            iu = labeled[:0]
-        bx, bu = len(ix), len(iu)
-        views = [engine.batch_inputs(data, torch.cat([ix, iu]), generator, augment)
-                 for _ in range(4)]  # weak 1, weak 2, "strong" 1, "strong" 2
-        with torch.no_grad():
-            own = [F.softmax(net(v).float(), 1) for v in views[:2]]
-            px = (own[0][:bx] + own[1][:bx]) / 2
-            wx = w[ix][:, None]
-            targets_x = sharpen(wx * co_pseudo_labels(peer_probs[ix], cand[ix]) + (1 - wx) * px,
-                                temperature)
-            if bu:
-                theirs = [F.softmax(peer(v[bx:]).float(), 1) for v in views[:2]]
-                pu = (own[0][bx:] + own[1][bx:] + theirs[0] + theirs[1]) / 4
-                targets_u = sharpen(pu, temperature)
+@dataclass
+class CoReg(engine.Method):
+    """Co-Reg's two networks, prototypes and loss history (hyperparameters: see :func:`fit`)."""
+
+    name = "coreg"
+    checkpointed = {"models": "nets", "protos": "protos", "optimizers": "optimizers",
+                    "loss_history": "loss_history"}
+    model: object
+    epochs: int
+    warmup_epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    momentum: float
+    schedule: str
+    alpha: float
+    temperature: float
+    lambda_u: float
+    p_threshold: float
+    low_dim: int
+    start_contrastive: int
+    proto_momentum: float
+    tau_proto: float
+    proto_weight: float
+    supcon_weight: float
+    augment: bool
+    seed: int
+    model_kwargs: dict | None
+    candidates: object = engine.not_in_config()  # bool (N, K) tensor on the device
+    clean: object = engine.not_in_config()  # int (N,) true labels on the device, or None
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 2 or not 0 <= self.warmup_epochs <= self.epochs:
+            raise ValueError(f"need epochs >= 1, batch_size >= 2, 0 <= warmup_epochs <= epochs; "
+                             f"got {self.epochs}, {self.batch_size}, {self.warmup_epochs}")
+        engine.validate_choice(self.schedule, engine.SCHEDULES, "schedule")
+
+    def setup(self, data):
+        self.nets = [_make_net(self.model, data, self.seed + i, self.low_dim, self.model_kwargs)
+                     for i in range(2)]
+        self.protos = [Prototypes(data.num_classes, self.low_dim, self.proto_momentum)
+                       .to(data.device) for _ in range(2)]
+        self.optimizers = [engine.sgd(n, self.lr, self.weight_decay, self.momentum,
+                                      nesterov=False) for n in self.nets]
+        self.loss_history: list[list] = [[], []]  # per network: its last 5 scaled losses
+        self.ensemble = engine.Ensemble(self.nets)
+
+    def train_epoch(self, epoch):
+        if epoch < self.warmup_epochs:
+            return self.warmup(epoch)
+        data, cand, record = self.data, self.candidates, {"phase": "train"}
+        total, seen = 0.0, 0
+        for i in range(2):  # net i trained on the division made by its peer, peer fixed
+            w, peer_probs = _co_divide(self.nets[1 - i], data, cand, self.loss_history[1 - i],
+                                       self.seed + epoch)
+            if i == 1 and self.clean is not None:
+                sel = w > self.p_threshold
+                hit = cand[torch.arange(data.n, device=data.device), self.clean]
+                record["labeled_fraction"] = float(sel.float().mean())
+                record["labeled_precision"] = float(hit[sel].float().mean()) if sel.any() else None
+            t, s = self.train_one(i, epoch, w, peer_probs)
+            total += t
+            seen += s
+        return dict(train_loss=total / max(seen, 1), lr=self.lr_at(epoch + 1), **record)
+
+    def warmup(self, epoch):
+        """Each network alone: partial-label loss plus the confidence penalty."""
+        data, cand = self.data, self.candidates
+        total, seen = 0.0, 0
+        for net, opt in zip(self.nets, self.optimizers):
+            net.train()
+            for _, idx in self.batches(data.n, 2 * self.batch_size, epoch, [opt]):
+                x = engine.batch_inputs(data, idx, self.generator, self.augment)
+                with engine.autocast(data.device):
+                    logits = net(x).float()
+                pl = partial_label_loss(logits, cand[idx])
+                loss = pl + neg_entropy(logits)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += float(pl.detach()) * len(idx)
+                seen += len(idx)
+        return dict(train_loss=total / max(seen, 1), lr=self.lr_at(epoch + 1), phase="warmup")
+
+    def train_one(self, i, epoch, w, peer_probs):
+        """One Co-Reg epoch of network ``i`` with its peer fixed, on the peer's division
+        (clean probabilities ``w`` (N,), aligned peer predictions ``peer_probs`` (N, K));
+        returns (sum of losses, examples)."""
+        data, cand, temperature = self.data, self.candidates, self.temperature
+        net, peer, protos = self.nets[i], self.nets[1 - i], self.protos[i]
+        optimizer = self.optimizers[i]
+        gen, bs = self.generator, self.batch_size
+        labeled = torch.nonzero(w > self.p_threshold).flatten()
+        unlabeled = torch.nonzero(w <= self.p_threshold).flatten()
+        if len(labeled) < 2:  # nothing trustworthy yet: treat the most reliable half as labeled
+            order = torch.argsort(w, descending=True)
+            labeled, unlabeled = order[: max(2, data.n // 2)], order[max(2, data.n // 2):]
+        net.train()
+        peer.eval()
+        total, seen = 0.0, 0
+        n_steps = engine.num_batches(len(labeled), bs)
+        u_iter = None
+        use_cont = epoch >= self.warmup_epochs + self.start_contrastive
+        ramp = self.lambda_u * float(np.clip((epoch - self.warmup_epochs) / 16.0, 0.0, 1.0))
+        for _, pos in self.batches(len(labeled), bs, epoch, [optimizer], steps=max(n_steps, 1)):
+            ix = labeled[pos]
+            if len(unlabeled) >= 2:
+                if u_iter is None:
+                    u_iter = iter(engine.batches(len(unlabeled), bs, gen, data.device))
+                upos = next(u_iter, None)
+                if upos is None:
+                    u_iter = iter(engine.batches(len(unlabeled), bs, gen, data.device))
+                    upos = next(u_iter)
+                iu = unlabeled[upos]
             else:
-                targets_u = targets_x[:0]
-        with torch.no_grad():  # prototypes from the weak view of the labeled split, updated before use
-            _, hw, _ = net.forward_all(views[0][:bx])
-            protos.update(F.normalize(hw["embed"].float(), dim=1), targets_x.argmax(1))
-        lam = float(rng.beta(alpha, alpha))
-        lam = max(lam, 1 - lam)
-        inputs = torch.cat([views[2][:bx], views[3][:bx], views[2][bx:], views[3][bx:]]).float()
-        targets = torch.cat([targets_x, targets_x, targets_u, targets_u])
-        perm = torch.randperm(inputs.shape[0], generator=generator).to(data.device)
-        mixed = lam * inputs + (1 - lam) * inputs[perm]
-        mixed_t = lam * targets + (1 - lam) * targets[perm]
-        with engine.autocast(data.device):
-            logits, heads, _ = net.forward_all(mixed)
-        logits = logits.float()
-        lx = -(mixed_t[: 2 * bx] * F.log_softmax(logits[: 2 * bx], 1)).sum(1).mean()
-        lu = ((F.softmax(logits[2 * bx:], 1) - mixed_t[2 * bx:]) ** 2).mean() if bu else 0.0
-        loss = lx + ramp * lu
-        if use_cont:
-            z_mixed = F.normalize(heads["embed"].float(), dim=1)
-            sim = protos.logits(z_mixed) / tau_proto
-            lp_x = F.kl_div(F.log_softmax(sim[: 2 * bx], 1), mixed_t[: 2 * bx],
-                            reduction="batchmean")
-            lp_u = ((F.softmax(sim[2 * bx:], 1) - mixed_t[2 * bx:]) ** 2).mean() if bu else 0.0
-            _, h2, _ = net.forward_all(torch.cat([views[2], views[3]]))
-            z = F.normalize(h2["embed"].float(), dim=1)
-            pseudo = torch.cat([targets_x, targets_u]).argmax(1)
-            is_l = torch.arange(bx + bu, device=data.device) < bx
-            loss = loss + proto_weight * (lp_x + lambda_u * lp_u) + supcon_weight * supcon_loss(
-                z, pseudo, is_l)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += float(loss.detach()) * bx
-        seen += bx
-    return total, seen
+                iu = labeled[:0]
+            bx, bu = len(ix), len(iu)
+            views = [engine.batch_inputs(data, torch.cat([ix, iu]), gen, self.augment)
+                     for _ in range(4)]  # weak 1, weak 2, "strong" 1, "strong" 2
+            # co-pseudo-labels (labeled split) and co-guessed labels (unlabeled split)
+            with torch.no_grad():
+                own = [F.softmax(net(v).float(), 1) for v in views[:2]]
+                px = (own[0][:bx] + own[1][:bx]) / 2
+                wx = w[ix][:, None]
+                targets_x = sharpen(wx * co_pseudo_labels(peer_probs[ix], cand[ix])
+                                    + (1 - wx) * px, temperature)
+                if bu:
+                    theirs = [F.softmax(peer(v[bx:]).float(), 1) for v in views[:2]]
+                    pu = (own[0][bx:] + own[1][bx:] + theirs[0] + theirs[1]) / 4
+                    targets_u = sharpen(pu, temperature)
+                else:
+                    targets_u = targets_x[:0]
+            # prototypes from the weak view of the labeled split, updated before use
+            with torch.no_grad():
+                _, hw, _ = net.forward_all(views[0][:bx])
+                protos.update(F.normalize(hw["embed"].float(), dim=1), targets_x.argmax(1))
+            # label-space consistency: mixup of the "strong" views and their targets
+            lam = float(self.rng.beta(self.alpha, self.alpha))
+            lam = max(lam, 1 - lam)
+            inputs = torch.cat([views[2][:bx], views[3][:bx], views[2][bx:], views[3][bx:]]).float()
+            targets = torch.cat([targets_x, targets_x, targets_u, targets_u])
+            perm = torch.randperm(inputs.shape[0], generator=gen).to(data.device)
+            mixed = lam * inputs + (1 - lam) * inputs[perm]
+            mixed_t = lam * targets + (1 - lam) * targets[perm]
+            with engine.autocast(data.device):
+                logits, heads, _ = net.forward_all(mixed)
+            logits = logits.float()
+            lx = -(mixed_t[: 2 * bx] * F.log_softmax(logits[: 2 * bx], 1)).sum(1).mean()
+            lu = ((F.softmax(logits[2 * bx:], 1) - mixed_t[2 * bx:]) ** 2).mean() if bu else 0.0
+            loss = lx + ramp * lu
+            if use_cont:  # feature-space consistency: prototype loss and supervised contrast
+                z_mixed = F.normalize(heads["embed"].float(), dim=1)
+                sim = protos.logits(z_mixed) / self.tau_proto
+                lp_x = F.kl_div(F.log_softmax(sim[: 2 * bx], 1), mixed_t[: 2 * bx],
+                                reduction="batchmean")
+                lp_u = ((F.softmax(sim[2 * bx:], 1) - mixed_t[2 * bx:]) ** 2).mean() if bu else 0.0
+                _, h2, _ = net.forward_all(torch.cat([views[2], views[3]]))
+                z = F.normalize(h2["embed"].float(), dim=1)
+                pseudo = torch.cat([targets_x, targets_u]).argmax(1)
+                is_l = torch.arange(bx + bu, device=data.device) < bx
+                loss = (loss + self.proto_weight * (lp_x + self.lambda_u * lp_u)
+                        + self.supcon_weight * supcon_loss(z, pseudo, is_l))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * bx
+            seen += bx
+        return total, seen
+
+    def result(self):
+        return self.ensemble, tuple(self.nets)
 
 
 def fit(images, candidates, *, model="resnet8", epochs: int = 800, warmup_epochs: int = 50,
@@ -294,93 +388,19 @@ def fit(images, candidates, *, model="resnet8", epochs: int = 800, warmup_epochs
     Raises:
         ValueError: bad data or candidates, ``warmup_epochs`` > ``epochs``, bad resume.
     """
-    if epochs < 1 or batch_size < 2 or not 0 <= warmup_epochs <= epochs:
-        raise ValueError(f"need epochs >= 1, batch_size >= 2, 0 <= warmup_epochs <= epochs; "
-                         f"got {epochs}, {batch_size}, {warmup_epochs}")
-    engine.validate_choice(schedule, engine.SCHEDULES, "schedule")
-    data, cand, clean = prepare_partial(images, candidates, test_images=test_images,
-                                        test_labels=test_labels, device=device,
-                                        true_labels=true_labels)
-    nets = [_make_net(model, data, seed + i, low_dim, model_kwargs) for i in range(2)]
-    protos = [Prototypes(data.num_classes, low_dim, proto_momentum).to(data.device)
-              for _ in range(2)]
-    opts = [engine.sgd(n, lr, weight_decay, momentum, nesterov=False) for n in nets]
-    generator = engine.seeded_generator(seed)
-    rng = np.random.default_rng(seed)
-    loss_history: list[list] = [[], []]
-    config = dict(method="coreg", model=str(model), epochs=epochs, warmup_epochs=warmup_epochs,
-                  batch_size=batch_size, lr=lr, weight_decay=weight_decay, momentum=momentum,
-                  schedule=schedule, alpha=alpha, temperature=temperature, lambda_u=lambda_u,
-                  p_threshold=p_threshold, low_dim=low_dim, start_contrastive=start_contrastive,
-                  proto_momentum=proto_momentum, tau_proto=tau_proto, proto_weight=proto_weight,
-                  supcon_weight=supcon_weight, augment=augment, seed=seed, n=data.n,
-                  num_classes=data.num_classes, model_kwargs=model_kwargs)
-    ckpt = engine.Checkpointer(checkpoint_dir, resume, config, data)
-    state = ckpt.load()
-    start, history = engine.restore(state, device=data.device, generator=generator, rng=rng,
-                                    modules={"models": nets, "protos": protos},
-                                    optimizers={"optimizers": opts})
-    if state is not None:
-        loss_history = state["loss_history"]
-
-    def lr_at(t):
-        return lr * engine.lr_multiplier(t, epochs, schedule)
-
-    ensemble = engine.Ensemble(nets)
-    bar = engine.epoch_bar(start, epochs, desc="coreg", progress=progress)
-    for epoch in bar:
-        clock = engine.Stopwatch(data.device)
-        record = dict(epoch=epoch + 1, phase="warmup" if epoch < warmup_epochs else "train")
-        total, seen = 0.0, 0
-        if epoch < warmup_epochs:
-            steps = engine.num_batches(data.n, 2 * batch_size)
-            for net, opt in zip(nets, opts):
-                net.train()
-                for step, idx in enumerate(engine.batches(data.n, 2 * batch_size, generator,
-                                                          data.device)):
-                    engine.set_lr(opt, lr_at(epoch + step / steps))
-                    x = engine.batch_inputs(data, idx, generator, augment)
-                    with engine.autocast(data.device):
-                        logits = net(x).float()
-                    pl = partial_label_loss(logits, cand[idx])
-                    loss = pl + neg_entropy(logits)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total += float(pl.detach()) * len(idx)
-                    seen += len(idx)
-        else:
-            for i in range(2):  # net i trained on the division made by its peer, peer fixed
-                peer = nets[1 - i]
-                w, peer_probs = _co_divide(peer, data, cand, loss_history[1 - i], seed + epoch)
-                if i == 1 and clean is not None:
-                    sel = w > p_threshold
-                    hit = cand[torch.arange(data.n, device=data.device), clean]
-                    record["labeled_fraction"] = float(sel.float().mean())
-                    record["labeled_precision"] = float(hit[sel].float().mean()) if sel.any() else None
-                t, s = _train_epoch(
-                    nets[i], peer, protos[i], opts[i], data, cand, w, peer_probs, epoch=epoch,
-                    warmup_epochs=warmup_epochs, batch_size=batch_size, lr_at=lr_at,
-                    generator=generator, rng=rng, alpha=alpha, temperature=temperature,
-                    lambda_u=lambda_u, p_threshold=p_threshold,
-                    start_contrastive=start_contrastive, tau_proto=tau_proto,
-                    proto_weight=proto_weight, supcon_weight=supcon_weight, augment=augment)
-                total += t
-                seen += s
-        record.update(train_loss=total / max(seen, 1),
-                      test_acc=engine.accuracy(ensemble, data.x_test, data.y_test),
-                      lr=lr_at(epoch + 1), seconds=clock.seconds())
-        engine.end_epoch(history, record, bar, ckpt, on_epoch, dict(
-            models=[n.state_dict() for n in nets],
-            protos=[p.state_dict() for p in protos],
-            optimizers=[o.state_dict() for o in opts],
-            loss_history=[list(h) for h in loss_history],
-            rng=engine.rng_state(generator, rng)))
-    bar.close()
-    for n in nets:
-        n.eval()
-    return engine.FitResult(model=ensemble.eval(), history=history, models=tuple(nets))
+    method = CoReg(model=model, epochs=epochs, warmup_epochs=warmup_epochs,
+                   batch_size=batch_size, lr=lr, weight_decay=weight_decay, momentum=momentum,
+                   schedule=schedule, alpha=alpha, temperature=temperature, lambda_u=lambda_u,
+                   p_threshold=p_threshold, low_dim=low_dim, start_contrastive=start_contrastive,
+                   proto_momentum=proto_momentum, tau_proto=tau_proto,
+                   proto_weight=proto_weight, supcon_weight=supcon_weight, augment=augment,
+                   seed=seed, model_kwargs=model_kwargs)
+    data, method.candidates, method.clean = prepare_partial(
+        images, candidates, test_images=test_images, test_labels=test_labels, device=device,
+        true_labels=true_labels)
+    return engine.run(method, data, checkpoint_dir=checkpoint_dir, resume=resume,
+                      progress=progress, on_epoch=on_epoch)
 
 
 __all__ = ["co_pseudo_labels", "distribution_alignment", "max_candidate_loss", "neg_entropy",
-           "supcon_loss", "Prototypes", "fit"]
+           "supcon_loss", "Prototypes", "CoReg", "fit"]

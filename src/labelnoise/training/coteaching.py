@@ -17,6 +17,8 @@ instead (faster for short runs).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch.nn import functional as F
 
@@ -41,6 +43,108 @@ def _paper_lr(epoch: int, lr: float, epochs: int, decay_start: float) -> tuple[f
     if epoch < decay_start:
         return lr, 0.9
     return lr * (epochs - epoch) / max(epochs - decay_start, 1e-12), 0.1
+
+
+def paper_settings(noise_rate: float, asymmetric: bool) -> dict:
+    """The paper's setting that depends on the noise: ``forget_rate`` = the noise rate
+    (assumed known, Han et al. 2018, section 3). Used by ``labelnoise train`` and the
+    benchmarks when no ``--forget-rate`` is given."""
+    return {"forget_rate": noise_rate}
+
+
+@dataclass
+class CoTeaching(engine.Method):
+    """Co-teaching's two networks and Algorithm 1 (hyperparameters: see :func:`fit`)."""
+
+    name = "coteaching"
+    checkpointed = {"models": "nets", "optimizers": "optimizers"}
+    model: object
+    forget_rate: float
+    num_gradual: int
+    epochs: int
+    batch_size: int
+    lr: float
+    optimizer: str
+    decay_start: float | None
+    weight_decay: float
+    schedule: str
+    augment: bool
+    seed: int
+    model_kwargs: dict | None
+    true_labels: object = engine.not_in_config()
+
+    def __post_init__(self):
+        if not 0 <= self.forget_rate < 1:
+            raise ValueError(f"forget_rate must lie in [0, 1), got {self.forget_rate}")
+        engine.validate_choice(self.optimizer, ("adam", "sgd"), "optimizer")
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ValueError(f"epochs must be >= 1 and batch_size >= 2, got {self.epochs}, "
+                             f"{self.batch_size}")
+        if self.decay_start is None:
+            self.decay_start = 0.4 * self.epochs
+
+    def setup(self, data):
+        self.clean = None  # bool (N,): is the given label right (for label_precision)
+        if self.true_labels is not None:
+            truth = torch.from_numpy(engine.validate_labels(self.true_labels, name="true_labels"))
+            if len(truth) != data.n:
+                raise ValueError(f"true_labels has {len(truth)} entries but labels has {data.n}")
+            self.clean = truth.to(data.device) == data.y
+        self.nets = [engine.make_model(self.model, data, seed=self.seed + i,
+                                       **(self.model_kwargs or {})) for i in range(2)]
+        if self.optimizer == "adam":
+            self.optimizers = [torch.optim.Adam(n.parameters(), lr=self.lr,
+                                                weight_decay=self.weight_decay) for n in self.nets]
+        else:
+            self.optimizers = [engine.sgd(n, self.lr, self.weight_decay) for n in self.nets]
+
+    def lr_at(self, t):
+        if self.optimizer == "adam":  # the official code: constant, then linear decay to 0
+            return _paper_lr(int(t), self.lr, self.epochs, self.decay_start)[0]
+        return super().lr_at(t)
+
+    def train_epoch(self, epoch):
+        data, nets, opts = self.data, self.nets, self.optimizers
+        keep = kept_fraction(epoch, self.forget_rate, self.num_gradual)  # R(T)
+        if self.optimizer == "adam":  # and Adam's beta1 0.9, then 0.1 from the decay start
+            beta1 = _paper_lr(epoch, self.lr, self.epochs, self.decay_start)[1]
+            for opt in opts:
+                for group in opt.param_groups:
+                    group["betas"] = (beta1, 0.999)
+        for n in nets:
+            n.train()
+        total = torch.zeros((), device=data.device)
+        kept_clean = torch.zeros((), device=data.device)
+        kept = seen = 0
+        for _, idx in self.batches(data.n, self.batch_size, epoch, opts):
+            x, y = engine.batch_inputs(data, idx, self.generator, self.augment), data.y[idx]
+            with engine.autocast(data.device):
+                logits = [n(x) for n in nets]
+            losses = [F.cross_entropy(lg.float(), y, reduction="none") for lg in logits]
+            # each network picks its R(T) small-loss examples; its peer learns from them
+            picked = [select_small_loss(lo.detach(), keep) for lo in losses]
+            updates = [losses[0][picked[1]].mean(), losses[1][picked[0]].mean()]
+            for opt in opts:
+                opt.zero_grad(set_to_none=True)
+            (updates[0] + updates[1]).backward()
+            for opt in opts:
+                opt.step()
+            total += updates[0].detach() * len(idx)
+            seen += len(idx)
+            if self.clean is not None:
+                kept_clean += self.clean[idx][picked[0]].sum()
+                kept += len(picked[0])
+        record = dict(train_loss=float(total) / max(seen, 1), lr=engine.get_lr(opts[0]),
+                      kept_fraction=keep)
+        if self.clean is not None:
+            record["label_precision"] = float(kept_clean) / max(kept, 1)
+        return record
+
+    def result(self):
+        return self.nets[0], tuple(self.nets)
+
+    def evaluated(self):
+        return {"test_acc": self.nets[0], "test_acc_net2": self.nets[1]}
 
 
 def fit(images, labels, *, model="resnet8", forget_rate: float = 0.2, num_gradual: int = 10,
@@ -79,86 +183,12 @@ def fit(images, labels, *, model="resnet8", forget_rate: float = 0.2, num_gradua
         ValueError: forget_rate outside [0, 1), unknown optimizer, bad data (see
             :func:`~labelnoise.training.engine.prepare_data`), bad resume.
     """
-    if not 0 <= forget_rate < 1:
-        raise ValueError(f"forget_rate must lie in [0, 1), got {forget_rate}")
-    engine.validate_choice(optimizer, ("adam", "sgd"), "optimizer")
-    if epochs < 1 or batch_size < 2:
-        raise ValueError(f"epochs must be >= 1 and batch_size >= 2, got {epochs}, {batch_size}")
+    method = CoTeaching(model=model, forget_rate=forget_rate, num_gradual=num_gradual,
+                        epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                        decay_start=decay_start, weight_decay=weight_decay, schedule=schedule,
+                        augment=augment, seed=seed, model_kwargs=model_kwargs,
+                        true_labels=true_labels)
     data = engine.prepare_data(images, labels, num_classes=num_classes, test_images=test_images,
                                test_labels=test_labels, device=device)
-    clean = None
-    if true_labels is not None:
-        clean = torch.from_numpy(engine.validate_labels(true_labels, name="true_labels"))
-        if len(clean) != data.n:
-            raise ValueError(f"true_labels has {len(clean)} entries but labels has {data.n}")
-        clean = clean.to(data.device) == data.y
-    nets = [engine.make_model(model, data, seed=seed + i, **(model_kwargs or {}))
-            for i in range(2)]
-    if optimizer == "adam":
-        opts = [torch.optim.Adam(n.parameters(), lr=lr, weight_decay=weight_decay) for n in nets]
-    else:
-        opts = [engine.sgd(n, lr, weight_decay) for n in nets]
-    decay_start = 0.4 * epochs if decay_start is None else decay_start
-    generator = engine.seeded_generator(seed)
-    config = dict(method="coteaching", model=str(model), forget_rate=forget_rate,
-                  num_gradual=num_gradual, epochs=epochs, batch_size=batch_size, lr=lr,
-                  optimizer=optimizer, decay_start=decay_start, weight_decay=weight_decay,
-                  schedule=schedule, augment=augment, seed=seed, n=data.n,
-                  num_classes=data.num_classes, model_kwargs=model_kwargs)
-    ckpt = engine.Checkpointer(checkpoint_dir, resume, config, data)
-
-    start, history = engine.restore(ckpt.load(), device=data.device, generator=generator,
-                                    modules={"models": nets}, optimizers={"optimizers": opts})
-
-    steps = engine.num_batches(data.n, batch_size)
-    bar = engine.epoch_bar(start, epochs, desc="coteaching", progress=progress)
-    for epoch in bar:
-        clock = engine.Stopwatch(data.device)
-        keep = kept_fraction(epoch, forget_rate, num_gradual)
-        for n in nets:
-            n.train()
-        total = torch.zeros((), device=data.device)
-        kept_clean = torch.zeros((), device=data.device)
-        kept = seen = 0
-        for step, idx in enumerate(engine.batches(data.n, batch_size, generator, data.device)):
-            if optimizer == "adam":
-                cur_lr, beta1 = _paper_lr(epoch, lr, epochs, decay_start)
-                for opt in opts:
-                    for group in opt.param_groups:
-                        group["lr"], group["betas"] = cur_lr, (beta1, 0.999)
-            else:
-                cur_lr = lr * engine.lr_multiplier(epoch + step / steps, epochs, schedule)
-                for opt in opts:
-                    engine.set_lr(opt, cur_lr)
-            x, y = engine.batch_inputs(data, idx, generator, augment), data.y[idx]
-            with engine.autocast(data.device):
-                logits = [n(x) for n in nets]
-            losses = [F.cross_entropy(lg.float(), y, reduction="none") for lg in logits]
-            # each network picks its small-loss examples; its peer learns from them
-            picked = [select_small_loss(lo.detach(), keep) for lo in losses]
-            updates = [losses[0][picked[1]].mean(), losses[1][picked[0]].mean()]
-            for opt in opts:
-                opt.zero_grad(set_to_none=True)
-            (updates[0] + updates[1]).backward()
-            for opt in opts:
-                opt.step()
-            total += updates[0].detach() * len(idx)
-            seen += len(idx)
-            if clean is not None:
-                kept_clean += clean[idx][picked[0]].sum()
-                kept += len(picked[0])
-        record = dict(epoch=epoch + 1, train_loss=float(total) / max(seen, 1),
-                      test_acc=engine.accuracy(nets[0], data.x_test, data.y_test),
-                      test_acc_net2=engine.accuracy(nets[1], data.x_test, data.y_test),
-                      lr=cur_lr, kept_fraction=keep)
-        if clean is not None:
-            record["label_precision"] = float(kept_clean) / max(kept, 1)
-        record["seconds"] = clock.seconds()
-        engine.end_epoch(history, record, bar, ckpt, on_epoch, dict(
-            models=[n.state_dict() for n in nets],
-            optimizers=[o.state_dict() for o in opts],
-            rng=engine.rng_state(generator)))
-    bar.close()
-    for n in nets:
-        n.eval()
-    return engine.FitResult(model=nets[0], history=history, models=tuple(nets))
+    return engine.run(method, data, checkpoint_dir=checkpoint_dir, resume=resume,
+                      progress=progress, on_epoch=on_epoch)

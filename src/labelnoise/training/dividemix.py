@@ -28,6 +28,8 @@ entropy) during the warm-up: ``conf_penalty=True``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from sklearn.mixture import GaussianMixture
@@ -75,87 +77,193 @@ def sharpen(p: torch.Tensor, temperature: float) -> torch.Tensor:
     return p / p.sum(dim=1, keepdim=True)
 
 
-def _train_one(net, peer, optimizer, data, labeled, w, unlabeled, *, epoch, warmup_epochs,
-               batch_size, lr_at, generator, rng, alpha, lambda_u, temperature, rampup,
-               augment):
-    """One DivideMix epoch for ``net`` on its peer's division (Algorithm 1, lines 10-27)."""
-    net.train()
-    peer.eval()
-    k = data.num_classes
-    prior = torch.full((k,), 1.0 / k, device=data.device)
-    num_iter = len(labeled) // batch_size + 1
-    u_perm = torch.empty(0, dtype=torch.long)
-    u_pos = 0
-    total = torch.zeros((), device=data.device)
-    for step, pos in enumerate(engine.batches(len(labeled), batch_size, generator, data.device)):
-        engine.set_lr(optimizer, lr_at(epoch + step / num_iter))
-        idx_x, w_x = labeled[pos], w[pos][:, None]
-        b = len(idx_x)
-        aug = generator if augment else None
-        x1, x2 = (engine.batch_inputs(data, idx_x, aug) for _ in range(2))
-        onehot = F.one_hot(data.y[idx_x], k).float()
-        use_u = len(unlabeled) >= 2
-        with torch.no_grad(), engine.autocast(data.device):
+def paper_settings(noise_rate: float, asymmetric: bool) -> dict:
+    """The paper's settings that depend on the noise (Li et al. 2020, section 4.1):
+    ``lambda_u`` 0 for noise up to 25% and for asymmetric noise, 25 up to 85%, else 50; the
+    confidence penalty in the warm-up for asymmetric noise. Used by ``labelnoise train``
+    and the benchmarks when no ``--lambda-u`` is given."""
+    if asymmetric or noise_rate <= 0.25:
+        lambda_u = 0.0
+    else:
+        lambda_u = 25.0 if noise_rate <= 0.85 else 50.0
+    return {"lambda_u": lambda_u, "conf_penalty": asymmetric}
+
+
+@dataclass
+class DivideMix(engine.Method):
+    """DivideMix's two networks and Algorithm 1 (hyperparameters: see :func:`fit`)."""
+
+    name = "dividemix"
+    checkpointed = {"models": "nets", "optimizers": "optimizers", "past_losses": "past_losses"}
+    model: object
+    epochs: int
+    warmup_epochs: int
+    batch_size: int
+    warmup_batch_size: int | None
+    lr: float
+    weight_decay: float
+    momentum: float
+    lr_decay_epoch: float | None
+    alpha: float
+    lambda_u: float
+    p_threshold: float
+    temperature: float
+    rampup_length: float
+    conf_penalty: bool
+    loss_history: int
+    augment: bool
+    seed: int
+    model_kwargs: dict | None
+    true_labels: object = engine.not_in_config()
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 2 or self.warmup_epochs < 0:
+            raise ValueError(f"need epochs >= 1, batch_size >= 2, warmup_epochs >= 0; got "
+                             f"{self.epochs}, {self.batch_size}, {self.warmup_epochs}")
+        if (not 0 < self.p_threshold < 1 or self.temperature <= 0 or self.alpha <= 0
+                or self.loss_history < 1):
+            raise ValueError("need 0 < p_threshold < 1, temperature > 0, alpha > 0, "
+                             "loss_history >= 1")
+        self.warmup_batch_size = self.warmup_batch_size or 2 * self.batch_size
+        if self.lr_decay_epoch is None:
+            self.lr_decay_epoch = self.epochs / 2
+
+    def setup(self, data):
+        self.clean = None  # bool (N,) ndarray: is the given label right (split diagnostics)
+        if self.true_labels is not None:
+            truth = engine.validate_labels(self.true_labels, name="true_labels")
+            if len(truth) != data.n:
+                raise ValueError(f"true_labels has {len(truth)} entries but labels has {data.n}")
+            self.clean = truth == data.y.cpu().numpy()
+        self.nets = [engine.make_model(self.model, data, seed=self.seed + i,
+                                       **(self.model_kwargs or {})) for i in range(2)]
+        self.optimizers = [engine.sgd(n, self.lr, self.weight_decay, self.momentum,
+                                      nesterov=False) for n in self.nets]
+        self.past_losses = [[], []]  # per network: scaled losses of the last epochs
+        self.ensemble = engine.Ensemble(self.nets)
+
+    def lr_at(self, t):
+        return self.lr * engine.lr_multiplier(t, self.epochs, "step",
+                                              milestones=(self.lr_decay_epoch,))
+
+    def train_epoch(self, epoch):
+        if epoch < self.warmup_epochs:
+            losses = [self.warmup(net, opt, epoch) for net, opt in zip(self.nets, self.optimizers)]
+            return dict(train_loss=float(np.mean(losses)), lr=self.lr_at(epoch + 1 - 1e-9))
+        record = {}
+        # co-divide: a GMM on each network's per-example loss
+        probs = []
+        for i, net in enumerate(self.nets):
+            loss = engine.per_example_loss(net, self.data).cpu().numpy()
+            scaled = (loss - loss.min()) / max(np.ptp(loss), 1e-12)
+            self.past_losses[i] = (self.past_losses[i] + [scaled])[-self.loss_history:]
+            probs.append(clean_probability(np.mean(self.past_losses[i], axis=0),
+                                           seed=self.seed + epoch))
+        losses = []
+        for i in range(2):  # net i learns from the division of its peer
+            w = probs[1 - i]
+            mask = w > self.p_threshold
+            if mask.sum() < 2:  # degenerate division: keep the two most likely clean
+                mask = np.zeros(self.data.n, dtype=bool)
+                mask[np.argsort(-w)[:2]] = True
+            losses.append(self.train_one(i, epoch, np.flatnonzero(mask), w[mask],
+                                         np.flatnonzero(~mask)))
+        pred1 = probs[0] > self.p_threshold
+        record["labeled_fraction"] = float(pred1.mean())
+        if self.clean is not None:
+            clean = self.clean
+            record["split_precision"] = float(clean[pred1].mean()) if pred1.any() else 0.0
+            record["split_recall"] = float(pred1[clean].mean()) if clean.any() else 0.0
+        return dict(train_loss=float(np.mean(losses)), lr=self.lr_at(epoch + 1 - 1e-9), **record)
+
+    def warmup(self, net, optimizer, epoch):
+        """One warm-up epoch: cross entropy on all given labels (+ negative entropy if asked)."""
+        data = self.data
+        net.train()
+        total = torch.zeros((), device=data.device)
+        for _, idx in self.batches(data.n, self.warmup_batch_size, epoch, [optimizer]):
+            x = engine.batch_inputs(data, idx, self.generator, self.augment)
+            with engine.autocast(data.device):
+                logits = net(x).float()
+            loss = F.cross_entropy(logits, data.y[idx])
+            if self.conf_penalty:
+                p = F.softmax(logits, 1)
+                loss = loss + (p * torch.log(p.clamp_min(1e-12))).sum(1).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(idx)
+        return float(total) / data.n
+
+    def train_one(self, i, epoch, labeled, w, unlabeled):
+        """One DivideMix epoch of network ``i`` on its peer's division (Algorithm 1, lines
+        10-27): ``labeled`` / ``unlabeled`` example indices (ndarrays) and the labeled
+        examples' clean probabilities ``w``."""
+        data, k, temperature = self.data, self.data.num_classes, self.temperature
+        net, peer, optimizer = self.nets[i], self.nets[1 - i], self.optimizers[i]
+        labeled = torch.from_numpy(labeled).to(data.device)
+        unlabeled = torch.from_numpy(unlabeled).to(data.device)
+        w = torch.from_numpy(w).float().to(data.device)
+        net.train()
+        peer.eval()
+        prior = torch.full((k,), 1.0 / k, device=data.device)
+        num_iter = len(labeled) // self.batch_size + 1
+        u_perm = torch.empty(0, dtype=torch.long)
+        u_pos = 0
+        total = torch.zeros((), device=data.device)
+        aug = self.generator if self.augment else None
+        for step, pos in self.batches(len(labeled), self.batch_size, epoch, [optimizer],
+                                         steps=num_iter):
+            idx_x, w_x = labeled[pos], w[pos][:, None]
+            b = len(idx_x)
+            x1, x2 = (engine.batch_inputs(data, idx_x, aug) for _ in range(2))
+            onehot = F.one_hot(data.y[idx_x], k).float()
+            use_u = len(unlabeled) >= 2
+            with torch.no_grad(), engine.autocast(data.device):
+                if use_u:
+                    if u_pos + b > len(u_perm):  # cycle through the unlabeled set
+                        u_perm, u_pos = torch.randperm(len(unlabeled), generator=self.generator), 0
+                    idx_u = unlabeled[u_perm[u_pos:u_pos + b].to(data.device)]
+                    u_pos += b
+                    u1, u2 = (engine.batch_inputs(data, idx_u, aug) for _ in range(2))
+                    # label co-guessing: both networks, both views
+                    pu = sum(F.softmax(m(u).float(), 1) for m in (net, peer) for u in (u1, u2)) / 4
+                    targets_u = sharpen(pu, temperature)
+                # label co-refinement with the clean probability w
+                px = (F.softmax(net(x1).float(), 1) + F.softmax(net(x2).float(), 1)) / 2
+                targets_x = sharpen(w_x * onehot + (1 - w_x) * px, temperature)
+            # MixMatch: mixup of labeled and unlabeled views and their targets
+            inputs = [x1, x2] + ([u1, u2] if use_u else [])
+            targets = [targets_x, targets_x] + ([targets_u, targets_u] if use_u else [])
+            all_inputs = torch.cat([t.float() for t in inputs])
+            all_targets = torch.cat(targets)
+            lam = float(self.rng.beta(self.alpha, self.alpha))
+            lam = max(lam, 1 - lam)
+            perm = torch.randperm(all_inputs.shape[0], generator=self.generator).to(data.device)
+            mixed_input = lam * all_inputs + (1 - lam) * all_inputs[perm]
+            mixed_target = lam * all_targets + (1 - lam) * all_targets[perm]
+            if mixed_input.ndim == 4:
+                mixed_input = mixed_input.contiguous(memory_format=torch.channels_last)
+            with engine.autocast(data.device):
+                logits = net(mixed_input).float()
+            # L_x + lambda_u L_u + L_reg
+            loss_x = -(F.log_softmax(logits[:2 * b], 1) * mixed_target[:2 * b]).sum(1).mean()
+            loss = loss_x
             if use_u:
-                if u_pos + b > len(u_perm):  # cycle through the unlabeled set
-                    u_perm, u_pos = torch.randperm(len(unlabeled), generator=generator), 0
-                idx_u = unlabeled[u_perm[u_pos:u_pos + b].to(data.device)]
-                u_pos += b
-                u1, u2 = (engine.batch_inputs(data, idx_u, aug) for _ in range(2))
-                # label co-guessing: both networks, both views
-                pu = sum(F.softmax(m(u).float(), 1) for m in (net, peer) for u in (u1, u2)) / 4
-                targets_u = sharpen(pu, temperature)
-            # label co-refinement with the clean probability w
-            px = (F.softmax(net(x1).float(), 1) + F.softmax(net(x2).float(), 1)) / 2
-            targets_x = sharpen(w_x * onehot + (1 - w_x) * px, temperature)
-        inputs = [x1, x2] + ([u1, u2] if use_u else [])
-        targets = [targets_x, targets_x] + ([targets_u, targets_u] if use_u else [])
-        all_inputs = torch.cat([t.float() for t in inputs])
-        all_targets = torch.cat(targets)
-        lam = float(rng.beta(alpha, alpha))
-        lam = max(lam, 1 - lam)
-        perm = torch.randperm(all_inputs.shape[0], generator=generator).to(data.device)
-        mixed_input = lam * all_inputs + (1 - lam) * all_inputs[perm]
-        mixed_target = lam * all_targets + (1 - lam) * all_targets[perm]
-        if mixed_input.ndim == 4:
-            mixed_input = mixed_input.contiguous(memory_format=torch.channels_last)
-        with engine.autocast(data.device):
-            logits = net(mixed_input).float()
-        loss_x = -(F.log_softmax(logits[:2 * b], 1) * mixed_target[:2 * b]).sum(1).mean()
-        loss = loss_x
-        if use_u:
-            loss_u = ((F.softmax(logits[2 * b:], 1) - mixed_target[2 * b:]) ** 2).mean()
-            ramp = np.clip((epoch + step / num_iter - warmup_epochs) / rampup, 0.0, 1.0)
-            loss = loss + lambda_u * float(ramp) * loss_u
-        pred_mean = F.softmax(logits, 1).mean(0)
-        loss = loss + (prior * torch.log(prior / pred_mean)).sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += loss.detach() * b
-    return float(total) / max(len(labeled), 1)
+                loss_u = ((F.softmax(logits[2 * b:], 1) - mixed_target[2 * b:]) ** 2).mean()
+                ramp = np.clip((epoch + step / num_iter - self.warmup_epochs) / self.rampup_length,
+                               0.0, 1.0)
+                loss = loss + self.lambda_u * float(ramp) * loss_u
+            pred_mean = F.softmax(logits, 1).mean(0)
+            loss = loss + (prior * torch.log(prior / pred_mean)).sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * b
+        return float(total) / max(len(labeled), 1)
 
-
-def _warmup_one(net, optimizer, data, *, epoch, batch_size, lr_at, generator, conf_penalty,
-                augment):
-    """One warm-up epoch: cross entropy on all given labels (+ negative entropy if asked)."""
-    net.train()
-    steps = engine.num_batches(data.n, batch_size)
-    total = torch.zeros((), device=data.device)
-    for step, idx in enumerate(engine.batches(data.n, batch_size, generator, data.device)):
-        engine.set_lr(optimizer, lr_at(epoch + step / steps))
-        x = engine.batch_inputs(data, idx, generator, augment)
-        with engine.autocast(data.device):
-            logits = net(x).float()
-        loss = F.cross_entropy(logits, data.y[idx])
-        if conf_penalty:
-            p = F.softmax(logits, 1)
-            loss = loss + (p * torch.log(p.clamp_min(1e-12))).sum(1).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += loss.detach() * len(idx)
-    return float(total) / data.n
+    def result(self):
+        return self.ensemble, tuple(self.nets)
 
 
 def fit(images, labels, *, model="preact-resnet18", epochs: int = 300,
@@ -206,93 +314,15 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 300,
         ValueError: bad hyperparameters or data (see
             :func:`~labelnoise.training.engine.prepare_data`), bad resume.
     """
-    if epochs < 1 or batch_size < 2 or warmup_epochs < 0:
-        raise ValueError(f"need epochs >= 1, batch_size >= 2, warmup_epochs >= 0; got "
-                         f"{epochs}, {batch_size}, {warmup_epochs}")
-    if not 0 < p_threshold < 1 or temperature <= 0 or alpha <= 0 or loss_history < 1:
-        raise ValueError("need 0 < p_threshold < 1, temperature > 0, alpha > 0, "
-                         "loss_history >= 1")
+    method = DivideMix(model=model, epochs=epochs, warmup_epochs=warmup_epochs,
+                       batch_size=batch_size, warmup_batch_size=warmup_batch_size, lr=lr,
+                       weight_decay=weight_decay, momentum=momentum,
+                       lr_decay_epoch=lr_decay_epoch, alpha=alpha, lambda_u=lambda_u,
+                       p_threshold=p_threshold, temperature=temperature,
+                       rampup_length=rampup_length, conf_penalty=conf_penalty,
+                       loss_history=loss_history, augment=augment, seed=seed,
+                       model_kwargs=model_kwargs, true_labels=true_labels)
     data = engine.prepare_data(images, labels, num_classes=num_classes, test_images=test_images,
                                test_labels=test_labels, device=device)
-    clean = None
-    if true_labels is not None:
-        truth = engine.validate_labels(true_labels, name="true_labels")
-        if len(truth) != data.n:
-            raise ValueError(f"true_labels has {len(truth)} entries but labels has {data.n}")
-        clean = truth == data.y.cpu().numpy()
-    warmup_batch_size = warmup_batch_size or 2 * batch_size
-    lr_decay_epoch = epochs / 2 if lr_decay_epoch is None else lr_decay_epoch
-    nets = [engine.make_model(model, data, seed=seed + i, **(model_kwargs or {}))
-            for i in range(2)]
-    opts = [engine.sgd(n, lr, weight_decay, momentum, nesterov=False) for n in nets]
-    generator = engine.seeded_generator(seed)
-    rng = np.random.default_rng(seed)
-    config = dict(method="dividemix", model=str(model), epochs=epochs,
-                  warmup_epochs=warmup_epochs, batch_size=batch_size,
-                  warmup_batch_size=warmup_batch_size, lr=lr, weight_decay=weight_decay,
-                  momentum=momentum, lr_decay_epoch=lr_decay_epoch, alpha=alpha,
-                  lambda_u=lambda_u, p_threshold=p_threshold, temperature=temperature,
-                  rampup_length=rampup_length, conf_penalty=conf_penalty,
-                  loss_history=loss_history, augment=augment, seed=seed, n=data.n,
-                  num_classes=data.num_classes, model_kwargs=model_kwargs)
-    ckpt = engine.Checkpointer(checkpoint_dir, resume, config, data)
-
-    def lr_at(t):
-        return lr * engine.lr_multiplier(t, epochs, "step", milestones=(lr_decay_epoch,))
-
-    state = ckpt.load()
-    start, history = engine.restore(state, device=data.device, generator=generator, rng=rng,
-                                    modules={"models": nets}, optimizers={"optimizers": opts})
-    past_losses = [[], []] if state is None else state["past_losses"]
-
-    ensemble = engine.Ensemble(nets)
-    bar = engine.epoch_bar(start, epochs, desc="dividemix", progress=progress)
-    for epoch in bar:
-        clock = engine.Stopwatch(data.device)
-        record = dict(epoch=epoch + 1)
-        if epoch < warmup_epochs:
-            losses = [_warmup_one(n, o, data, epoch=epoch, batch_size=warmup_batch_size,
-                                  lr_at=lr_at, generator=generator, conf_penalty=conf_penalty,
-                                  augment=augment) for n, o in zip(nets, opts)]
-        else:
-            # co-divide: a GMM on each network's per-example loss
-            probs = []
-            for i, n in enumerate(nets):
-                loss = engine.per_example_loss(n, data).cpu().numpy()
-                past_losses[i] = (past_losses[i] + [(loss - loss.min()) / max(np.ptp(loss), 1e-12)]
-                                  )[-loss_history:]
-                probs.append(clean_probability(np.mean(past_losses[i], axis=0),
-                                               seed=seed + epoch))
-            losses = []
-            for i in range(2):  # net i learns from the division of its peer
-                w = probs[1 - i]
-                mask = w > p_threshold
-                if mask.sum() < 2:  # degenerate division: keep the two most likely clean
-                    mask = np.zeros(data.n, dtype=bool)
-                    mask[np.argsort(-w)[:2]] = True
-                labeled = torch.from_numpy(np.flatnonzero(mask)).to(data.device)
-                unlabeled = torch.from_numpy(np.flatnonzero(~mask)).to(data.device)
-                w_lab = torch.from_numpy(w[mask]).float().to(data.device)
-                losses.append(_train_one(
-                    nets[i], nets[1 - i], opts[i], data, labeled, w_lab, unlabeled,
-                    epoch=epoch, warmup_epochs=warmup_epochs, batch_size=batch_size,
-                    lr_at=lr_at, generator=generator, rng=rng, alpha=alpha,
-                    lambda_u=lambda_u, temperature=temperature, rampup=rampup_length,
-                    augment=augment))
-            pred1 = probs[0] > p_threshold
-            record["labeled_fraction"] = float(pred1.mean())
-            if clean is not None:
-                record["split_precision"] = float(clean[pred1].mean()) if pred1.any() else 0.0
-                record["split_recall"] = float(pred1[clean].mean()) if clean.any() else 0.0
-        record.update(train_loss=float(np.mean(losses)),
-                      test_acc=engine.accuracy(ensemble, data.x_test, data.y_test),
-                      lr=lr_at(epoch + 1 - 1e-9))
-        record["seconds"] = clock.seconds()
-        engine.end_epoch(history, record, bar, ckpt, on_epoch, dict(
-            models=[n.state_dict() for n in nets],
-            optimizers=[o.state_dict() for o in opts],
-            rng=engine.rng_state(generator, rng),
-            past_losses=past_losses))
-    bar.close()
-    ensemble.eval()
-    return engine.FitResult(model=ensemble, history=history, models=tuple(nets))
+    return engine.run(method, data, checkpoint_dir=checkpoint_dir, resume=resume,
+                      progress=progress, on_epoch=on_epoch)

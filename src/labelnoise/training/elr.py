@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -82,6 +83,102 @@ def _update_ema(ema, net, momentum: float) -> None:
         pe.mul_(momentum).add_(p.detach(), alpha=1 - momentum)
 
 
+@dataclass
+class ELRPlus(engine.Method):
+    """ELR+'s two networks, their weight averages and targets (hyperparameters: see
+    :func:`fit_plus`)."""
+
+    name = "elr+"  # its checkpoints' tag since before the registry named it "elr-plus"
+    checkpointed = {"models": "nets", "emas": "emas", "optimizers": "optimizers",
+                    "targets": "targets", "global_step": "global_step"}
+    model: object
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    momentum: float
+    lr_decay_epoch: float | None
+    lam: float
+    beta: float
+    mixup_alpha: float
+    ema_momentum: float
+    ema_rampup_steps: int
+    augment: bool
+    seed: int
+    model_kwargs: dict | None
+
+    def __post_init__(self):
+        if (self.epochs < 1 or self.batch_size < 2 or self.mixup_alpha <= 0
+                or not 0 <= self.beta < 1):
+            raise ValueError("need epochs >= 1, batch_size >= 2, mixup_alpha > 0, 0 <= beta < 1")
+        if self.lr_decay_epoch is None:
+            self.lr_decay_epoch = 0.75 * self.epochs
+
+    def setup(self, data):
+        self.nets = [engine.make_model(self.model, data, seed=self.seed + i,
+                                       **(self.model_kwargs or {})) for i in range(2)]
+        self.emas = [copy.deepcopy(n) for n in self.nets]
+        for e in self.emas:
+            e.requires_grad_(False)
+        self.optimizers = [engine.sgd(n, self.lr, self.weight_decay, self.momentum,
+                                      nesterov=False) for n in self.nets]
+        self.targets = [torch.zeros(data.n, data.num_classes, device=data.device)
+                        for _ in range(2)]
+        self.global_step = 0
+        self.ensemble = engine.Ensemble(self.emas)
+
+    def lr_at(self, t):
+        return self.lr * engine.lr_multiplier(t, self.epochs, "step",
+                                              milestones=(self.lr_decay_epoch,))
+
+    def train_epoch(self, epoch):
+        data, k, beta = self.data, self.data.num_classes, self.beta
+        lr = self.lr_at(epoch)
+        losses = []
+        for i in range(2):  # network i, its targets from the peer's averaged copy
+            net, peer_ema, opt = self.nets[i], self.emas[1 - i], self.optimizers[i]
+            t = self.targets[i]
+            net.train()
+            peer_ema.train()
+            engine.set_lr(opt, lr)
+            total = torch.zeros((), device=data.device)
+            for step, idx in enumerate(engine.batches(data.n, self.batch_size, self.generator,
+                                                      data.device)):
+                x = engine.batch_inputs(data, idx, self.generator, self.augment)
+                with torch.no_grad(), engine.autocast(data.device):
+                    p_peer = F.softmax(peer_ema(x).float(), 1)
+                t[idx] = beta * t[idx] + (1 - beta) * p_peer / p_peer.sum(1, keepdim=True)
+                # mixup of the inputs, the one-hot labels and the targets
+                mix = float(self.rng.beta(self.mixup_alpha, self.mixup_alpha))
+                mix = max(mix, 1 - mix)
+                perm = torch.randperm(len(idx), generator=self.generator).to(data.device)
+                xf = x.float()
+                mixed = mix * xf + (1 - mix) * xf[perm]
+                if mixed.ndim == 4:
+                    mixed = mixed.contiguous(memory_format=torch.channels_last)
+                onehot = F.one_hot(data.y[idx], k).float()
+                y_mix = mix * onehot + (1 - mix) * onehot[perm]
+                q = mix * t[idx] + (1 - mix) * t[idx][perm]
+                with engine.autocast(data.device):
+                    logits = net(mixed).float()
+                p = F.softmax(logits, 1).clamp(1e-4, 1 - 1e-4)
+                ce = -(y_mix * F.log_softmax(logits, 1)).sum(1).mean()
+                reg = torch.log(1 - (q * p).sum(1)).mean()
+                loss = ce + self.lam * reg
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                ramp = sigmoid_rampup(self.global_step + step + 1, self.ema_rampup_steps)
+                _update_ema(self.emas[i], net, ramp * self.ema_momentum)
+                total += loss.detach() * len(idx)
+            losses.append(float(total) / data.n)
+        self.global_step += engine.num_batches(data.n, self.batch_size)
+        return dict(train_loss=float(np.mean(losses)), lr=lr)
+
+    def result(self):
+        return self.ensemble, tuple(self.emas)
+
+
 def fit_plus(images, labels, *, model="preact-resnet18", epochs: int = 200,
              batch_size: int = 128, lr: float = 0.02, weight_decay: float = 5e-4,
              momentum: float = 0.9, lr_decay_epoch: float | None = None, lam: float = 3.0,
@@ -110,89 +207,12 @@ def fit_plus(images, labels, *, model="preact-resnet18", epochs: int = 200,
     Raises:
         ValueError: bad data or hyperparameters, bad resume.
     """
-    if epochs < 1 or batch_size < 2 or mixup_alpha <= 0 or not 0 <= beta < 1:
-        raise ValueError("need epochs >= 1, batch_size >= 2, mixup_alpha > 0, 0 <= beta < 1")
+    method = ELRPlus(model=model, epochs=epochs, batch_size=batch_size, lr=lr,
+                     weight_decay=weight_decay, momentum=momentum, lr_decay_epoch=lr_decay_epoch,
+                     lam=lam, beta=beta, mixup_alpha=mixup_alpha, ema_momentum=ema_momentum,
+                     ema_rampup_steps=ema_rampup_steps, augment=augment, seed=seed,
+                     model_kwargs=model_kwargs)
     data = engine.prepare_data(images, labels, num_classes=num_classes, test_images=test_images,
                                test_labels=test_labels, device=device)
-    k = data.num_classes
-    nets = [engine.make_model(model, data, seed=seed + i, **(model_kwargs or {}))
-            for i in range(2)]
-    emas = [copy.deepcopy(n) for n in nets]
-    for e in emas:
-        e.requires_grad_(False)
-    opts = [engine.sgd(n, lr, weight_decay, momentum, nesterov=False) for n in nets]
-    targets = [torch.zeros(data.n, k, device=data.device) for _ in range(2)]
-    generator = engine.seeded_generator(seed)
-    rng = np.random.default_rng(seed)
-    lr_decay_epoch = 0.75 * epochs if lr_decay_epoch is None else lr_decay_epoch
-    config = dict(method="elr+", model=str(model), epochs=epochs, batch_size=batch_size, lr=lr,
-                  weight_decay=weight_decay, momentum=momentum, lr_decay_epoch=lr_decay_epoch,
-                  lam=lam, beta=beta, mixup_alpha=mixup_alpha, ema_momentum=ema_momentum,
-                  ema_rampup_steps=ema_rampup_steps, augment=augment, seed=seed, n=data.n,
-                  num_classes=k, model_kwargs=model_kwargs)
-    ckpt = engine.Checkpointer(checkpoint_dir, resume, config, data)
-    state = ckpt.load()
-    start, history = engine.restore(state, device=data.device, generator=generator, rng=rng,
-                                    modules={"models": nets, "emas": emas},
-                                    optimizers={"optimizers": opts})
-    global_step = 0
-    if state is not None:
-        for i in range(2):
-            targets[i].copy_(state["targets"][i])
-        global_step = state["global_step"]
-
-    steps = engine.num_batches(data.n, batch_size)
-    ensemble = engine.Ensemble(emas)
-    bar = engine.epoch_bar(start, epochs, desc="elr+", progress=progress)
-    for epoch in bar:
-        clock = engine.Stopwatch(data.device)
-        cur_lr = lr * engine.lr_multiplier(epoch, epochs, "step", milestones=(lr_decay_epoch,))
-        losses = []
-        for i in range(2):  # network i, its targets from the peer's averaged copy
-            net, peer_ema = nets[i], emas[1 - i]
-            net.train()
-            peer_ema.train()
-            engine.set_lr(opts[i], cur_lr)
-            total = torch.zeros((), device=data.device)
-            for step, idx in enumerate(engine.batches(data.n, batch_size, generator,
-                                                      data.device)):
-                x = engine.batch_inputs(data, idx, generator, augment)
-                with torch.no_grad(), engine.autocast(data.device):
-                    p_peer = F.softmax(peer_ema(x).float(), 1)
-                t = targets[i]
-                t[idx] = beta * t[idx] + (1 - beta) * p_peer / p_peer.sum(1, keepdim=True)
-                mix = float(rng.beta(mixup_alpha, mixup_alpha))
-                mix = max(mix, 1 - mix)
-                perm = torch.randperm(len(idx), generator=generator).to(data.device)
-                xf = x.float()
-                mixed = mix * xf + (1 - mix) * xf[perm]
-                if mixed.ndim == 4:
-                    mixed = mixed.contiguous(memory_format=torch.channels_last)
-                onehot = F.one_hot(data.y[idx], k).float()
-                y_mix = mix * onehot + (1 - mix) * onehot[perm]
-                q = mix * t[idx] + (1 - mix) * t[idx][perm]
-                with engine.autocast(data.device):
-                    logits = net(mixed).float()
-                p = F.softmax(logits, 1).clamp(1e-4, 1 - 1e-4)
-                ce = -(y_mix * F.log_softmax(logits, 1)).sum(1).mean()
-                reg = torch.log(1 - (q * p).sum(1)).mean()
-                loss = ce + lam * reg
-                opts[i].zero_grad(set_to_none=True)
-                loss.backward()
-                opts[i].step()
-                ramp = sigmoid_rampup(global_step + step + 1, ema_rampup_steps)
-                _update_ema(emas[i], net, ramp * ema_momentum)
-                total += loss.detach() * len(idx)
-            losses.append(float(total) / data.n)
-        global_step += steps
-        record = dict(epoch=epoch + 1, train_loss=float(np.mean(losses)),
-                      test_acc=engine.accuracy(ensemble, data.x_test, data.y_test), lr=cur_lr)
-        record["seconds"] = clock.seconds()
-        engine.end_epoch(history, record, bar, ckpt, on_epoch, dict(
-            models=[n.state_dict() for n in nets], emas=[e.state_dict() for e in emas],
-            optimizers=[o.state_dict() for o in opts], targets=targets,
-            rng=engine.rng_state(generator, rng),
-            global_step=global_step))
-    bar.close()
-    ensemble.eval()
-    return engine.FitResult(model=ensemble, history=history, models=tuple(emas))
+    return engine.run(method, data, checkpoint_dir=checkpoint_dir, resume=resume,
+                      progress=progress, on_epoch=on_epoch)

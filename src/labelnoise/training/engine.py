@@ -1,4 +1,11 @@
-"""The shared toolkit of the training methods (airbench-style: small, explicit, fast).
+"""The training engine: one epoch loop for every method (airbench-style: small, explicit, fast).
+
+:func:`run` owns the loop: progress bar, the epoch's clock, evaluation on the clean test
+set, the history, an atomic checkpoint after every epoch and the exact resume from it. A
+method (:class:`Method`) supplies its networks and state (``setup``) and one epoch of its
+algorithm (``train_epoch``), so a method module reads like its paper's algorithm box.
+
+The toolkit the methods use:
 
 * data: the training set is held on the device as one uint8 tensor of shape (N, C, H, W)
   in channels_last layout (a zero-copy view of the (N, H, W, C) input), or as a float
@@ -6,22 +13,25 @@
 * augmentation on whole batches of tensors: random crop with reflect padding (4 pixels)
   and horizontal flip, done as a single gather (no torchvision, no per-image Python);
 * mixed precision (bfloat16 autocast) on CUDA only; float32 on CPU;
-* learning-rate schedules as a function of fractional epochs (one-cycle, cosine, step);
+* learning-rate schedules as a function of fractional epochs (one-cycle, cosine, step), set
+  before every step by :meth:`Method.batches`;
 * evaluation on a clean test set, softmax prediction with optional flip TTA;
 * checkpoints after every epoch (atomic write) holding everything needed for an exact
-  resume: networks, optimizers, loss state, RNG states, epoch, history; read back with
-  ``torch.load(weights_only=True)`` after a manifest check (see :class:`Checkpointer`);
-* a tqdm progress bar over epochs.
+  resume: networks, optimizers, loss state, the method's state, RNG states, epoch,
+  history; read back with ``torch.load(weights_only=True)`` after a manifest check (see
+  :class:`Checkpointer`).
 
 Randomness: every method draws data order and augmentations from a ``torch.Generator``
-seeded with ``seed`` (and saved in checkpoints) and initialises its networks after
-``torch.manual_seed(seed)``; on CPU a run is therefore repeatable bit for bit, and a
-resumed run ends with the same weights as an uninterrupted one.
+seeded with ``seed`` and mixup coefficients from a numpy Generator seeded with ``seed``
+(both saved in checkpoints), and initialises its networks after ``torch.manual_seed(seed)``;
+on CPU a run is therefore repeatable bit for bit, and a resumed run ends with the same
+weights as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -29,6 +39,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -36,7 +47,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from labelnoise._validation import validate_choice, validate_labels
-from labelnoise.models import build_model
+from labelnoise.models import MODELS, build_model
 
 SCHEDULES = ("onecycle", "cosine", "cosine-restarts", "step", "constant")
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -221,10 +232,14 @@ def make_model(model, data: TrainData, *, seed: int, **model_kwargs) -> nn.Modul
     if isinstance(model, nn.Module):
         net = model
     else:
-        if data.is_image and model == "mlp":
-            raise ValueError("model 'mlp' needs (N, D) float embeddings, got images")
-        if not data.is_image and model != "mlp":
-            raise ValueError(f"(N, D) embeddings need model='mlp', got model={model!r}")
+        validate_choice(model, tuple(MODELS), "model")
+        takes_images = MODELS[model].inputs == "images"
+        if data.is_image and not takes_images:
+            raise ValueError(f"model {model!r} needs (N, D) float embeddings, got images")
+        if not data.is_image and takes_images:
+            embedding_nets = [name for name, spec in MODELS.items() if spec.inputs == "embeddings"]
+            raise ValueError(f"(N, D) embeddings need model in {embedding_nets}, "
+                             f"got model={model!r}")
         if not data.is_image:
             model_kwargs = {"in_features": data.x.shape[1], **model_kwargs}
         else:
@@ -343,6 +358,11 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     """Set the learning rate of every parameter group of ``optimizer``."""
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+def get_lr(optimizer: torch.optim.Optimizer) -> float:
+    """The learning rate of ``optimizer``'s first parameter group (the last one set)."""
+    return optimizer.param_groups[0]["lr"]
 
 
 # ------------------------------------------------------------------------------ evaluation
@@ -609,50 +629,6 @@ def show(bar, record: dict) -> None:
     bar.set_postfix(post)
 
 
-def restore(state: dict | None, *, device: torch.device, generator: torch.Generator,
-            rng: np.random.Generator | None = None, modules: dict | None = None,
-            optimizers: dict | None = None) -> tuple[int, list]:
-    """Load a checkpoint saved by :func:`end_epoch` (the counterpart of its ``state``).
-
-    Args:
-        state: what :meth:`Checkpointer.load` returned (None: a fresh run, nothing loaded).
-        device: where the optimizers' state tensors go.
-        generator, rng: the torch generator and optional numpy generator to restore.
-        modules: checkpoint key -> ``nn.Module`` (or a list of them for a list of state
-            dicts), e.g. ``{"model": net}`` or ``{"models": nets}``.
-        optimizers: the same for optimizers (moved to ``device`` after loading).
-
-    Returns:
-        (epoch to start from, history so far): ``(0, [])`` when ``state`` is None. A
-        method's extra state (ELR targets, PRODEN weights, ...) is read from ``state`` by
-        the method.
-    """
-    if state is None:
-        return 0, []
-    for table, is_optimizer in ((modules or {}, False), (optimizers or {}, True)):
-        for key, objs in table.items():
-            saved = state[key]
-            if not isinstance(objs, (list, tuple)):
-                objs, saved = [objs], [saved]
-            for obj, obj_state in zip(objs, saved):
-                obj.load_state_dict(obj_state)
-                if is_optimizer:
-                    optimizer_to(obj, device)
-    set_rng_state(state["rng"], generator, rng)
-    return state["epoch"], state["history"]
-
-
-def end_epoch(history: list, record: dict, bar, ckpt: Checkpointer, on_epoch, state: dict) -> None:
-    """The end of every method's epoch: append ``record`` to ``history``, show it on the
-    progress bar, checkpoint ``state`` with the epoch number and the history (atomic; see
-    :class:`Checkpointer`), then call the user's ``on_epoch(history)`` if given."""
-    history.append(record)
-    show(bar, record)
-    ckpt.save({**state, "epoch": record["epoch"], "history": history})
-    if on_epoch is not None:
-        on_epoch(history)
-
-
 class Stopwatch:
     """Seconds since creation, synchronising CUDA first so GPU work is counted."""
 
@@ -668,3 +644,202 @@ class Stopwatch:
     def seconds(self) -> float:
         self._sync()
         return time.perf_counter() - self.t0
+
+
+# ------------------------------------------------------------------------------ the loop
+def not_in_config(default=None):
+    """A :class:`Method` dataclass field holding an input of the run that is not a setting
+    (true labels for diagnostics, candidate sets): left out of the checkpoint's config."""
+    return field(default=default, repr=False, compare=False, metadata={"config": False})
+
+
+def _state_of(obj):
+    """What a checkpoint stores for ``obj``: the state dict of a network, loss module or
+    optimizer (elementwise for lists), anything else (tensors, ints, lists of arrays) as is."""
+    if isinstance(obj, (nn.Module, torch.optim.Optimizer)):
+        return obj.state_dict()
+    if isinstance(obj, (list, tuple)):
+        return [_state_of(o) for o in obj]
+    return obj
+
+
+def _load_into(obj, saved, device: torch.device):
+    """Load ``saved`` (from :func:`_state_of`) into ``obj`` in place where ``obj`` is a
+    network, optimizer (state moved to ``device``), tensor, or a list of those; return the
+    object to keep (``saved`` itself for plain values)."""
+    if isinstance(obj, nn.Module):
+        obj.load_state_dict(saved)
+        return obj
+    if isinstance(obj, torch.optim.Optimizer):
+        obj.load_state_dict(saved)
+        optimizer_to(obj, device)
+        return obj
+    if isinstance(obj, torch.Tensor):
+        return obj.copy_(saved)
+    if (isinstance(obj, (list, tuple)) and obj and len(obj) == len(saved)
+            and all(isinstance(o, (nn.Module, torch.optim.Optimizer, torch.Tensor)) for o in obj)):
+        return type(obj)(_load_into(o, s, device) for o, s in zip(obj, saved))
+    return saved
+
+
+class Method:
+    """A training method: its networks and state, and one epoch of its algorithm.
+
+    Subclasses are dataclasses whose fields are the method's hyperparameters: they form the
+    run's config, which the checkpoint's manifest records and a resume must match (fields
+    made with :func:`not_in_config` are left out). The fields must include ``epochs`` and
+    ``seed``. :func:`run` calls, in order:
+
+    1. ``setup(data)``: build the networks (:func:`make_model`, seeded), optimizers and
+       state. Before it, the engine sets ``self.data`` (the :class:`TrainData`),
+       ``self.generator`` (a ``torch.Generator`` seeded with ``seed``: data order,
+       augmentations, permutations) and ``self.rng`` (a ``numpy.random.Generator`` seeded
+       with ``seed``: mixup coefficients);
+    2. on resume, :meth:`load_state_dict` with the checkpoint;
+    3. for every epoch, ``train_epoch(epoch)`` (0-based), which returns the epoch's record:
+       ``train_loss`` and ``lr`` (floats) and any method-specific entries; the engine adds
+       ``epoch`` (1-based), the clean test accuracy of every network of :meth:`evaluated`
+       and ``seconds``;
+    4. :meth:`result`: the network to predict with and every network trained.
+
+    Class attributes:
+        name: the method's tag in the checkpoint config and on the progress bar.
+        checkpointed: checkpoint key -> name of the attribute the checkpoint saves there and
+            a resume restores: a network, loss module, optimizer or a list of them (saved as
+            state dicts, loaded in place), a tensor (restored in place) or a plain value (an
+            int, lists of arrays; replaced).
+    """
+
+    name: ClassVar[str] = "method"
+    checkpointed: ClassVar[dict[str, str]] = {}
+    data: TrainData
+    generator: torch.Generator
+    rng: np.random.Generator
+
+    # ---- what a method supplies
+    def setup(self, data: TrainData) -> None:
+        """Build networks, optimizers and state for ``data`` (see the class docstring)."""
+        raise NotImplementedError
+
+    def train_epoch(self, epoch: int) -> dict:
+        """Train one epoch (0-based ``epoch``); return ``train_loss``, ``lr`` and extras."""
+        raise NotImplementedError
+
+    def result(self) -> tuple[nn.Module, tuple[nn.Module, ...]]:
+        """(the network to predict with, every network trained); default ``self.net``."""
+        return self.net, (self.net,)
+
+    def evaluated(self) -> dict[str, nn.Module]:
+        """History key -> network whose clean test accuracy is recorded after every epoch;
+        default ``{"test_acc": result()[0]}``."""
+        return {"test_acc": self.result()[0]}
+
+    @property
+    def label(self) -> str:
+        """The progress bar's description."""
+        return self.name
+
+    # ---- shared by every method
+    def config(self, data: TrainData) -> dict:
+        """The run's settings: ``method`` (the name), every config field, ``n`` and
+        ``num_classes`` of ``data`` (JSON-serialisable; non-JSON values become strings)."""
+        cfg = {"method": self.name}
+        cfg.update((f.name, getattr(self, f.name)) for f in dataclasses.fields(self)
+                   if f.metadata.get("config", True))
+        cfg.update(n=data.n, num_classes=data.num_classes)
+        return cfg
+
+    def state_dict(self) -> dict:
+        """The method's checkpointed state: ``{key: state}`` for every entry of
+        ``checkpointed``."""
+        return {key: _state_of(getattr(self, attr)) for key, attr in self.checkpointed.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` saved (optimizer state goes to the data's device)."""
+        for key, attr in self.checkpointed.items():
+            setattr(self, attr, _load_into(getattr(self, attr), state[key], self.data.device))
+
+    def lr_at(self, t: float) -> float:
+        """The learning rate at ``t`` fractional epochs: ``lr`` times the multiplier of the
+        ``schedule`` field (see :func:`lr_multiplier`); methods with another schedule
+        override it."""
+        return self.lr * lr_multiplier(t, self.epochs, self.schedule)
+
+    def batches(self, n: int, batch_size: int, epoch: int, optimizers: Sequence,
+                steps: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+        """One epoch's mini-batches: yields ``(step, idx)``, ``idx`` the index tensor (on the
+        device) of a batch of a random permutation of range(n) drawn from ``self.generator``
+        (see :func:`batches`), after setting the learning rate of every optimizer of
+        ``optimizers`` to ``lr_at(epoch + step / steps)`` (``steps`` defaults to the number of
+        batches)."""
+        steps = num_batches(n, batch_size) if steps is None else steps
+        for step, idx in enumerate(batches(n, batch_size, self.generator, self.data.device)):
+            lr = self.lr_at(epoch + step / steps)
+            for opt in optimizers:
+                set_lr(opt, lr)
+            yield step, idx
+
+
+def run(method: Method, data: TrainData, *, checkpoint_dir=None, resume: bool = False,
+        progress: bool = True, on_epoch=None) -> FitResult:
+    """Train ``method`` on ``data`` for ``method.epochs`` epochs: the one epoch loop.
+
+    Sets up the method (see :class:`Method`), resumes from ``checkpoint_dir`` if asked, then
+    per epoch: the method's ``train_epoch``; the clean test accuracy of each network of
+    ``method.evaluated()`` (None without a test set); the record appended to the history
+    and shown on the progress bar; a checkpoint (networks, optimizers, method state, RNG
+    states, epoch, history; atomic, see :class:`Checkpointer`); ``on_epoch(history)``.
+
+    Args:
+        method: a :class:`Method` with its hyperparameters set.
+        data: the training (and test) set from :func:`prepare_data`.
+        checkpoint_dir: write ``checkpoint.pt`` and its manifest there after every epoch
+            (None: no checkpoints).
+        resume: continue from the checkpoint in ``checkpoint_dir``; the result is bit for bit
+            that of an uninterrupted run on CPU.
+        progress: show a tqdm progress bar over epochs.
+        on_epoch: optional callable, called with the history (list of per-epoch dicts)
+            after every epoch's checkpoint (e.g. to write metrics as they come).
+
+    Returns:
+        :class:`FitResult`: the method's model and every network it trained, in eval mode,
+        and the history (one dict per epoch: ``epoch``, ``train_loss``, the test
+        accuracies, the method's entries, ``seconds``).
+
+    Raises:
+        ValueError: resume without a checkpoint, or with one written with other settings,
+            for other data, by another format version, or that cannot be loaded safely (see
+            :meth:`Checkpointer.load`); whatever the method's ``setup`` raises.
+    """
+    method.data = data
+    method.generator = seeded_generator(method.seed)
+    method.rng = np.random.default_rng(method.seed)
+    method.setup(data)
+    ckpt = Checkpointer(checkpoint_dir, resume, method.config(data), data)
+    state = ckpt.load()
+    start, history = 0, []
+    if state is not None:
+        method.load_state_dict(state)
+        set_rng_state(state["rng"], method.generator, method.rng)
+        start, history = state["epoch"], state["history"]
+
+    bar = epoch_bar(start, method.epochs, desc=method.label, progress=progress)
+    for epoch in bar:
+        clock = Stopwatch(data.device)
+        out = method.train_epoch(epoch)
+        record = {"epoch": epoch + 1, "train_loss": out.pop("train_loss")}
+        for key, net in method.evaluated().items():
+            record[key] = accuracy(net, data.x_test, data.y_test)
+        record.update(out)
+        record["seconds"] = clock.seconds()
+        history.append(record)
+        show(bar, record)
+        ckpt.save({**method.state_dict(), "rng": rng_state(method.generator, method.rng),
+                   "epoch": epoch + 1, "history": history})
+        if on_epoch is not None:
+            on_epoch(history)
+    bar.close()
+    model, models = method.result()
+    for net in (model, *models):
+        net.eval()
+    return FitResult(model=model, history=history, models=tuple(models))

@@ -18,6 +18,8 @@ runs, not the paper's.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
@@ -78,6 +80,65 @@ def prepare_partial(images, candidates, *, test_images=None, test_labels=None, d
     return data, torch.from_numpy(cand).to(data.device), clean
 
 
+@dataclass
+class Proden(engine.Method):
+    """PRODEN's network and candidate weights (hyperparameters: see :func:`fit`)."""
+
+    name = "proden"
+    checkpointed = {"model": "net", "optimizer": "optimizer", "weights": "weights"}
+    model: object
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    momentum: float
+    schedule: str
+    augment: bool
+    seed: int
+    model_kwargs: dict | None
+    candidates: object = engine.not_in_config()  # bool (N, K) tensor on the device
+    clean: object = engine.not_in_config()  # int (N,) true labels on the device, or None
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ValueError(f"epochs must be >= 1 and batch_size >= 2, got {self.epochs}, "
+                             f"{self.batch_size}")
+        engine.validate_choice(self.schedule, engine.SCHEDULES, "schedule")
+
+    def setup(self, data):
+        self.net = engine.make_model(self.model, data, seed=self.seed, **(self.model_kwargs or {}))
+        self.optimizer = engine.sgd(self.net, self.lr, self.weight_decay, self.momentum)
+        cand = self.candidates
+        self.weights = cand.float() / cand.sum(dim=1, keepdim=True)  # uniform over S_n
+
+    def train_epoch(self, epoch):
+        data, net, cand, weights = self.data, self.net, self.candidates, self.weights
+        net.train()
+        total = torch.zeros((), device=data.device)
+        partial = torch.zeros((), device=data.device)
+        seen = 0
+        for _, idx in self.batches(data.n, self.batch_size, epoch, [self.optimizer]):
+            x = engine.batch_inputs(data, idx, self.generator, self.augment)
+            with engine.autocast(data.device):
+                logits = net(x).float()
+            # eq. 10: cross entropy weighted by the current candidate weights
+            loss = -(weights[idx] * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            with torch.no_grad():  # eq. 11, from this mini-batch's forward pass
+                weights[idx] = candidate_weights(F.softmax(logits, dim=1), cand[idx])
+                partial += partial_label_loss(logits, cand[idx], reduction="sum")
+            total += loss.detach() * len(idx)
+            seen += len(idx)
+        record = dict(train_loss=float(total) / max(seen, 1),
+                      partial_loss=float(partial) / max(seen, 1),
+                      lr=engine.get_lr(self.optimizer))
+        if self.clean is not None:
+            record["weight_acc"] = float((weights.argmax(1) == self.clean).float().mean())
+        return record
+
+
 def fit(images, candidates, *, model="resnet8", epochs: int = 15, batch_size: int = 256,
         lr: float = 0.1, weight_decay: float = 5e-4, momentum: float = 0.9,
         schedule: str = "onecycle", augment: bool = True, seed: int = 0, device=None,
@@ -100,59 +161,11 @@ def fit(images, candidates, *, model="resnet8", epochs: int = 15, batch_size: in
     Raises:
         ValueError: bad data or candidates, ``epochs`` < 1, bad resume.
     """
-    if epochs < 1 or batch_size < 2:
-        raise ValueError(f"epochs must be >= 1 and batch_size >= 2, got {epochs}, {batch_size}")
-    engine.validate_choice(schedule, engine.SCHEDULES, "schedule")
-    data, cand, clean = prepare_partial(images, candidates, test_images=test_images,
-                                        test_labels=test_labels, device=device,
-                                        true_labels=true_labels)
-    net = engine.make_model(model, data, seed=seed, **(model_kwargs or {}))
-    optimizer = engine.sgd(net, lr, weight_decay, momentum)
-    generator = engine.seeded_generator(seed)
-    weights = cand.float() / cand.sum(dim=1, keepdim=True)
-    config = dict(method="proden", model=str(model), epochs=epochs, batch_size=batch_size,
-                  lr=lr, weight_decay=weight_decay, momentum=momentum, schedule=schedule,
-                  augment=augment, seed=seed, n=data.n, num_classes=data.num_classes,
-                  model_kwargs=model_kwargs)
-    ckpt = engine.Checkpointer(checkpoint_dir, resume, config, data)
-    state = ckpt.load()
-    start, history = engine.restore(state, device=data.device, generator=generator,
-                                    modules={"model": net}, optimizers={"optimizer": optimizer})
-    if state is not None:
-        weights = state["weights"].to(data.device)
-
-    steps = engine.num_batches(data.n, batch_size)
-    bar = engine.epoch_bar(start, epochs, desc="proden", progress=progress)
-    for epoch in bar:
-        clock = engine.Stopwatch(data.device)
-        net.train()
-        total = torch.zeros((), device=data.device)
-        partial = torch.zeros((), device=data.device)
-        seen = 0
-        for step, idx in enumerate(engine.batches(data.n, batch_size, generator, data.device)):
-            cur_lr = lr * engine.lr_multiplier(epoch + step / steps, epochs, schedule)
-            engine.set_lr(optimizer, cur_lr)
-            x = engine.batch_inputs(data, idx, generator, augment)
-            with engine.autocast(data.device):
-                logits = net(x).float()
-            loss = -(weights[idx] * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():  # eq. 11, from this mini-batch's forward pass
-                weights[idx] = candidate_weights(F.softmax(logits, dim=1), cand[idx])
-                partial += partial_label_loss(logits, cand[idx], reduction="sum")
-            total += loss.detach() * len(idx)
-            seen += len(idx)
-        record = dict(epoch=epoch + 1, train_loss=float(total) / max(seen, 1),
-                      partial_loss=float(partial) / max(seen, 1),
-                      test_acc=engine.accuracy(net, data.x_test, data.y_test), lr=cur_lr)
-        if clean is not None:
-            record["weight_acc"] = float((weights.argmax(1) == clean).float().mean())
-        record["seconds"] = clock.seconds()
-        engine.end_epoch(history, record, bar, ckpt, on_epoch, dict(
-            model=net.state_dict(), optimizer=optimizer.state_dict(),
-            weights=weights.cpu(), rng=engine.rng_state(generator)))
-    bar.close()
-    net.eval()
-    return engine.FitResult(model=net, history=history, models=(net,))
+    method = Proden(model=model, epochs=epochs, batch_size=batch_size, lr=lr,
+                    weight_decay=weight_decay, momentum=momentum, schedule=schedule,
+                    augment=augment, seed=seed, model_kwargs=model_kwargs)
+    data, method.candidates, method.clean = prepare_partial(
+        images, candidates, test_images=test_images, test_labels=test_labels, device=device,
+        true_labels=true_labels)
+    return engine.run(method, data, checkpoint_dir=checkpoint_dir, resume=resume,
+                      progress=progress, on_epoch=on_epoch)

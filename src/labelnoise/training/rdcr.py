@@ -44,6 +44,7 @@ classes, i.e. the same scale).
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -205,6 +206,91 @@ def rdcr_loss(student: HeadedNet, teacher: HeadedNet, x1: torch.Tensor, x2: torc
                       consistency=float(cons.detach()))
 
 
+@dataclass
+class RDCR(engine.Method):
+    """RDCR's student (with a rotation head) and EMA teacher (hyperparameters: see :func:`fit`)."""
+
+    name = "rdcr"
+    checkpointed = {"student": "student", "teacher": "teacher", "optimizer": "optimizer"}
+    model: object
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    momentum: float
+    schedule: str
+    rotation_weight: float
+    consistency_weight: float
+    rampup_epochs: float
+    ema: float
+    ema_rampup: float
+    ema_horizon: float
+    augment: bool
+    seed: int
+    model_kwargs: dict | None
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ValueError(f"epochs must be >= 1 and batch_size >= 2, got {self.epochs}, "
+                             f"{self.batch_size}")
+        engine.validate_choice(self.schedule, engine.SCHEDULES, "schedule")
+
+    def setup(self, data):
+        if not data.is_image or data.x.shape[2] != data.x.shape[3]:
+            raise ValueError("RDCR needs square uint8 images (N, H, H, C) to rotate")
+        backbone = engine.make_model(self.model, data, seed=self.seed, **(self.model_kwargs or {}))
+        torch.manual_seed(self.seed)
+        student = HeadedNet(backbone)
+        student.heads["rotation"] = nn.Linear(student.feature_dim, NUM_ROTATIONS)
+        self.student = student.to(data.device)
+        self.teacher = copy.deepcopy(self.student)
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        self.optimizer = engine.sgd(self.student, self.lr, self.weight_decay, self.momentum)
+
+    def train_epoch(self, epoch):
+        data, student, teacher = self.data, self.student, self.teacher
+        student.train()
+        teacher.train()
+        sums = dict(loss=0.0, ce=0.0, rotation=0.0, consistency=0.0)
+        seen = 0
+        steps = engine.num_batches(data.n, self.batch_size)
+        for step, idx in self.batches(data.n, self.batch_size, epoch, [self.optimizer]):
+            t = epoch + step / steps
+            # 1. two augmented views, a random rotation per image
+            x1 = engine.batch_inputs(data, idx, self.generator, self.augment)
+            x2 = engine.batch_inputs(data, idx, self.generator, self.augment)
+            k = torch.randint(0, NUM_ROTATIONS, (len(idx),), generator=self.generator)
+            k = k.to(data.device)
+            # 2.-4. CE + rotation CE + ramped consistency with the teacher; SGD step; EMA
+            with engine.autocast(data.device):
+                ramp = sigmoid_rampup(t, self.rampup_epochs)
+                loss, parts = rdcr_loss(
+                    student, teacher, x1, x2, data.y[idx], k, rotation_weight=self.rotation_weight,
+                    consistency_weight=self.consistency_weight * ramp)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            decay = self.ema_rampup if t < self.rampup_epochs else self.ema
+            ema_update(teacher, student, ema_decay(epoch * steps + step, self.epochs * steps,
+                                                   decay, self.ema_horizon))
+            sums["loss"] += float(loss.detach()) * len(idx)
+            for key in ("ce", "rotation", "consistency"):
+                sums[key] += parts[key] * len(idx)
+            seen += len(idx)
+        seen = max(seen, 1)
+        return dict(train_loss=sums["loss"] / seen, ce=sums["ce"] / seen,
+                    rotation_loss=sums["rotation"] / seen,
+                    consistency_loss=sums["consistency"] / seen,
+                    lr=engine.get_lr(self.optimizer))
+
+    def result(self):
+        return self.teacher, (self.teacher, self.student)
+
+    def evaluated(self):
+        return {"test_acc": self.teacher, "test_acc_student": self.student}
+
+
 def fit(images, labels, *, model="resnet8", epochs: int = 15, batch_size: int = 256,
         lr: float = 0.1, weight_decay: float = 5e-4, momentum: float = 0.9,
         schedule: str = "onecycle", rotation_weight: float = 0.5,
@@ -235,75 +321,12 @@ def fit(images, labels, *, model="resnet8", epochs: int = 15, batch_size: int = 
     Raises:
         ValueError: embeddings instead of images, non-square images, bad data, bad resume.
     """
-    if epochs < 1 or batch_size < 2:
-        raise ValueError(f"epochs must be >= 1 and batch_size >= 2, got {epochs}, {batch_size}")
-    engine.validate_choice(schedule, engine.SCHEDULES, "schedule")
-    data = engine.prepare_data(images, labels, num_classes=num_classes, test_images=test_images,
-                               test_labels=test_labels, device=device)
-    if not data.is_image or data.x.shape[2] != data.x.shape[3]:
-        raise ValueError("RDCR needs square uint8 images (N, H, H, C) to rotate")
-    backbone = engine.make_model(model, data, seed=seed, **(model_kwargs or {}))
-    torch.manual_seed(seed)
-    student = HeadedNet(backbone)
-    student.heads["rotation"] = nn.Linear(student.feature_dim, NUM_ROTATIONS)
-    student = student.to(data.device)
-    teacher = copy.deepcopy(student)
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    optimizer = engine.sgd(student, lr, weight_decay, momentum)
-    generator = engine.seeded_generator(seed)
-    config = dict(method="rdcr", model=str(model), epochs=epochs, batch_size=batch_size, lr=lr,
+    method = RDCR(model=model, epochs=epochs, batch_size=batch_size, lr=lr,
                   weight_decay=weight_decay, momentum=momentum, schedule=schedule,
                   rotation_weight=rotation_weight, consistency_weight=consistency_weight,
                   rampup_epochs=rampup_epochs, ema=ema, ema_rampup=ema_rampup,
-                  ema_horizon=ema_horizon,
-                  augment=augment, seed=seed, n=data.n, num_classes=data.num_classes,
-                  model_kwargs=model_kwargs)
-    ckpt = engine.Checkpointer(checkpoint_dir, resume, config, data)
-    start, history = engine.restore(ckpt.load(), device=data.device, generator=generator,
-                                    modules={"student": student, "teacher": teacher},
-                                    optimizers={"optimizer": optimizer})
-
-    steps = engine.num_batches(data.n, batch_size)
-    bar = engine.epoch_bar(start, epochs, desc="rdcr", progress=progress)
-    for epoch in bar:
-        clock = engine.Stopwatch(data.device)
-        student.train()
-        teacher.train()
-        sums = dict(loss=0.0, ce=0.0, rotation=0.0, consistency=0.0)
-        seen = 0
-        for step, idx in enumerate(engine.batches(data.n, batch_size, generator, data.device)):
-            t = epoch + step / steps
-            cur_lr = lr * engine.lr_multiplier(t, epochs, schedule)
-            engine.set_lr(optimizer, cur_lr)
-            x1 = engine.batch_inputs(data, idx, generator, augment)
-            x2 = engine.batch_inputs(data, idx, generator, augment)
-            k = torch.randint(0, NUM_ROTATIONS, (len(idx),), generator=generator).to(data.device)
-            with engine.autocast(data.device):
-                loss, parts = rdcr_loss(
-                    student, teacher, x1, x2, data.y[idx], k, rotation_weight=rotation_weight,
-                    consistency_weight=consistency_weight * sigmoid_rampup(t, rampup_epochs))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            ema_update(teacher, student, ema_decay(epoch * steps + step, epochs * steps,
-                                                   ema_rampup if t < rampup_epochs else ema,
-                                                   ema_horizon))
-            sums["loss"] += float(loss.detach()) * len(idx)
-            for key in ("ce", "rotation", "consistency"):
-                sums[key] += parts[key] * len(idx)
-            seen += len(idx)
-        seen = max(seen, 1)
-        record = dict(epoch=epoch + 1, train_loss=sums["loss"] / seen, ce=sums["ce"] / seen,
-                      rotation_loss=sums["rotation"] / seen,
-                      consistency_loss=sums["consistency"] / seen,
-                      test_acc=engine.accuracy(teacher, data.x_test, data.y_test),
-                      test_acc_student=engine.accuracy(student, data.x_test, data.y_test),
-                      lr=cur_lr, seconds=clock.seconds())
-        engine.end_epoch(history, record, bar, ckpt, on_epoch, dict(
-            student=student.state_dict(), teacher=teacher.state_dict(),
-            optimizer=optimizer.state_dict(), rng=engine.rng_state(generator)))
-    bar.close()
-    student.eval()
-    teacher.eval()
-    return engine.FitResult(model=teacher, history=history, models=(teacher, student))
+                  ema_horizon=ema_horizon, augment=augment, seed=seed, model_kwargs=model_kwargs)
+    data = engine.prepare_data(images, labels, num_classes=num_classes, test_images=test_images,
+                               test_labels=test_labels, device=device)
+    return engine.run(method, data, checkpoint_dir=checkpoint_dir, resume=resume,
+                      progress=progress, on_epoch=on_epoch)

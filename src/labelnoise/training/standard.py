@@ -1,20 +1,85 @@
 """Standard training: one network, one loss (cross entropy or a noise-robust loss).
 
 Algorithm (per epoch): shuffle; for each batch, augment (random crop + flip), forward,
-loss against the given (noisy) labels, SGD step with the learning rate of the schedule;
-then evaluate on the clean test set and checkpoint. With ``loss="ce"`` this is the CE
-baseline of the CIFAR-N leaderboard (Wei et al. 2022); with ``"gce"``, ``"sce"``,
-``"nce+rce"``, ``"bootstrap-soft"``, ``"elr"``... it trains with the robust losses of
-:mod:`labelnoise.losses`.
+loss against the given (noisy) labels, SGD step with the learning rate of the schedule.
+With ``loss="ce"`` this is the CE baseline of the CIFAR-N leaderboard (Wei et al. 2022);
+with ``"gce"``, ``"sce"``, ``"nce+rce"``, ``"bootstrap-soft"``, ``"elr"``... it trains with
+the robust losses of :mod:`labelnoise.losses`.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from labelnoise.losses import build_loss
 from labelnoise.training import engine
+
+
+@dataclass
+class Standard(engine.Method):
+    """One network trained on the given labels with one loss (hyperparameters: see :func:`fit`)."""
+
+    name = "standard"
+    checkpointed = {"model": "net", "loss": "criterion", "optimizer": "optimizer"}
+    model: object
+    loss: object
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    momentum: float
+    schedule: str
+    augment: bool
+    seed: int
+    loss_kwargs: dict | None
+    model_kwargs: dict | None
+    milestones: object
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs} and "
+                             f"{self.batch_size}")
+        engine.validate_choice(self.schedule, engine.SCHEDULES, "schedule")
+
+    @property
+    def label(self):
+        return f"standard/{self.loss}"
+
+    def setup(self, data):
+        self.net = engine.make_model(self.model, data, seed=self.seed, **(self.model_kwargs or {}))
+        criterion = self.loss if isinstance(self.loss, nn.Module) else build_loss(
+            self.loss, data.num_classes, num_examples=data.n, **(self.loss_kwargs or {}))
+        self.criterion = criterion.to(data.device)
+        self.optimizer = engine.sgd(self.net, self.lr, self.weight_decay, self.momentum)
+        self.step_at = (tuple(self.milestones) if self.milestones is not None
+                        else (0.5 * self.epochs, 0.75 * self.epochs))
+
+    def lr_at(self, t):
+        return self.lr * engine.lr_multiplier(t, self.epochs, self.schedule,
+                                              milestones=self.step_at)
+
+    def train_epoch(self, epoch):
+        data, net, criterion = self.data, self.net, self.criterion
+        net.train()
+        criterion.train()
+        total, seen = torch.zeros((), device=data.device), 0
+        for _, idx in self.batches(data.n, self.batch_size, epoch, [self.optimizer]):
+            x = engine.batch_inputs(data, idx, self.generator, self.augment)
+            with engine.autocast(data.device):
+                logits = net(x)
+            if getattr(criterion, "needs_index", False):
+                loss = criterion(logits, data.y[idx], idx)
+            else:
+                loss = criterion(logits, data.y[idx])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += loss.detach() * len(idx)
+            seen += len(idx)
+        return dict(train_loss=float(total) / max(seen, 1), lr=engine.get_lr(self.optimizer))
 
 
 def fit(images, labels, *, model="resnet8", loss="ce", epochs: int = 15, batch_size: int = 256,
@@ -29,8 +94,8 @@ def fit(images, labels, *, model="resnet8", loss="ce", epochs: int = 15, batch_s
     Args:
         images: uint8 (N, H, W, C) images, or float (N, D) embeddings with ``model="mlp"``.
         labels: int (N,) given labels in [0, K).
-        model: a name for :func:`labelnoise.models.build_model` or an ``nn.Module``.
-        loss: a name for :func:`labelnoise.losses.build_loss` or an ``nn.Module`` called as
+        model: a name of :data:`labelnoise.models.MODELS` or an ``nn.Module``.
+        loss: a name of :data:`labelnoise.losses.LOSSES` or an ``nn.Module`` called as
             ``loss(logits, labels)`` (or ``(logits, labels, index)`` when it has
             ``needs_index = True``).
         epochs: passes over the training set.
@@ -54,67 +119,19 @@ def fit(images, labels, *, model="resnet8", loss="ce", epochs: int = 15, batch_s
             after every epoch's checkpoint (e.g. to write metrics as they come).
 
     Returns:
-        :class:`~labelnoise.training.engine.FitResult` (model in eval mode, history).
+        :class:`~labelnoise.training.engine.FitResult` (model in eval mode, history with
+        ``epoch``, ``train_loss``, ``test_acc``, ``lr``, ``seconds``).
 
     Raises:
         ValueError: bad data (see :func:`~labelnoise.training.engine.prepare_data`), unknown
             model/loss/schedule names, ``epochs`` < 1, resume without a checkpoint or with
             different settings.
     """
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
-    engine.validate_choice(schedule, engine.SCHEDULES, "schedule")
+    method = Standard(model=model, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
+                      weight_decay=weight_decay, momentum=momentum, schedule=schedule,
+                      augment=augment, seed=seed, loss_kwargs=loss_kwargs,
+                      model_kwargs=model_kwargs, milestones=milestones)
     data = engine.prepare_data(images, labels, num_classes=num_classes, test_images=test_images,
                                test_labels=test_labels, device=device)
-    net = engine.make_model(model, data, seed=seed, **(model_kwargs or {}))
-    criterion = loss if isinstance(loss, nn.Module) else build_loss(
-        loss, data.num_classes, num_examples=data.n, **(loss_kwargs or {}))
-    criterion = criterion.to(data.device)
-    optimizer = engine.sgd(net, lr, weight_decay, momentum)
-    generator = engine.seeded_generator(seed)
-    config = dict(method="standard", model=str(model), loss=str(loss), epochs=epochs,
-                  batch_size=batch_size, lr=lr, weight_decay=weight_decay, momentum=momentum,
-                  schedule=schedule, augment=augment, seed=seed, n=data.n,
-                  num_classes=data.num_classes, loss_kwargs=loss_kwargs,
-                  model_kwargs=model_kwargs, milestones=milestones)
-    ckpt = engine.Checkpointer(checkpoint_dir, resume, config, data)
-
-    start, history = engine.restore(ckpt.load(), device=data.device, generator=generator,
-                                    modules={"model": net, "loss": criterion},
-                                    optimizers={"optimizer": optimizer})
-
-    steps = engine.num_batches(data.n, batch_size)
-    milestones = tuple(milestones) if milestones is not None else (0.5 * epochs, 0.75 * epochs)
-    bar = engine.epoch_bar(start, epochs, desc=f"standard/{loss}", progress=progress)
-    for epoch in bar:
-        clock = engine.Stopwatch(data.device)
-        net.train()
-        criterion.train()
-        total = torch.zeros((), device=data.device)
-        seen = 0
-        for step, idx in enumerate(engine.batches(data.n, batch_size, generator, data.device)):
-            cur_lr = lr * engine.lr_multiplier(epoch + step / steps, epochs, schedule,
-                                               milestones=milestones)
-            engine.set_lr(optimizer, cur_lr)
-            x = engine.batch_inputs(data, idx, generator, augment)
-            with engine.autocast(data.device):
-                logits = net(x)
-            if getattr(criterion, "needs_index", False):
-                batch_loss = criterion(logits, data.y[idx], idx)
-            else:
-                batch_loss = criterion(logits, data.y[idx])
-            optimizer.zero_grad(set_to_none=True)
-            batch_loss.backward()
-            optimizer.step()
-            total += batch_loss.detach() * len(idx)
-            seen += len(idx)
-        record = dict(epoch=epoch + 1, train_loss=float(total) / max(seen, 1),
-                      test_acc=engine.accuracy(net, data.x_test, data.y_test), lr=cur_lr,
-                      seconds=clock.seconds())
-        engine.end_epoch(history, record, bar, ckpt, on_epoch, dict(
-            model=net.state_dict(), loss=criterion.state_dict(),
-            optimizer=optimizer.state_dict(), rng=engine.rng_state(generator)))
-    bar.close()
-    net.eval()
-    return engine.FitResult(model=net, history=history, models=(net,))
-
+    return engine.run(method, data, checkpoint_dir=checkpoint_dir, resume=resume,
+                      progress=progress, on_epoch=on_epoch)
