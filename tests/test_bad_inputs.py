@@ -256,6 +256,21 @@ CASES = [
     Case("aud-dataset-missing", {}, ["audit", "{t}/no-such-folder", "--out", "{t}/audit"], EXIT_INPUT, ("no-such-folder",), ("audit",)),
     Case("aud-table-empty", {"t.csv": "csv-empty"}, ["audit", "{t}/t.csv", "--label-column", "y", "--out", "{t}/audit"], EXIT_INPUT, ("t.csv", "empty"), ("audit",)),
     Case("aud-embeddings-nan", {"x.npz": "npz-nan-X"}, ["audit", "{t}/x.npz", "--out", "{t}/audit"], EXIT_USAGE, ("x.npz", "NaN"), ("audit",)),
+    # ---------------------------------------------------------------- train DATASET (not cifar10)
+    Case("train-table-label-column-missing", {"l.csv": "csv-labels"}, ["train", "{t}/l.csv", "--label-column", "y", "--out", "{t}/run"], EXIT_USAGE, ("'y'", "l.csv"), ("run",)),
+    Case("train-table-no-label-column", {}, ["train", "{t}/ann.csv", "--out", "{t}/run"], EXIT_USAGE, ("ann.csv", "--label-column"), ("run",)),
+    Case("train-table-no-features", {"l.csv": "csv-labels"}, ["train", "{t}/l.csv", "--label-column", "label", "--out", "{t}/run"], EXIT_USAGE, ("l.csv", "no numeric feature columns"), ("run",)),
+    Case("train-val-fraction", {}, ["train", "{t}/ann.csv", "--label-column", "label", "--val-fraction", "1.5", "--out", "{t}/run"], EXIT_USAGE, ("--val-fraction", "1.5"), ("run",)),
+    Case("train-empty-image-folder", {"img": "folder"}, ["train", "{t}/img", "--out", "{t}/run"], EXIT_USAGE, ("img", "class subfolders"), ("run",)),
+    Case("train-embeddings-nan", {"x.npz": "npz-nan-X"}, ["train", "{t}/x.npz", "--out", "{t}/run"], EXIT_USAGE, ("x.npz", "NaN"), ("run",)),
+    Case("train-embeddings-pickled", {"x.npz": "pickle-npz"}, ["train", "{t}/x.npz", "--out", "{t}/run"], EXIT_INPUT, ("x.npz", "pickle"), ("run", "PWNED")),
+    Case("train-dataset-missing", {}, ["train", "{t}/no-such-folder", "--out", "{t}/run"], EXIT_INPUT, ("no-such-folder",), ("run",)),
+    Case("train-test-missing", {}, ["train", "{t}/ann.csv", "--label-column", "label", "--test", "{t}/nope.csv", "--out", "{t}/run"], EXIT_INPUT, ("nope.csv",), ("run",)),
+    Case("train-test-other-kind", {"x.npz": "npz-nan-X"}, ["train", "{t}/ann.csv", "--label-column", "label", "--test", "{t}/x.npz", "--out", "{t}/run"], EXIT_USAGE, ("--test", "x.npz", "kind"), ("run",)),
+    Case("train-num-classes-table", {}, ["train", "{t}/ann.csv", "--label-column", "label", "--num-classes", "5", "--out", "{t}/run"], EXIT_USAGE, ("--num-classes", ".npz"), ("run",)),
+    Case("train-noise-on-table", {}, ["train", "{t}/ann.csv", "--label-column", "label", "--noise", "symmetric:0.2", "--out", "{t}/run"], EXIT_USAGE, ("--noise", "cifar10"), ("run",)),
+    Case("train-test-on-cifar10", {}, ["train", "cifar10", "--noise", "symmetric:0.2", "--test", "{t}/ann.csv", "--out", "{t}/run"], EXIT_USAGE, ("--test", "cifar10"), ("run",)),
+    Case("train-out-not-empty", {"run": "report-folder"}, ["train", "{t}/ann.csv", "--label-column", "label", "--out", "{t}/run"], EXIT_OUTPUT, ("--out", "not empty"), unchanged={"run/report.html": "my own report"}),
 ]
 
 

@@ -76,3 +76,25 @@ def test_train_cli_usage_errors(tmp_path):
     res = runner.invoke(main, ["train", "--noise", "symmetric:0.2", "--method", "elr",
                                "--loss", "gce", "--out", str(tmp_path / "c")])
     assert res.exit_code != 0 and "--loss applies" in res.output
+
+
+def test_train_cli_dataset_argument_and_deprecated_option(tmp_path):
+    runner = CliRunner()
+    # DATASET cifar10, or the deprecated --dataset cifar10: the CIFAR-10 run's own checks
+    for args in (["cifar10"], ["--dataset", "cifar10"], ["cifar10", "--dataset", "cifar10"]):
+        res = runner.invoke(main, ["train", *args, "--out", str(tmp_path / "a")])
+        assert res.exit_code == 2 and "exactly one of" in res.output, args
+    res = runner.invoke(main, ["train", "cifar10", "--noise", "symmetric:0.2", "--val-fraction",
+                               "0.1", "--out", str(tmp_path / "b")])
+    assert res.exit_code == 2 and "--val-fraction applies to an image folder" in res.output
+    (tmp_path / "x.npz").write_bytes(b"")
+    res = runner.invoke(main, ["train", str(tmp_path / "x.npz"), "--label-set", "worse",
+                               "--out", str(tmp_path / "c")])
+    assert res.exit_code == 2 and "--label-set applies to DATASET cifar10 only" in res.output
+    res = runner.invoke(main, ["train", str(tmp_path / "x.npz"), "--method", "coreg",
+                               "--out", str(tmp_path / "d")])
+    assert res.exit_code == 2 and "candidate sets" in res.output
+    res = runner.invoke(main, ["train", str(tmp_path / "x.npz"), "--model", "resnet8",
+                               "--out", str(tmp_path / "e")])
+    assert res.exit_code == 2 and "--model applies to images" in res.output
+    assert not any((tmp_path / n).exists() for n in "abcde")

@@ -1,10 +1,20 @@
-"""``labelnoise train``: train a classifier on noisy CIFAR-10 labels with a robust method.
+"""``labelnoise train``: train a classifier on noisy labels with a robust method.
 
-Writes into ``--out DIR``: ``config.json`` (the command's settings), ``metrics.jsonl``
-(one JSON object per epoch, rewritten atomically after every epoch), ``checkpoint.pt``
-(everything needed to resume) and, at the end, ``final.json`` (last and best clean test
-accuracy, wall time, device). ``--resume DIR`` continues an interrupted run with the
-settings saved in ``DIR/config.json``.
+``labelnoise train [cifar10]`` (the default; ``--dataset cifar10`` is a deprecated alias):
+CIFAR-10 with synthetic noise (``--noise``), CIFAR-10N human labels (``--label-set``) or
+candidate sets (``--candidates``), evaluated on the clean test set. Writes into ``--out DIR``:
+``config.json`` (the command's settings), ``metrics.jsonl`` (one JSON object per epoch,
+rewritten atomically after every epoch), ``checkpoint.pt`` (everything needed to resume)
+and, at the end, ``final.json`` (last and best clean test accuracy, wall time, device).
+
+``labelnoise train DATASET``, DATASET an image folder, an ``.npz`` of embeddings or a
+``.csv``/``.parquet`` table (``--label-column``), any number of classes: runs
+:func:`labelnoise.training.data.fit_dataset`, with an optional labelled ``--test`` set of the
+same kind and a ``--val-fraction`` of the given labels held out to select the epoch. Writes
+``config.json``, ``history.json``, the checkpoint, ``model.pt``, ``model_best.pt`` (with a
+validation set), ``pred_probs.npy`` (with a test set) and ``final.json``.
+
+``--resume DIR`` continues an interrupted run with the settings saved in ``DIR/config.json``.
 
 The choices of ``--method``, ``--model`` and ``--loss`` and the dispatch to a method come from
 the registries :data:`labelnoise.training.METHODS`, :data:`labelnoise.models.MODELS` and
@@ -24,6 +34,7 @@ from labelnoise import training
 from labelnoise.cli._errors import Command
 from labelnoise.losses import LOSSES as _LOSSES
 from labelnoise.models import IMAGE_MODELS
+from labelnoise.models import MODELS as _ALL_MODELS
 
 #: the --method choices: every method of the registry
 METHODS = tuple(training.METHODS)
@@ -36,6 +47,15 @@ LOSSES = tuple(_LOSSES)
 #: method-specific options (registry ``options``) and their defaults: a value other than the
 #: default counts as given, which only the methods that take the option accept
 METHOD_OPTIONS = {"loss": "ce", "forget_rate": None, "lambda_u": None, "warmup_epochs": None}
+#: DATASET names that select the built-in CIFAR-10 run
+CIFAR_NAMES = ("cifar10", "cifar-10")
+#: the network of a CIFAR-10 run when --model is not given (the papers' backbone)
+CIFAR_DEFAULT_MODEL = "preact-resnet18"
+#: options of the CIFAR-10 run only, and of a DATASET run only (option name -> its value
+#: when not given)
+CIFAR_ONLY = {"noise": None, "label_set": None, "candidates_file": None, "subset": None,
+              "test_subset": None, "data_root": None}
+DATASET_ONLY = {"test": None, "label_column": None, "val_fraction": None, "num_classes": None}
 
 
 def _methods_taking(option: str) -> str:
@@ -120,18 +140,36 @@ CONFIG_KEYS = ("dataset", "noise", "label_set", "method", "candidates", "loss", 
                "test_subset", "data_root", "seed", "device")
 
 
+#: the settings of a DATASET run's config.json (written by fit_dataset) that a resume reads
+DATASET_CONFIG_KEYS = ("dataset", "label_column", "test", "method", "model", "method_kwargs",
+                       "epochs", "batch_size", "lr", "val_fraction", "num_classes",
+                       "image_size", "seed", "device")
+
+
 def read_config(path: Path) -> dict:
-    """The settings saved in a run folder's ``config.json``.
+    """The settings saved in a run folder's ``config.json`` (of a CIFAR-10 run, or of a
+    DATASET run, told by its ``format``).
 
     Raises:
         click.UsageError: the file is missing, not JSON, or lacks settings of this version.
     """
+    from labelnoise.training.data import CONFIG_FORMAT
+
     if not path.is_file():
         raise click.UsageError(f"{path} not found: nothing to resume")
     try:
         cfg = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise click.UsageError(f"{path} is not a valid run configuration ({exc})") from None
+    if isinstance(cfg, dict) and cfg.get("format") == CONFIG_FORMAT:
+        missing = [k for k in DATASET_CONFIG_KEYS if k not in cfg]
+        if missing:
+            raise click.UsageError(f"{path} is not a complete labelnoise train configuration "
+                                   f"(missing {', '.join(missing)})")
+        if cfg["method"] not in METHODS or cfg["model"] not in _ALL_MODELS:
+            raise click.UsageError(f"{path}: unknown method {cfg['method']!r} or model "
+                                   f"{cfg['model']!r}")
+        return cfg
     missing = [k for k in CONFIG_KEYS if not isinstance(cfg, dict) or k not in cfg]
     if missing:
         raise click.UsageError(f"{path} is not a labelnoise train configuration "
@@ -189,63 +227,169 @@ def run(cfg: dict, out: Path, *, resume: bool, progress: bool) -> dict:
     return final
 
 
+def run_dataset(cfg: dict, out: Path, *, resume: bool, progress: bool):
+    """Train on the DATASET of ``cfg`` (settings as :data:`DATASET_CONFIG_KEYS`) with
+    :func:`labelnoise.training.data.fit_dataset`, writing into ``out``."""
+    from labelnoise.training.data import fit_dataset
+
+    return fit_dataset(
+        cfg["dataset"], label_column=cfg["label_column"], test=cfg["test"],
+        method=cfg["method"], model=cfg["model"], val_fraction=cfg["val_fraction"] or 0.0,
+        epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"],
+        method_kwargs=cfg["method_kwargs"], num_classes=cfg["num_classes"],
+        image_size=cfg["image_size"], seed=cfg["seed"], device=cfg["device"], out_dir=out,
+        resume=resume, progress=progress)
+
+
+def _echo_dataset_result(result) -> None:
+    s = result.summary
+    parts = []
+    if s["best_val_acc"] is not None:
+        parts.append(f"selected epoch {s['selected_epoch']} of {s['epochs']} by validation "
+                     f"accuracy on the given labels {s['best_val_acc']:.4f}")
+    if s["test_acc"] is not None:
+        parts.append(f"test accuracy {s['test_acc']:.4f}"
+                     + (f" (last epoch {s['final_test_acc']:.4f})"
+                        if s["final_test_acc"] != s["test_acc"] else ""))
+    parts.append(f"results in {result.out_dir}")
+    click.echo("; ".join(parts))
+
+
+def _refuse_options(given: dict, defaults: dict, why: str) -> None:
+    """Refuse the first option of ``defaults`` given another value: ``--option {why}``."""
+    for opt, default in defaults.items():
+        if given[opt] != default:
+            flag = "--" + opt.replace("_file", "").replace("_", "-")
+            raise click.UsageError(f"{flag} {why}")
+
+
 @click.command("train", cls=Command)
-@click.option("--dataset", type=click.Choice(["cifar10"]), default="cifar10", show_default=True,
-              help="Images and clean test set.")
+@click.argument("dataset_arg", metavar="[DATASET]", required=False)
+@click.option("--dataset", "dataset_opt", type=click.Choice(["cifar10"]), default=None,
+              help="Deprecated alias of DATASET cifar10.")
 @click.option("--noise", default=None, metavar="KIND:RATE",
-              help="Synthetic noise on the clean labels: symmetric:R (resampled uniformly over "
-                   "all classes, as in DivideMix/ELR) or asymmetric:R (Patrini et al. pairs).")
+              help="cifar10: synthetic noise on the clean labels: symmetric:R (resampled "
+                   "uniformly over all classes, as in DivideMix/ELR) or asymmetric:R (Patrini "
+                   "et al. pairs).")
 @click.option("--label-set", default=None,
-              help="CIFAR-10N human label set: aggre, random1, random2, random3, worse (worst).")
+              help="cifar10: CIFAR-10N human label set: aggre, random1, random2, random3, "
+                   "worse (worst).")
 @click.option("--method", type=click.Choice(METHODS), default="standard", show_default=True)
 @click.option("--candidates", "candidates_file", default=None,
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help=f"Candidate sets for {'/'.join(PARTIAL_METHODS)}: .npy bool (50000, 10), or a "
-                   "CSV with a 'candidates' column of class names joined by '|', one row per "
-                   "training image.")
+              help=f"cifar10: candidate sets for {'/'.join(PARTIAL_METHODS)}: .npy bool (50000, "
+                   "10), or a CSV with a 'candidates' column of class names joined by '|', one "
+                   "row per training image.")
 @click.option("--loss", type=click.Choice(LOSSES), default=METHOD_OPTIONS["loss"],
               show_default=True, help=f"Loss of --method {_methods_taking('loss')}.")
-@click.option("--model", type=click.Choice(MODELS), default="preact-resnet18", show_default=True)
+@click.option("--model", type=click.Choice(MODELS), default=None,
+              help=f"Network (default: {CIFAR_DEFAULT_MODEL} for cifar10, resnet8 for an image "
+                   "folder; tables and embeddings use the mlp).")
+@click.option("--test", default=None, metavar="DATASET2",
+              help="A labelled test set of DATASET's kind: accuracy and pred_probs.npy.")
+@click.option("--label-column", default=None,
+              help="Label column of a CSV/Parquet table (DATASET and --test).")
+@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Hold out this stratified fraction of DATASET with its given labels and keep "
+                   "the epoch of the best accuracy on it (no clean labels needed). Default 0.")
+@click.option("--num-classes", type=click.IntRange(min=2), default=None,
+              help="K for an .npz whose last classes have no example (default: from the data).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Epochs (default: the method's paper setting).")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None)
 @click.option("--forget-rate", type=click.FloatRange(0, 1, max_open=True), default=None,
-              help="Co-teaching's tau (default: the realised noise rate).")
+              help="Co-teaching's tau (default: the realised noise rate on cifar10, else 0.2).")
 @click.option("--lambda-u", type=click.FloatRange(min=0), default=None,
-              help="DivideMix's unlabeled-loss weight (default: by noise level, as the paper).")
+              help="DivideMix's unlabeled-loss weight (default: by noise level on cifar10, as "
+                   "the paper; else 25).")
 @click.option("--warmup-epochs", type=click.IntRange(min=0), default=None,
               help="Warm-up epochs of DivideMix (default 10) and Co-Reg (default 50).")
 @click.option("--subset", type=click.IntRange(min=2), default=None,
-              help="Train on a seeded random subset of this many training examples.")
+              help="cifar10: train on a seeded random subset of this many training examples.")
 @click.option("--test-subset", type=click.IntRange(min=1), default=None,
-              help="Evaluate on a seeded random subset of the test set.")
+              help="cifar10: evaluate on a seeded random subset of the test set.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (must be new or empty).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True,
               path_type=Path), default=None, help="Continue the run in this folder.")
-@click.option("--data-root", default=None, help="Data root (default: $LABELNOISE_DATA).")
+@click.option("--data-root", default=None, help="cifar10: data root (default: $LABELNOISE_DATA).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default=None, help="torch device (default: cuda if available).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def train(dataset, noise, label_set, method, candidates_file, loss, model, epochs, batch_size, lr,
-          forget_rate, lambda_u, warmup_epochs, subset, test_subset, out, resume_dir, data_root,
-          seed, device, progress):
-    """Train a classifier on noisy labels and report its clean test accuracy.
+def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, loss, model,
+          test, label_column, val_fraction, num_classes, epochs, batch_size, lr, forget_rate,
+          lambda_u, warmup_epochs, subset, test_subset, out, resume_dir, data_root, seed,
+          device, progress):
+    """Train a classifier on noisy labels.
 
-    Example: labelnoise train --label-set worse --method dividemix --model resnet20
-    --epochs 20 --subset 10000 --out runs/dm-worse
+    DATASET: cifar10 (the default: CIFAR-10 with --noise, --label-set or --candidates,
+    tested on its clean test set), an image folder (one subfolder per class), an .npz of
+    embeddings (X, labels[, class_names]) or a .csv/.parquet table (--label-column).
+
+    Examples: labelnoise train --label-set worse --method dividemix --model resnet20
+    --epochs 20 --subset 10000 --out runs/dm-worse;
+    labelnoise train photos/ --test photos-test/ --val-fraction 0.1 --epochs 30 --out runs/photos
     """
+    given = dict(noise=noise, label_set=label_set, candidates_file=candidates_file,
+                 subset=subset, test_subset=test_subset, data_root=data_root, test=test,
+                 label_column=label_column, val_fraction=val_fraction, num_classes=num_classes,
+                 loss=loss, forget_rate=forget_rate, lambda_u=lambda_u,
+                 warmup_epochs=warmup_epochs)
     if resume_dir is not None:
         if out is not None and Path(out) != resume_dir:
             raise click.UsageError("give either --out (new run) or --resume (continue), not both")
         cfg = read_config(resume_dir / "config.json")
+        if "format" in cfg:  # a DATASET run
+            result = run_dataset(cfg, resume_dir, resume=True, progress=progress)
+            _echo_dataset_result(result)
+            return
         out, resume = resume_dir, (resume_dir / "checkpoint.pt").exists()
         created_out = False
     else:
+        if dataset_arg is not None and dataset_opt is not None and dataset_arg != dataset_opt:
+            raise click.UsageError(f"give the dataset once: DATASET {dataset_arg} or --dataset "
+                                   f"{dataset_opt}")
+        dataset = dataset_arg or dataset_opt or "cifar10"
         if out is None:
             raise click.UsageError("--out DIR is required (or --resume DIR)")
         entry = training.METHODS[method]
+        for opt, default in METHOD_OPTIONS.items():
+            if given[opt] != default and opt not in entry.options:
+                raise click.UsageError(f"--{opt.replace('_', '-')} applies to --method "
+                                       f"{_methods_taking(opt)} only")
+        from labelnoise._io import check_output_dir
+
+        if dataset.lower() not in CIFAR_NAMES:
+            _refuse_options(given, CIFAR_ONLY, "applies to DATASET cifar10 only")
+            if entry.candidates:
+                raise click.UsageError(f"--method {method} needs candidate sets, which only "
+                                       "DATASET cifar10 takes (--candidates)")
+            from labelnoise.training.data import DEFAULT_IMAGE_SIZE, dataset_kind
+
+            kind = dataset_kind(dataset)
+            if num_classes is not None and kind != "embeddings":
+                raise click.UsageError("--num-classes applies to an .npz of embeddings only "
+                                       "(the classes of a folder or a table are its own)")
+            if model is not None and kind != "images":
+                raise click.UsageError(f"--model applies to images; a {kind} trains the mlp")
+            if test is not None and dataset_kind(test) != kind:
+                raise click.UsageError(f"--test {test} must be of DATASET's kind ({kind})")
+            check_output_dir(out, "--out")
+            if out.exists() and any(out.iterdir()):
+                raise FileExistsError(f"--out {out} is not empty; use a new folder or "
+                                      f"--resume {out}")
+            cfg = dict(dataset=dataset, label_column=label_column, test=test, method=method,
+                       model=model, method_kwargs={opt: given[opt] for opt in entry.options
+                                                   if given[opt] is not None},
+                       epochs=epochs, batch_size=batch_size, lr=lr, val_fraction=val_fraction,
+                       num_classes=num_classes, image_size=DEFAULT_IMAGE_SIZE, seed=seed,
+                       device=device)
+            result = run_dataset(cfg, out, resume=False, progress=progress)
+            _echo_dataset_result(result)
+            return
+        _refuse_options(given, DATASET_ONLY, "applies to an image folder, table or .npz "
+                       "DATASET, not to cifar10")
         if entry.candidates and candidates_file is None:
             raise click.UsageError(f"--method {method} needs --candidates FILE")
         if not entry.candidates and candidates_file is not None:
@@ -257,23 +401,15 @@ def train(dataset, noise, label_set, method, candidates_file, loss, model, epoch
             raise click.UsageError("give exactly one of --noise KIND:RATE and --label-set NAME")
         if noise is not None:
             parse_noise(noise)
-        from labelnoise._io import check_output_dir
-
         check_output_dir(out, "--out")
         if out.exists() and any(out.iterdir()):
-            raise click.UsageError(f"{out} is not empty; use a new folder or --resume {out}")
-        given = dict(loss=loss, forget_rate=forget_rate, lambda_u=lambda_u,
-                     warmup_epochs=warmup_epochs)
-        for opt, default in METHOD_OPTIONS.items():
-            if given[opt] != default and opt not in entry.options:
-                raise click.UsageError(f"--{opt.replace('_', '-')} applies to --method "
-                                       f"{_methods_taking(opt)} only")
-        cfg = dict(dataset=dataset, noise=noise, label_set=label_set, method=method,
+            raise FileExistsError(f"--out {out} is not empty; use a new folder or --resume {out}")
+        cfg = dict(dataset="cifar10", noise=noise, label_set=label_set, method=method,
                    candidates=str(candidates_file) if candidates_file else None, loss=loss,
-                   model=model, epochs=epochs, batch_size=batch_size, lr=lr,
-                   forget_rate=forget_rate, lambda_u=lambda_u, warmup_epochs=warmup_epochs,
-                   subset=subset, test_subset=test_subset, data_root=data_root, seed=seed,
-                   device=device)
+                   model=model or CIFAR_DEFAULT_MODEL, epochs=epochs, batch_size=batch_size,
+                   lr=lr, forget_rate=forget_rate, lambda_u=lambda_u,
+                   warmup_epochs=warmup_epochs, subset=subset, test_subset=test_subset,
+                   data_root=data_root, seed=seed, device=device)
         created_out = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         _write_json_atomic(out / "config.json", json.dumps(cfg, indent=2) + "\n")

@@ -11,6 +11,9 @@
 * :mod:`labelnoise.training.rdcr`: rotation-decoupled consistency regularization (Tsai et al. 2019).
 * :mod:`labelnoise.training.proden`: PRODEN on partial labels (Lv et al. 2020).
 * :mod:`labelnoise.training.coreg`: Co-Reg on noisy partial labels (Wang et al. 2025).
+* :mod:`labelnoise.training.data`: :func:`fit_dataset`, training on an image folder, a table,
+  embeddings or arrays (any K), with a noisy validation split for model selection
+  (``labelnoise train DATASET``).
 
 Each method's ``fit(images, labels_or_candidates, ...)`` returns a
 :class:`~labelnoise.training.engine.FitResult`. :data:`METHODS` names them all: the
@@ -104,12 +107,16 @@ def get(name: str):
     return METHODS[name].load()
 
 
-_MODULES = ("engine", *dict.fromkeys(entry.module for entry in METHODS.values()))
-__all__ = ["METHODS", "MethodEntry", "get", *_MODULES]
+_MODULES = ("engine", "data", *dict.fromkeys(entry.module for entry in METHODS.values()))
+#: names defined in a submodule, imported (with torch) on first use
+_LAZY = {"fit_dataset": "data", "TrainResult": "data"}
+__all__ = ["METHODS", "MethodEntry", "get", *_LAZY, *_MODULES]
 
 
 def __getattr__(name: str):
     # `labelnoise.training.standard` etc. after a bare `import labelnoise.training`
     if name in _MODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,673 @@
+"""Train on your own data: an image folder, a table, embeddings or arrays, any number of classes.
+
+:func:`fit_dataset` is what ``labelnoise train DATASET`` runs for everything but CIFAR-10. It
+
+1. loads the data the way ``labelnoise audit`` does (:func:`load_dataset`: an image folder,
+   a ``.csv``/``.tsv``/``.parquet`` table with a label column, an ``.npz`` of embeddings; or
+   a :class:`~labelnoise.datasets.LabeledDataset`, or arrays);
+2. makes one input array: images read and resized to ``image_size`` x ``image_size`` RGB
+   (:func:`labelnoise.audit.image_array`), features standardised with the mean and
+   standard deviation of the training part (recorded in ``config.json``);
+3. with ``val_fraction > 0`` holds out a seeded stratified validation set of the *given*
+   (noisy) labels (:func:`stratified_split`). It takes the place of the engine's test set,
+   so ``val_acc`` (accuracy against the given labels) is recorded after every epoch; the
+   epoch with the best ``val_acc`` (the first, on ties) is selected, and its network
+   predicts the test set. No clean label is needed for this model selection;
+4. trains through the method registry (:data:`labelnoise.training.METHODS`) and the one
+   epoch loop (:func:`labelnoise.training.engine.run`), with its checkpoints and exact
+   resume. The selected epoch's weights are kept as a copy of its checkpoint
+   (``best-checkpoint/``) and restored at the end through the engine's own resume (the copy,
+   marked as finished, resumed for zero epochs). The partial-label methods (``proden``,
+   ``coreg``) need candidate sets and are CIFAR-10 only (``labelnoise train cifar10
+   --candidates``);
+5. writes into ``out_dir`` (each file atomically, :mod:`labelnoise._io`): ``config.json``
+   (first), ``history.json`` (after every epoch), ``checkpoint.pt`` / ``checkpoint.json``
+   (the engine's), and at the end ``model.pt`` (the final network's ``state_dict``, read
+   with ``torch.load(weights_only=True)``), ``model_best.pt`` (the selected epoch's, with a
+   validation set), ``pred_probs.npy`` (the selected network on the test set, when one is
+   given) and ``final.json`` (last). If the final writes fail, the ones made are removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: the default network for images: the smallest CIFAR ResNet of :data:`labelnoise.models.MODELS`
+DEFAULT_IMAGE_MODEL = "resnet8"
+#: the default (and only) network for features (tables, embeddings)
+DEFAULT_FEATURE_MODEL = "mlp"
+#: images are resized to this many pixels square by default
+DEFAULT_IMAGE_SIZE = 32
+#: ``config.json``'s ``format``: ``labelnoise train --resume`` tells such a run folder by it
+CONFIG_FORMAT = "labelnoise-train-dataset"
+CONFIG_VERSION = 1
+#: the copy of the checkpoint of the best epoch so far (runs with a validation set)
+BEST_DIR = "best-checkpoint"
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
+#: written at the end; final.json last
+OUTPUT_FILES = ("model.pt", "model_best.pt", "pred_probs.npy", "final.json")
+
+
+# ------------------------------------------------------------------------------ data
+def dataset_kind(path: str | os.PathLike) -> str:
+    """``"images"`` (a folder), ``"table"`` (.csv/.tsv/.parquet/.pq) or ``"embeddings"``
+    (.npz), by the path alone.
+
+    Raises:
+        ValueError: another suffix.
+    """
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return "images"
+    suffix = p.suffix.lower()
+    if suffix in TABLE_SUFFIXES:
+        return "table"
+    if suffix == ".npz":
+        return "embeddings"
+    if not p.exists():
+        raise FileNotFoundError(f"dataset {str(path)!r} not found: give an image folder, a "
+                                ".csv/.parquet table or an .npz of embeddings")
+    raise ValueError(f"dataset {str(path)!r}: unknown kind of file (expected a folder, .csv, "
+                     ".tsv, .parquet or .npz)")
+
+
+def load_dataset(path: str | os.PathLike, *, label_column: str | None = None):
+    """Load an image folder, a table (needs ``label_column``) or an ``.npz`` of embeddings
+    with the loaders of :mod:`labelnoise.datasets`.
+
+    Returns:
+        :class:`~labelnoise.datasets.LabeledDataset`.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: an unknown kind of file, a table without ``label_column``, and the
+            loaders' errors (no class folders, a missing column, NaN features...).
+    """
+    from labelnoise import datasets as ds
+
+    kind = dataset_kind(path)
+    p = Path(path).expanduser()
+    if kind == "images":
+        return ds.load_image_folder(p)
+    if kind == "table":
+        if not label_column:
+            raise ValueError(f"a table ({p.name}) needs a label column (--label-column NAME)")
+        return ds.load_table(p, label_column)
+    return ds.load_embeddings(p)
+
+
+def stratified_split(labels, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded stratified split of ``range(N)`` into (train, validation) indices, both sorted.
+
+    Of every class with ``n`` examples, ``round(fraction * n)`` go to the validation set, but
+    at most ``n - 1`` (a class keeps at least one training example). Drawn with
+    ``numpy.random.default_rng(seed)``, class by class in increasing order.
+
+    Raises:
+        ValueError: ``fraction`` outside [0, 1), or a positive fraction that leaves no
+            validation example.
+    """
+    if not (isinstance(fraction, (int, float, np.floating)) and 0 <= fraction < 1):
+        raise ValueError(f"val_fraction must be a number in [0, 1), got {fraction!r}")
+    labels = np.asarray(labels)
+    n = labels.shape[0]
+    if fraction == 0:
+        return np.arange(n), np.empty(0, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    parts = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        n_val = min(int(np.floor(fraction * len(idx) + 0.5)), len(idx) - 1)
+        if n_val > 0:
+            parts.append(rng.permutation(idx)[:n_val])
+    if not parts:
+        raise ValueError(f"val_fraction {fraction} leaves no validation example among {n} "
+                         "(a class keeps at least one training example); use a larger fraction")
+    val = np.sort(np.concatenate(parts)).astype(np.int64)
+    return np.setdiff1d(np.arange(n), val), val
+
+
+def _input_kind(inputs, what: str) -> str:
+    if inputs is None:
+        raise ValueError(f"{what} has no inputs to train on (no numeric feature columns)")
+    if isinstance(inputs, np.ndarray):
+        if inputs.ndim == 4:
+            return "images"
+        if inputs.ndim == 2:
+            return "features"
+        raise ValueError(f"{what}: inputs must be images (N, H, W, C) or features (N, D), got "
+                         f"shape {inputs.shape}")
+    return "images"  # a (lazy) sequence of images, e.g. an image folder
+
+
+@dataclass
+class _Prep:
+    """How raw inputs become the array the network reads (images: resized uint8; features:
+    standardised float32)."""
+
+    kind: str
+    image_size: int
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+
+    def __call__(self, inputs, index=None) -> np.ndarray:
+        """The network's input array for ``inputs`` (rows ``index`` of features only); the
+        first call on features fixes the mean and standard deviation."""
+        if self.kind == "images":
+            from labelnoise.audit import image_array
+
+            return image_array(inputs, size=self.image_size)
+        x = np.asarray(inputs)
+        if index is not None:
+            x = x[index]
+        if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+            raise ValueError(f"features must be real numbers, got dtype {x.dtype}")
+        x = x.astype(np.float64)
+        if not np.isfinite(x).all():
+            row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
+            raise ValueError(f"features have a NaN or infinite value in row {row}")
+        if self.mean is None:
+            self.mean = x.mean(axis=0)
+            std = x.std(axis=0)
+            self.std = np.where(std > 1e-12, std, 1.0)
+        if x.shape[1] != self.mean.shape[0]:
+            raise ValueError(f"features have {x.shape[1]} columns, the training set "
+                             f"{self.mean.shape[0]}")
+        return ((x - self.mean) / self.std).astype(np.float32)
+
+    def describe(self) -> dict:
+        if self.kind == "images":
+            return {"kind": "images", "image_size": self.image_size,
+                    "note": "RGB, resized (bicubic) unless given as one uint8 array"}
+        return {"kind": "features", "standardize_mean": np.asarray(self.mean).tolist(),
+                "standardize_std": np.asarray(self.std).tolist()}
+
+
+def _as_dataset(source, labels, *, label_column, what: str):
+    """(LabeledDataset, description) for a path, a LabeledDataset or (inputs, labels)."""
+    from labelnoise.datasets import LabeledDataset
+
+    if isinstance(source, LabeledDataset):
+        ds = source
+        desc = f"{ds.source or 'LabeledDataset'} ({len(ds)} examples)"
+    elif isinstance(source, (str, os.PathLike)):
+        try:
+            ds = load_dataset(source, label_column=label_column)
+        except (FileNotFoundError, ValueError) as exc:
+            if what == "dataset":
+                raise
+            raise type(exc)(f"{what} {source}: {exc}") from None
+        desc = str(Path(source).expanduser().resolve())  # so that a resume finds it anywhere
+    else:
+        if labels is None:
+            raise ValueError(f"{what}: give labels with an array of inputs")
+        ds = LabeledDataset(inputs=source, labels=labels, source="arrays")
+        shape = getattr(source, "shape", (len(source),))
+        desc = f"arrays {tuple(shape)}"
+        labels = None
+    if labels is not None:
+        ds = LabeledDataset(inputs=ds.inputs, labels=labels, true_labels=ds.true_labels,
+                            class_names=list(ds.class_names), source=ds.source, info=ds.info)
+    return ds, desc
+
+
+def _class_names(ds, num_classes: int | None) -> list[str]:
+    names = [str(c) for c in ds.class_names] or [str(i) for i in range(ds.num_classes)]
+    if num_classes is not None:
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer):
+            raise ValueError(f"num_classes must be an integer, got {num_classes!r}")
+        if num_classes < len(names):
+            raise ValueError(f"num_classes {num_classes} is below the {len(names)} classes of "
+                             "the dataset")
+        names += [str(i) for i in range(len(names), num_classes)]
+    if len(names) < 2:
+        raise ValueError(f"training needs at least 2 classes, the dataset has {len(names)}")
+    return names
+
+
+def _test_labels(test_ds, class_names: list[str]) -> np.ndarray:
+    """The test set's labels as indices into the training set's ``class_names`` (by name)."""
+    names = [str(c) for c in test_ds.class_names] or [str(i) for i in range(test_ds.num_classes)]
+    index = {n: i for i, n in enumerate(class_names)}
+    mapping = np.array([index.get(n, -1) for n in names], dtype=np.int64)
+    y = mapping[test_ds.labels]
+    if (y < 0).any():
+        name = names[int(test_ds.labels[np.flatnonzero(y < 0)[0]])]
+        raise ValueError(f"the test set has class {name!r}, which is not a class of the training "
+                         f"set ({', '.join(class_names[:10])}{' ...' if len(class_names) > 10 else ''})")
+    return y
+
+
+# ------------------------------------------------------------------------------ result
+@dataclass
+class TrainResult:
+    """What :func:`fit_dataset` returns.
+
+    Attributes:
+        model: the network after the last epoch, in eval mode (``model.pt``).
+        best_model: the network of the selected epoch (``model_best.pt``): the epoch of the
+            best ``val_acc`` with a validation set, else the last (then ``model`` itself).
+        history: one dict per epoch: ``epoch``, ``train_loss``, ``lr``, ``seconds``, the
+            method's entries, and ``val_acc`` (accuracy against the given labels of the
+            validation set) with a validation set, else ``test_acc`` (None without a test
+            set); ``history.json``.
+        selected_epoch: the epoch (1-based) whose network predicted ``pred_probs``.
+        pred_probs: float32 (N_test, K) of ``best_model`` on the test set, or None.
+        test_labels: int64 (N_test,) test labels as indices into ``class_names``, or None.
+        class_names: the K class names.
+        train_index, val_index: indices into the dataset of the training and validation parts.
+        summary: the contents of ``final.json``.
+        out_dir: the output folder, or None.
+    """
+
+    model: Any
+    best_model: Any
+    history: list[dict]
+    selected_epoch: int
+    pred_probs: np.ndarray | None
+    test_labels: np.ndarray | None
+    class_names: list[str]
+    train_index: np.ndarray
+    val_index: np.ndarray
+    summary: dict
+    out_dir: Path | None = None
+    _prep: _Prep | None = field(default=None, repr=False)
+
+    @property
+    def test_acc(self) -> float | None:
+        """Accuracy of ``pred_probs`` against the test labels (None without a test set)."""
+        return self.summary.get("test_acc")
+
+    def predict_proba(self, inputs, *, best: bool = True) -> np.ndarray:
+        """pred_probs (N, K) of ``best_model`` (or ``model``) on raw inputs of the training
+        set's kind (images are resized, features standardised as in training)."""
+        from labelnoise.training.engine import predict_proba
+
+        return predict_proba(self.best_model if best else self.model, self._prep(inputs))
+
+
+# ------------------------------------------------------------------------------ outputs
+def _rename_for_validation(history: list[dict], validating: bool) -> list[dict]:
+    """The engine's history with its ``test_acc*`` entries renamed ``val_acc*`` when its
+    test set is the validation set."""
+    if not validating:
+        return [dict(r) for r in history]
+    return [{(("val_acc" + k[len("test_acc"):]) if k.startswith("test_acc") else k): v
+             for k, v in r.items()} for r in history]
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    from labelnoise import _io
+
+    with _io.atomic_write(dst) as out, open(src, "rb") as fh:
+        shutil.copyfileobj(fh, out)
+
+
+def _keep_best(ckpt_dir: Path, history: list[dict]) -> None:
+    """Copy the checkpoint to ``BEST_DIR`` when its epoch (the last of ``history``) has the
+    best validation accuracy so far (strictly: the first best is kept on ties)."""
+    accs = [r["test_acc"] for r in history]
+    if int(np.argmax(accs)) != len(accs) - 1:
+        return
+    best = ckpt_dir / BEST_DIR
+    best.mkdir(exist_ok=True)
+    from labelnoise.training.engine import CHECKPOINT_NAME, MANIFEST_NAME
+
+    _copy_atomic(ckpt_dir / MANIFEST_NAME, best / MANIFEST_NAME)
+    _copy_atomic(ckpt_dir / CHECKPOINT_NAME, best / CHECKPOINT_NAME)
+
+
+def _sync_best_before_resume(ckpt_dir: Path) -> None:
+    """An interrupted run may have saved the checkpoint of its best epoch without copying
+    it (the copy follows the save): copy it now, before the resumed run overwrites it.
+    Does nothing when the checkpoint cannot be read (the engine's resume then reports it)."""
+    import torch
+
+    from labelnoise.training.engine import CHECKPOINT_FORMAT, CHECKPOINT_NAME, MANIFEST_NAME
+
+    try:
+        manifest = json.loads((ckpt_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+        if manifest.get("format") != CHECKPOINT_FORMAT:
+            return
+        state = torch.load(ckpt_dir / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
+        history = state["history"]
+        if history:
+            _keep_best(ckpt_dir, history)
+    except Exception:  # the engine's resume reports a bad checkpoint
+        return
+
+
+def _restore(fit, x, y, kwargs: dict, best_dir: Path, epochs: int):
+    """The network of the checkpoint in ``best_dir``: the copy, marked as the last epoch,
+    resumed through the engine (the method is set up and loaded; no epoch runs)."""
+    import torch
+
+    from labelnoise._io import TMP_PREFIX
+    from labelnoise.training.engine import CHECKPOINT_NAME, MANIFEST_NAME
+
+    with tempfile.TemporaryDirectory(prefix=TMP_PREFIX, dir=best_dir.parent) as tmp:
+        state = torch.load(best_dir / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
+        state["epoch"] = epochs
+        torch.save(state, Path(tmp) / CHECKPOINT_NAME)
+        shutil.copyfile(best_dir / MANIFEST_NAME, Path(tmp) / MANIFEST_NAME)
+        result = fit(x, y, **kwargs, checkpoint_dir=tmp, resume=True, progress=False)
+    return result.model
+
+
+def _save_state_dict(path: Path, model) -> None:
+    import torch
+
+    from labelnoise import _io
+
+    state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+    with _io.atomic_write(path) as fh:
+        torch.save(state, fh)
+
+
+def _normalise(obj):
+    return json.loads(json.dumps(obj, default=str))
+
+
+# ------------------------------------------------------------------------------ main
+def fit_dataset(
+    dataset,
+    labels=None,
+    *,
+    label_column: str | None = None,
+    test=None,
+    method: str = "standard",
+    model: str | None = None,
+    val_fraction: float = 0.0,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    method_kwargs: dict | None = None,
+    num_classes: int | None = None,
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    seed: int = 0,
+    device=None,
+    out_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train a classifier on a dataset's given (noisy) labels with a method of
+    :data:`labelnoise.training.METHODS`; optionally select the epoch on a noisy validation
+    split and predict a test set. See the module docstring for the steps and files.
+
+    Args:
+        dataset: an image folder, a ``.csv``/``.tsv``/``.parquet`` table (with
+            ``label_column``) or an ``.npz`` of embeddings (``X``, ``labels``[,
+            ``class_names``]); a :class:`~labelnoise.datasets.LabeledDataset`; or inputs as
+            an array: uint8 images (N, H, W, C), features (N, D), or a sequence of images.
+        labels: int (N,) given labels: required with array inputs; with a path or a
+            LabeledDataset they replace its labels (e.g. simulated noisy labels).
+        label_column: the label column of a table (also of a test table).
+        test: an optional labelled test set of the same kind: a path, a LabeledDataset or
+            ``(inputs, labels)``. Classes are matched to the training set's by name (a path or
+            a LabeledDataset) or taken as indices (arrays).
+        method: a name of :data:`labelnoise.training.METHODS` (not the partial-label ones).
+        model: a network of :data:`labelnoise.models.MODELS`; default
+            :data:`DEFAULT_IMAGE_MODEL` for images, ``"mlp"`` for features.
+        val_fraction: in [0, 1): hold out this stratified, seeded fraction of the examples
+            (with their given labels) to select the epoch by ``val_acc``.
+        epochs, batch_size, lr: the method's settings (default: the method's own defaults).
+        method_kwargs: other keyword arguments of the method's ``fit`` (``loss``,
+            ``forget_rate``, ``lambda_u``, ``warmup_epochs``, ...).
+        num_classes: K, when it exceeds the classes the dataset names (an ``.npz`` without
+            ``class_names`` whose last classes have no training example).
+        image_size: images are resized to this square size (an image folder or a sequence;
+            a uint8 array is used as given).
+        seed: seeds the split, the network initialisation and the data order.
+        device: torch device (default CUDA if available, else CPU).
+        out_dir: where to write (see the module docstring); must be absent or empty unless
+            ``resume``. None: nothing is written.
+        resume: continue the interrupted run in ``out_dir`` (same data and settings; the
+            result is that of an uninterrupted run).
+        progress: show a progress bar.
+
+    Returns:
+        :class:`TrainResult`.
+
+    Raises:
+        ValueError: bad arguments, data, or a resume whose settings differ.
+        FileNotFoundError: a missing dataset.
+        FileExistsError: ``out_dir`` is not empty and not ``resume``.
+        labelnoise._io.OutputError: ``out_dir`` cannot be written.
+    """
+    from labelnoise import _io, training
+    from labelnoise._validation import validate_seed
+    from labelnoise.models import MODELS
+
+    t0 = time.perf_counter()
+    # ---- arguments (cheap checks first)
+    if method not in training.METHODS:
+        raise ValueError(f"method must be one of {list(training.METHODS)}, got {method!r}")
+    entry = training.METHODS[method]
+    if entry.candidates:
+        raise ValueError(f"method {method!r} learns from candidate sets; it is available for "
+                         "CIFAR-10 only (labelnoise train cifar10 --candidates FILE)")
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float, np.floating)) \
+            or not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be a number in [0, 1), got {val_fraction!r}")
+    if isinstance(image_size, bool) or not isinstance(image_size, int | np.integer) or image_size < 8:
+        raise ValueError(f"image_size must be an integer >= 8, got {image_size!r}")
+    seed = validate_seed(seed)
+    if model is not None and model not in MODELS:
+        raise ValueError(f"model must be one of {list(MODELS)}, got {model!r}")
+    if resume and out_dir is None:
+        raise ValueError("resume=True needs out_dir (the folder of the interrupted run)")
+    method_kwargs = dict(method_kwargs or {})
+    reserved = {"model", "epochs", "batch_size", "lr", "seed", "device", "test_images",
+                "test_labels", "checkpoint_dir", "resume", "progress", "on_epoch",
+                "num_classes", "true_labels"}
+    if reserved & set(method_kwargs):
+        raise ValueError(f"method_kwargs may not set {sorted(reserved & set(method_kwargs))}; "
+                         "they are arguments of fit_dataset or set by it")
+    if isinstance(dataset, (str, os.PathLike)) and isinstance(test, (str, os.PathLike)):
+        kind, test_kind = dataset_kind(dataset), dataset_kind(test)
+        if kind != test_kind:
+            raise ValueError(f"the test set {str(test)!r} is {'an' if test_kind[0] in 'ie' else 'a'} "
+                             f"{test_kind} but the dataset is {'an' if kind[0] in 'ie' else 'a'} "
+                             f"{kind}; give one of the same kind")
+    out = None
+    if out_dir is not None:
+        out = _io.check_output_dir(out_dir, "--out")
+        nonempty = out.exists() and any(out.iterdir())
+        if nonempty and not resume:
+            raise FileExistsError(f"--out {out} is not empty; use a new folder, or resume "
+                                  f"(--resume {out}) to continue the run in it")
+        if resume and not (out / "config.json").is_file():
+            raise ValueError(f"{out} holds no config.json: nothing to resume")
+
+    # ---- data
+    ds, desc = _as_dataset(dataset, labels, label_column=label_column, what="dataset")
+    kind = _input_kind(ds.inputs, f"dataset {desc}")
+    class_names = _class_names(ds, num_classes)
+    k = len(class_names)
+    if model is None:
+        model = DEFAULT_IMAGE_MODEL if kind == "images" else DEFAULT_FEATURE_MODEL
+    takes = MODELS[model].inputs
+    if (takes == "images") != (kind == "images"):
+        nets = [n for n, s in MODELS.items() if (s.inputs == "images") == (kind == "images")]
+        raise ValueError(f"model {model!r} takes {takes}, but the dataset holds "
+                         f"{'images' if kind == 'images' else 'features'}; use one of {nets}")
+    test_ds = test_desc = y_test = None
+    if test is not None:
+        if isinstance(test, tuple) and len(test) == 2:
+            from labelnoise._validation import validate_labels
+            from labelnoise.datasets import LabeledDataset
+
+            y_test = validate_labels(test[1], num_classes=k, name="test labels")
+            test_ds = LabeledDataset(inputs=test[0], labels=y_test, source="arrays")
+            test_desc = f"arrays {tuple(getattr(test[0], 'shape', (len(test[0]),)))}"
+        else:
+            test_ds, test_desc = _as_dataset(test, None, label_column=label_column,
+                                             what="test set")
+            y_test = _test_labels(test_ds, class_names)
+        if _input_kind(test_ds.inputs, f"test set {test_desc}") != kind:
+            raise ValueError("the test set must be of the dataset's kind (images or features)")
+    train_idx, val_idx = stratified_split(ds.labels, float(val_fraction), seed)
+    if len(train_idx) < 2:
+        raise ValueError(f"training needs at least 2 examples, got {len(train_idx)}")
+    validating = len(val_idx) > 0
+    prep = _Prep(kind, int(image_size))
+    if kind == "images":
+        x_all = prep(ds.inputs)
+        x, x_val = x_all[train_idx], x_all[val_idx]
+    else:
+        x = prep(ds.inputs, train_idx)  # standardised with the training part's statistics
+        x_val = prep(ds.inputs, val_idx)
+    y, y_val = ds.labels[train_idx], ds.labels[val_idx]
+    x_test = prep(test_ds.inputs) if test_ds is not None else None
+    if x_test is not None and x_test.shape[1:] != x.shape[1:]:
+        raise ValueError(f"test inputs have shape {x_test.shape[1:]} per example, the dataset "
+                         f"{x.shape[1:]}")
+
+    settings = {
+        "format": CONFIG_FORMAT, "version": CONFIG_VERSION, "dataset": desc,
+        "label_column": label_column, "test": test_desc, "method": method, "model": model,
+        "method_kwargs": method_kwargs, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+        "val_fraction": float(val_fraction), "num_classes": num_classes,
+        "image_size": int(image_size), "seed": seed, "device": None if device is None else str(device),
+        "class_names": class_names, "preprocessing": prep.describe(),
+    }
+    settings = _normalise(settings)
+    if resume:
+        try:
+            saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{out / 'config.json'} is not a valid run configuration ({exc})") from None
+        ignore = ("device",)
+        diff = {key: (saved.get(key) if isinstance(saved, dict) else None, value)
+                for key, value in settings.items()
+                if key not in ignore and (not isinstance(saved, dict) or saved.get(key) != value)}
+        if diff:
+            raise ValueError(f"{out / 'config.json'} was written with other settings or data "
+                             f"(saved, now): {diff}"[:2000])
+
+    # ---- training
+    from labelnoise.training import engine
+
+    fit = entry.load()
+    dev = engine.resolve_device(device)
+    kwargs: dict[str, Any] = dict(model=model, seed=seed, device=dev)
+    if entry.accepts("num_classes"):
+        kwargs["num_classes"] = k
+    for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)):
+        if value is not None:
+            kwargs[key] = value
+    kwargs.update(method_kwargs)
+    train_kwargs = dict(kwargs)  # without the evaluation set and diagnostics: for the restore
+    if validating:
+        kwargs.update(test_images=x_val, test_labels=y_val)
+    elif x_test is not None:
+        kwargs.update(test_images=x_test, test_labels=y_test)
+    if ds.true_labels is not None and entry.accepts("true_labels"):
+        kwargs["true_labels"] = ds.true_labels[train_idx]  # diagnostics only, never trained on
+
+    scratch = None
+    created = out is not None and not out.exists()
+    written: list[Path] = []
+    try:
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            if not resume:
+                _io.write_json(out / "config.json", settings)
+            ckpt_dir = out
+        elif validating:
+            scratch = tempfile.TemporaryDirectory(prefix=_io.TMP_PREFIX)
+            ckpt_dir = Path(scratch.name)
+        else:
+            ckpt_dir = None
+
+        def on_epoch(history):
+            if validating:
+                _keep_best(ckpt_dir, history)
+            if out is not None:
+                _io.write_json(out / "history.json", _rename_for_validation(history, validating))
+
+        resuming = resume and (out / engine.CHECKPOINT_NAME).exists()
+        if resuming and validating:
+            _sync_best_before_resume(out)
+        result = fit(x, y, checkpoint_dir=ckpt_dir, resume=resuming, progress=progress,
+                     on_epoch=on_epoch, **kwargs)
+        history = _rename_for_validation(result.history, validating)
+        final_model = result.model
+        if validating:
+            accs = [r["val_acc"] for r in history]
+            selected = int(np.argmax(accs)) + 1
+            best_model = (final_model if selected == len(history) else
+                          _restore(fit, x, y, train_kwargs, ckpt_dir / BEST_DIR, len(history)))
+        else:
+            selected, best_model = len(history), final_model
+        pred_probs = None
+        if x_test is not None:
+            pred_probs = engine.predict_proba(best_model, x_test)
+
+        def acc(pp, labels):
+            return None if pp is None else float(np.mean(pp.argmax(1) == labels))
+
+        final_test_pp = (pred_probs if best_model is final_model or x_test is None
+                         else engine.predict_proba(final_model, x_test))
+        import torch
+
+        summary = {
+            "method": method, "model": model, "dataset": desc, "test": test_desc,
+            "num_classes": k, "class_names": class_names, "n_train": int(len(train_idx)),
+            "n_val": int(len(val_idx)), "n_test": None if y_test is None else int(len(y_test)),
+            "val_fraction": float(val_fraction), "epochs": len(history),
+            "selection": "best val_acc (given labels)" if validating else "last epoch",
+            "selected_epoch": selected,
+            "best_val_acc": history[selected - 1]["val_acc"] if validating else None,
+            "final_val_acc": history[-1]["val_acc"] if validating else None,
+            "test_acc": acc(pred_probs, y_test),
+            "final_test_acc": acc(final_test_pp, y_test),
+            "train_seconds": sum(r["seconds"] for r in history),
+            "wall_seconds_this_call": time.perf_counter() - t0,
+            "device": str(dev),
+            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+            "torch": torch.__version__,
+        }
+        if out is not None:
+            outputs = [("model.pt", final_model)]
+            if validating:
+                outputs.append(("model_best.pt", best_model))
+            for name, net in outputs:
+                written.append(out / name)
+                _save_state_dict(out / name, net)
+            if pred_probs is not None:
+                written.append(out / "pred_probs.npy")
+                _io.save_npy(out / "pred_probs.npy", pred_probs)
+            summary["outputs"] = [p.name for p in written] + ["final.json"]
+            written.append(out / "final.json")
+            _io.write_json(out / "final.json", summary)
+    except BaseException:
+        for path in written:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        if out is not None and not resume and not (out / engine.CHECKPOINT_NAME).exists():
+            # a fresh run that failed before its first checkpoint leaves nothing behind
+            for name in ("config.json", "history.json", engine.MANIFEST_NAME):
+                with contextlib.suppress(OSError):
+                    (out / name).unlink()
+            shutil.rmtree(out / BEST_DIR, ignore_errors=True)
+            if created and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()
+        raise
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+    return TrainResult(model=final_model, best_model=best_model, history=history,
+                       selected_epoch=selected, pred_probs=pred_probs, test_labels=y_test,
+                       class_names=class_names, train_index=train_idx, val_index=val_idx,
+                       summary=summary, out_dir=out, _prep=prep)

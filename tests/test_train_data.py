@@ -1,0 +1,236 @@
+"""Training on your own data (labelnoise.training.fit_dataset, `labelnoise train DATASET`):
+image folders, embeddings and tables made up here, any K, a noisy validation split."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+
+from labelnoise.cli import main
+from labelnoise.models import build_model
+from labelnoise.training import engine, fit_dataset
+from labelnoise.training.data import stratified_split
+
+torch.set_num_threads(2)
+
+SMALL = dict(epochs=3, batch_size=32, lr=0.05, device="cpu", progress=False)
+CLI_SMALL = ["--epochs", "3", "--batch-size", "32", "--lr", "0.05", "--device", "cpu",
+             "--no-progress"]
+NAMES = ["cat", "dog", "eel"]
+
+
+def _blobs(n: int, seed: int, noise: float = 0.0):
+    """Three well separated Gaussian blobs in 5-D; a planted fraction ``noise`` of the labels
+    flipped to another class. Returns (X, given labels, true labels)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    X = 4.0 * np.eye(3, 5)[y] + rng.normal(size=(n, 5)) + 10.0  # offset: standardising matters
+    given = y.copy()
+    flip = rng.random(n) < noise
+    given[flip] = (y[flip] + rng.integers(1, 3, flip.sum())) % 3
+    return X, given, y
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("data")
+    X, given, true = _blobs(240, 0, noise=0.2)
+    np.savez(root / "emb.npz", X=X, labels=given, true_labels=true, class_names=np.array(NAMES))
+    Xt, _, yt = _blobs(120, 1)
+    np.savez(root / "emb_test.npz", X=Xt, labels=yt, class_names=np.array(NAMES))
+    for name, (x, y) in {"table.csv": (X, given), "table_test.csv": (Xt, yt)}.items():
+        frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(5)])
+        frame["y"] = np.array(NAMES)[y]
+        frame.to_csv(root / name, index=False)
+    rng = np.random.default_rng(2)
+    for folder, per_class in (("images", 14), ("images_test", 5)):
+        for c, name in enumerate(NAMES):
+            (root / folder / name).mkdir(parents=True)
+            for i in range(per_class):
+                pixels = rng.integers(0, 50, (16, 16, 3))
+                pixels[..., c] += 180  # the class is the dominant colour channel
+                Image.fromarray(pixels.astype(np.uint8)).save(root / folder / name / f"{i}.png")
+    return root
+
+
+def _load(path):
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _history(folder):
+    return [{k: v for k, v in r.items() if k != "seconds"}
+            for r in json.loads((folder / "history.json").read_text())]
+
+
+def test_embeddings_with_planted_noise_are_learnt_and_the_best_epoch_selected(data, tmp_path):
+    out = tmp_path / "run"
+    res = fit_dataset(data / "emb.npz", test=data / "emb_test.npz", val_fraction=0.2,
+                      out_dir=out, **SMALL)
+    for name in ("config.json", "history.json", "model.pt", "model_best.pt", "pred_probs.npy",
+                 "final.json"):
+        assert (out / name).is_file(), name
+    pp = np.load(out / "pred_probs.npy")
+    assert pp.shape == (120, 3) and pp.dtype == np.float32
+    np.testing.assert_allclose(pp.sum(1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(pp, res.pred_probs)
+    history = json.loads((out / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    accs = [r["val_acc"] for r in history]
+    assert all(0.0 <= a <= 1.0 for a in accs) and "test_acc" not in history[0]
+    assert res.selected_epoch == int(np.argmax(accs)) + 1
+    final = json.loads((out / "final.json").read_text())
+    assert final["selected_epoch"] == res.selected_epoch and final["best_val_acc"] == max(accs)
+    assert final["n_train"] + final["n_val"] == 240 and abs(final["n_val"] - 48) <= 2
+    assert final["n_test"] == 120 and final["class_names"] == NAMES
+    # 20% of the given labels are wrong, the test labels are clean: still learnt
+    assert final["test_acc"] == pytest.approx(float(np.mean(pp.argmax(1) == res.test_labels)))
+    assert final["test_acc"] > 0.75  # chance: 1/3
+    # model.pt: the final weights, a plain state_dict; with the recorded standardisation it
+    # reproduces the final network's predictions
+    cfg = json.loads((out / "config.json").read_text())
+    net = build_model("mlp", 3, in_features=5)
+    net.load_state_dict(_load(out / "model.pt"))
+    prep = cfg["preprocessing"]
+    Xt = np.load(data / "emb_test.npz")["X"]
+    x = ((Xt - np.array(prep["standardize_mean"])) / np.array(prep["standardize_std"]))
+    mine = engine.predict_proba(net, x.astype(np.float32))
+    np.testing.assert_allclose(mine, res.predict_proba(Xt, best=False), atol=1e-6)
+    best = _load(out / "model_best.pt")
+    assert all(torch.equal(best[k], v.cpu()) for k, v in res.best_model.state_dict().items())
+    np.testing.assert_allclose(res.predict_proba(Xt), pp, atol=1e-6)
+
+
+def test_image_folder_same_pred_probs_through_api_and_cli(data, tmp_path):
+    api = fit_dataset(data / "images", test=data / "images_test", val_fraction=0.25,
+                      out_dir=tmp_path / "api", seed=3, batch_size=16, epochs=2, lr=0.05,
+                      device="cpu", progress=False)
+    assert api.class_names == NAMES and api.summary["model"] == "resnet8"
+    assert api.pred_probs.shape == (15, 3)
+    np.testing.assert_allclose(api.pred_probs.sum(1), 1.0, atol=1e-5)
+    assert len(api.val_index) == 12 and len(api.train_index) == 30  # 4 (3.5 rounded) per class
+    cli = tmp_path / "cli"
+    res = CliRunner().invoke(main, ["train", str(data / "images"), "--test",
+                                    str(data / "images_test"), "--val-fraction", "0.25",
+                                    "--seed", "3", "--batch-size", "16", "--epochs", "2",
+                                    "--lr", "0.05", "--device", "cpu", "--no-progress",
+                                    "--out", str(cli)])
+    assert res.exit_code == 0, res.output
+    assert "selected epoch" in res.output and str(cli) in res.output
+    np.testing.assert_array_equal(np.load(cli / "pred_probs.npy"), api.pred_probs)
+    a, b = _load(tmp_path / "api" / "model.pt"), _load(cli / "model.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert _history(cli) == _history(tmp_path / "api")
+
+
+def test_table_cli_without_validation(data, tmp_path):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["train", str(data / "table.csv"), "--label-column", "y",
+                                    "--test", str(data / "table_test.csv"), "--out", str(out),
+                                    *CLI_SMALL])
+    assert res.exit_code == 0, res.output
+    history = json.loads((out / "history.json").read_text())
+    assert all(0.0 <= r["test_acc"] <= 1.0 for r in history) and "val_acc" not in history[0]
+    final = json.loads((out / "final.json").read_text())
+    assert final["selected_epoch"] == 3 and final["n_val"] == 0 and final["class_names"] == NAMES
+    assert final["test_acc"] == pytest.approx(history[-1]["test_acc"])
+    assert final["test_acc"] > 0.75  # chance: 1/3
+    assert not (out / "model_best.pt").exists()
+    assert np.load(out / "pred_probs.npy").shape == (120, 3)
+    # a second run into the same folder is refused (exit 4: the output exists)
+    again = CliRunner().invoke(main, ["train", str(data / "table.csv"), "--label-column", "y",
+                                      "--out", str(out), *CLI_SMALL])
+    assert again.exit_code == 4 and "not empty" in again.output
+
+
+def test_resume_gives_the_weights_of_an_uninterrupted_run(data, tmp_path, monkeypatch):
+    full = tmp_path / "full"
+    ref = fit_dataset(data / "emb.npz", test=data / "emb_test.npz", val_fraction=0.2,
+                      out_dir=full, **SMALL)
+    part = tmp_path / "part"
+    real_save = engine.Checkpointer.save
+
+    def crash_after_first(self, state):
+        real_save(self, state)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(engine.Checkpointer, "save", crash_after_first)
+        with pytest.raises(KeyboardInterrupt):
+            fit_dataset(data / "emb.npz", test=data / "emb_test.npz", val_fraction=0.2,
+                        out_dir=part, **SMALL)
+    assert (part / "checkpoint.pt").exists()
+    assert not any((part / n).exists() for n in ("model.pt", "pred_probs.npy", "final.json"))
+    # the CLI resumes a DATASET run from its config.json
+    res = CliRunner().invoke(main, ["train", "--resume", str(part), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert _history(part) == _history(full)
+    for name in ("model.pt", "model_best.pt"):
+        a, b = _load(full / name), _load(part / name)
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    np.testing.assert_array_equal(np.load(part / "pred_probs.npy"), ref.pred_probs)
+    # the API refuses to resume with other settings
+    with pytest.raises(ValueError, match="other settings"):
+        fit_dataset(data / "emb.npz", val_fraction=0.3, out_dir=part, resume=True, **SMALL)
+
+
+def test_arrays_any_number_of_classes(tmp_path):
+    X, y, _ = _blobs(60, 4)
+    # K = 4 although class 3 has no training example; the test arrays use it
+    res = fit_dataset(X, y, test=(X[:8], np.r_[y[:7], 3]), num_classes=4, epochs=1,
+                      batch_size=16, device="cpu", progress=False)
+    assert res.pred_probs.shape == (8, 4) and res.class_names == ["0", "1", "2", "3"]
+    assert res.out_dir is None and res.selected_epoch == 1 and res.best_model is res.model
+    images = np.random.default_rng(0).integers(0, 255, (20, 12, 12, 3), dtype=np.uint8)
+    res = fit_dataset(images, np.arange(20) % 5, epochs=1, batch_size=8, device="cpu",
+                      progress=False, val_fraction=0.4)
+    assert len(res.val_index) == 10 and res.history[0]["val_acc"] is not None
+    assert res.summary["num_classes"] == 5 and res.summary["model"] == "resnet8"
+
+
+def test_bad_arguments_leave_nothing(data, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match="val_fraction"):
+        fit_dataset(data / "emb.npz", val_fraction=1.5, out_dir=out)
+    with pytest.raises(ValueError, match="candidate sets"):
+        fit_dataset(data / "emb.npz", method="proden", out_dir=out)
+    with pytest.raises(ValueError, match="model 'resnet8' takes images"):
+        fit_dataset(data / "emb.npz", model="resnet8", out_dir=out)
+    with pytest.raises(ValueError, match="label column"):
+        fit_dataset(data / "table.csv", out_dir=out)
+    with pytest.raises(ValueError, match="column 'nope'"):
+        fit_dataset(data / "table.csv", label_column="nope", out_dir=out)
+    with pytest.raises(ValueError, match="same kind"):
+        fit_dataset(data / "table.csv", label_column="y", test=data / "emb.npz", out_dir=out)
+    with pytest.raises(ValueError, match="class 'cow'"):
+        fit_dataset(data / "table.csv", label_column="y", out_dir=out,
+                    test=_relabel(data / "table_test.csv", tmp_path, "cow"))
+    with pytest.raises(ValueError, match="num_classes 2"):
+        fit_dataset(data / "emb.npz", num_classes=2, out_dir=out)
+    assert not out.exists()
+
+
+def _relabel(table, tmp_path, name):
+    frame = pd.read_csv(table)
+    frame.loc[0, "y"] = name
+    frame.to_csv(tmp_path / "relabelled.csv", index=False)
+    return tmp_path / "relabelled.csv"
+
+
+def test_stratified_split():
+    labels = np.repeat([0, 1, 2], [10, 20, 1])
+    train, val = stratified_split(labels, 0.2, seed=0)
+    assert np.bincount(labels[val], minlength=3).tolist() == [2, 4, 0]  # a class keeps one
+    assert np.intersect1d(train, val).size == 0 and len(train) + len(val) == len(labels)
+    again = stratified_split(labels, 0.2, seed=0)
+    assert np.array_equal(again[1], val)
+    assert not np.array_equal(stratified_split(labels, 0.2, seed=1)[1], val)
+    assert stratified_split(labels, 0.0, seed=0)[1].size == 0
+    with pytest.raises(ValueError, match="no validation example"):
+        stratified_split(np.array([0, 1, 2]), 0.2, seed=0)
