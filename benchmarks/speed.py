@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from labelnoise.filter import DEFAULT_FILTER
+
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "bench"
 
 
@@ -167,7 +169,7 @@ def main() -> None:
         f"Input: N = {args.n:,}, K = {args.k} Dirichlet(1) float64 pred_probs ({input_gb:.2f} GiB), uniform labels. "
         f"Each call in a fresh process; time = best of {args.repeats}, peak = max resident memory of the process "
         "(input included) plus that of its largest worker process, if any (cleanlab's multiprocessing pool). Both libraries with default arguments (cleanlab's find_label_issues: "
-        "`prune_by_noise_rate`, multiprocessing over the 2 cores; ours: `mixture`, threads over chunks; "
+        f"`prune_by_noise_rate`, multiprocessing over the 2 cores; ours: `{DEFAULT_FILTER}`, threads over chunks; "
         "default scores: cleanlab `self_confidence`, ours `prior_adjusted_margin`).",
         "",
         "| function | labelnoise s | cleanlab s | speed-up | labelnoise peak GB | cleanlab peak GB | memory ratio |",
@@ -192,10 +194,10 @@ def main() -> None:
         "",
         "cleanlab's default score is self-confidence: after its input checks, one gather. Our default "
         "score, `prior_adjusted_margin`, is computed inside the pass that checks the input. The "
-        "`mixture` score (what the default `find_label_issues` decides with) reads pred_probs twice by "
-        "construction: the noise posterior needs the noise matrix, which is estimated from all rows "
-        "in pass 1, before any row's posterior can be computed in pass 2. cleanlab's column in the "
-        "`label_quality_scores` rows is always its default call.",
+        f"`mixture` score (and the `{DEFAULT_FILTER}` score the default `find_label_issues` decides "
+        "with) reads pred_probs twice by construction: the noise posterior needs the noise matrix, "
+        "which is estimated from all rows in pass 1, before any row's posterior can be computed in "
+        "pass 2. cleanlab's column in the `label_quality_scores` rows is always its default call.",
     ]
     if big_rows:
         lines += ["", f"N = {args.big:,}, K = {args.k} ({args.big * args.k * 8 / 1024**3:.2f} GiB input), labelnoise defaults "

@@ -35,9 +35,11 @@ def test_find_issues_writes_ranked_csv(tmp_path):
     assert list(frame.columns) == ["rank", "index", "given_label", "suggested_label", "label_quality_score",
                                    "is_label_issue"]
     np.testing.assert_array_equal(frame["index"], labelnoise.find_label_issues(given, pp, return_ranked=True))
-    scores = labelnoise.label_quality_scores(given, pp, method="mixture")  # what the default decides with
+    scores = labelnoise.label_quality_scores(given, pp)  # the default score ranks
     np.testing.assert_allclose(frame["label_quality_score"], scores[frame["index"]])
-    assert (np.diff(frame["label_quality_score"]) >= 0).all() and (frame["label_quality_score"] < 0.5).all()
+    assert (np.diff(frame["label_quality_score"]) >= 0).all()
+    pooled = labelnoise.label_quality_scores(given, pp, method="pooled")  # the default filter decides
+    np.testing.assert_array_equal(np.sort(frame["index"]), np.flatnonzero(pooled < 0.5))
     assert (frame["suggested_label"] != frame["given_label"]).all()
     assert flip[frame["index"]].mean() > 0.9  # flagged examples are mostly the injected flips
     # refuses to overwrite, works with --force, labels from a CSV column

@@ -344,10 +344,15 @@ def test_return_ranked_orders_by_score():
     ranked = labelnoise.find_label_issues(given, pp, return_ranked=True)
     mask = labelnoise.find_label_issues(given, pp)
     assert set(ranked.tolist()) == set(np.flatnonzero(mask).tolist())
-    # the default filter flags exactly the mixture scores below one half, ranked by them
-    scores = labelnoise.label_quality_scores(given, pp, method="mixture")
+    # the default filter flags exactly the pooled scores below one half; every filter's
+    # flags are ranked by the default score
+    scores = labelnoise.label_quality_scores(given, pp, method="pooled")
     np.testing.assert_array_equal(mask, scores < 0.5)
-    assert np.all(np.diff(scores[ranked]) >= 0)
+    default_scores = labelnoise.label_quality_scores(given, pp)
+    assert np.all(np.diff(default_scores[ranked]) >= 0)
+    mixture = labelnoise.find_label_issues(given, pp, filter_by="mixture")
+    np.testing.assert_array_equal(
+        mixture, labelnoise.label_quality_scores(given, pp, method="mixture") < 0.5)
     ranked_sc = labelnoise.find_label_issues(given, pp, return_ranked=True, rank_by="self_confidence")
     assert np.all(np.diff(pp[ranked_sc, given[ranked_sc]]) >= 0)
     # cleanlab's filters rank by the default score

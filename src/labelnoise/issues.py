@@ -39,8 +39,10 @@ class LabelIssues:
             ``P(given = i | true = j)``, prior, noise rate), confident learning.
         filter_by: the filter that decided ``is_label_issue``.
         score_method: the label-quality method of ``label_quality_scores``.
-        mixture_weight: the fitted weight of the class-conditional noise model when
-            ``score_method`` or the filter's score is ``"mixture"``, else None.
+        mixture_weight: the fitted weight of the class-conditional noise model of the
+            ``mixture`` score (near 0: the noise looks instance-dependent, near 1:
+            class-conditional; :func:`labelnoise.rank.mixture_weight`) for our filters and
+            whenever ``score_method`` is ``"mixture"``; None for cleanlab's filters.
     """
 
     labels: np.ndarray
@@ -134,11 +136,11 @@ def find_issues(labels, pred_probs, *, filter_by: str = lfilter.DEFAULT_FILTER,
         pred_probs: float (N, K) out-of-sample predicted probabilities (a memory map, or a
             list of such arrays from several models, rows averaged).
         filter_by: which examples to flag; see :func:`labelnoise.find_label_issues`
-            (default ``"mixture"``).
+            (default ``labelnoise.filter.DEFAULT_FILTER``).
         score_method: the label-quality method of the scores and the ranking (see
-            :func:`labelnoise.label_quality_scores`); default: the score ``filter_by``
-            decides with for our filters (so the ranking and the flags agree), and
-            ``labelnoise.rank.DEFAULT_METHOD`` for cleanlab's filters.
+            :func:`labelnoise.label_quality_scores`); default
+            ``labelnoise.rank.DEFAULT_METHOD``, the best-ranking score (the filter decides
+            which examples are flagged; ``issue_indices`` lists them in this order).
         frac_noise, min_examples_per_class: for cleanlab's prune filters, as in
             :func:`labelnoise.find_label_issues`.
         noise_matrix: optional known (K, K) ``P(given | true)`` for our scores.
@@ -155,7 +157,7 @@ def find_issues(labels, pred_probs, *, filter_by: str = lfilter.DEFAULT_FILTER,
     validate_choice(filter_by, lfilter.FILTERS, "filter_by")
     filter_score = lfilter._FILTER_SCORE.get(filter_by)
     if score_method is None:
-        score_method = filter_score or rank.DEFAULT_METHOD
+        score_method = rank.DEFAULT_METHOD
     validate_choice(score_method, rank.METHODS, "score_method")
     frac_noise, min_examples_per_class = lfilter._check_prune_options(frac_noise,
                                                                       min_examples_per_class)
@@ -186,6 +188,8 @@ def find_issues(labels, pred_probs, *, filter_by: str = lfilter.DEFAULT_FILTER,
         mask = lfilter._issue_mask(labels, pp, filter_by, frac_noise, min_examples_per_class,
                                    joint=(cj, off_diagonal))
     scores = scores_of(score_method)
+    if filter_score is not None:
+        scores_of("mixture")  # the kind-of-noise diagnostic: one more pass for our filters
     return LabelIssues(
         labels=labels,
         is_label_issue=mask,
