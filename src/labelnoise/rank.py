@@ -48,7 +48,7 @@ workshop), Section 2. Ours:
     is class-conditional; the likelihood tells them apart without true labels (benchmark:
     ``w`` from 0 to 0.25 on both CIFAR-10N sets, 0.68 to 0.88 on the synthetic one,
     ``benchmarks/RESULTS.md``; :func:`mixture_weight` returns it). ``find_label_issues``
-    flags ``s < 0.5`` by default. Over-confident pred_probs (given-label probabilities
+    with ``filter_by="mixture"`` flags ``s < 0.5``. Over-confident pred_probs (given-label probabilities
     near 0 on mislabelled examples) make the direct component unlikely and pull ``w``
     towards 1. Two passes over pred_probs plus the one-variable fit.
 
