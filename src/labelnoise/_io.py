@@ -123,25 +123,11 @@ def read_npy(path: str | os.PathLike, what: str, *, mmap: bool = False) -> np.nd
         InputFileError: the file is missing, a folder, unreadable, empty, truncated, not a
             ``.npy`` file, or holds Python objects (pickles are never loaded).
     """
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise InputFileError(f"{what} {p}: file not found")
-    if p.is_dir():
-        raise InputFileError(f"{what} {p}: is a folder, expected a .npy file")
-    try:
+    p = _existing_file(path, what, ".npy file")
+    with _reading(p, what, ".npy array"):
         if p.stat().st_size == 0:
             raise InputFileError(f"{what} {p}: the file is empty (0 bytes)")
         arr = np.load(p, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except InputFileError:
-        raise
-    except ValueError as exc:
-        msg = str(exc)
-        if "pickle" in msg.lower() or "object" in msg.lower():
-            raise InputFileError(f"{what} {p}: holds Python objects (a pickle); only plain "
-                                 "numeric .npy arrays are read") from None
-        raise InputFileError(f"{what} {p}: not a readable .npy array ({_first_line(msg)})") from None
-    except (EOFError, OSError) as exc:
-        raise InputFileError(f"{what} {p}: cannot be read ({_first_line(str(exc)) or type(exc).__name__})") from None
     if isinstance(arr, np.lib.npyio.NpzFile):
         arr.close()
         raise InputFileError(f"{what} {p}: is an .npz archive, expected a single .npy array")
@@ -159,18 +145,30 @@ def read_npz(path: str | os.PathLike, what: str) -> dict[str, np.ndarray]:
         InputFileError: the file is missing, a folder, empty, not a zip of ``.npy`` arrays,
             truncated, or holds Python objects.
     """
-    import zipfile
+    p = _existing_file(path, what, ".npz file")
+    with _reading(p, what, ".npz archive"), np.load(p, allow_pickle=False) as z:
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise InputFileError(f"{what} {p}: is a single .npy array, expected a .npz archive")
+        return {key: z[key] for key in z.files}
 
+
+def _existing_file(path, what: str, expected: str) -> Path:
+    """``path`` as a Path, or an InputFileError if it is missing or a folder."""
     p = Path(path).expanduser()
     if not p.exists():
         raise InputFileError(f"{what} {p}: file not found")
     if p.is_dir():
-        raise InputFileError(f"{what} {p}: is a folder, expected a .npz file")
+        raise InputFileError(f"{what} {p}: is a folder, expected a {expected}")
+    return p
+
+
+@contextlib.contextmanager
+def _reading(p: Path, what: str, kind: str):
+    """Turn numpy's errors while reading ``p`` into one InputFileError that names it."""
+    import zipfile
+
     try:
-        with np.load(p, allow_pickle=False) as z:
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise InputFileError(f"{what} {p}: is a single .npy array, expected a .npz archive")
-            return {key: z[key] for key in z.files}
+        yield
     except InputFileError:
         raise
     except ValueError as exc:
@@ -178,9 +176,9 @@ def read_npz(path: str | os.PathLike, what: str) -> dict[str, np.ndarray]:
         if "pickle" in msg.lower() or "object" in msg.lower():
             raise InputFileError(f"{what} {p}: holds Python objects (a pickle); only plain "
                                  "numeric arrays are read") from None
-        raise InputFileError(f"{what} {p}: not a readable .npz archive ({_first_line(msg)})") from None
+        raise InputFileError(f"{what} {p}: not a readable {kind} ({_first_line(msg)})") from None
     except (EOFError, OSError, zipfile.BadZipFile) as exc:
-        raise InputFileError(f"{what} {p}: not a readable .npz archive "
+        raise InputFileError(f"{what} {p}: not a readable {kind} "
                              f"({_first_line(str(exc)) or type(exc).__name__})") from None
 
 

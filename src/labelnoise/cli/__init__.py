@@ -16,7 +16,7 @@ import importlib.util
 
 import click
 
-from labelnoise.cli._errors import handle_errors, install_signal_handlers
+from labelnoise.cli._errors import ReportsErrors
 
 #: command name -> (module, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-class _LazyGroup(click.Group):
+class _LazyGroup(ReportsErrors, click.Group):
     def list_commands(self, ctx):
         return [name for name, (mod, _, _) in COMMANDS.items() if importlib.util.find_spec(mod)]
 
@@ -40,14 +40,6 @@ class _LazyGroup(click.Group):
         if importlib.util.find_spec(mod) is None:
             return None
         return getattr(importlib.import_module(mod), attr)
-
-    def invoke(self, ctx):
-        with handle_errors():
-            return super().invoke(ctx)
-
-    def main(self, *args, **kwargs):
-        install_signal_handlers()
-        return super().main(*args, **kwargs)
 
     def format_commands(self, ctx, formatter):
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]

@@ -131,8 +131,9 @@ def install_signal_handlers() -> None:
     warnings.showwarning = show
 
 
-class Command(click.Command):
-    """A click command whose errors are reported by :func:`handle_errors`."""
+class ReportsErrors:
+    """Mixin for click commands and groups: errors of the body are reported by
+    :func:`handle_errors`, and :func:`install_signal_handlers` runs on entry."""
 
     def invoke(self, ctx):
         with handle_errors():
@@ -141,3 +142,7 @@ class Command(click.Command):
     def main(self, *args, **kwargs):
         install_signal_handlers()
         return super().main(*args, **kwargs)
+
+
+class Command(ReportsErrors, click.Command):
+    """A click command whose errors are reported by :func:`handle_errors`."""
