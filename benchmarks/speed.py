@@ -130,6 +130,7 @@ def main() -> None:
     ap.add_argument("--big", type=int, default=5_000_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "speed.md")
+    ap.add_argument("--note", default="", help="a sentence on the run's conditions, printed under the command")
     args = ap.parse_args()
     if args.worker:
         worker(*args.worker, args.mmap)
@@ -165,7 +166,7 @@ def main() -> None:
         f"Command: `python benchmarks/speed.py --n {args.n} --k {args.k} --big {args.big} "
         f"--repeats {args.repeats}`. "
         f"Machine: {platform.machine()}, 2 cores, 24 GB, Python {platform.python_version()}, numpy {np.__version__}. "
-        f"Date: {datetime.date.today()}.",
+        f"Date: {datetime.date.today()}." + (f" Note: {args.note}" if args.note else ""),
         f"Input: N = {args.n:,}, K = {args.k} Dirichlet(1) float64 pred_probs ({input_gb:.2f} GiB), uniform labels. "
         f"Each call in a fresh process; time = best of {args.repeats}, peak = max resident memory of the process "
         "(input included) plus that of its largest worker process, if any (cleanlab's multiprocessing pool). Both libraries with default arguments (cleanlab's find_label_issues: "
