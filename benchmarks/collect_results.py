@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ORDER = ["detection", "detection_dev", "speed", "datasets", "consensus", "training", "audit"]
+ORDER = ["detection", "detection_dev", "speed", "datasets", "consensus", "training",
+         "training_features", "audit"]
 
 HEADER = """# Benchmark results
 

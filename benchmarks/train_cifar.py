@@ -14,12 +14,38 @@ Profiles:
   ResNet-20 on all 50,000 images for 20 epochs (``--methods elr --settings worst``).
 * ``gpu`` (to be run on one GPU; rows still open): airbench-style net on all 50,000
   labels and the full test set; see PROFILES for the schedule of each method.
+* ``memorise`` (the protocol where CE memorises the noisy labels, so that robust methods
+  can pay): settings sym50, sym80, asym40, worst, aggre on a fixed class-balanced subset of
+  CIFAR-10 train and a fixed class-balanced 2,000-image test subset; a small network trained
+  long with a step schedule (no anneal to zero); per-epoch memorisation diagnostic (the
+  engine's ``true_labels`` -> ``memorised``, ``train_acc_given``); every run checkpointed
+  each epoch and resumed, finished runs cached in ``memorise.jsonl``; mean ± std over
+  ``--seeds``; the CE curves go to ``results/memorise_curves.png``. Valid only where CE
+  memorises (training accuracy on the given labels > 90%; best-to-last test drop >= 10
+  points at sym80 and worse, >= 5 at sym50). ``--pilot TAGS`` runs the CE pilots of
+  MEMORISE_PILOT (cached in ``memorise-pilot.jsonl``; interrupted ones resume).
+
+  Chosen configuration (PROVISIONAL; see MEMORISE and its ``budget`` text): ResNet-20,
+  4,000 training images, 150 epochs, SGD lr 0.1, weight decay 5e-4, x0.1 at epochs 75 and
+  112. Pilot (CE, seed 0): ResNet-8 on 3,000 images (sym80, 120 epochs, step at 60/90)
+  does not memorise: training accuracy on the noisy labels 48.4%, memorised 44.0%, test
+  best 27.8% (epoch 41), last 21.75%, 2.8-3.1 s/epoch. ResNet-20 on 2,000 images (sym80,
+  step at 50/75) was interrupted at epoch 50 by CPU contention (6.5 s/epoch at best):
+  training accuracy 38.3% and rising, test best 23.3% (epoch 29), 17.75% at epoch 50; with a
+  peak that low a 10-point drop at sym80 is out of reach, hence 4,000 images. Budget: 8.5 s
+  per epoch x 150 = 21 min per CE run; the whole table (CE and the best method x 3 seeds,
+  the others x 1) is 105-175 CE-runs = 37-62 h on this CPU, not 6 h (arithmetic in
+  MEMORISE["budget"] and RESULTS.md).
 
 Usage (run heavy work under the shared lock):
 
     flock /tmp/labelnoise-heavy.lock python benchmarks/train_cifar.py --profile cpu-small \
         --methods standard,elr --settings sym20,worst
     python benchmarks/train_cifar.py --profile cpu-small --render-only
+    flock /tmp/labelnoise-heavy.lock nice -n 5 python benchmarks/train_cifar.py \
+        --profile memorise --pilot r20-n4000-wd5e-4-sym80-e150 --data-root DIR
+    flock /tmp/labelnoise-heavy.lock nice -n 5 python benchmarks/train_cifar.py \
+        --profile memorise --methods standard --seeds 0,1,2 --data-root DIR
 """
 
 from __future__ import annotations
@@ -138,6 +164,368 @@ PROFILES = {
         },
     ),
 }
+
+
+# ------------------------------------------------------------------ profile `memorise`
+#: the settings of the memorisation protocol
+MEMORISE_SETTINGS = ("sym50", "sym80", "asym40", "worst", "aggre")
+#: validity thresholds of the protocol: CE's last-epoch training accuracy on the given
+#: (noisy) labels, and CE's drop from its best to its last clean test accuracy
+MEMORISE_MIN_TRAIN_ACC = 0.90
+MEMORISE_MIN_DROP = {"sym50": 0.05, "sym80": 0.10, "worst": 0.10}
+
+_E = 150  # epochs of the protocol; the step schedule decays x0.1 at 50% and 75% of them
+MEMORISE = dict(
+    protocol="ResNet-20 (0.27 M parameters), a fixed class-balanced subset of 4,000 CIFAR-10 "
+             "training images (400 per class, seed 0), the fixed class-balanced 2,000-image "
+             "test subset (seed 0), crop + flip, batch 128, SGD (Nesterov 0.9) lr 0.1, weight "
+             "decay 5e-4, step schedule x0.1 at epochs 75 and 112 (no anneal to zero), 150 "
+             "epochs; noise drawn once over all 50,000 labels (seed 0), training seeds 0, 1, 2 "
+             "(PROVISIONAL: chosen from the pilot below, not yet confirmed at n = 4,000)",
+    model="resnet20", n_train=4000, n_test=2000, seeds=(0, 1, 2),
+    methods={
+        "standard": dict(epochs=_E, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="step"),
+        # Co-teaching (Han et al. 2018): Adam 1e-3, T_k = 10 of 200 epochs, linear decay of
+        # the learning rate from epoch 80 of 200 (its own schedule); forget rate = noise rate
+        "coteaching": dict(epochs=_E, batch_size=128, optimizer="adam", lr=1e-3,
+                           num_gradual=8, decay_start=0.4 * _E),
+        # ELR (Liu et al. 2020): lambda 3, beta 0.7, weight decay 1e-3; the protocol's schedule
+        "elr": dict(epochs=_E, batch_size=128, lr=0.1, weight_decay=1e-3, schedule="step",
+                    lam=3.0, beta=0.7),
+        # ELR+: lr 0.02, x0.1 at 75%, EMA ramp-up over half of the steps (40,000 of 200 x 391)
+        "elr-plus": dict(epochs=_E, batch_size=128, lr=0.02, weight_decay=5e-4,
+                         lr_decay_epoch=0.75 * _E, lam=3.0, beta=0.7,
+                         ema_rampup_steps=_E * 32 // 2),
+        # DivideMix (Li et al. 2020): batch 64, lr 0.02 x0.1 at 50%, warm-up 10 of 300 epochs;
+        # lambda_u and the confidence penalty from the noise (registry)
+        "dividemix": dict(epochs=_E, warmup_epochs=5, batch_size=64, lr=0.02,
+                          lr_decay_epoch=0.5 * _E),
+        # RDCR: its schedule takes no milestones; cosine over the whole run (not one-cycle)
+        "rdcr": dict(epochs=_E, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="cosine",
+                     rampup_epochs=25.0),
+    },
+    budget=(
+        "Budget arithmetic (free 2-core CPU; s/epoch from CPU.md throughput, which the pilot's "
+        "uncontended epochs confirm: ResNet-8 on 3,000 images predicted 2.8 s, measured 2.8 s "
+        "min / 3.06 s median; ResNet-20 on 2,000 predicted 5.4 s, measured 6.5 s min under "
+        "contention). Chosen configuration, ResNet-20 on 4,000 images: 4,000 / 663 img/s "
+        "(training) + 2,000 / 1,651 (test) + 2,000 / 1,651 (diagnostic) = 8.5 s per epoch, "
+        "x 150 epochs = 21 min per CE run. Method cost relative to CE (wall time per run in "
+        "the cpu-small table): Co-teaching 2.0, ELR 1.0, ELR+ 2.6, DivideMix 8.0, RDCR 2.3. "
+        "Table: CE 3 seeds x 5 settings = 15 runs = 5.3 h; one seed of every other method "
+        "= 5 x (2.0 + 1.0 + 2.6 + 8.0 + 2.3) = 79.5 CE-runs = 28 h; two more seeds of the "
+        "best method per setting = 10 (ELR) to 80 (DivideMix) CE-runs = 3.5 to 28 h. Total "
+        "37 to 62 h, **not the 6 h the issue allows**. 6 h buys about 17 CE-runs at this "
+        "configuration (e.g. CE x 3 seeds on the 5 settings). A configuration cheap enough "
+        "for the whole table in 6 h needs about 21,600 s / (105 CE-runs x 150 epochs) = 1.4 s "
+        "per epoch: ResNet-8 on about 1,200 images, which does not memorise (ResNet-8 on "
+        "3,000 images reached 48% training accuracy on sym80 labels in 120 epochs) and whose "
+        "sym80 peak is too low for a 10-point drop. The image track's full table needs a GPU "
+        "or a larger CPU budget (about 40-60 h), or fewer methods (CE, ELR and Co-teaching x "
+        "3 seeds x 5 settings = 60 CE-runs = 21 h)."),
+)
+
+#: pilot configurations (CE only, one seed): tag -> (model, n_train, standard.fit kwargs)
+_STEP = dict(epochs=120, batch_size=128, lr=0.1, schedule="step")  # x0.1 at epochs 60, 90
+MEMORISE_PILOT = {
+    "r8-n3000-wd5e-4-sym80": ("resnet8", 3000, "sym80", dict(_STEP, weight_decay=5e-4)),
+    "r20-n3000-wd5e-4-sym80": ("resnet20", 3000, "sym80", dict(_STEP, weight_decay=5e-4)),
+    "r8-n3000-wd0-sym80": ("resnet8", 3000, "sym80", dict(_STEP, weight_decay=0.0)),
+    "r8-n3000-wd5e-4-sym50": ("resnet8", 3000, "sym50", dict(_STEP, weight_decay=5e-4)),
+    "r20-n3000-wd5e-4-sym50": ("resnet20", 3000, "sym50", dict(_STEP, weight_decay=5e-4)),
+    "r8-n3000-wd0-sym50": ("resnet8", 3000, "sym50", dict(_STEP, weight_decay=0.0)),
+    "r20-n2000-wd5e-4-sym80-e100": ("resnet20", 2000, "sym80",
+                                    dict(_STEP, epochs=100, weight_decay=5e-4)),
+    "r20-n2000-wd5e-4-sym50-e100": ("resnet20", 2000, "sym50",
+                                    dict(_STEP, epochs=100, weight_decay=5e-4)),
+    "r8-n2000-wd0-sym80-e100": ("resnet8", 2000, "sym80", dict(_STEP, epochs=100,
+                                                                weight_decay=0.0)),
+    # the next pilot, to confirm the chosen configuration (21 min each on a free CPU)
+    "r20-n4000-wd5e-4-sym80-e150": ("resnet20", 4000, "sym80", dict(_STEP, epochs=150,
+                                                                    weight_decay=5e-4)),
+    "r20-n4000-wd5e-4-sym50-e150": ("resnet20", 4000, "sym50", dict(_STEP, epochs=150,
+                                                                    weight_decay=5e-4)),
+}
+
+
+def balanced_subset(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of ``n // K`` examples of every class of ``labels`` (the clean labels),
+    drawn with ``default_rng(seed)``: the same images for every setting, method and seed."""
+    labels = np.asarray(labels)
+    k = int(labels.max()) + 1
+    rng = np.random.default_rng(seed)
+    idx = [rng.choice(np.flatnonzero(labels == c), size=n // k, replace=False) for c in range(k)]
+    return np.sort(np.concatenate(idx))
+
+
+def memorise_data(setting: str, n_train: int, n_test: int, data_root=None):
+    """(train images, given labels, clean labels, test images, test labels, noise rate) of the
+    memorisation protocol: a fixed class-balanced subset of ``n_train`` CIFAR-10 training
+    images (seed 0, chosen on the clean labels), the given labels of ``setting`` (synthetic
+    noise drawn once over all 50,000 labels with seed 0, or the CIFAR-10N label set of the
+    same images), and a fixed class-balanced subset of ``n_test`` test images (seed 0)."""
+    from labelnoise import datasets, noise
+    from labelnoise.cli.train import parse_noise
+
+    spec, label_set = SETTINGS[setting]
+    if label_set:
+        train = datasets.load_cifar10n(label_set, data_root=data_root)
+        true, given = train.true_labels, train.labels
+    else:
+        train = datasets.load_cifar10("train", data_root=data_root)
+        true = train.labels
+        kind, rate = parse_noise(spec)
+        given = (noise.symmetric(true, rate, num_classes=10, include_true=True, seed=0).labels
+                 if kind == "symmetric" else
+                 noise.asymmetric(true, rate, dataset="cifar10", seed=0).labels)
+    test = datasets.load_cifar10("test", data_root=data_root)
+    idx = balanced_subset(true, n_train, seed=0)
+    tidx = balanced_subset(test.labels, n_test, seed=0)
+    x, given, true = train.inputs[idx], given[idx], true[idx]
+    return (x, given, true, test.inputs[tidx], test.labels[tidx],
+            float((given != true).mean()))
+
+
+def memorise_run(method: str, setting: str, seed: int, model: str, n_train: int, n_test: int,
+                 kw: dict, *, work_dir: Path, tag: str, data_root=None,
+                 progress: bool = False) -> dict:
+    """One run of the memorisation protocol with per-epoch checkpoints under
+    ``work_dir/memorise-ckpt/<tag>`` (an interrupted run resumes from its last epoch); the
+    result row holds the whole per-epoch history (test accuracy, memorised fraction, training
+    accuracy on the given labels, seconds)."""
+    x, given, true, x_test, y_test, noise_rate = memorise_data(setting, n_train, n_test,
+                                                               data_root)
+    entry = training.METHODS[method]
+    extra = entry.settings_for(noise_rate, setting == "asym40")
+    if entry.accepts("true_labels"):
+        extra["true_labels"] = true
+    ckpt = work_dir / "memorise-ckpt" / tag
+    resume = (ckpt / engine.CHECKPOINT_NAME).exists()
+    start = time.perf_counter()
+    res = entry.load()(x, given, **{**extra, **kw}, model=model, seed=seed,
+                       test_images=x_test, test_labels=y_test, num_classes=10,
+                       checkpoint_dir=ckpt, resume=resume, progress=progress)
+    wall = time.perf_counter() - start
+    hist = res.history
+    accs = [h["test_acc"] for h in hist]
+    keep = ("epoch", "train_loss", "test_acc", "lr", "memorised", "corrected",
+            "train_acc_given", "train_acc_clean", "seconds")
+    return dict(
+        method=method, setting=setting, seed=seed, tag=tag, model=model, n_train=int(n_train),
+        n_test=int(n_test), noise_rate=round(noise_rate, 4), last_acc=accs[-1],
+        best_acc=max(accs), best_epoch=int(np.argmax(accs)) + 1, epochs=len(accs),
+        last_train_acc_given=hist[-1].get("train_acc_given"),
+        last_memorised=hist[-1].get("memorised"),
+        sec_per_epoch=round(float(np.median([h["seconds"] for h in hist])), 3),
+        wall_seconds=round(wall, 1), resumed=resume, torch=torch.__version__,
+        device=f"cpu ({torch.get_num_threads()} threads)", hyperparameters=kw,
+        history=[{k: h.get(k) for k in keep} for h in hist])
+
+
+def memorise_valid(row: dict) -> tuple[bool, str]:
+    """Whether a CE row passes the protocol's validity criteria, and why (text)."""
+    tr = row["last_train_acc_given"] or 0.0
+    drop = row["best_acc"] - row["last_acc"]
+    need = MEMORISE_MIN_DROP.get(row["setting"])
+    ok = tr > MEMORISE_MIN_TRAIN_ACC and (need is None or drop >= need)
+    why = (f"train acc on given labels {100 * tr:.1f}% ({'>' if tr > MEMORISE_MIN_TRAIN_ACC else '<='}"
+           f" 90%), drop best-last {100 * drop:.1f} pts"
+           + (f" (needs >= {100 * need:.0f})" if need is not None else ""))
+    return ok, why
+
+
+def unfinished_pilots(work_dir: Path, done: set) -> list[dict]:
+    """Rows for the pilots interrupted before their last epoch, from their checkpoints
+    (``partial`` True; the run resumes from there when started again)."""
+    rows = []
+    for tag, (model, n_train, setting, kw) in MEMORISE_PILOT.items():
+        path = work_dir / "memorise-ckpt" / f"pilot-{tag}" / engine.CHECKPOINT_NAME
+        if tag in done or not path.exists():
+            continue
+        hist = engine._unpack(torch.load(path, map_location="cpu", weights_only=True))["history"]
+        accs = [h["test_acc"] for h in hist]
+        rows.append(dict(
+            method="standard", setting=setting, seed=0, tag=tag, model=model, n_train=n_train,
+            n_test=2000, noise_rate=None, last_acc=accs[-1], best_acc=max(accs),
+            best_epoch=int(np.argmax(accs)) + 1, epochs=len(accs),
+            last_train_acc_given=hist[-1].get("train_acc_given"),
+            last_memorised=hist[-1].get("memorised"),
+            sec_per_epoch=round(float(np.median([h["seconds"] for h in hist])), 3),
+            hyperparameters=kw, partial=True, history=hist))
+    return rows
+
+
+def run_memorise_pilot(work_dir: Path, tags, data_root=None, progress=False) -> list[dict]:
+    """Run the pilot configurations ``tags`` of :data:`MEMORISE_PILOT` (cached in
+    ``work_dir/memorise-pilot.jsonl``, resumable); return every cached pilot row."""
+    store = work_dir / "memorise-pilot.jsonl"
+    rows = load_rows(store)
+    done = {r["tag"] for r in rows}
+    for tag in tags:
+        if tag in done:
+            continue
+        model, n_train, setting, kw = MEMORISE_PILOT[tag]
+        row = memorise_run("standard", setting, 0, model, n_train, 2000, kw,
+                           work_dir=work_dir, tag=f"pilot-{tag}", data_root=data_root,
+                           progress=progress)
+        row["tag"] = tag
+        print(json.dumps({k: v for k, v in row.items() if k not in ("history", "hyperparameters")}),
+              flush=True)
+        rows.append(row)
+        with store.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+    return rows
+
+
+def run_memorise(work_dir: Path, methods, settings, seeds, data_root=None,
+                 progress=False) -> list[dict]:
+    """Run the protocol's (method, setting, seed) runs not yet cached in
+    ``work_dir/memorise.jsonl`` (each run also resumes from its per-epoch checkpoint)."""
+    store = work_dir / "memorise.jsonl"
+    rows = load_rows(store)
+    done = {(r["method"], r["setting"], r["seed"]) for r in rows}
+    for setting in settings:
+        for method in methods:
+            if method not in MEMORISE["methods"]:
+                continue
+            for seed in seeds:
+                if (method, setting, seed) in done:
+                    continue
+                row = memorise_run(method, setting, seed, MEMORISE["model"],
+                                   MEMORISE["n_train"], MEMORISE["n_test"],
+                                   MEMORISE["methods"][method], work_dir=work_dir,
+                                   tag=f"{method}-{setting}-seed{seed}", data_root=data_root,
+                                   progress=progress)
+                print(json.dumps({k: v for k, v in row.items()
+                                  if k not in ("history", "hyperparameters")}), flush=True)
+                rows.append(row)
+                with store.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+    return rows
+
+
+def plot_memorise(rows: list[dict], path: Path, title: str) -> None:
+    """Per-epoch curves of CE (one line per setting, seed 0): clean test accuracy, and the
+    fraction of wrongly labelled training examples predicted as their given (wrong) label
+    (solid) beside the training accuracy on the given labels (dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    colours = dict(zip(MEMORISE_SETTINGS, ("C0", "C3", "C2", "C1", "C4")))
+    for r in sorted(rows, key=lambda r: MEMORISE_SETTINGS.index(r["setting"])):
+        h = r["history"]
+        ep = [e["epoch"] for e in h]
+        c = colours.get(r["setting"], "k")
+        lab = f"{r['setting']}, {r['model']}, n={r['n_train']}"
+        if r["model"] != MEMORISE["model"] and not r.get("partial"):
+            c = {"sym80": "C1", "sym50": "C9"}.get(r["setting"], c)
+        ls = ":" if r.get("partial") else "-"
+        axes[0].plot(ep, [100 * e["test_acc"] for e in h], color=c, ls=ls, label=lab)
+        axes[1].plot(ep, [100 * (e["memorised"] or 0) for e in h], color=c, ls=ls, label=lab)
+        axes[1].plot(ep, [100 * e["train_acc_given"] for e in h], color=c, ls="--", lw=0.8)
+    axes[0].set(xlabel="epoch", ylabel="clean test accuracy (%)", title="CE: clean test accuracy")
+    axes[1].set(xlabel="epoch", ylabel="%", ylim=(0, 100),
+                title="CE: wrong labels predicted as given (solid);\n"
+                      "train acc on given labels (dashed)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _ms(vals) -> str:
+    vals = [100 * v for v in vals]
+    return f"{vals[0]:.2f}" if len(vals) == 1 else f"{np.mean(vals):.2f} ± {np.std(vals, ddof=1):.2f}"
+
+
+def render_memorise(rows: list[dict], pilot: list[dict]) -> str:
+    lines = ["### Profile `memorise` (does CE memorise the noisy labels? the protocol where robust "
+             "methods should pay)", "",
+             "Command: `flock /tmp/labelnoise-heavy.lock nice -n 5 python benchmarks/train_cifar.py "
+             "--profile memorise --data-root DIR [--methods ...] [--settings ...] [--seeds 0,1,2]` "
+             "(each run checkpointed every epoch and resumed; finished runs cached in "
+             "`memorise.jsonl`).", "",
+             f"Protocol: **{MEMORISE['protocol']}**", "",
+             "Validity: the protocol counts only where CE memorises: its last-epoch training "
+             "accuracy on the given (noisy) labels passes 90%, and its last-epoch clean test "
+             "accuracy falls at least 10 points below its best epoch at sym80 and worse, 5 at "
+             "sym50. The memorisation diagnostic (engine: `true_labels` -> `memorised`, "
+             "`train_acc_given`) is computed on every training example (n <= "
+             "2,000) or an evenly strided subset of at most 2,000, in eval mode without "
+             "augmentation.", ""]
+    if pilot:
+        lines += ["Pilot (CE, seed 0, 2,000 fixed test images; to choose the configuration by "
+                  "measurement). s/epoch: median wall seconds per epoch including the test "
+                  "evaluation and the diagnostic, on the 2-core CPU *shared with another "
+                  "engineer's sklearn job* (so upper bounds):", "",
+                  "| pilot | model | n_train | setting | epochs | weight decay | schedule | "
+                  "train acc on given labels, last (%) | memorised, last (%) | best test acc "
+                  "(%, epoch) | last test acc (%) | drop (pts) | valid? | s/epoch, median "
+                  "(min) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in pilot:
+            kw = r["hyperparameters"]
+            ok, _ = memorise_valid(r)
+            sched = kw.get("schedule", "")
+            if sched == "step":
+                ms = kw.get("milestones") or (0.5 * kw["epochs"], 0.75 * kw["epochs"])
+                sched = f"step lr {kw['lr']} x0.1 at {', '.join(str(int(m)) for m in ms)}"
+            epochs = (f"{r['epochs']} of {kw['epochs']} (interrupted)" if r.get("partial")
+                      else r["epochs"])
+            lines.append(
+                f"| {r['tag']} | {r['model']} | {r['n_train']} | {r['setting']} | {epochs} | "
+                f"{kw.get('weight_decay')} | {sched} | {100 * (r['last_train_acc_given'] or 0):.1f} | "
+                f"{100 * (r['last_memorised'] or 0):.1f} | {100 * r['best_acc']:.2f} "
+                f"({r['best_epoch']}) | {100 * r['last_acc']:.2f} | "
+                f"{100 * (r['best_acc'] - r['last_acc']):.1f} | "
+                f"{'not finished' if r.get('partial') else 'yes' if ok else 'no'} | "
+                f"{r['sec_per_epoch']:.2f} ({min(h['seconds'] for h in r['history']):.2f}) |")
+        lines.append("")
+    if MEMORISE.get("budget"):
+        lines += [MEMORISE["budget"], ""]
+    if rows:
+        groups: dict = {}
+        for r in rows:
+            groups.setdefault((r["setting"], r["method"]), []).append(r)
+        lines += ["Headline: last-epoch clean test accuracy (%), mean ± std over seeds; the best "
+                  "epoch column is **selected on the test set** (optimistic).", "",
+                  "| setting | noise rate | method | seeds | last epoch acc (%) | best epoch acc "
+                  "(%, test-selected) | train acc on given labels, last (%) | memorised, last (%) "
+                  "| s/epoch |", "|---|---|---|---|---|---|---|---|---|"]
+        validity = []
+        for setting in MEMORISE_SETTINGS:
+            for method in METHODS:
+                g = groups.get((setting, method))
+                if not g:
+                    continue
+                mem = [r["last_memorised"] for r in g if r["last_memorised"] is not None]
+                tr = [r["last_train_acc_given"] for r in g if r["last_train_acc_given"] is not None]
+                lines.append(
+                    f"| {setting} | {100 * g[0]['noise_rate']:.1f}% | {method} | {len(g)} | "
+                    f"{_ms([r['last_acc'] for r in g])} | {_ms([r['best_acc'] for r in g])} | "
+                    f"{_ms(tr) if tr else '-'} | {_ms(mem) if mem else '-'} | "
+                    f"{np.mean([r['sec_per_epoch'] for r in g]):.2f} |")
+            ce = groups.get((setting, "standard"))
+            if ce:
+                ok, why = memorise_valid(ce[0])
+                validity.append(f"{setting} (CE seed {ce[0]['seed']}): {why} -> "
+                                f"{'valid' if ok else 'NOT valid'}")
+        lines += ["", "Validity: " + "; ".join(validity) + ".", ""]
+        lines.append(f"Total wall time of these rows: "
+                     f"{sum(r['wall_seconds'] for r in rows) / 3600:.2f} h.")
+        lines.append("")
+    lines += ["![CE memorises: per-epoch clean test accuracy and the fraction of wrongly "
+              "labelled training examples predicted as their given label](results/memorise_curves.png)"
+              if rows else "![pilot: CE's per-epoch clean test accuracy and memorised "
+              "fraction](results/memorise_curves.png)", ""]
+    return "\n".join(lines)
 
 
 def load_rows(path: Path) -> list[dict]:
@@ -289,9 +677,46 @@ def render(rows: list[dict], profile_name: str) -> str:
     return "\n".join(lines)
 
 
+MEMORISE_HEADING = "### Profile `memorise`"
+
+
+def memorise_section(work_dir: Path, results_dir: Path) -> str:
+    """The memorise section from the cached runs and pilots; also writes the CE curves to
+    ``results_dir/memorise_curves.png``."""
+    rows = load_rows(work_dir / "memorise.jsonl")
+    pilot = load_rows(work_dir / "memorise-pilot.jsonl")
+    pilot += unfinished_pilots(work_dir, {r["tag"] for r in pilot})
+    ce = [r for r in rows if r["method"] == "standard" and r["seed"] == 0]
+    title = ("CE, protocol `memorise`, seed 0" if ce else
+             "pilot: CE, seed 0, 2,000 clean test images (dotted line: not finished)")
+    if ce or pilot:
+        plot_memorise(ce or pilot, results_dir / "memorise_curves.png", title)
+    return render_memorise(rows, pilot)
+
+
+def write_memorise_section(work_dir: Path, markdown: Path) -> None:
+    """Put the memorise section into ``markdown`` in place of an older one (before the open
+    gpu profile, else at the end), leaving the other profiles' sections as they are (their
+    cached rows need not be on this machine)."""
+    text = markdown.read_text() if markdown.exists() else "\n".join(render_header())
+    section = memorise_section(work_dir, markdown.parent).rstrip() + "\n\n"
+    if MEMORISE_HEADING in text:
+        start = text.index(MEMORISE_HEADING)
+        nxt = text.find("\n### ", start + 1)
+        text = text[:start] + section + (text[nxt + 1:] if nxt >= 0 else "")
+    elif "### Profile `gpu` (open)" in text:
+        i = text.index("### Profile `gpu` (open)")
+        text = text[:i] + section + text[i:]
+    else:
+        text = text.rstrip() + "\n\n" + section
+    markdown.write_text(text)
+    print(f"wrote {markdown}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="cpu-small")
+    parser.add_argument("--profile", choices=[*sorted(PROFILES), "memorise"],
+                        default="cpu-small")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--settings", default=",".join(SETTINGS))
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/labelnoise-train-bench"))
@@ -299,11 +724,30 @@ def main() -> None:
                         default=Path(__file__).parent / "results" / "training.md")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0",
+                        help="memorise profile: comma-separated training seeds")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--render-only", action="store_true")
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--pilot", default=None,
+                        help="memorise profile: run these pilot tags of MEMORISE_PILOT "
+                             "(comma-separated; 'all') instead of the protocol")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.pilot is not None:
+        tags = list(MEMORISE_PILOT) if args.pilot == "all" else args.pilot.split(",")
+        args.work_dir.mkdir(parents=True, exist_ok=True)
+        run_memorise_pilot(args.work_dir, tags, args.data_root, args.progress)
+        return
+    if args.profile == "memorise":
+        args.work_dir.mkdir(parents=True, exist_ok=True)
+        if not args.render_only:
+            settings = [s for s in args.settings.split(",") if s in MEMORISE_SETTINGS]
+            run_memorise(args.work_dir, [m for m in args.methods.split(",") if m],
+                         settings, [int(x) for x in args.seeds.split(",")], args.data_root,
+                         args.progress)
+        write_memorise_section(args.work_dir, args.markdown)
+        return
     methods = [m for m in args.methods.split(",") if m]
     settings = [s for s in args.settings.split(",") if s]
     for m in methods:
@@ -334,6 +778,9 @@ def main() -> None:
         if name == args.profile or path.exists():
             cached = rows if name == args.profile else load_rows(path)
             sections.append(render(cached, name))
+    if (args.work_dir / "memorise.jsonl").exists() or (
+            args.work_dir / "memorise-pilot.jsonl").exists():
+        sections.append(memorise_section(args.work_dir, args.markdown.parent))
     if not (args.work_dir / "gpu.jsonl").exists():
         sections += ["### Profile `gpu` (open)", "",
                      "Not run yet: `python benchmarks/train_cifar.py --profile gpu` on one GPU "

@@ -42,7 +42,8 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 150, batch_siz
         beta: float = 0.7, schedule: str = "cosine-restarts", augment: bool = True,
         seed: int = 0, device=None, test_images=None, test_labels=None, checkpoint_dir=None,
         resume: bool = False, progress: bool = True, num_classes: int | None = None,
-        model_kwargs: dict | None = None, on_epoch=None) -> engine.FitResult:
+        model_kwargs: dict | None = None, on_epoch=None,
+        true_labels=None) -> engine.FitResult:
     """Train one network with the ELR loss.
 
     Args:
@@ -66,7 +67,7 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 150, batch_siz
         momentum=momentum, schedule=schedule, augment=augment, seed=seed, device=device,
         test_images=test_images, test_labels=test_labels, checkpoint_dir=checkpoint_dir,
         resume=resume, progress=progress, num_classes=num_classes, model_kwargs=model_kwargs,
-        on_epoch=on_epoch)
+        on_epoch=on_epoch, true_labels=true_labels)
 
 
 def sigmoid_rampup(step: float, length: float) -> float:

@@ -647,6 +647,63 @@ class Stopwatch:
 
 
 # ------------------------------------------------------------------------------ the loop
+#: at most this many training examples (an evenly strided subset) are predicted after every
+#: epoch for the memorisation diagnostic (:class:`Memorisation`)
+MEMORISATION_SAMPLE = 2000
+
+
+class Memorisation:
+    """The per-epoch memorisation diagnostic (Arpit et al. 2017; Liu et al. 2020, Figure 1).
+
+    Given the clean labels of the training set (never used for training), after every epoch
+    the network that predicts (``method.result()[0]``) classifies, in eval mode, without
+    augmentation and without gradients, an evenly strided subset of at most
+    :data:`MEMORISATION_SAMPLE` training examples (every ``ceil(N / 2000)``-th), and the
+    history records:
+
+    * ``memorised``: the fraction of the wrongly labelled examples of the subset (given label
+      != clean label) that the network predicts as their given, wrong label (None when the
+      subset holds no wrong label);
+    * ``corrected``: the fraction of them it predicts as their clean label;
+    * ``train_acc_given``: its accuracy on the given (noisy) labels of the subset;
+    * ``train_acc_clean``: its accuracy on the clean labels of the subset.
+
+    It draws no random numbers and restores the train/eval mode of every submodule, so the
+    training (and its resume) stays bit for bit that of a run without it.
+    """
+
+    def __init__(self, true_labels, data: TrainData):
+        truth = validate_labels(true_labels, num_classes=data.num_classes, name="true_labels")
+        if len(truth) != data.n:
+            raise ValueError(f"true_labels has {len(truth)} entries but the training set has "
+                             f"{data.n}")
+        step = max(1, math.ceil(data.n / MEMORISATION_SAMPLE))
+        self.index = torch.arange(0, data.n, step, device=data.device)
+        self.given = data.y[self.index]
+        self.clean = torch.from_numpy(np.ascontiguousarray(truth)).to(data.device)[self.index]
+        self.wrong = self.given != self.clean
+        self.data = data
+
+    @torch.no_grad()
+    def __call__(self, net: nn.Module) -> dict:
+        modes = [(m, m.training) for m in net.modules()]
+        try:
+            pred = logits_of(net, self.data.x[self.index]).argmax(1)
+        finally:
+            for m, training in modes:
+                m.training = training
+        given, clean, wrong = (t.to(pred.device) for t in (self.given, self.clean, self.wrong))
+        n_wrong = int(wrong.sum())
+        return {
+            "memorised": (float((pred[wrong] == given[wrong]).float().mean()) if n_wrong
+                          else None),
+            "corrected": (float((pred[wrong] == clean[wrong]).float().mean()) if n_wrong
+                          else None),
+            "train_acc_given": float((pred == given).float().mean()),
+            "train_acc_clean": float((pred == clean).float().mean()),
+        }
+
+
 def not_in_config(default=None):
     """A :class:`Method` dataclass field holding an input of the run that is not a setting
     (true labels for diagnostics, candidate sets): left out of the checkpoint's config."""
@@ -789,6 +846,10 @@ def run(method: Method, data: TrainData, *, checkpoint_dir=None, resume: bool = 
     ``method.evaluated()`` (None without a test set); the record appended to the history
     and shown on the progress bar; a checkpoint (networks, optimizers, method state, RNG
     states, epoch, history; atomic, see :class:`Checkpointer`); ``on_epoch(history)``.
+    When the method has a ``true_labels`` attribute that is not None (the clean labels of
+    the training set, a :func:`not_in_config` field: diagnostics only), each record also holds
+    the memorisation diagnostic of :class:`Memorisation` (``memorised``, ``corrected``,
+    ``train_acc_given``, ``train_acc_clean``), computed without RNG draws or mode changes.
 
     Args:
         method: a :class:`Method` with its hyperparameters set.
@@ -815,6 +876,8 @@ def run(method: Method, data: TrainData, *, checkpoint_dir=None, resume: bool = 
     method.generator = seeded_generator(method.seed)
     method.rng = np.random.default_rng(method.seed)
     method.setup(data)
+    truth = getattr(method, "true_labels", None)
+    diagnose = Memorisation(truth, data) if truth is not None else None
     ckpt = Checkpointer(checkpoint_dir, resume, method.config(data), data)
     state = ckpt.load()
     start, history = 0, []
@@ -831,6 +894,8 @@ def run(method: Method, data: TrainData, *, checkpoint_dir=None, resume: bool = 
         for key, net in method.evaluated().items():
             record[key] = accuracy(net, data.x_test, data.y_test)
         record.update(out)
+        if diagnose is not None:
+            record.update(diagnose(method.result()[0]))
         record["seconds"] = clock.seconds()
         history.append(record)
         show(bar, record)

@@ -37,6 +37,7 @@ class Standard(engine.Method):
     loss_kwargs: dict | None
     model_kwargs: dict | None
     milestones: object
+    true_labels: object = engine.not_in_config()
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1:
@@ -88,7 +89,7 @@ def fit(images, labels, *, model="resnet8", loss="ce", epochs: int = 15, batch_s
         test_images=None, test_labels=None, checkpoint_dir=None, resume: bool = False,
         progress: bool = True, num_classes: int | None = None, loss_kwargs: dict | None = None,
         model_kwargs: dict | None = None, milestones=None,
-        on_epoch=None) -> engine.FitResult:
+        on_epoch=None, true_labels=None) -> engine.FitResult:
     """Train one network on (possibly noisy) labels.
 
     Args:
@@ -117,6 +118,10 @@ def fit(images, labels, *, model="resnet8", loss="ce", epochs: int = 15, batch_s
         loss_kwargs, model_kwargs: passed to ``build_loss`` / ``build_model``.
         on_epoch: optional callable, called with the history (list of per-epoch dicts)
             after every epoch's checkpoint (e.g. to write metrics as they come).
+        true_labels: optional int (N,) clean labels (diagnostics only, never trained on);
+            the history then also records ``memorised``, ``corrected``,
+            ``train_acc_given`` and ``train_acc_clean`` per epoch (see
+            :class:`~labelnoise.training.engine.Memorisation`).
 
     Returns:
         :class:`~labelnoise.training.engine.FitResult` (model in eval mode, history with
@@ -130,7 +135,8 @@ def fit(images, labels, *, model="resnet8", loss="ce", epochs: int = 15, batch_s
     method = Standard(model=model, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
                       weight_decay=weight_decay, momentum=momentum, schedule=schedule,
                       augment=augment, seed=seed, loss_kwargs=loss_kwargs,
-                      model_kwargs=model_kwargs, milestones=milestones)
+                      model_kwargs=model_kwargs, milestones=milestones,
+                      true_labels=true_labels)
     data = engine.prepare_data(images, labels, num_classes=num_classes, test_images=test_images,
                                test_labels=test_labels, device=device)
     return engine.run(method, data, checkpoint_dir=checkpoint_dir, resume=resume,

@@ -1,0 +1,149 @@
+"""The per-epoch memorisation diagnostic of the training engine (engine.Memorisation)."""
+
+import numpy as np
+import pytest
+import torch
+from test_training import _assert_same_weights, _interrupt_after, _weights, blobs, flip_labels
+
+from labelnoise.training import coteaching, engine, standard
+
+KEYS = ("memorised", "corrected", "train_acc_given", "train_acc_clean")
+
+
+def _data():
+    x, y = blobs(96, 5)
+    noisy, _ = flip_labels(y, 0.4, 6)
+    return x, noisy, y
+
+
+def test_memorisation_recorded_only_with_true_labels_and_training_unchanged():
+    x, noisy, y = _data()
+    kw = dict(model="resnet8", epochs=2, batch_size=32, lr=0.05, progress=False, seed=1,
+              test_images=x[:16], test_labels=y[:16])
+    with_diag = standard.fit(x, noisy, true_labels=y, **kw)
+    plain = standard.fit(x, noisy, **kw)
+    for rec in with_diag.history:
+        for key in KEYS:
+            assert 0.0 <= rec[key] <= 1.0, (key, rec[key])
+    assert all(key not in rec for rec in plain.history for key in KEYS)
+    # the diagnostic draws no random numbers and leaves BatchNorm alone: same training
+    _assert_same_weights(_weights(with_diag.model), _weights(plain.model))
+    assert ([h["train_loss"] for h in with_diag.history]
+            == [h["train_loss"] for h in plain.history])
+    # the true labels are not a setting: not in the checkpoint's config
+    method = standard.Standard(model="resnet8", loss="ce", epochs=1, batch_size=8, lr=0.1,
+                               weight_decay=0.0, momentum=0.9, schedule="constant",
+                               augment=False, seed=0, loss_kwargs=None, model_kwargs=None,
+                               milestones=None, true_labels=y)
+    data = engine.prepare_data(x, noisy)
+    assert "true_labels" not in method.config(data)
+
+
+def test_memorisation_values_match_a_direct_computation():
+    x, noisy, y = _data()
+    res = standard.fit(x, noisy, true_labels=y, model="resnet8", epochs=1, batch_size=32,
+                       lr=0.05, progress=False, seed=2)
+    pred = engine.predict_proba(res.model, x).argmax(1)
+    wrong = noisy != y
+    rec = res.history[-1]
+    assert rec["memorised"] == pytest.approx(np.mean(pred[wrong] == noisy[wrong]), abs=1e-6)
+    assert rec["corrected"] == pytest.approx(np.mean(pred[wrong] == y[wrong]), abs=1e-6)
+    assert rec["train_acc_given"] == pytest.approx(np.mean(pred == noisy), abs=1e-6)
+    assert rec["train_acc_clean"] == pytest.approx(np.mean(pred == y), abs=1e-6)
+
+
+def test_memorisation_uses_a_strided_subset_and_none_without_wrong_labels(monkeypatch):
+    monkeypatch.setattr(engine, "MEMORISATION_SAMPLE", 10)
+    x, noisy, y = _data()
+    data = engine.prepare_data(x, noisy)
+    diag = engine.Memorisation(y, data)
+    assert diag.index.tolist() == list(range(0, 96, 10))
+    clean = engine.Memorisation(noisy, data)  # given == true: nothing wrongly labelled
+    net = engine.make_model("resnet8", data, seed=0)
+    net.train()
+    out = clean(net)
+    assert out["memorised"] is None and out["corrected"] is None
+    assert net.training and all(m.training for m in net.modules())  # modes restored
+    with pytest.raises(ValueError, match="true_labels has 5 entries"):
+        engine.Memorisation(y[:5], data)
+
+
+def test_memorisation_resume_is_bit_exact(tmp_path, monkeypatch):
+    x, noisy, y = _data()
+    kw = dict(model="resnet8", epochs=3, batch_size=32, lr=0.05, progress=False, seed=3,
+              test_images=x[:16], test_labels=y[:16], true_labels=y)
+    full = standard.fit(x, noisy, **kw)
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 2)
+        with pytest.raises(KeyboardInterrupt):
+            standard.fit(x, noisy, checkpoint_dir=tmp_path, **kw)
+    resumed = standard.fit(x, noisy, checkpoint_dir=tmp_path, resume=True, **kw)
+    _assert_same_weights(_weights(full.model), _weights(resumed.model))
+    for a, b in zip(full.history, resumed.history):
+        assert [a[k] for k in ("train_loss", "test_acc", *KEYS)] == \
+            [b[k] for k in ("train_loss", "test_acc", *KEYS)]
+
+
+def test_memorisation_on_a_two_network_method():
+    x, noisy, y = _data()
+    res = coteaching.fit(x, noisy, true_labels=y, model="resnet8", epochs=2, batch_size=32,
+                         num_gradual=1, forget_rate=0.3, progress=False, seed=0)
+    assert all(0.0 <= h["memorised"] <= 1.0 for h in res.history)
+    assert torch.is_tensor(next(res.model.parameters()))
+
+
+# ---------------------------------------------------------------- the benchmark scripts
+def _bench(name):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(here))
+    spec = importlib.util.spec_from_file_location(name, here / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_memorise_profile_settings_subset_and_section(tmp_path):
+    import inspect
+
+    from labelnoise import training
+
+    bench = _bench("train_cifar")
+    labels = np.repeat(np.arange(10), 50)[np.random.default_rng(0).permutation(500)]
+    idx = bench.balanced_subset(labels, 100, seed=0)
+    assert np.array_equal(idx, bench.balanced_subset(labels, 100, seed=0))
+    assert np.all(np.diff(idx) > 0) and np.bincount(labels[idx]).tolist() == [10] * 10
+    assert set(bench.MEMORISE_SETTINGS) <= set(bench.SETTINGS)
+    for method, kw in bench.MEMORISE["methods"].items():
+        params = inspect.signature(training.METHODS[method].load()).parameters
+        assert set(kw) <= set(params), method
+        assert kw.get("schedule") not in ("onecycle",), method  # no anneal to zero early
+    for _model, _n, setting, kw in bench.MEMORISE_PILOT.values():
+        assert setting in bench.MEMORISE_SETTINGS and kw["schedule"] == "step"
+    # the section replaces an older one and leaves the other profiles' sections alone
+    md = tmp_path / "training.md"
+    md.write_text("## T\n\n### Profile `cpu-small`\n\nrows\n\n### Profile `memorise` old\n\nx\n\n"
+                  "### Profile `gpu` (open)\n\nopen\n")
+    bench.write_memorise_section(tmp_path / "empty-work-dir", md)
+    text = md.read_text()
+    assert "rows" in text and "open" in text and "old" not in text
+    assert text.count("### Profile `memorise`") == 1
+
+
+def test_features_track_kwargs_fit_the_methods():
+    import inspect
+
+    from labelnoise import training
+
+    bench = _bench("train_features")
+    for dataset in bench.SETTINGS:
+        for row, (method, _) in bench.METHOD_ROWS.items():
+            kw = bench.method_kwargs(row, dataset, 1000)
+            params = inspect.signature(training.METHODS[method].load()).parameters
+            assert set(kw) <= set(params), (dataset, row)
+    x, given, true, x_te, y_te, rate = bench.digits_data("asym40")
+    assert x.shape == (1257, 64) and x_te.shape == (540, 64)
+    assert 0.3 < rate < 0.5 and np.all((given == true) | (given == (true + 1) % 10))
