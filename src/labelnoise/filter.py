@@ -38,7 +38,7 @@ Ours:
   equal-weight logarithmic pool of the two components, ``prior_adjusted_margin`` and
   ``noise_posterior``). Chosen as the default by a rule fixed in advance on the development
   benchmark (``benchmarks/detection_dev.py``: the best mean F1 gap to the best of cleanlab's
-  seven filters per case on the ``select`` half of the cases (50 when last run), weak to strong models, binary
+  seven filters per case on the ``select`` half of the cases (60 when last run), weak to strong models, binary
   to 20 classes, synthetic and human noise; it also led on the ``confirm`` half). Where
   ``mixture`` over-flags (weak models over many classes flag every example whose arg-max
   differs from the given label), the class-conditional half of the pool holds it back; on
