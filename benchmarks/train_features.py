@@ -216,7 +216,7 @@ def _ms(vals) -> str:
 
 
 def render(rows: list[dict]) -> str:
-    from train_cifar import MEMORISE_MIN_DROP, MEMORISE_MIN_TRAIN_ACC
+    from train_cifar import memorise_valid
 
     lines = [
         "## Training on noisy labels, fast track: an MLP head on fixed features "
@@ -288,17 +288,12 @@ def render(rows: list[dict]) -> str:
                     f"{sec / ce_sec:.1f}x |")
             ce = groups.get((dataset, setting, "ce"))
             if ce:
-                tr = np.mean([r["last_train_acc_given"] for r in ce])
-                drop = np.mean([r["best_acc"] - r["last_acc"] for r in ce])
-                need = MEMORISE_MIN_DROP.get(setting)
-                ok = tr > MEMORISE_MIN_TRAIN_ACC and (need is None or drop >= need)
-                validity.append(f"{setting}: CE train acc on given labels {100 * tr:.1f}%, "
-                                f"drop best-last {100 * drop:.1f} pts"
-                                + (f" (needs {100 * need:.0f})" if need else "")
-                                + (" -> valid" if ok else
-                                   " -> NOT valid (CE fits the given labels, but its drop is "
-                                   "below the threshold)" if tr > MEMORISE_MIN_TRAIN_ACC else
-                                   " -> NOT valid (CE does not fit the given labels)"))
+                ok, why = memorise_valid({  # the image protocol's rule, on the seeds' means
+                    "setting": setting,
+                    "last_train_acc_given": np.mean([r["last_train_acc_given"] for r in ce]),
+                    "best_acc": np.mean([r["best_acc"] for r in ce]),
+                    "last_acc": np.mean([r["last_acc"] for r in ce])})
+                validity.append(f"{setting}: CE {why} -> {'valid' if ok else 'NOT valid'}")
         lines += ["", "Validity (CE memorises?): " + "; ".join(validity) + ".", ""]
         lines.append(f"CE: {ce_sec:.3f} s per epoch on this dataset. Total wall time of these "
                      f"rows: {sum(r['wall_seconds'] for r in ds_rows) / 60:.1f} min.")
