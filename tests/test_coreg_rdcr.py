@@ -131,6 +131,39 @@ def test_partial_label_methods_resume_matches_uninterrupted(tmp_path, method):
     assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
 
 
+@pytest.mark.parametrize("method", ["proden", "coreg"])
+def test_partial_label_resume_refuses_other_candidate_sets(tmp_path, method):
+    """The candidate sets are the training labels of these methods: a resume with other
+    sets (same first candidate, so the placeholder labels agree) is refused."""
+    from labelnoise.training import proden
+
+    x, y = _blobs(n=32)
+    cand = np.zeros((32, 3), dtype=bool)
+    cand[np.arange(32), y] = True
+    kw = dict(model="resnet8", epochs=2, batch_size=16, lr=0.05, seed=3, progress=False,
+              model_kwargs=SMALL)
+    if method == "coreg":
+        kw.update(warmup_epochs=1)
+    fit = proden.fit if method == "proden" else coreg.fit
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(history):
+        raise Stop
+
+    with pytest.raises(Stop):
+        fit(x, cand, checkpoint_dir=tmp_path, on_epoch=interrupt, **kw)
+    other = cand.copy()
+    row = int(np.flatnonzero(y < 2)[0])
+    other[row, 2] = True  # one more candidate after the first: argmax unchanged
+    assert (np.argmax(other, axis=1) == np.argmax(cand, axis=1)).all()
+    with pytest.raises(ValueError, match="candidates_sha1"):
+        fit(x, other, checkpoint_dir=tmp_path, resume=True, **kw)
+    resumed = fit(x, cand, checkpoint_dir=tmp_path, resume=True, **kw)  # same sets: fine
+    assert len(resumed.history) == 2
+
+
 def test_co_pseudo_labels_stay_inside_candidates():
     g = torch.Generator().manual_seed(0)
     probs = torch.softmax(torch.randn(50, 6, generator=g) * 3, dim=1)

@@ -704,10 +704,28 @@ class Memorisation:
         }
 
 
-def not_in_config(default=None):
+def not_in_config(default=None, *, fingerprint: bool = False):
     """A :class:`Method` dataclass field holding an input of the run that is not a setting
-    (true labels for diagnostics, candidate sets): left out of the checkpoint's config."""
-    return field(default=default, repr=False, compare=False, metadata={"config": False})
+    (true labels for diagnostics, candidate sets): left out of the checkpoint's config.
+
+    With ``fingerprint=True`` (training inputs that replace the labels, such as candidate
+    sets) the config holds ``<name>_sha1``, a SHA-1 of the array's bytes, shape and dtype
+    instead, so a resume with other candidate sets is refused like one with other labels.
+    """
+    return field(default=default, repr=False, compare=False,
+                 metadata={"config": False, "fingerprint": fingerprint})
+
+
+def _array_sha1(value) -> str | None:
+    """SHA-1 of a tensor's or array's shape, dtype and bytes (None for None)."""
+    if value is None:
+        return None
+    if isinstance(value, torch.Tensor):
+        value = value.detach().to("cpu").numpy()
+    arr = np.ascontiguousarray(value)
+    h = hashlib.sha1(f"{arr.shape}{arr.dtype.str}".encode())
+    h.update(arr.tobytes())
+    return h.hexdigest()
 
 
 def _state_of(obj):
@@ -803,6 +821,8 @@ class Method:
         cfg = {"method": self.name}
         cfg.update((f.name, getattr(self, f.name)) for f in dataclasses.fields(self)
                    if f.metadata.get("config", True))
+        cfg.update((f"{f.name}_sha1", _array_sha1(getattr(self, f.name)))
+                   for f in dataclasses.fields(self) if f.metadata.get("fingerprint", False))
         cfg.update(n=data.n, num_classes=data.num_classes)
         return cfg
 

@@ -96,7 +96,7 @@ class Proden(engine.Method):
     augment: bool
     seed: int
     model_kwargs: dict | None
-    candidates: object = engine.not_in_config()  # bool (N, K) tensor on the device
+    candidates: object = engine.not_in_config(fingerprint=True)  # bool (N, K), device
     clean: object = engine.not_in_config()  # int (N,) true labels on the device, or None
 
     def __post_init__(self):
