@@ -171,7 +171,10 @@ def test_pred_probs_benchmark_file(shared_data, data_root, tmp_path):
     expected = find_label_issues(labels, pp)
     issues = pd.read_csv(out / "issues.csv").sort_values("index")
     np.testing.assert_array_equal(issues["is_label_issue"].to_numpy(), expected)
-    np.testing.assert_array_equal(issues["true_label"].to_numpy(), true)
+    from labelnoise.datasets import CIFAR10_CLASSES  # labels are written as class names (issue 16)
+
+    np.testing.assert_array_equal(issues["true_label"].to_numpy(), np.array(CIFAR10_CLASSES)[true])
+    np.testing.assert_array_equal(issues["given_label"].to_numpy(), np.array(CIFAR10_CLASSES)[labels])
     rows = np.load(shared_data / "label-error-benchmarks" / "cifar-10n-worst"
                    / "row_to_cifar10_train_index.npy")
     np.testing.assert_array_equal(issues["example_id"].to_numpy(), rows)

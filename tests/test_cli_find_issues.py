@@ -31,13 +31,16 @@ def test_find_issues_writes_ranked_csv(tmp_path):
     assert res.exit_code == 0, res.output
     assert "estimated noise rate" in res.output and "most confused class pairs" in res.output
     assert f"class-conditional weight {labelnoise.rank.mixture_weight(given, pp):.2f}" in res.output
-    frame = pd.read_csv(out)
-    assert list(frame.columns) == ["rank", "index", "given_label", "suggested_label", "label_quality_score",
+    every = pd.read_csv(out)  # one layout with audit (issue 16): every example, ranked
+    assert list(every.columns) == ["rank", "index", "given_label", "suggested_label", "label_quality_score",
                                    "is_label_issue"]
+    assert len(every) == len(given)
+    np.testing.assert_array_equal(every["index"], labelnoise.find_issues(given, pp).ranking)
+    frame = every[every["is_label_issue"]]
     np.testing.assert_array_equal(frame["index"], labelnoise.find_label_issues(given, pp, return_ranked=True))
     scores = labelnoise.label_quality_scores(given, pp)  # the default score ranks
-    np.testing.assert_allclose(frame["label_quality_score"], scores[frame["index"]])
-    assert (np.diff(frame["label_quality_score"]) >= 0).all()
+    np.testing.assert_allclose(every["label_quality_score"], scores[every["index"]])
+    assert (np.diff(every["label_quality_score"]) >= 0).all()
     pooled = labelnoise.label_quality_scores(given, pp, method="pooled")  # the default filter decides
     np.testing.assert_array_equal(np.sort(frame["index"]), np.flatnonzero(pooled < 0.5))
     assert (frame["suggested_label"] != frame["given_label"]).all()
@@ -49,12 +52,12 @@ def test_find_issues_writes_ranked_csv(tmp_path):
     pd.DataFrame({"y": given}).to_csv(tmp_path / "labels.csv", index=False)
     res = CliRunner().invoke(main, ["find-issues", "--labels", str(tmp_path / "labels.csv"), "--label-column", "y",
                                     "--pred-probs", str(tmp_path / "pp.npy"), "--out", str(out), "--force",
-                                    "--filter-by", "prune_by_noise_rate"])
+                                    "--filter-by", "prune_by_noise_rate", "--only-issues"])
     assert res.exit_code == 0, res.output
     assert len(pd.read_csv(out)) == labelnoise.find_label_issues(given, pp, filter_by="prune_by_noise_rate").sum()
     res = CliRunner().invoke(main, ["find-issues", "--labels", str(tmp_path / "labels.npy"),
                                     "--pred-probs", str(tmp_path / "pp.npy"), "--out", str(out), "--force",
-                                    "--filter-by", "expected_f1"])
+                                    "--filter-by", "expected_f1", "--only-issues"])
     assert res.exit_code == 0, res.output
     np.testing.assert_array_equal(
         np.sort(pd.read_csv(out)["index"]),
@@ -81,7 +84,7 @@ def test_find_issues_on_dirty_benchmark_ensemble(shared_data, tmp_path):
     res = CliRunner().invoke(main, ["find-issues", "--labels", str(d / "resnet18" / "noisy_labels.npy"),
                                     "--pred-probs", str(tmp_path / "dirty.npy"),
                                     "--pred-probs", str(d / "swin_base_patch4_window7_224" / "pred_probs.npy"),
-                                    "--out", str(out)])
+                                    "--out", str(out), "--only-issues"])
     assert res.exit_code == 0, res.output
     assert "mostly instance-dependent" in res.output  # human label noise
     errors = np.load(d / "resnet18" / "noisy_labels.npy") != np.load(d / "resnet18" / "true_labels.npy")

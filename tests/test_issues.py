@@ -65,9 +65,15 @@ def test_to_frame_columns_and_order():
     res = find_issues(given, pp)
     frame = res.to_frame(class_names=["a", "b", "c"], example_ids=[f"img{i}" for i in range(50)],
                          true_labels=true)
-    assert list(frame.columns) == ["rank", "index", "example_id", "given_label", "given_class",
-                                   "suggested_label", "suggested_class", "label_quality_score",
-                                   "is_label_issue", "true_label", "true_class"]
+    # one layout (issue 16): labels as names when the class names are known
+    assert list(frame.columns) == ["rank", "index", "example_id", "given_label", "suggested_label",
+                                   "label_quality_score", "is_label_issue", "true_label"]
+    names = np.array(["a", "b", "c"], dtype=object)
+    np.testing.assert_array_equal(frame["given_label"], names[given[res.ranking]])
+    np.testing.assert_array_equal(frame["suggested_label"], names[res.suggested_labels[res.ranking]])
+    np.testing.assert_array_equal(frame["true_label"], names[true[res.ranking]])
+    assert list(res.to_frame().columns) == ["rank", "index", "given_label", "suggested_label",
+                                            "label_quality_score", "is_label_issue"]
     np.testing.assert_array_equal(frame["index"], res.ranking)
     assert frame["example_id"].iloc[0] == f"img{res.ranking[0]}"
     only = res.to_frame(only_issues=True)
@@ -93,6 +99,8 @@ def test_cli_audit_and_report_agree(tmp_path):
     cli = pd.read_csv(tmp_path / "fi.csv")
     audit = pd.read_csv(tmp_path / "audit" / "issues.csv")
     flagged = audit[audit["is_label_issue"]]
+    pd.testing.assert_frame_equal(cli, audit)  # one issues.csv layout and content (issue 16)
+    cli = cli[cli["is_label_issue"]]
     np.testing.assert_array_equal(cli["index"], api.issue_indices)
     np.testing.assert_array_equal(flagged["index"], api.issue_indices)  # same order
     np.testing.assert_array_equal(audit["index"], api.ranking)

@@ -274,3 +274,99 @@ def check_output_file(path: str | os.PathLike, what: str, *, force: bool) -> Pat
         raise OutputError(f"{what} {p}: exists; pass --force to overwrite it")
     check_output_dir(p.parent, what)
     return p
+
+
+#: suffixes :func:`read_pred_probs` reads as tables
+PRED_PROBS_TABLES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+
+
+def read_pred_probs(path: str | os.PathLike, what: str = "--pred-probs", *,
+                    mmap: bool = True) -> tuple[np.ndarray, list | None]:
+    """Read out-of-sample pred_probs (N, K) from a ``.npy`` array or a CSV/TSV/Parquet table.
+
+    A table holds one column per class. Its header, when it has one, names the classes in
+    the order of the columns (``cat,dog,...``); a header of the column numbers
+    ``0,1,...,K-1`` (what ``pandas.DataFrame(pred_probs).to_csv(index=False)`` writes) or
+    no header (a first row of numbers) names none. A leading index column written by
+    pandas (unnamed, holding 0..N-1) is dropped. The values are checked later, with the
+    labels, by :func:`labelnoise._validation.validate_pred_probs`.
+
+    Args:
+        path: the file (``.npy``, ``.csv``, ``.tsv``, ``.txt``, ``.parquet``, ``.pq``).
+        what: how the file is named in messages.
+        mmap: memory-map a ``.npy`` file instead of reading it.
+
+    Returns:
+        ``(pred_probs, class_names)``: the array (float64 for a table; a ``.npy`` keeps its
+        dtype) and the K class names of the header (ints when every name is an integer,
+        such as ``3,7,9``), or None.
+
+    Raises:
+        InputFileError: the file is missing, unreadable, empty, of another suffix, a table
+            with a non-numeric column, or a header that repeats a name.
+    """
+    p = _existing_file(path, what, ".npy, .csv or .parquet file")
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        return read_npy(p, what, mmap=mmap), None
+    if suffix not in PRED_PROBS_TABLES:
+        raise InputFileError(f"{what} {p}: expected a .npy array or a .csv/.parquet table of "
+                             f"pred_probs (one column per class), got {p.suffix or 'no suffix'!r}")
+    frame = read_table(p, what)
+    header = [str(c) for c in frame.columns]
+    if suffix not in (".parquet", ".pq"):
+        header = _csv_header(p, "\t" if suffix == ".tsv" else ",") or header  # as written
+    if (suffix not in (".parquet", ".pq") and _all_numbers(header) and not _is_range(header)
+            and not _integer_names(header)):
+        frame = read_table(p, what, header=None)  # no header: the first row is data
+        header = None
+    if header is not None and frame.shape[1] > 1 and header[0] in ("", "Unnamed: 0"):
+        first = frame.iloc[:, 0]
+        if first.dtype.kind in "iu" and (first.to_numpy() == np.arange(len(frame))).all():
+            frame = frame.iloc[:, 1:]
+            header = header[1:]
+    import pandas as pd
+
+    for col in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col]):
+            value = frame[col].iloc[0]
+            raise InputFileError(
+                f"{what} {p}: column {col!r} is not numeric (first value {value!r}); the table "
+                "must hold only the K numeric columns, one per class")
+    names = None if header is None or _is_range(header) else header
+    if names is not None and len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise InputFileError(f"{what} {p}: the header repeats the class name {dup!r}")
+    if names is not None and all(n.lstrip("-").isdigit() for n in names):
+        names = [int(n) for n in names]  # integer classes (3, 7, 9) match integer labels
+    return frame.to_numpy(dtype=np.float64), names
+
+
+def _csv_header(p: Path, sep: str) -> list[str] | None:
+    """The first row of a CSV as written (pandas renames repeated names to ``a.1``)."""
+    import csv
+
+    try:
+        with open(p, newline="", encoding="utf-8") as fh:
+            row = next(csv.reader(fh, delimiter=sep), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return [c.strip() for c in row] if row else None
+
+
+def _all_numbers(values: list[str]) -> bool:
+    try:
+        [float(v) for v in values]
+    except ValueError:
+        return False
+    return True
+
+
+def _integer_names(values: list[str]) -> bool:
+    """A header of integer class names such as ``3,7,9`` (not a first row of 0/1 values)."""
+    return (all(v.lstrip("-").isdigit() for v in values)
+            and any(int(v) not in (0, 1) for v in values))
+
+
+def _is_range(values: list[str]) -> bool:
+    return values == [str(i) for i in range(len(values))]

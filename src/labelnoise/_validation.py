@@ -476,3 +476,264 @@ def validate_choice(value: str, choices: Sequence[str], name: str) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
     return value
+
+
+# ---------------------------------------------------------------------------------------
+# labels as people have them: strings, pandas categoricals, integers that are not 0..K-1
+
+
+class LabelOrderWarning(UserWarning):
+    """Issued when the given labels and the columns of pred_probs look misaligned (the
+    arg-max of pred_probs would agree far better with the labels if its columns were in
+    another class order)."""
+
+
+def sorted_classes(values) -> list:
+    """Distinct values sorted (numbers numerically, anything else by its string)."""
+    uniq = list(dict.fromkeys(values))
+    try:
+        return sorted(uniq)
+    except TypeError:
+        return sorted(uniq, key=str)
+
+
+def _is_missing(value) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN, pandas NA/NaT
+    except (TypeError, ValueError):
+        return False
+
+
+def _is_integer_like(arr: np.ndarray) -> bool:
+    """Whether ``arr`` holds integers (an integer dtype, or floats that are all integral)."""
+    if arr.dtype == np.bool_:
+        return False
+    if np.issubdtype(arr.dtype, np.integer):
+        return True
+    if np.issubdtype(arr.dtype, np.floating):
+        return bool(np.isfinite(arr).all() and (arr == np.round(arr)).all())
+    return False
+
+
+def validate_class_names(class_names, *, name: str = "class_names") -> list:
+    """Check a class list: a 1-D sequence of at least 2 distinct, non-missing names (any
+    hashable values; their order is the order of the pred_probs columns).
+
+    Returns:
+        list of the K names (numpy scalars converted to Python values).
+
+    Raises:
+        ValueError: not 1-D, fewer than 2 names, a missing (None/NaN) name or a repeated
+            name (the message names its position).
+    """
+    if isinstance(class_names, str):
+        raise ValueError(f"{name} must be a sequence of class names, got the string "
+                         f"{class_names!r} (split it: {class_names.split(',')!r}?)")
+    arr = np.asarray(list(class_names) if not isinstance(class_names, np.ndarray) else class_names,
+                     dtype=object)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (K,), got shape {arr.shape}")
+    names = [v.item() if isinstance(v, np.generic) else v for v in arr.tolist()]
+    if len(names) < 2:
+        raise ValueError(f"{name} must name at least 2 classes, got {names!r}")
+    seen: dict = {}
+    for i, v in enumerate(names):
+        if _is_missing(v):
+            raise ValueError(f"{name}[{i}] is missing ({v!r})")
+        try:
+            key = v if not isinstance(v, float) or v != int(v) else int(v)
+            hash(key)
+        except (TypeError, OverflowError, ValueError):
+            raise ValueError(f"{name}[{i}] = {v!r} is not a usable class name") from None
+        if key in seen or str(v) in seen:
+            raise ValueError(f"{name} repeats {v!r} (positions {seen.get(key, seen.get(str(v)))} "
+                             f"and {i}); class names must be distinct")
+        seen[key] = i
+        seen.setdefault(str(v), i)
+    return names
+
+
+def _label_values(labels, name: str):
+    """(numpy array of the label values, categories or None) for any array-like,
+    pandas Series/Categorical included (pandas is not imported for other inputs)."""
+    mod = type(labels).__module__
+    if mod.startswith("pandas"):
+        import pandas as pd
+
+        dtype = getattr(labels, "dtype", None)
+        if isinstance(dtype, pd.CategoricalDtype):
+            cat = pd.Categorical(labels)
+            return cat, list(cat.categories)
+        if isinstance(labels, pd.Index | pd.Series) or hasattr(labels, "to_numpy"):
+            if getattr(labels, "ndim", 1) != 1:
+                raise ValueError(f"{name} must be 1-D of shape (N,), got shape {labels.shape}")
+            arr = labels.to_numpy()
+            if arr.dtype == object or np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_:
+                return arr, None
+            return arr.astype(object), None
+    arr = _as_array(labels, name)
+    if arr.dtype.kind in "US" and not isinstance(labels, np.ndarray):
+        # a list mixing strings and None/NaN: numpy would make "None"/"nan" strings of them
+        arr = np.asarray(labels, dtype=object)
+    return arr, None
+
+
+def encode_labels(labels, *, class_names=None, name: str = "labels",
+                  class_names_name: str = "class_names") -> tuple[np.ndarray, list | None, bool]:
+    """Turn labels as people have them into class indices 0..K-1 (the pred_probs columns).
+
+    Rules (one per kind of input):
+
+    * ``class_names`` given (the K classes in the order of the pred_probs columns):
+      integer labels with class names that are not all integers are **indices** into
+      ``class_names`` (in [0, K)); any other labels (strings, integers such as 3/7/9 with
+      integer class names, categoricals) are **values**, each looked up in
+      ``class_names`` (by equality, then by its string, so ``"3"`` finds ``3``). A class
+      with no example is allowed.
+    * a pandas ``Categorical`` (or a Series of category dtype) without ``class_names``:
+      its categories, in their order, are the classes (unused categories included).
+    * integer labels without ``class_names``: indices, checked by :func:`validate_labels`
+      (the existing behaviour; the class names are then unknown).
+    * any other labels (strings, mixed objects) without ``class_names``: the distinct
+      values sorted (numbers numerically, else by string) are the classes; the pred_probs
+      columns must then be in that order (see :class:`LabelOrderWarning`).
+
+    Args:
+        labels: array-like (N,), a pandas Series or Categorical.
+        class_names: optional sequence of the K class names (:func:`validate_class_names`).
+        name, class_names_name: the arguments' names in messages.
+
+    Returns:
+        ``(codes, class_names, explicit)``: int64 (N,) codes (a new array unless the input
+        already was int64 indices); the K class names, or None for integer labels without
+        names; and whether the class list was given (``class_names`` or categories), in
+        which case classes with no example are allowed.
+
+    Raises:
+        ValueError: not 1-D, empty, a missing label (None/NaN), a label not in
+            ``class_names`` or an index outside [0, K) (naming the first such index and
+            value), or an invalid ``class_names``.
+    """
+    names = None if class_names is None else validate_class_names(class_names, name=class_names_name)
+    values, categories = _label_values(labels, name)
+    if categories is not None:  # pandas Categorical
+        codes = np.asarray(values.codes, dtype=np.int64)
+        if codes.size == 0:
+            raise ValueError(f"{name} is empty")
+        if (codes < 0).any():
+            i = int(np.flatnonzero(codes < 0)[0])
+            raise ValueError(f"{name}[{i}] is missing (not one of the categories)")
+        if names is None:
+            cats = [c.item() if isinstance(c, np.generic) else c for c in categories]
+            if len(cats) < 2:
+                raise ValueError(f"{name} is a categorical with {len(cats)} category; at least 2 "
+                                 "classes are needed")
+            return codes, cats, True
+        values = np.asarray(values.astype(object))
+    arr = values
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D of shape (N,), got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty")
+    numeric = np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
+    if names is None:
+        if numeric:
+            return validate_labels(arr, name=name), None, False
+        obj = arr.astype(object) if arr.dtype != object else arr
+        as_num = _object_integers(obj)
+        if as_num is not None:  # an object array of Python ints: indices, as before
+            return validate_labels(as_num, name=name), None, False
+        _check_no_missing(obj, name)
+        classes = sorted_classes(obj.tolist())
+        if len(classes) < 2:
+            raise ValueError(f"{name} has one distinct value ({classes[0]!r}); at least 2 "
+                             "classes are needed")
+        index = {v: i for i, v in enumerate(classes)}
+        return np.fromiter((index[v] for v in obj.tolist()), np.int64, obj.shape[0]), classes, False
+    k = len(names)
+    names_are_ints = all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in names)
+    if numeric and arr.dtype != np.bool_ and _is_integer_like(arr) and not names_are_ints:
+        return validate_labels(arr, num_classes=k, name=name), names, True
+    obj = arr.astype(object) if arr.dtype != object else arr
+    _check_no_missing(obj, name)
+    index = {}
+    for i, v in enumerate(names):
+        index.setdefault(str(v), i)
+    for i, v in enumerate(names):
+        index[v] = i
+    out = np.empty(obj.shape[0], dtype=np.int64)
+    for n, v in enumerate(obj.tolist()):
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        code = index.get(v) if _hashable(v) else None
+        if code is None:
+            code = index.get(str(v))
+        if code is None:
+            shown = names if k <= 12 else names[:12] + ["..."]
+            raise ValueError(f"{name}[{n}] = {v!r} is not one of {class_names_name} {shown}")
+        out[n] = code
+    return out, names, True
+
+
+def _hashable(v) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
+
+
+def _object_integers(obj: np.ndarray) -> np.ndarray | None:
+    """An object array whose every entry is a (non-bool) integer, as int64; else None."""
+    if all(isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+           for v in obj.tolist()):
+        try:
+            return obj.astype(np.int64)
+        except OverflowError:
+            return None
+    return None
+
+
+def _check_no_missing(obj: np.ndarray, name: str) -> None:
+    for i, v in enumerate(obj.tolist()):
+        if _is_missing(v):
+            raise ValueError(f"{name}[{i}] is missing ({v!r}); every example needs a label")
+
+
+def argmax_agreement(counts: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """How well the given labels agree with the arg-max of pred_probs, as given and under
+    the best re-ordering of the pred_probs columns.
+
+    Args:
+        counts: (K, K) counts, ``counts[i, j]`` = examples with given label i whose
+            pred_probs arg-max is column j.
+
+    Returns:
+        ``(as_given, best, column_of_class)``: the fraction of examples with arg-max =
+        given label; the largest such fraction over every one-to-one assignment of classes
+        to columns (the linear assignment problem, solved exactly by
+        ``scipy.optimize.linear_sum_assignment``; Kuhn 1955); and int64 (K,), the column
+        assigned to each class.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    c = np.asarray(counts, dtype=np.float64)
+    total = max(c.sum(), 1.0)
+    rows, cols = linear_sum_assignment(c, maximize=True)
+    column_of_class = np.empty(c.shape[0], dtype=np.int64)
+    column_of_class[rows] = cols
+    return float(np.trace(c) / total), float(c[rows, cols].sum() / total), column_of_class
+
+
+def looks_misaligned(counts: np.ndarray) -> bool:
+    """Whether re-ordering the pred_probs columns would raise the agreement of their
+    arg-max with the given labels by at least 10% of the examples and by at least three
+    standard deviations of a count (``3 sqrt(N)``), so that a small or noisy dataset, where
+    chance alone moves a few examples, does not trigger it."""
+    c = np.asarray(counts, dtype=np.float64)
+    n = c.sum()
+    as_given, best, _ = argmax_agreement(c)
+    gain = (best - as_given) * n
+    return bool(n > 0 and gain >= max(0.1 * n, 3.0 * np.sqrt(n)))

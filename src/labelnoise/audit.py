@@ -20,12 +20,15 @@ import json
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from labelnoise._validation import LabelOrderWarning
 
 #: Names of the built-in image dataset for DATASET.
 CIFAR_NAMES = ("cifar10", "cifar10n", "cifar-10", "cifar-10n")
@@ -63,6 +66,11 @@ class AuditData:
     example_ids: np.ndarray | None = None
     description: str = ""
     notes: list[str] = field(default_factory=list)
+    #: the class list was given (by the user, a pred_probs header or the dataset itself),
+    #: so a class with no example is allowed
+    explicit_classes: bool = False
+    #: what ``example_ids`` are (the id column's name, "file"), for the report
+    id_name: str = "id"
 
 
 @dataclass
@@ -225,10 +233,15 @@ def _cifar_images(data_root) -> np.ndarray | None:
         return None
 
 
-def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_images: bool) -> AuditData:
+def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_images: bool,
+                  id_column: str | None = None) -> AuditData:
     from labelnoise import datasets as ds
 
     name = str(dataset)
+    if id_column is not None and Path(name).suffix.lower() not in (".csv", ".tsv", ".parquet", ".pq"):
+        raise ValueError(f"id_column (--id-column) names a column of a table or of a labels "
+                         f"CSV; dataset {name!r} is not a table (an image folder's examples are "
+                         "named by their paths)")
     if name.lower() in CIFAR_NAMES:
         d = ds.load_cifar10n(label_set, data_root=data_root, load_images=load_images)
         desc = f"CIFAR-10 train set with CIFAR-10N '{d.info['label_set']}' human labels"
@@ -236,7 +249,7 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
         return AuditData(
             labels=d.labels, class_names=list(d.class_names), inputs=images,
             true_labels=d.true_labels, description=desc,
-            get_image=None if images is None else (lambda i: images[i]),
+            get_image=None if images is None else (lambda i: images[i]), explicit_classes=True,
         )
     p = Path(name).expanduser()
     if not p.exists():
@@ -248,14 +261,17 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
         d = ds.load_image_folder(p)
         seq = d.inputs
         return AuditData(labels=d.labels, class_names=list(d.class_names), inputs=seq,
-                         description=f"image folder {p}", get_image=lambda i: seq[i])
+                         description=f"image folder {p}", get_image=lambda i: seq[i],
+                         example_ids=np.asarray(d.info["relative_paths"], dtype=object),
+                         id_name="file", explicit_classes=True)
     suffix = p.suffix.lower()
     if suffix in (".csv", ".tsv", ".parquet", ".pq"):
         if not label_column:
             raise ValueError(f"a table ({p.name}) needs --label-column naming its label column")
-        d = ds.load_table(p, label_column)
+        d = ds.load_table(p, label_column, id_column=id_column)
         return AuditData(labels=d.labels, class_names=list(d.class_names), inputs=d.inputs,
-                         true_labels=d.true_labels, description=f"table {p}")
+                         true_labels=d.true_labels, description=f"table {p}",
+                         example_ids=d.info.get("example_ids"), id_name=id_column or "id")
     if suffix == ".npz":
         d = ds.load_embeddings(p)
         return AuditData(labels=d.labels, class_names=list(d.class_names), inputs=d.inputs,
@@ -265,16 +281,72 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
     )
 
 
+def _merge_class_names(class_names, header) -> list | None:
+    """One class order from ``class_names`` and a pred_probs header (they must agree)."""
+    if class_names is not None and header is not None and \
+            [str(c) for c in class_names] != [str(c) for c in header]:
+        raise ValueError(
+            f"class_names ({', '.join(map(str, class_names))}) differs from the class names in "
+            f"the header of --pred-probs ({', '.join(map(str, header))}); the header fixes which "
+            "column is which class")
+    return list(class_names) if class_names is not None else header
+
+
+def _reorder_classes(data: AuditData, order: list) -> None:
+    """Make ``data``'s labels index into ``order`` (class names matched by their string)."""
+    pos = {str(c): i for i, c in enumerate(order)}
+    used = np.bincount(data.labels, minlength=len(data.class_names)) > 0
+    if data.true_labels is not None:
+        used |= np.bincount(data.true_labels, minlength=len(data.class_names)) > 0
+    missing = [str(c) for c, u in zip(data.class_names, used) if u and str(c) not in pos]
+    if missing:
+        raise ValueError(f"class_names ({', '.join(map(str, order))}) lacks the class(es) "
+                         f"{missing[:5]} of the labels")
+    remap = np.array([pos.get(str(c), -1) for c in data.class_names], dtype=np.int64)
+    data.labels = remap[data.labels]
+    if data.true_labels is not None:
+        data.true_labels = remap[data.true_labels]
+    data.class_names = list(order)
+    data.explicit_classes = True
+
+
+def _read_labels_file(path: Path, label_column: str | None, id_column: str | None):
+    """(labels as written, ids or None) from a ``.npy`` (N,) or a column of a CSV/Parquet
+    table (``label_column``, default the first column; ``id_column``: the ids)."""
+    from labelnoise._io import read_table
+
+    if path.suffix.lower() not in (".csv", ".tsv", ".txt", ".parquet", ".pq"):
+        if id_column is not None:
+            raise ValueError(f"--labels {path} is a .npy array; id_column (--id-column) needs "
+                             "the labels in a CSV/Parquet table")
+        return _load_npy(path, "--labels"), None
+    frame = read_table(path, "--labels")
+    col = label_column or frame.columns[0]
+    for c, what in ((col, "label_column (--label-column)"), (id_column, "id_column (--id-column)")):
+        if c is not None and c not in frame.columns:
+            raise ValueError(f"{what} {c!r} is not a column of {path} (columns: "
+                             f"{list(frame.columns)})")
+    labels = frame[col].reset_index(drop=True)
+    return labels, None if id_column is None else frame[id_column].to_numpy()
+
+
 def _from_pred_probs_file(pred_probs_path, *, labels_path, row_to_index_path, data_root,
-                          dataset_data: AuditData | None) -> tuple[AuditData, np.ndarray]:
+                          dataset_data: AuditData | None, class_names=None,
+                          label_column: str | None = None,
+                          id_column: str | None = None) -> tuple[AuditData, np.ndarray]:
+    from labelnoise._io import read_pred_probs
+    from labelnoise._validation import encode_labels
+
     pp_path = Path(pred_probs_path).expanduser()
-    pred_probs = _load_npy(pp_path, "--pred-probs")
+    pred_probs, header = read_pred_probs(pp_path, "--pred-probs", mmap=False)
+    order = _merge_class_names(class_names, header)
     if pred_probs.ndim != 2:
         raise ValueError(f"--pred-probs {pp_path} must be a 2-D (N, K) array, got shape {pred_probs.shape}")
     here = pp_path.parent
     true_labels = None
+    ids = None
     if labels_path is not None:
-        labels = _load_npy(labels_path, "--labels")
+        labels, ids = _read_labels_file(Path(labels_path).expanduser(), label_column, id_column)
         beside_true = Path(labels_path).expanduser().parent / "true_labels.npy"
         if beside_true.is_file():
             true_labels = _load_npy(beside_true, "true labels")
@@ -294,13 +366,24 @@ def _from_pred_probs_file(pred_probs_path, *, labels_path, row_to_index_path, da
         )
     from labelnoise._validation import validate_labels
 
-    labels = validate_labels(labels, name="labels")
+    names, explicit = None, False
+    if dataset_data is not None and labels_path is None:
+        if order is not None:
+            _reorder_classes(dataset_data, order)
+        labels, true_labels = dataset_data.labels, dataset_data.true_labels
+    else:
+        labels, names, explicit = encode_labels(labels, class_names=order)
     if pred_probs.shape[0] != labels.shape[0]:
         raise ValueError(
             f"--pred-probs {pp_path} has shape {pred_probs.shape} but there are "
             f"{labels.shape[0]} labels; it must be (N, K) = ({labels.shape[0]}, K)"
         )
     k = pred_probs.shape[1]  # the values are checked once, by find_issues
+    if names is not None and len(names) != k:
+        raise ValueError(
+            f"--pred-probs {pp_path} has K = {k} columns but there are {len(names)} classes "
+            f"({', '.join(map(str, names[:12]))}{', ...' if len(names) > 12 else ''}); give "
+            "class_names (--class-names): the class of each pred_probs column, in order")
     if labels.max() >= k:
         raise ValueError(
             f"--pred-probs {pp_path} has K = {k} columns but the labels reach {labels.max()}; "
@@ -311,11 +394,20 @@ def _from_pred_probs_file(pred_probs_path, *, labels_path, row_to_index_path, da
         if true_labels.shape != labels.shape:
             true_labels = None
 
-    data = AuditData(labels=labels, class_names=[str(i) for i in range(k)],
-                     true_labels=true_labels, description=f"pred_probs {pp_path}; {source}")
+    data = AuditData(labels=labels, class_names=names or [str(i) for i in range(k)],
+                     true_labels=true_labels, description=f"pred_probs {pp_path}; {source}",
+                     explicit_classes=explicit, example_ids=ids, id_name=id_column or "id")
     if dataset_data is not None:
-        data.class_names = dataset_data.class_names
+        if labels_path is not None and names is None:
+            data.class_names = dataset_data.class_names
+        elif labels_path is None:
+            data.class_names = dataset_data.class_names
+            data.explicit_classes = dataset_data.explicit_classes
+            data.example_ids = dataset_data.example_ids
+            data.id_name = dataset_data.id_name
         data.get_image = dataset_data.get_image
+        return data, pred_probs
+    if names is not None:
         return data, pred_probs
     if row_to_index_path is None and (here.parent / "row_to_cifar10_train_index.npy").is_file():
         row_to_index_path = here.parent / "row_to_cifar10_train_index.npy"
@@ -460,9 +552,20 @@ def _compute_pred_probs(data: AuditData, *, model, quick: bool, folds: int | Non
         else:
             settings["model"] = repr(model)
     _say(console, f"cross-validating {len(data.labels)} examples ({folds} folds): {settings['model']}")
-    return out_of_sample_pred_probs(X, data.labels, model, folds=folds, seed=seed, num_classes=k,
-                                    cache_dir=cache / "folds", progress=progress,
-                                    train_kwargs=train_kwargs if isinstance(model, str) else None)
+    # a class of the class list with no example: train on the classes present, then give
+    # the class a zero column (find_issues leaves such columns out)
+    present = np.flatnonzero(np.bincount(data.labels, minlength=k) > 0)
+    to_fit = np.full(k, -1, dtype=np.int64)
+    to_fit[present] = np.arange(present.size)
+    pp = out_of_sample_pred_probs(X, to_fit[data.labels], model, folds=folds, seed=seed,
+                                  num_classes=present.size, cache_dir=cache / "folds",
+                                  progress=progress,
+                                  train_kwargs=train_kwargs if isinstance(model, str) else None)
+    if present.size == k:
+        return pp
+    full = np.zeros((pp.shape[0], k), dtype=pp.dtype)
+    full[:, present] = pp
+    return full
 
 
 # ---------------------------------------------------------------------------- outputs
@@ -497,6 +600,8 @@ def audit(
     labels: str | os.PathLike | None = None,
     row_to_index: str | os.PathLike | None = None,
     label_column: str | None = None,
+    class_names=None,
+    id_column: str | None = None,
     data_root: str | os.PathLike | None = None,
     quick: bool = False,
     model=None,
@@ -518,14 +623,27 @@ def audit(
             ``.npz`` of embeddings (``X``, ``labels``[, ``true_labels``, ``class_names``]).
         out_dir: output folder; must be empty or absent unless ``force`` / ``resume``.
         label_set: the CIFAR-10N label set (``worse``, ``aggre``, ``random1``..3, ``clean``).
-        pred_probs: a ``.npy`` (N, K) of out-of-sample predicted probabilities; skips
-            training. Labels come from ``labels``, the dataset, or ``noisy_labels.npy``
-            beside the file (``true_labels.npy`` and ``../row_to_cifar10_train_index.npy``
-            are used when present).
-        labels: a ``.npy`` (N,) of given labels for ``pred_probs``.
+        pred_probs: out-of-sample predicted probabilities (N, K): a ``.npy``, or a
+            CSV/Parquet table with one column per class (its header names the classes, in
+            order; :func:`labelnoise._io.read_pred_probs`); skips training. Labels come from
+            ``labels``, the dataset, or ``noisy_labels.npy`` beside the file
+            (``true_labels.npy`` and ``../row_to_cifar10_train_index.npy`` are used when
+            present).
+        labels: the given labels for ``pred_probs``: a ``.npy`` (N,), or a column of a
+            CSV/Parquet table (``label_column``, default its first column), as written
+            there (strings, integers).
         row_to_index: a ``.npy`` (N,) mapping rows of ``pred_probs`` to CIFAR-10 train
             indices (for the report's images).
-        label_column: the label column of a table.
+        label_column: the label column of a table (the dataset, or the ``labels`` table).
+        class_names: the classes in the order of the pred_probs columns (a sequence); for
+            a dataset, its classes re-ordered to it (matched by name), which sets the
+            columns of the pred_probs the audit computes. Default: the header of a
+            pred_probs table, else the dataset's classes (sorted label values, folder
+            names), else the sorted label values or the indices 0..K-1. With a class list
+            (this, a header, image folders, CIFAR) a class with no example is allowed.
+        id_column: a column of the table (the dataset or the ``labels`` table) naming each
+            example (e.g. ``bottle_id``): written as ``example_id`` in issues.csv and shown in
+            the report; image folders are named by their file paths relative to the folder.
         data_root: where datasets live (default ``LABELNOISE_DATA`` or the user cache).
         quick: the quick preset (stated in the report): for images a small network
             (``QUICK_IMAGE_PRESET``); with ``model="patch-features"`` a stratified subset
@@ -564,6 +682,10 @@ def audit(
     seed = validate_seed(seed)
     if not isinstance(seed, int):
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if class_names is not None:
+        from labelnoise._validation import validate_class_names
+
+        class_names = validate_class_names(class_names)
     if pred_probs is None and dataset is None:
         dataset = "cifar10"
     if dataset is not None and str(dataset).lower() in CIFAR_NAMES:
@@ -582,16 +704,21 @@ def audit(
         if dataset is not None:
             _say(console, f"loading dataset {dataset}")
             dataset_data = _from_dataset(dataset, label_set=label_set, data_root=data_root,
-                                         label_column=label_column, load_images=True)
+                                         label_column=label_column, load_images=True,
+                                         id_column=id_column if labels is None else None)
         if pred_probs is not None:
             data, pp = _from_pred_probs_file(pred_probs, labels_path=labels,
                                              row_to_index_path=row_to_index, data_root=data_root,
-                                             dataset_data=dataset_data)
+                                             dataset_data=dataset_data, class_names=class_names,
+                                             label_column=label_column if labels is not None else None,
+                                             id_column=id_column if labels is not None else None)
             settings["pred_probs"] = f"given: {pred_probs} (no training)"
             _prepare_out_dir(out, force=force, resume=resume, created=created)
         else:
             _prepare_out_dir(out, force=force, resume=resume, created=created)
             data = dataset_data
+            if class_names is not None:
+                _reorder_classes(data, list(class_names))
             if quick and model == "patch-features" and len(data.labels) > QUICK_EXAMPLES:
                 sub = _stratified_subset(data.labels, QUICK_EXAMPLES, seed)
                 full_n = len(data.labels)
@@ -601,7 +728,9 @@ def audit(
                     inputs=image_array(inputs)[sub] if isinstance(inputs, np.ndarray) else [inputs[i] for i in sub],
                     true_labels=None if data.true_labels is None else data.true_labels[sub],
                     get_image=None if get_image is None else (lambda i: get_image(int(sub[i]))),
-                    example_ids=sub, description=data.description,
+                    example_ids=sub if data.example_ids is None else data.example_ids[sub],
+                    description=data.description, explicit_classes=data.explicit_classes,
+                    id_name="index" if data.example_ids is None else data.id_name,
                 )
                 notes.append(
                     f"Quick preset: audited a stratified random subset of {len(sub)} of the {full_n} "
@@ -620,12 +749,23 @@ def audit(
         notes = data.notes + notes
 
         _say(console, "estimating the noise and ranking the examples")
+        names = [str(c) for c in data.class_names]  # strings: data.labels are indices
         try:
-            issues = find_issues(data.labels, pp)
+            if not data.explicit_classes:  # a class list implied by K only: as before
+                from labelnoise._validation import check_all_classes_present
+
+                check_all_classes_present(data.labels, max(len(names), int(data.labels.max()) + 1))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", LabelOrderWarning)
+                issues = find_issues(data.labels, pp, class_names=names)
         except ValueError as exc:
             if pred_probs is None:
                 raise
             raise ValueError(f"--pred-probs {pred_probs}: {exc}") from None
+        for w in caught:  # shown as usual, and the class-order warning also in the report
+            if issubclass(w.category, LabelOrderWarning):
+                notes.append(f"Warning: {w.message}")
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         metrics = None
         if data.true_labels is not None:
             metrics = detection_metrics(data.labels, data.true_labels, issues.is_label_issue,
@@ -635,7 +775,7 @@ def audit(
         settings = {"dataset": data.description, **settings, "time": f"{seconds:.1f} s"}
         _io.write_csv(out / "issues.csv", issues.to_frame(
             class_names=data.class_names, example_ids=data.example_ids,
-            true_labels=data.true_labels), float_format="%.6g")
+            true_labels=data.true_labels))
         _io.save_npy(out / "pred_probs.npy", np.asarray(pp))
         _io.write_json(out / "noise.json", _noise_json(issues, data, metrics, settings), indent=1)
 
@@ -644,7 +784,7 @@ def audit(
         write_report(out / "report.html", ReportData(
             issues=issues, class_names=data.class_names, true_labels=data.true_labels,
             metrics=metrics, get_image=data.get_image, example_ids=data.example_ids,
-            title="labelnoise audit", settings=settings, notes=notes,
+            id_name=data.id_name, title="labelnoise audit", settings=settings, notes=notes,
         ))
         _say(console, f"wrote {', '.join(OUTPUT_FILES)} to {out}")
         return AuditResult(

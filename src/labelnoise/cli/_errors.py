@@ -146,3 +146,88 @@ class ReportsErrors:
 
 class Command(ReportsErrors, click.Command):
     """A click command whose errors are reported by :func:`handle_errors`."""
+
+
+def progress_option(command):
+    """The ``--progress/--no-progress`` option every command takes (see :func:`show_progress`)."""
+    return click.option(
+        "--progress/--no-progress", "progress", default=None,
+        help="Show progress bars [default: only when stderr is a terminal].")(command)
+
+
+def show_progress(progress: bool | None) -> bool:
+    """Whether to show progress bars: as asked, else only when stderr is a terminal (so a
+    piped or logged run stays quiet)."""
+    if progress is not None:
+        return bool(progress)
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def parse_class_names(value: str | None, param_hint: str = "--class-names") -> list | None:
+    """The class list of ``--class-names``: a file with one name per line, or names
+    separated by commas; names that are all integers become ints (so integer labels such
+    as 3, 7, 9 are matched as values, not read as column indices).
+
+    Raises:
+        click.BadParameter: fewer than 2 names, an empty name or a repeated name.
+    """
+    if value is None:
+        return None
+    from pathlib import Path
+
+    path = Path(value).expanduser()
+    if path.is_file():
+        from labelnoise._io import InputFileError
+
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputFileError(f"{param_hint} {path}: cannot be read ({exc})") from None
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+    else:
+        names = [part.strip() for part in value.split(",")]
+    if any(not n for n in names):
+        raise click.BadParameter(f"an empty class name in {value!r}", param_hint=param_hint)
+    if len(names) < 2:
+        raise click.BadParameter(f"give at least 2 class names (a,b,c or a file with one "
+                                 f"name per line), got {value!r}", param_hint=param_hint)
+    dup = [n for n in names if names.count(n) > 1]
+    if dup:
+        raise click.BadParameter(f"class name {dup[0]!r} is repeated", param_hint=param_hint)
+    try:
+        return [int(n) for n in names]
+    except ValueError:
+        return names
+
+
+def class_names_option(command):
+    """The ``--class-names`` option of the commands that read labels and pred_probs."""
+    return click.option(
+        "--class-names", "class_names", default=None,
+        help="The classes in the order of the pred_probs columns: a,b,c or a file with one "
+             "name per line (default: the header of a pred_probs CSV/Parquet, else the "
+             "sorted label values).")(command)
+
+
+def merge_class_names(given: list | None, from_files: list, what: str = "--pred-probs") -> list | None:
+    """One class list from ``--class-names`` and the headers of the pred_probs files
+    (each a list of names or None); they must agree.
+
+    Raises:
+        click.BadParameter: two headers differ, or a header differs from ``--class-names``.
+    """
+    headers = [h for h in from_files if h is not None]
+    for h in headers[1:]:
+        if h != headers[0]:
+            raise click.BadParameter(f"the pred_probs files name different classes: "
+                                     f"{headers[0]} and {h}", param_hint=what)
+    header = headers[0] if headers else None
+    if given is not None and header is not None and [str(n) for n in given] != header:
+        raise click.BadParameter(
+            f"--class-names {','.join(map(str, given))} differs from the class names in the "
+            f"header of {what} ({','.join(header)}); the header fixes which column is which "
+            "class", param_hint="--class-names")
+    return given if given is not None else header

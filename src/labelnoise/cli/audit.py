@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from labelnoise.cli._errors import Command
+from labelnoise.cli._errors import (
+    Command,
+    class_names_option,
+    parse_class_names,
+    progress_option,
+    show_progress,
+)
 
 
 @click.command("audit", cls=Command)
@@ -12,12 +18,17 @@ from labelnoise.cli._errors import Command
 @click.option("--label-set", default="worse", show_default=True,
               help="CIFAR-10N label set: worse, aggre, random1, random2, random3, clean.")
 @click.option("--pred-probs", "pred_probs", type=click.Path(),
-              help="(N, K) .npy of out-of-sample predicted probabilities; skips training.")
+              help="Out-of-sample predicted probabilities (N, K): .npy, or a CSV/Parquet table "
+                   "with one column per class (a header names the classes); skips training.")
 @click.option("--labels", "labels", type=click.Path(),
-              help="(N,) .npy of given labels for --pred-probs (default: noisy_labels.npy beside it).")
+              help="Given labels for --pred-probs: (N,) .npy or a column of a CSV/Parquet table "
+                   "(--label-column) (default: the DATASET's, or noisy_labels.npy beside it).")
 @click.option("--row-to-index", "row_to_index", type=click.Path(),
               help="(N,) .npy mapping rows of --pred-probs to CIFAR-10 train indices (for images).")
-@click.option("--label-column", help="Label column of a CSV/Parquet table.")
+@click.option("--label-column", help="Label column of a CSV/Parquet table (DATASET or --labels).")
+@click.option("--id-column", help="Column of the table (DATASET or --labels) naming each example; "
+                                  "written as example_id in issues.csv and shown in the report.")
+@class_names_option
 @click.option("--data-root", type=click.Path(file_okay=False),
               help="Where datasets live (default: $LABELNOISE_DATA or the user cache).")
 @click.option("--quick", is_flag=True,
@@ -33,14 +44,16 @@ from labelnoise.cli._errors import Command
               help="Output folder for issues.csv, pred_probs.npy, noise.json, report.html.")
 @click.option("--force", is_flag=True, help="Overwrite the audit files in a non-empty --out.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted audit in --out.")
-@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, data_root, quick,
-          model, epochs, folds, seed, out_dir, force, resume, no_progress):
+@progress_option
+def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id_column,
+          class_names, data_root, quick, model, epochs, folds, seed, out_dir, force, resume,
+          progress):
     """Find the label errors of DATASET and write a report to --out.
 
     DATASET is cifar10 (CIFAR-10 with CIFAR-10N labels, the default), an image folder
     (one subfolder per class), a .csv/.parquet table (with --label-column) or an .npz of
-    embeddings (X, labels). With --pred-probs no model is trained.
+    embeddings (X, labels). With --pred-probs no model is trained. Labels may be any
+    values (strings, integers); --class-names gives the order of the pred_probs columns.
     """
     from rich.console import Console
     from rich.table import Table
@@ -51,9 +64,10 @@ def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, da
     train_kwargs = {"epochs": epochs} if (model and epochs) else None
     result = run_audit(
         dataset, out_dir=out_dir, label_set=label_set, pred_probs=pred_probs, labels=labels,
-        row_to_index=row_to_index, label_column=label_column, data_root=data_root,
+        row_to_index=row_to_index, label_column=label_column, id_column=id_column,
+        class_names=parse_class_names(class_names), data_root=data_root,
         quick=quick, model=model, train_kwargs=train_kwargs, folds=folds, seed=seed,
-        force=force, resume=resume, progress=not no_progress, console=console,
+        force=force, resume=resume, progress=show_progress(progress), console=console,
     )
 
     table = Table(title="labelnoise audit", show_header=False)

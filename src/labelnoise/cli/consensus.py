@@ -8,42 +8,96 @@ from pathlib import Path
 import click
 import numpy as np
 
-from labelnoise.cli._errors import Command
+from labelnoise.cli._errors import (
+    Command,
+    class_names_option,
+    merge_class_names,
+    parse_class_names,
+    progress_option,
+    show_progress,
+)
+
+#: the long table's default column names
+DEFAULT_COLUMNS = {"example": "example_id", "annotator": "annotator_id", "label": "label"}
 
 
-def read_annotations(path: Path, num_classes: int | None):
+def read_annotations(path: Path, num_classes: int | None, *, columns: dict | None = None,
+                     class_names: list | None = None, return_class_names: bool = False):
     """An :class:`~labelnoise.multiannotator.Annotations` from a .npy (N, M) matrix with -1
-    for missing, or a CSV long table with columns example_id, annotator_id, label."""
+    for missing (class indices), or a CSV/Parquet long table with one row per annotation.
+
+    Args:
+        path: the file.
+        num_classes: K, or None (from the class names, else the data).
+        columns: ``{"example": ..., "annotator": ..., "label": ...}``, the long table's
+            column names (default :data:`DEFAULT_COLUMNS`).
+        class_names: the classes in order (labels are matched to them as by
+            :func:`labelnoise._validation.encode_labels`), or None: integer labels are
+            class indices, other labels (strings) are the sorted distinct values.
+        return_class_names: also return the class names (None when unknown).
+
+    Rows of a long table without a label are skipped (an annotator who gave none).
+
+    Raises:
+        InputFileError: the file is missing or unreadable.
+        click.BadParameter: a column is missing, or the suffix is unknown.
+        ValueError: bad labels or ids (see ``Annotations.from_long``).
+    """
     from labelnoise._io import InputFileError, read_npy, read_table
+    from labelnoise._validation import encode_labels
     from labelnoise.multiannotator import Annotations
 
     if not path.is_file():
         raise InputFileError(f"--annotations {path}: " + ("is a folder, expected a file"
                                                            if path.is_dir() else "file not found"))
-    if path.suffix == ".npy":
-        return Annotations.from_dense(read_npy(path, "--annotations"), num_classes=num_classes)
-    if path.suffix == ".csv":
+    suffix = path.suffix.lower()
+    names = class_names
+    if suffix == ".npy":
+        ann = Annotations.from_dense(read_npy(path, "--annotations"),
+                                     num_classes=num_classes or (len(names) if names else None))
+    elif suffix in (".csv", ".tsv", ".parquet", ".pq"):
         frame = read_table(path, "--annotations")
-        need = ["example_id", "annotator_id", "label"]
-        missing = [c for c in need if c not in frame.columns]
+        cols = {**DEFAULT_COLUMNS, **(columns or {})}
+        missing = [c for c in cols.values() if c not in frame.columns]
         if missing:
-            raise click.BadParameter(f"{path} lacks column(s) {missing} (has {list(frame.columns)})",
-                                     param_hint="--annotations")
-        return Annotations.from_long(frame["example_id"].to_numpy(),
-                                     frame["annotator_id"].astype(str).to_numpy(),
-                                     frame["label"].to_numpy(), num_classes=num_classes)
-    raise click.BadParameter(f"{path}: expected a .npy (N x M) or .csv (long table) file",
-                             param_hint="--annotations")
+            options = {"example": "--example-column", "annotator": "--annotator-column",
+                       "label": "--label-column"}
+            hint = ", ".join(f"{options[k]} {v!r}" for k, v in cols.items() if v in missing)
+            raise click.BadParameter(f"{path} lacks column(s) {missing} (has {list(frame.columns)}); "
+                                     f"name them with {hint}", param_hint="--annotations")
+        labelled = frame[cols["label"]].notna().to_numpy()
+        if not labelled.all():
+            click.echo(f"Note: skipped {int((~labelled).sum())} row(s) of {path.name} with no "
+                       "label", err=True)
+            frame = frame[labelled]
+        codes, found, _ = encode_labels(frame[cols["label"]].reset_index(drop=True),
+                                        class_names=names, name=f"column {cols['label']!r}")
+        names = found
+        ann = Annotations.from_long(frame[cols["example"]].to_numpy(),
+                                    frame[cols["annotator"]].astype(str).to_numpy(), codes,
+                                    num_classes=num_classes or (len(names) if names else None))
+    else:
+        raise click.BadParameter(f"{path}: expected a .npy (N x M) or a .csv/.parquet long table",
+                                 param_hint="--annotations")
+    return (ann, names) if return_class_names else ann
 
 
 @click.command("consensus", cls=Command)
 @click.option("--annotations", "annotations_path",
               type=click.Path(path_type=Path), required=True,
-              help="Annotations: .npy (N, M) int with -1 for missing, or a CSV long table with "
-                   "columns example_id, annotator_id, label.")
+              help="Annotations: .npy (N, M) int with -1 for missing, or a CSV/Parquet long table "
+                   "with one row per annotation (example, annotator, label; labels may be strings).")
+@click.option("--example-column", default=DEFAULT_COLUMNS["example"], show_default=True,
+              help="Column of the long table naming the example.")
+@click.option("--annotator-column", default=DEFAULT_COLUMNS["annotator"], show_default=True,
+              help="Column of the long table naming the annotator.")
+@click.option("--label-column", default=DEFAULT_COLUMNS["label"], show_default=True,
+              help="Column of the long table holding the label (any values: strings, integers).")
+@class_names_option
 @click.option("--pred-probs", "pred_probs_path",
               type=click.Path(path_type=Path), default=None,
-              help="Out-of-sample pred_probs .npy (N, K); switches the default method to model_aware.")
+              help="Out-of-sample pred_probs (N, K): .npy, or a CSV/Parquet table with one column "
+                   "per class; switches the default method to model_aware.")
 @click.option("--method", default=None,
               type=click.Choice(["majority_vote", "dawid_skene", "glad", "model_aware"]),
               help="Consensus method [default: model_aware with --pred-probs, else dawid_skene].")
@@ -51,12 +105,15 @@ def read_annotations(path: Path, num_classes: int | None):
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Directory for consensus.csv and annotators.csv.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
-def consensus(annotations_path, pred_probs_path, method, num_classes, out_dir, force):
+@progress_option
+def consensus(annotations_path, example_column, annotator_column, label_column, class_names,
+              pred_probs_path, method, num_classes, out_dir, force, progress):
     """Consensus labels and annotator quality from several annotators per example.
 
     Writes DIR/consensus.csv (example, consensus_label, consensus_quality, num_labels,
-    agreement) and DIR/annotators.csv (annotator, num_labels, accuracy,
-    agreement_with_consensus), and prints a short summary.
+    agreement; labels written as they were given: class names for string labels) and
+    DIR/annotators.csv (annotator, num_labels, accuracy, agreement_with_consensus), and
+    prints a short summary.
     """
     import pandas as pd
     from rich.console import Console
@@ -68,12 +125,22 @@ def consensus(annotations_path, pred_probs_path, method, num_classes, out_dir, f
     targets = [out_dir / "consensus.csv", out_dir / "annotators.csv"]
     for target in targets:
         _io.check_output_file(target, "--out", force=force)
-    ann = read_annotations(annotations_path, num_classes)
+    names = parse_class_names(class_names)
     pred_probs = None
     if pred_probs_path is not None:
-        pred_probs = _io.read_npy(pred_probs_path, "--pred-probs", mmap=True)
+        pred_probs, header = _io.read_pred_probs(pred_probs_path, "--pred-probs")
+        names = merge_class_names(names, [header])
+    ann, names = read_annotations(
+        annotations_path, num_classes, class_names=names, return_class_names=True,
+        columns={"example": example_column, "annotator": annotator_column, "label": label_column})
+    if names is not None and pred_probs is not None and pred_probs.ndim == 2 \
+            and pred_probs.shape[1] != len(names):
+        raise click.BadParameter(f"--pred-probs has K = {pred_probs.shape[1]} columns but the "
+                                 f"labels have {len(names)} classes; give --class-names in the "
+                                 "order of its columns", param_hint="--pred-probs")
     method = method or ("model_aware" if pred_probs is not None else "dawid_skene")
-    res = consensus_labels(ann, method=method, pred_probs=pred_probs, progress=True)
+    res = consensus_labels(ann, method=method, pred_probs=pred_probs,
+                           progress=show_progress(progress))
     ann = res.annotations
     quality = annotator_quality(ann, res)
     per_example = ann.labels_per_example()
@@ -82,9 +149,15 @@ def consensus(annotations_path, pred_probs_path, method, num_classes, out_dir, f
     with np.errstate(invalid="ignore", divide="ignore"):
         agreement = agree / per_example
     examples = ann.example_ids if ann.example_ids is not None else np.arange(ann.n_examples)
+    as_given = res.consensus_labels
+    if names is not None:
+        if len(names) < ann.num_classes:
+            raise click.BadParameter(f"{len(names)} class names for K = {ann.num_classes} classes",
+                                     param_hint="--class-names")
+        as_given = np.asarray(names, dtype=object)[res.consensus_labels]
     frames = [
         pd.DataFrame({
-            "example": examples, "consensus_label": res.consensus_labels,
+            "example": examples, "consensus_label": as_given,
             "consensus_quality": res.consensus_quality, "num_labels": per_example,
             "agreement": agreement,
         }),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from labelnoise.cli._errors import Command
+from labelnoise.cli._errors import Command, progress_option
 
 
 def scan_data_root(root: Path) -> list[dict]:
@@ -63,8 +63,10 @@ def scan_data_root(root: Path) -> list[dict]:
 @click.command("datasets", cls=Command)
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data root (default: $LABELNOISE_DATA or ~/.cache/labelnoise).")
-def datasets(data_root):
+@progress_option
+def datasets(data_root, progress):
     """List the datasets available under the data root (and how to load them)."""
+    del progress  # listing shows no progress bar (the option is accepted by every command)
     from rich.console import Console
     from rich.table import Table
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from labelnoise.cli._errors import Command
+from labelnoise.cli._errors import Command, progress_option
 
 NOISE_MODELS = ("symmetric", "asymmetric", "pairflip", "instance")
 _ALIASES = {"sym": "symmetric", "asym": "asymmetric", "pair": "pairflip", "pair-flip": "pairflip",
@@ -76,13 +76,67 @@ def _load(dataset: str, data_root, need_inputs: bool, download: bool = True):
         param_hint="--dataset")
 
 
+def read_noise_matrix(path: Path, num_classes: int | None, *, transpose: bool = False):
+    """A noise matrix ``noise_matrix[i, j] = P(given = i | true = j)`` (columns sum to 1)
+    from a ``.npy`` or a CSV/Parquet table of K columns (a header of class names is
+    skipped); with ``transpose`` the file holds ``[true, given]`` (rows sum to 1).
+
+    Columns within 1e-3 of summing to 1 (a matrix written with rounded decimals) are
+    renormalised.
+
+    Returns:
+        float64 (K, K).
+
+    Raises:
+        InputFileError: the file is missing, unreadable or not numeric.
+        click.BadParameter: not square, negative or non-finite entries, a column (a row
+            with ``transpose``) not summing to 1, or K not ``num_classes`` (the message
+            names the entry, the column or both K).
+    """
+    import numpy as np
+
+    from labelnoise._io import read_pred_probs
+    from labelnoise._validation import validate_noise_matrix
+
+    m, _ = read_pred_probs(path, "--noise-matrix", mmap=False)
+    m = np.array(m, dtype=np.float64)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise click.BadParameter(f"{path} must hold a square (K, K) matrix, got shape {m.shape}",
+                                 param_hint="--noise-matrix")
+    if transpose:
+        m = m.T
+    try:
+        m = validate_noise_matrix(m, atol=1e-3, name="noise matrix")
+    except ValueError as exc:
+        hint = ""
+        rows = m.sum(axis=1)
+        if np.isfinite(m).all() and np.allclose(rows, 1.0, atol=1e-3):
+            hint = ("; its rows sum to 1: if it is stored as [true, given] (row = true class), "
+                    "add --noise-matrix-transpose" if not transpose else
+                    "; its rows sum to 1 after --noise-matrix-transpose: drop that option")
+        layout = "[true, given] (rows" if transpose else "[given, true] (columns"
+        raise click.BadParameter(f"{path}: {exc} (read as {layout} sum to 1){hint}",
+                                 param_hint="--noise-matrix") from None
+    m = m / m.sum(axis=0, keepdims=True)
+    if num_classes is not None and m.shape[0] != num_classes:
+        raise click.BadParameter(f"{path} is {m.shape[0]} x {m.shape[0]} but the dataset has "
+                                 f"K = {num_classes} classes", param_hint="--noise-matrix")
+    return m
+
+
 @click.command("simulate", cls=Command)
 @click.option("--dataset", required=True,
               help="cifar10, cifar10-test, cifar100, cifar100-test, or a labels .npy / "
                    "embeddings .npz (X, labels) file.")
-@click.option("--noise", "noise_spec", required=True,
+@click.option("--noise", "noise_spec", default=None,
               help="MODEL:RATE with MODEL in symmetric, asymmetric, pairflip, instance "
-                   "(e.g. symmetric:0.5).")
+                   "(e.g. symmetric:0.5); or give --noise-matrix.")
+@click.option("--noise-matrix", "noise_matrix_path", type=click.Path(path_type=Path), default=None,
+              help="Class-conditional noise from a (K, K) matrix file (.npy or CSV/Parquet): "
+                   "entry [i, j] = P(given = i | true = j), each column summing to 1; any K.")
+@click.option("--noise-matrix-transpose", is_flag=True,
+              help="--noise-matrix is stored as [true, given]: entry [i, j] = P(given = j | "
+                   "true = i), each row summing to 1.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Where to save the noisy labels (.npy, int64).")
@@ -96,19 +150,28 @@ def _load(dataset: str, data_root, need_inputs: bool, download: bool = True):
 @click.option("--download/--no-download", default=True, show_default=True,
               help="Download a missing CIFAR dataset (checksum-verified).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
-def simulate(dataset, noise_spec, seed, out, data_root, include_true, noise_matrix_out, download,
-             force):
+@progress_option
+def simulate(dataset, noise_spec, noise_matrix_path, noise_matrix_transpose, seed, out, data_root,
+             include_true, noise_matrix_out, download, force, progress):
     """Corrupt a dataset's labels with a seeded noise model and save them.
 
-    Prints the realised noise rate (fraction of labels changed). Example:
+    Prints the realised noise rate (fraction of labels changed). Examples:
 
         labelnoise simulate --dataset cifar10 --noise symmetric:0.5 --seed 0 --out noisy.npy
+
+        labelnoise simulate --dataset labels.npy --noise-matrix T.csv --out noisy.npy
     """
     import numpy as np
 
     from labelnoise import _io, noise
 
-    model, rate = parse_noise(noise_spec)
+    del progress  # simulation shows no progress bar
+    if (noise_spec is None) == (noise_matrix_path is None):
+        raise click.BadParameter("give one of --noise MODEL:RATE or --noise-matrix FILE",
+                                 param_hint="--noise")
+    if noise_matrix_transpose and noise_matrix_path is None:
+        raise click.BadParameter("only with --noise-matrix", param_hint="--noise-matrix-transpose")
+    model, rate = parse_noise(noise_spec) if noise_spec is not None else ("matrix", None)
     if noise_matrix_out is not None and Path(noise_matrix_out).resolve() == Path(out).resolve():
         raise click.BadParameter("must differ from --out", param_hint="--noise-matrix-out")
     for option, path in (("--out", out), ("--noise-matrix-out", noise_matrix_out)):
@@ -116,12 +179,23 @@ def simulate(dataset, noise_spec, seed, out, data_root, include_true, noise_matr
             _io.check_output_file(path, option, force=force)
     inputs, labels, k, asym = _load(dataset, data_root, need_inputs=model == "instance",
                                      download=download)
-    if model == "symmetric":
+    if model == "matrix":
+        fixed_k = asym is not None or Path(dataset).suffix == ".npz"  # CIFAR, or X with labels
+        matrix = read_noise_matrix(noise_matrix_path, k if fixed_k else None,
+                                   transpose=noise_matrix_transpose)
+        if labels.max() >= matrix.shape[0]:
+            raise click.BadParameter(
+                f"{noise_matrix_path} is {matrix.shape[0]} x {matrix.shape[0]} but the labels reach "
+                f"class {int(labels.max())}; K must exceed the largest label",
+                param_hint="--noise-matrix")
+        result = noise.from_noise_matrix(labels, matrix, seed=seed)
+    elif model == "symmetric":
         result = noise.symmetric(labels, rate, num_classes=k, include_true=include_true,
                                  seed=seed)
     elif model == "asymmetric":
         if asym is None:
-            raise click.BadParameter("asymmetric noise is defined for cifar10 / cifar100",
+            raise click.BadParameter("asymmetric noise is defined for cifar10 / cifar100; for "
+                                     "other data give the noise matrix with --noise-matrix FILE",
                                      param_hint="--noise")
         result = noise.asymmetric(labels, rate, dataset=asym, seed=seed)
     elif model == "pairflip":
@@ -139,6 +213,9 @@ def simulate(dataset, noise_spec, seed, out, data_root, include_true, noise_matr
                 fh = stack.enter_context(_io.atomic_write(path))
                 np.save(fh, array, allow_pickle=False)
     realised = float(np.mean(result.labels != labels))
-    click.echo(f"{model} noise, requested rate {rate:g}, seed {seed}: {int(np.sum(result.labels != labels))}"
+    requested = (f"requested rate {rate:g}" if rate is not None else
+                 f"K = {result.noise_matrix.shape[0]}, expected rate "
+                 f"{1.0 - float(np.mean(matrix.diagonal()[labels])):.4f}")
+    click.echo(f"{model} noise, {requested}, seed {seed}: {int(np.sum(result.labels != labels))}"
                f" of {labels.shape[0]} labels changed, realised noise rate {realised:.4f}")
     click.echo(f"saved noisy labels (int64, shape {result.labels.shape}) to {out}")

@@ -55,7 +55,8 @@ def load_image_folder(path: str | os.PathLike) -> LabeledDataset:
     Returns:
         :class:`LabeledDataset` with ``inputs`` an :class:`ImageFolderSequence` (lazy),
         ``labels`` int64 (N,) indices into the sorted ``class_names``, ``true_labels=None``;
-        ``info["paths"]`` lists the file paths.
+        ``info["paths"]`` lists the file paths, ``info["relative_paths"]`` the same paths
+        relative to ``path`` (``cat/001.png``, with ``/``), the examples' ids.
 
     Raises:
         FileNotFoundError: ``path`` is not a directory.
@@ -83,5 +84,6 @@ def load_image_folder(path: str | os.PathLike) -> LabeledDataset:
         labels=np.asarray(labels, dtype=np.int64),
         class_names=classes,
         source=str(root),
-        info={"dataset": "image_folder", "paths": [str(p) for p in paths]},
+        info={"dataset": "image_folder", "paths": [str(p) for p in paths],
+              "relative_paths": [p.relative_to(root).as_posix() for p in paths]},
     )

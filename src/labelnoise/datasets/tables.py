@@ -16,16 +16,15 @@ _PARQUET = (".parquet", ".pq")
 
 def _sorted_classes(values) -> list:
     """Distinct values sorted (numbers numerically, anything else by its string)."""
-    uniq = list(dict.fromkeys(values))
-    try:
-        return sorted(uniq)
-    except TypeError:
-        return sorted(uniq, key=str)
+    from labelnoise._validation import sorted_classes
+
+    return sorted_classes(values)
 
 
 def load_table(path: str | os.PathLike, label_column: str,
                feature_columns: Sequence[str] | None = None, *,
-               true_label_column: str | None = None) -> LabeledDataset:
+               true_label_column: str | None = None,
+               id_column: str | None = None) -> LabeledDataset:
     """A CSV (``.csv``, ``.tsv``) or Parquet (``.parquet``, ``.pq``) table.
 
     Args:
@@ -36,10 +35,14 @@ def load_table(path: str | os.PathLike, label_column: str,
         feature_columns: the feature columns; default all numeric columns except the label
             columns.
         true_label_column: an optional column of clean labels (same classes).
+        id_column: an optional column naming each example (a row id such as
+            ``bottle_id``); never a feature; its values are ``info["example_ids"]``.
 
     Returns:
         :class:`LabeledDataset` with ``inputs`` float64 (N, D), ``labels`` int64 (N,),
-        ``true_labels`` int64 (N,) or ``None``; ``info["feature_columns"]``.
+        ``true_labels`` int64 (N,) or ``None``; ``info["feature_columns"]``,
+        ``info["example_ids"]`` (an (N,) array, with ``id_column``) and
+        ``info["id_column"]``.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -57,7 +60,9 @@ def load_table(path: str | os.PathLike, label_column: str,
         raise ValueError(f"path must end in one of {_CSV + _PARQUET}, got {p.name!r}")
     df = read_table(p, "table")
     label_cols = [c for c in (label_column, true_label_column) if c is not None]
-    for c in label_cols + list(feature_columns or []):
+    if id_column is not None and id_column in label_cols:
+        raise ValueError(f"id column {id_column!r} is also a label column")
+    for c in label_cols + list(feature_columns or []) + ([id_column] if id_column else []):
         if c not in df.columns:
             raise ValueError(f"column {c!r} not in {p.name} (columns: {list(df.columns)})")
     for c in label_cols:
@@ -67,7 +72,7 @@ def load_table(path: str | os.PathLike, label_column: str,
     if feature_columns is None:
         feature_columns = [
             c for c in df.columns
-            if c not in label_cols and pd.api.types.is_numeric_dtype(df[c])
+            if c not in label_cols and c != id_column and pd.api.types.is_numeric_dtype(df[c])
             and not pd.api.types.is_bool_dtype(df[c])
         ]
     else:
@@ -101,7 +106,9 @@ def load_table(path: str | os.PathLike, label_column: str,
         true_labels=true_labels,
         class_names=[str(c) for c in classes],
         source=str(p),
-        info={"dataset": "table", "feature_columns": feature_columns},
+        info={"dataset": "table", "feature_columns": feature_columns,
+              **({"id_column": id_column, "example_ids": df[id_column].to_numpy()}
+                 if id_column is not None else {})},
     )
 
 

@@ -30,8 +30,10 @@ class ReportData:
         metrics: detection metrics against ``true_labels`` (precision, recall, f1, auprc,
             true_noise_rate, ...) or ``None``.
         get_image: ``index -> image`` for the grid of suspects, or ``None`` (no images).
-        example_ids: optional (N,) ids shown instead of the row index (a file path, the
-            CIFAR-10 train index of a benchmark row).
+        example_ids: optional (N,) ids shown instead of the row index (a file path, a
+            table's id column, the CIFAR-10 train index of a benchmark row).
+        id_name: what the ids are (the id column's name, ``"file"``), the header of their
+            column in the table of suspects.
         title: the page title.
         settings: ``name -> value`` rows describing how the audit ran (model, folds, time).
         notes: sentences shown under the summary (e.g. what the quick preset left out).
@@ -43,6 +45,7 @@ class ReportData:
     metrics: dict | None = None
     get_image: Callable[[int], Any] | None = None
     example_ids: np.ndarray | None = None
+    id_name: str = "id"
     title: str = "labelnoise audit"
     settings: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
@@ -88,13 +91,14 @@ def render_report(data: ReportData, *, max_images: int = 60) -> str:
     issues = data.issues
     labels = issues.labels
     n = labels.shape[0]
-    names = list(data.class_names)
+    names = [str(c) for c in data.class_names]  # any class names (3, 7, 9) shown as text
     k = len(names)
     is_issue = issues.is_label_issue
     scores = issues.label_quality_scores
     suggested = issues.suggested_labels
     noise = issues.noise
     ids = np.arange(n) if data.example_ids is None else np.asarray(data.example_ids)
+    id_name = "index" if data.example_ids is None else (data.id_name or "id")
     parts: list[str] = []
     add = parts.append
 
@@ -205,7 +209,7 @@ def render_report(data: ReportData, *, max_images: int = 60) -> str:
         add('<div class="grid" id="suspects">')
         for r, i in enumerate(top):
             b64 = _images.thumbnail_base64(data.get_image(int(i)))
-            lines = [f"#{r + 1} &middot; id {_e(ids[i])}",
+            lines = [f"#{r + 1} &middot; {_e(id_name)} {_e(ids[i])}",
                      f'<span class="given">{_e(names[labels[i]])}</span> &rarr; '
                      f'<span class="sugg">{_e(names[suggested[i]])}</span>',
                      f"score {scores[i]:.3f}"]
@@ -214,12 +218,15 @@ def render_report(data: ReportData, *, max_images: int = 60) -> str:
             add(f'<div class="cell">{_img(b64, f"example {ids[i]}")}{"<br>".join(lines)}</div>')
         add("</div>")
     else:
-        add('<table id="suspects"><thead><tr><th>rank</th><th>id</th><th class="t">given</th>'
-            '<th class="t">suggested</th><th>score</th>'
+        id_cls = "" if data.example_ids is None or np.issubdtype(ids.dtype, np.number) else ' class="t"'
+        add(f'<table id="suspects"><thead><tr><th>rank</th><th{id_cls}>{_e(id_name)}</th>'
+            '<th class="t">given</th><th class="t">suggested</th><th>score</th><th>flagged</th>'
             + ('<th class="t">true</th>' if data.true_labels is not None else "") + "</tr></thead><tbody>")
         for r, i in enumerate(top):
-            add(f"<tr><td>{r + 1}</td><td>{_e(ids[i])}</td><td class=\"t\">{_e(names[labels[i]])}</td>"
-                f'<td class="t">{_e(names[suggested[i]])}</td><td>{scores[i]:.4f}</td>')
+            add(f"<tr><td>{r + 1}</td><td{id_cls}>{_e(ids[i])}</td>"
+                f"<td class=\"t\">{_e(names[labels[i]])}</td>"
+                f'<td class="t">{_e(names[suggested[i]])}</td><td>{scores[i]:.4f}</td>'
+                f"<td>{'yes' if is_issue[i] else 'no'}</td>")
             if data.true_labels is not None:
                 add(f'<td class="t">{_e(names[data.true_labels[i]])}</td>')
             add("</tr>")
