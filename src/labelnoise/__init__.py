@@ -4,6 +4,7 @@ The detection core (``count``, ``rank``, ``filter``) needs only numpy; importing
 ``labelnoise`` never imports torch.
 """
 
+from labelnoise._validation import LabelOrderWarning, PredProbsWarning
 from labelnoise.count import NoiseEstimate, compute_confident_joint, estimate_noise
 from labelnoise.filter import find_label_issues
 from labelnoise.issues import LabelIssues, find_issues
@@ -33,6 +34,8 @@ __all__ = [
     "find_label_issues",
     "find_issues",
     "LabelIssues",
+    "LabelOrderWarning",
+    "PredProbsWarning",
     "label_quality_scores",
     "get_label_quality_scores",
     "Annotations",

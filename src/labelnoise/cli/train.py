@@ -31,7 +31,7 @@ from pathlib import Path
 import click
 
 from labelnoise import training
-from labelnoise.cli._errors import Command
+from labelnoise.cli._errors import Command, progress_option, show_progress
 from labelnoise.losses import LOSSES as _LOSSES
 from labelnoise.models import IMAGE_MODELS
 from labelnoise.models import MODELS as _ALL_MODELS
@@ -316,7 +316,7 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
 @click.option("--data-root", default=None, help="cifar10: data root (default: $LABELNOISE_DATA).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default=None, help="torch device (default: cuda if available).")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@progress_option
 def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, loss, model,
           test, label_column, val_fraction, num_classes, epochs, batch_size, lr, forget_rate,
           lambda_u, warmup_epochs, subset, test_subset, out, resume_dir, data_root, seed,
@@ -331,6 +331,7 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
     --epochs 20 --subset 10000 --out runs/dm-worse;
     labelnoise train photos/ --test photos-test/ --val-fraction 0.1 --epochs 30 --out runs/photos
     """
+    progress = show_progress(progress)
     given = dict(noise=noise, label_set=label_set, candidates_file=candidates_file,
                  subset=subset, test_subset=test_subset, data_root=data_root, test=test,
                  label_column=label_column, val_fraction=val_fraction, num_classes=num_classes,
