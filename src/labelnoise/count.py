@@ -22,6 +22,7 @@ from labelnoise._validation import (
     map_chunks,
     validate_labels_and_pred_probs,
 )
+from labelnoise.dask_arrays import _is_dask
 
 #: Threshold slack of the confident-joint comparison ``p >= t - 1e-6`` (paper's Eq. 1 with
 #: a floating point allowance; matches cleanlab).
@@ -261,7 +262,13 @@ def estimate_noise(labels, pred_probs, *, calibrate: bool = True) -> NoiseEstima
 
     Raises:
         ValueError: invalid labels or pred_probs, or a class with no example.
+
+    Dask arrays (chunked along N) are handled by :mod:`labelnoise.dask_arrays`.
     """
+    if _is_dask(labels) or _is_dask(pred_probs):
+        from labelnoise import dask_arrays
+
+        return dask_arrays.estimate_noise(labels, pred_probs, calibrate=calibrate)
     labels, pp = validate_labels_and_pred_probs(labels, pred_probs)
     cj, thresholds, _ = _confident_joint(labels, pp, None, calibrate)
     return _noise_from_joint(cj, labels, pp.n, thresholds)

@@ -78,6 +78,7 @@ from labelnoise._validation import (
     validate_labels_and_pred_probs,
     validate_noise_matrix,
 )
+from labelnoise.dask_arrays import _is_dask
 
 CLEANLAB_FILTERS = (
     "prune_by_noise_rate",
@@ -213,7 +214,17 @@ def find_label_issues(labels, pred_probs, *, filter_by: str = DEFAULT_FILTER,
             >= 0 (booleans included), or invalid labels/pred_probs (see
             :mod:`labelnoise._validation`), including a class
             with no example.
+
+    Dask arrays (chunked along N) are handled by :mod:`labelnoise.dask_arrays` (a lazy
+    Dask mask is returned; some ``filter_by`` raise ``NotImplementedError`` there).
     """
+    if _is_dask(labels) or _is_dask(pred_probs):
+        from labelnoise import dask_arrays
+
+        return dask_arrays.find_label_issues(
+            labels, pred_probs, filter_by=filter_by, return_ranked=return_ranked,
+            rank_by=rank_by, frac_noise=frac_noise,
+            min_examples_per_class=min_examples_per_class, noise_matrix=noise_matrix)
     validate_choice(filter_by, FILTERS, "filter_by")
     if rank_by is None:
         rank_by = rank.DEFAULT_METHOD

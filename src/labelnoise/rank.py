@@ -69,6 +69,7 @@ from labelnoise._validation import (
     validate_labels_and_pred_probs,
     validate_noise_matrix,
 )
+from labelnoise.dask_arrays import _is_dask
 
 CLASSIC_METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
 OUR_METHODS = ("prior_adjusted_margin", "noise_posterior", "pooled", "mixture")
@@ -455,7 +456,16 @@ def label_quality_scores(labels, pred_probs, *, method: str = DEFAULT_METHOD,
     Raises:
         ValueError: unknown method, invalid labels/pred_probs/noise_matrix, or a class with
             no example (for the methods that use class statistics).
+
+    Dask arrays (chunked along N) are handled by :mod:`labelnoise.dask_arrays` (a lazy
+    Dask array is returned).
     """
+    if _is_dask(labels) or _is_dask(pred_probs):
+        from labelnoise import dask_arrays
+
+        return dask_arrays.label_quality_scores(labels, pred_probs, method=method,
+                                                adjust_pred_probs=adjust_pred_probs,
+                                                noise_matrix=noise_matrix)
     validate_choice(method, METHODS, "method")
     needs_all = method in OUR_METHODS or adjust_pred_probs
     labels, pp, margin = _validate_fused(labels, pred_probs, method, noise_matrix,
