@@ -206,3 +206,19 @@ def test_clear_errors(tmp_path, shared_data, data_root):
     csv.write_text("a,b\n1,2\n")
     res = run(main, ["audit", str(csv), "--out", str(tmp_path / "o5")])
     assert res.exit_code != 0 and "--label-column" in res.output
+
+
+def test_weak_classifier_note_by_its_rule():
+    from labelnoise.audit import weak_classifier_note
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 400)
+    strong = np.full((400, 4), 0.02)
+    strong[np.arange(400), labels] = 0.94  # agrees everywhere
+    assert weak_classifier_note(labels, strong, noise_rate=0.1) is None
+    assert "noise rate is 45%" in weak_classifier_note(labels, strong, noise_rate=0.45)
+    weak = strong.copy()
+    wrong = rng.random(400) < 0.5
+    weak[wrong] = strong[wrong][:, [1, 2, 3, 0]]  # arg-max moved on half the rows
+    note = weak_classifier_note(labels, weak, noise_rate=0.2)
+    assert note is not None and "agrees with the given labels on" in note
