@@ -10,12 +10,14 @@ all (``build_loss``, ``standard.fit(loss=...)`` and ``labelnoise train --loss`` 
 Sources: GCE, Zhang & Sabuncu 2018 (NeurIPS), eq. 6; SCE, Wang et al. 2019 (ICCV), eq. 7-8;
 NCE and RCE ("Active-Passive Loss"), Ma et al. 2020 (ICML), eq. 3 and 9; bootstrapping,
 Reed et al. 2015 (ICLR workshop), section 3; ELR, Liu et al. 2020 (NeurIPS), eq. 5-6; label
-smoothing, Szegedy et al. 2016 (CVPR), section 7.
+smoothing, Szegedy et al. 2016 (CVPR), section 7; LDR-KL and ALDR-KL, Zhu, Ying & Yang 2023
+(ICML), "Label Distributionally Robust Losses for Multi-class Classification".
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from functools import partial
 
@@ -232,6 +234,125 @@ class ELRLoss(_Loss):
         return _reduce(ce + self.lam * reg, self.reduction)
 
 
+class LDRKLLoss(_Loss):
+    r"""Label-distributionally robust loss with a KL regulariser, LDR-KL, and its adaptive
+    variant ALDR-KL (Zhu, Ying & Yang 2023, "Label Distributionally Robust Losses for
+    Multi-class Classification: Consistency, Robustness and Adaptivity", ICML).
+
+    With scores ``s`` (B, K) from the logits and margins ``d_k = c * [k != y] + s_k - s_y``,
+    LDR-KL takes the worst case over label distributions ``p`` in the simplex of the
+    expected margin minus ``lam`` times ``KL(p || uniform)``, which has a closed form::
+
+        psi_lam(s, y) = max_p  sum_k p_k d_k - lam * KL(p, 1/K)
+                      = lam * log( (1/K) * sum_k exp(d_k / lam) )
+
+    (the maximiser is ``p = softmax(d / lam)``; computed with ``logsumexp``). Limits: as
+    ``lam -> 0`` it tends to the Crammer-Singer multi-class hinge
+    ``max(0, max_{k != y} (c + s_k - s_y))``; as ``lam -> inf`` to the mean margin
+    ``c (K - 1) / K + mean_k(s_k) - s_y``, linear in the scores and symmetric (its sum over
+    the K possible labels does not depend on ``s``), the property that makes a loss robust
+    to symmetric label noise (Ghosh et al. 2017). With ``lam = 1``, ``margin = 0`` and
+    ``normalize=False`` it is cross entropy minus ``log K``.
+
+    Scores: with ``normalize=True`` (default, as the authors' code does) the scores are
+    ``softplus(z) / mean_k softplus(z)`` (positive, mean 1, so bounded in [0, K]), which
+    keeps the large-``lam`` limit bounded (the MAE-like regime); ``normalize=False`` uses the
+    logits ``z`` as they are.
+
+    ALDR-KL (``alpha`` given): every example gets its own temperature, the adversary also
+    choosing ``lam`` near ``lam_0 = lam`` under a quadratic penalty (scaled as in the authors'
+    code)::
+
+        psi(s, y) = max_{lam_i, p}  sum_k p_k d_k - lam_i * KL(p, 1/K)
+                                    - alpha * log(K) / (2 * lam_0) * (lam_i - lam_0) ** 2
+
+    The stationary condition in ``lam_i`` is
+    ``lam_i = lam_0 * (1 - KL(softmax(d / lam_i), 1/K) / (alpha * log K))``, in
+    ``[lam_0 (1 - 1/alpha), lam_0]``: confident predictions (large KL to uniform) get a
+    smaller temperature (towards the consistent, CE/hinge-like end), uncertain ones stay near
+    ``lam_0`` (the robust end). It is solved per example by bisection (50 halvings, no
+    gradient; the authors' code instead takes one alternating step per visit of the example,
+    from the previous visit's value, which needs per-example state). The gradient is that of
+    ``psi_{lam_i}`` at the fixed ``lam_i``, which by the envelope theorem is the gradient of the
+    maximum. The loss value includes the penalty term.
+
+    Defaults are those of the authors' experiment script (github.com/Optimization-AI/
+    ICML2023_LDR): ``lam = 10``, ``margin = 0.1``, ``alpha = 2`` (registered as ``"aldr-kl"``).
+
+    Args:
+        lam: the temperature lambda (> 0); for ALDR-KL the reference ``lam_0``.
+        margin: the margin c (>= 0) added to every wrong class.
+        alpha: None for LDR-KL (fixed ``lam``); a float > 1 for ALDR-KL.
+        normalize: score normalisation (see above).
+        reduction: "mean", "sum" or "none".
+
+    Called as ``loss(logits, labels)`` with ``logits`` float (B, K) (float64 is kept as
+    float64, other dtypes are computed in float32) and ``labels`` int64 (B,) in [0, K).
+
+    Raises:
+        ValueError: ``lam`` not a positive finite number, ``margin`` negative or not finite,
+            ``alpha`` not > 1.
+    """
+
+    #: bisection halvings for the per-example temperature of ALDR-KL
+    BISECTION_STEPS = 50
+
+    def __init__(self, lam: float = 10.0, margin: float = 0.1, alpha: float | None = None,
+                 normalize: bool = True, reduction: str = "mean"):
+        super().__init__(reduction)
+        if not (math.isfinite(lam) and lam > 0):
+            raise ValueError(f"lam must be a positive finite number, got {lam}")
+        if not (math.isfinite(margin) and margin >= 0):
+            raise ValueError(f"margin must be a finite number >= 0, got {margin}")
+        if alpha is not None and not (math.isfinite(alpha) and alpha > 1):
+            raise ValueError(f"alpha must be a finite number > 1 (or None), got {alpha}")
+        self.lam, self.margin = float(lam), float(margin)
+        self.alpha = None if alpha is None else float(alpha)
+        self.normalize = bool(normalize)
+
+    def margins(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The margins ``d`` (B, K): ``c * [k != y] + s_k - s_y`` (``d_y = 0``)."""
+        z = logits if logits.dtype == torch.float64 else logits.float()
+        if self.normalize:
+            sp = F.softplus(z)
+            z = sp / sp.mean(dim=1, keepdim=True).clamp_min(torch.finfo(z.dtype).tiny)
+        d = z - z.gather(1, labels[:, None]) + self.margin
+        return d.scatter(1, labels[:, None], 0.0)
+
+    @staticmethod
+    def _psi(d: torch.Tensor, lam: torch.Tensor | float) -> torch.Tensor:
+        # lam * log((1/K) sum_k exp(d_k / lam)), lam a float or a (B,) tensor
+        col = lam[:, None] if isinstance(lam, torch.Tensor) else lam
+        return lam * (torch.logsumexp(d / col, dim=1) - math.log(d.shape[1]))
+
+    @torch.no_grad()
+    def adaptive_lambda(self, d: torch.Tensor) -> torch.Tensor:
+        """ALDR-KL's per-example temperature (B,) for margins ``d`` (B, K): the root of
+        ``lam_0 (1 - KL(softmax(d / lam), 1/K) / (alpha log K)) - lam`` in
+        ``[lam_0 (1 - 1/alpha), lam_0]``, by bisection."""
+        k = d.shape[1]
+        log_k = math.log(k)
+        lam0 = self.lam
+        lo = torch.full(d.shape[:1], lam0 * (1 - 1 / self.alpha), dtype=d.dtype, device=d.device)
+        hi = torch.full_like(lo, lam0)
+        for _ in range(self.BISECTION_STEPS):
+            mid = 0.5 * (lo + hi)
+            log_p = F.log_softmax(d / mid[:, None], dim=1)
+            kl = (log_p.exp() * log_p).sum(dim=1) + log_k
+            above = lam0 * (1 - kl / (self.alpha * log_k)) > mid  # root lies above mid
+            lo = torch.where(above, mid, lo)
+            hi = torch.where(above, hi, mid)
+        return 0.5 * (lo + hi)
+
+    def forward(self, logits, labels):
+        d = self.margins(logits, labels)
+        if self.alpha is None:
+            return _reduce(self._psi(d, self.lam), self.reduction)
+        lam_i = self.adaptive_lambda(d.detach())
+        penalty = self.alpha * math.log(d.shape[1]) / (2 * self.lam) * (lam_i - self.lam) ** 2
+        return _reduce(self._psi(d, lam_i) - penalty, self.reduction)
+
+
 #: name -> loss factory: the one list of losses (``build_loss``, ``standard.fit(loss=...)``
 #: and the ``--loss`` choices of ``labelnoise train`` read it). A factory is a loss class or a
 #: ``functools.partial`` of one; :func:`build_loss` passes it ``num_classes`` and
@@ -246,6 +367,8 @@ LOSSES: dict[str, Callable[..., nn.Module]] = {
     "bootstrap-hard": partial(BootstrappingLoss, mode="hard"),
     "elr": ELRLoss,
     "label-smoothing": LabelSmoothingLoss,
+    "ldr-kl": LDRKLLoss,
+    "aldr-kl": partial(LDRKLLoss, alpha=2.0),
 }
 LOSS_NAMES = tuple(LOSSES)
 
@@ -256,12 +379,13 @@ def build_loss(name: str, num_classes: int, *, num_examples: int | None = None,
 
     Args:
         name: a key of :data:`LOSSES`: ``"ce"``, ``"gce"``, ``"sce"``, ``"nce+rce"``,
-            ``"bootstrap-soft"``, ``"bootstrap-hard"``, ``"elr"``, ``"label-smoothing"``.
+            ``"bootstrap-soft"``, ``"bootstrap-hard"``, ``"elr"``, ``"label-smoothing"``,
+            ``"ldr-kl"``, ``"aldr-kl"``.
         num_classes: K.
         num_examples: N, required by losses with per-example state (``"elr"``: its (N, K)
             target table).
         reduction: "mean", "sum" or "none".
-        **kwargs: the loss's hyperparameters (q, alpha, beta, A, lam, smoothing).
+        **kwargs: the loss's hyperparameters (q, alpha, beta, A, lam, smoothing, margin).
 
     Returns:
         The loss module, called as ``loss(logits, labels)`` (``loss(logits, labels, index)``

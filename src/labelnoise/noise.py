@@ -563,6 +563,57 @@ def partial_labels_from_pred_probs(labels, pred_probs, *, rate: float = 0.4,
     return out
 
 
+def complementary_labels(labels, num_classes: int | None = None, *, num_per_example: int = 1,
+                         seed=None) -> np.ndarray:
+    """Complementary labels: for each example, ``num_per_example`` classes it does NOT
+    belong to, drawn uniformly without replacement among the K - 1 other classes (the
+    uniform generation of Ishida et al. 2017, "Learning from Complementary Labels", NeurIPS,
+    and Ishida et al. 2019, "Complementary-Label Learning for Arbitrary Losses and Models",
+    ICML; with several per example, the uniform multiple-complementary-label setting of Feng
+    et al. 2020, "Learning with Multiple Complementary Labels", ICML, at a fixed set size).
+
+    Args:
+        labels: true labels, int (N,) in [0, K).
+        num_classes: K (default ``max(labels) + 1``, at least 2).
+        num_per_example: m, the number of complementary labels per example, in [1, K - 1];
+            m = K - 1 excludes every wrong class (the ordinary label).
+        seed: int, None or numpy Generator.
+
+    Returns:
+        bool (N, K) mask: ``mask[n, c]`` is True when class c is a complementary label of
+        example n (a class n does not belong to); every row holds exactly m True entries and
+        ``mask[n, labels[n]]`` is always False. The candidate sets of the training methods
+        (the classes an example may belong to) are ``~mask``, the input of
+        :func:`labelnoise.training.complementary.fit`. An int (N,) array ``comp`` of single
+        complementary labels (e.g. a CLImage dataset) is ``np.eye(K, dtype=bool)[comp]`` in
+        this form.
+
+    Raises:
+        ValueError: invalid labels or num_classes; ``num_per_example`` not an integer in
+            [1, K - 1].
+    """
+    lab, k = _labels_and_k(labels, num_classes)
+    if isinstance(num_per_example, bool) or int(num_per_example) != num_per_example or not (
+            1 <= num_per_example <= k - 1):
+        raise ValueError(f"num_per_example must be an integer in [1, {k - 1}] (K - 1), "
+                         f"got {num_per_example!r}")
+    m = int(num_per_example)
+    rng = _rng(seed)
+    n = lab.shape[0]
+    out = np.zeros((n, k), dtype=bool)
+    step = max(1, _CHUNK * 16 // k)
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        rows = np.arange(b - a)
+        # i.i.d. uniform keys; the true class gets a key above every other, so the m smallest
+        # keys are a uniformly random m-subset of the K - 1 wrong classes
+        keys = rng.random((b - a, k))
+        keys[rows, lab[a:b]] = 2.0
+        pick = np.argpartition(keys, m - 1, axis=1)[:, :m]
+        out[a + rows[:, None], pick] = True
+    return out
+
+
 def multi_annotator(labels, noise_matrices, *, seed=None, labels_per_example: int | None = None,
                     num_annotators: int | None = None) -> MultiAnnotatorLabels:
     """Simulate M annotators, each with its own class-conditional confusion (the model of
@@ -644,6 +695,7 @@ __all__ = [
     "MultiAnnotatorLabels",
     "NoisyLabels",
     "asymmetric",
+    "complementary_labels",
     "empirical_noise_matrix",
     "from_noise_matrix",
     "instance_dependent",

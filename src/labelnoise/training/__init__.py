@@ -93,6 +93,7 @@ METHODS: dict[str, MethodEntry] = {
     "proden": MethodEntry("proden:fit", candidates=True),
     "coreg": MethodEntry("coreg:fit", candidates=True, options=("warmup_epochs",)),
     "rdcr": MethodEntry("rdcr:fit"),
+    "complementary": MethodEntry("complementary:fit", candidates=True),
 }
 
 
