@@ -57,6 +57,7 @@ SETTINGS = {
 METHOD_ROWS = {
     "ce": ("standard", dict(loss="ce")),
     "gce": ("standard", dict(loss="gce")),
+    "ldr-kl": ("standard", dict(loss="ldr-kl")),
     "coteaching": ("coteaching", {}),
     "elr": ("elr", {}),
     "elr-plus": ("elr-plus", {}),
@@ -291,7 +292,7 @@ def render(rows: list[dict], cost: list[dict] | None = None) -> str:
         "CIFAR-10 train and of the fixed 2,000-image test subset of the image track, "
         f"{PROTOCOL['cifar-patch']['epochs']} epochs, batch "
         f"{PROTOCOL['cifar-patch']['batch_size']}. Noise drawn once (seed 0); seeds vary the "
-        "initialisation and the data order. CE and GCE: SGD lr 0.05, weight decay 5e-4, step "
+        "initialisation and the data order. CE, GCE and LDR-KL (its authors' defaults: lambda 10, margin 0.1): SGD lr 0.05, weight decay 5e-4, step "
         "schedule (x0.1 at 50% and 75% of the epochs); the other methods: their papers' "
         "hyperparameters, epoch counts scaled to the protocol (Co-teaching: Adam 1e-3, forget "
         "rate = noise rate, T_k = 5% of the epochs, decay from 40%; ELR: "

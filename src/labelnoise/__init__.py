@@ -13,7 +13,8 @@ from labelnoise.rank import get_label_quality_scores, label_quality_scores
 __version__ = "0.1.0"
 
 _SUBMODULES = ("count", "rank", "filter", "issues", "noise", "datasets", "multiannotator", "crossval",
-               "losses", "models", "training", "report", "audit", "features")
+               "losses", "models", "training", "report", "audit", "features",
+               "estimators", "data_issues", "dask_arrays")
 
 
 def __getattr__(name):
@@ -43,9 +44,12 @@ __all__ = [
     "consensus_labels",
     "label_quality_multiannotator",
     "majority_vote",
+    "CleanClassifier",
+    "RobustMLPClassifier",
 ]
 
 #: public names re-exported lazily from submodules that import scipy
 _LAZY_NAMES = {name: "multiannotator" for name in (
     "Annotations", "annotator_quality", "consensus_labels", "label_quality_multiannotator",
     "majority_vote")}
+_LAZY_NAMES.update({name: "estimators" for name in ("CleanClassifier", "RobustMLPClassifier")})

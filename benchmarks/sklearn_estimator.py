@@ -1,0 +1,360 @@
+"""Benchmark: the scikit-learn estimator ``labelnoise.estimators.CleanClassifier`` on noisy labels.
+
+On scikit-learn's bundled datasets (digits, wine, breast cancer), with symmetric, asymmetric
+and instance-dependent noise at 20% and 40% on the training split, for each seed: the clean
+test accuracy of
+
+* (a) the base estimator trained on the noisy labels;
+* (b) ``CleanClassifier(base)`` (5 stratified folds, our default filter and score, refit on
+  the examples kept), and (b') the same with ``refit="weighted"``;
+* (c) cleanlab 2.9.0's ``CleanLearning(base)`` with the same folds (``cv_n_folds=5`` and
+  ``seed``: cleanlab splits with ``StratifiedKFold(5, shuffle=True, random_state=seed)`` on
+  the same integer labels, as ``CleanClassifier`` does), when cleanlab is importable
+  (``pip install cleanlab==2.9.0``); otherwise its columns say "not run".
+
+Also the precision and recall of the flagged examples against the injected errors, and the
+time per fit relative to (a).
+
+Noise (``labelnoise.noise``, seeded by the seed): ``sym`` = :func:`noise.symmetric` (flip to
+another class, realised rate = rate); ``asym`` = :func:`noise.pair_flip` (class j -> j + 1)
+for K >= 3 and, for the binary breast-cancer data (where pair flip is symmetric), a
+one-directional class-conditional flip (class 1 "benign" -> class 0 with probability rate,
+:func:`noise.from_noise_matrix`); ``inst`` = :func:`noise.instance_dependent` (Xia et al.
+2020) on the training features. Each seed draws its own stratified 70/30 split, noise and
+folds. Base estimators: ``make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))``
+(``lr``) and optionally ``HistGradientBoostingClassifier`` (``hgb``, ``--estimators lr,hgb``).
+BLAS/OpenMP run single-threaded (threadpoolctl) so the timings compare fits, not thread
+contention on the shared 2-core machine.
+
+Every run is one JSON line in ``--work-dir/runs.jsonl`` (runs there are skipped); the table
+goes to ``benchmarks/results/sklearn_estimator.md``. The CIFAR-10 embeddings part of the
+issue is not run here.
+
+Usage (heavy work under the shared lock):
+
+    flock /tmp/labelnoise-heavy.lock nice -n 5 python benchmarks/sklearn_estimator.py
+    python benchmarks/sklearn_estimator.py --render-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import shlex
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import sklearn
+from threadpoolctl import threadpool_limits
+
+from labelnoise import _io, noise
+from labelnoise.estimators import CleanClassifier
+
+HERE = Path(__file__).parent
+DATASETS = ("digits", "wine", "breast_cancer")
+NOISES = ("sym", "asym", "inst")
+RATES = (0.2, 0.4)
+FOLDS = 5
+COLUMNS = ("base", "clean", "clean_w", "cleanlab")
+TITLES = {"base": "(a) base", "clean": "(b) CleanClassifier", "clean_w": "(b') weighted",
+          "cleanlab": "(c) cleanlab CleanLearning"}
+
+
+def cleanlab_version() -> str | None:
+    try:
+        import cleanlab
+    except ImportError:
+        return None
+    return cleanlab.__version__
+
+
+def load(name: str):
+    from sklearn import datasets
+
+    loader = {"digits": datasets.load_digits, "wine": datasets.load_wine,
+              "breast_cancer": datasets.load_breast_cancer}[name]
+    x, y = loader(return_X_y=True)
+    return x.astype(np.float64), y.astype(np.int64)
+
+
+def base_estimator(name: str):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if name == "lr":
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    if name == "hgb":
+        return HistGradientBoostingClassifier(random_state=0)
+    raise ValueError(f"unknown estimator {name!r}")
+
+
+def noisy_labels(kind: str, rate: float, x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    k = int(y.max()) + 1
+    if kind == "sym":
+        return noise.symmetric(y, rate, num_classes=k, seed=seed).labels
+    if kind == "asym":
+        if k >= 3:
+            return noise.pair_flip(y, rate, num_classes=k, seed=seed).labels
+        return noise.from_noise_matrix(y, np.array([[1.0, rate], [0.0, 1.0 - rate]]),
+                                       seed=seed).labels
+    if kind == "inst":
+        return noise.instance_dependent(x, y, rate, num_classes=k, seed=seed).labels
+    raise ValueError(kind)
+
+
+def _pr(flags: np.ndarray, wrong: np.ndarray) -> tuple[float, float]:
+    hit = int((flags & wrong).sum())
+    return (hit / max(1, int(flags.sum()))), (hit / max(1, int(wrong.sum())))
+
+
+def run_one(dataset: str, kind: str, rate: float, seed: int, est: str) -> dict:
+    from sklearn.base import clone
+    from sklearn.model_selection import train_test_split
+
+    x, y = load(dataset)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.3, stratify=y, random_state=seed)
+    given = noisy_labels(kind, rate, x_tr, y_tr, seed)
+    wrong = given != y_tr
+    base = base_estimator(est)
+    row = dict(dataset=dataset, noise=kind, rate=rate, seed=seed, estimator=est,
+               n_train=int(len(y_tr)), n_test=int(len(y_te)), k=int(y.max()) + 1,
+               noise_rate=round(float(wrong.mean()), 4))
+
+    def timed(fn):
+        t = time.perf_counter()
+        out = fn()
+        return out, time.perf_counter() - t
+
+    m, sec = timed(lambda: clone(base).fit(x_tr, given))
+    row.update(acc_base=float(m.score(x_te, y_te)), sec_base=sec)
+    for col, refit in (("clean", "kept"), ("clean_w", "weighted")):
+        clf, sec = timed(lambda refit=refit: CleanClassifier(base, cv=FOLDS, refit=refit,
+                                                             random_state=seed).fit(x_tr, given))
+        p, r = _pr(clf.is_label_issue_, wrong)
+        row.update({f"acc_{col}": float(clf.score(x_te, y_te)), f"sec_{col}": sec,
+                    f"precision_{col}": p, f"recall_{col}": r,
+                    f"flagged_{col}": float(clf.is_label_issue_.mean())})
+    if cleanlab_version() is not None:
+        from cleanlab.classification import CleanLearning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cl, sec = timed(lambda: CleanLearning(clone(base), seed=seed, cv_n_folds=FOLDS,
+                                                  verbose=False).fit(x_tr, given))
+        flags = np.asarray(cl.label_issues_df["is_label_issue"], dtype=bool)
+        p, r = _pr(flags, wrong)
+        row.update(acc_cleanlab=float(cl.score(x_te, y_te)), sec_cleanlab=sec,
+                   precision_cleanlab=p, recall_cleanlab=r, flagged_cleanlab=float(flags.mean()),
+                   cleanlab=cleanlab_version())
+    return row
+
+
+def warm_up() -> None:
+    """One small fit of each contender first, so that no timed fit pays for imports."""
+    x, y = load("wine")
+    CleanClassifier(base_estimator("lr"), cv=FOLDS, random_state=0).fit(x, y)
+    if cleanlab_version() is not None:
+        from cleanlab.classification import CleanLearning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            CleanLearning(base_estimator("lr"), seed=0, cv_n_folds=FOLDS).fit(x, y)
+
+
+def fold_check() -> float | None:
+    """Max abs difference between CleanClassifier's out-of-sample pred_probs and cleanlab's
+    ``estimate_cv_predicted_probabilities`` (the step inside CleanLearning) on digits with
+    40% symmetric noise, seed 1 (None without cleanlab): 0.0 means the same folds and fits."""
+    if cleanlab_version() is None:
+        return None
+    from cleanlab.count import estimate_cv_predicted_probabilities
+
+    x, y = load("digits")
+    given = noisy_labels("sym", 0.4, x, y, 1)
+    ours = CleanClassifier(base_estimator("lr"), cv=FOLDS, random_state=1).fit(x, given)
+    theirs = estimate_cv_predicted_probabilities(x, given, clf=base_estimator("lr"),
+                                                 cv_n_folds=FOLDS, seed=1)
+    return float(np.abs(ours.pred_probs_ - theirs).max())
+
+
+def load_rows(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+# ------------------------------------------------------------------------------ table
+def _ms(vals) -> str:
+    vals = [100 * v for v in vals]
+    if len(vals) == 1:
+        return f"{vals[0]:.1f}"
+    return f"{np.mean(vals):.1f} ± {np.std(vals, ddof=1):.1f}"
+
+
+def render(rows: list[dict], command: str, fold_diff: float | None = None) -> str:
+    has_cl = any("acc_cleanlab" in r for r in rows)
+    cl_ver = next((r["cleanlab"] for r in rows if "cleanlab" in r), None)
+    lines = [
+        "## scikit-learn estimator: CleanClassifier vs the base estimator and cleanlab "
+        "(`benchmarks/sklearn_estimator.py`)",
+        "",
+        f"Command: `{command}` (each run cached as one JSON line; the table is re-rendered from "
+        "all cached runs, including those of earlier invocations with other `--datasets` / "
+        "`--estimators`).",
+        f"Machine: 2-core CPU shared with other jobs, BLAS/OpenMP limited to 1 thread; "
+        f"scikit-learn {sklearn.__version__}, "
+        f"{'cleanlab ' + cl_ver if cl_ver else 'cleanlab not installed (column (c) not run)'}; "
+        f"date {datetime.date.today().isoformat()}; Python {platform.python_version()}.",
+        "",
+        "Protocol: each seed (0, 1, 2) draws a stratified 70/30 split, the noise on the "
+        "training split and the folds. Noise from `labelnoise.noise`: **sym** flips to another "
+        "class (realised rate = rate); **asym** is pair flip (class j -> j+1) for digits and "
+        "wine, and for the binary breast-cancer data a one-directional flip (benign -> "
+        "malignant with probability rate); **inst** is instance-dependent (Xia et al. 2020) "
+        "on the training features. (a) the base estimator fitted on the noisy labels; (b) "
+        f"`CleanClassifier(base, cv={FOLDS})` (our default filter and score, refit on the kept "
+        "examples); (b') the same with `refit=\"weighted\"` (all examples, weighted by label "
+        f"quality); (c) cleanlab's `CleanLearning(base, cv_n_folds={FOLDS}, seed=seed)`: the "
+        "same folds (both use `StratifiedKFold(5, shuffle=True, random_state=seed)` on the "
+        "same labels" + ("" if fold_diff is None else
+                          f"; checked in this run: on digits with 40% symmetric noise, seed 1, "
+                          f"cleanlab's `estimate_cv_predicted_probabilities` and our "
+                          f"`pred_probs_` differ by at most {fold_diff:.1e}, so (b) and (c) "
+                          "differ only in which examples they drop") + "). Accuracy: on the "
+        "clean test labels. Precision/recall: flagged examples "
+        "vs the injected errors. Time: wall seconds per `fit` relative to (a).",
+        "",
+    ]
+    if not rows:
+        return "\n".join(lines + ["No runs yet.", ""])
+    ests = sorted({r["estimator"] for r in rows}, key=["lr", "hgb"].index)
+    goal_lines = []
+    for est in ests:
+        name = {"lr": "StandardScaler + LogisticRegression",
+                "hgb": "HistGradientBoostingClassifier"}[est]
+        missing = [ds for ds in DATASETS
+                   if not any(r["dataset"] == ds and r["estimator"] == est for r in rows)]
+        lines += [f"### Base estimator: {name}", "",
+                  *([f"Not run on: {', '.join(missing)}.", ""] if missing else []),
+                  "**Clean test accuracy (%), mean ± std over seeds.**", "",
+                  "| dataset | noise | rate | realised | seeds | " + " | ".join(
+                      TITLES[c] for c in COLUMNS) + " | (b) - (a) | (b) - (c) |",
+                  "|---|---|---|---|---|" + "---|" * (len(COLUMNS) + 2)]
+        groups: dict = {}
+        for r in rows:
+            if r["estimator"] == est:
+                groups.setdefault((r["dataset"], r["noise"], r["rate"]), []).append(r)
+        diffs_ab40, diffs_bc = [], []
+        det_lines = []
+        time_ratio = {c: [] for c in COLUMNS[1:]}
+        for ds in DATASETS:
+            for kind in NOISES:
+                for rate in RATES:
+                    g = groups.get((ds, kind, rate))
+                    if not g:
+                        continue
+                    cells = []
+                    for c in COLUMNS:
+                        vals = [r[f"acc_{c}"] for r in g if f"acc_{c}" in r]
+                        cells.append(_ms(vals) if vals else "not run")
+                    ab = 100 * np.mean([r["acc_clean"] - r["acc_base"] for r in g])
+                    if rate == 0.4:
+                        diffs_ab40.append(((ds, kind), ab))
+                    if has_cl and all("acc_cleanlab" in r for r in g):
+                        bc = 100 * np.mean([r["acc_clean"] - r["acc_cleanlab"] for r in g])
+                        diffs_bc.append(bc)
+                        bc_s = f"{bc:+.1f}"
+                    else:
+                        bc_s = "-"
+                    lines.append(f"| {ds} | {kind} | {int(rate * 100)}% | "
+                                 f"{100 * np.mean([r['noise_rate'] for r in g]):.1f}% | "
+                                 f"{len(g)} | " + " | ".join(cells) + f" | {ab:+.1f} | {bc_s} |")
+                    det = []
+                    for c in ("clean", "cleanlab"):
+                        if all(f"precision_{c}" in r for r in g):
+                            det.append(f"{100 * np.mean([r[f'precision_{c}'] for r in g]):.1f} / "
+                                       f"{100 * np.mean([r[f'recall_{c}'] for r in g]):.1f}")
+                        else:
+                            det.append("not run")
+                    det_lines.append(f"| {ds} | {kind} | {int(rate * 100)}% | " +
+                                     " | ".join(det) + " |")
+                    for c in time_ratio:
+                        if all(f"sec_{c}" in r for r in g):
+                            time_ratio[c] += [r[f"sec_{c}"] / r["sec_base"] for r in g]
+        lines += ["", "**Detection: precision / recall (%) of the flagged examples against the "
+                  "injected errors, mean over seeds.**", "",
+                  "| dataset | noise | rate | (b) CleanClassifier | (c) cleanlab |",
+                  "|---|---|---|---|---|", *det_lines, ""]
+        lines.append("**Time per fit relative to (a)** (median over all runs): " + ", ".join(
+            f"{TITLES[c]} {np.median(v):.1f}x" for c, v in time_ratio.items() if v) +
+            f"; (a) takes {np.median([r['sec_base'] for r in rows if r['estimator'] == est]):.3f}"
+            " s (median).")
+        lines.append("")
+        miss = [f"{ds}/{kind} ({d:+.1f})" for (ds, kind), d in diffs_ab40 if d <= 0]
+        goal_lines.append(
+            f"- {name}: (b) > (a) in every 40%-noise setting: "
+            + ("**met**" if diffs_ab40 and not miss else f"**not met** (fails: {', '.join(miss)})")
+            + f" ({len(diffs_ab40)} settings; mean (b) - (a) at 40%: "
+            f"{np.mean([d for _, d in diffs_ab40]):+.1f} points). (b) > (c) on average: "
+            + (f"**{'met' if np.mean(diffs_bc) > 0 else 'not met'}** (mean (b) - (c) over "
+               f"{len(diffs_bc)} settings: {np.mean(diffs_bc):+.2f} points; (b) ahead in "
+               f"{sum(d > 0 for d in diffs_bc)}, tied in {sum(d == 0 for d in diffs_bc)}, "
+               f"behind in {sum(d < 0 for d in diffs_bc)})"
+               if diffs_bc else "not run (cleanlab not installed)") + ".")
+    lines += ["### Goals of the issue (3 seeds)", "", *goal_lines, "",
+              f"Total wall time of these runs: "
+              f"{sum(sum(r.get(f'sec_{c}', 0) for c in COLUMNS) for r in rows) / 60:.1f} min.",
+              ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--noises", default=",".join(NOISES))
+    parser.add_argument("--rates", default=",".join(str(r) for r in RATES))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--estimators", default="lr", help="lr and/or hgb")
+    parser.add_argument("--work-dir", type=Path,
+                        default=Path.home() / ".cache" / "labelnoise-bench" / "sklearn_estimator")
+    parser.add_argument("--markdown", type=Path, default=HERE / "results" / "sklearn_estimator.md")
+    parser.add_argument("--render-only", action="store_true")
+    args = parser.parse_args()
+    store = args.work_dir / "runs.jsonl"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    rows = load_rows(store)
+    command = " ".join(["flock /tmp/labelnoise-heavy.lock nice -n 5 python "
+                        "benchmarks/sklearn_estimator.py",
+                        *(shlex.quote(a) for a in sys.argv[1:] if a != "--render-only")])
+    if not args.render_only:
+        done = {(r["dataset"], r["noise"], r["rate"], r["seed"], r["estimator"]) for r in rows}
+        with threadpool_limits(limits=1), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            warm_up()
+            for est in args.estimators.split(","):
+                for ds in args.datasets.split(","):
+                    for kind in args.noises.split(","):
+                        for rate in (float(r) for r in args.rates.split(",")):
+                            for seed in (int(s) for s in args.seeds.split(",")):
+                                key = (ds, kind, rate, seed, est)
+                                if key in done:
+                                    continue
+                                row = run_one(ds, kind, rate, seed, est)
+                                print(json.dumps(row), flush=True)
+                                rows.append(row)
+                                with store.open("a") as f:
+                                    f.write(json.dumps(row) + "\n")
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fold_diff = fold_check()
+    _io.write_text(args.markdown, render(rows, command, fold_diff))
+    print(f"wrote {args.markdown}")
+
+
+if __name__ == "__main__":
+    main()
