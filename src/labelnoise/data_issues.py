@@ -1,0 +1,1093 @@
+"""Data issues beyond wrong labels: outliers, duplicates, overlapping classes, class health,
+and label issues found from features by nearest neighbours.
+
+Every check is a plain function over arrays, like :func:`labelnoise.find_label_issues`:
+
+* :func:`nearest_neighbors`: the k nearest neighbours of every example (scikit-learn's exact
+  brute-force search, or an approximate HNSW graph from ``faiss-cpu`` or ``hnswlib`` for
+  large N);
+* :func:`outlier_scores` / :func:`find_outliers`: the mean distance to the k nearest
+  neighbours in feature space (or, without features, the entropy of ``pred_probs``), and a
+  threshold fitted on the data;
+* :func:`find_near_duplicates` (within one set, or across two splits: train/test leakage)
+  and :func:`find_exact_duplicates` (content hash of the raw inputs);
+* :func:`overlapping_classes`: class pairs ranked by how much of each class is confused with
+  the other, from the calibrated confident joint (:mod:`labelnoise.count`);
+* :func:`class_imbalance` and :func:`class_health_summary`: per class size, estimated
+  noise rate, issue counts;
+* :func:`knn_label_quality`: label issues from the labels of each example's nearest
+  neighbours (Zhu, Dong and Liu 2022, "Detecting Corrupted Labels Without Training a Model
+  to Predict", ICML: the local vote of SimiFeat), alone or combined with ``pred_probs``.
+
+Conventions. ``features`` are float arrays (N, D) (embeddings the user gives, or a network's
+penultimate layer, out of sample); NaN/inf are refused. Distances are cosine distances
+``1 - cos(a, b)`` in [0, 2] by default (``metric="cosine"``, the usual choice for
+embeddings, and cleanlab's for D > 3), or Euclidean distances (``metric="euclidean"``).
+Rows of zero norm have no direction: under the cosine metric they are given distance 1
+(cosine similarity 0) to every other row, with a :class:`DataIssuesWarning`. An example is
+never its own neighbour. No input is modified.
+
+Nearest-neighbour backends (``backend=``):
+
+* ``"exact"``: :class:`sklearn.neighbors.NearestNeighbors` with ``algorithm="brute"``
+  (chunked BLAS distances; deterministic);
+* ``"faiss"`` / ``"hnswlib"``: an approximate HNSW graph (Malkov and Yashunin 2020,
+  "Efficient and robust approximate nearest neighbor search using Hierarchical Navigable
+  Small World graphs", IEEE TPAMI; M = 16, construction breadth 200, search breadth
+  ``max(64, 2k)``) from the optional package ``faiss-cpu`` (``IndexHNSWFlat``) or
+  ``hnswlib``, imported only when chosen (``pip install "labelnoise[ann]"``). Measured in
+  ``benchmarks/data_issues.py`` (recall@10 against exact search, 2 cores): on 60,000 x 128
+  CIFAR-10 features exact search takes as long as either graph (22-26 s); on 200,000 x 256
+  (synthetic) faiss-cpu reached recall 0.983 and hnswlib 0.974-0.977, each in 100-135 s over
+  two runs, pynndescent 0.60; exact search about 10 minutes (extrapolated). faiss-cpu is
+  preferred: the higher recall at the same time, and installed from wheels (hnswlib 0.8
+  compiled from source here). With
+  several threads either graph, hence a few neighbours, may differ between runs;
+  ``n_jobs=1`` makes it repeatable;
+* ``"auto"`` (default): exact when ``N * N_query <= AUTO_EXACT_PAIRS`` (60,000 x 60,000,
+  where exact search and the graphs break even), else faiss, else hnswlib when installed,
+  else exact with a warning that says how to install them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from labelnoise._validation import (
+    validate_choice,
+    validate_labels,
+    validate_labels_and_pred_probs,
+    validate_seed,
+)
+
+METRICS = ("cosine", "euclidean")
+BACKENDS = ("auto", "exact", "faiss", "hnswlib")
+#: ``backend="auto"`` searches exactly when (examples indexed) x (queries) is at most this
+#: many pairs (60,000^2: the size of CIFAR-10 train + test).
+AUTO_EXACT_PAIRS = 60_000 * 60_000
+#: Default outlier cut-off: a robust z-score of the log mean-kNN distance above this value.
+OUTLIER_Z = 3.5
+#: Default near-duplicate radius as a fraction of the median nearest-neighbour distance.
+NEAR_DUPLICATE_FRACTION = 0.1
+#: 1 / Phi^{-1}(3/4): the median absolute deviation times this estimates a Gaussian sigma.
+_MAD_TO_SIGMA = 1.482602218505602
+
+
+class DataIssuesWarning(UserWarning):
+    """A check ran on degenerate input (zero-norm feature rows, too few examples, a missing
+    optional package) and says how its result is affected."""
+
+
+# ---------------------------------------------------------------------------------------
+# validation
+
+
+def validate_features(features, *, name: str = "features", num_rows: int | None = None,
+                      num_columns: int | None = None, min_rows: int = 2) -> np.ndarray:
+    """Check a feature matrix and return it as a C-contiguous float32 or float64 array.
+
+    Args:
+        features: array-like (N, D) of real numbers (a 1-D array is read as D = 1).
+        name: the argument's name, used in error messages.
+        num_rows: N; when given, the number of rows must equal it.
+        num_columns: D; when given, the number of columns must equal it.
+        min_rows: the fewest rows accepted.
+
+    Returns:
+        float32 (when given float32) or float64 ndarray (N, D); the input itself when it
+        already is one of these and contiguous (it is never written to).
+
+    Raises:
+        ValueError: not 1-D/2-D, too few rows, a row-count or column-count mismatch,
+            a non-numeric dtype, or NaN/inf (the message names the first bad entry).
+    """
+    arr = np.asarray(features)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D of shape (N, D), got shape {arr.shape}")
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.floating)
+                                     or np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.shape[0] < min_rows:
+        raise ValueError(f"{name} must have at least {min_rows} rows, got shape {arr.shape}")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} has no columns, got shape {arr.shape}")
+    if num_rows is not None and arr.shape[0] != num_rows:
+        raise ValueError(f"{name} has {arr.shape[0]} rows but {num_rows} were expected (N must match)")
+    if num_columns is not None and arr.shape[1] != num_columns:
+        raise ValueError(f"{name} has {arr.shape[1]} columns but {num_columns} were expected "
+                         "(both feature arrays must have the same D)")
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        r, c = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} must be finite; {name}[{r}, {c}] = {float(arr[r, c])!r}")
+    return np.ascontiguousarray(arr)
+
+
+def _check_int(value, name: str, low: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _check_positive(value, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def _unit_rows(x: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Rows scaled to unit L2 norm (a new array) and the bool mask of zero-norm rows."""
+    norms = np.linalg.norm(x, axis=1)
+    zero = norms == 0
+    if zero.any():
+        warnings.warn(
+            f"{name}: {int(zero.sum())} row(s) have zero norm (first: {int(np.flatnonzero(zero)[0])}); "
+            "under the cosine metric they are given distance 1 to every other row",
+            DataIssuesWarning, stacklevel=4)
+    return x / np.where(zero, 1.0, norms)[:, None], zero
+
+
+# ---------------------------------------------------------------------------------------
+# nearest neighbours
+
+
+def _hnswlib():
+    try:
+        import hnswlib
+    except ImportError as exc:
+        raise ImportError(
+            "backend='hnswlib' needs the optional package hnswlib: "
+            "pip install \"labelnoise[ann]\" (or pip install hnswlib)") from exc
+    return hnswlib
+
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError as exc:
+        raise ImportError(
+            "backend='faiss' needs the optional package faiss-cpu: "
+            "pip install \"labelnoise[ann]\" (or pip install faiss-cpu)") from exc
+    return faiss
+
+
+def _available(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _hnswlib_available() -> bool:
+    return _available("hnswlib")
+
+
+def _resolve_backend(backend: str, n_index: int, n_query: int) -> str:
+    validate_choice(backend, BACKENDS, "backend")
+    if backend != "auto":
+        return backend
+    if n_index * n_query <= AUTO_EXACT_PAIRS:
+        return "exact"
+    if _available("faiss"):
+        return "faiss"
+    if _hnswlib_available():
+        return "hnswlib"
+    warnings.warn(
+        f"{n_query:,} x {n_index:,} nearest-neighbour search is exact and may be slow; "
+        "pip install \"labelnoise[ann]\" (faiss-cpu) for the approximate index",
+        DataIssuesWarning, stacklevel=4)
+    return "exact"
+
+
+def _drop_self(dist: np.ndarray, ind: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Remove each row's own index from an all-points search of k + 1 neighbours (or the
+    farthest neighbour when the approximate search missed the row itself)."""
+    n, k_search = ind.shape
+    is_self = ind == np.arange(n)[:, None]
+    drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k_search - 1)
+    keep = np.ones_like(is_self)
+    keep[np.arange(n), drop] = False
+    return dist[keep].reshape(n, k_search - 1)[:, :k], ind[keep].reshape(n, k_search - 1)[:, :k]
+
+
+def _search_faiss(index: np.ndarray, query: np.ndarray | None, k: int, n_jobs: int | None,
+                  ef: int | None, m: int) -> tuple[np.ndarray, np.ndarray]:
+    faiss = _faiss()
+    n, d = index.shape
+    if n_jobs is not None and n_jobs > 0:
+        faiss.omp_set_num_threads(int(n_jobs))
+    graph = faiss.IndexHNSWFlat(d, m)
+    graph.hnsw.efConstruction = max(200, 2 * k)
+    graph.add(np.ascontiguousarray(index, dtype=np.float32))
+    self_query = query is None
+    k_search = min(n, k + 1) if self_query else min(n, k)
+    graph.hnsw.efSearch = max(ef or 0, 2 * k_search, 64)
+    sq, ind = graph.search(np.ascontiguousarray(index if self_query else query, dtype=np.float32),
+                           k_search)
+    ind = ind.astype(np.int64)
+    dist = np.sqrt(np.clip(sq.astype(np.float64), 0.0, None))
+    if (ind < 0).any():  # fewer than k_search results: should not happen with efSearch >= k
+        raise RuntimeError("faiss returned fewer neighbours than asked; raise ef")
+    return _drop_self(dist, ind, k) if self_query else (dist, ind)
+
+
+def _search_exact(index: np.ndarray, query: np.ndarray | None, k: int,
+                  n_jobs: int | None) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean", n_jobs=n_jobs)
+    nn.fit(index)
+    # query=None: sklearn excludes each indexed point from its own neighbours (by index, so
+    # an exact duplicate is still found as a neighbour)
+    dist, ind = nn.kneighbors(query, n_neighbors=k)
+    return dist.astype(np.float64), ind.astype(np.int64)
+
+
+def _search_hnswlib(index: np.ndarray, query: np.ndarray | None, k: int, n_jobs: int | None,
+                    seed: int, ef: int | None, m: int) -> tuple[np.ndarray, np.ndarray]:
+    hnswlib = _hnswlib()
+    n, d = index.shape
+    threads = -1 if n_jobs is None or n_jobs < 0 else int(n_jobs)
+    graph = hnswlib.Index(space="l2", dim=d)
+    graph.init_index(max_elements=n, ef_construction=max(200, 2 * k), M=m, random_seed=seed)
+    graph.add_items(index.astype(np.float32), np.arange(n), num_threads=threads)
+    self_query = query is None
+    k_search = min(n, k + 1) if self_query else min(n, k)
+    graph.set_ef(max(ef or 0, 2 * k_search, 64))
+    ind, sq = graph.knn_query(index if self_query else query, k=k_search, num_threads=threads)
+    ind = ind.astype(np.int64)
+    dist = np.sqrt(np.clip(sq.astype(np.float64), 0.0, None))
+    return _drop_self(dist, ind, k) if self_query else (dist, ind)
+
+
+def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str = "cosine",
+                      backend: str = "auto", n_jobs: int | None = None, seed=0,
+                      ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest neighbours of each example (or of each query row) among ``features``.
+
+    Args:
+        features: float array-like (N, D), the indexed examples.
+        k: neighbours per row, 1 <= k <= N - 1 (N without ``features_query``).
+        features_query: optional float (M, D); when given, the neighbours of each of its
+            rows among ``features`` (no self-exclusion); otherwise each example's
+            neighbours among the others.
+        metric: ``"cosine"`` (``1 - cos``, in [0, 2]) or ``"euclidean"``.
+        backend: ``"auto"``, ``"exact"``, ``"faiss"`` or ``"hnswlib"`` (see the module
+            docstring).
+        n_jobs: worker threads (``None``: scikit-learn's default for exact search, every
+            core for hnswlib).
+        seed: seed of hnswlib's level draws (ignored by exact search and faiss, whose
+            graph is seeded internally).
+        ef: HNSW search breadth (default ``max(64, 2k)``; larger = higher recall, slower).
+
+    Returns:
+        ``(distances, indices)``: float64 (M or N, k), ascending per row, in units of the
+        metric; int64 (M or N, k), row indices into ``features``.
+
+    Raises:
+        ValueError: bad features (see :func:`validate_features`), k out of range, unknown
+            metric or backend, column counts that differ.
+        ImportError: ``backend="faiss"`` or ``"hnswlib"`` without the package installed.
+
+    Warns:
+        DataIssuesWarning: zero-norm rows under the cosine metric; a large exact search
+            because hnswlib is not installed.
+    """
+    validate_choice(metric, METRICS, "metric")
+    x = validate_features(features)
+    q = None if features_query is None else validate_features(
+        features_query, name="features_query", num_columns=x.shape[1], min_rows=1)
+    k = _check_int(k, "k", 1)
+    limit = x.shape[0] - (1 if q is None else 0)
+    if k > limit:
+        raise ValueError(f"k must be at most {limit} (the number of candidate neighbours), got {k}")
+    seed = validate_seed(seed)
+    seed = 0 if seed is None else seed if isinstance(seed, int) else int(
+        np.random.default_rng(seed).integers(2**31))
+    chosen = _resolve_backend(backend, x.shape[0], x.shape[0] if q is None else q.shape[0])
+    zero_x = zero_q = None
+    if metric == "cosine":
+        x, zero_x = _unit_rows(x, "features")
+        if q is not None:
+            q, zero_q = _unit_rows(q, "features_query")
+    if chosen == "exact":
+        dist, ind = _search_exact(x, q, k, n_jobs)
+    elif chosen == "faiss":
+        dist, ind = _search_faiss(x, q, k, n_jobs, ef, m=16)
+    else:
+        dist, ind = _search_hnswlib(x, q, k, n_jobs, seed, ef, m=16)
+    if metric == "cosine":
+        dist = np.clip(0.5 * dist**2, 0.0, 2.0)  # ||u - v||^2 / 2 = 1 - cos for unit rows
+        zq = zero_x if q is None else zero_q
+        if zero_x.any() or zq.any():
+            dist[zq] = 1.0  # a zero query row: cosine similarity 0 to everything
+            dist[zero_x[ind]] = 1.0  # a zero neighbour likewise
+            order = np.argsort(dist, axis=1, kind="stable")
+            dist = np.take_along_axis(dist, order, axis=1)
+            ind = np.take_along_axis(ind, order, axis=1)
+    return dist, ind
+
+
+# ---------------------------------------------------------------------------------------
+# outliers
+
+
+def _entropy_scores(pred_probs) -> np.ndarray:
+    from labelnoise._validation import validate_pred_probs
+
+    pp = validate_pred_probs(pred_probs)
+    out = np.empty(pp.n, dtype=np.float64)
+    for a, b in pp.chunks():
+        block = pp.rows(a, b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ent = -np.where(block > 0, block * np.log(block), 0.0).sum(axis=1)
+        out[a:b] = ent / np.log(pp.k)
+    return np.clip(out, 0.0, 1.0)
+
+
+def _least_confidence_scores(pred_probs) -> np.ndarray:
+    from labelnoise._validation import validate_pred_probs
+
+    pp = validate_pred_probs(pred_probs)
+    out = np.empty(pp.n, dtype=np.float64)
+    for a, b in pp.chunks():
+        out[a:b] = 1.0 - pp.rows(a, b).max(axis=1)
+    return out
+
+
+def outlier_scores(features=None, pred_probs=None, *, k: int = 10, metric: str = "cosine",
+                   method: str = "entropy", backend: str = "auto", n_jobs: int | None = None,
+                   seed=0, neighbors=None) -> np.ndarray:
+    """Per-example outlier score: higher = more outlying (not a [0, 1] quality).
+
+    With ``features``: the mean distance to the k nearest other examples (Ramaswamy,
+    Rastogi and Shim 2000, "Efficient algorithms for mining outliers from large data
+    sets", SIGMOD, use the k-th distance; the mean over the k, as in cleanlab's Datalab, is
+    steadier), in units of ``metric``. Without features, from ``pred_probs``:
+    ``method="entropy"``, the entropy of the row divided by ``log K`` (in [0, 1]; Hendrycks
+    and Gimpel 2017 use the maximum probability, ``method="least_confidence"``, ``1 - max_j
+    p_j``). Out-of-distribution inputs tend to get flat predictions, but so do hard in-
+    distribution examples: the feature score is the stronger of the two when features exist.
+
+    Args:
+        features: float array-like (N, D), or None.
+        pred_probs: float (N, K) (used only when ``features`` is None).
+        k: neighbours (features only).
+        metric: ``"cosine"`` or ``"euclidean"``.
+        method: ``"entropy"`` or ``"least_confidence"`` (pred_probs only).
+        backend, n_jobs, seed: see :func:`nearest_neighbors`.
+        neighbors: optional ``(distances, indices)`` already returned by
+            :func:`nearest_neighbors` on the same features (at least k columns), to share
+            one search between checks.
+
+    Returns:
+        float64 ndarray (N,).
+
+    Raises:
+        ValueError: neither input given, or an invalid one.
+    """
+    if features is None and neighbors is None:
+        if pred_probs is None:
+            raise ValueError("outlier_scores needs features (N, D) or pred_probs (N, K); got neither")
+        validate_choice(method, ("entropy", "least_confidence"), "method")
+        return _entropy_scores(pred_probs) if method == "entropy" else _least_confidence_scores(pred_probs)
+    k = _check_int(k, "k", 1)
+    dist, _ = _neighbors_or_search(features, neighbors, k, metric, backend, n_jobs, seed)
+    return dist[:, :k].mean(axis=1)
+
+
+def _neighbors_or_search(features, neighbors, k, metric, backend, n_jobs, seed):
+    if neighbors is not None:
+        dist, ind = (np.asarray(a) for a in neighbors)
+        if dist.ndim != 2 or dist.shape != ind.shape or dist.shape[1] < k:
+            raise ValueError(f"neighbors must be (distances, indices) of equal shape (N, >= {k}), "
+                             f"got {dist.shape} and {ind.shape}")
+        if not np.isfinite(dist).all():
+            raise ValueError("neighbors distances must be finite")
+        return dist, ind
+    return nearest_neighbors(features, k, metric=metric, backend=backend, n_jobs=n_jobs, seed=seed)
+
+
+def outlier_threshold(scores, *, z: float = OUTLIER_Z) -> float:
+    """The default cut-off on outlier scores, fitted on the scores themselves.
+
+    Rule: a robust z-score of the log score, ``t = exp(median(log s) + z * 1.4826 *
+    MAD(log s))`` (Iglewicz and Hoaglin 1993, "How to Detect and Handle Outliers": the
+    modified z-score, with their cut-off 3.5). The log makes the right-skewed distances
+    roughly symmetric; median and MAD are unmoved by the outliers themselves (up to half
+    the data). Scores of exactly 0 (duplicates) are raised to the smallest positive score.
+
+    Args:
+        scores: float (N,) from :func:`outlier_scores` (positive; higher = more outlying).
+        z: the cut-off in robust standard deviations.
+
+    Returns:
+        float, the threshold: examples with a score above it are outliers.
+
+    Raises:
+        ValueError: scores not 1-D finite non-negative, or z not positive.
+    """
+    s = validate_features(scores, name="scores", min_rows=1)[:, 0].astype(np.float64)
+    if s.ndim != 1 or (s < 0).any():
+        raise ValueError("scores must be non-negative")
+    z = _check_positive(z, "z")
+    pos = s[s > 0]
+    if pos.size == 0:
+        return 0.0
+    logs = np.log(np.maximum(s, pos.min()))
+    med = float(np.median(logs))
+    mad = float(np.median(np.abs(logs - med))) * _MAD_TO_SIGMA
+    return float(np.exp(med + z * mad))
+
+
+def find_outliers(features=None, pred_probs=None, *, k: int = 10, metric: str = "cosine",
+                  z: float = OUTLIER_Z, threshold: float | None = None, method: str = "entropy",
+                  backend: str = "auto", n_jobs: int | None = None, seed=0,
+                  neighbors=None) -> np.ndarray:
+    """Outliers: examples whose :func:`outlier_scores` exceed a threshold fitted on the data.
+
+    The threshold is :func:`outlier_threshold` (robust z-score of the log score above
+    ``z = 3.5``) unless ``threshold`` is given. Arguments as in :func:`outlier_scores`.
+
+    Returns:
+        bool ndarray (N,), True = outlier.
+
+    Raises:
+        ValueError: as :func:`outlier_scores`; ``threshold`` not a finite number.
+    """
+    scores = outlier_scores(features, pred_probs, k=k, metric=metric, method=method,
+                            backend=backend, n_jobs=n_jobs, seed=seed, neighbors=neighbors)
+    if threshold is None:
+        threshold = outlier_threshold(scores, z=z)
+    elif not isinstance(threshold, (int, float, np.floating)) or not math.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    return scores > threshold
+
+
+# ---------------------------------------------------------------------------------------
+# duplicates
+
+
+@dataclass(frozen=True)
+class Duplicates:
+    """Result of :func:`find_near_duplicates` and :func:`find_exact_duplicates`.
+
+    Attributes:
+        pairs: pandas DataFrame with columns ``i`` (int64, row of the first array), ``j``
+            (int64: row of the same array, ``i < j``, or of the other array when two were
+            given) and ``distance`` (float64, 0 for exact duplicates), closest first.
+        sets: list of int64 arrays, the connected groups of the pair graph within one array
+            (every member is a duplicate of another member; largest first). Empty when two
+            arrays were compared.
+        is_duplicate: bool (N,): the row has a duplicate (in the other array, when given).
+        is_duplicate_other: bool (M,) for the other array, or None.
+        threshold: float, the distance below which two rows are duplicates (0 for exact).
+    """
+
+    pairs: object
+    sets: list
+    is_duplicate: np.ndarray
+    is_duplicate_other: np.ndarray | None
+    threshold: float
+
+    def set_ids(self) -> np.ndarray:
+        """int64 (N,): the index of each row's set in ``sets``, -1 when it has none (one
+        column for a per-example table)."""
+        out = np.full(self.is_duplicate.shape[0], -1, dtype=np.int64)
+        for s, members in enumerate(self.sets):
+            out[members] = s
+        return out
+
+
+def _pairs_frame(i: np.ndarray, j: np.ndarray, d: np.ndarray):
+    import pandas as pd
+
+    order = np.lexsort((j, i, d))
+    return pd.DataFrame({"i": i[order].astype(np.int64), "j": j[order].astype(np.int64),
+                         "distance": d[order].astype(np.float64)})
+
+
+def _components(n: int, i: np.ndarray, j: np.ndarray) -> list[np.ndarray]:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if i.size == 0:
+        return []
+    graph = coo_matrix((np.ones(i.size), (i, j)), shape=(n, n))
+    _, comp = connected_components(graph, directed=False)
+    involved = np.zeros(n, dtype=bool)
+    involved[i] = involved[j] = True
+    groups = [np.flatnonzero((comp == c) & involved) for c in np.unique(comp[involved])]
+    groups.sort(key=lambda g: (-g.size, g[0]))
+    return groups
+
+
+def near_duplicate_threshold(nn_distances, *, fraction: float = NEAR_DUPLICATE_FRACTION) -> float:
+    """Default near-duplicate radius: ``fraction`` x the median distance of the examples to
+    their nearest neighbour (a scale-free rule, as cleanlab's Datalab, which uses 0.13 and keeps the zeros).
+
+    Our fraction 0.1 was chosen on copies (exact, horizontal flip, 2-pixel shift, JPEG at
+    quality 75) injected into the CIFAR-10 *test* images, with flip-invariant patch
+    features, as the largest fraction of the grid 0.02-0.5 whose F1 is within 0.01 of the
+    best (the curve is flat from 0.02 to 0.1, then falls as natural neighbours are
+    flagged); it is reported on an injection into the train set
+    (``benchmarks/data_issues.py``, ``benchmarks/results/data_issues.md``). Zero distances
+    (exact duplicates) are left out of the median so that many copies do not shrink the
+    radius to 0.
+
+    Args:
+        nn_distances: float (N,) or (N, k); the first column is used.
+        fraction: positive multiplier.
+
+    Returns:
+        float.
+    """
+    d = np.asarray(nn_distances, dtype=np.float64)
+    d = d[:, 0] if d.ndim == 2 else d
+    fraction = _check_positive(fraction, "fraction")
+    pos = d[d > 0]
+    return float(fraction * np.median(pos)) if pos.size else 0.0
+
+
+def find_near_duplicates(features, threshold: float | None = None, *, features_other=None,
+                         k: int = 10, metric: str = "cosine",
+                         fraction: float = NEAR_DUPLICATE_FRACTION, backend: str = "auto",
+                         n_jobs: int | None = None, seed=0, neighbors=None) -> Duplicates:
+    """Pairs and sets of examples closer than a threshold in feature space.
+
+    Within one array: every pair (i < j) among each row's k nearest neighbours with
+    distance ``< threshold`` (a group larger than k + 1 is still joined into one set
+    through its pairs). With ``features_other`` (e.g. train = ``features``, test =
+    ``features_other``): for every row of ``features_other`` its nearest rows of
+    ``features`` closer than the threshold, i.e. train/test leakage.
+
+    Default threshold (``threshold=None``): :func:`near_duplicate_threshold`, 0.1 x the
+    median nearest-neighbour distance *within* ``features`` (the same radius is used for
+    the cross-split search, so that it does not depend on the test set).
+
+    Args:
+        features: float array-like (N, D).
+        threshold: distance cut-off in units of ``metric``; default above.
+        features_other: optional float (M, D).
+        k: neighbours searched per row.
+        metric: ``"cosine"`` or ``"euclidean"``.
+        fraction: the multiplier of the default rule.
+        backend, n_jobs, seed: see :func:`nearest_neighbors`.
+        neighbors: optional ``(distances, indices)`` of :func:`nearest_neighbors` on
+            ``features`` alone, reused for the within-array search and the default radius.
+
+    Returns:
+        :class:`Duplicates`.
+
+    Raises:
+        ValueError: invalid features, a negative or non-finite threshold, bad k.
+    """
+    x = validate_features(features)
+    k = _check_int(k, "k", 1)
+    kk = min(k, x.shape[0] - 1)
+    if threshold is not None and (not isinstance(threshold, (int, float, np.floating))
+                                  or not math.isfinite(threshold) or threshold < 0):
+        raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
+    if features_other is None or threshold is None:
+        # across splits only the nearest-neighbour distances of the default radius are needed
+        k_within = kk if features_other is None or neighbors is not None else 1
+        dist, ind = _neighbors_or_search(x, neighbors, k_within, metric, backend, n_jobs, seed)
+        dist, ind = dist[:, :k_within], ind[:, :k_within]
+    if threshold is None:
+        threshold = near_duplicate_threshold(dist, fraction=fraction)
+    threshold = float(threshold)
+    n = x.shape[0]
+    if features_other is None:
+        rows = np.repeat(np.arange(n), kk)
+        close = dist.ravel() < threshold
+        a, b, d = rows[close], ind.ravel()[close], dist.ravel()[close]
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        key = np.unique(lo * n + hi, return_index=True)[1]
+        lo, hi, d = lo[key], hi[key], d[key]
+        mask = np.zeros(n, dtype=bool)
+        mask[lo] = mask[hi] = True
+        return Duplicates(_pairs_frame(lo, hi, d), _components(n, lo, hi), mask, None, threshold)
+    q = validate_features(features_other, name="features_other", num_columns=x.shape[1], min_rows=1)
+    kq = min(k, n)
+    dq, iq = nearest_neighbors(x, kq, features_query=q, metric=metric, backend=backend,
+                               n_jobs=n_jobs, seed=seed)
+    rows = np.repeat(np.arange(q.shape[0]), kq)
+    close = dq.ravel() < threshold
+    a, b, d = iq.ravel()[close], rows[close], dq.ravel()[close]
+    mask = np.zeros(n, dtype=bool)
+    mask[a] = True
+    mask_other = np.zeros(q.shape[0], dtype=bool)
+    mask_other[b] = True
+    return Duplicates(_pairs_frame(a, b, d), [], mask, mask_other, threshold)
+
+
+def _content_hashes(inputs, name: str) -> list[bytes]:
+    if isinstance(inputs, np.ndarray):
+        if inputs.ndim == 0 or inputs.shape[0] == 0:
+            raise ValueError(f"{name} must be a non-empty array of shape (N, ...) or a sequence")
+        if inputs.dtype == object:
+            raise ValueError(f"{name} must not be an object array; give a numeric array or a list")
+        tag = f"{inputs.dtype.str}{inputs.shape[1:]}".encode()
+        return [hashlib.sha256(tag + np.ascontiguousarray(row).tobytes()).digest() for row in inputs]
+    out = []
+    for n, item in enumerate(inputs):
+        if isinstance(item, (bytes, bytearray, memoryview)):
+            out.append(hashlib.sha256(b"bytes" + bytes(item)).digest())
+        else:
+            arr = np.asarray(item)
+            if arr.dtype == object:
+                raise ValueError(f"{name}[{n}] must be bytes or a numeric array, got {type(item).__name__}")
+            tag = f"{arr.dtype.str}{arr.shape}".encode()
+            out.append(hashlib.sha256(tag + np.ascontiguousarray(arr).tobytes()).digest())
+    if not out:
+        raise ValueError(f"{name} is empty")
+    return out
+
+
+def find_exact_duplicates(inputs, inputs_other=None) -> Duplicates:
+    """Examples whose raw content is identical, by SHA-256 hash of the bytes.
+
+    Two arrays are identical when their dtype, shape and bytes are (so a uint8 image and
+    its float copy are not); ``bytes`` items (e.g. the file contents) are compared as they
+    are. Hash collisions are not re-checked (SHA-256: none known).
+
+    Args:
+        inputs: a numeric ndarray (N, ...) (one example per row: images (N, H, W, C),
+            tables), or a sequence of N ``bytes`` or arrays.
+        inputs_other: optional second set (M items, same kinds): pairs across the two.
+
+    Returns:
+        :class:`Duplicates` with ``distance`` 0 and ``threshold`` 0.
+
+    Raises:
+        ValueError: empty inputs, object arrays.
+    """
+    h = _content_hashes(inputs, "inputs")
+    n = len(h)
+    if inputs_other is None:
+        groups: dict[bytes, list[int]] = {}
+        for idx, key in enumerate(h):
+            groups.setdefault(key, []).append(idx)
+        a, b = [], []
+        for members in groups.values():
+            for j in members[1:]:
+                for i in members[: members.index(j)]:
+                    a.append(i)
+                    b.append(j)
+        a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+        mask = np.zeros(n, dtype=bool)
+        mask[a] = mask[b] = True
+        return Duplicates(_pairs_frame(a, b, np.zeros(a.size)), _components(n, a, b), mask, None, 0.0)
+    h2 = _content_hashes(inputs_other, "inputs_other")
+    where: dict[bytes, list[int]] = {}
+    for idx, key in enumerate(h):
+        where.setdefault(key, []).append(idx)
+    a, b = [], []
+    for j, key in enumerate(h2):
+        for i in where.get(key, ()):
+            a.append(i)
+            b.append(j)
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    mask = np.zeros(n, dtype=bool)
+    mask[a] = True
+    mask_other = np.zeros(len(h2), dtype=bool)
+    mask_other[b] = True
+    return Duplicates(_pairs_frame(a, b, np.zeros(a.size)), [], mask, mask_other, 0.0)
+
+
+# ---------------------------------------------------------------------------------------
+# classes
+
+
+def _names(class_names, k: int) -> list:
+    if class_names is None:
+        return list(range(k))
+    names = list(class_names)
+    if len(names) != k:
+        raise ValueError(f"class_names has {len(names)} entries but there are K = {k} classes")
+    return names
+
+
+def overlapping_classes(labels, pred_probs, *, class_names=None, top: int | None = None,
+                        noise=None):
+    """Class pairs ranked by how much of each class is confused with the other.
+
+    From the calibrated confident joint ``C`` (Northcutt, Jiang and Chuang 2021, Eq. 3;
+    :func:`labelnoise.estimate_noise`), whose directed cells are listed by
+    :func:`labelnoise.count.confused_pairs`: for the unordered pair {a, b},
+    ``num_overlapping_examples = C[a, b] + C[b, a]`` and ``joint_probability = Q[a, b] +
+    Q[b, a]`` (``Q = C / N``, the estimated ``P(given, true)``), the ranking key, as in
+    cleanlab's ``find_overlapping_classes``. ``frac_a_as_b = C[a, b] / n_a`` is the
+    fraction of the examples labelled a estimated to be b (and ``frac_b_as_a``); when both
+    are large the classes overlap (merge them, or relabel with clearer guidelines).
+
+    Args:
+        labels: int array-like (N,), given labels in [0, K).
+        pred_probs: float (N, K) out-of-sample predicted probabilities (or a list).
+        class_names: optional K names for the ``name_a``/``name_b`` columns.
+        top: keep only the first ``top`` pairs.
+        noise: optional :class:`labelnoise.NoiseEstimate` already computed on the same
+            inputs (to avoid recomputing it).
+
+    Returns:
+        pandas DataFrame, one row per pair with at least one confused example, columns
+        ``class_a``, ``class_b`` (int, a < b), ``name_a``, ``name_b``,
+        ``num_overlapping_examples`` (int), ``joint_probability`` (float), ``frac_a_as_b``,
+        ``frac_b_as_a`` (float in [0, 1]); sorted by ``joint_probability`` descending (ties:
+        a, then b).
+
+    Raises:
+        ValueError: invalid labels/pred_probs, class_names of the wrong length, bad top.
+    """
+    import pandas as pd
+
+    from labelnoise import count
+
+    labels, pp = validate_labels_and_pred_probs(labels, pred_probs)
+    names = _names(class_names, pp.k)
+    if noise is None:
+        cj, thresholds, _ = count._confident_joint(labels, pp, None, True)
+        noise = count._noise_from_joint(cj, labels, pp.n, thresholds)
+    cj = np.asarray(noise.confident_joint)
+    if cj.shape != (pp.k, pp.k):
+        raise ValueError(f"noise.confident_joint must be ({pp.k}, {pp.k}), got {cj.shape}")
+    n_per_class = np.bincount(labels, minlength=pp.k).astype(np.float64)
+    total = float(cj.sum())
+    cells: dict[tuple[int, int], int] = {}
+    for i, j, c in count.confused_pairs(cj, top=pp.k * pp.k):
+        key = (min(i, j), max(i, j))
+        cells[key] = cells.get(key, 0) + c
+    rows = []
+    for (a, b), c in cells.items():
+        rows.append({
+            "class_a": a, "class_b": b, "name_a": names[a], "name_b": names[b],
+            "num_overlapping_examples": int(c),
+            "joint_probability": c / total,
+            "frac_a_as_b": float(cj[a, b] / n_per_class[a]),
+            "frac_b_as_a": float(cj[b, a] / n_per_class[b]),
+        })
+    columns = ["class_a", "class_b", "name_a", "name_b", "num_overlapping_examples",
+               "joint_probability", "frac_a_as_b", "frac_b_as_a"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame = frame.sort_values(["joint_probability", "class_a", "class_b"],
+                              ascending=[False, True, True], kind="stable").reset_index(drop=True)
+    if top is not None:
+        frame = frame.head(_check_int(top, "top", 1)).reset_index(drop=True)
+    return frame
+
+
+def class_imbalance(labels, *, num_classes: int | None = None, fraction: float = 0.1) -> dict:
+    """Class imbalance of the given labels.
+
+    A class is a minority class when it holds fewer than ``fraction / K`` of the examples
+    (a tenth of its share under balance, cleanlab Datalab's class-imbalance rule).
+
+    Args:
+        labels: int array-like (N,) in [0, K).
+        num_classes: K (default ``max(labels) + 1``).
+        fraction: the share of ``1 / K`` below which a class is a minority.
+
+    Returns:
+        dict: ``counts`` int64 (K,), ``imbalance_ratio`` (smallest / largest count, 0 when a
+        class is empty), ``minority_classes`` (list of int), ``threshold_count`` (float).
+
+    Raises:
+        ValueError: invalid labels, fraction not positive.
+    """
+    labels = validate_labels(labels, num_classes=num_classes)
+    k = int(num_classes if num_classes is not None else labels.max() + 1)
+    fraction = _check_positive(fraction, "fraction")
+    counts = np.bincount(labels, minlength=k).astype(np.int64)
+    cut = fraction * labels.size / k
+    return {
+        "counts": counts,
+        "imbalance_ratio": float(counts.min() / counts.max()),
+        "minority_classes": np.flatnonzero(counts < cut).tolist(),
+        "threshold_count": float(cut),
+    }
+
+
+def class_health_summary(labels, pred_probs, *, class_names=None, is_label_issue=None,
+                         issues: dict | None = None, noise=None, fraction: float = 0.1):
+    """Per-class health table: size, estimated noise rate, issue counts, imbalance.
+
+    Args:
+        labels: int array-like (N,), given labels in [0, K).
+        pred_probs: float (N, K) out-of-sample predicted probabilities (or a list).
+        class_names: optional K names.
+        is_label_issue: optional bool (N,) label-issue mask (default:
+            :func:`labelnoise.find_label_issues` with its default filter).
+        issues: optional dict ``name -> bool (N,)`` of other checks (e.g. ``"outlier"``,
+            ``"near_duplicate"``); each adds a column ``num_<name>``.
+        noise: optional :class:`labelnoise.NoiseEstimate` of the same inputs.
+        fraction: minority rule of :func:`class_imbalance`.
+
+    Returns:
+        pandas DataFrame, one row per class (K rows, in class order), columns ``class``,
+        ``name``, ``num_examples``, ``fraction`` (of N), ``estimated_noise_rate`` (``1 -
+        P(true = i | given = i)`` from the calibrated confident joint, the estimated share
+        of wrong labels among the examples labelled i), ``num_label_issues``,
+        ``label_issue_rate`` (flagged / num_examples), ``num_<name>`` per entry of
+        ``issues``, ``is_minority``. ``frame.attrs`` holds ``imbalance_ratio``,
+        ``noise_rate`` (whole dataset) and ``num_examples``.
+
+    Raises:
+        ValueError: invalid labels/pred_probs; a mask that is not bool of length N.
+    """
+    import pandas as pd
+
+    from labelnoise import count
+    from labelnoise.filter import find_label_issues
+
+    labels, pp = validate_labels_and_pred_probs(labels, pred_probs)
+    names = _names(class_names, pp.k)
+    if noise is None:
+        cj, thresholds, _ = count._confident_joint(labels, pp, None, True)
+        noise = count._noise_from_joint(cj, labels, pp.n, thresholds)
+    if is_label_issue is None:
+        is_label_issue = find_label_issues(labels, pred_probs)
+    masks = {"label_issues": is_label_issue, **(issues or {})}
+    counts = np.bincount(labels, minlength=pp.k)
+    imbalance = class_imbalance(labels, num_classes=pp.k, fraction=fraction)
+    frame = pd.DataFrame({
+        "class": np.arange(pp.k), "name": names, "num_examples": counts,
+        "fraction": counts / pp.n,
+        "estimated_noise_rate": 1.0 - np.asarray(noise.inverse_noise_matrix).diagonal(),
+    })
+    for key, mask in masks.items():
+        m = np.asarray(mask)
+        if m.dtype != np.bool_ or m.shape != (pp.n,):
+            raise ValueError(f"issues[{key!r}] must be a bool array of shape ({pp.n},), "
+                             f"got dtype {m.dtype} shape {m.shape}")
+        frame[f"num_{key}"] = np.bincount(labels[m], minlength=pp.k)
+        if key == "label_issues":
+            frame["label_issue_rate"] = frame["num_label_issues"] / np.maximum(counts, 1)
+    frame["is_minority"] = np.isin(np.arange(pp.k), imbalance["minority_classes"])
+    frame.attrs.update(imbalance_ratio=imbalance["imbalance_ratio"],
+                       noise_rate=float(noise.noise_rate), num_examples=int(pp.n))
+    return frame
+
+
+# ---------------------------------------------------------------------------------------
+# label issues from features
+
+
+@dataclass(frozen=True)
+class KNNLabelQuality:
+    """Result of :func:`knn_label_quality`.
+
+    Attributes:
+        label_quality_scores: float64 (N,) in [0, 1], higher = the given label is more
+            likely right (the combined score when ``pred_probs`` were given).
+        is_label_issue: bool (N,).
+        knn_pred_probs: float64 (N, K): the smoothed label distribution of each example's
+            k nearest neighbours (rows sum to 1).
+        pred_probs: float64 (N, K): the probabilities scored (``knn_pred_probs``, or its
+            combination with the given pred_probs).
+        knn_weight: float, the weight of ``knn_pred_probs`` in ``pred_probs`` (1 alone; fitted
+            by :func:`knn_weight_ml` when asked).
+    """
+
+    label_quality_scores: np.ndarray
+    is_label_issue: np.ndarray
+    knn_pred_probs: np.ndarray
+    pred_probs: np.ndarray
+    knn_weight: float
+
+
+def knn_pred_probs(labels, indices, *, num_classes: int | None = None,
+                   smoothing: float = 1.0) -> np.ndarray:
+    """The label distribution of each example's nearest neighbours.
+
+    ``q[n, j] = (#{neighbours of n labelled j} + s / K) / (k + s)``: the local vote of
+    SimiFeat (Zhu, Dong and Liu 2022, Section 4.1: "the k-NN label distribution"), with an
+    additive smoothing of total weight ``s`` spread evenly over the classes so that no class
+    gets probability 0 (ties in the vote stay ties).
+
+    Args:
+        labels: int array-like (N,), given labels in [0, K).
+        indices: int (M, k) neighbour indices into ``labels`` (from
+            :func:`nearest_neighbors`); M = N for the same examples.
+        num_classes: K (default ``max(labels) + 1``).
+        smoothing: s >= 0.
+
+    Returns:
+        float64 (M, K), rows sum to 1.
+
+    Raises:
+        ValueError: invalid labels; indices not 2-D integers within [0, N).
+    """
+    labels = validate_labels(labels, num_classes=num_classes)
+    k_classes = int(num_classes if num_classes is not None else labels.max() + 1)
+    ind = np.asarray(indices)
+    if ind.ndim != 2 or not np.issubdtype(ind.dtype, np.integer) or ind.shape[1] == 0:
+        raise ValueError(f"indices must be a 2-D integer array (M, k), got {ind.dtype} {ind.shape}")
+    if ind.min() < 0 or ind.max() >= labels.size:
+        raise ValueError(f"indices must lie in [0, {labels.size}) (rows of labels)")
+    if isinstance(smoothing, bool) or not np.isfinite(smoothing) or smoothing < 0:
+        raise ValueError(f"smoothing must be a finite number >= 0, got {smoothing!r}")
+    m, k = ind.shape
+    nb = labels[ind]
+    counts = np.zeros((m, k_classes), dtype=np.float64)
+    np.add.at(counts, (np.repeat(np.arange(m), k), nb.ravel()), 1.0)
+    return (counts + smoothing / k_classes) / (k + smoothing)
+
+
+def knn_weight_ml(labels, pred_probs, knn_probs) -> float:
+    """The weight ``w`` in [0, 1] of ``knn_probs`` in the mixture ``(1 - w) pred_probs + w
+    knn_probs`` that maximises the likelihood of the given labels,
+    ``L(w) = sum_n log((1 - w) p[n, y_n] + w q[n, y_n])``.
+
+    Both components must be out of sample (cross-validated pred_probs; neighbour votes that
+    exclude the example's own label), so the likelihood of the given labels compares them
+    fairly, as stacking with the log loss does (Breiman 1996, "Stacked regressions", Machine
+    Learning 24). ``L`` is concave in ``w`` (a sum of logs of affine functions), so the
+    maximum is the root of ``L'`` in (0, 1) (Brent's method), or an end point when ``L'``
+    keeps one sign.
+
+    Args:
+        labels: int (N,) given labels.
+        pred_probs, knn_probs: float (N, K) probabilities (rows sum to 1).
+
+    Returns:
+        float in [0, 1].
+    """
+    from scipy.optimize import brentq
+
+    rows = np.arange(len(labels))
+    p = np.asarray(pred_probs, dtype=np.float64)[rows, labels]
+    q = np.asarray(knn_probs, dtype=np.float64)[rows, labels]
+    diff = q - p
+    tiny = 1e-300
+
+    def slope(w: float) -> float:
+        return float(np.sum(diff / np.maximum(p + w * diff, tiny)))
+
+    lo, hi = slope(0.0), slope(1.0)
+    if lo <= 0:
+        return 0.0
+    if hi >= 0:
+        return 1.0
+    return float(brentq(slope, 0.0, 1.0, xtol=1e-6))
+
+
+def knn_label_quality(features, labels, k: int = 10, *, pred_probs=None,
+                      knn_weight: float | str = "ml", metric: str = "cosine",
+                      smoothing: float = 1.0, filter_by: str | None = None,
+                      backend: str = "auto", n_jobs: int | None = None, seed=0,
+                      neighbors=None) -> KNNLabelQuality:
+    """Label issues from features, by the labels of each example's k nearest neighbours.
+
+    Alone (``pred_probs=None``): the neighbours' smoothed label distribution
+    (:func:`knn_pred_probs`) is read as the example's predicted probabilities; the label
+    quality score is the share of the vote of the given label, ``q[n, y_n]``, and an example
+    is flagged when its given label is not among the most voted classes (SimiFeat-V,
+    Zhu, Dong and Liu 2022, "Detecting Corrupted Labels Without Training a Model to
+    Predict", ICML, Algorithm 1 with one round: the local vote; we do not apply their
+    random feature transformations). An example is never its own neighbour (cleanlab's
+    Datalab votes with a ``KNeighborsClassifier`` fitted on the same data, which counts
+    each example's own label; ours does not).
+
+    With ``pred_probs`` (out-of-sample model predictions): the two are combined as a
+    mixture, ``p = (1 - w) pred_probs + w q``, scored by
+    :func:`labelnoise.label_quality_scores` (default method) and flagged by
+    :func:`labelnoise.find_label_issues` (default filter) on ``p``. The weight: by default
+    (``knn_weight="ml"``) the one that maximises the likelihood of the given labels under the
+    mixture (:func:`knn_weight_ml`; on CIFAR-10N ``worse`` with patch features and
+    logistic-regression pred_probs it gives w = 0.19, and the combination ranks the wrong
+    labels better than either alone, ``benchmarks/results/data_issues.md``; the plain
+    average, w = 0.5, was no better than pred_probs alone there), or a number in [0, 1].
+
+    Args:
+        features: float array-like (N, D).
+        labels: int array-like (N,), given labels in [0, K).
+        k: neighbours per example (SimiFeat: 10).
+        pred_probs: optional float (N, K) out-of-sample predicted probabilities.
+        knn_weight: ``"ml"`` or a number w in [0, 1].
+        metric: ``"cosine"`` or ``"euclidean"``.
+        smoothing: total pseudo-count of :func:`knn_pred_probs`.
+        filter_by: with ``pred_probs``, the filter of :func:`labelnoise.find_label_issues`
+            (default: its default); alone, ``None`` means the vote rule above, any other
+            value applies that filter to ``q``.
+        backend, n_jobs, seed: see :func:`nearest_neighbors`.
+        neighbors: optional ``(distances, indices)`` of :func:`nearest_neighbors` on the
+            same features (at least k columns).
+
+    Returns:
+        :class:`KNNLabelQuality`.
+
+    Raises:
+        ValueError: invalid features/labels/pred_probs, N mismatch, knn_weight neither "ml"
+            nor a number in [0, 1], bad k.
+    """
+    from labelnoise.filter import find_label_issues
+    from labelnoise.rank import label_quality_scores
+
+    if neighbors is None:
+        x = validate_features(features)
+        n = x.shape[0]
+    else:
+        x = None
+        n = np.asarray(neighbors[1]).shape[0]
+    labels = validate_labels(labels)
+    if labels.size != n:
+        raise ValueError(f"labels has {labels.size} entries but features has {n} rows; they must match (N)")
+    k = _check_int(k, "k", 1)
+    if not (isinstance(knn_weight, str) and knn_weight == "ml") and (
+            isinstance(knn_weight, (bool, str, np.bool_))
+            or not isinstance(knn_weight, (int, float, np.integer, np.floating))
+            or not np.isfinite(knn_weight) or not 0 <= knn_weight <= 1):
+        raise ValueError(f"knn_weight must be 'ml' or a number in [0, 1], got {knn_weight!r}")
+    num_classes = None
+    if pred_probs is not None:
+        labels, pp = validate_labels_and_pred_probs(labels, pred_probs, require_all_classes=False)
+        num_classes = pp.k
+    _, ind = _neighbors_or_search(x, neighbors, k, metric, backend, n_jobs, seed)
+    q = knn_pred_probs(labels, ind[:, :k], num_classes=num_classes, smoothing=smoothing)
+    if pred_probs is None:
+        scores = q[np.arange(n), labels]
+        if filter_by is None:
+            flags = scores < q.max(axis=1)
+        else:
+            flags = find_label_issues(labels, q, filter_by=filter_by)
+        return KNNLabelQuality(scores, flags, q, q, 1.0)
+    probs = pp.materialize()
+    if knn_weight == "ml":
+        knn_weight = knn_weight_ml(labels, probs, q)
+    combined = (1.0 - knn_weight) * probs + knn_weight * q
+    kwargs = {} if filter_by is None else {"filter_by": filter_by}
+    scores = label_quality_scores(labels, combined)
+    flags = find_label_issues(labels, combined, **kwargs)
+    return KNNLabelQuality(scores, flags, q, combined, float(knn_weight))
+
+
+__all__ = [
+    "AUTO_EXACT_PAIRS",
+    "DataIssuesWarning",
+    "Duplicates",
+    "KNNLabelQuality",
+    "NEAR_DUPLICATE_FRACTION",
+    "OUTLIER_Z",
+    "class_health_summary",
+    "class_imbalance",
+    "find_exact_duplicates",
+    "find_near_duplicates",
+    "find_outliers",
+    "knn_label_quality",
+    "knn_pred_probs",
+    "knn_weight_ml",
+    "nearest_neighbors",
+    "near_duplicate_threshold",
+    "outlier_scores",
+    "outlier_threshold",
+    "overlapping_classes",
+    "validate_features",
+]

@@ -1,0 +1,390 @@
+"""Data issues beyond wrong labels (labelnoise.data_issues): known answers on constructed
+cases, agreement with brute force, validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labelnoise import count, find_label_issues, label_quality_scores
+from labelnoise import data_issues as di
+
+
+def _blob(n=300, d=20, seed=0):
+    """Points in a cone around one direction: cosine distances are informative."""
+    rng = np.random.default_rng(seed)
+    centre = np.zeros(d)
+    centre[0] = 10.0
+    return centre + rng.normal(size=(n, d))
+
+
+def _clusters(seed=0, per=60, d=10):
+    rng = np.random.default_rng(seed)
+    centres = np.eye(3, d) * 20.0
+    x = np.concatenate([c + rng.normal(size=(per, d)) for c in centres])
+    y = np.repeat(np.arange(3), per)
+    return x, y
+
+
+def _brute(x, q=None, metric="cosine"):
+    same = q is None
+    q = x if same else q
+    if metric == "cosine":
+        xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+        qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+        d = 1.0 - qn @ xn.T
+    else:
+        d = np.sqrt(((q[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+    if same:
+        np.fill_diagonal(d, np.inf)
+    return d
+
+
+# ------------------------------------------------------------------ nearest neighbours
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("query", [False, True])
+def test_exact_neighbours_equal_brute_force(metric, query):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 8))
+    q = rng.normal(size=(50, 8)) if query else None
+    dist, ind = di.nearest_neighbors(x, 7, features_query=q, metric=metric, backend="exact")
+    full = _brute(x, q, metric)
+    order = np.argsort(full, axis=1)[:, :7]
+    np.testing.assert_array_equal(ind, order)
+    np.testing.assert_allclose(dist, np.take_along_axis(full, order, axis=1), atol=1e-9)
+    assert dist.dtype == np.float64 and ind.dtype == np.int64
+    assert (np.diff(dist, axis=1) >= 0).all()
+    if not query:
+        assert not (ind == np.arange(200)[:, None]).any()  # never its own neighbour
+
+
+def test_exact_duplicate_rows_are_each_others_neighbour():
+    x = _blob(50)
+    x[9] = x[4]
+    dist, ind = di.nearest_neighbors(x, 3)
+    assert ind[4, 0] == 9 and ind[9, 0] == 4
+    assert dist[4, 0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_hnswlib_agrees_with_exact():
+    pytest.importorskip("hnswlib")
+    x = np.random.default_rng(2).normal(size=(2000, 16))
+    _, exact = di.nearest_neighbors(x, 10, backend="exact")
+    dist, approx = di.nearest_neighbors(x, 10, backend="hnswlib", n_jobs=1)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, approx)])
+    assert recall >= 0.99
+    assert not (approx == np.arange(2000)[:, None]).any()
+    # cross-split queries
+    q = np.random.default_rng(3).normal(size=(100, 16))
+    _, e = di.nearest_neighbors(x, 5, features_query=q, backend="exact")
+    _, a = di.nearest_neighbors(x, 5, features_query=q, backend="hnswlib", n_jobs=1)
+    assert np.mean(e[:, 0] == a[:, 0]) >= 0.99
+
+
+def test_faiss_agrees_with_exact():
+    pytest.importorskip("faiss")
+    x = np.random.default_rng(2).normal(size=(2000, 16))
+    _, exact = di.nearest_neighbors(x, 10, backend="exact")
+    dist, approx = di.nearest_neighbors(x, 10, backend="faiss", n_jobs=1)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, approx)])
+    assert recall >= 0.99
+    assert not (approx == np.arange(2000)[:, None]).any()
+    full = np.sort(_brute(x), axis=1)[:, :10]
+    assert np.mean(np.isclose(dist, full, atol=1e-5)) >= 0.99
+
+
+def test_hnswlib_missing_gives_clear_message(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "hnswlib", None)  # import hnswlib -> ImportError
+    monkeypatch.setitem(sys.modules, "faiss", None)
+    for backend in ("hnswlib", "faiss"):
+        with pytest.raises(ImportError, match=r"labelnoise\[ann\]"):
+            di.nearest_neighbors(_blob(30), 3, backend=backend)
+
+
+def test_auto_backend_falls_back_to_exact_with_warning(monkeypatch):
+    monkeypatch.setattr(di, "AUTO_EXACT_PAIRS", 100)
+    monkeypatch.setattr(di, "_available", lambda module: False)
+    x = _blob(40)
+    with pytest.warns(di.DataIssuesWarning, match="faiss-cpu"):
+        dist, ind = di.nearest_neighbors(x, 3)
+    np.testing.assert_array_equal(ind, di.nearest_neighbors(x, 3, backend="exact")[1])
+
+
+def test_zero_norm_rows_get_cosine_distance_one():
+    x = _blob(30)
+    x[5] = 0.0
+    with pytest.warns(di.DataIssuesWarning, match="zero norm"):
+        dist, ind = di.nearest_neighbors(x, 4)
+    assert np.all(dist[5] == 1.0)
+    assert np.all(dist[ind == 5] == 1.0)
+
+
+def test_inputs_not_modified():
+    x = _blob(60)
+    x_copy = x.copy()
+    labels = np.zeros(60, dtype=np.int64)
+    di.nearest_neighbors(x, 3)
+    di.find_near_duplicates(x)
+    di.knn_label_quality(x, labels, 3)
+    np.testing.assert_array_equal(x, x_copy)
+
+
+# ------------------------------------------------------------------ outliers
+def test_planted_far_away_point_is_the_only_outlier():
+    x = _blob(300)
+    x[17, 0] = -10.0  # the opposite direction: cosine distance about 2 to everyone
+    scores = di.outlier_scores(x)
+    assert np.argmax(scores) == 17
+    flags = di.find_outliers(x)
+    assert np.flatnonzero(flags).tolist() == [17]
+    # Euclidean: a point far from the blob
+    y = _blob(300, d=10)
+    y[40] += 25.0
+    assert np.flatnonzero(di.find_outliers(y, metric="euclidean")).tolist() == [40]
+
+
+def test_outlier_score_is_mean_knn_distance():
+    x = _blob(80)
+    full = _brute(x)
+    expected = np.sort(full, axis=1)[:, :5].mean(axis=1)
+    np.testing.assert_allclose(di.outlier_scores(x, k=5), expected, atol=1e-9)
+
+
+def test_outlier_threshold_rule():
+    s = np.exp(np.array([0.0, 1.0, 2.0, 3.0, 4.0]))  # logs: median 2, MAD 1
+    assert di.outlier_threshold(s, z=2.0) == pytest.approx(np.exp(2.0 + 2.0 * 1.482602218505602))
+    flags = di.find_outliers(pred_probs=np.array([[0.5, 0.5]] + [[0.99, 0.01]] * 9), threshold=0.5)
+    assert flags.tolist() == [True] + [False] * 9
+
+
+def test_outlier_scores_from_pred_probs():
+    pp = np.array([[1 / 3, 1 / 3, 1 / 3], [1.0, 0.0, 0.0], [0.5, 0.5, 0.0]])
+    ent = di.outlier_scores(pred_probs=pp)
+    np.testing.assert_allclose(ent, [1.0, 0.0, np.log(2) / np.log(3)], atol=1e-12)
+    lc = di.outlier_scores(pred_probs=pp, method="least_confidence")
+    np.testing.assert_allclose(lc, [2 / 3, 0.0, 0.5], atol=1e-12)
+
+
+# ------------------------------------------------------------------ duplicates
+def test_planted_near_duplicate_pair_is_the_only_pair():
+    x = _blob(200)
+    rng = np.random.default_rng(5)
+    x[150] = x[12] + 1e-3 * rng.normal(size=x.shape[1])
+    x[80] = x[33]  # an exact copy
+    dups = di.find_near_duplicates(x)
+    assert list(map(tuple, dups.pairs[["i", "j"]].to_numpy())) == [(33, 80), (12, 150)]
+    assert [s.tolist() for s in dups.sets] == [[12, 150], [33, 80]]
+    assert np.flatnonzero(dups.is_duplicate).tolist() == [12, 33, 80, 150]
+    assert dups.is_duplicate_other is None
+    ids = dups.set_ids()
+    assert ids[12] == ids[150] != ids[33] == ids[80] and (ids == -1).sum() == 196
+    # the default radius is 0.1 x the median nearest-neighbour distance
+    nn = np.sort(_brute(x), axis=1)[:, 0]
+    assert dups.threshold == pytest.approx(0.1 * np.median(nn[nn > 0]))
+
+
+def test_groups_larger_than_k_are_joined():
+    x = _blob(100)
+    for r in range(60, 75):  # 16 copies of row 3 (more than k + 1 = 6)
+        x[r] = x[3]
+    dups = di.find_near_duplicates(x, k=5)
+    assert [s.tolist() for s in dups.sets] == [[3] + list(range(60, 75))]
+
+
+def test_near_duplicates_across_splits():
+    train = _blob(200, seed=0)
+    test = _blob(50, seed=1)
+    test[7] = train[120] + 1e-4
+    test[9] = train[3]
+    dups = di.find_near_duplicates(train, features_other=test)
+    assert sorted(map(tuple, dups.pairs[["i", "j"]].to_numpy())) == [(3, 9), (120, 7)]
+    assert np.flatnonzero(dups.is_duplicate_other).tolist() == [7, 9]
+    assert np.flatnonzero(dups.is_duplicate).tolist() == [3, 120]
+    assert dups.sets == []
+    # an explicit threshold
+    assert len(di.find_near_duplicates(train, 0.0, features_other=test).pairs) == 0
+
+
+def test_exact_duplicates_by_hash():
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, size=(20, 4, 4, 3), dtype=np.uint8)
+    imgs[11] = imgs[2]
+    imgs[15] = imgs[2]
+    dups = di.find_exact_duplicates(imgs)
+    assert [s.tolist() for s in dups.sets] == [[2, 11, 15]]
+    assert sorted(map(tuple, dups.pairs[["i", "j"]].to_numpy())) == [(2, 11), (2, 15), (11, 15)]
+    assert (dups.pairs["distance"] == 0).all()
+    # a float copy of the same pixels is different content
+    assert len(di.find_exact_duplicates([imgs[0], imgs[0].astype(np.float64)]).pairs) == 0
+    # bytes, and two splits
+    cross = di.find_exact_duplicates([b"a", b"b", b"c"], [b"c", b"x", b"a"])
+    assert sorted(map(tuple, cross.pairs[["i", "j"]].to_numpy())) == [(0, 2), (2, 0)]
+    assert cross.is_duplicate_other.tolist() == [True, False, True]
+
+
+# ------------------------------------------------------------------ classes
+def _confused_pred_probs(seed=0, n=600):
+    """Classes 0 and 1 overlap (each sometimes predicted as the other), class 2 clean."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(3), n // 3)
+    pp = np.full((n, 3), 0.05)
+    pp[np.arange(n), labels] = 0.9
+    swap = (labels < 2) & (rng.random(n) < 0.3)
+    pp[swap] = pp[swap][:, [1, 0, 2]]
+    return labels, pp
+
+
+def test_overlapping_classes_from_confident_joint():
+    labels, pp = _confused_pred_probs()
+    frame = di.overlapping_classes(labels, pp, class_names=["cat", "dog", "car"])
+    cj = count.estimate_noise(labels, pp).confident_joint
+    top = frame.iloc[0]
+    assert (top["class_a"], top["class_b"], top["name_a"], top["name_b"]) == (0, 1, "cat", "dog")
+    assert top["num_overlapping_examples"] == cj[0, 1] + cj[1, 0]
+    assert top["joint_probability"] == pytest.approx((cj[0, 1] + cj[1, 0]) / cj.sum())
+    assert top["frac_a_as_b"] == pytest.approx(cj[0, 1] / 200)
+    assert 0.2 < top["frac_a_as_b"] < 0.4 and 0.2 < top["frac_b_as_a"] < 0.4
+    # every pair with a confused example, no more
+    expected = {(min(i, j), max(i, j)) for i, j, _ in count.confused_pairs(cj, top=9)}
+    assert set(zip(frame["class_a"], frame["class_b"])) == expected
+    assert len(di.overlapping_classes(labels, pp, top=1)) == 1
+
+
+def test_class_health_summary():
+    labels, pp = _confused_pred_probs()
+    labels = labels[50:]  # class 0 smaller
+    pp = pp[50:]
+    outliers = np.zeros(len(labels), dtype=bool)
+    outliers[[0, 1, 400]] = True
+    frame = di.class_health_summary(labels, pp, issues={"outlier": outliers})
+    noise = count.estimate_noise(labels, pp)
+    issues = find_label_issues(labels, pp)
+    assert frame["num_examples"].tolist() == [150, 200, 200]
+    np.testing.assert_allclose(frame["estimated_noise_rate"],
+                               1 - noise.inverse_noise_matrix.diagonal())
+    assert frame["num_label_issues"].tolist() == np.bincount(labels[issues], minlength=3).tolist()
+    assert frame["num_outlier"].tolist() == [2, 0, 1]
+    assert frame["estimated_noise_rate"][2] < 0.05 < frame["estimated_noise_rate"][0]
+    assert frame.attrs["imbalance_ratio"] == pytest.approx(0.75)
+    assert not frame["is_minority"].any()
+    with pytest.raises(ValueError, match="outlier"):
+        di.class_health_summary(labels, pp, issues={"outlier": outliers[:10]})
+
+
+def test_class_imbalance():
+    labels = np.r_[np.zeros(100, int), np.ones(100, int), np.full(5, 2)]
+    info = di.class_imbalance(labels)
+    assert info["counts"].tolist() == [100, 100, 5]
+    assert info["minority_classes"] == [2]  # 5 < 0.1 * 205 / 3
+    assert info["imbalance_ratio"] == pytest.approx(0.05)
+
+
+# ------------------------------------------------------------------ kNN label issues
+def test_knn_finds_planted_mislabelled_point():
+    x, y = _clusters()
+    noisy = y.copy()
+    noisy[25] = 2  # a cluster-0 point labelled 2
+    res = di.knn_label_quality(x, noisy, 10)
+    assert np.flatnonzero(res.is_label_issue).tolist() == [25]
+    assert np.argmin(res.label_quality_scores) == 25
+    # 10 cluster-0 neighbours, smoothing 1 spread over 3 classes
+    np.testing.assert_allclose(res.knn_pred_probs[25], [(10 + 1 / 3) / 11, (1 / 3) / 11, (1 / 3) / 11])
+    assert res.label_quality_scores[25] == pytest.approx((1 / 3) / 11)
+    np.testing.assert_allclose(res.knn_pred_probs.sum(axis=1), 1.0)
+    assert res.knn_weight == 1.0
+
+
+def test_knn_pred_probs_excludes_own_label():
+    labels = np.array([0, 1, 1, 0])
+    q = di.knn_pred_probs(labels, np.array([[1, 2], [2, 3], [1, 3], [0, 1]]), smoothing=0.0)
+    np.testing.assert_allclose(q, [[0, 1], [0.5, 0.5], [0.5, 0.5], [0.5, 0.5]])
+
+
+def test_knn_combined_with_pred_probs():
+    x, y = _clusters()
+    noisy = y.copy()
+    noisy[25] = 2
+    pp = np.full((len(y), 3), 1 / 3)  # uninformative model: the kNN half decides
+    pp[:, 0] += 1e-3 * np.arange(len(y)) / len(y)
+    pp /= pp.sum(axis=1, keepdims=True)
+    res = di.knn_label_quality(x, noisy, 10, pred_probs=pp, knn_weight=0.5)
+    np.testing.assert_allclose(res.pred_probs, 0.5 * pp + 0.5 * res.knn_pred_probs)
+    assert res.knn_weight == 0.5
+    assert np.argmin(res.label_quality_scores) == 25
+    # flags and scores are the library's defaults on the combined probabilities
+    np.testing.assert_array_equal(res.is_label_issue, find_label_issues(noisy, res.pred_probs))
+    np.testing.assert_array_equal(res.label_quality_scores,
+                                  label_quality_scores(noisy, res.pred_probs))
+    pbnr = di.knn_label_quality(x, noisy, 10, pred_probs=pp, knn_weight=0.5,
+                                filter_by="prune_by_noise_rate")
+    assert np.flatnonzero(pbnr.is_label_issue).tolist() == [25]
+    # weight 0 = pred_probs alone
+    alone = di.knn_label_quality(x, noisy, 10, pred_probs=pp, knn_weight=0.0)
+    np.testing.assert_allclose(alone.pred_probs, pp)
+
+
+@pytest.mark.filterwarnings("ignore:pred_probs. every row is the same")
+def test_knn_weight_maximises_the_likelihood_of_the_given_labels():
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 3, 400)
+    pp = rng.dirichlet(np.ones(3), 400)
+    q = rng.dirichlet(np.ones(3), 400)
+    q[np.arange(200), labels[:200]] += 1.0  # the kNN votes explain half the labels
+    q /= q.sum(axis=1, keepdims=True)
+    w = di.knn_weight_ml(labels, pp, q)
+    grid = np.linspace(0, 1, 2001)
+    ll = [np.log((1 - g) * pp[np.arange(400), labels] + g * q[np.arange(400), labels]).sum()
+          for g in grid]
+    assert 0 < w < 1
+    assert w == pytest.approx(grid[int(np.argmax(ll))], abs=1e-3)
+    assert di.knn_weight_ml(labels, pp, pp) in (0.0, 1.0)  # flat likelihood: an end point
+    assert di.knn_weight_ml(labels, q, pp) < w  # the roles swapped
+    # end points: a component that is better on every example wins alone
+    onehot = np.eye(3)[labels] * 0.98 + 0.02 / 3
+    assert di.knn_weight_ml(labels, pp, onehot) == 1.0
+    assert di.knn_weight_ml(labels, onehot, pp) == 0.0
+    x, y = _clusters()
+    res = di.knn_label_quality(x, y, 10, pred_probs=np.full((len(y), 3), 1 / 3) + 0.0)
+    assert res.knn_weight == 1.0  # the clusters explain every label, the flat model none
+
+
+def test_shared_neighbours_give_the_same_results():
+    x, y = _clusters()
+    nbrs = di.nearest_neighbors(x, 10)
+    np.testing.assert_array_equal(di.outlier_scores(x), di.outlier_scores(neighbors=nbrs))
+    a = di.knn_label_quality(x, y, 10)
+    b = di.knn_label_quality(None, y, 10, neighbors=nbrs)
+    np.testing.assert_array_equal(a.label_quality_scores, b.label_quality_scores)
+    assert di.find_near_duplicates(x).pairs.equals(di.find_near_duplicates(x, neighbors=nbrs).pairs)
+
+
+# ------------------------------------------------------------------ validation
+@pytest.mark.parametrize("call, match", [
+    (lambda x: di.nearest_neighbors(np.where(np.arange(40)[:, None] == 3, np.nan, x), 3),
+     r"features must be finite; features\[3, 0\]"),
+    (lambda x: di.nearest_neighbors(x, 40), "k must be at most 39"),
+    (lambda x: di.nearest_neighbors(x, 0), "k must be an integer"),
+    (lambda x: di.nearest_neighbors(x, 3, metric="manhattan"), "metric must be one of"),
+    (lambda x: di.nearest_neighbors(x, 3, backend="annoy"), "backend must be one of"),
+    (lambda x: di.nearest_neighbors(x[:, :, None], 3), "must be 2-D"),
+    (lambda x: di.nearest_neighbors(x, 3, features_query=x[:, :5]), "same D"),
+    (lambda x: di.find_near_duplicates(x, features_other=np.full((2, 20), np.inf)),
+     "features_other must be finite"),
+    (lambda x: di.find_near_duplicates(x, -1.0), "threshold must be"),
+    (lambda x: di.knn_label_quality(x, np.zeros(39, int)), "labels has 39 entries"),
+    (lambda x: di.knn_label_quality(x, np.zeros(40, int), knn_weight=1.5), "knn_weight"),
+    (lambda x: di.knn_label_quality(x, np.zeros(40, int), knn_weight="mean"), "knn_weight"),
+    (lambda x: di.knn_label_quality(x, np.zeros(40, int), pred_probs=np.full((30, 2), 0.5)),
+     "pred_probs has 30 rows"),
+    (lambda x: di.outlier_scores(), "needs features"),
+    (lambda x: di.outlier_scores(x, neighbors=(np.zeros((40, 2)), np.zeros((40, 2), int)), k=5),
+     "neighbors must be"),
+    (lambda x: di.find_exact_duplicates(np.empty((0, 3))), "non-empty"),
+    (lambda x: di.overlapping_classes([0, 1], [[0.9, 0.1], [0.2, 0.8]], class_names=["a"]),
+     "class_names has 1"),
+])
+def test_validation_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call(_blob(40))
