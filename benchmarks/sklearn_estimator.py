@@ -50,6 +50,8 @@ from pathlib import Path
 
 import numpy as np
 import sklearn
+from _tables import load_rows
+from _tables import mean_std_percent as _ms
 from threadpoolctl import threadpool_limits
 
 from labelnoise import _io, noise
@@ -184,18 +186,7 @@ def fold_check() -> float | None:
     return float(np.abs(ours.pred_probs_ - theirs).max())
 
 
-def load_rows(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
-
-
 # ------------------------------------------------------------------------------ table
-def _ms(vals) -> str:
-    vals = [100 * v for v in vals]
-    if len(vals) == 1:
-        return f"{vals[0]:.1f}"
-    return f"{np.mean(vals):.1f} ± {np.std(vals, ddof=1):.1f}"
-
-
 def render(rows: list[dict], command: str, fold_diff: float | None = None) -> str:
     has_cl = any("acc_cleanlab" in r for r in rows)
     cl_ver = next((r["cleanlab"] for r in rows if "cleanlab" in r), None)

@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _tables import load_rows
+from _tables import mean_std_percent as _ms
 
 from labelnoise import noise, training
 
@@ -258,18 +260,7 @@ def run_one(dataset: str, setting: str, row: str, seed: int, args) -> dict:
                                  for r in h])
 
 
-def load_rows(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
-
-
 # ------------------------------------------------------------------------------ table
-def _ms(vals) -> str:
-    vals = [100 * v for v in vals]
-    if len(vals) == 1:
-        return f"{vals[0]:.1f}"
-    return f"{np.mean(vals):.1f} ± {np.std(vals, ddof=1):.1f}"
-
-
 def render(rows: list[dict], cost: list[dict] | None = None) -> str:
     from train_cifar import memorise_valid
 

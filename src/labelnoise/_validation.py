@@ -325,6 +325,26 @@ def _rows_identical(arr: np.ndarray, chunk: int) -> bool:
     return True
 
 
+def check_member_shapes(members, names, name: str) -> tuple[int, int]:
+    """(N, K) of pred_probs given as ensemble ``members`` (arrays with ``.shape``/``.ndim``,
+    numpy or Dask) named ``names``; ValueError naming the member when one is not 2-D with at
+    least 2 columns and a row, or the shapes differ."""
+    shape0 = members[0].shape
+    for arr, nm in zip(members, names):
+        if arr.ndim != 2:
+            raise ValueError(f"{nm} must be 2-D of shape (N, K), got shape {arr.shape}")
+        if arr.shape[1] < 2:
+            raise ValueError(f"{nm} must have at least 2 columns (classes), got shape {arr.shape}")
+        if arr.shape[0] == 0:
+            raise ValueError(f"{nm} has no rows")
+        if arr.shape != shape0:
+            raise ValueError(
+                f"all ensemble members of {name} must have the same shape; "
+                f"{names[0]} is {shape0} but {nm} is {arr.shape}"
+            )
+    return shape0
+
+
 def validate_pred_probs(
     pred_probs,
     *,
@@ -366,20 +386,7 @@ def validate_pred_probs(
     else:
         members = [_as_array(pred_probs, name)]
         names = [name]
-    shape0 = members[0].shape
-    for arr, nm in zip(members, names):
-        if arr.ndim != 2:
-            raise ValueError(f"{nm} must be 2-D of shape (N, K), got shape {arr.shape}")
-        if arr.shape[1] < 2:
-            raise ValueError(f"{nm} must have at least 2 columns (classes), got shape {arr.shape}")
-        if arr.shape[0] == 0:
-            raise ValueError(f"{nm} has no rows")
-        if arr.shape != shape0:
-            raise ValueError(
-                f"all ensemble members of {name} must have the same shape; "
-                f"{names[0]} is {shape0} but {nm} is {arr.shape}"
-            )
-    n, k = shape0
+    n, k = check_member_shapes(members, names, name)
     if num_rows is not None and n != num_rows:
         raise ValueError(
             f"{name} has {n} rows but labels has {num_rows} entries; they must match (N)"

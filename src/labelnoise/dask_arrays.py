@@ -156,21 +156,12 @@ def _members(pred_probs, name):
 
 def _check_shapes(members, names, name, num_rows):
     """The in-memory path's shape checks (same messages)."""
-    shape0 = members[0].shape
+    from labelnoise._validation import check_member_shapes
+
     for arr, nm in zip(members, names):
         if any(np.isnan(s) for s in arr.shape):
             raise ValueError(f"{nm} has unknown chunk sizes; call .compute_chunk_sizes() first")
-        if arr.ndim != 2:
-            raise ValueError(f"{nm} must be 2-D of shape (N, K), got shape {arr.shape}")
-        if arr.shape[1] < 2:
-            raise ValueError(f"{nm} must have at least 2 columns (classes), got shape {arr.shape}")
-        if arr.shape[0] == 0:
-            raise ValueError(f"{nm} has no rows")
-        if arr.shape != shape0:
-            raise ValueError(
-                f"all ensemble members of {name} must have the same shape; "
-                f"{names[0]} is {shape0} but {nm} is {arr.shape}"
-            )
+    shape0 = check_member_shapes(members, names, name)
     if shape0[0] != num_rows:
         raise ValueError(
             f"{name} has {shape0[0]} rows but labels has {num_rows} entries; they must match (N)"
@@ -626,20 +617,12 @@ def _fit_weight_blockwise(ratio, start_ratio_sample) -> float:
         return 0.0
     if s1 >= 0.0:
         return 1.0
-    w, lo, hi = start, 0.0, 1.0
-    for _ in range(200):
+
+    def moments(w):
         v = u / (1.0 + w * u)
-        slope, curvature = (float(x) for x in dask.compute(v.sum(), (v * v).sum()))
-        if slope > 0.0:
-            lo = w
-        else:
-            hi = w
-        step = w + slope / curvature if curvature > 0.0 else (lo + hi) / 2.0
-        new = step if lo < step < hi else (lo + hi) / 2.0
-        if abs(new - w) < 1e-13 or hi - lo < 1e-13:
-            return new
-        w = new
-    return w  # pragma: no cover
+        return tuple(float(x) for x in dask.compute(v.sum(), (v * v).sum()))
+
+    return rank._bracketed_newton(moments, start, 0.0, 1.0)
 
 
 def _mixture(inputs: _Inputs, noise_matrix):

@@ -190,9 +190,20 @@ def _newton_root(u: np.ndarray, w: float, lo: float, hi: float) -> float:
     """Root in (lo, hi) of the decreasing ``w -> sum_n u_n / (1 + w u_n)``: Newton's method
     kept inside a shrinking bracket (a bisection step whenever Newton would leave it),
     starting at ``w``; to 1e-13."""
-    for _ in range(200):
+
+    def moments(w):
         v = u / (1.0 + w * u)  # 1 + w u > 0: u > -1 and w in [0, 1]
-        slope, curvature = float(v.sum()), float(np.dot(v, v))  # curvature = -derivative
+        return float(v.sum()), float(np.dot(v, v))  # curvature = -derivative
+
+    return _bracketed_newton(moments, w, lo, hi)
+
+
+def _bracketed_newton(moments, w: float, lo: float, hi: float) -> float:
+    """Root in (lo, hi) of a decreasing function given ``moments(w) -> (value, -derivative)``:
+    Newton's method inside a shrinking bracket (bisection whenever Newton would leave it),
+    to 1e-13. Shared by the in-memory and the Dask mixture fits."""
+    for _ in range(200):
+        slope, curvature = moments(w)
         if slope > 0.0:
             lo = w
         else:

@@ -1,0 +1,22 @@
+"""Small helpers shared by the benchmark scripts: cached JSON-line runs and table cells."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def load_rows(path: Path) -> list[dict]:
+    """The runs cached in a JSON-lines file (one run per line; [] when it does not exist)."""
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def mean_std_percent(vals) -> str:
+    """Fractions as a percentage cell: ``"12.3"`` for one value, else ``"mean ± std"``
+    (sample standard deviation)."""
+    vals = [100 * v for v in vals]
+    if len(vals) == 1:
+        return f"{vals[0]:.1f}"
+    return f"{np.mean(vals):.1f} ± {np.std(vals, ddof=1):.1f}"
