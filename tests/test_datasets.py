@@ -247,7 +247,10 @@ def test_load_table(tmp_path, suffix):
     })
     path = tmp_path / f"t{suffix}"
     df.to_csv(path, index=False) if suffix == ".csv" else df.to_parquet(path)
-    ds = load_table(path, "label", true_label_column="clean")
+    from labelnoise.datasets import TableWarning
+
+    with pytest.warns(TableWarning, match="'name'"):  # an id-like text column: said, not used
+        ds = load_table(path, "label", true_label_column="clean")
     assert ds.class_names == ["ant", "bee", "zebra"]
     assert ds.labels.tolist() == [2, 0, 2, 1] and ds.true_labels.tolist() == [2, 0, 1, 1]
     assert ds.info["feature_columns"] == ["f1", "f2"]
@@ -255,8 +258,8 @@ def test_load_table(tmp_path, suffix):
     assert ds.noise_rate == 0.25
     one = load_table(path, "label", feature_columns=["f2"])
     assert one.inputs.shape == (4, 1)
-    with pytest.raises(ValueError, match="numeric"):
-        load_table(path, "label", feature_columns=["name"])
+    named = load_table(path, "label", feature_columns=["name"])  # given: one-hot encoded
+    np.testing.assert_array_equal(named.inputs, np.eye(4))
     with pytest.raises(ValueError, match="'nope'"):
         load_table(path, "nope")
 

@@ -19,9 +19,10 @@ from labelnoise.datasets.cifar import (
 from labelnoise.datasets.cifar_n import CIFAR10N_LABEL_SETS, load_cifar10n, load_cifar100n
 from labelnoise.datasets.container import LabeledDataset
 from labelnoise.datasets.folders import ImageFolderSequence, load_image_folder
-from labelnoise.datasets.tables import load_embeddings, load_table
+from labelnoise.datasets.tables import TableWarning, load_embeddings, load_table
 
 __all__ = [
+    "TableWarning",
     "ArchiveError",
     "CIFAR10N_LABEL_SETS",
     "CIFAR100_CLASSES",

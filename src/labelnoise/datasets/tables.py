@@ -32,24 +32,29 @@ def load_table(path: str | os.PathLike, label_column: str,
         label_column: the column of given labels (any type). ``class_names`` are its
             distinct values, sorted (numbers numerically), as strings; ``labels`` index into
             them.
-        feature_columns: the feature columns; default all numeric columns except the label
-            columns.
+        feature_columns: the feature columns; default every column except the label and id
+            columns: numbers (booleans as 0/1) as they are, other columns with at most
+            ``MAX_CATEGORIES`` distinct values one-hot encoded, the rest (free text, ids) left
+            out with a :class:`TableWarning`. Non-numeric columns given here are one-hot
+            encoded.
         true_label_column: an optional column of clean labels (same classes).
         id_column: an optional column naming each example (a row id such as
             ``bottle_id``); never a feature; its values are ``info["example_ids"]``.
 
     Returns:
-        :class:`LabeledDataset` with ``inputs`` float64 (N, D), ``labels`` int64 (N,),
-        ``true_labels`` int64 (N,) or ``None``; ``info["feature_columns"]``,
+        :class:`LabeledDataset` with ``inputs`` float64 (N, D) (the numeric columns, then
+        the one-hot columns), ``labels`` int64 (N,), ``true_labels`` int64 (N,) or ``None``;
+        ``info["feature_columns"]``, ``info["categorical_columns"]``,
+        ``info["encoded_features"]`` (the D input names),
         ``info["example_ids"]`` (an (N,) array, with ``id_column``) and
         ``info["id_column"]``.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: unknown suffix, a missing column, missing labels, a non-numeric feature
-            column, or true labels outside the given labels' classes.
+        ValueError: unknown suffix, a missing column, missing labels, a missing or infinite
+            value in a numeric feature column, or true labels outside the given labels'
+            classes.
     """
-    import pandas as pd
 
     from labelnoise._io import read_table
 
@@ -69,17 +74,8 @@ def load_table(path: str | os.PathLike, label_column: str,
         if df[c].isna().any():
             i = int(np.flatnonzero(df[c].isna().to_numpy())[0])
             raise ValueError(f"label column {c!r} has a missing value in row {i}")
-    if feature_columns is None:
-        feature_columns = [
-            c for c in df.columns
-            if c not in label_cols and c != id_column and pd.api.types.is_numeric_dtype(df[c])
-            and not pd.api.types.is_bool_dtype(df[c])
-        ]
-    else:
-        feature_columns = list(feature_columns)
-        bad = [c for c in feature_columns if not pd.api.types.is_numeric_dtype(df[c])]
-        if bad:
-            raise ValueError(f"feature columns must be numeric; {bad} are {df[bad].dtypes.tolist()}")
+    feature_columns, categorical = _feature_columns(df, feature_columns, label_cols, id_column,
+                                                    p.name)
     classes = _sorted_classes(df[label_column].tolist())
     index = {v: i for i, v in enumerate(classes)}
     labels = np.fromiter((index[v] for v in df[label_column]), dtype=np.int64, count=len(df))
@@ -93,13 +89,23 @@ def load_table(path: str | os.PathLike, label_column: str,
             )
         true_labels = np.fromiter((index[v] for v in df[true_label_column]), dtype=np.int64,
                                   count=len(df))
-    inputs = df[feature_columns].to_numpy(dtype=np.float64) if feature_columns else None
+    numeric = [c for c in feature_columns if c not in categorical]
+    inputs = df[numeric].to_numpy(dtype=np.float64) if numeric else None
     if inputs is not None:
         bad = ~np.isfinite(inputs)
         if bad.any():
             row, col = np.argwhere(bad)[0]
-            raise ValueError(f"{p.name}: feature column {feature_columns[col]!r} has a missing, "
+            raise ValueError(f"{p.name}: feature column {numeric[col]!r} has a missing, "
                              f"NaN or infinite value in row {int(row)}")
+    encoded = list(numeric)
+    if categorical:
+        from sklearn.preprocessing import OneHotEncoder
+
+        enc = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float64)
+        cats = df[categorical].astype(object).where(df[categorical].notna(), "(missing)")
+        onehot = enc.fit_transform(cats.astype(str))
+        encoded += [str(n) for n in enc.get_feature_names_out(categorical)]
+        inputs = onehot if inputs is None else np.hstack([inputs, onehot])
     return LabeledDataset(
         inputs=inputs,
         labels=labels,
@@ -107,9 +113,58 @@ def load_table(path: str | os.PathLike, label_column: str,
         class_names=[str(c) for c in classes],
         source=str(p),
         info={"dataset": "table", "feature_columns": feature_columns,
+              "categorical_columns": categorical, "encoded_features": encoded,
               **({"id_column": id_column, "example_ids": df[id_column].to_numpy()}
                  if id_column is not None else {})},
     )
+
+
+class TableWarning(UserWarning):
+    """A column of a table is not used as a feature (it looks like free text or an id)."""
+
+
+#: a non-numeric column with at most this many distinct values (and fewer than half the
+#: rows) is one-hot encoded by default; one with more looks like free text or an id
+MAX_CATEGORIES = 50
+
+
+def _feature_columns(df, feature_columns, label_cols, id_column, file_name):
+    """(feature columns in table order, the non-numeric ones among them, one-hot encoded).
+
+    Default: every column but the labels and the id; numeric and boolean columns as
+    numbers, other columns one-hot (scikit-learn's OneHotEncoder; a missing value is a
+    category of its own) when they have at most ``MAX_CATEGORIES`` distinct values and fewer
+    than half the rows, else left out with a :class:`TableWarning` naming them (free text
+    or ids; no column is dropped silently). Columns given explicitly are all used:
+    non-numeric ones one-hot encoded whatever their number of values.
+    """
+    import pandas as pd
+
+    def is_number(c):
+        return pd.api.types.is_numeric_dtype(df[c])
+
+    if feature_columns is not None:
+        feature_columns = list(feature_columns)
+        return feature_columns, [c for c in feature_columns if not is_number(c)]
+    candidates = [c for c in df.columns if c not in label_cols and c != id_column]
+    used, categorical, left_out = [], [], []
+    for c in candidates:
+        if is_number(c):
+            used.append(c)
+            continue
+        distinct = df[c].nunique(dropna=False)
+        if distinct <= MAX_CATEGORIES and distinct < 0.5 * len(df):
+            used.append(c)
+            categorical.append(c)
+        else:
+            left_out.append(f"{c!r} ({distinct} distinct values)")
+    if left_out:
+        import warnings
+
+        warnings.warn(f"{file_name}: column(s) {', '.join(left_out)} look like free text or "
+                      "ids and are not used as features (name an id with --id-column, or "
+                      "list the columns to use)", TableWarning, stacklevel=3)
+    return used, categorical
 
 
 def load_embeddings(path: str | os.PathLike) -> LabeledDataset:

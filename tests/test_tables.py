@@ -1,0 +1,51 @@
+"""Tables as they are: numeric, boolean, categorical and free-text columns."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labelnoise.datasets import TableWarning, load_table
+
+
+def _table(tmp_path, n=40):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({
+        "bottle_id": [f"b{i:03d}" for i in range(n)],
+        "alcohol": rng.normal(12, 1, n).round(2),
+        "organic": rng.random(n) < 0.5,
+        "region": rng.choice(["north", "south", "east"], n),
+        "comment": [f"note number {i} about taste" for i in range(n)],
+        "y": rng.choice(["red", "white"], n),
+    })
+    df.loc[3, "region"] = None  # a missing category
+    path = tmp_path / "wine.csv"
+    df.to_csv(path, index=False)
+    return df, path
+
+
+def test_categorical_columns_one_hot_and_text_left_out_with_a_warning(tmp_path):
+    df, path = _table(tmp_path)
+    with pytest.warns(TableWarning, match=r"'comment' \(40 distinct values\)"):
+        d = load_table(path, "y", id_column="bottle_id")
+    info = d.info
+    assert info["feature_columns"] == ["alcohol", "organic", "region"]
+    assert info["categorical_columns"] == ["region"]
+    assert info["encoded_features"] == ["alcohol", "organic", "region_(missing)", "region_east",
+                                        "region_north", "region_south"]
+    assert d.inputs.shape == (40, 6)
+    np.testing.assert_allclose(d.inputs[:, 0], df["alcohol"].to_numpy())
+    np.testing.assert_array_equal(d.inputs[:, 1], df["organic"].to_numpy(dtype=float))
+    region = df["region"].fillna("(missing)").to_numpy()
+    for j, name in enumerate(["(missing)", "east", "north", "south"]):
+        np.testing.assert_array_equal(d.inputs[:, 2 + j], (region == name).astype(float))
+    assert list(d.info["example_ids"][:2]) == ["b000", "b001"]
+
+
+def test_explicit_text_column_is_encoded_and_numeric_nan_still_refused(tmp_path):
+    df, path = _table(tmp_path)
+    d = load_table(path, "y", feature_columns=["alcohol", "comment"])
+    assert d.inputs.shape == (40, 1 + 40)
+    df.loc[5, "alcohol"] = np.nan
+    df.to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"'alcohol'.*row 5"):
+        load_table(path, "y", feature_columns=["alcohol", "region"])
