@@ -643,13 +643,11 @@ def _mixture(inputs: _Inputs, noise_matrix):
 
 def _scores(inputs: _Inputs, method: str, noise_matrix=None, adjust_pred_probs=False):
     """Lazy (N,) float64 scores of ``method`` (``rank._scores``)."""
+    from labelnoise import rank
+
     ctx: dict = {}
+    rank._check_adjust(method, adjust_pred_probs)
     if adjust_pred_probs:
-        if method not in ("self_confidence", "normalized_margin"):
-            raise ValueError(
-                "adjust_pred_probs is supported only for method='self_confidence' or "
-                f"'normalized_margin', got method={method!r}"
-            )
         ctx["thresholds"] = _thresholds(inputs)
     if method == "mixture":
         return _mixture(inputs, noise_matrix)[0]

@@ -395,6 +395,16 @@ def mixture_weight(labels, pred_probs, *, noise_matrix=None) -> float:
     return _mixture(labels, pp, noise_matrix, margin)[1]
 
 
+def _check_adjust(method: str, adjust_pred_probs: bool) -> None:
+    """ValueError unless ``adjust_pred_probs`` is off or ``method`` is one of cleanlab's two
+    scores that take it (shared by the in-memory and the Dask paths)."""
+    if adjust_pred_probs and method not in ("self_confidence", "normalized_margin"):
+        raise ValueError(
+            "adjust_pred_probs is supported only for method='self_confidence' or "
+            f"'normalized_margin', got method={method!r}"
+        )
+
+
 def _scores(labels: np.ndarray, pp: PredProbs, method: str, *, adjust_pred_probs: bool = False,
             noise_matrix: np.ndarray | None = None, thresholds: np.ndarray | None = None,
             margin: np.ndarray | None = None) -> np.ndarray:
@@ -403,12 +413,8 @@ def _scores(labels: np.ndarray, pp: PredProbs, method: str, *, adjust_pred_probs
     from labelnoise import count
 
     ctx: dict = {}
+    _check_adjust(method, adjust_pred_probs)
     if adjust_pred_probs:
-        if method not in ("self_confidence", "normalized_margin"):
-            raise ValueError(
-                "adjust_pred_probs is supported only for method='self_confidence' or "
-                f"'normalized_margin', got method={method!r}"
-            )
         if thresholds is None:
             thresholds = count._thresholds(labels, count._self_confidence(labels, pp), pp.k)
         ctx["thresholds"] = thresholds
