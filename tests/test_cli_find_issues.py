@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 import labelnoise
@@ -90,3 +91,141 @@ def test_find_issues_on_dirty_benchmark_ensemble(shared_data, tmp_path):
     errors = np.load(d / "resnet18" / "noisy_labels.npy") != np.load(d / "resnet18" / "true_labels.npy")
     flagged = pd.read_csv(out)["index"].to_numpy()
     assert errors[flagged].mean() > 0.9 and errors[flagged].sum() / errors.sum() > 0.8
+
+
+# ------------------------------------------------------------------------- multi-label
+
+
+NAMES = ["cat", "dog", "car", "tree"]
+
+
+def _multilabel_files(tmp_path, seed=3):
+    from labelnoise import noise
+
+    rng = np.random.default_rng(seed)
+    true = rng.random((300, 4)) < 0.35
+    pp = np.clip(np.where(true, 0.85, 0.1) + rng.normal(0, 0.08, (300, 4)), 0, 1)
+    noisy = noise.multilabel_flips(true, 0.02, 0.1, seed=seed + 1).labels
+    np.save(tmp_path / "y.npy", noisy.astype(np.int8))
+    np.save(tmp_path / "pp.npy", pp)
+    pd.DataFrame({"id": [f"ex{i}" for i in range(300)],
+                  "tags": [";".join(NAMES[c] for c in np.flatnonzero(r)) for r in noisy]}
+                 ).to_csv(tmp_path / "labels.csv", index=False)
+    pd.DataFrame(pp, columns=NAMES).to_csv(tmp_path / "pp.csv", index=False)
+    return true, noisy, pp
+
+
+def _run(*args):
+    return CliRunner().invoke(main, ["find-issues", "--multi-label", *map(str, args)])
+
+
+def test_find_issues_multilabel_npy_matrix(tmp_path):
+    from labelnoise import multilabel
+
+    true, noisy, pp = _multilabel_files(tmp_path)
+    out = tmp_path / "issues.csv"
+    res = _run("--labels", tmp_path / "y.npy", "--pred-probs", tmp_path / "pp.npy", "--out", out)
+    assert res.exit_code == 0, res.output
+    assert "300 examples, 4 classes (multi-label)" in res.output
+    frame = pd.read_csv(out, keep_default_na=False)
+    assert list(frame.columns) == ["rank", "index", "given_labels", "suggested_labels",
+                                   "label_quality_score", "is_label_issue"] + [
+        f"is_label_issue_{k}" for k in range(4)]
+    scores = multilabel.multilabel_quality_scores(noisy, pp)
+    np.testing.assert_array_equal(frame["index"], np.argsort(scores, kind="stable"))
+    np.testing.assert_allclose(frame["label_quality_score"], scores[frame["index"]])
+    flags = multilabel.find_multilabel_issues(noisy, pp)
+    np.testing.assert_array_equal(frame["is_label_issue"], flags[frame["index"]])
+    per_class = multilabel.per_class_label_issues(noisy, pp)
+    for k in range(4):
+        np.testing.assert_array_equal(frame[f"is_label_issue_{k}"], per_class[frame["index"], k])
+    row = frame.iloc[0]  # the worst example: its given set and the set with flags toggled
+    given = noisy[row["index"]]
+    assert row["given_labels"] == ",".join(str(k) for k in np.flatnonzero(given))
+    assert row["suggested_labels"] == ",".join(
+        str(k) for k in np.flatnonzero(given ^ per_class[row["index"]]))
+    errors = (noisy != true).any(axis=1)
+    assert errors[frame["index"][frame["is_label_issue"]]].mean() > 0.9  # flags are mostly real
+    assert not list(tmp_path.glob(".labelnoise-tmp-*"))  # written atomically
+
+
+def test_find_issues_multilabel_table_of_label_lists(tmp_path):
+    from labelnoise import multilabel
+
+    _, noisy, pp = _multilabel_files(tmp_path)
+    out = tmp_path / "issues.csv"
+    # class names from the pred_probs header, labels as names joined by ';', ids
+    res = _run("--labels", tmp_path / "labels.csv", "--label-column", "tags", "--id-column", "id",
+               "--label-delimiter", ";", "--pred-probs", tmp_path / "pp.csv", "--out", out,
+               "--only-issues", "--filter-by", "pooled")
+    assert res.exit_code == 0, res.output
+    frame = pd.read_csv(out, keep_default_na=False)
+    flags = multilabel.find_multilabel_issues(noisy, pp, filter_by="pooled")
+    assert len(frame) == flags.sum() and frame["is_label_issue"].all()
+    np.testing.assert_array_equal(np.sort(frame["index"]), np.flatnonzero(flags))
+    assert (frame["example_id"] == [f"ex{i}" for i in frame["index"]]).all()
+    assert [c for c in frame.columns if c.startswith("is_label_issue_")] == [
+        f"is_label_issue_{n}" for n in NAMES]
+    assert (frame["given_labels"] == [";".join(NAMES[c] for c in np.flatnonzero(noisy[i]))
+                                      for i in frame["index"]]).all()
+    # the same from indices in a CSV column, and from --class-names with a .npy pred_probs
+    pd.DataFrame({"y": [",".join(map(str, np.flatnonzero(r))) for r in noisy]}).to_csv(
+        tmp_path / "idx.csv", index=False)
+    res = _run("--labels", tmp_path / "idx.csv", "--pred-probs", tmp_path / "pp.npy", "--out", out,
+               "--force", "--only-issues", "--filter-by", "pooled", "--class-names", ",".join(NAMES))
+    assert res.exit_code == 0, res.output
+    np.testing.assert_array_equal(np.sort(pd.read_csv(out)["index"]), np.flatnonzero(flags))
+    # list cells: written by pandas as "['cat', 'dog']" in a CSV, a list column in Parquet
+    lists = [[NAMES[c] for c in np.flatnonzero(r)] for r in noisy]
+    pd.DataFrame({"y": lists}).to_csv(tmp_path / "lists.csv", index=False)
+    pd.DataFrame({"y": lists}).to_parquet(tmp_path / "lists.parquet")
+    for path in (tmp_path / "lists.csv", tmp_path / "lists.parquet"):
+        res = _run("--labels", path, "--pred-probs", tmp_path / "pp.csv", "--out", out, "--force",
+                   "--only-issues", "--filter-by", "pooled")
+        assert res.exit_code == 0, res.output
+        np.testing.assert_array_equal(np.sort(pd.read_csv(out)["index"]), np.flatnonzero(flags))
+
+
+@pytest.mark.parametrize("case, code, message", [
+    ("delimiter-without-multilabel", 2, "--label-delimiter: is only used with --multi-label"),
+    ("unknown-class", 2, "row 1: 'cow' is not one of the classes"),
+    ("too-few-names", 2, "the label lists name 3 distinct classes but pred_probs has K = 4"),
+    ("value-above-one", 2, r"probabilities in [0, 1]; pred_probs[2, 1] = 1.5"),
+    ("rows-mismatch", 2, "pred_probs has 10 rows but labels has 300 examples"),
+    ("index-out-of-range", 2, "labels[0] holds 7; class indices must be [0, 4)"),
+    ("missing-file", 3, "file not found"),
+    ("out-exists", 4, "exists; pass --force"),
+])
+def test_find_issues_multilabel_errors(tmp_path, case, code, message):
+    _, noisy, pp = _multilabel_files(tmp_path)
+    labels, probs, extra = tmp_path / "y.npy", tmp_path / "pp.npy", []
+    if case == "delimiter-without-multilabel":
+        res = CliRunner().invoke(main, ["find-issues", "--labels", str(labels), "--pred-probs",
+                                        str(probs), "--out", str(tmp_path / "o.csv"),
+                                        "--label-delimiter", ";"])
+    else:
+        if case == "unknown-class":
+            pd.DataFrame({"y": ["cat", "cow"] + ["dog"] * 298}).to_csv(tmp_path / "l.csv", index=False)
+            labels, probs = tmp_path / "l.csv", tmp_path / "pp.csv"
+        elif case == "too-few-names":
+            pd.DataFrame({"y": ["cat", "dog;car", ""] * 100}).to_csv(tmp_path / "l.csv", index=False)
+            labels = tmp_path / "l.csv"
+            extra = ["--label-delimiter", ";"]
+        elif case == "value-above-one":
+            bad = pp.copy()
+            bad[2, 1] = 1.5
+            np.save(tmp_path / "bad.npy", bad)
+            probs = tmp_path / "bad.npy"
+        elif case == "rows-mismatch":
+            np.save(tmp_path / "short.npy", pp[:10])
+            probs = tmp_path / "short.npy"
+        elif case == "index-out-of-range":
+            pd.DataFrame({"y": ["7"] + ["1"] * 299}).to_csv(tmp_path / "l.csv", index=False)
+            labels = tmp_path / "l.csv"
+        elif case == "missing-file":
+            labels = tmp_path / "nope.npy"
+        elif case == "out-exists":
+            (tmp_path / "o.csv").write_text("x\n")
+        res = _run("--labels", labels, "--pred-probs", probs, "--out", tmp_path / "o.csv", *extra)
+    assert res.exit_code == code, res.output
+    assert message in " ".join(res.output.split()), res.output

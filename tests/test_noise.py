@@ -311,3 +311,77 @@ def test_empirical_noise_matrix_mask():
     np.testing.assert_array_equal(
         noise.empirical_noise_matrix(noisy, true, mask=np.array([True, False, False, False])),
         [[1.0, 0.0], [0.0, 1.0]])
+
+
+# ---------------------------------------------------------------- multi-label flips
+
+
+@pytest.fixture(scope="module")
+def multilabels():
+    return np.random.default_rng(321).random((N, 4)) < np.array([0.1, 0.3, 0.5, 0.7])
+
+
+def test_multilabel_flips_symmetric_rates(multilabels):
+    before = multilabels.copy()
+    noisy, realised = noise.multilabel_flips(multilabels, 0.1, seed=0)
+    np.testing.assert_array_equal(multilabels, before)  # input untouched
+    assert noisy.dtype == np.bool_ and noisy.shape == (N, 4) and realised.shape == (4, 2, 2)
+    flipped = noisy != multilabels
+    for k in range(4):
+        pos, neg = multilabels[:, k], ~multilabels[:, k]
+        assert abs(flipped[pos, k].mean() - 0.1) <= tol(0.1, pos.sum())
+        assert abs(flipped[neg, k].mean() - 0.1) <= tol(0.1, neg.sum())
+        # realised [i, j] = P(given = i | true = j), the empirical confusion of the class
+        np.testing.assert_allclose(realised[k], confusion(noisy[:, k].astype(int),
+                                                          multilabels[:, k].astype(int), 2), atol=1e-12)
+
+
+def test_multilabel_flips_per_class_rates(multilabels):
+    r01, r10 = np.array([0.0, 0.01, 0.05, 0.2]), np.array([0.3, 0.2, 0.0, 1.0])
+    noisy, realised = noise.multilabel_flips(multilabels, r01, r10, seed=1)
+    for k in range(4):
+        pos, neg = multilabels[:, k], ~multilabels[:, k]
+        assert abs(realised[k, 0, 1] - r10[k]) <= tol(r10[k], pos.sum())  # removed | present
+        assert abs(realised[k, 1, 0] - r01[k]) <= tol(r01[k], neg.sum())  # added | absent
+        assert abs(np.mean(~noisy[pos, k]) - r10[k]) <= tol(r10[k], pos.sum())
+    assert not (noisy & ~multilabels)[:, 0].any()  # added with rate 0: never
+    assert not (noisy & multilabels)[:, 3].any()  # removed with rate 1: always
+    np.testing.assert_array_equal(noisy[:, 2] | ~multilabels[:, 2], True)  # removed with rate 0
+
+
+def test_multilabel_flips_reproducible_and_forms_agree(multilabels):
+    a = noise.multilabel_flips(multilabels, 0.05, 0.2, seed=7)
+    b = noise.multilabel_flips(multilabels.astype(np.int8), 0.05, 0.2, seed=np.random.default_rng(7))
+    lists = [np.flatnonzero(r).tolist() for r in multilabels]
+    c = noise.multilabel_flips(lists, 0.05, 0.2, num_classes=4, seed=7)
+    for other in (b, c):
+        np.testing.assert_array_equal(a.labels, other.labels)
+        np.testing.assert_array_equal(a.noise_matrices, other.noise_matrices)
+    d = noise.multilabel_flips(multilabels, 0.05, 0.2, seed=8)
+    assert (a.labels != d.labels).mean() > 0.05
+    np.testing.assert_array_equal(noise.multilabel_flips(multilabels, 0.0, seed=0).labels, multilabels)
+    np.testing.assert_array_equal(noise.multilabel_flips(multilabels, 1.0, seed=0).labels, ~multilabels)
+    # a class never seen keeps the identity column
+    _, realised = noise.multilabel_flips([[0], []], 0.5, num_classes=2, seed=0)
+    np.testing.assert_array_equal(realised[1][:, 1], [0.0, 1.0])
+
+
+@pytest.mark.parametrize("args, match", [
+    ((1.5,), "flip_0to1 must lie in"),
+    ((0.1, -0.1), "flip_1to0 must lie in"),
+    ((0.1, [0.1, 0.2]), r"flip_1to0 must be a number or one rate per class \(K = 4\)"),
+    ((np.array([0.1, 0.1, np.nan, 0.1]),), r"flip_0to1\[2\] must lie in \[0, 1\]"),
+    ((True,), "flip_0to1 must be a number"),
+])
+def test_multilabel_flips_rejects_bad_rates(multilabels, args, match):
+    with pytest.raises(ValueError, match=match):
+        noise.multilabel_flips(multilabels, *args, seed=0)
+
+
+def test_multilabel_flips_rejects_bad_labels():
+    with pytest.raises(ValueError, match=r"labels\[1\] holds 4; class indices must be \[0, 3\)"):
+        noise.multilabel_flips([[0], [4]], 0.1, num_classes=3)
+    with pytest.raises(ValueError, match="labels must hold only 0 and 1"):
+        noise.multilabel_flips(np.array([[0, 2]]), 0.1)
+    with pytest.raises(ValueError, match="seed"):
+        noise.multilabel_flips([[0], [1]], 0.1, seed="x")

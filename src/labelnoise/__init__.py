@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = ("count", "rank", "filter", "issues", "noise", "datasets", "multiannotator", "crossval",
                "losses", "models", "training", "report", "audit", "features",
-               "estimators", "data_issues", "dask_arrays")
+               "estimators", "data_issues", "dask_arrays", "multilabel")
 
 
 def __getattr__(name):
@@ -46,6 +46,10 @@ __all__ = [
     "majority_vote",
     "CleanClassifier",
     "RobustMLPClassifier",
+    "find_multilabel_issues",
+    "multilabel_quality_scores",
+    "per_class_label_issues",
+    "per_class_label_quality_scores",
 ]
 
 #: public names re-exported lazily from submodules that import scipy
@@ -53,3 +57,6 @@ _LAZY_NAMES = {name: "multiannotator" for name in (
     "Annotations", "annotator_quality", "consensus_labels", "label_quality_multiannotator",
     "majority_vote")}
 _LAZY_NAMES.update({name: "estimators" for name in ("CleanClassifier", "RobustMLPClassifier")})
+_LAZY_NAMES.update({name: "multilabel" for name in (
+    "find_multilabel_issues", "multilabel_quality_scores", "per_class_label_issues",
+    "per_class_label_quality_scores")})

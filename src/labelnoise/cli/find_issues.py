@@ -1,10 +1,16 @@
-"""``labelnoise find-issues``: rank label issues from a labels file and a pred_probs file."""
+"""``labelnoise find-issues``: rank label issues from a labels file and a pred_probs file.
+
+With ``--multi-label`` the labels are sets of classes (a 0/1 ``.npy`` matrix, or a table
+column of label lists joined by ``--label-delimiter``) and the pred_probs independent
+per-class probabilities; detection is :mod:`labelnoise.multilabel`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+import numpy as np
 
 from labelnoise.cli._errors import (
     Command,
@@ -14,6 +20,7 @@ from labelnoise.cli._errors import (
     progress_option,
 )
 from labelnoise.filter import DEFAULT_FILTER, FILTERS
+from labelnoise.multilabel import DEFAULT_FILTER as MULTILABEL_DEFAULT_FILTER
 
 #: suffixes of the label files read as tables
 LABEL_TABLES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
@@ -75,15 +82,25 @@ def read_labels(path: Path, column: str | None, id_column: str | None = None,
               help="Out-of-sample pred_probs (N, K): .npy, or a CSV/Parquet table with one column "
                    "per class (a header names the classes); repeat for an ensemble (rows averaged).")
 @class_names_option
-@click.option("--filter-by", default=DEFAULT_FILTER, show_default=True,
-              type=click.Choice(list(FILTERS)))
+@click.option("--filter-by", default=None, type=click.Choice(list(FILTERS)),
+              help=f"[default: {DEFAULT_FILTER}; with --multi-label the filter of each class, "
+                   f"default {MULTILABEL_DEFAULT_FILTER}]")
+@click.option("--multi-label", "multi_label", is_flag=True,
+              help="Each example has a set of classes: --labels is an (N, K) 0/1 .npy matrix or a "
+                   "table column of label lists (class names or indices joined by "
+                   "--label-delimiter, or written as [a, b]; an empty cell is the empty set), "
+                   "--pred-probs holds "
+                   "independent per-class probabilities in [0, 1].")
+@click.option("--label-delimiter", default=None,
+              help="With --multi-label: what separates the classes of one cell of a label "
+                   "table [default: ,].")
 @click.option("--out", "out_path", type=click.Path(path_type=Path), required=True,
               help="CSV of every example, ranked (most likely wrong first), with is_label_issue.")
 @click.option("--only-issues", is_flag=True, help="Write only the flagged examples.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @progress_option
 def find_issues(labels_path, label_column, id_column, pred_probs_paths, class_names, filter_by,
-                out_path, only_issues, force, progress):
+                multi_label, label_delimiter, out_path, only_issues, force, progress):
     """Rank label issues from given labels and out-of-sample pred_probs.
 
     Writes one row per example, most likely wrong first (``labelnoise.LabelIssues.to_frame``,
@@ -92,6 +109,12 @@ def find_issues(labels_path, label_column, id_column, pred_probs_paths, class_na
     are known; with --only-issues the flagged rows only); prints the estimated noise rate,
     the number of issues and the most confused class pairs. The same result as
     ``labelnoise.find_issues``.
+
+    With --multi-label: one row per example, most likely wrong first (rank, index,
+    [example_id], given_labels, suggested_labels, label_quality_score, is_label_issue, then
+    one is_label_issue_<class> column per class); the same result as
+    ``labelnoise.multilabel`` (``find_multilabel_issues``, ``per_class_label_issues``,
+    ``multilabel_quality_scores``).
     """
     from rich.console import Console
     from rich.table import Table
@@ -100,8 +123,17 @@ def find_issues(labels_path, label_column, id_column, pred_probs_paths, class_na
     from labelnoise.issues import find_issues as detect
 
     del progress  # detection shows no progress bar
+    if label_delimiter is not None and not multi_label:
+        raise click.BadParameter("is only used with --multi-label", param_hint="--label-delimiter")
+    if label_delimiter == "":
+        raise click.BadParameter("must not be empty", param_hint="--label-delimiter")
     check_output_file(out_path, "--out", force=force)
     names = parse_class_names(class_names)
+    if multi_label:
+        _find_multilabel_issues(labels_path, label_column, id_column, pred_probs_paths, names,
+                                filter_by, label_delimiter or ",", out_path, only_issues)
+        return
+    filter_by = filter_by or DEFAULT_FILTER
     if id_column:
         labels, ids = read_labels(labels_path, label_column, id_column)
     else:
@@ -130,5 +162,181 @@ def find_issues(labels_path, label_column, id_column, pred_probs_paths, class_na
         table.add_column(col, justify="right")
     for g, t, c in result.confused_pairs(top=5):
         table.add_row(str(result.class_name(g)), str(result.class_name(t)), f"{c:,}")
+    console.print(table)
+    console.print(f"wrote {out_path}")
+
+
+# ------------------------------------------------------------------------- multi-label
+
+
+def _is_int_token(token: str) -> bool:
+    return token.lstrip("-").isdigit()
+
+
+def _cell_tokens(value, delimiter: str) -> list[str]:
+    """The class tokens of one table cell: NaN/None/empty -> []; a list (a Parquet list
+    column) -> its items; text -> the stripped parts between ``delimiter``, a cell written
+    as a Python list (``[0, 2]``, ``['cat', 'dog']``, as pandas writes list cells) read
+    without its brackets and quotes."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(v.item() if isinstance(v, np.generic) else v).strip() for v in value]
+    if value is None or (isinstance(value, float) and value != value):
+        return []
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)  # a numeric column read as floats because of an empty cell
+    text = str(value).strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+        parts = [t.strip().strip("'\"") for t in text.split(",")]
+        return [t for t in parts if t]
+    return [t.strip() for t in text.split(delimiter) if t.strip()]
+
+
+def parse_label_lists(cells, delimiter: str, num_classes: int, class_names: list | None,
+                      option: str = "--labels") -> tuple[list[list[int]], list | None]:
+    """Label lists (class indices) from the cells of a table column.
+
+    Each cell holds the classes of one example joined by ``delimiter`` (an empty cell: no
+    class; see :func:`_cell_tokens` for list cells). Rules: with ``class_names``, tokens are looked up by name (``str`` equality);
+    when the names are not all integers and every token is an integer, tokens are indices
+    into ``class_names``. Without names, integer tokens are indices; otherwise the sorted
+    distinct tokens are the classes and there must be K of them.
+
+    Returns:
+        (label lists, the K class names or None).
+
+    Raises:
+        click.BadParameter: a token that is not a class name, or names to infer that do
+            not number K (the message names the row and token).
+    """
+    rows = [_cell_tokens(v, delimiter) for v in cells]
+    tokens = sorted({t for r in rows for t in r})
+    all_int = all(_is_int_token(t) for t in tokens)
+    names = class_names
+    if names is None and not all_int:
+        if len(tokens) != num_classes:
+            raise click.BadParameter(
+                f"the label lists name {len(tokens)} distinct classes but pred_probs has K = "
+                f"{num_classes} columns; give the classes in column order with --class-names",
+                param_hint=option)
+        names = tokens
+    if names is None or (all_int and not all(isinstance(n, int) for n in names)):
+        return [[int(t) for t in r] for r in rows], names
+    index = {str(n): i for i, n in enumerate(names)}
+    out = []
+    for i, r in enumerate(rows):
+        codes = []
+        for t in r:
+            if t not in index:
+                shown = names if len(names) <= 12 else [*names[:12], "..."]
+                raise click.BadParameter(f"row {i}: {t!r} is not one of the classes {shown}",
+                                         param_hint=option)
+            codes.append(index[t])
+        out.append(codes)
+    return out, names
+
+
+def _read_multilabel_labels(path: Path, column: str | None, id_column: str | None,
+                            delimiter: str, num_classes: int, names: list | None):
+    """(labels: label lists or an (N, K) matrix, class names or None, ids or None)."""
+    from labelnoise._io import InputFileError, read_npy, read_table
+
+    if not path.is_file():
+        raise InputFileError(f"--labels {path}: " + ("is a folder, expected a file"
+                                                      if path.is_dir() else "file not found"))
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        if id_column is not None:
+            raise click.BadParameter(f"{path} is a .npy array; --id-column needs the labels in a "
+                                     "CSV/Parquet table", param_hint="--id-column")
+        return read_npy(path, "--labels"), names, None
+    if suffix not in LABEL_TABLES:
+        raise click.BadParameter(f"{path}: expected a .npy 0/1 matrix or a .csv/.parquet table",
+                                 param_hint="--labels")
+    frame = read_table(path, "--labels", keep_default_na=False, na_values=[""]) \
+        if suffix not in (".parquet", ".pq") else read_table(path, "--labels")
+    col = column or frame.columns[0]
+    for c, hint in ((col, "--label-column"), (id_column, "--id-column")):
+        if c is not None and c not in frame.columns:
+            raise click.BadParameter(f"column {c!r} not in {path} (columns: {list(frame.columns)})",
+                                     param_hint=hint)
+    lists, names = parse_label_lists(frame[col].tolist(), delimiter, num_classes, names)
+    ids = frame[id_column].to_numpy() if id_column is not None else None
+    return lists, names, ids
+
+
+def _multilabel_frame(det, names: list | None, ids, delimiter: str, only_issues: bool):
+    """issues.csv of --multi-label as a pandas DataFrame (see :func:`find_issues`)."""
+    import pandas as pd
+
+    n, k = det.labels.shape
+    shown = [str(c) for c in names] if names is not None else [str(c) for c in range(k)]
+    order = det.ranking[det.is_label_issue[det.ranking]] if only_issues else det.ranking
+
+    def joined(matrix: np.ndarray) -> list[str]:
+        return [delimiter.join(shown[c] for c in np.flatnonzero(row)) for row in matrix]
+
+    cols = {"rank": np.arange(1, order.size + 1, dtype=np.int64), "index": order}
+    if ids is not None:
+        cols["example_id"] = np.asarray(ids)[order]
+    given = det.labels[order]
+    cols["given_labels"] = joined(given)
+    cols["suggested_labels"] = joined(given ^ det.per_class_issues[order])
+    cols["label_quality_score"] = det.label_quality_scores[order]
+    cols["is_label_issue"] = det.is_label_issue[order]
+    for c in range(k):
+        cols[f"is_label_issue_{shown[c]}"] = det.per_class_issues[order, c]
+    return pd.DataFrame(cols)
+
+
+def _find_multilabel_issues(labels_path: Path, label_column, id_column, pred_probs_paths,
+                            names: list | None, filter_by, delimiter: str, out_path: Path,
+                            only_issues: bool) -> None:
+    """``find-issues --multi-label``: read, detect (:func:`labelnoise.multilabel._detect`),
+    write issues.csv atomically, print a summary."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from labelnoise import multilabel
+    from labelnoise._io import read_pred_probs, write_csv
+
+    filter_by = filter_by or MULTILABEL_DEFAULT_FILTER
+    read = [read_pred_probs(p, "--pred-probs", mmap=False) for p in pred_probs_paths]
+    names = merge_class_names(names, [r[1] for r in read])
+    if len(read) == 1:
+        pred_probs = read[0][0]
+    else:  # an ensemble: the mean of the members' per-class probabilities
+        members = [multilabel.validate_multilabel_pred_probs(r[0], name=f"pred_probs[{m}]",
+                                                             num_rows=read[0][0].shape[0],
+                                                             num_classes=np.shape(read[0][0])[1])
+                   for m, r in enumerate(read)]
+        pred_probs = np.mean(members, axis=0)
+    num_classes = np.shape(pred_probs)[1] if np.ndim(pred_probs) == 2 else 0
+    if names is not None and len(names) != num_classes:
+        raise click.BadParameter(f"{len(names)} class names for K = {num_classes} pred_probs "
+                                 "columns", param_hint="--class-names")
+    labels, names, ids = _read_multilabel_labels(labels_path, label_column, id_column, delimiter,
+                                                 num_classes, names)
+    det = multilabel._detect(labels, pred_probs, filter_by=filter_by)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    write_csv(out_path, _multilabel_frame(det, names, ids, delimiter, only_issues))
+
+    console = Console()
+    n, k = det.labels.shape
+    num = int(det.is_label_issue.sum())
+    console.print(f"[bold]{n:,}[/] examples, [bold]{k}[/] classes (multi-label), "
+                  f"{det.labels.sum():,} annotations")
+    console.print(f"examples with label issues ({filter_by}, per class): [bold]{num:,}[/] "
+                  f"({num / n:.2%}); class annotations flagged: {int(det.per_class_issues.sum()):,}")
+    table = Table(title="classes with the most flagged annotations")
+    for col in ("class", "annotated", "flagged as missing", "flagged as wrongly given"):
+        table.add_column(col, justify="right")
+    missing = (det.per_class_issues & ~det.labels).sum(axis=0)
+    extra = (det.per_class_issues & det.labels).sum(axis=0)
+    for c in np.argsort(-(missing + extra), kind="stable")[:10]:
+        if missing[c] + extra[c] == 0:
+            break
+        table.add_row(str(names[c] if names is not None else c), f"{int(det.labels[:, c].sum()):,}",
+                      f"{int(missing[c]):,}", f"{int(extra[c]):,}")
     console.print(table)
     console.print(f"wrote {out_path}")
