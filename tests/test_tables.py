@@ -25,8 +25,11 @@ def _table(tmp_path, n=40):
 
 def test_categorical_columns_one_hot_and_text_left_out_with_a_warning(tmp_path):
     df, path = _table(tmp_path)
-    with pytest.warns(TableWarning, match=r"'comment' \(40 distinct values\)"):
+    with pytest.warns(TableWarning, match=r"'comment' \(40 distinct values\)") as caught:
         d = load_table(path, "y", id_column="bottle_id")
+    # the warning says how to use free text instead (issue 16): --text-column
+    assert '--text-column (pip install "labelnoise[text]")' in str(caught[0].message)
+    assert d.info["text_columns"] == [] and "text_model" not in d.info
     info = d.info
     assert info["feature_columns"] == ["alcohol", "organic", "region"]
     assert info["categorical_columns"] == ["region"]

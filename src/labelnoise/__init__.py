@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = ("count", "rank", "filter", "issues", "noise", "datasets", "multiannotator", "crossval",
                "losses", "models", "training", "report", "audit", "features",
-               "estimators", "data_issues", "dask_arrays", "multilabel")
+               "estimators", "data_issues", "dask_arrays", "multilabel", "text")
 
 
 def __getattr__(name):
@@ -50,6 +50,7 @@ __all__ = [
     "multilabel_quality_scores",
     "per_class_label_issues",
     "per_class_label_quality_scores",
+    "embed_texts",
 ]
 
 #: public names re-exported lazily from submodules that import scipy
@@ -60,3 +61,4 @@ _LAZY_NAMES.update({name: "estimators" for name in ("CleanClassifier", "RobustML
 _LAZY_NAMES.update({name: "multilabel" for name in (
     "find_multilabel_issues", "multilabel_quality_scores", "per_class_label_issues",
     "per_class_label_quality_scores")})
+_LAZY_NAMES["embed_texts"] = "text"

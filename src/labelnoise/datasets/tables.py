@@ -24,7 +24,9 @@ def _sorted_classes(values) -> list:
 def load_table(path: str | os.PathLike, label_column: str,
                feature_columns: Sequence[str] | None = None, *,
                true_label_column: str | None = None,
-               id_column: str | None = None) -> LabeledDataset:
+               id_column: str | None = None,
+               text_columns: Sequence[str] | None = None,
+               progress: bool = False) -> LabeledDataset:
     """A CSV (``.csv``, ``.tsv``) or Parquet (``.parquet``, ``.pq``) table.
 
     Args:
@@ -36,24 +38,37 @@ def load_table(path: str | os.PathLike, label_column: str,
             columns: numbers (booleans as 0/1) as they are, other columns with at most
             ``MAX_CATEGORIES`` distinct values one-hot encoded, the rest (free text, ids) left
             out with a :class:`TableWarning`. Non-numeric columns given here are one-hot
-            encoded.
+            encoded. Text columns are never among them.
         true_label_column: an optional column of clean labels (same classes).
         id_column: an optional column naming each example (a row id such as
             ``bottle_id``); never a feature; its values are ``info["example_ids"]``.
+        text_columns: free-text columns (a list of names) to embed with
+            :func:`labelnoise.text.embed_texts` (all-MiniLM-L6-v2 sentence embeddings, 384
+            float32 values per column, unit norm, offline; needs
+            ``pip install "labelnoise[text]"``); each becomes 384 features after the numeric
+            and one-hot ones. Every row needs a string there.
+        progress: show the embedding's progress bar (with ``text_columns``).
 
     Returns:
         :class:`LabeledDataset` with ``inputs`` float64 (N, D) (the numeric columns, then
-        the one-hot columns), ``labels`` int64 (N,), ``true_labels`` int64 (N,) or ``None``;
-        ``info["feature_columns"]``, ``info["categorical_columns"]``,
-        ``info["encoded_features"]`` (the D input names),
+        the one-hot columns, then 384 embedding values per text column), ``labels`` int64
+        (N,), ``true_labels`` int64 (N,) or ``None``; ``info["feature_columns"]`` (the
+        numeric and categorical columns), ``info["categorical_columns"]``,
+        ``info["text_columns"]``, ``info["encoded_features"]`` (the D input names; a text
+        column's are ``<column>_emb_000`` .. ``<column>_emb_383``), ``info["text_model"]``
+        (with text columns: the model and package versions),
         ``info["example_ids"]`` (an (N,) array, with ``id_column``) and
         ``info["id_column"]``.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
         ValueError: unknown suffix, a missing column, missing labels, a missing or infinite
-            value in a numeric feature column, or true labels outside the given labels'
-            classes.
+            value in a numeric feature column, true labels outside the given labels'
+            classes; ``text_columns`` not a list of names, naming a label, id or feature
+            column or one twice, or a text column with a missing or non-text value (the
+            message names the column and the row).
+        labelnoise.text.MissingTextExtraError: (an ``ImportError``) ``text_columns`` given
+            but the ``labelnoise[text]`` packages are not installed.
     """
 
     from labelnoise._io import read_table
@@ -67,7 +82,9 @@ def load_table(path: str | os.PathLike, label_column: str,
     label_cols = [c for c in (label_column, true_label_column) if c is not None]
     if id_column is not None and id_column in label_cols:
         raise ValueError(f"id column {id_column!r} is also a label column")
-    for c in label_cols + list(feature_columns or []) + ([id_column] if id_column else []):
+    text_columns = _text_columns(text_columns, label_cols, id_column, feature_columns)
+    for c in (label_cols + list(feature_columns or []) + ([id_column] if id_column else [])
+              + text_columns):
         if c not in df.columns:
             raise ValueError(f"column {c!r} not in {p.name} (columns: {list(df.columns)})")
     for c in label_cols:
@@ -75,7 +92,7 @@ def load_table(path: str | os.PathLike, label_column: str,
             i = int(np.flatnonzero(df[c].isna().to_numpy())[0])
             raise ValueError(f"label column {c!r} has a missing value in row {i}")
     feature_columns, categorical = _feature_columns(df, feature_columns, label_cols, id_column,
-                                                    p.name)
+                                                    p.name, text_columns)
     classes = _sorted_classes(df[label_column].tolist())
     index = {v: i for i, v in enumerate(classes)}
     labels = np.fromiter((index[v] for v in df[label_column]), dtype=np.int64, count=len(df))
@@ -106,6 +123,18 @@ def load_table(path: str | os.PathLike, label_column: str,
         onehot = enc.fit_transform(cats.astype(str))
         encoded += [str(n) for n in enc.get_feature_names_out(categorical)]
         inputs = onehot if inputs is None else np.hstack([inputs, onehot])
+    text_info = {}
+    if text_columns:
+        from labelnoise import text
+
+        for c in text_columns:  # every column checked before the model is loaded
+            text._check_texts(df[c], f"{p.name}: text column {c!r}")
+        blocks = [text.embed_texts(df[c], progress=progress,
+                                   name=f"{p.name}: text column {c!r}").astype(np.float64)
+                  for c in text_columns]
+        encoded += [f"{c}_emb_{j:03d}" for c in text_columns for j in range(text.EMBEDDING_DIM)]
+        inputs = np.hstack(([] if inputs is None else [inputs]) + blocks)
+        text_info = {"text_model": text.model_description()}
     return LabeledDataset(
         inputs=inputs,
         labels=labels,
@@ -113,14 +142,41 @@ def load_table(path: str | os.PathLike, label_column: str,
         class_names=[str(c) for c in classes],
         source=str(p),
         info={"dataset": "table", "feature_columns": feature_columns,
-              "categorical_columns": categorical, "encoded_features": encoded,
+              "categorical_columns": categorical, "text_columns": list(text_columns),
+              "encoded_features": encoded, **text_info,
               **({"id_column": id_column, "example_ids": df[id_column].to_numpy()}
                  if id_column is not None else {})},
     )
 
 
+def _text_columns(text_columns, label_cols, id_column, feature_columns) -> list[str]:
+    """``text_columns`` as a list of distinct names that are not label, id or feature
+    columns (one-line ValueErrors naming the argument)."""
+    if text_columns is None:
+        return []
+    if isinstance(text_columns, str | bytes):
+        raise ValueError(f"text_columns must be a list of column names, got the string "
+                         f"{text_columns!r} (use [{text_columns!r}])")
+    names = list(text_columns)
+    for c in names:
+        if c in label_cols:
+            raise ValueError(f"text column {c!r} (--text-column) is also a label column")
+        if id_column is not None and c == id_column:
+            raise ValueError(f"text column {c!r} (--text-column) is also the id column")
+        if feature_columns is not None and c in list(feature_columns):
+            raise ValueError(f"text column {c!r} is also in feature_columns; name it in one "
+                             "of the two")
+    seen = set()
+    for c in names:
+        if c in seen:
+            raise ValueError(f"text column {c!r} (--text-column) is named twice")
+        seen.add(c)
+    return names
+
+
 class TableWarning(UserWarning):
-    """A column of a table is not used as a feature (it looks like free text or an id)."""
+    """A column of a table is not used as a feature (it looks like free text or an id;
+    ``text_columns=`` / ``--text-column`` embeds free text instead)."""
 
 
 #: a non-numeric column with at most this many distinct values (and fewer than half the
@@ -128,7 +184,7 @@ class TableWarning(UserWarning):
 MAX_CATEGORIES = 50
 
 
-def _feature_columns(df, feature_columns, label_cols, id_column, file_name):
+def _feature_columns(df, feature_columns, label_cols, id_column, file_name, text_columns=()):
     """(feature columns in table order, the non-numeric ones among them, one-hot encoded).
 
     Default: every column but the labels and the id; numeric and boolean columns as
@@ -136,7 +192,8 @@ def _feature_columns(df, feature_columns, label_cols, id_column, file_name):
     category of its own) when they have at most ``MAX_CATEGORIES`` distinct values and fewer
     than half the rows, else left out with a :class:`TableWarning` naming them (free text
     or ids; no column is dropped silently). Columns given explicitly are all used:
-    non-numeric ones one-hot encoded whatever their number of values.
+    non-numeric ones one-hot encoded whatever their number of values. Text columns
+    (``text_columns``, embedded by the caller) are never candidates.
     """
     import pandas as pd
 
@@ -146,7 +203,8 @@ def _feature_columns(df, feature_columns, label_cols, id_column, file_name):
     if feature_columns is not None:
         feature_columns = list(feature_columns)
         return feature_columns, [c for c in feature_columns if not is_number(c)]
-    candidates = [c for c in df.columns if c not in label_cols and c != id_column]
+    candidates = [c for c in df.columns
+                  if c not in label_cols and c != id_column and c not in text_columns]
     used, categorical, left_out = [], [], []
     for c in candidates:
         if is_number(c):
@@ -162,7 +220,8 @@ def _feature_columns(df, feature_columns, label_cols, id_column, file_name):
         import warnings
 
         warnings.warn(f"{file_name}: column(s) {', '.join(left_out)} look like free text or "
-                      "ids and are not used as features (name an id with --id-column, or "
+                      "ids and are not used as features (name an id with --id-column, embed "
+                      "free text with --text-column (pip install \"labelnoise[text]\"), or "
                       "list the columns to use)", TableWarning, stacklevel=3)
     return used, categorical
 
