@@ -126,15 +126,40 @@ def test_bad_inputs(data):
         out_of_sample_pred_probs(X, -y, LogisticRegression(), progress=False)
 
 
-def test_torch_model_through_engine():
+def test_torch_model_through_engine(tmp_path):
     pytest.importorskip("torch")
     rng = np.random.default_rng(0)
     n = 48
     images = rng.integers(0, 60, size=(n, 16, 16, 3), dtype=np.uint8)
     y = np.repeat([0, 1], n // 2).astype(np.int64)
     images[y == 1] += 150  # bright vs dark: learnable in one epoch
-    pp = out_of_sample_pred_probs(images, y, "resnet8", folds=2, progress=False,
-                                  train_kwargs=dict(epochs=3, batch_size=16, lr=0.05))
+    kwargs = dict(folds=2, progress=False, cache_dir=tmp_path,
+                  train_kwargs=dict(epochs=3, batch_size=16, lr=0.05))
+    pp, feats = out_of_sample_pred_probs(images, y, "resnet8", return_features=True, **kwargs)
     assert pp.shape == (n, 2)
     np.testing.assert_allclose(pp.sum(1), 1.0, atol=1e-5)
     assert (pp.argmax(1) == y).mean() > 0.8
+    # each fold's network embeds every example (penultimate layer), kept in the fold's file
+    assert [held.tolist() for held, _ in feats] == [
+        te.tolist() for _, te in StratifiedKFold(2, shuffle=True, random_state=0).split(images, y)]
+    for fold, (_held, every) in enumerate(feats):
+        assert every.shape == (n, 64) and every.dtype == np.float32 and np.isfinite(every).all()
+        z = np.load(tmp_path / f"fold_{fold}.npz")
+        np.testing.assert_array_equal(z["features"], every)
+    assert not np.allclose(feats[0][1], feats[1][1])  # two networks, two spaces
+    again, cached = out_of_sample_pred_probs(images, y, "resnet8", return_features=True, **kwargs)
+    np.testing.assert_array_equal(again, pp)
+    for (held, every), (held2, every2) in zip(feats, cached):  # from the cache: not retrained
+        np.testing.assert_array_equal(held, held2)
+        np.testing.assert_array_equal(every, every2)
+    # a fold cached without features (an earlier version): no features, same pred_probs
+    z = dict(np.load(tmp_path / "fold_1.npz"))
+    del z["features"]
+    np.savez(tmp_path / "fold_1.npz", **z)
+    old, none = out_of_sample_pred_probs(images, y, "resnet8", return_features=True, **kwargs)
+    assert none is None
+    np.testing.assert_array_equal(old, pp)
+    # scikit-learn models have no feature layer
+    X = images.reshape(n, -1).astype(np.float64)
+    assert out_of_sample_pred_probs(X, y, LogisticRegression(), folds=2, progress=False,
+                                    return_features=True)[1] is None

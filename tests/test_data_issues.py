@@ -360,6 +360,83 @@ def test_shared_neighbours_give_the_same_results():
     assert di.find_near_duplicates(x).pairs.equals(di.find_near_duplicates(x, neighbors=nbrs).pairs)
 
 
+def test_neighbours_by_fold_search_each_space_separately():
+    """Two folds whose models embed the examples in rotated spaces: searched per fold, the
+    neighbours equal those of one space; searching the held-out rows together would mix
+    unrelated spaces and miss a duplicate split across the folds."""
+    x, _ = _clusters()
+    x[100] = x[5]  # a duplicate pair, split across the folds below
+    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(10, 10)))
+    held = [np.arange(0, 180, 2), np.arange(1, 180, 2)]
+    folds = [(held[0], x), (held[1], x @ q)]  # cosine distances are rotation invariant
+    dist, ind = di.nearest_neighbors_by_fold(folds, 5)
+    ref_dist, ref_ind = di.nearest_neighbors(x, 5)
+    np.testing.assert_allclose(dist, ref_dist, atol=1e-9)
+    assert (ind == ref_ind).mean() > 0.99  # up to the order of near ties
+    assert ind[5, 0] == 100 and ind[100, 0] == 5
+    mixed = np.empty_like(x)
+    mixed[held[0]], mixed[held[1]] = x[held[0]], (x @ q)[held[1]]
+    assert di.nearest_neighbors(mixed, 5)[1][5, 0] != 100
+    with pytest.raises(ValueError, match="partition"):
+        di.nearest_neighbors_by_fold([(held[0], x), (held[0], x)], 5)
+    with pytest.raises(ValueError, match="180 were expected"):
+        di.nearest_neighbors_by_fold([(held[0], x), (held[1], x[:-1])], 5)
+
+
+# ------------------------------------------------------------------ every check at once
+def test_find_data_issues_runs_every_check_on_one_search():
+    import json
+
+    x, y = _clusters()
+    x[7] = -x[7]  # far from every cluster
+    x[70] = x[71]  # a duplicate pair
+    pp = np.full((180, 3), 0.1) + 0.7 * np.eye(3)[y]
+    res = di.find_data_issues(y, pp, features=x, inputs=x, class_names=["a", "b", "c"],
+                              features_source="test features", inputs_source="rows")
+    assert res.not_run == {} and all(res.ran(c) for c in di.DATA_ISSUE_CHECKS)
+    nbrs = di.nearest_neighbors(x, 10)  # the same results as the single-purpose functions
+    np.testing.assert_array_equal(res.outlier_scores, di.outlier_scores(neighbors=nbrs))
+    assert np.flatnonzero(res.is_outlier).tolist() == [7]
+    assert [s.tolist() for s in res.exact_duplicates.sets] == [[70, 71]]
+    assert [70, 71] in [s.tolist() for s in res.near_duplicates.sets]
+    np.testing.assert_array_equal(res.knn.label_quality_scores,
+                                  di.knn_label_quality(x, y, 10).label_quality_scores)
+    assert res.class_health["num_outliers"].tolist() == [1, 0, 0]
+    assert res.class_health["num_exact_duplicates"].tolist() == [0, 2, 0]
+    frame = res.to_frame(order=np.arange(180)[::-1])
+    assert frame.columns[0] == "outlier_score" and frame["is_outlier"].iloc[179 - 7]
+    assert frame["exact_duplicate_set"].tolist().count(0) == 2
+    summary = json.loads(json.dumps(res.summary(example_ids=np.array([f"e{i}" for i in range(180)]))))
+    assert summary["features"] == {"source": "test features", "shape": [180, 10], "k": 10,
+                                   "metric": "cosine"}
+    assert summary["checks"]["outliers"]["top"][0] == {
+        "index": 7, "example_id": "e7", "outlier_score": pytest.approx(res.outlier_scores[7]),
+        "is_outlier": True}
+    assert summary["checks"]["exact_duplicates"]["compared"] == "rows"
+
+
+def test_find_data_issues_states_what_did_not_run():
+    x, y = _clusters()
+    pp = np.full((180, 4), 0.1)  # class 3 of the list has no example
+    pp[np.arange(180), y] = 0.7
+    res = di.find_data_issues(y, pp, no_features_reason="no features: none given")
+    assert set(res.not_run) == {"outliers", "near_duplicates", "knn_label_issues",
+                                "combined_label_issues", "exact_duplicates"}
+    assert res.not_run["outliers"] == "not run: no features: none given"
+    assert res.columns() == {} and res.features_source is None
+    # the class checks run over the classes with examples
+    assert res.class_health["name"].tolist() == ["0", "1", "2"]
+    summary = res.summary()
+    assert summary["features"] is None
+    assert summary["checks"]["knn_label_issues"] == {"ran": False,
+                                                     "reason": "not run: no features: none given"}
+    with_features = di.find_data_issues(y, pp, features=x)
+    assert with_features.combined.pred_probs.shape == (180, 4)  # back over the K classes
+    assert (with_features.combined.pred_probs[:, 3] == 0).all()
+    with pytest.raises(ValueError, match=r"features has 179 rows but 180"):
+        di.find_data_issues(y, pp, features=x[:-1])
+
+
 # ------------------------------------------------------------------ validation
 @pytest.mark.parametrize("call, match", [
     (lambda x: di.nearest_neighbors(np.where(np.arange(40)[:, None] == 3, np.nan, x), 3),

@@ -70,3 +70,28 @@ def test_build_is_seeded():
     torch.manual_seed(5)
     b = build_model("resnet8", 10)
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+@pytest.mark.parametrize("name", ["resnet8", "airbench", "mlp"])
+def test_penultimate_features_give_the_logits(name):
+    """capture_penultimate records the input of the output layer: that layer applied to the
+    features gives the logits (airbench scales its head by 1/9); the hook is removed after."""
+    from labelnoise.models import capture_penultimate, final_linear
+
+    torch.manual_seed(0)
+    kwargs = {"in_features": 8, "hidden": (16,)} if name == "mlp" else {}
+    model = build_model(name, 5, **kwargs).eval()
+    x = torch.randn(3, 8) if name == "mlp" else torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad(), capture_penultimate(model) as feats:
+        logits = model(x)
+        model(x[:1])
+    assert [f.shape[0] for f in feats] == [3, 1] and feats[0].dtype == torch.float32
+    width = {"resnet8": 64, "airbench": 256, "mlp": 16}[name]
+    assert feats[0].shape == (3, width)
+    scale = 1 / 9 if name == "airbench" else 1.0
+    with torch.no_grad():
+        assert torch.allclose(final_linear(model)(feats[0]) * scale, logits, atol=1e-5)
+        model(x)
+    assert len(feats) == 2  # nothing recorded outside the block
+    with pytest.raises(ValueError, match="no nn.Linear"):
+        final_linear(torch.nn.Sequential(torch.nn.ReLU()))

@@ -82,3 +82,29 @@ def test_confused_pairs_order():
     cj = np.array([[50, 3, 7], [9, 40, 0], [3, 0, 30]])
     assert confused_pairs(cj, top=3) == [(1, 0, 9), (0, 2, 7), (0, 1, 3)]
     assert len(confused_pairs(cj, top=10)) == 4  # zero cells are skipped
+
+
+def test_data_issue_sections():
+    """One section per check; thumbnails of outliers and duplicate sets where images exist;
+    a check that did not run says so, with the reason."""
+    from labelnoise.data_issues import find_data_issues
+
+    data = _case()
+    issues = data.issues
+    images = np.random.default_rng(1).integers(0, 256, size=(120, 8, 8, 3), dtype=np.uint8)
+    images[7] = images[3]
+    data.get_image = lambda i: images[i]
+    data.data_issues = find_data_issues(
+        issues.labels, np.eye(3)[issues.labels] * 0.7 + 0.1, inputs=images,
+        class_names=data.class_names, is_label_issue=issues.is_label_issue,
+        no_features_reason="no features: only pred_probs were given", inputs_source="images")
+    page = render_report(data, max_images=5)
+    p = ReportPage(page)
+    for check in ("features", "outliers", "near-duplicates", "knn-label-issues",
+                  "combined-label-issues"):
+        assert p.ids[f"{check}-not-run"] == "Not run: no features: only pred_probs were given"
+    assert p.ids["n-outliers"] == "not run" and p.ids["n-exact-duplicates"] == "2"
+    exact = page[page.index('id="exact-duplicates"'):page.index('id="overlapping-classes"')]
+    assert exact.count("data:image/png;base64,") == 2  # the pair, side by side
+    assert "bird &lt;&amp;&gt;" in page[page.index('id="class-health"'):]
+    assert len(p.imgs) == 5 + 5 + 2  # suspects, plots, the duplicate pair

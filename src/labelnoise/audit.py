@@ -6,7 +6,12 @@ Data flow (see DESIGN.md):
       -> out-of-sample pred_probs by K-fold cross-validation (:mod:`labelnoise.crossval`)
       -> estimate_noise (confident joint, noise matrix, prior)
       -> find_label_issues + label_quality_scores
-      -> issues.csv, pred_probs.npy, noise.json, report.html
+      -> data-issue checks (:func:`labelnoise.data_issues.find_data_issues`: outliers,
+         near/exact duplicates, overlapping classes, class health, kNN label issues);
+         features from --features, the embeddings or table given, or the penultimate
+         layer of each fold's network (each example's neighbours searched in the space of
+         the network that did not see it)
+      -> issues.csv, pred_probs.npy, noise.json, data_issues.json, report.html
 
 With ``pred_probs`` given (a ``.npy`` file), training is skipped. For the files of the
 label-error benchmark (``<dataset>/<model>/pred_probs.npy`` beside ``noisy_labels.npy``
@@ -48,7 +53,14 @@ IMAGE_CLASSIFIER_C = 0.001
 QUICK_EXAMPLES = 10_000
 QUICK_FEATURES = dict(n_centroids=400, patch_size=6, n_patches=50_000, kmeans_iter=10)
 
-OUTPUT_FILES = ("issues.csv", "pred_probs.npy", "noise.json", "report.html")
+OUTPUT_FILES = ("issues.csv", "pred_probs.npy", "noise.json", "data_issues.json", "report.html")
+#: neighbours per example of the data-issue checks (SimiFeat's k)
+DATA_ISSUES_K = 10
+#: features wider than this are projected to ``FEATURES_PCA_DIM`` principal components
+#: before the neighbour search (patch features: 6,400 dimensions; the exact search costs
+#: N^2 D)
+FEATURES_MAX_DIM = 1024
+FEATURES_PCA_DIM = 256
 #: the manifest an audit writes into --out first; --resume accepts only such folders
 AUDIT_MANIFEST = "labelnoise-audit.json"
 AUDIT_FORMAT = "labelnoise-audit"
@@ -71,6 +83,10 @@ class AuditData:
     explicit_classes: bool = False
     #: what ``example_ids`` are (the id column's name, "file"), for the report
     id_name: str = "id"
+    #: features (N, D) for the data-issue checks that the data itself gives (embeddings,
+    #: a table's columns), and a sentence saying what they are
+    features: np.ndarray | None = None
+    features_source: str | None = None
 
 
 @dataclass
@@ -87,6 +103,9 @@ class AuditResult:
         class_names, true_labels (int64 (N,) or None).
         metrics: precision / recall / f1 / auprc / auroc against the true labels, or None.
         settings (how it ran), seconds (wall time of the whole audit).
+        data_issues: the :class:`labelnoise.data_issues.DataIssues` of the data-issue
+            checks (what data_issues.json, the extra issues.csv columns and the report's
+            data-issue sections show).
     """
 
     out_dir: Path
@@ -97,6 +116,7 @@ class AuditResult:
     metrics: dict | None
     settings: dict
     seconds: float
+    data_issues: Any = None
 
     @property
     def labels(self) -> np.ndarray:
@@ -234,10 +254,14 @@ def _cifar_images(data_root) -> np.ndarray | None:
 
 
 def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_images: bool,
-                  id_column: str | None = None) -> AuditData:
+                  id_column: str | None = None, text_columns: list[str] | None = None,
+                  progress: bool = False) -> AuditData:
     from labelnoise import datasets as ds
 
     name = str(dataset)
+    if text_columns and Path(name).suffix.lower() not in (".csv", ".tsv", ".parquet", ".pq"):
+        raise ValueError(f"text_columns (--text-column) names free-text columns of a table; "
+                         f"dataset {name!r} is not a table")
     if id_column is not None and Path(name).suffix.lower() not in (".csv", ".tsv", ".parquet", ".pq"):
         raise ValueError(f"id_column (--id-column) names a column of a table or of a labels "
                          f"CSV; dataset {name!r} is not a table (an image folder's examples are "
@@ -268,14 +292,24 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
     if suffix in (".csv", ".tsv", ".parquet", ".pq"):
         if not label_column:
             raise ValueError(f"a table ({p.name}) needs --label-column naming its label column")
-        d = ds.load_table(p, label_column, id_column=id_column)
+        d = ds.load_table(p, label_column, id_column=id_column, text_columns=text_columns,
+                          progress=progress)
+        text_cols = d.info.get("text_columns")
         return AuditData(labels=d.labels, class_names=list(d.class_names), inputs=d.inputs,
                          true_labels=d.true_labels, description=f"table {p}",
-                         example_ids=d.info.get("example_ids"), id_name=id_column or "id")
+                         notes=[f"Text column(s) {', '.join(map(repr, text_cols))} embedded "
+                                f"with {d.info['text_model']}: 384 features each (sentence "
+                                "embeddings, Reimers & Gurevych 2019)."] if text_cols else [],
+                         example_ids=d.info.get("example_ids"), id_name=id_column or "id",
+                         features=_standardised(d.inputs),
+                         features_source=f"the feature columns of {p.name}, each standardised "
+                                         "to mean 0 and standard deviation 1")
     if suffix == ".npz":
         d = ds.load_embeddings(p)
         return AuditData(labels=d.labels, class_names=list(d.class_names), inputs=d.inputs,
-                         true_labels=d.true_labels, description=f"embeddings {p}")
+                         true_labels=d.true_labels, description=f"embeddings {p}",
+                         features=np.asarray(d.inputs),
+                         features_source=f"the embeddings of {p.name}, as given")
     raise ValueError(
         f"dataset {name!r}: unknown kind of file (expected a folder, .csv, .parquet or .npz)"
     )
@@ -406,6 +440,10 @@ def _from_pred_probs_file(pred_probs_path, *, labels_path, row_to_index_path, da
             data.example_ids = dataset_data.example_ids
             data.id_name = dataset_data.id_name
         data.get_image = dataset_data.get_image
+        if len(dataset_data.labels) == len(labels):  # the dataset's rows are the examples
+            data.inputs = dataset_data.inputs
+            data.features, data.features_source = dataset_data.features, dataset_data.features_source
+            data.notes += dataset_data.notes  # e.g. how text columns were embedded
         return data, pred_probs
     if names is not None:
         return data, pred_probs
@@ -512,7 +550,12 @@ def image_preset(quick: bool) -> dict:
 
 def _compute_pred_probs(data: AuditData, *, model, quick: bool, folds: int | None, seed: int,
                         cache: Path, resume: bool, progress: bool, console, settings: dict,
-                        train_kwargs: dict | None) -> np.ndarray:
+                        train_kwargs: dict | None):
+    """Out-of-sample pred_probs (N, K) by cross-validation, and the features the model
+    gives for the data-issue checks: ``(pred_probs, features or None, source or reason)``:
+    for a torch network the per-fold features of
+    :func:`labelnoise.crossval.out_of_sample_pred_probs` (a list of ``(held_out, (N, D))``),
+    for the patch-feature model its features (N, D), else None with the reason."""
     from labelnoise.crossval import out_of_sample_pred_probs
 
     k = len(data.class_names)
@@ -537,15 +580,18 @@ def _compute_pred_probs(data: AuditData, *, model, quick: bool, folds: int | Non
         X = _patch_features(images, params, cache, seed=seed, resume=resume, progress=progress,
                             console=console)
         model = feature_classifier()
+        features, source = X, "the patch features of the model (unsupervised)"
     elif isinstance(model, str):  # a torch network trained per fold by the engine
         settings["model"] = f"{model} (PyTorch, trained per fold from scratch), {train_kwargs or {}}"
         X = image_array(data.inputs) if is_images else np.asarray(data.inputs, np.float32)
+        features, source = None, None  # from the folds
     else:
         if data.inputs is None:
             raise ValueError("the dataset has no inputs to train on; give --pred-probs")
         if is_images:
             raise ValueError("for images give model=None, 'patch-features' or a torch network name")
         X = np.asarray(data.inputs)
+        features, source = None, "the scikit-learn model has no feature layer"
         if model is None:
             model = table_classifier()
             settings["model"] = "standardise + logistic regression (scikit-learn)"
@@ -557,15 +603,22 @@ def _compute_pred_probs(data: AuditData, *, model, quick: bool, folds: int | Non
     present = np.flatnonzero(np.bincount(data.labels, minlength=k) > 0)
     to_fit = np.full(k, -1, dtype=np.int64)
     to_fit[present] = np.arange(present.size)
-    pp = out_of_sample_pred_probs(X, to_fit[data.labels], model, folds=folds, seed=seed,
-                                  num_classes=present.size, cache_dir=cache / "folds",
-                                  progress=progress,
-                                  train_kwargs=train_kwargs if isinstance(model, str) else None)
-    if present.size == k:
-        return pp
-    full = np.zeros((pp.shape[0], k), dtype=pp.dtype)
-    full[:, present] = pp
-    return full
+    pp, fold_features = out_of_sample_pred_probs(
+        X, to_fit[data.labels], model, folds=folds, seed=seed, num_classes=present.size,
+        cache_dir=cache / "folds", progress=progress,
+        train_kwargs=train_kwargs if isinstance(model, str) else None, return_features=True)
+    if isinstance(model, str):
+        features = fold_features
+        source = ("the penultimate layer of each fold's network (each example's neighbours "
+                  "searched in the space of the network that did not see it)"
+                  if features is not None else
+                  "the cached folds hold no features (written by an earlier version of "
+                  "labelnoise); run with --force to recompute them, or give --features")
+    if present.size < k:
+        full = np.zeros((pp.shape[0], k), dtype=pp.dtype)
+        full[:, present] = pp
+        pp = full
+    return pp, features, source
 
 
 #: below this agreement of the out-of-sample arg-max with the given labels, or above this
@@ -627,6 +680,127 @@ def _noise_json(issues, data: AuditData, metrics, settings) -> dict:
     }
 
 
+# ------------------------------------------------------------------------ data issues
+def _standardised(x) -> np.ndarray:
+    """float64 copy of ``x`` (N, D) with every column at mean 0 and standard deviation 1
+    (a constant column becomes 0)."""
+    x = np.asarray(x, dtype=np.float64)
+    std = x.std(axis=0)
+    return (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
+
+
+def _read_features(features, n: int) -> np.ndarray:
+    """The user's ``--features``: a ``.npy`` file (read without unpickling) or an array,
+    checked to be finite real numbers of shape (N, D) for the N examples audited.
+
+    Raises:
+        InputFileError: the file is missing, unreadable, not a ``.npy`` array or holds
+            Python objects.
+        ValueError: not 2-D, another number of rows than N, not real numbers, NaN/inf (one
+            line naming the file and the first bad entry).
+    """
+    from labelnoise.data_issues import validate_features
+
+    if isinstance(features, np.ndarray):
+        arr, what = features, "features"
+    else:
+        path = Path(features).expanduser()
+        arr, what = _load_npy(path, "--features"), f"--features {path}"
+    if arr.ndim != 2:
+        raise ValueError(f"{what} must be a 2-D (N, D) array with one row per example, got "
+                         f"shape {arr.shape}")
+    try:
+        return validate_features(arr, name="features", num_rows=n, min_rows=1)
+    except ValueError as exc:
+        raise ValueError(f"{what}: {exc}") from None
+
+
+def _search_features(x: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
+    """The features the neighbour search uses: ``x`` itself, or (when wider than
+    ``FEATURES_MAX_DIM``) its first ``FEATURES_PCA_DIM`` principal components (randomized
+    PCA, seeded), with a note saying so."""
+    if x.shape[1] <= FEATURES_MAX_DIM or x.shape[0] <= FEATURES_PCA_DIM:
+        return x, ""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(FEATURES_PCA_DIM, svd_solver="randomized", random_state=seed)
+    reduced = pca.fit_transform(x).astype(np.float32)
+    kept = float(np.sum(pca.explained_variance_ratio_))
+    return reduced, (f"; projected from {x.shape[1]} to {FEATURES_PCA_DIM} principal "
+                     f"components ({100 * kept:.0f}% of the variance) for the neighbour search")
+
+
+def _raw_inputs(data: AuditData):
+    """What the exact-duplicate check hashes, and a sentence naming it: an image folder's
+    files (their bytes, read one at a time), else the input rows; ``(None, None)`` when
+    the audit has no inputs (pred_probs only)."""
+    inputs = data.inputs
+    if inputs is None:
+        return None, None
+    paths = getattr(inputs, "paths", None)
+    if paths is not None:  # an image folder: identical files
+        return (Path(q).read_bytes() for q in paths), "image files (compared byte for byte)"
+    if isinstance(inputs, np.ndarray) and inputs.ndim == 4:
+        return inputs, "images (compared pixel for pixel)"
+    if isinstance(inputs, np.ndarray):
+        return inputs, "input rows (compared value for value)"
+    return list(inputs), "images (compared pixel for pixel)"
+
+
+def _choose_features(features_arg, user_features, data: AuditData, model_features,
+                     model_source):
+    """The features of the data-issue checks and a sentence saying where they come from,
+    or ``(None, why there are none)``: ``--features`` first, then the embeddings or table
+    given, then what the cross-validated model gives (each fold's network, patch
+    features)."""
+    if user_features is not None:
+        return user_features, ("features given" if isinstance(features_arg, np.ndarray)
+                               else f"--features {features_arg}")
+    if data.features is not None:
+        return data.features, data.features_source
+    if model_features is not None:
+        return model_features, model_source
+    return None, model_source or ("with --pred-probs no network is trained to compute them; "
+                                  "give --features FILE.npy, an (N, D) array such as "
+                                  "embeddings from a pretrained network")
+
+
+def _data_issue_checks(data: AuditData, pp: np.ndarray, issues, *, features, source: str | None,
+                       no_features: str | None, seed: int, console):
+    """Every data-issue check on what the audit has (:func:`find_data_issues`).
+
+    ``features``: None, an (N, D) array (one space), or per-fold features of the
+    cross-validation networks (a list of ``(held_out, (N, D))``): then each example's
+    neighbours are searched in the space of the network that did not see it
+    (:func:`labelnoise.data_issues.nearest_neighbors_by_fold`) and the held-out rows are
+    the features described."""
+    from labelnoise.data_issues import find_data_issues, nearest_neighbors_by_fold
+
+    def log(msg):
+        _say(console, f"data issues: {msg}")
+
+    neighbors = None
+    if isinstance(features, list):
+        n = len(data.labels)
+        held = np.empty((n, features[0][1].shape[1]), dtype=np.float32)
+        for rows, feats in features:
+            held[rows] = feats[rows]
+        if n > 2:
+            log(f"nearest neighbours of each fold's held-out examples among all {n} in its "
+                f"network's space, k = {min(DATA_ISSUES_K, n - 1)}")
+            neighbors = nearest_neighbors_by_fold(features, min(DATA_ISSUES_K, n - 1), seed=seed)
+        features = held
+    elif features is not None:
+        features, note = _search_features(features, seed)
+        source = f"{source}{note}"
+    inputs, inputs_source = _raw_inputs(data)
+    return find_data_issues(
+        data.labels, pp, features=features, inputs=inputs, class_names=data.class_names,
+        is_label_issue=issues.is_label_issue, noise=issues.noise, k=DATA_ISSUES_K,
+        features_source=source, no_features_reason=no_features, inputs_source=inputs_source,
+        neighbors=neighbors, seed=seed, log=log)
+
+
 # ------------------------------------------------------------------------------- main
 def audit(
     dataset: str | os.PathLike | None = None,
@@ -639,6 +813,8 @@ def audit(
     label_column: str | None = None,
     class_names=None,
     id_column: str | None = None,
+    text_columns: list[str] | None = None,
+    features: str | os.PathLike | np.ndarray | None = None,
     data_root: str | os.PathLike | None = None,
     quick: bool = False,
     model=None,
@@ -650,8 +826,22 @@ def audit(
     progress: bool = True,
     console=None,
 ) -> AuditResult:
-    """Audit a dataset's labels end to end and write issues.csv, pred_probs.npy, noise.json
-    and report.html to ``out_dir``.
+    """Audit a dataset's labels end to end and write issues.csv, pred_probs.npy, noise.json,
+    data_issues.json and report.html to ``out_dir``.
+
+    Besides the label issues, the data-issue checks of
+    :func:`labelnoise.data_issues.find_data_issues` run on features (outliers, near
+    duplicates, label issues from the nearest neighbours' labels, alone and combined with
+    pred_probs) and on the raw inputs (exact duplicates), and per class (overlapping
+    classes, class health). The features are ``features`` when given, else the embeddings
+    or the standardised table columns of the dataset, else the penultimate layer of each
+    fold's torch network (which embeds every example; each example's neighbours are
+    searched in the space of the network that did not see it; cached with the fold), else
+    the patch features; without any, the feature checks are reported as not run, with the
+    reason.
+    Each check adds columns to issues.csv (after the label-issue columns), an entry to
+    data_issues.json and a section to report.html; the label-issue flags and ranking do not
+    depend on them.
 
     Args:
         dataset: ``"cifar10"`` / ``"cifar10n"`` (CIFAR-10 train images with the CIFAR-10N
@@ -681,6 +871,12 @@ def audit(
         id_column: a column of the table (the dataset or the ``labels`` table) naming each
             example (e.g. ``bottle_id``): written as ``example_id`` in issues.csv and shown in
             the report; image folders are named by their file paths relative to the folder.
+        text_columns: free-text columns of the dataset table to embed as features
+            (all-MiniLM-L6-v2 sentence embeddings, 384 per column, offline; see
+            :func:`labelnoise.datasets.load_table`); needs ``pip install "labelnoise[text]"``.
+        features: a ``.npy`` file (read with ``allow_pickle=False``) or an array of float
+            (N, D) features of the examples (e.g. embeddings from a pretrained network),
+            one row per example in the order of the labels, for the data-issue checks.
         data_root: where datasets live (default ``LABELNOISE_DATA`` or the user cache).
         quick: the quick preset (stated in the report): for images a small network
             (``QUICK_IMAGE_PRESET``); with ``model="patch-features"`` a stratified subset
@@ -706,7 +902,11 @@ def audit(
         FileNotFoundError: a missing dataset or file.
         FileExistsError: ``out_dir`` is not empty and neither ``force`` nor ``resume``.
         ValueError: an unknown label set, a pred_probs file whose shape does not match the
-            labels, a table without ``label_column``, and the errors of the loaders.
+            labels, a table without ``label_column``, ``features`` that are not finite (N, D),
+            ``text_columns`` without a dataset table, and the errors of the loaders.
+        labelnoise._io.InputFileError: an unreadable ``features`` file.
+        labelnoise.text.MissingTextExtraError: (an ``ImportError``) ``text_columns`` without
+            the ``labelnoise[text]`` packages.
     """
     from labelnoise import _io
     from labelnoise._validation import validate_choice, validate_seed
@@ -725,6 +925,9 @@ def audit(
         class_names = validate_class_names(class_names)
     if pred_probs is None and dataset is None:
         dataset = "cifar10"
+    if text_columns and dataset is None:
+        raise ValueError("text_columns (--text-column) names free-text columns of a table given "
+                         "as the dataset; no dataset was given")
     if dataset is not None and str(dataset).lower() in CIFAR_NAMES:
         from labelnoise.datasets import CIFAR10N_LABEL_SETS
 
@@ -742,7 +945,8 @@ def audit(
             _say(console, f"loading dataset {dataset}")
             dataset_data = _from_dataset(dataset, label_set=label_set, data_root=data_root,
                                          label_column=label_column, load_images=True,
-                                         id_column=id_column if labels is None else None)
+                                         id_column=id_column if labels is None else None,
+                                         text_columns=text_columns, progress=progress)
         if pred_probs is not None:
             data, pp = _from_pred_probs_file(pred_probs, labels_path=labels,
                                              row_to_index_path=row_to_index, data_root=data_root,
@@ -750,8 +954,12 @@ def audit(
                                              label_column=label_column if labels is not None else None,
                                              id_column=id_column if labels is not None else None)
             settings["pred_probs"] = f"given: {pred_probs} (no training)"
+            model_features = model_source = None
+            user_features = None if features is None else _read_features(features, len(data.labels))
             _prepare_out_dir(out, force=force, resume=resume, created=created)
         else:
+            user_features = None if features is None else _read_features(
+                features, len(dataset_data.labels))
             _prepare_out_dir(out, force=force, resume=resume, created=created)
             data = dataset_data
             if class_names is not None:
@@ -760,6 +968,8 @@ def audit(
                 sub = _stratified_subset(data.labels, QUICK_EXAMPLES, seed)
                 full_n = len(data.labels)
                 inputs, get_image = data.inputs, data.get_image
+                if user_features is not None:
+                    user_features = user_features[sub]
                 data = AuditData(
                     labels=data.labels[sub], class_names=data.class_names,
                     inputs=image_array(inputs)[sub] if isinstance(inputs, np.ndarray) else [inputs[i] for i in sub],
@@ -775,9 +985,10 @@ def audit(
                     "run without --quick for the full audit."
                 )
             t = time.time()
-            pp = _compute_pred_probs(data, model=model, quick=quick, folds=folds, seed=seed,
-                                     cache=cache, resume=resume, progress=progress, console=console,
-                                     settings=settings, train_kwargs=train_kwargs)
+            pp, model_features, model_source = _compute_pred_probs(
+                data, model=model, quick=quick, folds=folds, seed=seed, cache=cache,
+                resume=resume, progress=progress, console=console, settings=settings,
+                train_kwargs=train_kwargs)
             settings["cross-validation"] = (
                 f"{settings.pop('folds')}-fold stratified, seed {seed}, {time.time() - t:.0f} s")
             if quick and model is None and _is_images(data.inputs):
@@ -813,13 +1024,30 @@ def audit(
             metrics = detection_metrics(data.labels, data.true_labels, issues.is_label_issue,
                                         issues.label_quality_scores)
 
+        t = time.time()
+        _say(console, "checking for outliers, duplicates and other data issues")
+        feats, source = _choose_features(features, user_features, data, model_features,
+                                         model_source)
+        data_issues = _data_issue_checks(
+            data, pp, issues, features=feats, source=source if feats is not None else None,
+            no_features=None if feats is not None else f"no features: {source}", seed=seed,
+            console=console)
+        settings["features"] = (f"{data_issues.features_source} ({data_issues.features_shape[0]}"
+                                f" x {data_issues.features_shape[1]})"
+                                if data_issues.features_shape is not None
+                                else data_issues.not_run["outliers"])
+        settings["data-issue checks"] = f"{time.time() - t:.1f} s"
+
         seconds = time.time() - t0
         settings = {"dataset": data.description, **settings, "time": f"{seconds:.1f} s"}
-        _io.write_csv(out / "issues.csv", issues.to_frame(
-            class_names=data.class_names, example_ids=data.example_ids,
-            true_labels=data.true_labels))
+        frame = issues.to_frame(class_names=data.class_names, example_ids=data.example_ids,
+                                true_labels=data.true_labels)
+        extra = data_issues.to_frame(order=frame["index"].to_numpy())
+        _io.write_csv(out / "issues.csv", frame.join(extra))  # label-issue columns first
         _io.save_npy(out / "pred_probs.npy", np.asarray(pp))
         _io.write_json(out / "noise.json", _noise_json(issues, data, metrics, settings), indent=1)
+        _io.write_json(out / "data_issues.json",
+                       data_issues.summary(example_ids=data.example_ids), indent=1)
 
         from labelnoise.report import ReportData, write_report
 
@@ -827,12 +1055,13 @@ def audit(
             issues=issues, class_names=data.class_names, true_labels=data.true_labels,
             metrics=metrics, get_image=data.get_image, example_ids=data.example_ids,
             id_name=data.id_name, title="labelnoise audit", settings=settings, notes=notes,
+            data_issues=data_issues,
         ))
         _say(console, f"wrote {', '.join(OUTPUT_FILES)} to {out}")
         return AuditResult(
             out_dir=out, pred_probs=pp, issues=issues, class_names=list(data.class_names),
             true_labels=data.true_labels, metrics=metrics, settings=settings,
-            seconds=time.time() - t0,
+            seconds=time.time() - t0, data_issues=data_issues,
         )
     except Exception:
         _clean_up_failed(out, created)

@@ -16,6 +16,13 @@ Two kinds of model are supported:
 With ``cache_dir``, each finished fold's pred_probs and held-out indices are written to
 disk atomically, so an interrupted run resumes from the folds already finished (and, for
 torch models, an unfinished fold from the engine's last per-epoch checkpoint).
+
+With ``return_features=True`` and a torch model, each fold's network also embeds every
+example (its penultimate layer, :func:`labelnoise.models.capture_penultimate`: the held-out
+examples in the same forward pass as their predictions, the training part in one more
+pass); the features are saved in the fold's cache file and returned per fold, so that the
+neighbours of each example can be searched in the space of the network that did not see it
+(the audit's data-issue checks; networks of different folds have unrelated feature spaces).
 """
 
 from __future__ import annotations
@@ -104,8 +111,14 @@ def _fit_predict_sklearn(estimator, X, labels, train_idx, test_idx, k: int) -> n
 
 def _fit_predict_torch(
     name: str, X, labels, train_idx, test_idx, k: int, *, seed: int, progress: bool,
-    checkpoint_dir: Path | None, train_kwargs: Mapping[str, Any],
-) -> np.ndarray:
+    checkpoint_dir: Path | None, train_kwargs: Mapping[str, Any], features: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Train one fold's network; return its held-out pred_probs (float64 (n_test, K)) and,
+    with ``features``, its penultimate-layer features of every example (float32 (N, D); the
+    held-out rows from the same forward pass as the pred_probs), else None."""
+    import torch
+
+    from labelnoise.models import capture_penultimate
     from labelnoise.training.engine import predict_proba
     from labelnoise.training.standard import fit
 
@@ -119,8 +132,19 @@ def _fit_predict_torch(
         _take(X, train_idx), labels[train_idx], model=name, seed=seed, progress=progress,
         checkpoint_dir=checkpoint_dir, resume=resume, num_classes=k, **kwargs,
     )
-    proba = predict_proba(result.model, _take(X, test_idx), **predict_kwargs)
-    return np.asarray(proba, dtype=np.float64)
+    if not features:
+        proba = predict_proba(result.model, _take(X, test_idx), **predict_kwargs)
+        return np.asarray(proba, dtype=np.float64), None
+    parts = []
+    for idx in (test_idx, train_idx):
+        with capture_penultimate(result.model) as captured:  # tta: the flipped pass comes second
+            out = predict_proba(result.model, _take(X, idx), **predict_kwargs)
+        parts.append(torch.cat(captured)[: idx.size].numpy())
+        if idx is test_idx:
+            proba = out
+    every = np.empty((len(X), parts[0].shape[1]), dtype=np.float32)
+    every[test_idx], every[train_idx] = parts
+    return np.asarray(proba, dtype=np.float64), every
 
 
 def _take(X, idx: np.ndarray):
@@ -130,20 +154,23 @@ def _take(X, idx: np.ndarray):
 
 
 def _run_fold(fold: int, model, X, labels, train_idx, test_idx, k, *, seed, progress, cache,
-              train_kwargs) -> np.ndarray:
-    """Fit on one fold's training part, predict its held-out part, save it when caching."""
+              train_kwargs, features: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Fit on one fold's training part, predict its held-out part (pred_probs, and with
+    ``features`` a torch network's penultimate features of every example, else None), save
+    it when caching."""
     if isinstance(model, str):
         ckpt = None if cache is None else cache / f"fold_{fold}_checkpoint"
-        proba = _fit_predict_torch(
+        proba, features = _fit_predict_torch(
             model, X, labels, train_idx, test_idx, k, seed=seed + fold, progress=progress,
-            checkpoint_dir=ckpt, train_kwargs=train_kwargs,
+            checkpoint_dir=ckpt, train_kwargs=train_kwargs, features=features,
         )
     else:
-        proba = _fit_predict_sklearn(model, X, labels, train_idx, test_idx, k)
+        proba, features = _fit_predict_sklearn(model, X, labels, train_idx, test_idx, k), None
     if cache is not None:
-        _io.save_npz(cache / f"fold_{fold}.npz", indices=test_idx, pred_probs=proba)
+        extra = {} if features is None else {"features": features}
+        _io.save_npz(cache / f"fold_{fold}.npz", indices=test_idx, pred_probs=proba, **extra)
         shutil.rmtree(cache / f"fold_{fold}_checkpoint", ignore_errors=True)
-    return proba
+    return proba, features
 
 
 def out_of_sample_pred_probs(
@@ -158,7 +185,8 @@ def out_of_sample_pred_probs(
     n_jobs: int | None = None,
     progress: bool = True,
     train_kwargs: Mapping[str, Any] | None = None,
-) -> np.ndarray:
+    return_features: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray | None]:
     """Out-of-sample predicted probabilities for every example by stratified K-fold.
 
     The examples are split with ``sklearn.model_selection.StratifiedKFold(folds,
@@ -178,8 +206,9 @@ def out_of_sample_pred_probs(
         seed: seeds the split, and (as ``seed + fold``) the torch training of each fold.
         num_classes: K (default ``labels.max() + 1``).
         cache_dir: folder where each finished fold is saved (``fold_<i>.npz`` with
-            ``indices`` and ``pred_probs``, plus ``crossval.json`` describing the run);
-            a rerun with the same arguments loads finished folds instead of training.
+            ``indices``, ``pred_probs`` and, with ``return_features`` and a torch model,
+            ``features``, plus ``crossval.json`` describing the run); a rerun with the same
+            arguments loads finished folds instead of training.
         n_jobs: folds trained at the same time through joblib (scikit-learn models only;
             default 1: the estimator's own BLAS threads already use the cores). Torch
             models always run folds one after another.
@@ -187,10 +216,19 @@ def out_of_sample_pred_probs(
         train_kwargs: extra keyword arguments for the torch training engine's ``fit``
             (``epochs``, ``lr``, ``batch_size``, ...); ``predict_kwargs`` inside it goes to
             ``predict_proba``.
+        return_features: also return, per fold, the penultimate-layer features of every
+            example computed by that fold's torch network (one more forward pass over its
+            training part; N x D float32 per fold, also in the fold's cache file).
 
     Returns:
         float64 array (N, K); row i is the held-out prediction for example i, rows sum to 1.
         Classes absent from a fold's training part get probability 0 in that fold.
+        With ``return_features``: ``(pred_probs, fold_features)``, ``fold_features`` a list
+        with one ``(held_out, features)`` per fold: int64 (n_fold,) the examples held out of
+        the fold, float32 (N, D) the input of the final linear layer of the fold's network
+        for every example (:func:`labelnoise.models.capture_penultimate`; out of sample for
+        the held-out rows only); ``None`` for scikit-learn models, or when a cached fold
+        holds no features (written without ``return_features``).
 
     Raises:
         ValueError: bad labels, fewer than 2 folds, more folds than examples, inputs and
@@ -234,21 +272,27 @@ def out_of_sample_pred_probs(
 
     cache = _prepare_cache(cache_dir, _fingerprint(lab, k, folds, seed, _model_description(model, train_kwargs)))
     pred_probs = np.zeros((n, k), dtype=np.float64)
+    fold_features: dict[int, np.ndarray | None] = {}
     todo = []
     for fold, (_train_idx, test_idx) in enumerate(splits):
         saved = None if cache is None else cache / f"fold_{fold}.npz"
         if saved is not None and saved.exists():
             z = _io.read_npz(saved, "cached fold")
             proba = z.get("pred_probs")
+            feats = z.get("features")
             if (not np.array_equal(z.get("indices"), test_idx) or proba is None
-                    or proba.shape != (test_idx.size, k) or not np.isfinite(proba).all()):
+                    or proba.shape != (test_idx.size, k) or not np.isfinite(proba).all()
+                    or (feats is not None and (feats.ndim != 2 or feats.shape[0] != n
+                                               or not np.isfinite(feats).all()))):
                 raise ValueError(f"{saved} does not match this split; delete cache_dir")
             pred_probs[test_idx] = proba
+            fold_features[fold] = feats
         else:
             todo.append(fold)
 
     jobs = 1 if (n_jobs is None or isinstance(model, str)) else int(n_jobs)
-    common = dict(seed=seed, progress=progress, cache=cache, train_kwargs=train_kwargs)
+    common = dict(seed=seed, progress=progress, cache=cache, train_kwargs=train_kwargs,
+                  features=bool(return_features))
     if jobs == 1 or len(todo) <= 1:
         bar = None
         if progress and todo:
@@ -258,7 +302,8 @@ def out_of_sample_pred_probs(
                        unit="fold")
         for fold in todo:
             train_idx, test_idx = splits[fold]
-            pred_probs[test_idx] = _run_fold(fold, model, X, lab, train_idx, test_idx, k, **common)
+            pred_probs[test_idx], fold_features[fold] = _run_fold(
+                fold, model, X, lab, train_idx, test_idx, k, **common)
             if bar is not None:
                 bar.update(1)
         if bar is not None:
@@ -270,6 +315,13 @@ def out_of_sample_pred_probs(
             delayed(_run_fold)(fold, model, X, lab, splits[fold][0], splits[fold][1], k, **common)
             for fold in todo
         )
-        for fold, proba in zip(todo, results):
+        for fold, (proba, feats) in zip(todo, results):
             pred_probs[splits[fold][1]] = proba
-    return pred_probs
+            fold_features[fold] = feats
+    if not return_features:
+        return pred_probs
+    parts = [fold_features.get(fold) for fold in range(folds)]
+    if any(p is None for p in parts):
+        return pred_probs, None
+    return pred_probs, [(test_idx.astype(np.int64), feats)
+                        for (_train_idx, test_idx), feats in zip(splits, parts)]

@@ -5,7 +5,10 @@ Every check is a plain function over arrays, like :func:`labelnoise.find_label_i
 
 * :func:`nearest_neighbors`: the k nearest neighbours of every example (scikit-learn's exact
   brute-force search, or an approximate HNSW graph from ``faiss-cpu`` or ``hnswlib`` for
-  large N);
+  large N); :func:`nearest_neighbors_by_fold`: each example's neighbours in the feature
+  space of the cross-validation model that did not see it;
+* :func:`find_data_issues`: every check below at once on one neighbour search (the
+  audit's data-issue checks), a :class:`DataIssues`;
 * :func:`outlier_scores` / :func:`find_outliers`: the mean distance to the k nearest
   neighbours in feature space (or, without features, the entropy of ``pred_probs``), and a
   threshold fitted on the data;
@@ -54,7 +57,7 @@ from __future__ import annotations
 import hashlib
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -207,11 +210,13 @@ def _resolve_backend(backend: str, n_index: int, n_query: int) -> str:
     return "exact"
 
 
-def _drop_self(dist: np.ndarray, ind: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Remove each row's own index from an all-points search of k + 1 neighbours (or the
-    farthest neighbour when the approximate search missed the row itself)."""
+def _drop_self(dist: np.ndarray, ind: np.ndarray, k: int,
+               rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Remove each row's own index (``rows``, default 0..n-1: the query rows are the
+    indexed ones) from a search of k + 1 neighbours (or the farthest neighbour when the
+    search missed the row itself)."""
     n, k_search = ind.shape
-    is_self = ind == np.arange(n)[:, None]
+    is_self = ind == (np.arange(n) if rows is None else np.asarray(rows))[:, None]
     drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k_search - 1)
     keep = np.ones_like(is_self)
     keep[np.arange(n), drop] = False
@@ -333,6 +338,65 @@ def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str
             order = np.argsort(dist, axis=1, kind="stable")
             dist = np.take_along_axis(dist, order, axis=1)
             ind = np.take_along_axis(ind, order, axis=1)
+    return dist, ind
+
+
+def nearest_neighbors_by_fold(fold_features, k: int = 10, *, metric: str = "cosine",
+                              backend: str = "auto", n_jobs: int | None = None,
+                              seed=0) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest neighbours of every example, each searched in the feature space of the
+    model that did not see it.
+
+    Cross-validation trains one model per fold, and the feature spaces of two models are
+    unrelated (a network's penultimate units come in no fixed order), so held-out features
+    of different folds cannot be compared. Here each fold's model embeds every example; the
+    neighbours of the examples held out of that fold are searched among all N examples in
+    that model's space (the query is out of sample; the others, mostly its training
+    examples, are not). An example is never its own neighbour.
+
+    Args:
+        fold_features: a sequence of ``(held_out, features)``, one per fold: int array-like
+            (m_f,) the examples held out of the fold, float (N, D_f) the fold model's
+            features of every example (as :func:`labelnoise.crossval.out_of_sample_pred_probs`
+            returns with ``return_features=True``). The held-out sets must partition
+            [0, N).
+        k: neighbours per example, 1 <= k <= N - 1.
+        metric, backend, n_jobs, seed: see :func:`nearest_neighbors`.
+
+    Returns:
+        ``(distances, indices)`` as :func:`nearest_neighbors`: float64 (N, k) ascending per
+        row, int64 (N, k) example indices.
+
+    Raises:
+        ValueError: bad features (see :func:`validate_features`; every fold's must have N
+            rows), held-out sets that do not partition [0, N), k out of range.
+    """
+    parts = list(fold_features)
+    if not parts:
+        raise ValueError("fold_features is empty; give one (held_out, features) per fold")
+    n = np.asarray(parts[0][1]).shape[0]
+    k = _check_int(k, "k", 1)
+    if k > n - 1:
+        raise ValueError(f"k must be at most {n - 1} (the number of candidate neighbours), got {k}")
+    dist = np.empty((n, k), dtype=np.float64)
+    ind = np.empty((n, k), dtype=np.int64)
+    seen = np.zeros(n, dtype=np.int64)
+    for f, (held_out, features) in enumerate(parts):
+        rows = np.asarray(held_out)
+        if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer) or (
+                rows.size and (rows.min() < 0 or rows.max() >= n)):
+            raise ValueError(f"fold_features[{f}]: held_out must be 1-D integer indices in [0, {n})")
+        x = validate_features(features, name=f"fold_features[{f}] features", num_rows=n)
+        if rows.size == 0:
+            continue
+        seen[rows] += 1
+        d, i = nearest_neighbors(x, k + 1, features_query=x[rows], metric=metric,
+                                 backend=backend, n_jobs=n_jobs, seed=seed)
+        dist[rows], ind[rows] = _drop_self(d, i, k, rows)
+    if (seen != 1).any():
+        bad = int(np.flatnonzero(seen != 1)[0])
+        raise ValueError(f"the held-out sets must partition [0, {n}): example {bad} is held "
+                         f"out of {int(seen[bad])} folds")
     return dist, ind
 
 
@@ -1069,8 +1133,322 @@ def knn_label_quality(features, labels, k: int = 10, *, pred_probs=None,
     return KNNLabelQuality(scores, flags, q, combined, float(knn_weight))
 
 
+# ---------------------------------------------------------------------------------------
+# every check at once (the audit)
+
+#: The checks of :func:`find_data_issues`, in the order of the report: name -> title.
+DATA_ISSUE_CHECKS = {
+    "outliers": "Outliers",
+    "near_duplicates": "Near duplicates",
+    "exact_duplicates": "Exact duplicates",
+    "overlapping_classes": "Overlapping classes",
+    "class_health": "Class health",
+    "knn_label_issues": "Label issues from nearest neighbours",
+    "combined_label_issues": "Label issues from nearest neighbours and pred_probs",
+}
+#: The checks that need features (the others need the raw inputs, or labels and pred_probs).
+FEATURE_CHECKS = ("outliers", "near_duplicates", "knn_label_issues", "combined_label_issues")
+
+
+@dataclass(frozen=True)
+class DataIssues:
+    """Result of :func:`find_data_issues`: every check, or the reason it did not run.
+
+    Arrays are indexed by example (N,). A check that did not run has ``None`` in its
+    fields and its reason in ``not_run``.
+
+    Attributes:
+        num_examples: N.
+        features_source: where the features came from (a sentence), or None (no features).
+        features_shape: (N, D) of the features searched, or None.
+        k: neighbours per example, or None (no features).
+        metric: the distance (``"cosine"`` or ``"euclidean"``).
+        outlier_scores: float64 (N,), mean distance to the k nearest neighbours.
+        is_outlier: bool (N,); ``outlier_threshold``: the fitted cut-off
+            (:func:`outlier_threshold`).
+        near_duplicates, exact_duplicates: :class:`Duplicates`.
+        overlapping_classes: the DataFrame of :func:`overlapping_classes`.
+        class_health: the DataFrame of :func:`class_health_summary` (with ``num_outliers``,
+            ``num_near_duplicates``, ``num_exact_duplicates`` for the checks that ran).
+        knn: :class:`KNNLabelQuality` from the neighbours' labels alone.
+        combined: :class:`KNNLabelQuality` of the neighbours' vote mixed with pred_probs.
+        not_run: check name (a key of :data:`DATA_ISSUE_CHECKS`) -> why it did not run.
+        class_names: the K class names (strings).
+        inputs_source: what the exact-duplicate check compared (a sentence), or None.
+    """
+
+    num_examples: int
+    features_source: str | None = None
+    features_shape: tuple | None = None
+    k: int | None = None
+    metric: str = "cosine"
+    outlier_scores: np.ndarray | None = None
+    is_outlier: np.ndarray | None = None
+    outlier_threshold: float | None = None
+    near_duplicates: Duplicates | None = None
+    exact_duplicates: Duplicates | None = None
+    overlapping_classes: object = None
+    class_health: object = None
+    knn: KNNLabelQuality | None = None
+    combined: KNNLabelQuality | None = None
+    not_run: dict = field(default_factory=dict)
+    class_names: tuple = ()
+    inputs_source: str | None = None
+
+    def ran(self, check: str) -> bool:
+        """Whether the check ``check`` (a key of :data:`DATA_ISSUE_CHECKS`) ran."""
+        validate_choice(check, tuple(DATA_ISSUE_CHECKS), "check")
+        return check not in self.not_run
+
+    def columns(self) -> dict:
+        """Per-example columns of the checks that ran, in example order (N,): name -> array.
+
+        ``outlier_score`` (float), ``is_outlier``; ``is_near_duplicate``,
+        ``near_duplicate_set`` (int64: the set's number, 0 = largest set, -1 = none);
+        ``is_exact_duplicate``, ``exact_duplicate_set``; ``knn_label_quality`` (the share of
+        the neighbours' smoothed vote for the given label, in [0, 1]),
+        ``is_knn_label_issue``; ``combined_label_quality``, ``is_combined_label_issue``.
+        """
+        cols: dict[str, np.ndarray] = {}
+        if self.outlier_scores is not None:
+            cols["outlier_score"] = self.outlier_scores
+            cols["is_outlier"] = self.is_outlier
+        for name, dup in (("near", self.near_duplicates), ("exact", self.exact_duplicates)):
+            if dup is not None:
+                cols[f"is_{name}_duplicate"] = dup.is_duplicate
+                cols[f"{name}_duplicate_set"] = dup.set_ids()
+        if self.knn is not None:
+            cols["knn_label_quality"] = self.knn.label_quality_scores
+            cols["is_knn_label_issue"] = self.knn.is_label_issue
+        if self.combined is not None:
+            cols["combined_label_quality"] = self.combined.label_quality_scores
+            cols["is_combined_label_issue"] = self.combined.is_label_issue
+        return cols
+
+    def to_frame(self, order=None):
+        """:meth:`columns` as a pandas DataFrame, rows in ``order`` (int (N,) example
+        indices, e.g. a ranking) or in example order."""
+        import pandas as pd
+
+        idx = np.arange(self.num_examples) if order is None else np.asarray(order, dtype=np.int64)
+        return pd.DataFrame({name: col[idx] for name, col in self.columns().items()})
+
+    def summary(self, *, example_ids=None, max_sets: int = 200, top: int = 20) -> dict:
+        """A JSON-serialisable account of every check: ``num_examples``, ``features``
+        (source, shape, k, metric, or None) and ``checks`` (name -> ``{"ran": False, "reason": ...}`` or the
+        check's counts, thresholds, the ``top`` examples, at most ``max_sets`` duplicate
+        sets as example indices (and ``example_ids`` when given), class pairs and the
+        class health table)."""
+        ids = None if example_ids is None else np.asarray(example_ids)
+
+        def ident(i):
+            out = {"index": int(i)}
+            if ids is not None:
+                v = ids[i]
+                v = v.item() if isinstance(v, np.generic) else v
+                out["example_id"] = v if isinstance(v, (str, int, float, bool)) else str(v)
+            return out
+
+        def records(frame):
+            return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+                    for row in frame.to_dict(orient="records")]
+
+        checks: dict[str, dict] = {}
+        for name in DATA_ISSUE_CHECKS:
+            if name in self.not_run:
+                checks[name] = {"ran": False, "reason": self.not_run[name]}
+        if self.outlier_scores is not None:
+            worst = np.argsort(-self.outlier_scores, kind="stable")[:top]
+            checks["outliers"] = {
+                "ran": True, "num_flagged": int(self.is_outlier.sum()),
+                "threshold": float(self.outlier_threshold),
+                "rule": "mean distance to the k nearest neighbours above exp(median + 3.5 x "
+                        "1.4826 x MAD) of its logarithm",
+                "top": [{**ident(i), "outlier_score": float(self.outlier_scores[i]),
+                         "is_outlier": bool(self.is_outlier[i])} for i in worst]}
+        for name, dup in (("near_duplicates", self.near_duplicates),
+                          ("exact_duplicates", self.exact_duplicates)):
+            if dup is not None:
+                checks[name] = {
+                    "ran": True, "num_flagged": int(dup.is_duplicate.sum()),
+                    "num_pairs": int(len(dup.pairs)), "num_sets": len(dup.sets),
+                    "threshold": float(dup.threshold),
+                    **({"compared": self.inputs_source} if name == "exact_duplicates" else {}),
+                    "sets": [[ident(i) for i in members] for members in dup.sets[:max_sets]]}
+        if self.overlapping_classes is not None:
+            checks["overlapping_classes"] = {"ran": True,
+                                             "pairs": records(self.overlapping_classes.head(top))}
+        if self.class_health is not None:
+            checks["class_health"] = {
+                "ran": True, "classes": records(self.class_health),
+                **{k: (v.item() if isinstance(v, np.generic) else v)
+                   for k, v in self.class_health.attrs.items()}}
+        for name, res in (("knn_label_issues", self.knn), ("combined_label_issues", self.combined)):
+            if res is not None:
+                worst = np.argsort(res.label_quality_scores, kind="stable")[:top]
+                checks[name] = {
+                    "ran": True, "num_flagged": int(res.is_label_issue.sum()),
+                    "knn_weight": float(res.knn_weight),
+                    "top": [{**ident(i), "label_quality_score": float(res.label_quality_scores[i]),
+                             "is_label_issue": bool(res.is_label_issue[i])} for i in worst]}
+        features = None
+        if self.features_source is not None:
+            features = {"source": self.features_source, "shape": list(self.features_shape),
+                        "k": self.k, "metric": self.metric}
+        return {"num_examples": self.num_examples, "features": features,
+                "checks": {name: checks[name] for name in DATA_ISSUE_CHECKS}}
+
+
+def _widen(res: KNNLabelQuality, present: np.ndarray, n_classes: int) -> KNNLabelQuality:
+    """``res`` with its probabilities over the classes ``present`` placed in K columns."""
+    from dataclasses import replace
+
+    def widen(a):
+        out = np.zeros((a.shape[0], n_classes), dtype=np.float64)
+        out[:, present] = a
+        return out
+
+    return replace(res, knn_pred_probs=widen(res.knn_pred_probs), pred_probs=widen(res.pred_probs))
+
+
+def find_data_issues(labels, pred_probs, *, features=None, inputs=None, class_names=None,
+                     is_label_issue=None, noise=None, k: int = 10, metric: str = "cosine",
+                     features_source: str | None = None, no_features_reason: str | None = None,
+                     inputs_source: str | None = None, neighbors=None, backend: str = "auto",
+                     n_jobs: int | None = None, seed=0, log=None) -> DataIssues:
+    """Run every data-issue check that the inputs allow, sharing one neighbour search.
+
+    With ``features``: one :func:`nearest_neighbors` search (k neighbours, ``metric``)
+    feeds :func:`outlier_scores` (+ :func:`outlier_threshold`), :func:`find_near_duplicates`
+    and :func:`knn_label_quality` alone and combined with ``pred_probs``. With ``inputs``:
+    :func:`find_exact_duplicates`. Always (labels and pred_probs):
+    :func:`overlapping_classes` and :func:`class_health_summary` (its ``num_<check>``
+    columns count the outliers and duplicates found). A class of the class list with no
+    example is left out of the class checks (their pred_probs columns dropped, rows
+    renormalised). A check that cannot run is recorded in ``DataIssues.not_run`` with the
+    reason, never silently skipped.
+
+    Args:
+        labels: int array-like (N,), given labels in [0, K).
+        pred_probs: float (N, K) out-of-sample predicted probabilities.
+        features: float (N, D) or None.
+        inputs: the raw examples for exact duplicates (an ndarray (N, ...), or a sequence
+            of N arrays or ``bytes``), or None.
+        class_names: K names (default the indices as strings).
+        is_label_issue: bool (N,) flags of the headline detection (default:
+            :func:`labelnoise.find_label_issues`), counted in the class health table.
+        noise: the :class:`labelnoise.NoiseEstimate` of the same labels and pred_probs
+            (used when every class has an example).
+        k: neighbours (capped at N - 1).
+        metric, backend, n_jobs, seed: see :func:`nearest_neighbors`.
+        features_source: a sentence saying where ``features`` came from (for the report).
+        no_features_reason: why there are no features (the reason of the feature checks).
+        inputs_source: a sentence saying what ``inputs`` are (e.g. "the image files").
+        neighbors: optional ``(distances, indices)`` (N, >= k) already found for
+            ``features`` (e.g. by :func:`nearest_neighbors_by_fold`), used instead of a new
+            search; ``features`` are then only checked and described.
+        log: optional ``callable(str)`` told about each step.
+
+    Returns:
+        :class:`DataIssues`.
+
+    Raises:
+        ValueError: invalid labels/pred_probs; features that are not finite (N, D).
+    """
+    say = log or (lambda _msg: None)
+    labels, pp = validate_labels_and_pred_probs(labels, pred_probs, require_all_classes=False)
+    n, n_classes = pp.n, pp.k
+    names = tuple(str(c) for c in (class_names if class_names is not None else range(n_classes)))
+    if len(names) != n_classes:
+        raise ValueError(f"class_names has {len(names)} entries but there are K = {n_classes} classes")
+    k = _check_int(k, "k", 1)
+    validate_choice(metric, METRICS, "metric")
+    probs = pp.materialize()
+    not_run: dict[str, str] = {}
+    found: dict = {}
+
+    x = None
+    if features is None:
+        reason = no_features_reason or "no features were given"
+        not_run.update({c: f"not run: {reason}" for c in FEATURE_CHECKS})
+    else:
+        x = validate_features(features, num_rows=n)
+        if n < 3:
+            not_run.update({c: f"not run: {n} examples are too few for neighbours" for c in FEATURE_CHECKS})
+            x = None
+    kk = None
+    if x is not None:
+        kk = min(k, n - 1)
+        if neighbors is None:
+            say(f"nearest neighbours: {n} x {x.shape[1]} features, k = {kk}, {metric}")
+            neighbors = nearest_neighbors(x, kk, metric=metric, backend=backend, n_jobs=n_jobs,
+                                          seed=seed)
+        else:
+            dist, ind = _neighbors_or_search(x, neighbors, kk, metric, backend, n_jobs, seed)
+            if dist.shape[0] != n:
+                raise ValueError(f"neighbors has {dist.shape[0]} rows but there are {n} examples")
+            neighbors = (dist[:, :kk], ind[:, :kk])
+        scores = outlier_scores(k=kk, neighbors=neighbors)
+        found["outlier_threshold"] = outlier_threshold(scores)
+        found["outlier_scores"] = scores
+        found["is_outlier"] = scores > found["outlier_threshold"]
+        found["near_duplicates"] = find_near_duplicates(x, k=kk, metric=metric, neighbors=neighbors)
+    if inputs is None:
+        not_run["exact_duplicates"] = "not run: no raw inputs were given (only pred_probs)"
+    else:
+        say("exact duplicates: hashing the inputs")
+        found["exact_duplicates"] = find_exact_duplicates(inputs)
+
+    # class checks over the classes that have examples (pred_probs columns of empty classes
+    # dropped, rows renormalised)
+    counts = np.bincount(labels, minlength=n_classes)
+    present = np.flatnonzero(counts > 0)
+    if present.size == n_classes:
+        lab_c, pp_c, names_c, noise_c = labels, probs, list(names), noise
+    else:
+        remap = np.full(n_classes, -1, dtype=np.int64)
+        remap[present] = np.arange(present.size)
+        lab_c = remap[labels]
+        pp_c = probs[:, present]
+        total = pp_c.sum(axis=1, keepdims=True)
+        pp_c = np.where(total > 0, pp_c / np.where(total > 0, total, 1.0), 1.0 / present.size)
+        names_c, noise_c = [names[i] for i in present], None
+    if x is not None:
+        say("label issues from nearest neighbours")
+        found["knn"] = knn_label_quality(None, lab_c, kk, metric=metric, neighbors=neighbors)
+    if present.size < 2:
+        for c in ("overlapping_classes", "class_health", "combined_label_issues"):
+            not_run.setdefault(c, "not run: fewer than 2 classes have examples")
+    else:
+        say("overlapping classes and class health")
+        found["overlapping_classes"] = overlapping_classes(lab_c, pp_c, class_names=names_c,
+                                                           noise=noise_c)
+        masks = {key: m for key, m in (
+            ("outliers", found.get("is_outlier")),
+            ("near_duplicates", getattr(found.get("near_duplicates"), "is_duplicate", None)),
+            ("exact_duplicates", getattr(found.get("exact_duplicates"), "is_duplicate", None)),
+        ) if m is not None}
+        found["class_health"] = class_health_summary(
+            lab_c, pp_c, class_names=names_c, is_label_issue=is_label_issue, issues=masks,
+            noise=noise_c)
+        if x is not None:
+            found["combined"] = knn_label_quality(None, lab_c, kk, pred_probs=pp_c,
+                                                  metric=metric, neighbors=neighbors)
+    if present.size < n_classes:  # probabilities back over the K classes of the list
+        for key in ("knn", "combined"):
+            if key in found:
+                found[key] = _widen(found[key], present, n_classes)
+    return DataIssues(
+        num_examples=n, features_source=None if x is None else features_source or "features",
+        features_shape=None if x is None else tuple(int(d) for d in x.shape), k=kk,
+        metric=metric, not_run=not_run, class_names=names,
+        inputs_source=None if inputs is None else inputs_source or "the inputs", **found)
+
+
 __all__ = [
     "AUTO_EXACT_PAIRS",
+    "DATA_ISSUE_CHECKS",
+    "DataIssues",
     "DataIssuesWarning",
     "Duplicates",
     "KNNLabelQuality",
@@ -1078,6 +1456,7 @@ __all__ = [
     "OUTLIER_Z",
     "class_health_summary",
     "class_imbalance",
+    "find_data_issues",
     "find_exact_duplicates",
     "find_near_duplicates",
     "find_outliers",
@@ -1085,6 +1464,7 @@ __all__ = [
     "knn_pred_probs",
     "knn_weight_ml",
     "nearest_neighbors",
+    "nearest_neighbors_by_fold",
     "near_duplicate_threshold",
     "outlier_scores",
     "outlier_threshold",

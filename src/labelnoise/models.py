@@ -20,10 +20,15 @@ Names (the keys of :data:`MODELS`, the one registry that :func:`build_model`, th
   78 k parameters, with 1x1 convolution shortcuts where the shape changes.
 * ``"mlp"``: a multilayer perceptron for precomputed embeddings (N, D) float; needs
   ``in_features``.
+
+Every network ends in one linear layer (:func:`final_linear`); its input, the penultimate
+layer, is what :func:`capture_penultimate` records (the audit's features for its data-issue
+checks, :mod:`labelnoise.crossval`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable
 from functools import partial
@@ -273,6 +278,56 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def final_linear(model: nn.Module) -> nn.Linear:
+    """The network's output layer: the last ``nn.Linear`` registered in ``model`` (the
+    ``head`` of airbench, the ``linear`` of the ResNets, the last layer of the MLP).
+
+    Raises:
+        ValueError: ``model`` has no ``nn.Linear`` layer.
+    """
+    last = None
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            last = module
+    if last is None:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear layer, so it has no "
+                         "penultimate-layer features")
+    return last
+
+
+@contextlib.contextmanager
+def capture_penultimate(model: nn.Module):
+    """Collect the penultimate-layer features of every forward pass run inside the block.
+
+    A forward pre-hook on :func:`final_linear` records the input of the output layer
+    (for every network of :data:`MODELS` the pooled features, (batch, D) with D = 64 for
+    ``resnet8``/``resnet20``, 256 for ``airbench``, 512 for ``preact-resnet18`` and the MLP's
+    last hidden width), detached, as float32 on the CPU. The network's outputs are not
+    changed. The hook is removed on leaving the block, also on an exception.
+
+    Yields:
+        a list that receives one float32 tensor (batch, D) per forward pass, in call order
+        (``torch.cat`` it).
+
+    Example::
+
+        with capture_penultimate(model) as feats:
+            probs = predict_proba(model, images)
+        features = torch.cat(feats)[: len(images)].numpy()
+    """
+    captured: list[torch.Tensor] = []
+
+    def hook(_module, args):
+        captured.append(args[0].detach().float().flatten(1).cpu())
+
+    handle = final_linear(model).register_forward_pre_hook(hook)
+    try:
+        yield captured
+    finally:
+        handle.remove()
+
+
 __all__ = ["MODELS", "MODEL_NAMES", "IMAGE_MODELS", "ModelSpec", "build_model", "count_parameters",
+           "final_linear", "capture_penultimate",
            "Normalize", "CIFAR10_MEAN", "CIFAR10_STD",
            *dict.fromkeys(getattr(s.build, "func", s.build).__name__ for s in MODELS.values())]

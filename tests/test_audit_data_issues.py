@@ -1,0 +1,270 @@
+"""The audit's data-issue checks (issue 17): features from --features, the embeddings given,
+or each fold's network; columns of issues.csv, data_issues.json, sections of report.html;
+checks that cannot run are stated; --features is validated; resume keeps fold features."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from _html import ReportPage
+from click.testing import CliRunner
+
+import labelnoise.crossval as cv
+from labelnoise import find_issues
+from labelnoise.audit import audit
+from labelnoise.cli import main
+
+LABEL_COLUMNS = ["rank", "index", "given_label", "suggested_label", "label_quality_score",
+                 "is_label_issue"]
+DATA_COLUMNS = ["outlier_score", "is_outlier", "is_near_duplicate", "near_duplicate_set",
+                "is_exact_duplicate", "exact_duplicate_set", "knn_label_quality",
+                "is_knn_label_issue", "combined_label_quality", "is_combined_label_issue"]
+#: planted rows of _clusters: a copy of another row (a different class), a near copy
+#: (same class), and a point far from every cluster
+EXACT, EXACT_OF, NEAR, NEAR_OF, FAR = 10, 100, 20, 30, 40
+
+
+def _clusters(seed=0, per=70, d=16):
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([c + rng.normal(size=(per, d)) for c in np.eye(3, d) * 6.0])
+    y = np.repeat(np.arange(3), per)
+    x[EXACT] = x[EXACT_OF]
+    x[NEAR] = x[NEAR_OF] + 1e-3 * rng.normal(size=d)
+    x[FAR] = -5.0
+    return x.astype(np.float32), y
+
+
+def _section(page: str, start: str, end: str) -> str:
+    return page[page.index(f'id="{start}"'):page.index(f'id="{end}"')]
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, ["audit", *map(str, args), "--no-progress"])
+
+
+@pytest.fixture(scope="module")
+def pred_probs_case(tmp_path_factory):
+    """Labels, pred_probs and features files of 210 examples (no training needed)."""
+    d = tmp_path_factory.mktemp("pp")
+    x, y = _clusters()
+    rng = np.random.default_rng(1)
+    logits = 3.0 * np.eye(3)[y] + rng.normal(size=(len(y), 3))
+    pp = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    np.save(d / "labels.npy", y)
+    np.save(d / "pred_probs.npy", pp)
+    np.save(d / "features.npy", x)
+    return d, x, y, pp
+
+
+def test_embeddings_audit_finds_planted_duplicates_and_outlier(tmp_path):
+    x, y = _clusters()
+    np.savez(tmp_path / "emb.npz", X=x, labels=y)
+    out = tmp_path / "out"
+    res = _invoke(tmp_path / "emb.npz", "--folds", 3, "--out", out)
+    assert res.exit_code == 0, res.output
+    assert "outliers" in res.output and "2 in 1 sets" in res.output  # the console summary
+
+    issues = pd.read_csv(out / "issues.csv")
+    assert list(issues.columns) == LABEL_COLUMNS + DATA_COLUMNS  # label columns first, unchanged
+    by = issues.set_index("index").sort_index()
+    # the headline detection is that of find_issues on the audit's pred_probs, untouched
+    expected = find_issues(y, np.load(out / "pred_probs.npy"))
+    np.testing.assert_array_equal(by["is_label_issue"], expected.is_label_issue)
+    np.testing.assert_array_equal(issues["index"], expected.ranking)
+    # the far point is the only outlier and the highest score
+    assert by.index[by["is_outlier"]].tolist() == [FAR]
+    assert by["outlier_score"].idxmax() == FAR
+    # the copy: exact and near duplicate of its original, in one set; the near copy: near only
+    assert by.index[by["is_exact_duplicate"]].tolist() == [EXACT, EXACT_OF]
+    assert by.loc[EXACT, "exact_duplicate_set"] == by.loc[EXACT_OF, "exact_duplicate_set"] == 0
+    assert (by.drop([EXACT, EXACT_OF])["exact_duplicate_set"] == -1).all()
+    assert sorted(by.index[by["is_near_duplicate"]]) == sorted([EXACT, EXACT_OF, NEAR, NEAR_OF])
+    assert by.loc[NEAR, "near_duplicate_set"] == by.loc[NEAR_OF, "near_duplicate_set"] != -1
+    assert by.loc[NEAR, "near_duplicate_set"] != by.loc[EXACT, "near_duplicate_set"]
+    # the copy's features are those of another class: its label is suspect by its neighbours
+    assert by.loc[EXACT, "is_knn_label_issue"] and by.loc[EXACT, "is_combined_label_issue"]
+    assert by["knn_label_quality"].between(0, 1).all()
+
+    summary = json.loads((out / "data_issues.json").read_text())
+    assert summary["features"] == {"source": "the embeddings of emb.npz, as given",
+                                   "shape": [210, 16], "k": 10, "metric": "cosine"}
+    checks = summary["checks"]
+    assert all(c["ran"] for c in checks.values())
+    assert checks["outliers"]["num_flagged"] == 1 and checks["outliers"]["top"][0]["index"] == FAR
+    assert checks["exact_duplicates"]["sets"] == [[{"index": EXACT}, {"index": EXACT_OF}]]
+    assert [r["name"] for r in checks["class_health"]["classes"]] == ["0", "1", "2"]
+    assert checks["class_health"]["classes"][0]["num_outliers"] == 1  # FAR is labelled 0
+
+    page = (out / "report.html").read_text(encoding="utf-8")
+    ids = ReportPage(page).ids
+    assert ids["n-outliers"] == "1" and ids["n-exact-duplicates"] == "2"
+    assert ids["n-near-duplicates"] == "4"
+    assert "not-run" not in page
+    exact = _section(page, "exact-duplicates", "overlapping-classes")
+    assert 'set 0: 2 examples; <span class="differ">labels differ' in exact  # classes 0 and 1
+    for section in ("outliers", "near-duplicates", "overlapping-classes", "class-health",
+                    "knn-label-issues", "combined-label-issues"):
+        assert f'id="{section}"' in page
+    assert f"<tr><td>{FAR}</td>" in _section(page, "outliers", "near-duplicates")
+
+
+def test_image_folder_sections_show_thumbnails(pred_probs_case, tmp_path):
+    """Image folder + --pred-probs + --features: no training; thumbnails of the outliers and
+    of the duplicate sets side by side; an identical file is an exact duplicate."""
+    from PIL import Image
+
+    d, _, y, _ = pred_probs_case
+    rng = np.random.default_rng(2)
+    root = tmp_path / "imgs"
+    names = [f"c{label}/{i:03d}.png" for i, label in enumerate(y)]  # the folder's order
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(root / name)
+    shutil.copyfile(root / names[NEAR_OF], root / names[NEAR])  # one identical file
+    out = tmp_path / "out"
+    res = _invoke(root, "--pred-probs", d / "pred_probs.npy", "--features", d / "features.npy",
+                  "--out", out)
+    assert res.exit_code == 0, res.output
+
+    issues = pd.read_csv(out / "issues.csv").set_index("example_id")
+    assert issues.index[issues["is_outlier"]].tolist() == [names[FAR]]
+    assert sorted(issues.index[issues["is_exact_duplicate"]]) == [names[NEAR], names[NEAR_OF]]
+    assert sorted(issues.index[issues["is_near_duplicate"]]) == sorted(
+        names[i] for i in (EXACT, EXACT_OF, NEAR, NEAR_OF))
+    page = (out / "report.html").read_text(encoding="utf-8")
+    outliers = _section(page, "outliers", "near-duplicates")
+    assert outliers.count("data:image/png;base64,") == 24  # a grid of the top outliers
+    assert names[FAR] in outliers and "outlier-grid" in outliers
+    exact = _section(page, "exact-duplicates", "overlapping-classes")
+    assert exact.count('class="dupset"') == 1 and exact.count("data:image/png;base64,") == 2
+    assert names[NEAR] in exact and names[NEAR_OF] in exact and 'class="differ"' not in exact
+    near = _section(page, "near-duplicates", "exact-duplicates")
+    assert near.count('class="dupset"') == 2 and near.count("data:image/png;base64,") == 4
+    assert near.count('class="differ"') == 1  # EXACT and EXACT_OF are of classes 0 and 1
+    summary = json.loads((out / "data_issues.json").read_text())
+    assert summary["features"]["source"] == f"--features {d / 'features.npy'}"
+    exact_json = summary["checks"]["exact_duplicates"]
+    assert exact_json["compared"] == "image files (compared byte for byte)"
+    assert exact_json["sets"] == [[{"index": NEAR, "example_id": names[NEAR]},
+                                   {"index": NEAR_OF, "example_id": names[NEAR_OF]}]]
+
+
+def test_checks_without_features_are_stated_not_run(pred_probs_case, tmp_path):
+    d, _, y, pp = pred_probs_case
+    out = tmp_path / "out"
+    res = _invoke("--pred-probs", d / "pred_probs.npy", "--labels", d / "labels.npy", "--out", out)
+    assert res.exit_code == 0, res.output
+    issues = pd.read_csv(out / "issues.csv")
+    assert list(issues.columns) == LABEL_COLUMNS  # no column for a check that did not run
+    expected = find_issues(y, pp).to_frame()
+    pd.testing.assert_frame_equal(issues, expected.astype({"given_label": int, "suggested_label": int}),
+                                  check_dtype=False)
+    checks = json.loads((out / "data_issues.json").read_text())["checks"]
+    for name in ("outliers", "near_duplicates", "knn_label_issues", "combined_label_issues"):
+        assert checks[name] == {"ran": False, "reason": checks["outliers"]["reason"]}
+    assert checks["outliers"]["reason"].startswith("not run: no features: with --pred-probs no")
+    assert "--features FILE.npy" in checks["outliers"]["reason"]
+    assert checks["exact_duplicates"]["ran"] is False and "no raw inputs" in checks["exact_duplicates"]["reason"]
+    assert checks["class_health"]["ran"] and checks["overlapping_classes"]["ran"]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    ids = ReportPage(page).ids
+    assert ids["outliers-not-run"].startswith("Not run: no features: with --pred-probs no network")
+    for check in ("features", "near-duplicates", "exact-duplicates", "knn-label-issues",
+                  "combined-label-issues"):
+        assert ids[f"{check}-not-run"].startswith("Not run: ")
+    assert ids["n-outliers"] == "not run"
+    assert "health-table" in page and "overlap-table" in page
+
+    # the same audit with --features runs them (and the label issues stay the same)
+    res = _invoke("--pred-probs", d / "pred_probs.npy", "--labels", d / "labels.npy",
+                  "--features", d / "features.npy", "--out", tmp_path / "with")
+    assert res.exit_code == 0, res.output
+    with_features = pd.read_csv(tmp_path / "with" / "issues.csv")
+    pd.testing.assert_frame_equal(with_features[LABEL_COLUMNS], issues)
+    assert with_features.loc[with_features["is_outlier"], "index"].tolist() == [FAR]
+
+
+def test_bad_features_file_is_refused_in_one_line(pred_probs_case, tmp_path):
+    d, x, _, _ = pred_probs_case
+    base = ["--pred-probs", d / "pred_probs.npy", "--labels", d / "labels.npy"]
+    nan = x.copy()
+    nan[3, 1] = np.nan
+    cases = {  # name: (array, exit code, text of the message)
+        "rows.npy": (x[:-1], 2, "has 209 rows but 210 were expected"),
+        "nan.npy": (nan, 2, "features[3, 1] = nan"),
+        "flat.npy": (x[:, 0], 2, "must be a 2-D (N, D) array"),
+        "text.npy": (np.array([["a"] * 4] * 210), 2, "must hold real numbers"),
+        "objects.npy": (np.array([None] * 210, dtype=object), 3, "Python objects"),
+    }
+    for name, (arr, code, text) in cases.items():
+        np.save(tmp_path / name, arr, allow_pickle=True)
+        out = tmp_path / f"out-{name}"
+        res = _invoke(*base, "--features", tmp_path / name, "--out", out)
+        assert res.exit_code == code, (name, res.output)
+        line = res.output.strip()
+        assert line.startswith("Error: ") and "\n" not in line, line
+        assert f"--features {tmp_path / name}" in line and text in line, line
+        assert not out.exists()  # refused before anything is written
+    res = _invoke(*base, "--features", tmp_path / "missing.npy", "--out", tmp_path / "o")
+    assert res.exit_code == 3 and "--features" in res.output and "missing.npy" in res.output
+
+
+def test_resume_keeps_the_fold_features(tmp_path, monkeypatch):
+    """A torch audit keeps each fold's penultimate features in its cache file: an
+    interrupted audit resumes without retraining the finished fold and still runs every
+    check on out-of-sample features."""
+    torch = pytest.importorskip("torch")
+    from PIL import Image
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rng = np.random.default_rng(0)
+        root = tmp_path / "imgs"
+        for label, level in (("dark", 40), ("light", 200)):
+            (root / label).mkdir(parents=True)
+            for i in range(12):
+                img = np.clip(rng.normal(level, 20, (8, 8, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(img).save(root / label / f"{i:02d}.png")
+        kwargs = dict(out_dir=tmp_path / "out", model="resnet8", folds=2, progress=False,
+                      train_kwargs=dict(epochs=1, batch_size=8))
+        real = cv._fit_predict_torch
+        calls = []
+
+        def interrupted(*args, **kw):
+            calls.append(1)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            return real(*args, **kw)
+
+        monkeypatch.setattr(cv, "_fit_predict_torch", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            audit(str(root), **kwargs)
+        folds = tmp_path / "out" / "cache" / "folds"
+        saved = np.load(folds / "fold_0.npz")
+        assert saved["features"].shape == (24, 64) and saved["features"].dtype == np.float32
+        before = (folds / "fold_0.npz").read_bytes()
+        calls.clear()
+        res = audit(str(root), resume=True, **kwargs)
+        assert len(calls) == 1  # fold 1 only
+        assert (folds / "fold_0.npz").read_bytes() == before
+        di = res.data_issues
+        assert di.features_shape == (24, 64)
+        assert di.features_source.startswith("the penultimate layer of each fold's network")
+        # each example's neighbours are found in the space of the network that did not see it
+        from labelnoise.data_issues import nearest_neighbors_by_fold
+
+        fold_features = [(np.load(folds / f"fold_{f}.npz")["indices"],
+                          np.load(folds / f"fold_{f}.npz")["features"]) for f in (0, 1)]
+        dist, _ = nearest_neighbors_by_fold(fold_features, 10)
+        np.testing.assert_allclose(di.outlier_scores, dist.mean(axis=1))
+        assert all(di.ran(c) for c in ("outliers", "near_duplicates", "knn_label_issues"))
+        issues = pd.read_csv(tmp_path / "out" / "issues.csv")
+        assert list(issues.columns[-len(DATA_COLUMNS):]) == DATA_COLUMNS
+        assert issues["outlier_score"].notna().all()
+    finally:
+        torch.set_num_threads(threads)
