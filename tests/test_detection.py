@@ -175,6 +175,55 @@ def test_prior_adjusted_margin_orders_zero_probability_labels_by_their_alternati
     assert s[4] == pytest.approx(0.5 * inv[1] / (0.5 * inv[1] + 0.5 * inv[0]))
 
 
+def test_prior_adjusted_confidence_hand_computed_and_ties_ordered_by_margin():
+    labels = np.array([0, 0, 0, 1, 2, 2])
+    pp = np.array([[0.7, 0.2, 0.1], [0.0, 0.9, 0.1], [0.0, 0.5, 0.5], [0.3, 0.3, 0.4],
+                   [0.2, 0.2, 0.6], [0.1, 0.1, 0.8]])
+    s = labelnoise.label_quality_scores(labels, pp, method="prior_adjusted_confidence")
+    a = pp / (np.bincount(labels, minlength=3) / 6)
+    q = a[np.arange(6), labels] / a.sum(axis=1)
+    np.testing.assert_allclose(s, q, atol=1e-8)
+    # the two labels of probability 0 tie on q = 0: the surer alternative (0.9) ranks first
+    assert np.argsort(s, kind="stable")[:2].tolist() == [1, 2]
+    assert ((s >= 0) & (s <= 1)).all()
+
+
+def test_row_entropy_statistic_known_answers():
+    assert rank.row_entropy_statistic(np.full((7, 4), 0.25)) == pytest.approx(1.0)
+    assert rank.row_entropy_statistic(np.eye(5)) == pytest.approx(0.0)
+    half = np.array([[0.5, 0.5, 0.0, 0.0]] * 3)
+    assert rank.row_entropy_statistic(half) == pytest.approx(0.5)  # log 2 / log 4
+    # more rows than the subsample: every ceil(rows / 8,192)-th row is read
+    big = np.tile(np.array([[1.0, 0.0], [0.5, 0.5], [0.5, 0.5]]), (5_000, 1))
+    idx = rank._subsample_indices(big.shape[0])
+    assert idx.size <= 8192 and idx[0] == 0 and idx[1] == 2 and np.all(np.diff(idx) == 2)
+    # rows 3i are one-hot (entropy 0), the others (0.5, 0.5) (entropy 1)
+    expected = np.mean(idx % 3 != 0)
+    assert 0.6 < expected < 0.7
+    assert rank.row_entropy_statistic(big) == pytest.approx(expected)
+
+
+def test_adaptive_is_margin_for_confident_and_confidence_for_flat_pred_probs():
+    rng = np.random.default_rng(3)
+    n, k = 3000, 10
+    labels = rng.integers(0, k, n)
+    confident = np.full((n, k), 0.01)
+    confident[np.arange(n), rng.integers(0, k, n)] += 0.9
+    flat = rng.dirichlet(np.full(k, 20.0), size=n)  # normalised entropy near 0.99
+    assert rank.row_entropy_statistic(confident) < rank.ADAPTIVE_ENTROPY_THRESHOLD
+    assert rank.row_entropy_statistic(flat) >= rank.ADAPTIVE_ENTROPY_THRESHOLD
+    for pp, used in ((confident, "prior_adjusted_margin"), (flat, "prior_adjusted_confidence")):
+        np.testing.assert_array_equal(
+            labelnoise.label_quality_scores(labels, pp),
+            labelnoise.label_quality_scores(labels, pp, method=used))
+    # the default result object and the default ranking use the same scores
+    res = labelnoise.find_issues(labels, flat)
+    assert res.score_method == "adaptive"
+    np.testing.assert_array_equal(
+        res.label_quality_scores,
+        labelnoise.label_quality_scores(labels, flat, method="prior_adjusted_confidence"))
+
+
 def test_mixture_hand_computed():
     labels = np.array([0, 0, 0, 1, 1, 0])
     pp = np.array([[0.7, 0.3], [0.6, 0.4], [0.2, 0.8], [0.5, 0.5], [0.1, 0.9], [0.95, 0.05]])

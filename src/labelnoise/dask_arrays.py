@@ -651,8 +651,29 @@ def _scores(inputs: _Inputs, method: str, noise_matrix=None, adjust_pred_probs=F
         ctx["thresholds"] = _thresholds(inputs)
     if method == "mixture":
         return _mixture(inputs, noise_matrix)[0]
+    if method == "adaptive":
+        method = rank._resolve_adaptive(_entropy_statistic(inputs))
     ctx.update(_context(inputs, method, noise_matrix))
     return inputs.map_blocks(_scores_block, np.float64, method, ctx)
+
+
+def _entropy_block(start, lab, mem, renormalize, chunk, stride):
+    """(sum of normalised row entropies, rows) over the block's rows of the global strided
+    subsample (``rank._subsample_indices``)."""
+    from labelnoise import rank
+
+    pp = _block_pp(mem, renormalize, chunk)
+    idx = np.arange((-start) % stride, pp.n, stride)
+    return rank._normalised_entropy_sum(pp.take(idx)), idx.size
+
+
+def _entropy_statistic(inputs: _Inputs) -> float:
+    """``rank._entropy_statistic`` over the blocks (the same rows)."""
+    from labelnoise import rank
+
+    stride = int(rank._subsample_indices(inputs.n)[1]) if inputs.n > 1 else 1
+    parts = inputs.reduce_blocks(_entropy_block, stride)
+    return sum(p[0] for p in parts) / max(sum(p[1] for p in parts), 1)
 
 
 def _store(result, out):
@@ -719,7 +740,7 @@ def label_quality_scores(labels, pred_probs, *, method: str | None = None,
     labels, pred_probs
         As :func:`estimate_noise`.
     method, adjust_pred_probs, noise_matrix
-        As the in-memory function (default method ``prior_adjusted_margin``).
+        As the in-memory function (default method ``adaptive``).
     out : str or path, optional
         A Zarr store to write the scores to (must not exist; written to a temporary store
         beside it, then renamed).

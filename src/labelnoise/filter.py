@@ -56,8 +56,8 @@ Ours:
   rate (``benchmarks/RESULTS.md``). Needs one sort, N log N.
 
 By default the indices returned with ``return_ranked=True`` are ordered by the default
-label-quality score (``prior_adjusted_margin``, the best-ranking score on the development
-benchmark), whichever filter decided; ``rank_by`` orders them by another score.
+label-quality score (``adaptive``, the best-ranking score on the development benchmark),
+whichever filter decided; ``rank_by`` orders them by another score.
 
 Tie-breaking: where several examples have exactly the same margin at a prune cut-off,
 which of them is flagged may differ from cleanlab (which uses a full argsort; we use a

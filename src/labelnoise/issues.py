@@ -244,7 +244,8 @@ def _find(labels, pred_probs, *, filter_by, score_method, frac_noise, min_exampl
     frac_noise, min_examples_per_class = lfilter._check_prune_options(frac_noise,
                                                                       min_examples_per_class)
     # one validation pass; it also computes what the first score needs from a full pass
-    labels, pp, margin = rank._validate_fused(labels, pred_probs, filter_score or score_method,
+    labels, pp, margin = rank._validate_fused(labels, pred_probs,
+                                              [m for m in (filter_score, score_method) if m],
                                               noise_matrix, require_all_classes=True)
     if noise_matrix is not None:
         noise_matrix = validate_noise_matrix(noise_matrix, num_classes=pp.k)

@@ -4,7 +4,17 @@ Every score lies in [0, 1]. The three classic scores follow Kuan and Mueller 202
 "Model-Agnostic Label Quality Scoring to Detect Real-World Label Errors" (ICML DataPerf
 workshop), Section 2. Ours:
 
-``prior_adjusted_margin`` (the default)
+``adaptive`` (the default)
+    ``prior_adjusted_confidence`` when the pred_probs are flat -- the mean normalised row
+    entropy ``H(p_n) / log K`` (:func:`row_entropy_statistic`, on a strided subsample of at
+    most 8,192 rows) is at least ``ADAPTIVE_ENTROPY_THRESHOLD`` (0.8), as a weak model
+    gives -- and ``prior_adjusted_margin`` otherwise. Why: with a weak model the strongest
+    other class is mostly noise, and the margin against it ranks worse than the given
+    label's own (prior-adjusted) probability, which is what a calibrated model's
+    posterior of a correct label is monotone in under symmetric noise; with a confident
+    model the margin is better (development cases: ``benchmarks/RESULTS.md``, "Detection on
+    the development cases"; the threshold chosen on the select half).
+``prior_adjusted_margin``
     The margin of the given label over the strongest other class after dividing each
     class probability by the frequency of that class among the given labels:
     ``a_j = p_j / pi_j`` (by Bayes' rule proportional to the class-conditional likelihood
@@ -14,6 +24,13 @@ workshop), Section 2. Ours:
     k-NN, trees and forests, or a saturated softmax give) is read as ``a_y = 1e-300``, so
     such labels rank by their strongest alternative rather than all tying at 0. One pass
     over pred_probs.
+``prior_adjusted_confidence``
+    The given label's share of the prior-adjusted pred_probs, ``q_y = a_y / sum_j a_j``
+    (``a_j = p_j / pi_j`` as above): the class-balanced posterior of the given label
+    (self-confidence after the logit adjustment of Menon et al. 2021). Examples with equal
+    ``q_y`` (e.g. probability 0, as k-NN and trees give) are ordered by
+    ``prior_adjusted_margin`` (added with weight ``2**-30``). One pass over pred_probs
+    (the margin comes from the validation pass).
 ``noise_posterior``
     The posterior probability that the given label is the true one under class-conditional
     noise, ``P(y* = y | x, y~ = y) = T[y, y] q_y / sum_j T[y, j] q_j``, where ``q`` is the
@@ -59,6 +76,8 @@ geometric mean on the benchmark; see ``benchmarks/RESULTS.md``).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from labelnoise._validation import (
@@ -72,13 +91,27 @@ from labelnoise._validation import (
 from labelnoise.dask_arrays import _is_dask
 
 CLASSIC_METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
-OUR_METHODS = ("prior_adjusted_margin", "noise_posterior", "pooled", "mixture")
+OUR_METHODS = ("adaptive", "prior_adjusted_margin", "prior_adjusted_confidence",
+               "noise_posterior", "pooled", "mixture")
 #: the methods that need the estimated noise matrix (a first pass over all rows)
 _POSTERIOR_METHODS = ("noise_posterior", "pooled", "mixture")
 #: the methods that use the prior-adjusted margin
-_MARGIN_METHODS = ("prior_adjusted_margin", "pooled", "mixture")
+_MARGIN_METHODS = ("adaptive", "prior_adjusted_margin", "prior_adjusted_confidence", "pooled",
+                   "mixture")
+#: the methods that use ``a_y / sum_j a_j`` (computed during validation when they are asked for)
+_CONFIDENCE_METHODS = ("adaptive", "prior_adjusted_confidence")
 METHODS = CLASSIC_METHODS + OUR_METHODS
-DEFAULT_METHOD = "prior_adjusted_margin"
+DEFAULT_METHOD = "adaptive"
+#: ``adaptive`` scores by ``prior_adjusted_confidence`` when the mean normalised entropy of
+#: the pred_probs rows is at least this (flat pred_probs: a weak model), else by
+#: ``prior_adjusted_margin``. Chosen on the select half of the development cases
+#: (``benchmarks/detection_dev.py``) from the grid 0.60, 0.65, ..., 0.95 by the highest mean
+#: AUPRC gap to cleanlab's best score; the confirm half is reported as it came.
+ADAPTIVE_ENTROPY_THRESHOLD = 0.8
+#: weight of the prior-adjusted margin inside ``prior_adjusted_confidence``: it only orders
+#: examples whose confidence ties (e.g. the given label's probability is exactly 0, as k-NN
+#: and trees give)
+_TIE_WEIGHT = 2.0 ** -30
 
 _CLIP = 1e-6  # lower clip of self-confidence inside confidence_weighted_entropy (as published)
 _EPS = 1e-12  # keeps logits of scores at exactly 0 or 1 finite
@@ -91,6 +124,22 @@ _MARGIN_FLOOR = 1e-300
 #: chunk further measured slower: numpy call overhead outweighs cache reuse); larger
 #: blocks are still worked through in pieces of this size
 _SUB_ELEMENTS = CHUNK_ELEMENTS
+
+
+class _Fused(NamedTuple):
+    """What the validation pass computed for the scores: the prior-adjusted margin and
+    ``a_y / sum_j a_j`` (float64 (N,) each). Passed as ``margin`` to :func:`_scores` and
+    :func:`_mixture`, which also take a plain margin array."""
+
+    margin: np.ndarray
+    confidence: np.ndarray
+
+
+def _split_fused(margin) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(margin, confidence) from what :func:`_validate_fused` returned."""
+    if isinstance(margin, _Fused):
+        return margin.margin, margin.confidence
+    return margin, None
 
 
 def _num_columns(pred_probs) -> int:
@@ -139,6 +188,8 @@ def _score_block(method: str, block: np.ndarray, labels: np.ndarray, ctx: dict,
         entropy = -plogp.sum(axis=1) / np.log(k)
         ratio = entropy / np.clip(_gather(block, labels), _CLIP, None)
         return np.log(ratio + 1.0) / np.clip(ratio, _CLIP, None)
+    if method == "prior_adjusted_confidence":
+        return _prior_adjusted_confidence(block, labels, ctx["inv_prior"], margin)
     if method in _MARGIN_METHODS and margin is None:
         margin, _ = _margin_and_top(block, labels, ctx["inv_prior"])
     if method == "prior_adjusted_margin":
@@ -152,6 +203,70 @@ def _score_block(method: str, block: np.ndarray, labels: np.ndarray, ctx: dict,
     p = np.clip(posterior, _EPS, 1 - _EPS)
     agree = np.sqrt(m * p)
     return agree / (agree + np.sqrt((1.0 - m) * (1.0 - p)))
+
+
+def _prior_adjusted_confidence(block: np.ndarray, labels: np.ndarray, inv_prior: np.ndarray,
+                               margin: np.ndarray) -> np.ndarray:
+    """``q_y = a_y / sum_j a_j`` (``a = p / pi``) of one chunk, ties ordered by ``margin``
+    (the prior-adjusted margin, weight ``_TIE_WEIGHT``). float64 (n,) in [0, 1]."""
+    q = np.empty(block.shape[0], dtype=np.float64)
+    # the same arithmetic as the validation pass, so both paths give identical bits
+    computed_margin, _ = _margin_and_top(block, labels, inv_prior, confidence_out=q)
+    if margin is None:
+        margin = computed_margin
+    return (1.0 - _TIE_WEIGHT) * q + _TIE_WEIGHT * margin
+
+
+def row_entropy_statistic(pred_probs) -> float:
+    """Mean normalised entropy ``H(p_n) / log K`` of the pred_probs rows, on the strided
+    subsample of at most 8,192 rows (every row when N is at most that):
+    near 1 for the flat pred_probs of a weak model, near 0 for a confident one. The
+    ``adaptive`` score switches on it (``ADAPTIVE_ENTROPY_THRESHOLD``).
+
+    Args:
+        pred_probs: float (N, K), a memory map, or a list of such arrays (rows averaged).
+
+    Returns:
+        float in [0, 1].
+
+    Raises:
+        ValueError: invalid pred_probs (see :mod:`labelnoise._validation`).
+    """
+    from labelnoise._validation import validate_pred_probs
+
+    return _entropy_statistic(validate_pred_probs(pred_probs))
+
+
+#: rows of the strided subsample the ``adaptive`` statistic reads (its standard error is
+#: below 0.002 at this size: row entropies lie in [0, 1])
+_ENTROPY_SUBSAMPLE = 1 << 13
+
+
+def _subsample_indices(n: int) -> np.ndarray:
+    """The strided rows the ``adaptive`` statistic reads (int64, ascending)."""
+    return np.arange(0, n, max(1, -(-n // _ENTROPY_SUBSAMPLE)), dtype=np.int64)
+
+
+def _normalised_entropy_sum(rows: np.ndarray) -> float:
+    """Sum over rows of ``H(p) / log K`` (0 log 0 = 0); float."""
+    k = rows.shape[1]
+    if k < 2 or rows.shape[0] == 0:
+        return 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(rows > 0, rows * np.log(np.where(rows > 0, rows, 1.0)), 0.0)
+    return float(-plogp.sum() / np.log(k))
+
+
+def _entropy_statistic(pp: PredProbs) -> float:
+    idx = _subsample_indices(pp.n)
+    return _normalised_entropy_sum(pp.take(idx)) / max(idx.size, 1)
+
+
+def _resolve_adaptive(statistic: float) -> str:
+    """The method ``adaptive`` uses for a given row-entropy statistic."""
+    if statistic >= ADAPTIVE_ENTROPY_THRESHOLD:
+        return "prior_adjusted_confidence"
+    return "prior_adjusted_margin"
 
 
 def _posterior_block(block: np.ndarray, labels: np.ndarray, w: np.ndarray):
@@ -252,6 +367,7 @@ def _mixture(labels: np.ndarray, pp: PredProbs, noise_matrix: np.ndarray | None 
              margin: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """The ``mixture`` score (float64 (N,)) and its fitted weight over validated inputs;
     ``margin``: the prior-adjusted margins from the validation pass, if any."""
+    margin, _ = _split_fused(margin)
     ctx = _context(labels, pp, "mixture", noise_matrix)
     parts = np.empty((4, pp.n), dtype=np.float64)
 
@@ -281,13 +397,14 @@ def _inv_prior_tile(inv_prior: np.ndarray) -> np.ndarray:
 
 
 def _margin_and_top(block: np.ndarray, labels: np.ndarray, inv_prior: np.ndarray,
-                    inv_tile: np.ndarray | None = None):
+                    inv_tile: np.ndarray | None = None, confidence_out: np.ndarray | None = None):
     """Prior-adjusted margin ``a_y / (a_y + max_{j != y} a_j)`` (``a = p / pi``) and the
     arg-max of ``a`` (numpy's tie-break: lowest index) of each row of one chunk.
 
     Works through sub-blocks of at most ``_SUB_ELEMENTS`` elements; ``inv_tile`` is
     :func:`_inv_prior_tile` of ``inv_prior`` (made here when not given). Returns float64
-    (n,), int64 (n,)."""
+    (n,), int64 (n,). With ``confidence_out`` (float64 (n,)) it also writes each row's
+    ``a_y / sum_j a_j`` there (``prior_adjusted_confidence`` before its tie-break)."""
     n, k = block.shape
     if inv_tile is None:
         inv_tile = _inv_prior_tile(inv_prior)
@@ -303,6 +420,9 @@ def _margin_and_top(block: np.ndarray, labels: np.ndarray, inv_prior: np.ndarray
         flat = adjusted.reshape(-1)
         own_at = row_start[:m] + lab
         own = flat.take(own_at)
+        if confidence_out is not None:
+            # row sums of a as a BLAS matrix-vector product (faster than sum(axis=1))
+            confidence_out[s:s + m] = own / np.maximum(block[s:s + m] @ inv_prior, 1e-300)
         flat.put(own_at, -np.inf)
         best_other = adjusted.argmax(axis=1)
         other = flat.take(row_start[:m] + best_other)
@@ -316,20 +436,23 @@ def _margin_and_top(block: np.ndarray, labels: np.ndarray, inv_prior: np.ndarray
     return margin, top
 
 
-def _argmax_pair_counter(labels: np.ndarray, k: int, margin_out: np.ndarray | None = None):
+def _argmax_pair_counter(labels: np.ndarray, k: int, margin_out: np.ndarray | None = None,
+                         confidence_out: np.ndarray | None = None):
     """Per-chunk counts of (given label, arg-max of the prior-adjusted pred_probs) pairs, as
     a function ``(block, start, stop) -> int64 (K * K,)`` usable during validation
     (``fused``). With ``margin_out`` it also writes each row's prior-adjusted margin into
     ``margin_out[start:stop]`` while the chunk is in cache, so the default score needs one
     more pass over pred_probs instead of two; that margin is valid only when validation
-    needed no renormalisation (``PredProbs.fused`` is set)."""
+    needed no renormalisation (``PredProbs.fused`` is set). ``confidence_out`` likewise
+    receives ``a_y / sum_j a_j`` (:func:`_margin_and_top`)."""
     if labels.max() >= k:  # invalid labels: validation reports them after this pass
         return lambda block, a, b: np.zeros(k * k, dtype=np.int64)
     inv_prior = float(labels.size) / np.maximum(np.bincount(labels, minlength=k), 1)
     inv_tile = _inv_prior_tile(inv_prior)
 
     def counts(block: np.ndarray, a: int, b: int) -> np.ndarray:
-        margin, top = _margin_and_top(block, labels[a:b], inv_prior, inv_tile)
+        conf = None if confidence_out is None else confidence_out[a:b]
+        margin, top = _margin_and_top(block, labels[a:b], inv_prior, inv_tile, conf)
         if margin_out is not None:
             margin_out[a:b] = margin
         return np.bincount(labels[a:b] * k + top, minlength=k * k)[: k * k]
@@ -420,11 +543,16 @@ def _scores(labels: np.ndarray, pp: PredProbs, method: str, *, adjust_pred_probs
         ctx["thresholds"] = thresholds
     if method == "mixture":
         return _mixture(labels, pp, noise_matrix, margin)[0]
+    margin, confidence = _split_fused(margin)
+    if method == "adaptive":
+        method = _resolve_adaptive(_entropy_statistic(pp))
     ctx.update(_context(labels, pp, method, noise_matrix))
     if method not in _MARGIN_METHODS:
         margin = None
     elif margin is not None and method == "prior_adjusted_margin":
         return margin
+    elif margin is not None and confidence is not None and method == "prior_adjusted_confidence":
+        return (1.0 - _TIE_WEIGHT) * confidence + _TIE_WEIGHT * margin
     out = np.empty(pp.n, dtype=np.float64)
 
     def work(a: int, b: int) -> None:
@@ -445,11 +573,13 @@ def label_quality_scores(labels, pred_probs, *, method: str = DEFAULT_METHOD,
     - ``"normalized_margin"``: ``(p[n, y_n] - max_{j != y_n} p[n, j] + 1) / 2`` (Eq. 2).
     - ``"confidence_weighted_entropy"``: ``log(r + 1) / r`` with ``r = H(p_n) / log(K) /
       p[n, y_n]`` (self-confidence clipped at 1e-6; Eq. 3).
-    - ``"prior_adjusted_margin"`` (default), ``"noise_posterior"``, ``"pooled"``,
-      ``"mixture"``: ours, see the module docstring.
+    - ``"adaptive"`` (default), ``"prior_adjusted_margin"``, ``"prior_adjusted_confidence"``,
+      ``"noise_posterior"``, ``"pooled"``, ``"mixture"``: ours, see the module docstring.
 
-    Which to use: for ranking, the default (one pass over pred_probs, the fastest of ours,
-    and above every classic score in AUPRC on all three detection benchmarks). For a
+    Which to use: for ranking, the default (``prior_adjusted_margin`` for confident
+    pred_probs, ``prior_adjusted_confidence`` for the flat pred_probs of a weak model; one
+    pass over pred_probs plus a subsample of at most 8,192 rows; above every classic score in
+    AUPRC on all three detection benchmarks). For a
     decision, ``"mixture"``, whose value is a calibrated ``P(label correct)`` under the
     noise model the given labels support (``find_label_issues`` flags it below 0.5 by
     default); it reads pred_probs twice, like ``"noise_posterior"`` and ``"pooled"``
@@ -493,23 +623,30 @@ def label_quality_scores(labels, pred_probs, *, method: str = DEFAULT_METHOD,
                    noise_matrix=noise_matrix, margin=margin)
 
 
-def _validate_fused(labels, pred_probs, method: str, noise_matrix, **kwargs):
-    """Validate, computing during the same pass what ``method`` needs from a full pass:
-    the (given, arg-max) counts of the estimated noise matrix and the prior-adjusted margin.
-    Returns (labels, PredProbs, margin or None)."""
-    wants_margin = method in _MARGIN_METHODS
-    wants_counts = method in _POSTERIOR_METHODS and noise_matrix is None
+def _validate_fused(labels, pred_probs, method, noise_matrix, **kwargs):
+    """Validate, computing during the same pass what ``method`` (a name or a sequence of
+    names) needs from a full pass: the (given, arg-max) counts of the estimated noise matrix,
+    the prior-adjusted margin and, for ``_CONFIDENCE_METHODS``, ``a_y / sum_j a_j``.
+    Returns (labels, PredProbs, margin array, :class:`_Fused` or None)."""
+    methods = (method,) if isinstance(method, str) else tuple(method)
+    wants_margin = any(m in _MARGIN_METHODS for m in methods)
+    wants_confidence = any(m in _CONFIDENCE_METHODS for m in methods)
+    wants_counts = any(m in _POSTERIOR_METHODS for m in methods) and noise_matrix is None
     if not (wants_margin or wants_counts):
         return (*validate_labels_and_pred_probs(labels, pred_probs, **kwargs), None)
     k = _num_columns(pred_probs)
-    margin = np.empty(np.shape(labels)[0] if np.ndim(labels) else 0, dtype=np.float64)
+    size = np.shape(labels)[0] if np.ndim(labels) else 0
+    margin = np.empty(size, dtype=np.float64)
+    confidence = np.empty(size, dtype=np.float64) if wants_confidence else None
 
     def fused(lab: np.ndarray):
-        return _argmax_pair_counter(lab, k, margin if margin.shape == lab.shape else None)
+        ok = margin.shape == lab.shape
+        return _argmax_pair_counter(lab, k, margin if ok else None, confidence if ok else None)
 
     labels, pp = validate_labels_and_pred_probs(labels, pred_probs, fused=fused, **kwargs)
-    fused_margin = wants_margin and pp.fused is not None and margin.shape == labels.shape
-    return labels, pp, margin if fused_margin else None
+    if not (wants_margin and pp.fused is not None and margin.shape == labels.shape):
+        return labels, pp, None
+    return labels, pp, margin if confidence is None else _Fused(margin, confidence)
 
 
 def get_label_quality_scores(labels, pred_probs, *, method: str = DEFAULT_METHOD, **kwargs) -> np.ndarray:
