@@ -16,6 +16,14 @@ validation set), ``pred_probs.npy`` (with a test set) and ``final.json``.
 
 ``--resume DIR`` continues an interrupted run with the settings saved in ``DIR/config.json``.
 
+``--nproc N`` trains with N local processes and PyTorch ``DistributedDataParallel`` (gloo on
+CPU, nccl with one GPU per process; :mod:`labelnoise.training.distributed`) for the methods
+whose registry entry says ``distributed``; ``--batch-size`` stays the global batch, split
+across the processes, and the outputs are those of one process up to float rounding. The
+checks and ``config.json`` are done here, the processes train and rank 0 writes. Under
+``torchrun`` (``WORLD_SIZE`` > 1 in the environment) every process runs this command: they
+join the process group before writing, rank 0 writes and prints.
+
 The choices of ``--method``, ``--model`` and ``--loss`` and the dispatch to a method come from
 the registries :data:`labelnoise.training.METHODS`, :data:`labelnoise.models.MODELS` and
 :data:`labelnoise.losses.LOSSES` (so loading this command imports torch; ``labelnoise --help``
@@ -25,13 +33,14 @@ does not load it).
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import click
 
 from labelnoise import training
-from labelnoise.cli._errors import Command, progress_option, show_progress
+from labelnoise.cli._errors import Command, install_signal_handlers, progress_option, show_progress
 from labelnoise.losses import LOSSES as _LOSSES
 from labelnoise.models import IMAGE_MODELS
 from labelnoise.models import MODELS as _ALL_MODELS
@@ -180,10 +189,11 @@ def read_config(path: Path) -> dict:
 
 
 def run(cfg: dict, out: Path, *, resume: bool, progress: bool) -> dict:
-    """Train as ``cfg`` says, writing metrics, checkpoints and final.json into ``out``."""
+    """Train as ``cfg`` says, writing metrics, checkpoints and final.json into ``out`` (in a
+    distributed run every rank trains and rank 0 writes)."""
     import torch
 
-    from labelnoise.training import engine
+    from labelnoise.training import distributed, engine
 
     method = cfg["method"]
     entry = training.METHODS[method]
@@ -223,13 +233,75 @@ def run(cfg: dict, out: Path, *, resume: bool, progress: bool) -> dict:
                  wall_seconds_this_call=seconds, device=str(device),
                  device_name=(torch.cuda.get_device_name(device) if device.type == "cuda"
                               else "cpu"), torch=torch.__version__)
-    _write_json_atomic(out / "final.json", json.dumps(final, indent=2) + "\n")
+    world = distributed.current()
+    if world.active:
+        final["processes"] = world.size
+    if world.is_main:
+        _write_json_atomic(out / "final.json", json.dumps(final, indent=2) + "\n")
     return final
+
+
+def _run_worker(cfg: dict, out: Path, resume: bool, progress: bool) -> dict:
+    """One process of ``--nproc`` (CIFAR-10 run): :func:`run`."""
+    return run(cfg, out, resume=resume, progress=progress)
+
+
+def _dataset_worker(cfg: dict, out: Path, resume: bool, progress: bool) -> dict | None:
+    """One process of ``--nproc`` (DATASET run): the summary (final.json) on rank 0."""
+    result = run_dataset(cfg, out, resume=resume, progress=progress)
+    return None if result is None else result.summary
+
+
+def _train(worker, cfg: dict, out: Path, *, resume: bool, progress: bool, nproc: int):
+    """``worker(cfg, out, resume, progress)`` here, or in ``nproc`` processes."""
+    if nproc > 1:
+        from labelnoise.training import distributed
+
+        return distributed.launch(worker, nproc, args=(cfg, out, resume, progress),
+                                  backend=distributed.backend_for(cfg["device"]),
+                                  setup=install_signal_handlers)
+    return worker(cfg, out, resume, progress)
+
+
+def _check_processes(nproc: int | None, method: str, device) -> int:
+    """The number of processes of the run (``--nproc``, or torchrun's); refuse a method
+    that does not train distributed, --nproc under torchrun, too few GPUs."""
+    from labelnoise.training import distributed
+
+    if distributed.launched_by_torchrun():
+        if nproc not in (None, 1):
+            raise click.UsageError("--nproc: this command runs under torchrun (WORLD_SIZE is "
+                                   "set); leave --nproc out")
+        size = int(os.environ["WORLD_SIZE"])
+    else:
+        size = nproc or 1
+    if size > 1 and not training.METHODS[method].distributed:
+        able = " or ".join(n for n, e in training.METHODS.items() if e.distributed)
+        raise click.UsageError(f"--nproc: --method {method} trains in one process; several "
+                               f"processes train --method {able}")
+    if size > 1 and not distributed.launched_by_torchrun() and \
+            distributed.backend_for(device) == "nccl":
+        import torch
+
+        if torch.cuda.device_count() < size:
+            raise click.UsageError(f"--nproc {size} on CUDA needs {size} GPUs, "
+                                   f"{torch.cuda.device_count()} visible; use --device cpu")
+    return size
+
+
+def _join(device):
+    """Under torchrun, join the process group (every rank, before anything is written)."""
+    from labelnoise.training import distributed
+
+    if distributed.launched_by_torchrun():
+        return distributed.init_from_env(distributed.backend_for(device))
+    return distributed.SINGLE
 
 
 def run_dataset(cfg: dict, out: Path, *, resume: bool, progress: bool):
     """Train on the DATASET of ``cfg`` (settings as :data:`DATASET_CONFIG_KEYS`) with
-    :func:`labelnoise.training.data.fit_dataset`, writing into ``out``."""
+    :func:`labelnoise.training.data.fit_dataset`, writing into ``out`` (a distributed run:
+    the result on rank 0, None on the other ranks)."""
     from labelnoise.training.data import fit_dataset
 
     return fit_dataset(
@@ -241,8 +313,9 @@ def run_dataset(cfg: dict, out: Path, *, resume: bool, progress: bool):
         resume=resume, progress=progress)
 
 
-def _echo_dataset_result(result) -> None:
-    s = result.summary
+def _echo_dataset_result(s: dict | None, out_dir) -> None:
+    if s is None:  # not rank 0
+        return
     parts = []
     if s["best_val_acc"] is not None:
         parts.append(f"selected epoch {s['selected_epoch']} of {s['epochs']} by validation "
@@ -251,7 +324,7 @@ def _echo_dataset_result(result) -> None:
         parts.append(f"test accuracy {s['test_acc']:.4f}"
                      + (f" (last epoch {s['final_test_acc']:.4f})"
                         if s["final_test_acc"] != s["test_acc"] else ""))
-    parts.append(f"results in {result.out_dir}")
+    parts.append(f"results in {out_dir}")
     click.echo("; ".join(parts))
 
 
@@ -316,11 +389,15 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
 @click.option("--data-root", default=None, help="cifar10: data root (default: $LABELNOISE_DATA).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default=None, help="torch device (default: cuda if available).")
+@click.option("--nproc", type=click.IntRange(min=1), default=None,
+              help="Train with this many local processes (PyTorch DDP: gloo on CPU, nccl with "
+                   "one GPU each); --batch-size stays the global batch. Methods standard, elr, "
+                   "coteaching, dividemix. Default 1; leave it out under torchrun.")
 @progress_option
 def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, loss, model,
           test, label_column, val_fraction, num_classes, epochs, batch_size, lr, forget_rate,
           lambda_u, warmup_epochs, subset, test_subset, out, resume_dir, data_root, seed,
-          device, progress):
+          device, nproc, progress):
     """Train a classifier on noisy labels.
 
     DATASET: cifar10 (the default: CIFAR-10 with --noise, --label-set or --candidates,
@@ -329,9 +406,26 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
 
     Examples: labelnoise train --label-set worse --method dividemix --model resnet20
     --epochs 20 --subset 10000 --out runs/dm-worse;
-    labelnoise train photos/ --test photos-test/ --val-fraction 0.1 --epochs 30 --out runs/photos
+    labelnoise train photos/ --test photos-test/ --val-fraction 0.1 --epochs 30 --out runs/photos;
+    labelnoise train --noise symmetric:0.5 --method dividemix --nproc 2 --out runs/dm-ddp
     """
-    progress = show_progress(progress)
+    from labelnoise.training import distributed
+
+    try:
+        _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidates_file,
+                       loss, model, test, label_column, val_fraction, num_classes, epochs,
+                       batch_size, lr, forget_rate, lambda_u, warmup_epochs, subset,
+                       test_subset, out, resume_dir, data_root, seed, device, nproc,
+                       show_progress(progress))
+    finally:
+        if distributed.launched_by_torchrun():
+            distributed.shutdown()
+
+
+def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, loss,
+                   model, test, label_column, val_fraction, num_classes, epochs, batch_size,
+                   lr, forget_rate, lambda_u, warmup_epochs, subset, test_subset, out,
+                   resume_dir, data_root, seed, device, nproc, progress):
     given = dict(noise=noise, label_set=label_set, candidates_file=candidates_file,
                  subset=subset, test_subset=test_subset, data_root=data_root, test=test,
                  label_column=label_column, val_fraction=val_fraction, num_classes=num_classes,
@@ -341,12 +435,16 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
         if out is not None and Path(out) != resume_dir:
             raise click.UsageError("give either --out (new run) or --resume (continue), not both")
         cfg = read_config(resume_dir / "config.json")
+        _check_processes(nproc, cfg["method"], cfg["device"])
         if "format" in cfg:  # a DATASET run
-            result = run_dataset(cfg, resume_dir, resume=True, progress=progress)
-            _echo_dataset_result(result)
+            _join(cfg["device"])
+            summary = _train(_dataset_worker, cfg, resume_dir, resume=True, progress=progress,
+                             nproc=nproc or 1)
+            _echo_dataset_result(summary, resume_dir)
             return
         out, resume = resume_dir, (resume_dir / "checkpoint.pt").exists()
         created_out = False
+        world = _join(cfg["device"])
     else:
         if dataset_arg is not None and dataset_opt is not None and dataset_arg != dataset_opt:
             raise click.UsageError(f"give the dataset once: DATASET {dataset_arg} or --dataset "
@@ -359,6 +457,7 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
             if given[opt] != default and opt not in entry.options:
                 raise click.UsageError(f"--{opt.replace('_', '-')} applies to --method "
                                        f"{_methods_taking(opt)} only")
+        _check_processes(nproc, method, device)
         from labelnoise._io import check_output_dir
 
         if dataset.lower() not in CIFAR_NAMES:
@@ -386,8 +485,10 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
                        epochs=epochs, batch_size=batch_size, lr=lr, val_fraction=val_fraction,
                        num_classes=num_classes, image_size=DEFAULT_IMAGE_SIZE, seed=seed,
                        device=device)
-            result = run_dataset(cfg, out, resume=False, progress=progress)
-            _echo_dataset_result(result)
+            _join(device)
+            summary = _train(_dataset_worker, cfg, out, resume=False, progress=progress,
+                             nproc=nproc or 1)
+            _echo_dataset_result(summary, out)
             return
         _refuse_options(given, DATASET_ONLY, "applies to an image folder, table or .npz "
                        "DATASET, not to cifar10")
@@ -412,20 +513,26 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
                    warmup_epochs=warmup_epochs, subset=subset, test_subset=test_subset,
                    data_root=data_root, seed=seed, device=device)
         created_out = not out.exists()
-        out.mkdir(parents=True, exist_ok=True)
-        _write_json_atomic(out / "config.json", json.dumps(cfg, indent=2) + "\n")
+        world = _join(device)
+        world.barrier()  # under torchrun: every rank has checked the folder before rank 0 writes
+        if world.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            _write_json_atomic(out / "config.json", json.dumps(cfg, indent=2) + "\n")
         resume = False
     try:
-        final = run(cfg, out, resume=resume, progress=progress)
+        final = _train(_run_worker, cfg, out, resume=resume, progress=progress,
+                       nproc=nproc or 1)
     except Exception:
-        if resume_dir is None and not (out / "checkpoint.pt").exists():
+        if world.is_main and resume_dir is None and not (out / "checkpoint.pt").exists():
             # a fresh run that failed before its first checkpoint leaves nothing behind, so
             # the same command can be run again once the problem is fixed
             for name in ("config.json", "metrics.jsonl", "checkpoint.json"):
                 (out / name).unlink(missing_ok=True)
-            if created_out and not any(out.iterdir()):
+            if created_out and out.is_dir() and not any(out.iterdir()):
                 out.rmdir()
         raise
+    if not world.is_main:
+        return
     click.echo(f"final clean test accuracy {final['final_test_acc']:.4f} "
                f"(best {final['best_test_acc']:.4f} at epoch {final['best_epoch']}); "
                f"results in {out}")

@@ -14,6 +14,9 @@
 * :mod:`labelnoise.training.data`: :func:`fit_dataset`, training on an image folder, a table,
   embeddings or arrays (any K), with a noisy validation split for model selection
   (``labelnoise train DATASET``).
+* :mod:`labelnoise.training.distributed`: data-parallel training with PyTorch
+  ``DistributedDataParallel`` (``labelnoise train --nproc N`` or ``torchrun``) for the
+  methods whose entry says ``distributed=True``.
 
 Each method's ``fit(images, labels_or_candidates, ...)`` returns a
 :class:`~labelnoise.training.engine.FitResult`. :data:`METHODS` names them all: the
@@ -48,12 +51,16 @@ class MethodEntry:
         noise_settings: ``"module:function"`` giving, as ``f(noise_rate, asymmetric)``, the
             ``fit`` keyword arguments the method's paper sets from the noise (used by the
             CLI and the benchmarks unless an option overrides them); None: none.
+        distributed: True when the method trains with DistributedDataParallel in a run of
+            several processes (``labelnoise train --nproc N``, ``torchrun``; see
+            :mod:`labelnoise.training.distributed`); its ``Method`` class says the same.
     """
 
     fit: str
     candidates: bool = False
     options: tuple[str, ...] = ()
     noise_settings: str | None = None
+    distributed: bool = False
 
     @property
     def module(self) -> str:
@@ -83,13 +90,13 @@ def _resolve(ref: str):
 
 #: method name -> entry: the one list of training methods (CLI choices, benchmarks, __all__).
 METHODS: dict[str, MethodEntry] = {
-    "standard": MethodEntry("standard:fit", options=("loss",)),
+    "standard": MethodEntry("standard:fit", options=("loss",), distributed=True),
     "coteaching": MethodEntry("coteaching:fit", options=("forget_rate",),
-                              noise_settings="coteaching:paper_settings"),
-    "elr": MethodEntry("elr:fit"),
+                              noise_settings="coteaching:paper_settings", distributed=True),
+    "elr": MethodEntry("elr:fit", distributed=True),
     "elr-plus": MethodEntry("elr:fit_plus"),
     "dividemix": MethodEntry("dividemix:fit", options=("lambda_u", "warmup_epochs"),
-                             noise_settings="dividemix:paper_settings"),
+                             noise_settings="dividemix:paper_settings", distributed=True),
     "proden": MethodEntry("proden:fit", candidates=True),
     "coreg": MethodEntry("coreg:fit", candidates=True, options=("warmup_epochs",)),
     "rdcr": MethodEntry("rdcr:fit"),
@@ -108,7 +115,8 @@ def get(name: str):
     return METHODS[name].load()
 
 
-_MODULES = ("engine", "data", *dict.fromkeys(entry.module for entry in METHODS.values()))
+_MODULES = ("engine", "data", "distributed",
+            *dict.fromkeys(entry.module for entry in METHODS.values()))
 #: names defined in a submodule, imported (with torch) on first use
 _LAZY = {"fit_dataset": "data", "TrainResult": "data"}
 __all__ = ["METHODS", "MethodEntry", "get", *_LAZY, *_MODULES]

@@ -58,6 +58,7 @@ class CoTeaching(engine.Method):
 
     name = "coteaching"
     checkpointed = {"models": "nets", "optimizers": "optimizers"}
+    distributed = True
     model: object
     forget_rate: float
     num_gradual: int
@@ -113,17 +114,25 @@ class CoTeaching(engine.Method):
                     group["betas"] = (beta1, 0.999)
         for n in nets:
             n.train()
+        world = self.world
+        forwards = [self.parallel(n) for n in nets]
         total = torch.zeros((), device=data.device)
         kept_clean = torch.zeros((), device=data.device)
         kept = seen = 0
         for _, idx in self.batches(data.n, self.batch_size, epoch, opts):
-            x, y = engine.batch_inputs(data, idx, self.generator, self.augment), data.y[idx]
+            part = world.part(len(idx))  # distributed: this rank's share of the global batch
+            mine = idx[part]
+            x = engine.batch_inputs(data, idx, self.generator, self.augment, part=part)
+            y = data.y[mine]
             with engine.autocast(data.device):
-                logits = [n(x) for n in nets]
+                logits = [f(x) for f in forwards]
             losses = [F.cross_entropy(lg.float(), y, reduction="none") for lg in logits]
             # each network picks its R(T) small-loss examples; its peer learns from them
-            picked = [select_small_loss(lo.detach(), keep) for lo in losses]
-            updates = [losses[0][picked[1]].mean(), losses[1][picked[0]].mean()]
+            if world.active:
+                picked, updates = self._peer_updates(losses, len(idx), keep)
+            else:
+                picked = [select_small_loss(lo.detach(), keep) for lo in losses]
+                updates = [losses[0][picked[1]].mean(), losses[1][picked[0]].mean()]
             for opt in opts:
                 opt.zero_grad(set_to_none=True)
             (updates[0] + updates[1]).backward()
@@ -134,11 +143,27 @@ class CoTeaching(engine.Method):
             if self.clean is not None:
                 kept_clean += self.clean[idx][picked[0]].sum()
                 kept += len(picked[0])
+        total = world.average(total)
         record = dict(train_loss=float(total) / max(seen, 1), lr=engine.get_lr(opts[0]),
                       kept_fraction=keep)
         if self.clean is not None:
             record["label_precision"] = float(kept_clean) / max(kept, 1)
         return record
+
+    def _peer_updates(self, losses, n, keep):
+        """Distributed small-loss selection: the per-example losses (this rank's share of
+        the global batch of ``n``) of both networks are gathered, every rank selects the
+        same R(T) smallest of the global batch, and each network's update is its loss on
+        the examples of its share that the peer kept, summed and weighted so that DDP's
+        average is the mean over all the peer kept. Returns (the positions in the global
+        batch each network kept, the two updates)."""
+        world = self.world
+        start, stop = world.bounds(n)
+        full = world.gather(torch.stack([lo.detach() for lo in losses], 1), n)  # (n, 2)
+        picked = [select_small_loss(full[:, j].contiguous(), keep) for j in range(2)]
+        mine = [p[(p >= start) & (p < stop)] - start for p in picked]
+        scale = world.size / len(picked[0])
+        return picked, [losses[0][mine[1]].sum() * scale, losses[1][mine[0]].sum() * scale]
 
     def result(self):
         return self.nets[0], tuple(self.nets)

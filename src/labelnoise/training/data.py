@@ -436,7 +436,9 @@ def fit_dataset(
         progress: show a progress bar.
 
     Returns:
-        :class:`TrainResult`.
+        :class:`TrainResult`. In a distributed run (a process group of several processes,
+        see :mod:`labelnoise.training.distributed`; every rank calls ``fit_dataset``), rank
+        0 writes every file and returns the result, the other ranks return None.
 
     Raises:
         ValueError: bad arguments, data, or a resume whose settings differ.
@@ -556,8 +558,12 @@ def fit_dataset(
                              f"(saved, now): {diff}"[:2000])
 
     # ---- training
-    from labelnoise.training import engine
+    from labelnoise.training import distributed, engine
 
+    # a distributed run (every rank calls fit_dataset): every rank has made the checks above
+    # before rank 0 writes anything; rank 0 alone writes and returns the result
+    world = distributed.current()
+    world.barrier()
     fit = entry.load()
     dev = engine.resolve_device(device)
     kwargs: dict[str, Any] = dict(model=model, seed=seed, device=dev)
@@ -580,9 +586,10 @@ def fit_dataset(
     written: list[Path] = []
     try:
         if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            if not resume:
-                _io.write_json(out / "config.json", settings)
+            if world.is_main:
+                out.mkdir(parents=True, exist_ok=True)
+                if not resume:
+                    _io.write_json(out / "config.json", settings)
             ckpt_dir = out
         elif validating:
             scratch = tempfile.TemporaryDirectory(prefix=_io.TMP_PREFIX)
@@ -597,17 +604,23 @@ def fit_dataset(
                 _io.write_json(out / "history.json", _rename_for_validation(history, validating))
 
         resuming = resume and (out / engine.CHECKPOINT_NAME).exists()
-        if resuming and validating:
+        if resuming and validating and world.is_main:
             _sync_best_before_resume(out)
         result = fit(x, y, checkpoint_dir=ckpt_dir, resume=resuming, progress=progress,
                      on_epoch=on_epoch, **kwargs)
+        if not world.is_main:
+            return None
         history = _rename_for_validation(result.history, validating)
         final_model = result.model
         if validating:
             accs = [r["val_acc"] for r in history]
             selected = int(np.argmax(accs)) + 1
-            best_model = (final_model if selected == len(history) else
-                          _restore(fit, x, y, train_kwargs, ckpt_dir / BEST_DIR, len(history)))
+            if selected == len(history):
+                best_model = final_model
+            else:  # rank 0 alone (no collective) in a distributed run
+                with distributed.local():
+                    best_model = _restore(fit, x, y, train_kwargs, ckpt_dir / BEST_DIR,
+                                          len(history))
         else:
             selected, best_model = len(history), final_model
         pred_probs = None
@@ -655,7 +668,8 @@ def fit_dataset(
         for path in written:
             with contextlib.suppress(OSError):
                 path.unlink()
-        if out is not None and not resume and not (out / engine.CHECKPOINT_NAME).exists():
+        if (out is not None and world.is_main and not resume
+                and not (out / engine.CHECKPOINT_NAME).exists()):
             # a fresh run that failed before its first checkpoint leaves nothing behind
             for name in ("config.json", "history.json", engine.MANIFEST_NAME):
                 with contextlib.suppress(OSError):

@@ -95,6 +95,7 @@ class DivideMix(engine.Method):
 
     name = "dividemix"
     checkpointed = {"models": "nets", "optimizers": "optimizers", "past_losses": "past_losses"}
+    distributed = True
     model: object
     epochs: int
     warmup_epochs: int
@@ -154,7 +155,9 @@ class DivideMix(engine.Method):
         # co-divide: a GMM on each network's per-example loss
         probs = []
         for i, net in enumerate(self.nets):
-            loss = engine.per_example_loss(net, self.data).cpu().numpy()
+            # distributed: every rank computes a share, all gather the N losses, so every
+            # rank fits the same mixture and makes the same division
+            loss = engine.per_example_loss(net, self.data, world=self.world).cpu().numpy()
             scaled = (loss - loss.min()) / max(np.ptp(loss), 1e-12)
             self.past_losses[i] = (self.past_losses[i] + [scaled])[-self.loss_history:]
             probs.append(clean_probability(np.mean(self.past_losses[i], axis=0),
@@ -178,29 +181,43 @@ class DivideMix(engine.Method):
 
     def warmup(self, net, optimizer, epoch):
         """One warm-up epoch: cross entropy on all given labels (+ negative entropy if asked)."""
-        data = self.data
+        data, world = self.data, self.world
         net.train()
+        forward = self.parallel(net)
         total = torch.zeros((), device=data.device)
         for _, idx in self.batches(data.n, self.warmup_batch_size, epoch, [optimizer]):
-            x = engine.batch_inputs(data, idx, self.generator, self.augment)
+            part = world.part(len(idx))  # distributed: this rank's share of the global batch
+            mine = idx[part]
+            x = engine.batch_inputs(data, idx, self.generator, self.augment, part=part)
             with engine.autocast(data.device):
-                logits = net(x).float()
-            loss = F.cross_entropy(logits, data.y[idx])
+                logits = forward(x).float()
+            loss = F.cross_entropy(logits, data.y[mine])
             if self.conf_penalty:
                 p = F.softmax(logits, 1)
                 loss = loss + (p * torch.log(p.clamp_min(1e-12))).sum(1).mean()
+            loss = world.weight(loss, len(mine), len(idx))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total += loss.detach() * len(idx)
-        return float(total) / data.n
+        return float(world.average(total)) / data.n
 
     def train_one(self, i, epoch, labeled, w, unlabeled):
         """One DivideMix epoch of network ``i`` on its peer's division (Algorithm 1, lines
         10-27): ``labeled`` / ``unlabeled`` example indices (ndarrays) and the labeled
-        examples' clean probabilities ``w``."""
+        examples' clean probabilities ``w``.
+
+        Distributed: every rank draws the same global batches, views, mixup coefficient and
+        permutation; the label guesses and refinements (network forward passes) are
+        computed on each rank's share of the rows and gathered; each rank then mixes and
+        trains on its share of the mixed rows (the mixup partners may be any row of the
+        global batch), with BatchNorm over the global batch, the losses weighted so that
+        DDP's averaged gradient is the global batch's, and the prior term computed from the
+        mean prediction over the global batch (all-reduced with autograd)."""
         data, k, temperature = self.data, self.data.num_classes, self.temperature
+        world = self.world
         net, peer, optimizer = self.nets[i], self.nets[1 - i], self.optimizers[i]
+        forward = self.parallel(net)
         labeled = torch.from_numpy(labeled).to(data.device)
         unlabeled = torch.from_numpy(unlabeled).to(data.device)
         w = torch.from_numpy(w).float().to(data.device)
@@ -216,6 +233,8 @@ class DivideMix(engine.Method):
                                          steps=num_iter):
             idx_x, w_x = labeled[pos], w[pos][:, None]
             b = len(idx_x)
+            part = world.part(b)  # this rank's share of the rows (everything in one process)
+            n_own = len(idx_x[part])
             x1, x2 = (engine.batch_inputs(data, idx_x, aug) for _ in range(2))
             onehot = F.one_hot(data.y[idx_x], k).float()
             use_u = len(unlabeled) >= 2
@@ -225,13 +244,17 @@ class DivideMix(engine.Method):
                         u_perm, u_pos = torch.randperm(len(unlabeled), generator=self.generator), 0
                     idx_u = unlabeled[u_perm[u_pos:u_pos + b].to(data.device)]
                     u_pos += b
+                    m_u = len(idx_u)  # b, or fewer when the unlabeled set is smaller
+                    part_u = world.part(m_u)
                     u1, u2 = (engine.batch_inputs(data, idx_u, aug) for _ in range(2))
                     # label co-guessing: both networks, both views
-                    pu = sum(F.softmax(m(u).float(), 1) for m in (net, peer) for u in (u1, u2)) / 4
-                    targets_u = sharpen(pu, temperature)
+                    pu = sum(F.softmax(m(u[part_u]).float(), 1) for m in (net, peer)
+                             for u in (u1, u2)) / 4
+                    targets_u = world.gather(sharpen(pu, temperature), m_u)
                 # label co-refinement with the clean probability w
-                px = (F.softmax(net(x1).float(), 1) + F.softmax(net(x2).float(), 1)) / 2
-                targets_x = sharpen(w_x * onehot + (1 - w_x) * px, temperature)
+                px = (F.softmax(net(x1[part]).float(), 1) + F.softmax(net(x2[part]).float(), 1)) / 2
+                targets_x = world.gather(
+                    sharpen(w_x[part] * onehot[part] + (1 - w_x[part]) * px, temperature), b)
             # MixMatch: mixup of labeled and unlabeled views and their targets
             inputs = [x1, x2] + ([u1, u2] if use_u else [])
             targets = [targets_x, targets_x] + ([targets_u, targets_u] if use_u else [])
@@ -240,27 +263,36 @@ class DivideMix(engine.Method):
             lam = float(self.rng.beta(self.alpha, self.alpha))
             lam = max(lam, 1 - lam)
             perm = torch.randperm(all_inputs.shape[0], generator=self.generator).to(data.device)
-            mixed_input = lam * all_inputs + (1 - lam) * all_inputs[perm]
-            mixed_target = lam * all_targets + (1 - lam) * all_targets[perm]
+            blocks = [len(t) for t in inputs]  # [b, b] + [m_u, m_u] with unlabeled rows
+            rows = world.rows(blocks, device=data.device)  # None in one process
+            if rows is None:
+                mixed_input = lam * all_inputs + (1 - lam) * all_inputs[perm]
+                mixed_target = lam * all_targets + (1 - lam) * all_targets[perm]
+            else:  # this rank's share of each block of b rows, mixed with any partner
+                mixed_input = lam * all_inputs[rows] + (1 - lam) * all_inputs[perm[rows]]
+                mixed_target = lam * all_targets[rows] + (1 - lam) * all_targets[perm[rows]]
             if mixed_input.ndim == 4:
                 mixed_input = mixed_input.contiguous(memory_format=torch.channels_last)
             with engine.autocast(data.device):
-                logits = net(mixed_input).float()
-            # L_x + lambda_u L_u + L_reg
-            loss_x = -(F.log_softmax(logits[:2 * b], 1) * mixed_target[:2 * b]).sum(1).mean()
+                logits = forward(mixed_input).float()
+            # L_x + lambda_u L_u + L_reg (distributed: means over the global batch's rows)
+            nx = 2 * n_own
+            loss_x = world.mean(-(F.log_softmax(logits[:nx], 1) * mixed_target[:nx]).sum(1),
+                                2 * b)
             loss = loss_x
             if use_u:
-                loss_u = ((F.softmax(logits[2 * b:], 1) - mixed_target[2 * b:]) ** 2).mean()
+                loss_u = world.mean((F.softmax(logits[nx:], 1) - mixed_target[nx:]) ** 2,
+                                    2 * m_u * k)
                 ramp = np.clip((epoch + step / num_iter - self.warmup_epochs) / self.rampup_length,
                                0.0, 1.0)
                 loss = loss + self.lambda_u * float(ramp) * loss_u
-            pred_mean = F.softmax(logits, 1).mean(0)
+            pred_mean = world.batch_mean(F.softmax(logits, 1), sum(blocks))
             loss = loss + (prior * torch.log(prior / pred_mean)).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total += loss.detach() * b
-        return float(total) / max(len(labeled), 1)
+        return float(world.average(total)) / max(len(labeled), 1)
 
     def result(self):
         return self.ensemble, tuple(self.nets)

@@ -21,6 +21,12 @@ The toolkit the methods use:
   history; read back with ``torch.load(weights_only=True)`` after a manifest check (see
   :class:`Checkpointer`).
 
+Distributed data-parallel training (``labelnoise train --nproc N``, ``torchrun``): inside a
+process group of several processes :func:`run` trains with ``DistributedDataParallel``, every
+rank its share of each global batch, BatchNorm over the global batch, per-example state
+gathered, rank 0 writing checkpoints; see :mod:`labelnoise.training.distributed`. In one
+process none of it runs.
+
 Randomness: every method draws data order and augmentations from a ``torch.Generator``
 seeded with ``seed`` and mixup coefficients from a numpy Generator seeded with ``seed``
 (both saved in checkpoints), and initialises its networks after ``torch.manual_seed(seed)``;
@@ -48,6 +54,7 @@ from torch.nn import functional as F
 
 from labelnoise._validation import validate_choice, validate_labels
 from labelnoise.models import MODELS, build_model
+from labelnoise.training import distributed as _dist
 
 SCHEDULES = ("onecycle", "cosine", "cosine-restarts", "step", "constant")
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -248,26 +255,29 @@ def make_model(model, data: TrainData, *, seed: int, **model_kwargs) -> nn.Modul
     net = net.to(data.device)
     if data.is_image:
         net = net.to(memory_format=torch.channels_last)
+    if _dist.current().active:  # BatchNorm over the global batch (see distributed)
+        net = _dist.convert_batchnorm(net)
     return net
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator | None,
-            device: torch.device) -> Iterator[torch.Tensor]:
+            device: torch.device, min_batch: int = 2) -> Iterator[torch.Tensor]:
     """Yield index tensors (on ``device``) covering a random permutation of range(n) (or
     range(n) in order when ``generator`` is None) in batches of ``batch_size``; a last
-    batch of a single example is dropped (BatchNorm needs two)."""
+    batch of fewer than ``min_batch`` examples is dropped (default 2: BatchNorm needs two;
+    a distributed run of P processes passes max(2, P), one example per process)."""
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     order = order.to(device)
     for start in range(0, n, batch_size):
         idx = order[start:start + batch_size]
-        if len(idx) >= 2 or n == 1:
+        if len(idx) >= min_batch or n == 1:
             yield idx
 
 
-def num_batches(n: int, batch_size: int) -> int:
+def num_batches(n: int, batch_size: int, min_batch: int = 2) -> int:
     """Number of batches :func:`batches` yields for ``n`` examples."""
     full, rest = divmod(n, batch_size)
-    return full + (1 if rest >= 2 or (n == 1) else 0)
+    return full + (1 if rest >= min_batch or (n == 1) else 0)
 
 
 # ------------------------------------------------------------------------------ augmentation
@@ -277,7 +287,7 @@ def _reflect(i: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, *, pad: int = 4,
-            flip: bool = True) -> torch.Tensor:
+            flip: bool = True, total: int | None = None, part: slice | None = None) -> torch.Tensor:
     """Random crop with reflect padding and random horizontal flip of a batch of images.
 
     Equivalent to padding each image by ``pad`` pixels on every side (reflect mode),
@@ -290,13 +300,21 @@ def augment(x: torch.Tensor, generator: torch.Generator, *, pad: int = 4,
         generator: CPU generator the random shifts and flips are drawn from.
         pad: maximum shift in pixels (< H and < W).
         flip: whether to flip horizontally at random.
+        total, part: a distributed run's share of a global batch: the shifts and flips are
+            drawn for ``total`` images (the global batch, so the generator advances as in
+            one process) and the rows ``part`` of them applied to ``x``, which holds those
+            rows. Default: ``x`` is the whole batch.
 
     Returns:
         A new (B, C, H, W) tensor of the same dtype and device, channels_last.
     """
     b, _, h, w = x.shape
-    shifts = torch.randint(-pad, pad + 1, (b, 2), generator=generator)
-    flips = torch.rand(b, generator=generator) < 0.5 if flip else torch.zeros(b, dtype=torch.bool)
+    drawn = b if total is None else int(total)
+    shifts = torch.randint(-pad, pad + 1, (drawn, 2), generator=generator)
+    flips = (torch.rand(drawn, generator=generator) < 0.5 if flip
+             else torch.zeros(drawn, dtype=torch.bool))
+    if total is not None:
+        shifts, flips = shifts[part], flips[part]
     shifts, flips = shifts.to(x.device), flips.to(x.device)
     rows = _reflect(torch.arange(h, device=x.device)[None] + shifts[:, :1], h)
     cols_idx = torch.arange(w, device=x.device)[None].expand(b, w)
@@ -308,11 +326,21 @@ def augment(x: torch.Tensor, generator: torch.Generator, *, pad: int = 4,
 
 
 def batch_inputs(data: TrainData, idx: torch.Tensor, generator: torch.Generator | None,
-                 augment_images: bool = True) -> torch.Tensor:
-    """The training inputs of the examples ``idx``: augmented images, or the embeddings."""
-    x = data.x[idx]
+                 augment_images: bool = True, part: slice | None = None) -> torch.Tensor:
+    """The training inputs of the examples ``idx``: augmented images, or the embeddings.
+
+    With ``part`` (a distributed run, :meth:`labelnoise.training.distributed.World.part`),
+    only the rows ``idx[part]`` of the global batch ``idx``, augmented with their share of
+    the augmentation drawn for the whole global batch (so every rank's generator advances
+    alike and the rows match those of one process)."""
+    if part is None or part == slice(None):
+        x = data.x[idx]
+        if data.is_image and augment_images and generator is not None:
+            x = augment(x, generator)
+        return x
+    x = data.x[idx[part]]
     if data.is_image and augment_images and generator is not None:
-        x = augment(x, generator)
+        x = augment(x, generator, total=len(idx), part=part)
     return x
 
 
@@ -388,19 +416,34 @@ def logits_of(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024,
     return torch.cat(out)
 
 
+def gathered_logits(model: nn.Module, x: torch.Tensor, world: _dist.World, *,
+                    batch_size: int = 1024) -> torch.Tensor:
+    """:func:`logits_of` for all of ``x`` (N, ...), each rank of a distributed run computing
+    its share of the rows and all ranks gathering them (every rank gets the same (N, K));
+    :func:`logits_of` itself when single-process."""
+    if not world.active:
+        return logits_of(model, x, batch_size=batch_size)
+    own = logits_of(model, x[world.part(x.shape[0])], batch_size=batch_size)
+    return world.gather(own, x.shape[0])
+
+
 def accuracy(model: nn.Module, x: torch.Tensor | None, y: torch.Tensor | None,
-             batch_size: int = 1024) -> float | None:
-    """Top-1 accuracy (fraction in [0, 1]) of ``model`` on (x, y); None if x is None."""
+             batch_size: int = 1024, world: _dist.World = _dist.SINGLE
+             ) -> float | None:
+    """Top-1 accuracy (fraction in [0, 1]) of ``model`` on (x, y); None if x is None. In a
+    distributed run (``world``) every rank predicts its share and the logits are gathered."""
     if x is None:
         return None
-    pred = logits_of(model, x, batch_size=batch_size).argmax(1)
+    pred = gathered_logits(model, x, world, batch_size=batch_size).argmax(1)
     return float((pred == y.to(pred.device)).float().mean())
 
 
-def per_example_loss(model: nn.Module, data: TrainData, batch_size: int = 1024) -> torch.Tensor:
+def per_example_loss(model: nn.Module, data: TrainData, batch_size: int = 1024,
+                     world: _dist.World = _dist.SINGLE) -> torch.Tensor:
     """Cross entropy (N,) of ``model`` (eval mode, no augmentation) against the given labels
-    of every training example, float32 on the model's device."""
-    logits = logits_of(model, data.x, batch_size=batch_size)
+    of every training example, float32 on the model's device. In a distributed run
+    (``world``) every rank computes its share and all ranks gather the N losses."""
+    logits = gathered_logits(model, data.x, world, batch_size=batch_size)
     return F.cross_entropy(logits, data.y.to(logits.device), reduction="none")
 
 
@@ -672,7 +715,9 @@ class Memorisation:
     training (and its resume) stays bit for bit that of a run without it.
     """
 
-    def __init__(self, true_labels, data: TrainData):
+    def __init__(self, true_labels, data: TrainData,
+                 world: _dist.World = _dist.SINGLE):
+        self.world = world
         truth = validate_labels(true_labels, num_classes=data.num_classes, name="true_labels")
         if len(truth) != data.n:
             raise ValueError(f"true_labels has {len(truth)} entries but the training set has "
@@ -688,7 +733,7 @@ class Memorisation:
     def __call__(self, net: nn.Module) -> dict:
         modes = [(m, m.training) for m in net.modules()]
         try:
-            pred = logits_of(net, self.data.x[self.index]).argmax(1)
+            pred = gathered_logits(net, self.data.x[self.index], self.world).argmax(1)
         finally:
             for m, training in modes:
                 m.training = training
@@ -787,9 +832,14 @@ class Method:
 
     name: ClassVar[str] = "method"
     checkpointed: ClassVar[dict[str, str]] = {}
+    #: whether ``train_epoch`` supports distributed data-parallel training (see
+    #: :mod:`labelnoise.training.distributed`); :func:`run` refuses the others under DDP
+    distributed: ClassVar[bool] = False
     data: TrainData
     generator: torch.Generator
     rng: np.random.Generator
+    #: the processes of the run (set by :func:`run`; ``distributed.SINGLE`` in one process)
+    world: _dist.World = _dist.SINGLE
 
     # ---- what a method supplies
     def setup(self, data: TrainData) -> None:
@@ -848,13 +898,39 @@ class Method:
         device) of a batch of a random permutation of range(n) drawn from ``self.generator``
         (see :func:`batches`), after setting the learning rate of every optimizer of
         ``optimizers`` to ``lr_at(epoch + step / steps)`` (``steps`` defaults to the number of
-        batches)."""
-        steps = num_batches(n, batch_size) if steps is None else steps
-        for step, idx in enumerate(batches(n, batch_size, self.generator, self.data.device)):
+        batches). ``idx`` is the global batch: in a distributed run every rank gets the same
+        one and trains on its share, ``self.world.part(len(idx))``; a last batch smaller
+        than the number of processes is dropped."""
+        least = max(2, self.world.size)
+        steps = num_batches(n, batch_size, least) if steps is None else steps
+        for step, idx in enumerate(batches(n, batch_size, self.generator, self.data.device,
+                                           least)):
             lr = self.lr_at(epoch + step / steps)
             for opt in optimizers:
                 set_lr(opt, lr)
             yield step, idx
+
+    def parallel(self, net: nn.Module) -> nn.Module:
+        """The module to call for a training forward pass of ``net`` (one followed by a
+        backward pass): ``net`` in one process, its ``DistributedDataParallel`` wrapper
+        (made once per run) in a distributed run, whose backward pass all-reduces the
+        gradients. Forward passes without gradients call ``net`` itself."""
+        if not self.world.active:
+            return net
+        wrappers = self.__dict__.setdefault("_ddp", {})
+        if id(net) not in wrappers:
+            wrappers[id(net)] = (net, self.world.wrap(net))
+        return wrappers[id(net)][1]
+
+
+def _modules_of(method: Method) -> list[nn.Module]:
+    """Every network the method holds (attributes, and lists of them)."""
+    found = []
+    for value in vars(method).values():
+        for v in (value if isinstance(value, (list, tuple)) else (value,)):
+            if isinstance(v, nn.Module) and all(v is not f for f in found):
+                found.append(v)
+    return found
 
 
 def run(method: Method, data: TrainData, *, checkpoint_dir=None, resume: bool = False,
@@ -878,9 +954,10 @@ def run(method: Method, data: TrainData, *, checkpoint_dir=None, resume: bool = 
             (None: no checkpoints).
         resume: continue from the checkpoint in ``checkpoint_dir``; the result is bit for bit
             that of an uninterrupted run on CPU.
-        progress: show a tqdm progress bar over epochs.
+        progress: show a tqdm progress bar over epochs (rank 0 only when distributed).
         on_epoch: optional callable, called with the history (list of per-epoch dicts)
-            after every epoch's checkpoint (e.g. to write metrics as they come).
+            after every epoch's checkpoint (e.g. to write metrics as they come); on rank 0
+            only when distributed.
 
     Returns:
         :class:`FitResult`: the method's model and every network it trained, in eval mode,
@@ -890,40 +967,64 @@ def run(method: Method, data: TrainData, *, checkpoint_dir=None, resume: bool = 
     Raises:
         ValueError: resume without a checkpoint, or with one written with other settings,
             for other data, by another format version, or that cannot be loaded safely (see
-            :meth:`Checkpointer.load`); whatever the method's ``setup`` raises.
+            :meth:`Checkpointer.load`); whatever the method's ``setup`` raises; a method
+            without distributed support (``Method.distributed``) in a distributed run.
+
+    Distributed (inside a process group of P > 1 processes, see
+    :mod:`labelnoise.training.distributed`; every rank calls ``run``): the method trains
+    with DDP on its share of every global batch, BatchNorm over the global batch; the
+    evaluations are computed on shares and gathered, so every rank gets the same records;
+    rank 0 alone writes the checkpoint, shows progress and calls ``on_epoch``; on resume
+    every rank reads the same checkpoint. The networks returned have their own BatchNorm
+    layers back and are the same on every rank.
     """
+    world = _dist.current()
+    if world.active and not method.distributed:
+        raise ValueError(f"method {method.name!r} does not train distributed (yet); with more "
+                         "than one process use standard, elr, coteaching or dividemix")
+    method.world = world
     method.data = data
     method.generator = seeded_generator(method.seed)
     method.rng = np.random.default_rng(method.seed)
-    method.setup(data)
-    truth = getattr(method, "true_labels", None)
-    diagnose = Memorisation(truth, data) if truth is not None else None
-    ckpt = Checkpointer(checkpoint_dir, resume, method.config(data), data)
-    state = ckpt.load()
-    start, history = 0, []
-    if state is not None:
-        method.load_state_dict(state)
-        set_rng_state(state["rng"], method.generator, method.rng)
-        start, history = state["epoch"], state["history"]
+    method.__dict__.pop("_ddp", None)
+    try:
+        method.setup(data)
+        truth = getattr(method, "true_labels", None)
+        diagnose = Memorisation(truth, data, world) if truth is not None else None
+        ckpt = Checkpointer(checkpoint_dir, resume, method.config(data), data)
+        state = ckpt.load()
+        start, history = 0, []
+        if state is not None:
+            method.load_state_dict(state)
+            set_rng_state(state["rng"], method.generator, method.rng)
+            start, history = state["epoch"], state["history"]
+        world.same_everywhere(start, "the epoch to resume from")
 
-    bar = epoch_bar(start, method.epochs, desc=method.label, progress=progress)
-    for epoch in bar:
-        clock = Stopwatch(data.device)
-        out = method.train_epoch(epoch)
-        record = {"epoch": epoch + 1, "train_loss": out.pop("train_loss")}
-        for key, net in method.evaluated().items():
-            record[key] = accuracy(net, data.x_test, data.y_test)
-        record.update(out)
-        if diagnose is not None:
-            record.update(diagnose(method.result()[0]))
-        record["seconds"] = clock.seconds()
-        history.append(record)
-        show(bar, record)
-        ckpt.save({**method.state_dict(), "rng": rng_state(method.generator, method.rng),
-                   "epoch": epoch + 1, "history": history})
-        if on_epoch is not None:
-            on_epoch(history)
-    bar.close()
+        bar = epoch_bar(start, method.epochs, desc=method.label,
+                        progress=progress and world.is_main)
+        for epoch in bar:
+            clock = Stopwatch(data.device)
+            out = method.train_epoch(epoch)
+            record = {"epoch": epoch + 1, "train_loss": out.pop("train_loss")}
+            for key, net in method.evaluated().items():
+                record[key] = accuracy(net, data.x_test, data.y_test, world=world)
+            record.update(out)
+            if diagnose is not None:
+                record.update(diagnose(method.result()[0]))
+            record["seconds"] = clock.seconds()
+            history.append(record)
+            show(bar, record)
+            if world.is_main:
+                ckpt.save({**method.state_dict(), "rng": rng_state(method.generator, method.rng),
+                           "epoch": epoch + 1, "history": history})
+                if on_epoch is not None:
+                    on_epoch(history)
+        bar.close()
+    finally:
+        if world.active:  # drop the DDP wrappers, give the networks their BatchNorm back
+            method.__dict__.pop("_ddp", None)
+            for net in _modules_of(method):
+                _dist.revert_batchnorm(net)
     model, models = method.result()
     for net in (model, *models):
         net.eval()

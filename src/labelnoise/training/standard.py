@@ -24,6 +24,7 @@ class Standard(engine.Method):
 
     name = "standard"
     checkpointed = {"model": "net", "loss": "criterion", "optimizer": "optimizer"}
+    distributed = True
     model: object
     loss: object
     epochs: int
@@ -63,23 +64,42 @@ class Standard(engine.Method):
                                               milestones=self.step_at)
 
     def train_epoch(self, epoch):
-        data, net, criterion = self.data, self.net, self.criterion
+        # distributed (self.world.active): each rank its share ``part`` of every global
+        # batch, its mean loss weighted so that DDP's averaged gradient is the global batch's;
+        # a loss with per-example state (ELR's targets: buffers with N rows) has the rows
+        # every rank updated gathered at the end of the epoch (each example is in one batch
+        # per epoch, so no rank reads a row another rank changed within it). In one process
+        # ``part`` is everything and the weights and gathers are the identity.
+        data, net, criterion, world = self.data, self.net, self.criterion, self.world
         net.train()
         criterion.train()
+        forward = self.parallel(net)
+        per_example = getattr(criterion, "needs_index", False)
+        rows = ([b for b in criterion.buffers() if b.ndim >= 1 and b.shape[0] == data.n]
+                if per_example and world.active else [])
+        owned = []
         total, seen = torch.zeros((), device=data.device), 0
         for _, idx in self.batches(data.n, self.batch_size, epoch, [self.optimizer]):
-            x = engine.batch_inputs(data, idx, self.generator, self.augment)
+            part = world.part(len(idx))
+            mine = idx[part]
+            x = engine.batch_inputs(data, idx, self.generator, self.augment, part=part)
             with engine.autocast(data.device):
-                logits = net(x)
-            if getattr(criterion, "needs_index", False):
-                loss = criterion(logits, data.y[idx], idx)
+                logits = forward(x)
+            if per_example:
+                loss = criterion(logits, data.y[mine], mine)
             else:
-                loss = criterion(logits, data.y[idx])
+                loss = criterion(logits, data.y[mine])
+            loss = world.weight(loss, len(mine), len(idx))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             total += loss.detach() * len(idx)
             seen += len(idx)
+            if rows:
+                owned.append(mine)
+        if rows and owned:
+            world.sync_rows(rows, torch.cat(owned))
+        total = world.average(total)
         return dict(train_loss=float(total) / max(seen, 1), lr=engine.get_lr(self.optimizer))
 
 
