@@ -9,8 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from hypothesis import settings
+# The suite runs on two pytest-xdist workers (README's test command, `-n 2`): one BLAS /
+# OpenMP / torch thread per worker, so the two workers never oversubscribe the cores (set
+# before numpy or torch is imported by any test module).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 settings.register_profile("ci", max_examples=50, deadline=None, derandomize=True)
 settings.load_profile("ci")

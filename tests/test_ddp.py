@@ -164,10 +164,12 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path, one_t
     from labelnoise.training import dividemix
 
     one = _checks(str(tmp_path / "one"))
+    # other tests' pools (joblib's loky workers) may still be alive: only ours must be gone
+    before = set(multiprocessing.active_children())
     # the two processes end with rank 1 failing: its error, and no process left
     with pytest.raises(ValueError, match=r"^rank 1: --lr is broken on this rank$"):
         distributed.launch(_checks, 2, args=(str(tmp_path / "two"),), threads=1)
-    assert multiprocessing.active_children() == []
+    assert set(multiprocessing.active_children()) <= before
     two = torch.load(tmp_path / "two" / "rank0.pt", weights_only=True)
     assert one["world"] == (0, 1) and two["world"] == (0, 2)  # rank 0's result
     # CE (MLP with BatchNorm1d; ResNet-8 with BatchNorm2d, sharded augmentation), ELR (and
