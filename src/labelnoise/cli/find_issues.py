@@ -42,16 +42,10 @@ def read_labels(path: Path, column: str | None, id_column: str | None = None,
         click.BadParameter: a column is not in the table, ``id_column`` with a .npy file,
             or the suffix is not .npy/.csv/.tsv/.txt/.parquet/.pq.
     """
-    from labelnoise._io import InputFileError, read_npy, read_table
+    from labelnoise._io import read_npy, read_table
 
-    if not path.is_file():
-        raise InputFileError(f"{option} {path}: " + ("is a folder, expected a file"
-                                                      if path.is_dir() else "file not found"))
-    suffix = path.suffix.lower()
+    suffix = _labels_file_suffix(path, option, id_column)
     if suffix == ".npy":
-        if id_column is not None:
-            raise click.BadParameter(f"{path} is a .npy array; --id-column needs the labels in a "
-                                     "CSV/Parquet table", param_hint="--id-column")
         labels = read_npy(path, option)
         return labels if id_column is None else (labels, None)
     if suffix in LABEL_TABLES:
@@ -236,19 +230,28 @@ def parse_label_lists(cells, delimiter: str, num_classes: int, class_names: list
     return out, names
 
 
+def _labels_file_suffix(path: Path, option: str, id_column: str | None) -> str:
+    """The lower-case suffix of a labels file, after refusing a missing file or folder
+    (InputFileError naming ``option``) and ``--id-column`` with a .npy array."""
+    from labelnoise._io import InputFileError
+
+    if not path.is_file():
+        raise InputFileError(f"{option} {path}: " + ("is a folder, expected a file"
+                                                      if path.is_dir() else "file not found"))
+    suffix = path.suffix.lower()
+    if suffix == ".npy" and id_column is not None:
+        raise click.BadParameter(f"{path} is a .npy array; --id-column needs the labels in a "
+                                 "CSV/Parquet table", param_hint="--id-column")
+    return suffix
+
+
 def _read_multilabel_labels(path: Path, column: str | None, id_column: str | None,
                             delimiter: str, num_classes: int, names: list | None):
     """(labels: label lists or an (N, K) matrix, class names or None, ids or None)."""
-    from labelnoise._io import InputFileError, read_npy, read_table
+    from labelnoise._io import read_npy, read_table
 
-    if not path.is_file():
-        raise InputFileError(f"--labels {path}: " + ("is a folder, expected a file"
-                                                      if path.is_dir() else "file not found"))
-    suffix = path.suffix.lower()
+    suffix = _labels_file_suffix(path, "--labels", id_column)
     if suffix == ".npy":
-        if id_column is not None:
-            raise click.BadParameter(f"{path} is a .npy array; --id-column needs the labels in a "
-                                     "CSV/Parquet table", param_hint="--id-column")
         return read_npy(path, "--labels"), names, None
     if suffix not in LABEL_TABLES:
         raise click.BadParameter(f"{path}: expected a .npy 0/1 matrix or a .csv/.parquet table",
