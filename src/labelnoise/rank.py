@@ -182,11 +182,7 @@ def _score_block(method: str, block: np.ndarray, labels: np.ndarray, ctx: dict,
     if method == "normalized_margin":
         return (_gather(block, labels) - _max_other(block, labels) + 1.0) / 2.0
     if method == "confidence_weighted_entropy":
-        k = block.shape[1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            plogp = np.where(block > 0, block * np.log(np.where(block > 0, block, 1.0)), 0.0)
-        entropy = -plogp.sum(axis=1) / np.log(k)
-        ratio = entropy / np.clip(_gather(block, labels), _CLIP, None)
+        ratio = _normalised_entropy(block) / np.clip(_gather(block, labels), _CLIP, None)
         return np.log(ratio + 1.0) / np.clip(ratio, _CLIP, None)
     if method == "prior_adjusted_confidence":
         return _prior_adjusted_confidence(block, labels, ctx["inv_prior"], margin)
@@ -247,14 +243,18 @@ def _subsample_indices(n: int) -> np.ndarray:
     return np.arange(0, n, max(1, -(-n // _ENTROPY_SUBSAMPLE)), dtype=np.int64)
 
 
-def _normalised_entropy_sum(rows: np.ndarray) -> float:
-    """Sum over rows of ``H(p) / log K`` (0 log 0 = 0); float."""
-    k = rows.shape[1]
-    if k < 2 or rows.shape[0] == 0:
-        return 0.0
+def _normalised_entropy(rows: np.ndarray) -> np.ndarray:
+    """``H(p) / log K`` of each row (0 log 0 = 0); float64 (n,)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         plogp = np.where(rows > 0, rows * np.log(np.where(rows > 0, rows, 1.0)), 0.0)
-    return float(-plogp.sum() / np.log(k))
+    return -plogp.sum(axis=1) / np.log(rows.shape[1])
+
+
+def _normalised_entropy_sum(rows: np.ndarray) -> float:
+    """Sum over rows of :func:`_normalised_entropy`; float (0 for no rows or K < 2)."""
+    if rows.shape[1] < 2 or rows.shape[0] == 0:
+        return 0.0
+    return float(_normalised_entropy(rows).sum())
 
 
 def _entropy_statistic(pp: PredProbs) -> float:
