@@ -108,6 +108,8 @@ def test_interrupted_command_leaves_whole_files_and_resumes(command: str, tmp_pa
             _, err = proc.communicate(timeout=600)
             assert "Traceback" not in err, err
             assert proc.returncode in (0, 130, 143, -sig), (proc.returncode, err)
+            # one line says so, once (the group and the command both handle errors)
+            assert err.count("Error: terminated") + err.count("Error: interrupted") <= 1, err
             assert not _leftovers(tmp_path), _leftovers(tmp_path)
             for name in outputs:
                 if (out / name).exists():

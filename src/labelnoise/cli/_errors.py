@@ -101,8 +101,10 @@ def handle_errors():
     try:
         yield
     except SystemExit as exc:
-        if exc.code == EXIT_SIGTERM:
+        # the group and its command each run this handler: say it once
+        if exc.code == EXIT_SIGTERM and not getattr(exc, "labelnoise_reported", False):
             click.echo("Error: terminated", err=True)
+            exc.labelnoise_reported = True
         raise
     except (click.ClickException, click.exceptions.Exit, click.Abort):
         raise
@@ -113,7 +115,9 @@ def handle_errors():
         if _received:
             interrupted = _received[0] == signal.SIGINT
             click.echo("Error: interrupted" if interrupted else "Error: terminated", err=True)
-            sys.exit(EXIT_SIGINT if interrupted else EXIT_SIGTERM)
+            stop = SystemExit(EXIT_SIGINT if interrupted else EXIT_SIGTERM)
+            stop.labelnoise_reported = True
+            raise stop from None
         raise classify(exc) from None
 
 
