@@ -64,6 +64,9 @@ FEATURES_PCA_DIM = 256
 #: the manifest an audit writes into --out first; --resume accepts only such folders
 AUDIT_MANIFEST = "labelnoise-audit.json"
 AUDIT_FORMAT = "labelnoise-audit"
+#: the refusal of a Dask cluster (client=, --scheduler, --workers) with given pred_probs
+CLIENT_WITH_PRED_PROBS = ("client (--scheduler / --workers) runs the cross-validation folds on "
+                          "a Dask cluster; with pred_probs (--pred-probs) no model is trained")
 
 
 @dataclass
@@ -550,7 +553,7 @@ def image_preset(quick: bool) -> dict:
 
 def _compute_pred_probs(data: AuditData, *, model, quick: bool, folds: int | None, seed: int,
                         cache: Path, resume: bool, progress: bool, console, settings: dict,
-                        train_kwargs: dict | None):
+                        train_kwargs: dict | None, client=None):
     """Out-of-sample pred_probs (N, K) by cross-validation, and the features the model
     gives for the data-issue checks: ``(pred_probs, features or None, source or reason)``:
     for a torch network the per-fold features of
@@ -598,6 +601,11 @@ def _compute_pred_probs(data: AuditData, *, model, quick: bool, folds: int | Non
         else:
             settings["model"] = repr(model)
     _say(console, f"cross-validating {len(data.labels)} examples ({folds} folds): {settings['model']}")
+    if client is not None:
+        n_workers = len(client.nthreads())
+        settings["folds on"] = f"a Dask cluster of {n_workers} worker(s), one task per fold"
+        _say(console, f"folds run on the Dask cluster at {client.scheduler.address} "
+                      f"({n_workers} worker(s) now)")
     # a class of the class list with no example: train on the classes present, then give
     # the class a zero column (find_issues leaves such columns out)
     present = np.flatnonzero(np.bincount(data.labels, minlength=k) > 0)
@@ -606,7 +614,8 @@ def _compute_pred_probs(data: AuditData, *, model, quick: bool, folds: int | Non
     pp, fold_features = out_of_sample_pred_probs(
         X, to_fit[data.labels], model, folds=folds, seed=seed, num_classes=present.size,
         cache_dir=cache / "folds", progress=progress,
-        train_kwargs=train_kwargs if isinstance(model, str) else None, return_features=True)
+        train_kwargs=train_kwargs if isinstance(model, str) else None, return_features=True,
+        client=client)
     if isinstance(model, str):
         features = fold_features
         source = ("the penultimate layer of each fold's network (each example's neighbours "
@@ -825,6 +834,7 @@ def audit(
     resume: bool = False,
     progress: bool = True,
     console=None,
+    client=None,
 ) -> AuditResult:
     """Audit a dataset's labels end to end and write issues.csv, pred_probs.npy, noise.json,
     data_issues.json and report.html to ``out_dir``.
@@ -894,6 +904,14 @@ def audit(
         resume: continue an interrupted audit in ``out_dir`` from its finished folds.
         progress: show progress bars.
         console: a ``rich.console.Console`` for step messages, or ``None``.
+        client: a ``distributed.Client`` (e.g. from
+            :func:`labelnoise.crossval.cluster_client`, the CLI's ``--scheduler`` /
+            ``--workers``): the cross-validation folds run as one task each on its
+            cluster's workers, with the same result
+            (:func:`labelnoise.crossval.out_of_sample_pred_probs`); the fold cache
+            (``out_dir/cache/folds``) must be on a filesystem every worker sees. Not with
+            ``pred_probs`` (nothing is trained). Default None: the folds run in this
+            process.
 
     Returns:
         :class:`AuditResult`.
@@ -903,7 +921,11 @@ def audit(
         FileExistsError: ``out_dir`` is not empty and neither ``force`` nor ``resume``.
         ValueError: an unknown label set, a pred_probs file whose shape does not match the
             labels, a table without ``label_column``, ``features`` that are not finite (N, D),
-            ``text_columns`` without a dataset table, and the errors of the loaders.
+            ``text_columns`` without a dataset table, ``client`` with ``pred_probs`` or not a
+            connected ``distributed.Client``, and the errors of the loaders and of
+            :func:`labelnoise.crossval.out_of_sample_pred_probs` (a fold failing on a
+            worker raises what it raises in this process).
+        labelnoise.crossval.WorkerLostError: a fold's task killed every worker that ran it.
         labelnoise._io.InputFileError: an unreadable ``features`` file.
         labelnoise.text.MissingTextExtraError: (an ``ImportError``) ``text_columns`` without
             the ``labelnoise[text]`` packages.
@@ -925,6 +947,12 @@ def audit(
         class_names = validate_class_names(class_names)
     if pred_probs is None and dataset is None:
         dataset = "cifar10"
+    if client is not None:
+        if pred_probs is not None:
+            raise ValueError(CLIENT_WITH_PRED_PROBS)
+        from labelnoise.crossval import _check_client
+
+        _check_client(client)
     if text_columns and dataset is None:
         raise ValueError("text_columns (--text-column) names free-text columns of a table given "
                          "as the dataset; no dataset was given")
@@ -988,7 +1016,7 @@ def audit(
             pp, model_features, model_source = _compute_pred_probs(
                 data, model=model, quick=quick, folds=folds, seed=seed, cache=cache,
                 resume=resume, progress=progress, console=console, settings=settings,
-                train_kwargs=train_kwargs)
+                train_kwargs=train_kwargs, client=client)
             settings["cross-validation"] = (
                 f"{settings.pop('folds')}-fold stratified, seed {seed}, {time.time() - t:.0f} s")
             if quick and model is None and _is_images(data.inputs):

@@ -23,16 +23,29 @@ examples in the same forward pass as their predictions, the training part in one
 pass); the features are saved in the fold's cache file and returned per fold, so that the
 neighbours of each example can be searched in the space of the network that did not see it
 (the audit's data-issue checks; networks of different folds have unrelated feature spaces).
+
+With ``client`` (a ``distributed.Client``), each fold is one task on the Dask cluster's
+workers (the inputs are scattered to the cluster once); the task runs exactly the code of
+the in-process path, so the pred_probs are the same, and it writes its fold's cache file
+itself, so ``cache_dir`` must be on a filesystem every worker sees. A worker lost in the
+middle of a fold costs only that fold: Dask runs the task again on another worker, which
+resumes a torch fold from its last per-epoch checkpoint. :func:`cluster_client` opens such
+a client on an existing scheduler or on a local cluster (the audit's ``--scheduler`` and
+``--workers``). ``distributed`` is imported only then (``pip install "labelnoise[dask]"``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import signal
+import threading
+import uuid
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +55,19 @@ from labelnoise import _io
 from labelnoise._validation import check_all_classes_present, validate_labels, validate_seed
 
 _CACHE_VERSION = 1
+#: seconds to wait for a scheduler at ``cluster_client(scheduler=...)`` (``--scheduler``),
+#: and for the cluster to have a worker when the folds are sent to it
+SCHEDULER_TIMEOUT = 20
+#: one torch fold at a time per worker process: the training engine seeds torch's global
+#: RNG, so two folds trained by two threads of one worker would draw from each other's
+_TORCH_FOLD_LOCK = threading.Lock()
+#: preload code of :func:`cluster_client`'s local workers (text: distributed runs it as a
+#: module when the worker starts, in its main thread): ignore SIGINT (see there), and log
+#: only critical messages (a failed fold is raised in the caller, as one line; the worker
+#: would also log it with its traceback)
+_WORKER_PRELOAD = ("import logging, signal\n"
+                   "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                   "logging.getLogger('distributed').setLevel(logging.CRITICAL)\n")
 
 
 def _inputs_of(dataset_or_X) -> np.ndarray | Any:
@@ -173,6 +199,247 @@ def _run_fold(fold: int, model, X, labels, train_idx, test_idx, k, *, seed, prog
     return proba, features
 
 
+# ------------------------------------------------------------------------ Dask clusters
+def _distributed():
+    """The ``distributed`` package, or an ImportError naming the ``dask`` extra."""
+    try:
+        import distributed
+    except ImportError:
+        exc = ImportError('folds on a Dask cluster need the optional extra: pip install '
+                          '"labelnoise[dask]"')
+        exc.extra = "dask"  # the CLI reports it as a usage error (cli/_errors.classify)
+        raise exc from None
+    return distributed
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def check_cluster_args(scheduler: str | None = None, workers: int | None = None) -> None:
+    """Check the arguments of :func:`cluster_client` without connecting or starting
+    anything (the CLI checks them before its other checks).
+
+    Raises:
+        ValueError: both given, ``workers`` not an integer >= 1, ``scheduler`` not a
+            non-empty string (one line naming ``--scheduler`` / ``--workers``).
+    """
+    if scheduler is not None and workers is not None:
+        raise ValueError("scheduler (--scheduler, an existing Dask cluster) and workers "
+                         "(--workers, a local one) cannot be given together; give one")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int | np.integer)
+                                or workers < 1):
+        raise ValueError(f"workers (--workers) must be an integer >= 1, got {workers!r}")
+    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
+        raise ValueError(f"scheduler (--scheduler) must be the address of a Dask scheduler "
+                         f"(tcp://host:8786), got {scheduler!r}")
+
+
+@contextlib.contextmanager
+def cluster_client(scheduler: str | None = None, workers: int | None = None, *,
+                   cache_dir: str | os.PathLike | None = None) -> Iterator[Any]:
+    """A ``distributed.Client`` for :func:`out_of_sample_pred_probs` and
+    :func:`labelnoise.audit.audit` (``client=``), as a context manager that closes what it
+    opened: on an existing cluster (``scheduler``, the ``--scheduler`` option) or on a new
+    ``distributed.LocalCluster`` of ``workers`` worker processes with one thread each
+    (``--workers``), started here and closed on exit, also on Ctrl-C and SIGTERM. Neither
+    given: yields ``None`` (the folds run in this process).
+
+    The local workers ignore SIGINT, so a Ctrl-C in the terminal is acted on by this
+    process only, which closes the cluster (no worker prints a traceback; while the
+    cluster starts, a second or two, Ctrl-C is ignored here too), and they log only
+    critical messages (a fold's error is raised by :func:`out_of_sample_pred_probs`). A torch
+    fold stops at its next epoch's end when its worker closes (the checkpoint of that epoch
+    is whole); a worker still busy a few seconds later is killed by its nanny, which can
+    leave a temporary file (``_io.TMP_PREFIX``) of a write it was in: those under
+    ``cache_dir`` are removed once the cluster is closed, so only whole files remain.
+
+    Args:
+        scheduler: address of a running ``distributed`` scheduler (``tcp://host:8786``);
+            waits up to :data:`SCHEDULER_TIMEOUT` seconds for it.
+        workers: number of local worker processes, an integer >= 1.
+        cache_dir: with ``workers``, the folder the folds are cached in (the audit's
+            ``out/cache``), cleaned of temporary files as above when the block is left
+            by an exception (Ctrl-C, SIGTERM, an error).
+
+    Yields:
+        The ``distributed.Client`` (not set as Dask's default client), or ``None``.
+
+    Raises:
+        ValueError: both given, ``workers`` not an integer >= 1, a scheduler that cannot
+            be reached (the message names ``--scheduler``), a local cluster that fails to
+            start (names ``--workers``).
+        ImportError: ``distributed`` is not installed (``pip install "labelnoise[dask]"``).
+    """
+    check_cluster_args(scheduler, workers)
+    if scheduler is None and workers is None:
+        yield None
+        return
+    distributed = _distributed()
+    if scheduler is not None:
+        try:
+            client = distributed.Client(scheduler, timeout=SCHEDULER_TIMEOUT,
+                                        set_as_default=False)
+        except (OSError, ValueError, TypeError) as exc:  # TimeoutError is an OSError
+            raise ValueError(f"scheduler (--scheduler) {scheduler!r}: cannot connect to a "
+                             f"Dask scheduler there ({_one_line(exc)})") from None
+        with client:
+            yield client
+        return
+    import logging
+
+    import dask
+
+    cluster = None
+    # the workers ignore SIGINT: a Ctrl-C in the terminal reaches the whole process group,
+    # and only this process should act on it (by closing the cluster). SIGINT is ignored
+    # here while the cluster starts, so that the worker processes start with it ignored
+    # (an ignored signal stays ignored across exec, and Python then installs no handler);
+    # the preload ignores it again in workers the nanny restarts later
+    in_main = threading.current_thread() is threading.main_thread()
+    old_handler = signal.getsignal(signal.SIGINT) if in_main else None
+    preload = list(dask.config.get("distributed.worker.preload", None) or []) + [_WORKER_PRELOAD]
+    try:
+        if old_handler is not None:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            cluster = distributed.LocalCluster(
+                n_workers=int(workers), threads_per_worker=1, processes=True,
+                dashboard_address=None, silence_logs=logging.ERROR, preload=preload)
+        except Exception as exc:
+            raise ValueError(f"workers (--workers) {workers}: the local Dask cluster did not "
+                             f"start ({_one_line(exc)})") from None
+        finally:
+            if old_handler is not None:
+                signal.signal(signal.SIGINT, old_handler)
+        with distributed.Client(cluster, set_as_default=False) as client:
+            yield client
+    except BaseException:
+        if cluster is not None:
+            cluster.close()  # every worker process has ended when this returns
+            cluster = None
+            if cache_dir is not None:
+                _remove_temporary_files(Path(cache_dir).expanduser())
+        raise
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _remove_temporary_files(folder: Path) -> None:
+    """Remove the temporary files of atomic writes (``_io.TMP_PREFIX``) under ``folder``
+    (left by a worker process killed in the middle of a write)."""
+    if not folder.is_dir():
+        return
+    for path in folder.rglob(f"{_io.TMP_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+class WorkerLostError(RuntimeError):
+    """A fold's task killed every Dask worker that ran it (``distributed.KilledWorker``:
+    the scheduler gave up after ``distributed.scheduler.allowed-failures`` deaths); the
+    message is one line naming the fold."""
+
+
+def _check_client(client) -> None:
+    distributed = _distributed()
+    if not isinstance(client, distributed.Client):
+        raise ValueError(f"client must be a distributed.Client (or None), got "
+                         f"{type(client).__name__}")
+    if client.status != "running":
+        raise ValueError(f"client is not connected to a Dask cluster (status {client.status!r})")
+
+
+def _fold_task(fold: int, model, X, labels, train_idx, test_idx, k, *, seed, cache,
+               train_kwargs, features) -> tuple[np.ndarray, np.ndarray | None]:
+    """One fold as a task on a Dask worker: :func:`_run_fold` (no progress bars; torch
+    folds one at a time per process), after checking that the worker sees the cache."""
+    if cache is not None and not (cache / "crossval.json").is_file():
+        import socket
+
+        raise ValueError(f"cache_dir {str(cache)!r} is not visible on the Dask worker on "
+                         f"{socket.gethostname()}: the fold cache must be on a filesystem "
+                         "every worker sees (or run without a cluster)")
+    if isinstance(model, str):
+        train_kwargs = dict(train_kwargs, on_epoch=_reschedule_if_closing(
+            train_kwargs.get("on_epoch")))
+    with _TORCH_FOLD_LOCK if isinstance(model, str) else contextlib.nullcontext():
+        return _run_fold(fold, model, X, labels, train_idx, test_idx, k, seed=seed,
+                         progress=False, cache=cache, train_kwargs=train_kwargs,
+                         features=features)
+
+
+def _reschedule_if_closing(on_epoch=None):
+    """An ``on_epoch`` callback for a torch fold on a Dask worker: after each epoch (its
+    checkpoint written), if the worker is closing, hand the task back to the scheduler
+    (``distributed.Reschedule``: another worker resumes it from the checkpoint, or nobody
+    when the client is gone) instead of training on until the worker is killed."""
+    def callback(history):
+        if on_epoch is not None:
+            on_epoch(history)
+        distributed = _distributed()
+        try:
+            status = distributed.get_worker().status.name
+        except ValueError:  # not on a worker
+            return
+        if status in ("closing", "closed", "stopping", "stopped", "failed"):
+            raise distributed.Reschedule()
+    return callback
+
+
+def _folds_on_cluster(client, todo: list[int], splits, model, X, labels, k, common):
+    """Run the folds ``todo`` as tasks on ``client``'s cluster; yield ``(fold, pred_probs,
+    features)`` as each finishes. The inputs and labels are scattered to every worker once
+    (a lost worker loses no data the other folds need), and each fold's result is released
+    on the workers as soon as it is here (a lost worker costs only the folds it was
+    running). The first failure is raised as it was raised on the worker; on any exit
+    before the end (failure, Ctrl-C) the folds not finished are cancelled (a task already
+    running on another machine's worker runs to its end: Dask cannot stop it)."""
+    distributed = _distributed()
+    try:
+        data = client.scatter([X, labels], hash=False, broadcast=True,
+                              timeout=SCHEDULER_TIMEOUT)
+    except (TimeoutError, OSError) as exc:
+        raise ValueError(f"client: the Dask cluster has no worker to run the folds on "
+                         f"({_one_line(exc)}); start workers first") from None
+    run = uuid.uuid4().hex[:8]
+    kwargs = {key: common[key] for key in ("seed", "cache", "train_kwargs", "features")}
+    pending = {
+        client.submit(_fold_task, fold, model, *data, splits[fold][0], splits[fold][1], k,
+                      key=f"labelnoise-fold-{fold}-{run}", pure=False, **kwargs): fold
+        for fold in todo
+    }
+    try:
+        for future in distributed.as_completed(list(pending), loop=client.loop):
+            fold = pending.pop(future)
+            try:
+                proba, feats = future.result()
+            except ModuleNotFoundError as exc:
+                if (exc.name or "").split(".")[0] != "labelnoise":
+                    raise
+                raise ValueError("the Dask workers cannot import labelnoise: install it (the "
+                                 "same version) where the workers run") from None
+            except distributed.KilledWorker as exc:
+                raise WorkerLostError(f"fold {fold}: every Dask worker that ran it died "
+                                      f"({_one_line(exc)}); out of memory?") from None
+            future.release()
+            yield fold, proba, feats
+    finally:
+        with contextlib.suppress(Exception):
+            client.cancel(list(pending) + list(data))
+
+
+def _fold_bar(progress: bool, folds: int, todo: list[int]):
+    """The tqdm bar over folds (the cached ones counted as done), or None."""
+    if not (progress and todo):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=folds, initial=folds - len(todo), desc="cross-validation folds",
+                unit="fold")
+
+
 def out_of_sample_pred_probs(
     dataset_or_X,
     labels,
@@ -186,6 +453,7 @@ def out_of_sample_pred_probs(
     progress: bool = True,
     train_kwargs: Mapping[str, Any] | None = None,
     return_features: bool = False,
+    client=None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray | None]:
     """Out-of-sample predicted probabilities for every example by stratified K-fold.
 
@@ -211,14 +479,27 @@ def out_of_sample_pred_probs(
             arguments loads finished folds instead of training.
         n_jobs: folds trained at the same time through joblib (scikit-learn models only;
             default 1: the estimator's own BLAS threads already use the cores). Torch
-            models always run folds one after another.
-        progress: show a tqdm progress bar over folds (and the engine's own).
+            models always run folds one after another in this process. Not with
+            ``client`` (refused unless None or 1: the cluster's workers are the
+            parallelism).
+        progress: show a tqdm progress bar over folds (and the engine's own; with
+            ``client`` only the bar over folds, advanced as each fold finishes on its
+            worker).
         train_kwargs: extra keyword arguments for the torch training engine's ``fit``
             (``epochs``, ``lr``, ``batch_size``, ...); ``predict_kwargs`` inside it goes to
             ``predict_proba``.
         return_features: also return, per fold, the penultimate-layer features of every
             example computed by that fold's torch network (one more forward pass over its
             training part; N x D float32 per fold, also in the fold's cache file).
+        client: a ``distributed.Client`` (see :func:`cluster_client`): the folds not yet
+            cached run as one task each on its cluster's workers (the inputs and labels
+            are scattered once); the result is the same as without it (bit for bit for
+            scikit-learn models; for torch models on CPU with the same number of torch
+            threads, e.g. workers of one thread each and ``torch.set_num_threads(1)``).
+            Each task writes its fold's cache file, so ``cache_dir`` must be on a
+            filesystem every worker sees (a task checks, and fails naming it). Workers
+            need labelnoise (the same version) installed; a worker with several threads
+            trains one torch fold at a time. Default None: the folds run in this process.
 
     Returns:
         float64 array (N, K); row i is the held-out prediction for example i, rows sum to 1.
@@ -232,8 +513,13 @@ def out_of_sample_pred_probs(
 
     Raises:
         ValueError: bad labels, fewer than 2 folds, more folds than examples, inputs and
-            labels of different lengths, a model without ``predict_proba``, or a
-            ``cache_dir`` that holds a different run.
+            labels of different lengths, a model without ``predict_proba``, a
+            ``cache_dir`` that holds a different run, ``client`` that is not a connected
+            ``distributed.Client``, ``n_jobs`` > 1 with ``client``, a cluster without
+            workers, workers that do not see ``cache_dir`` or cannot import labelnoise.
+        WorkerLostError: (a ``RuntimeError``) a fold's task killed every worker that ran it.
+        Any error a fold raises on a worker is raised here as it was raised there (the
+        same type and message as in this process).
     """
     X = _inputs_of(dataset_or_X)
     seed = validate_seed(seed)
@@ -257,6 +543,11 @@ def out_of_sample_pred_probs(
             f"of a torch network; got {type(model).__name__}"
         )
     train_kwargs = dict(train_kwargs or {})
+    if client is not None:
+        _check_client(client)
+        if n_jobs not in (None, 1):
+            raise ValueError(f"n_jobs = {n_jobs!r} with client: the folds run as tasks on the "
+                             "cluster's workers; give one of them")
 
     from sklearn.model_selection import StratifiedKFold
 
@@ -270,6 +561,8 @@ def out_of_sample_pred_probs(
         warnings.simplefilter("ignore", UserWarning)
         splits = list(splitter.split(np.zeros(n), lab))
 
+    if cache_dir is not None and client is not None:
+        cache_dir = Path(cache_dir).resolve()  # the workers may run in other folders
     cache = _prepare_cache(cache_dir, _fingerprint(lab, k, folds, seed, _model_description(model, train_kwargs)))
     pred_probs = np.zeros((n, k), dtype=np.float64)
     fold_features: dict[int, np.ndarray | None] = {}
@@ -293,13 +586,21 @@ def out_of_sample_pred_probs(
     jobs = 1 if (n_jobs is None or isinstance(model, str)) else int(n_jobs)
     common = dict(seed=seed, progress=progress, cache=cache, train_kwargs=train_kwargs,
                   features=bool(return_features))
-    if jobs == 1 or len(todo) <= 1:
-        bar = None
-        if progress and todo:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=folds, initial=folds - len(todo), desc="cross-validation folds",
-                       unit="fold")
+    if client is not None and todo:
+        bar = _fold_bar(progress, folds, todo)
+        try:
+            with contextlib.closing(_folds_on_cluster(client, todo, splits, model, X, lab, k,
+                                                      common)) as finished:
+                for fold, proba, feats in finished:
+                    pred_probs[splits[fold][1]], fold_features[fold] = proba, feats
+                    if bar is not None:
+                        bar.set_postfix_str(f"fold {fold} finished", refresh=False)
+                        bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+    elif jobs == 1 or len(todo) <= 1:
+        bar = _fold_bar(progress, folds, todo)
         for fold in todo:
             train_idx, test_idx = splits[fold]
             pred_probs[test_idx], fold_features[fold] = _run_fold(

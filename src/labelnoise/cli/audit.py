@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from labelnoise.cli._errors import (
+    EXIT_INTERNAL,
+    CLIError,
     Command,
     class_names_option,
     parse_class_names,
@@ -51,12 +55,19 @@ from labelnoise.cli._errors import (
 @click.option("--out", "out_dir", required=True, type=click.Path(),
               help="Output folder for issues.csv, pred_probs.npy, noise.json, data_issues.json, "
                    "report.html.")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Run the cross-validation folds on an existing Dask cluster: the address of "
+                   "its scheduler (tcp://host:8786); one task per fold. --out must be on a "
+                   "filesystem every worker sees. Needs pip install \"labelnoise[dask]\".")
+@click.option("--workers", type=int, default=None, metavar="N",
+              help="Run the cross-validation folds on a local Dask cluster of N worker "
+                   "processes (1 thread each), started and closed by this command.")
 @click.option("--force", is_flag=True, help="Overwrite the audit files in a non-empty --out.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted audit in --out.")
 @progress_option
 def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id_column,
           text_columns, class_names, features, data_root, quick, model, epochs, folds, seed,
-          out_dir, force, resume, progress):
+          out_dir, scheduler, workers, force, resume, progress):
     """Find the label errors of DATASET and write a report to --out.
 
     DATASET is cifar10 (CIFAR-10 with CIFAR-10N labels, the default), an image folder
@@ -66,22 +77,39 @@ def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id
     Outliers, near and exact duplicates, overlapping classes, class health and label
     issues from the nearest neighbours' labels are checked too (data_issues.json, columns
     of issues.csv, sections of the report; without features some are stated as not run).
+    With --scheduler or --workers the folds run on a Dask cluster, with the same results.
     """
     from rich.console import Console
     from rich.table import Table
 
     from labelnoise.audit import audit as run_audit
+    from labelnoise.crossval import WorkerLostError, check_cluster_args, cluster_client
 
+    check_cluster_args(scheduler, workers)
+    class_names = parse_class_names(class_names)
+    if scheduler is not None or workers is not None:  # refused or checked before it starts
+        from labelnoise.audit import CLIENT_WITH_PRED_PROBS, _check_out_dir
+
+        if pred_probs is not None:
+            raise ValueError(CLIENT_WITH_PRED_PROBS)
+        _check_out_dir(out_dir, force=force, resume=resume)
     console = Console(stderr=True)
     train_kwargs = {"epochs": epochs} if (model and epochs) else None
-    result = run_audit(
-        dataset, out_dir=out_dir, label_set=label_set, pred_probs=pred_probs, labels=labels,
-        row_to_index=row_to_index, label_column=label_column, id_column=id_column,
-        text_columns=list(text_columns) or None, class_names=parse_class_names(class_names),
-        features=features, data_root=data_root,
-        quick=quick, model=model, train_kwargs=train_kwargs, folds=folds, seed=seed,
-        force=force, resume=resume, progress=show_progress(progress), console=console,
-    )
+    # the local cluster (--workers) is closed on every way out: success, error, Ctrl-C
+    with cluster_client(scheduler=scheduler, workers=workers,
+                        cache_dir=Path(out_dir).expanduser() / "cache") as client:
+        try:
+            result = run_audit(
+                dataset, out_dir=out_dir, label_set=label_set, pred_probs=pred_probs,
+                labels=labels, row_to_index=row_to_index, label_column=label_column,
+                id_column=id_column, text_columns=list(text_columns) or None,
+                class_names=class_names, features=features,
+                data_root=data_root, quick=quick, model=model, train_kwargs=train_kwargs,
+                folds=folds, seed=seed, force=force, resume=resume,
+                progress=show_progress(progress), console=console, client=client,
+            )
+        except WorkerLostError as exc:  # not a bug of labelnoise: one line, exit 1
+            raise CLIError(" ".join(str(exc).split()), EXIT_INTERNAL) from None
 
     table = Table(title="labelnoise audit", show_header=False)
     n = len(result.labels)
