@@ -48,15 +48,59 @@ OURS_FILTERS = lfilter.OUR_FILTERS
 CLEANLAB_FILTERS = lfilter.CLEANLAB_FILTERS
 
 
+#: the count-based filters whose number of flags a flat-pred_probs candidate takes
+COUNTS = ("both", "prune_by_noise_rate", "prune_by_class", "confident_learning",
+          "predicted_neq_given")
+#: the grid of row-entropy thresholds at which the candidates replace ``pooled``
+THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.60, 0.951, 0.05))
+
+
+def _lowest(scores: np.ndarray, num: int) -> np.ndarray:
+    mask = np.zeros(scores.size, dtype=bool)
+    mask[np.argsort(scores, kind="stable")[:num]] = True
+    return mask
+
+
 def evaluate(labels: np.ndarray, pred_probs: np.ndarray, errors: np.ndarray) -> dict:
-    """AUPRC of every score and F1 of every filter on one case."""
-    out = {"score": {}, "filter": {}}
+    """AUPRC of every score and F1 of every filter on one case; also the row-entropy
+    statistic and the F1 of the candidate filters for flat pred_probs (``candidates``)."""
+    out = {"score": {}, "filter": {}, "candidates": {},
+           "statistic": lrank.row_entropy_statistic(pred_probs)}
+    scores = {}
     for method in OURS_SCORES + CLEANLAB_SCORES:
-        s = lrank.label_quality_scores(labels, pred_probs, method=method)
-        out["score"][method] = float(average_precision_score(errors, -s))
+        scores[method] = lrank.label_quality_scores(labels, pred_probs, method=method)
+        out["score"][method] = float(average_precision_score(errors, -scores[method]))
+    masks = {}
     for f in OURS_FILTERS + CLEANLAB_FILTERS:
-        mask = lfilter.find_label_issues(labels, pred_probs, filter_by=f)
-        out["filter"][f] = float(f1_score(errors, mask))
+        masks[f] = lfilter.find_label_issues(labels, pred_probs, filter_by=f)
+        out["filter"][f] = float(f1_score(errors, masks[f]))
+    cand = {f: masks[f] for f in CLEANLAB_FILTERS + ("mixture", "expected_f1")}
+    for f in ("both", "prune_by_noise_rate", "prune_by_class"):
+        cand[f"pooled & {f}"] = masks["pooled"] & masks[f]
+    for c in COUNTS:
+        for by in ("adaptive", "pooled"):
+            cand[f"lowest {by}, as many as {c}"] = _lowest(scores[by], int(masks[c].sum()))
+    out["candidates"] = {name: float(f1_score(errors, m)) for name, m in cand.items()}
+    return out
+
+
+def candidate_sweep(rows: list[dict]) -> list[tuple]:
+    """The choice of the ``adaptive`` filter: for every candidate and threshold t, the
+    filter ``pooled`` when the row-entropy statistic is below t and the candidate otherwise;
+    per half, (wins, mean gap, worst gap) of its F1 against cleanlab's best filter per case.
+    Returns (candidate, t, select tuple, confirm tuple), best select mean gap first."""
+    out = []
+    for name in rows[0]["candidates"]:
+        for t in THRESHOLDS:
+            res = []
+            for half in ("select", "confirm"):
+                gaps = np.array([
+                    (r["candidates"][name] if r["statistic"] >= t else r["filter"]["pooled"])
+                    - max(r["filter"][m] for m in CLEANLAB_FILTERS)
+                    for r in rows if r["half"] == half])
+                res.append((int(np.sum(gaps >= -1e-12)), float(gaps.mean()), float(gaps.min())))
+            out.append((name, t, res[0], res[1]))
+    out.sort(key=lambda x: (round(x[2][1], 6), x[2][2]), reverse=True)
     return out
 
 
@@ -132,6 +176,14 @@ def main() -> None:
         f"(`prior_adjusted_margin` lost to cleanlab's self-confidence on the small image sets "
         f"with weak models), so the confirm half is not a clean test of that choice: the data "
         f"kept out of `../shared` is.", "",
+        "`adaptive` (the default filter since 2026-12-02) is `pooled` below the same "
+        "row-entropy threshold and, on flat pred_probs, flags the examples with the lowest "
+        "`adaptive` scores, as many as cleanlab's `both` flags. Chosen by the selection rule "
+        "(select half only) from the candidates of the table 'Filter for flat pred_probs' "
+        "below, each switched in for `pooled` at every threshold of the grid; the candidate "
+        "list was written after the per-case table of the previous run (both halves, where "
+        "`both` was cleanlab's best filter on most weak-model cases) had been seen, so the "
+        "confirm half is again not a clean test of that list.", "",
     ]
     missing = [s.name for s in detection_cases.planned_specs()
                if not (args.root / detection_cases.SUBDIR / s.name / "meta.json").is_file()]
@@ -149,16 +201,32 @@ def main() -> None:
             lines.append(f"| {m} | {s[1]}/{len(by_half['select'])} | {s[2]:+.4f} | {s[3]:+.4f} | "
                          f"{c[1]}/{len(by_half['confirm'])} | {c[2]:+.4f} | {c[3]:+.4f} |")
         lines.append("")
+    sweep = candidate_sweep(rows)
+    pooled_row = {t[0]: t for t in tables[("select", "filter")]}["pooled"]
+    pooled_con = {t[0]: t for t in tables[("confirm", "filter")]}["pooled"]
+    lines += ["### Filter for flat pred_probs: candidates replacing `pooled` at row entropy >= t", "",
+              f"F1 gap to cleanlab's best filter per case; the 12 best by the select half's mean "
+              f"gap, of {len(sweep)} (candidate, t) pairs. `pooled` alone: select "
+              f"{pooled_row[1]}/{len(by_half['select'])} {pooled_row[2]:+.4f} "
+              f"(worst {pooled_row[3]:+.4f}), confirm {pooled_con[1]}/{len(by_half['confirm'])} "
+              f"{pooled_con[2]:+.4f} (worst {pooled_con[3]:+.4f}).", "",
+              "| candidate | t | select: wins | mean gap | worst gap | confirm: wins | mean gap | worst gap |",
+              "|---|---|---|---|---|---|---|---|"]
+    for name, t, sel, con in sweep[:12]:
+        lines.append(f"| {name} | {t:.2f} | {sel[0]}/{len(by_half['select'])} | {sel[1]:+.4f} | "
+                     f"{sel[2]:+.4f} | {con[0]}/{len(by_half['confirm'])} | {con[1]:+.4f} | "
+                     f"{con[2]:+.4f} |")
+    lines.append("")
     lines += ["### Per case", "",
-              "| case | half | N | K | model acc. (given) | noise | flagged (default) | "
+              "| case | half | N | K | model acc. (given) | row entropy | noise | flagged (default) | "
               f"AUPRC {lrank.DEFAULT_METHOD} | best cleanlab AUPRC | F1 {lfilter.DEFAULT_FILTER} | "
-              "best cleanlab F1 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "best cleanlab F1 |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         bs = max(CLEANLAB_SCORES, key=lambda m, r=r: r["score"][m])
         bf = max(CLEANLAB_FILTERS, key=lambda m, r=r: r["filter"][m])
         lines.append(
             f"| {r['name']} | {r['half']} | {r['n']} | {r['k']} | {r['acc_given']:.3f} | "
-            f"{r['noise']:.3f} | {r['flagged']:.3f} | {r['score'][lrank.DEFAULT_METHOD]:.4f} | "
+            f"{r['statistic']:.3f} | {r['noise']:.3f} | {r['flagged']:.3f} | {r['score'][lrank.DEFAULT_METHOD]:.4f} | "
             f"{r['score'][bs]:.4f} ({bs}) | {r['filter'][lfilter.DEFAULT_FILTER]:.4f} | "
             f"{r['filter'][bf]:.4f} ({bf}) |")
     args.out.parent.mkdir(parents=True, exist_ok=True)

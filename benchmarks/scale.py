@@ -17,8 +17,9 @@ What it does:
    labels are replaced by a uniform draw;
 2. for each size N (the first N rows of the store): the in-memory path on the arrays read
    into memory (numpy, threads over chunks on both cores) when they fit, then
-   ``find_label_issues`` with its defaults (``filter_by="pooled"``: validation pass with the
-   noise-matrix counts, then the scores pass) on ``dask.array.from_zarr`` inputs with a
+   ``find_label_issues`` with its defaults (``filter_by="adaptive"``, which is ``"pooled"``
+   on these pred_probs, row entropy 0.77 < 0.8: validation pass with the noise-matrix
+   counts, then the scores pass; on flatter ones it needs ``"both"``, not on Dask) on ``dask.array.from_zarr`` inputs with a
    ``distributed.LocalCluster`` of 1 and of 2 worker processes (one thread each); time of
    the call plus the computation of the mask; peak resident memory of each worker process
    (psutil, sampled every 20 ms), the mask checked identical to the in-memory one;
@@ -239,7 +240,7 @@ def write_markdown(args, results, rows, make_s, worker_counts) -> None:
         f"{args.store} (written in {make_s:.0f} s, deleted afterwards), blocks of {rows:,} rows "
         f"({rows * k * 4 / 2**20:.0f} MiB of pred_probs; {args.block_chunks} in-memory chunks), "
         "the first N rows read with `dask.array.from_zarr`. Call: `labelnoise.find_label_issues"
-        "(labels, pred_probs)` with its defaults (`pooled`: a validation pass that also counts "
+        "(labels, pred_probs)` with its defaults (`adaptive`, which is `pooled` on these pred_probs: a validation pass that also counts "
         "the noise matrix, then a scores pass) and the mask computed to the client; "
         "`distributed.LocalCluster` of 1 and 2 worker processes, one thread each, memory "
         f"limit {args.memory_limit} per worker. In-memory: the same call on numpy arrays "

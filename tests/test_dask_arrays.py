@@ -21,7 +21,8 @@ from labelnoise._validation import PredProbsWarning, chunk_rows  # noqa: E402
 
 N, K = 24_000, 50  # chunk_rows(50) = 5242 rows: several in-memory chunks and Dask blocks
 BLOCK = 7_000  # not a multiple of chunk_rows(K): exercises the rechunking
-BLOCKWISE_FILTERS = ("pooled", "mixture", "confident_learning", "predicted_neq_given",
+# "adaptive" is "pooled" on these (confident) pred_probs: test_adaptive_filter_on_flat_pred_probs
+BLOCKWISE_FILTERS = ("adaptive", "pooled", "mixture", "confident_learning", "predicted_neq_given",
                      "low_self_confidence", "low_normalized_margin")
 
 
@@ -221,6 +222,15 @@ def test_global_sort_filters_refused(data, filter_by):
     assert filter_by in filt.FILTERS
     with pytest.raises(NotImplementedError, match=f"filter_by='{filter_by}'"):
         ln.find_label_issues(*_lazy(*data), filter_by=filter_by)
+
+
+def test_adaptive_filter_on_flat_pred_probs(data):
+    labels, pp = data
+    assert filt.adaptive_uses_pooled(pp)  # the data of the identity tests: "pooled" decides
+    flat = np.random.default_rng(5).dirichlet(np.full(K, 30.0), size=N)
+    assert not filt.adaptive_uses_pooled(flat)  # a weak model: counted with "both"
+    with pytest.raises(NotImplementedError, match="filter_by='adaptive'.*'both'"):
+        ln.find_label_issues(*_lazy(labels, flat))
 
 
 def test_out_writes_a_zarr_store_atomically(data, tmp_path):

@@ -28,7 +28,8 @@ Newton's method over blockwise sums (same root to about 1e-13); and ``low_self_c
 / ``low_normalized_margin`` break exact ties at their cut-off by index (numpy's unstable
 ``argsort`` in memory). ``filter_by="expected_f1"``, ``"prune_by_noise_rate"``,
 ``"prune_by_class"`` and ``"both"`` need a global sort per class and raise
-``NotImplementedError``.
+``NotImplementedError``, as does the default ``"adaptive"`` filter on flat pred_probs (a weak
+model; on confident pred_probs it is ``"pooled"``).
 
 Memory: a worker holds a few blocks (each ``rows x K`` float64 plus the kernels'
 temporaries), independent of N; the client holds (K, K) statistics, plus 16 bytes per
@@ -832,11 +833,12 @@ def find_label_issues(labels, pred_probs, *, filter_by: str | None = None,
     labels, pred_probs
         As :func:`estimate_noise`.
     filter_by : str
-        ``"pooled"`` (default), ``"mixture"``, ``"confident_learning"``,
+        ``"adaptive"`` (default), ``"pooled"``, ``"mixture"``, ``"confident_learning"``,
         ``"predicted_neq_given"``, ``"low_self_confidence"`` or ``"low_normalized_margin"``.
         ``"expected_f1"``, ``"prune_by_noise_rate"``, ``"prune_by_class"`` and ``"both"``
         need a global sort (of all scores, or within each class) and raise
-        ``NotImplementedError``.
+        ``NotImplementedError``; so does ``"adaptive"`` on flat pred_probs (where it counts
+        with ``"both"``; on confident ones it is ``"pooled"``).
     return_ranked, rank_by, frac_noise, min_examples_per_class, noise_matrix
         As the in-memory function.
     out : str or path, optional
@@ -851,7 +853,7 @@ def find_label_issues(labels, pred_probs, *, filter_by: str | None = None,
     Raises
     ------
     NotImplementedError
-        ``filter_by`` is one of ``UNSUPPORTED_FILTERS``.
+        ``filter_by`` is one of ``UNSUPPORTED_FILTERS``, or ``"adaptive"`` on flat pred_probs.
     ValueError
         As the in-memory function.
     """
@@ -875,6 +877,13 @@ def find_label_issues(labels, pred_probs, *, filter_by: str | None = None,
     if filter_by in filt.OUR_FILTERS:
         score_method = filt._FILTER_SCORE[filter_by]
         inputs = _validate(labels, pred_probs, fused=noise_matrix is None)
+        if (filter_by == "adaptive"
+                and _entropy_statistic(inputs) >= rank.ADAPTIVE_ENTROPY_THRESHOLD):
+            raise NotImplementedError(
+                "filter_by='adaptive' on these flat pred_probs (a weak model) counts its flags "
+                "with filter 'both', which needs a sort within each class and is not "
+                "available on Dask arrays; use filter_by='pooled' or 'low_self_confidence', "
+                "or compute the in-memory function on numpy arrays")
         if noise_matrix is not None:
             noise_matrix = V.validate_noise_matrix(noise_matrix, num_classes=inputs.k)
         scores = _scores(inputs, score_method, noise_matrix)
