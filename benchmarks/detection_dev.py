@@ -55,12 +55,6 @@ COUNTS = ("both", "prune_by_noise_rate", "prune_by_class", "confident_learning",
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.60, 0.951, 0.05))
 
 
-def _lowest(scores: np.ndarray, num: int) -> np.ndarray:
-    mask = np.zeros(scores.size, dtype=bool)
-    mask[np.argsort(scores, kind="stable")[:num]] = True
-    return mask
-
-
 def evaluate(labels: np.ndarray, pred_probs: np.ndarray, errors: np.ndarray) -> dict:
     """AUPRC of every score and F1 of every filter on one case; also the row-entropy
     statistic and the F1 of the candidate filters for flat pred_probs (``candidates``)."""
@@ -79,7 +73,7 @@ def evaluate(labels: np.ndarray, pred_probs: np.ndarray, errors: np.ndarray) -> 
         cand[f"pooled & {f}"] = masks["pooled"] & masks[f]
     for c in COUNTS:
         for by in ("adaptive", "pooled"):
-            cand[f"lowest {by}, as many as {c}"] = _lowest(scores[by], int(masks[c].sum()))
+            cand[f"lowest {by}, as many as {c}"] = lfilter._lowest(scores[by], int(masks[c].sum()))
     out["candidates"] = {name: float(f1_score(errors, m)) for name, m in cand.items()}
     return out
 

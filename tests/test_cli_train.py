@@ -4,10 +4,10 @@ import json
 
 import pytest
 import torch
+from _resume import interrupt_after
 from click.testing import CliRunner
 
 from labelnoise.cli import main
-from labelnoise.training import engine
 
 torch.set_num_threads(2)
 
@@ -45,14 +45,8 @@ def test_train_cli_resume_matches_uninterrupted(data_root, tmp_path, monkeypatch
     full = tmp_path / "full"
     assert CliRunner().invoke(main, [*args, "--out", str(full)]).exit_code == 0
     part = tmp_path / "part"
-    real_save = engine.Checkpointer.save
-
-    def crash_after_first(self, state):
-        real_save(self, state)
-        raise KeyboardInterrupt
-
     with monkeypatch.context() as m:
-        m.setattr(engine.Checkpointer, "save", crash_after_first)
+        interrupt_after(m)
         crashed = CliRunner().invoke(main, [*args, "--out", str(part)])
     assert crashed.exit_code != 0 and not (part / "final.json").exists()
     res = CliRunner().invoke(main, ["train", "--resume", str(part), "--no-progress"])

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _resume import interrupt_after
 from click.testing import CliRunner
 
 from labelnoise.cli import main
@@ -154,14 +155,8 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(data, tmp_path, monkey
     ref = fit_dataset(data / "emb.npz", test=data / "emb_test.npz", val_fraction=0.2,
                       out_dir=full, **SMALL)
     part = tmp_path / "part"
-    real_save = engine.Checkpointer.save
-
-    def crash_after_first(self, state):
-        real_save(self, state)
-        raise KeyboardInterrupt
-
     with monkeypatch.context() as m:
-        m.setattr(engine.Checkpointer, "save", crash_after_first)
+        interrupt_after(m)
         with pytest.raises(KeyboardInterrupt):
             fit_dataset(data / "emb.npz", test=data / "emb_test.npz", val_fraction=0.2,
                         out_dir=part, **SMALL)

@@ -13,10 +13,11 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from _resume import interrupt_after
 from click.testing import CliRunner
 
 from labelnoise.cli import main
-from labelnoise.training import engine, fit_dataset
+from labelnoise.training import fit_dataset
 
 #: two classes of obviously different sentences, 20 each
 SENTENCES = {
@@ -152,14 +153,8 @@ def test_cli_resumes_a_text_run_with_its_text_columns(extra, table, tmp_path, mo
     full = tmp_path / "full"
     assert CliRunner().invoke(main, [*args, "--out", str(full)]).exit_code == 0
     part = tmp_path / "part"
-    real_save = engine.Checkpointer.save
-
-    def crash_after_first(self, state):
-        real_save(self, state)
-        raise KeyboardInterrupt
-
     with monkeypatch.context() as m:
-        m.setattr(engine.Checkpointer, "save", crash_after_first)
+        interrupt_after(m)
         CliRunner().invoke(main, [*args, "--out", str(part)])
     assert (part / "checkpoint.pt").exists() and not (part / "final.json").exists()
     res = CliRunner().invoke(main, ["train", "--resume", str(part), "--no-progress"])

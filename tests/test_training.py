@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _resume import interrupt_after
 
 from labelnoise.training import engine, standard
 
@@ -135,26 +136,13 @@ def _assert_same_weights(a, b):
         assert torch.equal(a[k], b[k]), k
 
 
-def _interrupt_after(monkeypatch, n_saves):
-    saves = {"n": 0}
-    real_save = engine.Checkpointer.save
-
-    def save_then_crash(self, state):
-        real_save(self, state)
-        saves["n"] += 1
-        if saves["n"] == n_saves:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(engine.Checkpointer, "save", save_then_crash)
-
-
 def test_resume_gives_same_weights_as_uninterrupted(tmp_path, monkeypatch):
     x, y = blobs(96, 2)
     kw = dict(model="resnet8", loss="elr", epochs=3, batch_size=32, lr=0.05, progress=False,
               seed=3, test_images=x[:16], test_labels=y[:16])
     full = standard.fit(x, y, **kw)
     with monkeypatch.context() as m:
-        _interrupt_after(m, 2)
+        interrupt_after(m, 2)
         with pytest.raises(KeyboardInterrupt):
             standard.fit(x, y, checkpoint_dir=tmp_path, **kw)
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["epoch"] == 2
@@ -230,7 +218,7 @@ def test_dividemix_on_images_and_resume(tmp_path, monkeypatch):
               progress=False, seed=1)
     full = dividemix.fit(x, noisy, **kw)
     with monkeypatch.context() as m:
-        _interrupt_after(m, 2)
+        interrupt_after(m, 2)
         with pytest.raises(KeyboardInterrupt):
             dividemix.fit(x, noisy, checkpoint_dir=tmp_path, **kw)
     resumed = dividemix.fit(x, noisy, checkpoint_dir=tmp_path, resume=True, **kw)
@@ -264,7 +252,7 @@ def test_coteaching_keeps_clean_examples_and_learns(tmp_path, monkeypatch):
     assert h[-1]["label_precision"] > 0.7
     assert h[-1]["test_acc"] > 0.5 and h[-1]["test_acc_net2"] > 0.5
     with monkeypatch.context() as m:
-        _interrupt_after(m, 1)
+        interrupt_after(m, 1)
         with pytest.raises(KeyboardInterrupt):
             coteaching.fit(x, noisy, checkpoint_dir=tmp_path, **kw)
     resumed = coteaching.fit(x, noisy, checkpoint_dir=tmp_path, resume=True, **kw)
@@ -298,7 +286,7 @@ def test_elr_plus_learns_and_resumes(tmp_path, monkeypatch):
     assert res.history[-1]["test_acc"] > 0.8
     assert isinstance(res.model, engine.Ensemble)
     with monkeypatch.context() as m:
-        _interrupt_after(m, 3)
+        interrupt_after(m, 3)
         with pytest.raises(KeyboardInterrupt):
             elr.fit_plus(x, noisy, checkpoint_dir=tmp_path, **kw)
     resumed = elr.fit_plus(x, noisy, checkpoint_dir=tmp_path, resume=True, **kw)
