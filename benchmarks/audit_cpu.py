@@ -145,7 +145,7 @@ def render() -> str:
         "measured). "
         "`--model patch-features` remains available. The full run's per-epoch times were "
         "65-75 s when the machine was otherwise idle, but 3 of the 16 epochs took 95-180 s while "
-        "other jobs shared the cores, so the 23.5 min above includes that contention.", "",
+        "other jobs shared the cores, so that development run's 23.5 min included that contention.", "",
         "GPU: not measured (no GPU in this session); with CUDA the audit uses "
         "`GPU_IMAGE_PRESET` (airbench, 5 folds, 16 epochs).", "",
     ]
