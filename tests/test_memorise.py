@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from test_training import _assert_same_weights, _interrupt_after, _weights, blobs, flip_labels
+from _resume import interrupt_after
+from test_training import _assert_same_weights, _weights, blobs, flip_labels
 
 from labelnoise.training import coteaching, engine, standard
 
@@ -74,7 +75,7 @@ def test_memorisation_resume_is_bit_exact(tmp_path, monkeypatch):
               test_images=x[:16], test_labels=y[:16], true_labels=y)
     full = standard.fit(x, noisy, **kw)
     with monkeypatch.context() as m:
-        _interrupt_after(m, 2)
+        interrupt_after(m, 2)
         with pytest.raises(KeyboardInterrupt):
             standard.fit(x, noisy, checkpoint_dir=tmp_path, **kw)
     resumed = standard.fit(x, noisy, checkpoint_dir=tmp_path, resume=True, **kw)
