@@ -19,7 +19,7 @@ What it does:
    into memory (numpy, threads over chunks on both cores) when they fit, then
    ``find_label_issues`` with its defaults (``filter_by="adaptive"``, which is ``"pooled"``
    on these pred_probs, row entropy 0.77 < 0.8: validation pass with the noise-matrix
-   counts, then the scores pass; on flatter ones it needs ``"both"``, not on Dask) on ``dask.array.from_zarr`` inputs with a
+   counts, then the scores pass; on flatter ones it counts with ``"both"`` on a subsample) on ``dask.array.from_zarr`` inputs with a
    ``distributed.LocalCluster`` of 1 and of 2 worker processes (one thread each); time of
    the call plus the computation of the mask; peak resident memory of each worker process
    (psutil, sampled every 20 ms), the mask checked identical to the in-memory one;

@@ -224,13 +224,29 @@ def test_global_sort_filters_refused(data, filter_by):
         ln.find_label_issues(*_lazy(*data), filter_by=filter_by)
 
 
-def test_adaptive_filter_on_flat_pred_probs(data):
+def test_adaptive_filter_on_flat_pred_probs(data, monkeypatch):
     labels, pp = data
     assert filt.adaptive_uses_pooled(pp)  # the data of the identity tests: "pooled" decides
-    flat = np.random.default_rng(5).dirichlet(np.full(K, 30.0), size=N)
+    rng = np.random.default_rng(5)
+    flat = rng.dirichlet(np.full(K, 30.0), size=N)
+    flat[np.arange(N), labels] *= 1.3  # a weak model that still leans to the given label
+    flat /= flat.sum(axis=1, keepdims=True)
     assert not filt.adaptive_uses_pooled(flat)  # a weak model: counted with "both"
-    with pytest.raises(NotImplementedError, match="filter_by='adaptive'.*'both'"):
-        ln.find_label_issues(*_lazy(labels, flat))
+    rare = labels.copy()
+    rare[rare == 7] = 8
+    rare[[3, 12_346]] = 7  # a class the subsample's stride (5 below) misses
+    assert 7 not in rare[::5]
+    with dask.config.set(scheduler="threads"):
+        for lab, rows in ((labels, None), (labels, 5_000), (rare, 5_000)):
+            if rows is not None:  # the count on a strided subsample, as above 131,072 rows
+                monkeypatch.setattr(filt, "_BOTH_COUNT_ROWS", rows)
+            expected = ln.find_label_issues(lab, flat)
+            dl, dp = _lazy(lab, flat)
+            np.testing.assert_array_equal(ln.find_label_issues(dl, dp).compute(), expected)
+            np.testing.assert_array_equal(ln.find_label_issues(dl, dp, return_ranked=True),
+                                          ln.find_label_issues(lab, flat, return_ranked=True))
+            assert 0 < expected.sum() < N
+            monkeypatch.undo()
 
 
 def test_out_writes_a_zarr_store_atomically(data, tmp_path):

@@ -28,8 +28,10 @@ Newton's method over blockwise sums (same root to about 1e-13); and ``low_self_c
 / ``low_normalized_margin`` break exact ties at their cut-off by index (numpy's unstable
 ``argsort`` in memory). ``filter_by="expected_f1"``, ``"prune_by_noise_rate"``,
 ``"prune_by_class"`` and ``"both"`` need a global sort per class and raise
-``NotImplementedError``, as does the default ``"adaptive"`` filter on flat pred_probs (a weak
-model; on confident pred_probs it is ``"pooled"``).
+``NotImplementedError``. The default ``"adaptive"`` filter works on Dask arrays: on flat
+pred_probs (a weak model) it counts with ``"both"`` on the in-memory path's strided subsample
+(at most about 131,072 rows, brought to the client; every row when N is at most that, so
+then the whole input) and flags the lowest ``adaptive`` scores by a blockwise selection.
 
 Memory: a worker holds a few blocks (each ``rows x K`` float64 plus the kernels'
 temporaries), independent of N; the client holds (K, K) statistics, plus 16 bytes per
@@ -837,8 +839,8 @@ def find_label_issues(labels, pred_probs, *, filter_by: str | None = None,
         ``"predicted_neq_given"``, ``"low_self_confidence"`` or ``"low_normalized_margin"``.
         ``"expected_f1"``, ``"prune_by_noise_rate"``, ``"prune_by_class"`` and ``"both"``
         need a global sort (of all scores, or within each class) and raise
-        ``NotImplementedError``; so does ``"adaptive"`` on flat pred_probs (where it counts
-        with ``"both"``; on confident ones it is ``"pooled"``).
+        ``NotImplementedError``. ``"adaptive"`` on flat pred_probs brings its ``"both"``
+        subsample (at most about 131,072 rows) to the client.
     return_ranked, rank_by, frac_noise, min_examples_per_class, noise_matrix
         As the in-memory function.
     out : str or path, optional
@@ -853,7 +855,7 @@ def find_label_issues(labels, pred_probs, *, filter_by: str | None = None,
     Raises
     ------
     NotImplementedError
-        ``filter_by`` is one of ``UNSUPPORTED_FILTERS``, or ``"adaptive"`` on flat pred_probs.
+        ``filter_by`` is one of ``UNSUPPORTED_FILTERS``.
     ValueError
         As the in-memory function.
     """
@@ -879,11 +881,12 @@ def find_label_issues(labels, pred_probs, *, filter_by: str | None = None,
         inputs = _validate(labels, pred_probs, fused=noise_matrix is None)
         if (filter_by == "adaptive"
                 and _entropy_statistic(inputs) >= rank.ADAPTIVE_ENTROPY_THRESHOLD):
-            raise NotImplementedError(
-                "filter_by='adaptive' on these flat pred_probs (a weak model) counts its flags "
-                "with filter 'both', which needs a sort within each class and is not "
-                "available on Dask arrays; use filter_by='pooled' or 'low_self_confidence', "
-                "or compute the in-memory function on numpy arrays")
+            # flat pred_probs: the lowest adaptive scores, as many as "both" flags (counted
+            # on the in-memory path's subsample, brought to the client)
+            score_method = "adaptive"
+            scores = _scores(inputs, score_method)
+            mask = _lowest(scores, _both_count(inputs, frac_noise, min_examples_per_class))
+            return _finish(inputs, mask, scores, score_method, return_ranked, rank_by, out)
         if noise_matrix is not None:
             noise_matrix = V.validate_noise_matrix(noise_matrix, num_classes=inputs.k)
         scores = _scores(inputs, score_method, noise_matrix)
@@ -898,6 +901,52 @@ def find_label_issues(labels, pred_probs, *, filter_by: str | None = None,
             if filter_by in ("low_self_confidence", "low_normalized_margin"):
                 num = int(mask.sum().compute())
                 mask = _lowest(_scores(inputs, filter_by[4:]), num)
+    return _finish(inputs, mask, scores, score_method, return_ranked, rank_by, out)
+
+
+def _both_count(inputs: _Inputs, frac_noise: float, min_examples_per_class: int) -> int:
+    """``filter._both_count`` on Dask inputs: the same rows (every s-th, plus the first of
+    any class the stride misses) brought to the client, then the in-memory count."""
+    from labelnoise import filter as filt
+
+    dask, _ = _dask()
+    n, k = inputs.n, inputs.k
+    stride = 1 if n <= filt._BOTH_COUNT_ROWS else -(-n // filt._BOTH_COUNT_ROWS)
+    labels = np.asarray(inputs.labels[::stride].compute(), dtype=np.int64)
+    idx = np.arange(0, n, stride)
+    missing = np.flatnonzero(np.bincount(labels, minlength=k) == 0)
+    if missing.size:  # as in memory: every class keeps its first example
+        firsts = dask.compute(*[dask.delayed(_first_of, pure=True)(lab, s, missing)
+                                for s, lab, _ in inputs.blocks()])
+        first = np.full(missing.size, n, dtype=np.int64)
+        for f in firsts:
+            first = np.minimum(first, f)
+        idx = np.union1d(idx, first[first < n])
+        labels = np.asarray(inputs.labels[idx].compute(), dtype=np.int64)
+        members = [np.asarray(m[idx].compute()) for m in inputs.members]
+    else:
+        members = [np.asarray(m[::stride].compute()) for m in inputs.members]
+    return filt._count_both(labels, members, list(inputs.renormalize), n, frac_noise,
+                            min_examples_per_class)
+
+
+def _first_of(lab, start: int, classes: np.ndarray) -> np.ndarray:
+    """Global index of the first example of each of ``classes`` in this block (the int64
+    maximum when absent: the caller takes the minimum over blocks and keeps those below N)."""
+    lab = np.asarray(lab)
+    out = np.full(classes.size, np.iinfo(np.int64).max, dtype=np.int64)
+    hits = np.flatnonzero(np.isin(lab, classes))
+    if hits.size:
+        cls, at = np.unique(lab[hits], return_index=True)
+        out[np.searchsorted(classes, cls)] = start + hits[at]
+    return out
+
+
+def _finish(inputs: _Inputs, mask, scores, score_method, return_ranked: bool, rank_by, out):
+    """The mask (or, with ``return_ranked``, the flagged indices ranked by ``rank_by``),
+    lazily or stored in ``out``."""
+    from labelnoise import rank
+
     if not return_ranked:
         return mask if out is None else _store(mask, out)
     if rank_by != score_method:

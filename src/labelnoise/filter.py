@@ -421,7 +421,7 @@ def _both_count(labels: np.ndarray, pp: PredProbs, frac_noise: float,
     examples; beyond, ``N`` times the fraction ``"both"`` flags on every s-th example
     (s = ceil(N / _BOTH_COUNT_ROWS), plus the first example of any class the stride
     misses; its own confident joint; warnings about small classes of the subsample are not
-    shown)."""
+    shown). The Dask path (``dask_arrays._both_count``) takes the same rows."""
     if pp.n <= _BOTH_COUNT_ROWS:
         return int(_issue_mask(labels, pp, "both", frac_noise, min_examples_per_class,
                                joint).sum())
@@ -432,16 +432,24 @@ def _both_count(labels: np.ndarray, pp: PredProbs, frac_noise: float,
         first = np.flatnonzero(np.isin(labels, missing))
         _, at = np.unique(labels[first], return_index=True)
         idx = np.union1d(idx, first[at])
-        # validated rows of pp (renormalised by take where needed)
-        sub = PredProbs([pp.take(idx)], [False], int(idx.size), pp.k)
-    else:  # strided views of the validated arrays, no copy
-        sub = PredProbs([a[::stride] for a in pp.arrays], list(pp.renormalize),
-                        int(idx.size), pp.k)
+        rows = [a[idx] for a in pp.arrays]
+    else:  # strided views, no copy
+        rows = [a[::stride] for a in pp.arrays]
+    return _count_both(labels[idx], rows, list(pp.renormalize), pp.n, frac_noise,
+                       min_examples_per_class)
+
+
+def _count_both(labels: np.ndarray, arrays: list, renormalize: list, n: int,
+                frac_noise: float, min_examples_per_class: int) -> int:
+    """``n`` times the fraction of ``labels`` (the rows of a subsample, or all N) that
+    ``"both"`` flags, rounded; ``arrays``: those rows of each validated pred_probs member,
+    ``renormalize``: the members' flags (:class:`labelnoise._validation.PredProbs`)."""
+    sub = PredProbs(arrays, renormalize, int(labels.size), int(np.shape(arrays[0])[1]))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        flagged = int(_issue_mask(labels[idx], sub, "both", frac_noise,
-                                  min_examples_per_class).sum())
-    return int(round(flagged * pp.n / idx.size))
+        if labels.size < n:  # small classes of a subsample are not the user's
+            warnings.simplefilter("ignore")
+        flagged = int(_issue_mask(labels, sub, "both", frac_noise, min_examples_per_class).sum())
+    return flagged if labels.size == n else int(round(flagged * n / labels.size))
 
 
 def _issue_mask(labels: np.ndarray, pp: PredProbs, filter_by: str, frac_noise: float,
