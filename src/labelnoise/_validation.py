@@ -38,6 +38,12 @@ class PredProbsWarning(UserWarning):
     """Issued once per call when pred_probs were within tolerance but not exact."""
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (whitespace runs joined by single spaces), or its
+    type's name when it has no message."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def chunk_rows(num_classes: int, chunk_elements: int | None = None) -> int:
     """Number of rows of a (N, K) array that make one chunk of about ``chunk_elements``
     (default: the module's ``CHUNK_ELEMENTS``)."""

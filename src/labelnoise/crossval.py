@@ -52,7 +52,12 @@ from typing import Any
 import numpy as np
 
 from labelnoise import _io
-from labelnoise._validation import check_all_classes_present, validate_labels, validate_seed
+from labelnoise._validation import (
+    check_all_classes_present,
+    one_line,
+    validate_labels,
+    validate_seed,
+)
 
 _CACHE_VERSION = 1
 #: seconds to wait for a scheduler at ``cluster_client(scheduler=...)`` (``--scheduler``),
@@ -212,10 +217,6 @@ def _distributed():
     return distributed
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def check_cluster_args(scheduler: str | None = None, workers: int | None = None) -> None:
     """Check the arguments of :func:`cluster_client` without connecting or starting
     anything (the CLI checks them before its other checks).
@@ -282,7 +283,7 @@ def cluster_client(scheduler: str | None = None, workers: int | None = None, *,
                                         set_as_default=False)
         except (OSError, ValueError, TypeError) as exc:  # TimeoutError is an OSError
             raise ValueError(f"scheduler (--scheduler) {scheduler!r}: cannot connect to a "
-                             f"Dask scheduler there ({_one_line(exc)})") from None
+                             f"Dask scheduler there ({one_line(exc)})") from None
         with client:
             yield client
         return
@@ -308,7 +309,7 @@ def cluster_client(scheduler: str | None = None, workers: int | None = None, *,
                 dashboard_address=None, silence_logs=logging.ERROR, preload=preload)
         except Exception as exc:
             raise ValueError(f"workers (--workers) {workers}: the local Dask cluster did not "
-                             f"start ({_one_line(exc)})") from None
+                             f"start ({one_line(exc)})") from None
         finally:
             if old_handler is not None:
                 signal.signal(signal.SIGINT, old_handler)
@@ -402,7 +403,7 @@ def _folds_on_cluster(client, todo: list[int], splits, model, X, labels, k, comm
                               timeout=SCHEDULER_TIMEOUT)
     except (TimeoutError, OSError) as exc:
         raise ValueError(f"client: the Dask cluster has no worker to run the folds on "
-                         f"({_one_line(exc)}); start workers first") from None
+                         f"({one_line(exc)}); start workers first") from None
     run = uuid.uuid4().hex[:8]
     kwargs = {key: common[key] for key in ("seed", "cache", "train_kwargs", "features")}
     pending = {
@@ -422,7 +423,7 @@ def _folds_on_cluster(client, todo: list[int], splits, model, X, labels, k, comm
                                  "same version) where the workers run") from None
             except distributed.KilledWorker as exc:
                 raise WorkerLostError(f"fold {fold}: every Dask worker that ran it died "
-                                      f"({_one_line(exc)}); out of memory?") from None
+                                      f"({one_line(exc)}); out of memory?") from None
             future.release()
             yield fold, proba, feats
     finally:

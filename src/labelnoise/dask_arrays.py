@@ -879,16 +879,15 @@ def find_label_issues(labels, pred_probs, *, filter_by: str | None = None,
     if filter_by in filt.OUR_FILTERS:
         score_method = filt._FILTER_SCORE[filter_by]
         inputs = _validate(labels, pred_probs, fused=noise_matrix is None)
-        if (filter_by == "adaptive"
-                and _entropy_statistic(inputs) >= rank.ADAPTIVE_ENTROPY_THRESHOLD):
+        if noise_matrix is not None:
+            noise_matrix = V.validate_noise_matrix(noise_matrix, num_classes=inputs.k)
+        if filter_by == "adaptive" and rank._is_flat(_entropy_statistic(inputs)):
             # flat pred_probs: the lowest adaptive scores, as many as "both" flags (counted
             # on the in-memory path's subsample, brought to the client)
             score_method = "adaptive"
             scores = _scores(inputs, score_method)
             mask = _lowest(scores, _both_count(inputs, frac_noise, min_examples_per_class))
             return _finish(inputs, mask, scores, score_method, return_ranked, rank_by, out)
-        if noise_matrix is not None:
-            noise_matrix = V.validate_noise_matrix(noise_matrix, num_classes=inputs.k)
         scores = _scores(inputs, score_method, noise_matrix)
         mask = scores < 0.5
     else:
@@ -911,7 +910,7 @@ def _both_count(inputs: _Inputs, frac_noise: float, min_examples_per_class: int)
 
     dask, _ = _dask()
     n, k = inputs.n, inputs.k
-    stride = 1 if n <= filt._BOTH_COUNT_ROWS else -(-n // filt._BOTH_COUNT_ROWS)
+    stride = filt._both_stride(n)
     labels = np.asarray(inputs.labels[::stride].compute(), dtype=np.int64)
     idx = np.arange(0, n, stride)
     missing = np.flatnonzero(np.bincount(labels, minlength=k) == 0)

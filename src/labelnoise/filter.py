@@ -29,7 +29,7 @@ Ours:
   ``m`` examples with the lowest ``adaptive`` label-quality scores (which is then
   ``prior_adjusted_confidence``; ties in index order), ``m`` being the number of examples
   that confident learning's ``"both"`` flags (above 131,072 examples: N times the fraction
-  it flags on a per-class strided subsample of about that many, which keeps this filter
+  it flags on a strided subsample of about that many, which keeps this filter
   within a few passes over pred_probs at any N). Why: flat pred_probs make every
   probability-threshold rule over-flag (``"pooled"`` flagged 60-99% of 15%-noisy sets of
   small images whose models were 18-39% accurate), since their disagreement with the given
@@ -41,8 +41,8 @@ Ours:
   ``pooled`` switched at thresholds 0.60, 0.65, ..., 0.95 to each of cleanlab's seven filters,
   their intersections with ``pooled``, and the lowest scores (``adaptive`` or ``pooled``) in
   the number of each count-based filter's flags, the highest mean F1 gap to cleanlab's best
-  filter per case (+0.0015, against -0.0085 for ``pooled``; confirm half -0.0101 against
-  -0.0154; ``benchmarks/RESULTS.md``). The threshold it chose is the score's, 0.8. With a
+  filter per case (+0.0012, against -0.0096 for ``pooled``; confirm half -0.0103 against
+  -0.0157; ``benchmarks/RESULTS.md``). The threshold it chose is the score's, 0.8. With a
   known ``noise_matrix``, only the ``"pooled"`` branch uses it; ``frac_noise`` and
   ``min_examples_per_class`` apply to the ``"both"`` count.
 - ``"mixture"``: flag the examples whose ``mixture`` label-quality score
@@ -257,6 +257,7 @@ def find_label_issues(labels, pred_probs, *, filter_by: str = DEFAULT_FILTER,
         rank_by = rank.DEFAULT_METHOD
     validate_choice(rank_by, rank.METHODS, "rank_by")
     frac_noise, min_examples_per_class = _check_prune_options(frac_noise, min_examples_per_class)
+    computed: dict[str, np.ndarray] = {}  # label-quality scores by method, computed once
     if filter_by in OUR_FILTERS:
         # "adaptive": the validation pass also computes what either branch's score needs
         fused = ("pooled", "adaptive") if filter_by == "adaptive" else _FILTER_SCORE[filter_by]
@@ -265,27 +266,25 @@ def find_label_issues(labels, pred_probs, *, filter_by: str = DEFAULT_FILTER,
             noise_matrix = validate_noise_matrix(noise_matrix, num_classes=pp.k)
 
         def scores_of(method: str) -> np.ndarray:
-            return rank._scores(labels, pp, method, noise_matrix=noise_matrix, margin=margin)
+            if method not in computed:
+                computed[method] = rank._scores(labels, pp, method, noise_matrix=noise_matrix,
+                                                margin=margin)
+            return computed[method]
 
         if filter_by == "adaptive":
-            mask, score_method = _adaptive_mask(labels, pp, scores_of, frac_noise,
-                                                min_examples_per_class)
-            scores = None
+            mask = _adaptive_mask(labels, pp, scores_of, frac_noise, min_examples_per_class)
         else:
-            score_method = _FILTER_SCORE[filter_by]
-            scores = scores_of(score_method)
-            mask = _filter_mask(filter_by, scores)
+            mask = _filter_mask(filter_by, scores_of(_FILTER_SCORE[filter_by]))
     else:
         labels, pp = validate_labels_and_pred_probs(labels, pred_probs)
-        score_method = scores = None
         mask = _issue_mask(labels, pp, filter_by, frac_noise, min_examples_per_class)
     if not return_ranked:
         return mask
     idx = np.flatnonzero(mask)
     if not idx.size:
         return idx.astype(np.int64)
-    if scores is None or rank_by != score_method:
-        scores = rank._scores(labels, pp, rank_by)
+    # the scores that decided, when they are rank_by's; else rank_by's own
+    scores = computed[rank_by] if rank_by in computed else rank._scores(labels, pp, rank_by)
     return idx[np.argsort(scores[idx], kind="stable")]
 
 
@@ -368,7 +367,7 @@ def adaptive_uses_pooled(pred_probs) -> bool:
     Raises:
         ValueError: invalid pred_probs (see :mod:`labelnoise._validation`).
     """
-    return rank.row_entropy_statistic(pred_probs) < rank.ADAPTIVE_ENTROPY_THRESHOLD
+    return not rank._is_flat(rank.row_entropy_statistic(pred_probs))
 
 
 def _adaptive_mask(labels: np.ndarray, pp: PredProbs, scores_of, frac_noise: float,
@@ -383,13 +382,12 @@ def _adaptive_mask(labels: np.ndarray, pp: PredProbs, scores_of, frac_noise: flo
         joint: the calibrated confident joint and its off-diagonal indices, if computed.
 
     Returns:
-        (bool (N,) mask, the name of the score whose values decided it: ``"pooled"`` or
-        ``"adaptive"``).
+        bool (N,) mask.
     """
-    if rank._entropy_statistic(pp) < rank.ADAPTIVE_ENTROPY_THRESHOLD:
-        return scores_of("pooled") < 0.5, "pooled"
+    if not rank._is_flat(rank._entropy_statistic(pp)):
+        return scores_of("pooled") < 0.5
     num = _both_count(labels, pp, frac_noise, min_examples_per_class, joint)
-    return _lowest(scores_of("adaptive"), num), "adaptive"
+    return _lowest(scores_of("adaptive"), num)
 
 
 def _lowest(scores: np.ndarray, num: int) -> np.ndarray:
@@ -408,8 +406,8 @@ def _lowest(scores: np.ndarray, num: int) -> np.ndarray:
     return mask
 
 
-#: above this many examples, the ``adaptive`` filter counts with ``both`` on a per-class
-#: strided subsample of about this many rows and scales the count to N (the prunings sort
+#: above this many examples, the ``adaptive`` filter counts with ``both`` on a strided
+#: subsample of about this many rows and scales the count to N (the prunings sort
 #: within each (class, class) cell, about 10x the cost of a pass over pred_probs; the
 #: fraction flagged is a mean, so its standard error is below 0.0014 at this size)
 _BOTH_COUNT_ROWS = 1 << 17
@@ -422,10 +420,10 @@ def _both_count(labels: np.ndarray, pp: PredProbs, frac_noise: float,
     (s = ceil(N / _BOTH_COUNT_ROWS), plus the first example of any class the stride
     misses; its own confident joint; warnings about small classes of the subsample are not
     shown). The Dask path (``dask_arrays._both_count``) takes the same rows."""
-    if pp.n <= _BOTH_COUNT_ROWS:
+    stride = _both_stride(pp.n)
+    if stride == 1:
         return int(_issue_mask(labels, pp, "both", frac_noise, min_examples_per_class,
                                joint).sum())
-    stride = -(-pp.n // _BOTH_COUNT_ROWS)
     idx = np.arange(0, pp.n, stride)
     missing = np.flatnonzero(np.bincount(labels[idx], minlength=pp.k) == 0)
     if missing.size:  # every class keeps at least its first example
@@ -437,6 +435,11 @@ def _both_count(labels: np.ndarray, pp: PredProbs, frac_noise: float,
         rows = [a[::stride] for a in pp.arrays]
     return _count_both(labels[idx], rows, list(pp.renormalize), pp.n, frac_noise,
                        min_examples_per_class)
+
+
+def _both_stride(n: int) -> int:
+    """The stride of the ``"both"`` count's subsample of ``n`` examples (1: every row)."""
+    return 1 if n <= _BOTH_COUNT_ROWS else -(-n // _BOTH_COUNT_ROWS)
 
 
 def _count_both(labels: np.ndarray, arrays: list, renormalize: list, n: int,

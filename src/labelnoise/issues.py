@@ -266,7 +266,7 @@ def _find(labels, pred_probs, *, filter_by, score_method, frac_noise, min_exampl
         return computed[method]
 
     if filter_by == "adaptive":
-        mask, _ = lfilter._adaptive_mask(labels, pp, scores_of, frac_noise,
+        mask = lfilter._adaptive_mask(labels, pp, scores_of, frac_noise,
                                          min_examples_per_class, joint=(cj, off_diagonal))
     elif filter_score is not None:
         mask = lfilter._filter_mask(filter_by, scores_of(filter_score))

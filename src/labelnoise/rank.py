@@ -262,11 +262,15 @@ def _entropy_statistic(pp: PredProbs) -> float:
     return _normalised_entropy_sum(pp.take(idx)) / max(idx.size, 1)
 
 
+def _is_flat(statistic: float) -> bool:
+    """Whether pred_probs with this row-entropy statistic count as flat (a weak model):
+    the switch of the ``adaptive`` score and of the ``adaptive`` filter."""
+    return statistic >= ADAPTIVE_ENTROPY_THRESHOLD
+
+
 def _resolve_adaptive(statistic: float) -> str:
     """The method ``adaptive`` uses for a given row-entropy statistic."""
-    if statistic >= ADAPTIVE_ENTROPY_THRESHOLD:
-        return "prior_adjusted_confidence"
-    return "prior_adjusted_margin"
+    return "prior_adjusted_confidence" if _is_flat(statistic) else "prior_adjusted_margin"
 
 
 def _posterior_block(block: np.ndarray, labels: np.ndarray, w: np.ndarray):

@@ -18,6 +18,8 @@ import zipfile
 
 import click
 
+from labelnoise._validation import one_line
+
 #: exit status per kind of error, the same for every command
 EXIT_INTERNAL = 1  # a bug: an error labelnoise did not expect
 EXIT_USAGE = 2  # a bad argument or bad values in the input (click's usage errors too)
@@ -38,7 +40,7 @@ class CLIError(click.ClickException):
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = one_line(exc)
     return text if len(text) <= 2000 else text[:2000] + " ..."
 
 

@@ -79,6 +79,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from labelnoise._validation import one_line
+
 try:
     import torch.distributed as dist
 
@@ -506,10 +508,6 @@ def _write_pickle(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def _portable(exc: BaseException) -> BaseException:
     """``exc`` if it survives pickling, else a RuntimeError with its type and message."""
     try:
@@ -518,7 +516,7 @@ def _portable(exc: BaseException) -> BaseException:
             return exc
     except Exception:  # noqa: BLE001 - any unpicklable exception
         pass
-    return RuntimeError(f"{type(exc).__name__}: {_one_line(exc)}")
+    return RuntimeError(f"{type(exc).__name__}: {one_line(exc)}")
 
 
 def _collateral(exc: BaseException) -> bool:
@@ -545,7 +543,7 @@ def _chosen_error(folder: Path, nproc: int, failure: BaseException) -> BaseExcep
             except Exception:  # noqa: BLE001 - a half-written file of a killed process
                 continue
     if not errors:
-        return RuntimeError(f"a training process stopped: {_one_line(failure).splitlines()[0]}"
+        return RuntimeError(f"a training process stopped: {one_line(failure).splitlines()[0]}"
                             if str(failure) else "a training process stopped")
     real = [(r, e) for r, e in errors if not _collateral(e)] or errors
     rank, exc = real[0]
