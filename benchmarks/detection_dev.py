@@ -75,6 +75,7 @@ def evaluate(labels: np.ndarray, pred_probs: np.ndarray, errors: np.ndarray) -> 
         for by in ("adaptive", "pooled"):
             cand[f"lowest {by}, as many as {c}"] = lfilter._lowest(scores[by], int(masks[c].sum()))
     out["candidates"] = {name: float(f1_score(errors, m)) for name, m in cand.items()}
+    out["flagged_pooled"] = float(masks["pooled"].mean())
     return out
 
 
@@ -196,6 +197,20 @@ def main() -> None:
                          f"{c[1]}/{len(by_half['confirm'])} | {c[2]:+.4f} | {c[3]:+.4f} |")
         lines.append("")
     sweep = candidate_sweep(rows)
+    flat = [r for r in rows if lrank._is_flat(r["statistic"])]
+    if flat:
+        ada_vs_both = sum(r["filter"]["adaptive"] >= r["filter"]["both"] for r in flat)
+        ada_vs_best = sum(r["filter"]["adaptive"] >= max(r["filter"][m] for m in CLEANLAB_FILTERS)
+                          for r in flat)
+        low = [r for r in flat if r["noise"] < 0.25]
+        lines += [f"Flat cases (row entropy >= {lrank.ADAPTIVE_ENTROPY_THRESHOLD}, both halves): "
+                  f"{len(flat)}. The `adaptive` filter's F1 is >= `both`'s on {ada_vs_both} and "
+                  f">= cleanlab's best filter on {ada_vs_best}. On the {len(low)} of them with "
+                  "under 25% noise, `pooled` flags "
+                  f"{min(r['flagged_pooled'] / r['noise'] for r in low):.1f}x to "
+                  f"{max(r['flagged_pooled'] / r['noise'] for r in low):.1f}x the noise rate, "
+                  f"`adaptive` {min(r['flagged'] / r['noise'] for r in low):.1f}x to "
+                  f"{max(r['flagged'] / r['noise'] for r in low):.1f}x.", ""]
     pooled_row = {t[0]: t for t in tables[("select", "filter")]}["pooled"]
     pooled_con = {t[0]: t for t in tables[("confirm", "filter")]}["pooled"]
     lines += ["### Filter for flat pred_probs: candidates replacing `pooled` at row entropy >= t", "",

@@ -31,8 +31,8 @@ Ours:
   that confident learning's ``"both"`` flags (above 131,072 examples: N times the fraction
   it flags on a strided subsample of about that many, which keeps this filter
   within a few passes over pred_probs at any N). Why: flat pred_probs make every
-  probability-threshold rule over-flag (``"pooled"`` flagged 60-99% of 15%-noisy sets of
-  small images whose models were 18-39% accurate), since their disagreement with the given
+  probability-threshold rule over-flag (``"pooled"`` flagged 3.3x to 6.7x the noise rate on
+  the development cases with flat pred_probs and under 25% noise), since their disagreement with the given
   label is mostly the model's own error; ``"both"``, the intersection of two confident-joint
   prunings, is the most conservative of cleanlab's counts and was cleanlab's best filter on
   most such cases, and our score orders the examples better than cleanlab's do there (a
