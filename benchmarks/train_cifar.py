@@ -121,6 +121,9 @@ PROFILES = {
                               lr_decay_epoch=6),
             "rdcr": dict(epochs=8, batch_size=128, lr=0.1, weight_decay=5e-4,
                          schedule="onecycle", rampup_epochs=3.0),
+            # ILL (official CIFAR-10 config): SGD lr 0.02, weight decay 1e-3, cosine
+            "ill": dict(epochs=8, batch_size=128, lr=0.02, weight_decay=1e-3,
+                        schedule="cosine"),
         },
     ),
     "cpu-long": dict(
@@ -203,6 +206,9 @@ MEMORISE = dict(
         # RDCR: its schedule takes no milestones; cosine over the whole run (not one-cycle)
         "rdcr": dict(epochs=_E, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="cosine",
                      rampup_epochs=25.0),
+        # ILL (Chen et al. 2024; official CIFAR-10 config): SGD lr 0.02, weight decay 1e-3,
+        # cosine over the whole run (its own schedule), noise_scale 1
+        "ill": dict(epochs=_E, batch_size=128, lr=0.02, weight_decay=1e-3, schedule="cosine"),
     },
     budget=(
         "Budget arithmetic (free 2-core CPU; s/epoch from CPU.md throughput, which the pilot's "
@@ -377,6 +383,24 @@ def run_memorise_pilot(work_dir: Path, tags, data_root=None, progress=False) -> 
     return rows
 
 
+def adoptable_pilots(pilot: list[dict], done: set) -> list[dict]:
+    """The finished pilot rows that ARE protocol runs (CE, seed 0, the protocol's model,
+    subset sizes and CE hyperparameters), as protocol rows, for the settings not yet in
+    ``done`` ((method, setting, seed) triples): a pilot that confirmed the configuration is
+    not trained a second time."""
+    out = []
+    for r in pilot:
+        same = (r.get("method") == "standard" and r.get("seed") == 0 and not r.get("partial")
+                and r.get("model") == MEMORISE["model"] and r.get("n_train") == MEMORISE["n_train"]
+                and r.get("n_test") == MEMORISE["n_test"]
+                and r.get("hyperparameters") == MEMORISE["methods"]["standard"])
+        if same and ("standard", r["setting"], 0) not in done:
+            out.append({**r, "tag": f"standard-{r['setting']}-seed0",
+                        "adopted_from": f"pilot {r['tag']}"})
+            done = done | {("standard", r["setting"], 0)}
+    return out
+
+
 def run_memorise(work_dir: Path, methods, settings, seeds, data_root=None,
                  progress=False) -> list[dict]:
     """Run the protocol's (method, setting, seed) runs not yet cached in
@@ -384,6 +408,12 @@ def run_memorise(work_dir: Path, methods, settings, seeds, data_root=None,
     store = work_dir / "memorise.jsonl"
     rows = load_rows(store)
     done = {(r["method"], r["setting"], r["seed"]) for r in rows}
+    for row in adoptable_pilots(load_rows(work_dir / "memorise-pilot.jsonl"), done):
+        if row["setting"] in settings and "standard" in methods and 0 in seeds:
+            rows.append(row)
+            done.add(("standard", row["setting"], 0))
+            with store.open("a") as f:
+                f.write(json.dumps(row) + "\n")
     for setting in settings:
         for method in methods:
             if method not in MEMORISE["methods"]:
@@ -431,6 +461,44 @@ def plot_memorise(rows: list[dict], path: Path, title: str) -> None:
                 title="CE: wrong labels predicted as given (solid);\n"
                       "train acc on given labels (dashed)")
     for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_memorise_methods(rows: list[dict], path: Path, title: str) -> None:
+    """Per-epoch curves of the protocol's seed-0 runs, one column per setting: clean test
+    accuracy (top) and the fraction of wrongly labelled training examples predicted as their
+    given (wrong) label (bottom), one colour per method (Arpit et al. 2017; Liu et al. 2020,
+    Figure 1)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if r["seed"] == 0]
+    settings = [s for s in MEMORISE_SETTINGS if any(r["setting"] == s for r in rows)]
+    fig, axes = plt.subplots(2, len(settings), figsize=(4.6 * len(settings), 7), squeeze=False)
+    colours = {m: f"C{i}" for i, m in enumerate(METHODS)}
+    for j, setting in enumerate(settings):
+        for r in sorted((r for r in rows if r["setting"] == setting),
+                        key=lambda r: METHODS.index(r["method"])):
+            h = r["history"]
+            ep = [e["epoch"] for e in h]
+            c = colours.get(r["method"], "k")
+            axes[0, j].plot(ep, [100 * e["test_acc"] for e in h], color=c, label=r["method"])
+            if any(e.get("memorised") is not None for e in h):
+                axes[1, j].plot(ep, [100 * (e["memorised"] or 0) for e in h], color=c,
+                                label=r["method"])
+        axes[0, j].set(xlabel="epoch", ylabel="clean test accuracy (%)",
+                       title=f"{setting}: clean test accuracy")
+        axes[1, j].set(xlabel="epoch", ylabel="%", ylim=(0, 100),
+                       title=f"{setting}: wrong labels predicted as given")
+    for ax in axes.ravel():
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title, fontsize=9)
@@ -498,7 +566,7 @@ def render_memorise(rows: list[dict], pilot: list[dict]) -> str:
                   "epoch column is **selected on the test set** (optimistic).", "",
                   "| setting | noise rate | method | seeds | last epoch acc (%) | best epoch acc "
                   "(%, test-selected) | train acc on given labels, last (%) | memorised, last (%) "
-                  "| s/epoch |", "|---|---|---|---|---|---|---|---|---|"]
+                  "| s/epoch | s/epoch vs CE |", "|---|---|---|---|---|---|---|---|---|---|"]
         validity = []
         for setting in MEMORISE_SETTINGS:
             for method in METHODS:
@@ -507,22 +575,35 @@ def render_memorise(rows: list[dict], pilot: list[dict]) -> str:
                     continue
                 mem = [r["last_memorised"] for r in g if r["last_memorised"] is not None]
                 tr = [r["last_train_acc_given"] for r in g if r["last_train_acc_given"] is not None]
+                ce_g = groups.get((setting, "standard"))
+                spe = np.mean([r["sec_per_epoch"] for r in g])
+                rel = (f"{spe / np.mean([r['sec_per_epoch'] for r in ce_g]):.1f}x"
+                       if ce_g else "-")
                 lines.append(
                     f"| {setting} | {100 * g[0]['noise_rate']:.1f}% | {method} | {len(g)} | "
                     f"{_ms([r['last_acc'] for r in g])} | {_ms([r['best_acc'] for r in g])} | "
                     f"{_ms(tr) if tr else '-'} | {_ms(mem) if mem else '-'} | "
-                    f"{np.mean([r['sec_per_epoch'] for r in g]):.2f} |")
+                    f"{spe:.2f} | {rel} |")
             ce = groups.get((setting, "standard"))
             if ce:
                 ok, why = memorise_valid(ce[0])
                 validity.append(f"{setting} (CE seed {ce[0]['seed']}): {why} -> "
                                 f"{'valid' if ok else 'NOT valid'}")
         lines += ["", "Validity: " + "; ".join(validity) + ".", ""]
+        adopted = [f"{r['method']} {r['setting']} seed {r['seed']} is the {r['adopted_from']}"
+                   for r in rows if r.get("adopted_from")]
+        if adopted:
+            lines += ["Runs taken from the pilot (the same configuration, not trained twice): "
+                      + "; ".join(adopted) + ".", ""]
+        lines += ["s/epoch: median wall seconds per epoch (training, test evaluation and the "
+                  "memorisation diagnostic); the ratio to CE compares runs made one after "
+                  "another on the same machine, not in one process.", ""]
         lines.append(f"Total wall time of these rows: "
                      f"{sum(r['wall_seconds'] for r in rows) / 3600:.2f} h.")
         lines.append("")
-    lines += ["![CE memorises: per-epoch clean test accuracy and the fraction of wrongly "
-              "labelled training examples predicted as their given label](results/memorise_curves.png)"
+    lines += ["![per-epoch clean test accuracy and the fraction of wrongly labelled training "
+              "examples predicted as their given label, per method and setting (seed 0)]"
+              "(results/memorise_curves.png)"
               if rows else "![pilot: CE's per-epoch clean test accuracy and memorised "
               "fraction](results/memorise_curves.png)", ""]
     return "\n".join(lines)
@@ -686,11 +767,12 @@ def memorise_section(work_dir: Path, results_dir: Path) -> str:
     rows = load_rows(work_dir / "memorise.jsonl")
     pilot = load_rows(work_dir / "memorise-pilot.jsonl")
     pilot += unfinished_pilots(work_dir, {r["tag"] for r in pilot})
-    ce = [r for r in rows if r["method"] == "standard" and r["seed"] == 0]
-    title = ("CE, protocol `memorise`, seed 0" if ce else
-             "pilot: CE, seed 0, 2,000 clean test images (dotted line: not finished)")
-    if ce or pilot:
-        plot_memorise(ce or pilot, results_dir / "memorise_curves.png", title)
+    if rows:
+        plot_memorise_methods(rows, results_dir / "memorise_curves.png",
+                              "protocol `memorise`, seed 0, 2,000 clean test images")
+    elif pilot:
+        plot_memorise(pilot, results_dir / "memorise_curves.png",
+                      "pilot: CE, seed 0, 2,000 clean test images (dotted line: not finished)")
     return render_memorise(rows, pilot)
 
 

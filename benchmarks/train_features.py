@@ -64,6 +64,7 @@ METHOD_ROWS = {
     "elr": ("elr", {}),
     "elr-plus": ("elr-plus", {}),
     "dividemix": ("dividemix", {}),
+    "ill": ("ill", {}),
 }
 #: the protocol per dataset: epochs, batch size, the shared SGD settings (step schedule:
 #: x0.1 at 50% and 75% of the epochs, no anneal to zero)
@@ -111,6 +112,11 @@ def method_kwargs(row: str, dataset: str, n_train: int) -> dict:
         # warm-up 10 of 300 epochs; lambda_u and the confidence penalty from the noise rate
         return dict(common, lr=0.02, weight_decay=5e-4, lr_decay_epoch=0.5 * e,
                     warmup_epochs=max(1, round(e * 10 / 300)))
+    if method == "ill":  # ILL (Chen et al. 2024, official CIFAR-10 configs, the same at every
+        # noise rate): SGD lr 0.02, momentum 0.9, weight decay 1e-3, cosine over the run;
+        # transition matrix scale 1, its lr = lr; class-balance weight 0.1; nothing to scale
+        return dict(common, lr=0.02, weight_decay=1e-3, schedule="cosine", noise_scale=1.0,
+                    balance_weight=0.1)
     raise ValueError(row)
 
 
@@ -291,7 +297,11 @@ def render(rows: list[dict], cost: list[dict] | None = None) -> str:
         "weight decay 1e-3, the CE schedule; ELR+: the same lambda and beta, lr 0.02, EMA ramp "
         "over half the steps; "
         "DivideMix: lr 0.02 x0.1 at 50%, warm-up 3.3% of the epochs, lambda_u from the noise "
-        "rate). RDCR is left out (its rotation task needs images). The memorisation "
+        "rate; ILL: lr 0.02, weight decay 1e-3, cosine, transition-matrix scale 1, balance "
+        "weight 0.1; on features its weak and strong views are the same input, so its EM and "
+        "consistency terms have zero gradient and it trains on the noisy-label likelihood "
+        "through the learned transition matrix and the balance term). RDCR is left out (its "
+        "rotation task needs images). The memorisation "
         "diagnostic (`memorised`: wrongly labelled training examples predicted as their given "
         "label; training accuracy on the given labels) is the engine's, on the network each "
         "method predicts with; ELR+ records none (its fit takes no clean labels).",

@@ -148,3 +148,21 @@ def test_features_track_kwargs_fit_the_methods():
     x, given, true, x_te, y_te, rate = bench.digits_data("asym40")
     assert x.shape == (1257, 64) and x_te.shape == (540, 64)
     assert 0.3 < rate < 0.5 and np.all((given == true) | (given == (true + 1) % 10))
+
+
+def test_memorise_adopts_only_pilots_that_are_protocol_runs():
+    bench = _bench("train_cifar")
+    proto = dict(method="standard", seed=0, model=bench.MEMORISE["model"],
+                 n_train=bench.MEMORISE["n_train"], n_test=bench.MEMORISE["n_test"],
+                 hyperparameters=dict(bench.MEMORISE["methods"]["standard"]))
+    same = dict(proto, setting="sym80", tag="r20-same")
+    other_wd = dict(proto, setting="sym50", tag="r20-wd0",
+                    hyperparameters=dict(proto["hyperparameters"], weight_decay=0.0))
+    small = dict(proto, setting="worst", tag="r20-small", n_train=2000)
+    partial = dict(proto, setting="aggre", tag="r20-part", partial=True)
+    got = bench.adoptable_pilots([same, other_wd, small, partial], set())
+    assert [(r["setting"], r["tag"], r["adopted_from"]) for r in got] == [
+        ("sym80", "standard-sym80-seed0", "pilot r20-same")]
+    # a setting the protocol already ran is not adopted again, nor twice from two pilots
+    assert bench.adoptable_pilots([same], {("standard", "sym80", 0)}) == []
+    assert len(bench.adoptable_pilots([same, dict(same, tag="r20-again")], set())) == 1

@@ -34,7 +34,8 @@ def test_cli_choices_are_the_registry_keys():
     assert _choices(cli_train.train, "model") == image_nets == models.IMAGE_MODELS
     assert "mlp" in models.MODELS and "mlp" not in image_nets
     assert cli_train.PARTIAL_METHODS == tuple(
-        n for n, e in training.METHODS.items() if e.candidates) == ("proden", "coreg", "complementary")
+        n for n, e in training.METHODS.items() if e.candidates) == (
+        "proden", "coreg", "complementary", "ill-partial")
 
 
 def test_benchmark_methods_come_from_the_registry():

@@ -11,6 +11,8 @@
 * :mod:`labelnoise.training.rdcr`: rotation-decoupled consistency regularization (Tsai et al. 2019).
 * :mod:`labelnoise.training.proden`: PRODEN on partial labels (Lv et al. 2020).
 * :mod:`labelnoise.training.coreg`: Co-Reg on noisy partial labels (Wang et al. 2025).
+* :mod:`labelnoise.training.ill`: ILL, imprecise label learning by EM (Chen et al. 2024),
+  on noisy labels (``ill``) and on noisy candidate sets (``ill-partial``).
 * :mod:`labelnoise.training.data`: :func:`fit_dataset`, training on an image folder, a table,
   embeddings or arrays (any K), with a noisy validation split for model selection
   (``labelnoise train DATASET``).
@@ -101,6 +103,8 @@ METHODS: dict[str, MethodEntry] = {
     "coreg": MethodEntry("coreg:fit", candidates=True, options=("warmup_epochs",)),
     "rdcr": MethodEntry("rdcr:fit"),
     "complementary": MethodEntry("complementary:fit", candidates=True),
+    "ill": MethodEntry("ill:fit"),
+    "ill-partial": MethodEntry("ill:fit_partial", candidates=True),
 }
 
 

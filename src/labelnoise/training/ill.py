@@ -1,0 +1,445 @@
+"""ILL, Imprecise Label Learning (Chen, Shah, Wang, Tao, Wang, Xie, Sugiyama, Singh & Raj,
+"Imprecise Label Learning: A Unified Framework for Learning with Various Imprecise Label
+Configurations", NeurIPS 2024, arXiv 2305.12715): expectation-maximisation with the true
+label as the latent variable.
+
+The paper's text was not reachable here; this module follows the authors' official code
+(github.com/Hhhhhhao/General-Framework-Weak-Supervision): ``src/algorithms/noisy_label/
+imp_noisy_label.py`` (class ``ImpreciseNoisyLabelLearning`` and its ``NoiseMatrixLayer``)
+for noisy labels, ``src/algorithms/partial_noisy_ulb/imp_partial_noisy_ulb.py`` (class
+``ImpPartialNoisyUnlabeledLearning``) for candidate sets, and their CIFAR-10 configuration
+files under ``config/``. Our own implementation; no code was copied.
+
+**The transition matrix.** A free (K, K) parameter ``W`` initialised to the identity is
+normalised to unit L2 norm along its columns, then along its rows, and multiplied by
+``noise_scale``: ``M``. Two stochastic matrices are read from it: ``T = softmax(M, rows)``,
+``T[i, j] = P(given label j | true class i)``, used in the E-step, and ``C = softmax(M,
+columns)``, used in the likelihood of the given label (as in the official code, where the two
+differ once ``M`` is not symmetric). With ``noise_scale`` 1 and K = 10 the identity gives
+``T[i, i] = e / (e + 9) = 0.23``: the matrix stays far from one-hot, which makes the
+likelihood term a bounded loss. ``W`` is trained by plain SGD (no momentum, no weight decay,
+constant learning rate ``noise_lr``) on the same loss as the network.
+
+**Noisy labels** (:func:`fit`, registry ``"ill"``). Each step draws a weak view ``x_w``
+and a strong view ``x_s`` of the batch, forwards both in one batch, ``p_w = softmax(f(x_w))``,
+and minimises the sum of
+
+* ``noise_loss = -log q_y``, ``q = normalise(p_w C)``: the likelihood of the given label
+  ``y`` under the model's prediction passed through the noise (gradient into the network and
+  ``W``);
+* ``em_loss = -sum_i r_i log normalise(p_s * T[:, y])_i``, with the E-step posterior of the
+  true class ``r = normalise(p_w * T[:, y])`` (prediction on the weak view times the column
+  of the given label, detached): the posterior of the strong view is pulled to the
+  posterior of the weak view;
+* ``con_loss = -sum_i p_w,i log p_s,i`` (``p_w`` detached): consistency of the two views;
+* ``balance_weight * (-(1/K) sum_i log mean_batch(p_w)_i)`` (the batch's mean prediction
+  clamped to [1e-6, 1]): cross entropy from the uniform prior to the mean prediction,
+  against collapse onto few classes (the code's ``average_entropy_loss``, weight 0.1).
+
+**Candidate sets** (:func:`fit_partial`, registry ``"ill-partial"``): bool (N, K) sets
+``S`` that may miss the true class (noisy partial labels). The official algorithm's
+labelled part: ``sup_loss = -sum_{j not in S} log(1 + 1e-7 - q_j)`` (the model's noisy
+prediction ``q`` as above puts no mass outside the set), the E-step posterior ``r =
+normalise(p_w * prod_{j in S} T[:, j])`` (each candidate treated as one noisy draw given the
+true class), ``em_loss = -sum_i r_i log p_s,i`` and the same balance term. The official
+code also trains on unlabelled data (distribution-aligned pseudo-labels, ``uratio`` 3
+unlabelled examples per labelled one); that branch is left out here.
+
+**Views.** The official code's weak view is random crop + flip and its strong view adds
+AutoAugment (noisy labels) or RandAugment (candidate sets). Here both views are independent
+draws of the engine's crop + flip (as the "strong" views of :mod:`~labelnoise.training.coreg`);
+with ``augment=False`` or (N, D) embeddings the two views are the same input and the
+network is run once. The E-step target is then the detached prediction of the same input,
+so ``em_loss`` and ``con_loss`` of noisy labels have zero gradient and the network is
+trained by ``noise_loss`` and the balance term (for candidate sets, ``em_loss`` still
+trains: its target is the posterior, compared with the plain prediction). For embeddings,
+``view_dropout`` > 0 (not in the official code, which trains on images only) makes the
+strong view the embedding with each feature dropped with that probability (the rest scaled
+by ``1 / (1 - view_dropout)``), the weak view the embedding itself.
+
+Defaults (official CIFAR-10 configurations ``config/noisy_label/classic_cv/
+imp_noisy_label_cifar10_*.yaml``, the same for sym 0.2 / 0.5 / 0.8 and asym 0.4: nothing
+is set from the noise rate): PreAct ResNet-18, 300 epochs, batch 128, SGD lr 0.02, momentum
+0.9 (not Nesterov), weight decay 1e-3, cosine annealing per step (to 2e-4 there; to 0 with
+the engine's ``"cosine"``), ``noise_scale`` 1 (CIFAR-100: 2.25), noise-matrix lr = lr,
+balance weight 0.1. Candidate sets (``config/partial_noisy_ulb/classic_cv/
+imp_partial_noisy_ulb_cifar10_*.yaml``): ResNet-18 (ours: PreAct ResNet-18), 150 epochs,
+batch 64, SGD lr 0.02, momentum 0.9, weight decay 1e-3, cosine, ``noise_scale`` 1,
+balance weight 0.1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from labelnoise.partial import validate_candidates
+from labelnoise.training import engine
+from labelnoise.training.proden import prepare_partial
+
+#: the lower clamp of the batch's mean prediction in the balance term (official code)
+_MEAN_FLOOR = 1e-6
+#: added inside ``log(1 - q)`` of the candidate-set loss (official code: ``log(1.0000001 - q)``)
+_SUP_EPS = 1e-7
+
+
+# ------------------------------------------------------------------------------ pieces
+class TransitionMatrix(nn.Module):
+    """ILL's learned label-noise model: a (K, K) parameter ``weight`` (initialised to the
+    identity), its doubly L2-normalised and scaled form :meth:`forward` ``M``, the
+    row-stochastic :meth:`transition` ``T = softmax(M, dim=1)`` (``T[i, j] = P(given j |
+    true i)``) and the column-stochastic :meth:`columns` ``C = softmax(M, dim=0)``."""
+
+    def __init__(self, num_classes: int, scale: float = 1.0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.eye(int(num_classes)))
+        self.scale = float(scale)
+
+    def forward(self) -> torch.Tensor:
+        m = F.normalize(self.weight, dim=0)  # unit columns
+        m = F.normalize(m, dim=1)  # then unit rows
+        return self.scale * m
+
+    def transition(self) -> torch.Tensor:
+        """``T``: row i is the distribution of the given label when the true class is i."""
+        return torch.softmax(self(), dim=1)
+
+    def columns(self) -> torch.Tensor:
+        """``C``: the matrix the official code maps predictions through for the likelihood
+        of the given label (each column sums to 1)."""
+        return torch.softmax(self(), dim=0)
+
+
+def posterior(probs: torch.Tensor, transition: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The E-step for noisy labels: ``r[b, i] ∝ probs[b, i] * transition[i, labels[b]]``,
+    each row normalised to sum to 1.
+
+    Args:
+        probs: (B, K) predicted class probabilities.
+        transition: (K, K) ``T[i, j] = P(given j | true i)``, entries > 0.
+        labels: int (B,) given labels.
+    """
+    r = probs * transition[:, labels].T
+    return r / r.sum(dim=1, keepdim=True)
+
+
+def candidate_posterior(probs: torch.Tensor, transition: torch.Tensor,
+                        candidates: torch.Tensor) -> torch.Tensor:
+    """The E-step for (noisy) candidate sets: ``r[b, i] ∝ probs[b, i] * prod_{j in S_b}
+    transition[i, j]``, each row normalised (computed in log space).
+
+    Args:
+        probs: (B, K) predicted class probabilities (> 0).
+        transition: (K, K) row-stochastic matrix with entries > 0.
+        candidates: bool (B, K) candidate sets.
+    """
+    log_r = torch.log(probs) + candidates.to(transition.dtype) @ torch.log(transition).T
+    return torch.softmax(log_r, dim=1)
+
+
+def noisy_prediction(probs: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+    """``normalise(probs @ columns)``: the model's prediction of the given label. (B, K)."""
+    q = probs @ columns
+    return q / q.sum(dim=1, keepdim=True)
+
+
+def balance_penalty(probs: torch.Tensor) -> torch.Tensor:
+    """``-(1/K) sum_i log mean_b(probs)[i]`` (mean clamped to [1e-6, 1]): cross entropy from
+    the uniform distribution to the batch's mean prediction (scalar)."""
+    mean = probs.mean(dim=0).clamp(_MEAN_FLOOR, 1.0)
+    return -torch.log(mean).mean()
+
+
+def noisy_label_losses(logits_w: torch.Tensor, logits_s: torch.Tensor, labels: torch.Tensor,
+                       matrix: TransitionMatrix, balance_weight: float) -> dict:
+    """ILL's losses on a batch of noisy labels (see the module docstring).
+
+    Args:
+        logits_w, logits_s: (B, K) float logits of the weak and the strong view.
+        labels: int (B,) given labels.
+        matrix: the :class:`TransitionMatrix`.
+        balance_weight: weight of :func:`balance_penalty`.
+
+    Returns:
+        dict of scalar tensors ``loss`` (the total, to minimise), ``noise_loss``,
+        ``em_loss``, ``con_loss``, ``balance``, and the (B, K) E-step ``posterior``
+        (detached).
+    """
+    probs_w = torch.softmax(logits_w, dim=1)
+    q = noisy_prediction(probs_w, matrix.columns())
+    noise_loss = -torch.log(q.gather(1, labels[:, None])).mean()
+    with torch.no_grad():  # the E-step: detached, as is T's column in the strong posterior
+        transition = matrix.transition()
+        col = transition[:, labels].T  # (B, K): T[i, y_b]
+        target = posterior(probs_w, transition, labels)
+    # log normalise(p_s * T[:, y]) = log_softmax(z_s + log T[:, y])
+    em_loss = -(target * F.log_softmax(logits_s + torch.log(col), dim=1)).sum(1).mean()
+    con_loss = -(probs_w.detach() * F.log_softmax(logits_s, dim=1)).sum(1).mean()
+    balance = balance_penalty(probs_w)
+    loss = noise_loss + em_loss + con_loss + balance_weight * balance
+    return dict(loss=loss, noise_loss=noise_loss, em_loss=em_loss, con_loss=con_loss,
+                balance=balance, posterior=target)
+
+
+def candidate_losses(logits_w: torch.Tensor, logits_s: torch.Tensor, candidates: torch.Tensor,
+                     matrix: TransitionMatrix, balance_weight: float) -> dict:
+    """ILL's losses on a batch of (noisy) candidate sets (see the module docstring).
+
+    Args:
+        logits_w, logits_s: (B, K) float logits of the weak and the strong view.
+        candidates: bool (B, K) candidate sets.
+        matrix: the :class:`TransitionMatrix`.
+        balance_weight: weight of :func:`balance_penalty`.
+
+    Returns:
+        dict of scalar tensors ``loss``, ``sup_loss``, ``em_loss``, ``balance`` and the
+        (B, K) E-step ``posterior`` (detached).
+    """
+    probs_w = torch.softmax(logits_w, dim=1)
+    q = noisy_prediction(probs_w, matrix.columns())
+    outside = (~candidates).to(q.dtype)
+    sup_loss = -(torch.log(1.0 + _SUP_EPS - q) * outside).sum(1).mean()
+    with torch.no_grad():  # the E-step
+        target = candidate_posterior(probs_w, matrix.transition(), candidates)
+    em_loss = -(target * F.log_softmax(logits_s, dim=1)).sum(1).mean()
+    balance = balance_penalty(probs_w)
+    loss = em_loss + sup_loss + balance_weight * balance
+    return dict(loss=loss, sup_loss=sup_loss, em_loss=em_loss, balance=balance,
+                posterior=target)
+
+
+# ------------------------------------------------------------------------------ the method
+@dataclass
+class ILL(engine.Method):
+    """ILL on noisy labels: the network, the transition matrix and their optimisers
+    (hyperparameters: see :func:`fit`)."""
+
+    name = "ill"
+    #: the loss terms recorded in the history (epoch means)
+    terms = ("noise_loss", "em_loss", "con_loss", "balance")
+    checkpointed = {"model": "net", "transition": "matrix", "optimizer": "optimizer",
+                    "noise_optimizer": "noise_optimizer"}
+    model: object
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    momentum: float
+    noise_lr: float | None
+    noise_scale: float
+    balance_weight: float
+    schedule: str
+    augment: bool
+    view_dropout: float
+    seed: int
+    model_kwargs: dict | None
+    true_labels: object = engine.not_in_config()
+
+    def __post_init__(self):
+        checks = [("epochs", self.epochs >= 1, ">= 1"),
+                  ("batch_size", self.batch_size >= 2, ">= 2"),
+                  ("lr", self.lr > 0, "> 0"),
+                  ("weight_decay", self.weight_decay >= 0, ">= 0"),
+                  ("momentum", 0 <= self.momentum < 1, "in [0, 1)"),
+                  ("noise_lr", self.noise_lr is None or self.noise_lr >= 0, ">= 0 or None"),
+                  ("noise_scale", self.noise_scale > 0, "> 0"),
+                  ("balance_weight", self.balance_weight >= 0, ">= 0"),
+                  ("view_dropout", 0 <= self.view_dropout < 1, "in [0, 1)")]
+        for name, ok, need in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {need}, got {getattr(self, name)!r}")
+        engine.validate_choice(self.schedule, engine.SCHEDULES, "schedule")
+
+    def setup(self, data):
+        if data.is_image and self.view_dropout > 0:
+            raise ValueError("view_dropout applies to (N, D) embeddings only (images get two "
+                             f"crop + flip views), got view_dropout={self.view_dropout!r}")
+        self.net = engine.make_model(self.model, data, seed=self.seed, **(self.model_kwargs or {}))
+        self.optimizer = engine.sgd(self.net, self.lr, self.weight_decay, self.momentum,
+                                    nesterov=False)
+        self.matrix = TransitionMatrix(data.num_classes, self.noise_scale).to(data.device)
+        noise_lr = self.lr if self.noise_lr is None else self.noise_lr
+        self.noise_optimizer = torch.optim.SGD(self.matrix.parameters(), lr=noise_lr,
+                                               momentum=0.0, weight_decay=0.0)
+        self.clean = None
+        if self.true_labels is not None:  # E-step diagnostic only
+            self.clean = torch.from_numpy(engine.validate_labels(
+                self.true_labels, num_classes=data.num_classes, name="true_labels")).to(data.device)
+            if len(self.clean) != data.n:
+                raise ValueError(f"true_labels has {len(self.clean)} entries but images has "
+                                 f"{data.n}")
+
+    def _views(self, idx):
+        """Logits (float) of the weak and the strong view of the examples ``idx`` in one
+        forward pass: two independent crop + flip draws (images), or the embeddings and a
+        feature-dropout copy (``view_dropout`` > 0); one pass when the views are the same
+        input (embeddings, ``augment=False``)."""
+        data = self.data
+        x_w = engine.batch_inputs(data, idx, self.generator, self.augment)
+        if data.is_image and self.augment:
+            x_s = engine.batch_inputs(data, idx, self.generator, self.augment)
+        elif not data.is_image and self.view_dropout > 0:
+            keep = torch.rand(x_w.shape, generator=self.generator).to(x_w.device)
+            x_s = x_w * (keep >= self.view_dropout) / (1 - self.view_dropout)
+        else:
+            with engine.autocast(data.device):
+                logits = self.net(x_w).float()
+            return logits, logits
+        with engine.autocast(data.device):
+            logits = self.net(torch.cat([x_w, x_s])).float()
+        return logits[:len(idx)], logits[len(idx):]
+
+    def _losses(self, idx, logits_w, logits_s):
+        return noisy_label_losses(logits_w, logits_s, self.data.y[idx], self.matrix,
+                                  self.balance_weight)
+
+    def train_epoch(self, epoch):
+        data = self.data
+        self.net.train()
+        sums = {k: torch.zeros((), device=data.device) for k in ("loss", *self.terms)}
+        hits = torch.zeros((), device=data.device)
+        seen = 0
+        for _, idx in self.batches(data.n, self.batch_size, epoch, [self.optimizer]):
+            logits_w, logits_s = self._views(idx)
+            out = self._losses(idx, logits_w, logits_s)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.noise_optimizer.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            self.optimizer.step()
+            self.noise_optimizer.step()  # constant learning rate (official)
+            for key, total in sums.items():
+                total += out[key].detach() * len(idx)
+            if self.clean is not None:
+                hits += (out["posterior"].argmax(1) == self.clean[idx]).sum()
+            seen += len(idx)
+        seen = max(seen, 1)
+        record = {"train_loss": float(sums.pop("loss")) / seen,
+                  "lr": engine.get_lr(self.optimizer)}
+        record.update((key, float(total) / seen) for key, total in sums.items())
+        with torch.no_grad():
+            record["transition_diag"] = float(torch.diagonal(self.matrix.transition()).mean())
+        if self.clean is not None:
+            record["posterior_acc"] = float(hits) / seen
+        return record
+
+
+@dataclass
+class ILLPartial(ILL):
+    """ILL on (noisy) candidate sets (hyperparameters: see :func:`fit_partial`)."""
+
+    name = "ill-partial"
+    terms = ("sup_loss", "em_loss", "balance")
+    candidates: object = engine.not_in_config(fingerprint=True)  # bool (N, K), device
+
+    def setup(self, data):
+        super().setup(data)
+        # the clean labels are a diagnostic (posterior_acc) only: data.y is a placeholder, so
+        # the engine's memorisation diagnostic (which compares with data.y) does not apply
+        self.true_labels = None
+
+    def _losses(self, idx, logits_w, logits_s):
+        return candidate_losses(logits_w, logits_s, self.candidates[idx], self.matrix,
+                                self.balance_weight)
+
+
+# ------------------------------------------------------------------------------ fit
+def fit(images, labels, *, model="preact-resnet18", epochs: int = 300, batch_size: int = 128,
+        lr: float = 0.02, weight_decay: float = 1e-3, momentum: float = 0.9,
+        noise_lr: float | None = None, noise_scale: float = 1.0, balance_weight: float = 0.1,
+        schedule: str = "cosine", augment: bool = True, view_dropout: float = 0.0,
+        seed: int = 0, device=None, test_images=None, test_labels=None,
+        checkpoint_dir=None, resume: bool = False,
+        progress: bool = True, num_classes: int | None = None,
+        model_kwargs: dict | None = None, on_epoch=None,
+        true_labels=None) -> engine.FitResult:
+    """Train one network on noisy labels with ILL (Chen et al. 2024; see the module docstring).
+
+    Args:
+        images: uint8 (N, H, W, C) images, or float (N, D) embeddings with ``model="mlp"``.
+        labels: int (N,) given (noisy) labels in [0, K).
+        lr, weight_decay, momentum: the network's SGD (not Nesterov; official CIFAR-10:
+            0.02, 1e-3, 0.9).
+        noise_lr: learning rate of the transition matrix (plain SGD, constant); None: ``lr``
+            (official).
+        noise_scale: the scale of the normalised matrix before the softmax (official: 1 on
+            CIFAR-10, 2.25 on CIFAR-100); larger lets ``T`` come closer to one-hot.
+        balance_weight: weight of the class-balance term (official: 0.1; 0 turns it off).
+        schedule: the network's learning-rate schedule (see
+            :func:`labelnoise.training.engine.lr_multiplier`; official: cosine).
+        augment: two crop + flip views of every image (images only; see the module
+            docstring).
+        view_dropout: embeddings only: the probability with which the strong view drops
+            each feature (0: the two views are the same input; not in the official code).
+        true_labels: optional int (N,) clean labels (diagnostics only, never trained on);
+            the history then also records the engine's memorisation diagnostic and
+            ``posterior_acc``, the fraction of the epoch's examples whose E-step posterior
+            puts most mass on the clean class.
+        Other arguments: as :func:`labelnoise.training.standard.fit`.
+
+    Returns:
+        :class:`~labelnoise.training.engine.FitResult`; the history also has the epoch means
+        of ``noise_loss``, ``em_loss``, ``con_loss``, ``balance`` and ``transition_diag``
+        (the mean diagonal of ``T`` after the epoch).
+
+    Raises:
+        ValueError: bad data (see :func:`~labelnoise.training.engine.prepare_data`); a
+            hyperparameter out of range (the message names it); unknown model or schedule;
+            ``view_dropout`` > 0 with images; true_labels of the wrong length or outside
+            [0, K); bad resume.
+    """
+    method = ILL(model=model, epochs=epochs, batch_size=batch_size, lr=lr,
+                 weight_decay=weight_decay, momentum=momentum, noise_lr=noise_lr,
+                 noise_scale=noise_scale, balance_weight=balance_weight, schedule=schedule,
+                 augment=augment, view_dropout=view_dropout, seed=seed,
+                 model_kwargs=model_kwargs, true_labels=true_labels)
+    data = engine.prepare_data(images, labels, num_classes=num_classes, test_images=test_images,
+                               test_labels=test_labels, device=device)
+    return engine.run(method, data, checkpoint_dir=checkpoint_dir, resume=resume,
+                      progress=progress, on_epoch=on_epoch)
+
+
+def fit_partial(images, candidates, *, model="preact-resnet18", epochs: int = 150,
+                batch_size: int = 64, lr: float = 0.02, weight_decay: float = 1e-3,
+                momentum: float = 0.9, noise_lr: float | None = None, noise_scale: float = 1.0,
+                balance_weight: float = 0.1, schedule: str = "cosine", augment: bool = True,
+                view_dropout: float = 0.0, seed: int = 0, device=None, test_images=None, test_labels=None,
+                true_labels=None, checkpoint_dir=None, resume: bool = False,
+                progress: bool = True, model_kwargs: dict | None = None,
+                on_epoch=None) -> engine.FitResult:
+    """Train one network on (noisy) candidate sets with ILL (see the module docstring).
+
+    Args:
+        images: uint8 (N, H, W, C) images, or float (N, D) embeddings with ``model="mlp"``.
+        candidates: bool (N, K) candidate sets (see :mod:`labelnoise.partial`); the true
+            class may be missing from a set.
+        true_labels: optional int (N,) clean labels; the history then records
+            ``posterior_acc`` (the fraction of the epoch's examples whose E-step posterior
+            puts most mass on the clean class).
+        Other arguments: as :func:`fit` (official defaults for CIFAR-10 noisy partial
+            labels: 150 epochs, batch 64, lr 0.02, weight decay 1e-3).
+
+    Returns:
+        :class:`~labelnoise.training.engine.FitResult`; the history also has the epoch means
+        of ``sup_loss``, ``em_loss``, ``balance`` and ``transition_diag``.
+
+    Raises:
+        ValueError: bad data or candidates (see
+            :func:`labelnoise.partial.validate_candidates`); a hyperparameter out of range;
+            bad resume.
+    """
+    method = ILLPartial(model=model, epochs=epochs, batch_size=batch_size, lr=lr,
+                        weight_decay=weight_decay, momentum=momentum, noise_lr=noise_lr,
+                        noise_scale=noise_scale, balance_weight=balance_weight,
+                        schedule=schedule, augment=augment, view_dropout=view_dropout,
+                        seed=seed, model_kwargs=model_kwargs, true_labels=true_labels)
+    n_images = engine.as_input_tensor(images, "images").shape[0]
+    n_sets = validate_candidates(candidates).shape[0]
+    if n_sets != n_images:  # before prepare_partial, whose message would say "labels"
+        raise ValueError(f"candidates has {n_sets} rows but images has {n_images}")
+    data, method.candidates, _ = prepare_partial(
+        images, candidates, test_images=test_images, test_labels=test_labels, device=device)
+    return engine.run(method, data, checkpoint_dir=checkpoint_dir, resume=resume,
+                      progress=progress, on_epoch=on_epoch)
