@@ -107,3 +107,17 @@ def test_proden_weights_stay_in_candidates_and_loss_falls():
     w = proden.candidate_weights(torch.rand(5, 3), torch.from_numpy(cand[:5]))
     assert torch.all(w[~torch.from_numpy(cand[:5])] == 0)
     np.testing.assert_allclose(w.sum(1).numpy(), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", [n for n, e in __import__(
+    "labelnoise.training", fromlist=["METHODS"]).METHODS.items() if e.candidates])
+def test_candidate_methods_name_candidates_on_a_length_mismatch(method):
+    from labelnoise import training
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(12, 32, 32, 3), dtype=np.uint8)
+    cand = np.zeros((11, 3), dtype=bool)
+    cand[np.arange(11), rng.integers(0, 3, 11)] = True
+    with pytest.raises(ValueError, match="candidates has 11 rows but images has 12"):
+        kw = {"warmup_epochs": 0} if training.METHODS[method].accepts("warmup_epochs") else {}
+        training.get(method)(images, cand, epochs=1, model="resnet8", **kw)

@@ -67,6 +67,10 @@ def prepare_partial(images, candidates, *, test_images=None, test_labels=None, d
     """
     cand = validate_candidates(candidates)
     k = cand.shape[1]
+    n_images = len(images) if hasattr(images, "__len__") else None
+    if n_images is not None and cand.shape[0] != n_images:  # before prepare_data's message,
+        # which would name the placeholder labels made from the candidates
+        raise ValueError(f"candidates has {cand.shape[0]} rows but images has {n_images}")
     data = engine.prepare_data(images, np.argmax(cand, axis=1), num_classes=k,
                                test_images=test_images, test_labels=test_labels, device=device)
     if cand.shape[0] != data.n:
