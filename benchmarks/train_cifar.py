@@ -192,9 +192,12 @@ MEMORISE = dict(
         # the learning rate from epoch 80 of 200 (its own schedule); forget rate = noise rate
         "coteaching": dict(epochs=_E, batch_size=128, optimizer="adam", lr=1e-3,
                            num_gradual=8, decay_start=0.4 * _E),
-        # ELR (Liu et al. 2020): lambda 3, beta 0.7, weight decay 1e-3; the protocol's schedule
-        "elr": dict(epochs=_E, batch_size=128, lr=0.1, weight_decay=1e-3, schedule="step",
-                    lam=3.0, beta=0.7),
+        # ELR (Liu et al. 2020; official ELR/config_cifar10.json): SGD lr 0.02, weight decay
+        # 1e-3, cosine annealing with warm restarts every 10 epochs to lr 0.001, 150 epochs (its
+        # own schedule, as for the other methods); lambda, beta from the noise kind (registry:
+        # 3 / 0.7 symmetric, 1 / 0.9 asymmetric)
+        "elr": dict(epochs=_E, batch_size=128, lr=0.02, weight_decay=1e-3,
+                    schedule="cosine-restarts"),
         # ELR+: lr 0.02, x0.1 at 75%, EMA ramp-up over half of the steps (40,000 of 200 x 391)
         "elr-plus": dict(epochs=_E, batch_size=128, lr=0.02, weight_decay=5e-4,
                          lr_decay_epoch=0.75 * _E, lam=3.0, beta=0.7,
@@ -383,6 +386,21 @@ def run_memorise_pilot(work_dir: Path, tags, data_root=None, progress=False) -> 
     return rows
 
 
+def config_digest(kw: dict) -> str:
+    """8 hex digits identifying a method's hyperparameters (in its checkpoint folder's name,
+    so that a run of changed hyperparameters never resumes an older run's checkpoint)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(kw, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def current_rows(rows: list[dict]) -> list[dict]:
+    """The cached protocol rows run with the profile's present hyperparameters (rows of an
+    older configuration are neither counted as done nor rendered)."""
+    return [r for r in rows if r["method"] in MEMORISE["methods"]
+            and r.get("hyperparameters") == MEMORISE["methods"][r["method"]]]
+
+
 def adoptable_pilots(pilot: list[dict], done: set) -> list[dict]:
     """The finished pilot rows that ARE protocol runs (CE, seed 0, the protocol's model,
     subset sizes and CE hyperparameters), as protocol rows, for the settings not yet in
@@ -406,7 +424,7 @@ def run_memorise(work_dir: Path, methods, settings, seeds, data_root=None,
     """Run the protocol's (method, setting, seed) runs not yet cached in
     ``work_dir/memorise.jsonl`` (each run also resumes from its per-epoch checkpoint)."""
     store = work_dir / "memorise.jsonl"
-    rows = load_rows(store)
+    rows = current_rows(load_rows(store))
     done = {(r["method"], r["setting"], r["seed"]) for r in rows}
     for row in adoptable_pilots(load_rows(work_dir / "memorise-pilot.jsonl"), done):
         if row["setting"] in settings and "standard" in methods and 0 in seeds:
@@ -424,7 +442,9 @@ def run_memorise(work_dir: Path, methods, settings, seeds, data_root=None,
                 row = memorise_run(method, setting, seed, MEMORISE["model"],
                                    MEMORISE["n_train"], MEMORISE["n_test"],
                                    MEMORISE["methods"][method], work_dir=work_dir,
-                                   tag=f"{method}-{setting}-seed{seed}", data_root=data_root,
+                                   tag=f"{method}-{setting}-seed{seed}-"
+                                       f"{config_digest(MEMORISE['methods'][method])}",
+                                   data_root=data_root,
                                    progress=progress)
                 print(json.dumps({k: v for k, v in row.items()
                                   if k not in ("history", "hyperparameters")}), flush=True)
@@ -764,7 +784,7 @@ MEMORISE_HEADING = "### Profile `memorise`"
 def memorise_section(work_dir: Path, results_dir: Path) -> str:
     """The memorise section from the cached runs and pilots; also writes the CE curves to
     ``results_dir/memorise_curves.png``."""
-    rows = load_rows(work_dir / "memorise.jsonl")
+    rows = current_rows(load_rows(work_dir / "memorise.jsonl"))
     pilot = load_rows(work_dir / "memorise-pilot.jsonl")
     pilot += unfinished_pilots(work_dir, {r["tag"] for r in pilot})
     if rows:

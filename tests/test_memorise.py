@@ -166,3 +166,22 @@ def test_memorise_adopts_only_pilots_that_are_protocol_runs():
     # a setting the protocol already ran is not adopted again, nor twice from two pilots
     assert bench.adoptable_pilots([same], {("standard", "sym80", 0)}) == []
     assert len(bench.adoptable_pilots([same, dict(same, tag="r20-again")], set())) == 1
+
+
+def test_memorise_rows_of_older_hyperparameters_are_not_current():
+    bench = _bench("train_cifar")
+    kw = dict(bench.MEMORISE["methods"]["elr"])
+    now = dict(method="elr", setting="sym80", seed=0, hyperparameters=dict(kw))
+    old = dict(now, hyperparameters=dict(kw, lr=kw["lr"] * 5))
+    gone = dict(now, method="no-such-method")
+    assert bench.current_rows([now, old, gone]) == [now]
+    assert bench.config_digest(kw) == bench.config_digest(dict(reversed(list(kw.items()))))
+    assert bench.config_digest(kw) != bench.config_digest(old["hyperparameters"])
+
+
+def test_elr_paper_settings_follow_the_noise_kind():
+    from labelnoise import training
+
+    entry = training.METHODS["elr"]
+    assert entry.settings_for(0.4, True) == {"lam": 1.0, "beta": 0.9}
+    assert entry.settings_for(0.8, False) == {}

@@ -95,7 +95,7 @@ METHODS: dict[str, MethodEntry] = {
     "standard": MethodEntry("standard:fit", options=("loss",), distributed=True),
     "coteaching": MethodEntry("coteaching:fit", options=("forget_rate",),
                               noise_settings="coteaching:paper_settings", distributed=True),
-    "elr": MethodEntry("elr:fit", distributed=True),
+    "elr": MethodEntry("elr:fit", noise_settings="elr:paper_settings", distributed=True),
     "elr-plus": MethodEntry("elr:fit_plus"),
     "dividemix": MethodEntry("dividemix:fit", options=("lambda_u", "warmup_epochs"),
                              noise_settings="dividemix:paper_settings", distributed=True),

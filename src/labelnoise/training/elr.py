@@ -70,6 +70,15 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 150, batch_siz
         on_epoch=on_epoch, true_labels=true_labels)
 
 
+def paper_settings(noise_rate: float, asymmetric: bool) -> dict:
+    """The official code's per-noise-kind choice of the regulariser (Liu et al. 2020,
+    ``ELR/config_cifar10_asym.json`` against ``config_cifar10.json``): asymmetric noise
+    ``lam`` 1, ``beta`` 0.9; symmetric noise the defaults (``lam`` 3, ``beta`` 0.7). The
+    noise rate itself is not used. Used by ``labelnoise train`` and the benchmarks unless
+    their own settings override it."""
+    return {"lam": 1.0, "beta": 0.9} if asymmetric else {}
+
+
 def sigmoid_rampup(step: float, length: float) -> float:
     """``exp(-5 (1 - step / length)^2)`` for step < length, else 1 (Laine & Aila 2017)."""
     if length <= 0 or step >= length:
