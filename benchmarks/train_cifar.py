@@ -533,6 +533,38 @@ def _ms(vals) -> str:
     return f"{vals[0]:.2f}" if len(vals) == 1 else f"{np.mean(vals):.2f} ± {np.std(vals, ddof=1):.2f}"
 
 
+#: the training issue's margin of the best method over CE's last epoch, by setting (points)
+MEMORISE_MARGIN = {"sym80": 0.15, "worst": 0.15}
+
+
+def memorise_goals(groups: dict) -> list[str]:
+    """One line per setting with CE and another method: each method's last-epoch accuracy
+    minus CE's (goal >= 0), and the best method's last epoch against CE's best epoch (goal
+    >=) and, at sym80 and worst, against CE's last epoch + 15 points. ``groups``: (setting,
+    method) -> rows."""
+    out = []
+    for setting in MEMORISE_SETTINGS:
+        ce = groups.get((setting, "standard"))
+        others = {m: g for (s, m), g in groups.items() if s == setting and m != "standard"}
+        if not ce or not others:
+            continue
+        ce_last = float(np.mean([r["last_acc"] for r in ce]))
+        ce_best = float(np.mean([r["best_acc"] for r in ce]))
+        last = {m: float(np.mean([r["last_acc"] for r in g])) for m, g in others.items()}
+        top = max(last, key=last.get)
+        parts = [f"{m} {100 * (v - ce_last):+.1f}" for m, v in last.items()]
+        line = (f"{setting}: last epoch minus CE's last ({100 * ce_last:.1f}): "
+                f"{', '.join(parts)} ({'every method >= CE' if min(last.values()) >= ce_last else 'NOT every method >= CE'}); "
+                f"best method {top} {100 * last[top]:.1f} vs CE's best epoch {100 * ce_best:.1f} "
+                f"({'met' if last[top] >= ce_best else 'not met'})")
+        if setting in MEMORISE_MARGIN:
+            need = ce_last + MEMORISE_MARGIN[setting]
+            line += (f", vs CE's last + {100 * MEMORISE_MARGIN[setting]:.0f} = {100 * need:.1f} "
+                     f"({'met' if last[top] >= need else 'not met'})")
+        out.append(line)
+    return out
+
+
 def render_memorise(rows: list[dict], pilot: list[dict]) -> str:
     lines = ["### Profile `memorise` (does CE memorise the noisy labels? the protocol where robust "
              "methods should pay)", "",
@@ -610,6 +642,10 @@ def render_memorise(rows: list[dict], pilot: list[dict]) -> str:
                 validity.append(f"{setting} (CE seed {ce[0]['seed']}): {why} -> "
                                 f"{'valid' if ok else 'NOT valid'}")
         lines += ["", "Validity: " + "; ".join(validity) + ".", ""]
+        goals = memorise_goals(groups)
+        if goals:
+            lines += ["Goals of the training issue (means over the seeds run; a setting's "
+                      "goals count only where it is valid): " + "; ".join(goals) + ".", ""]
         adopted = [f"{r['method']} {r['setting']} seed {r['seed']} is the {r['adopted_from']}"
                    for r in rows if r.get("adopted_from")]
         if adopted:

@@ -185,3 +185,17 @@ def test_elr_paper_settings_follow_the_noise_kind():
     entry = training.METHODS["elr"]
     assert entry.settings_for(0.4, True) == {"lam": 1.0, "beta": 0.9}
     assert entry.settings_for(0.8, False) == {}
+
+
+def test_memorise_goals_line_from_known_rows():
+    bench = _bench("train_cifar")
+
+    def rows(last, best):
+        return [dict(last_acc=last, best_acc=best)]
+
+    groups = {("sym80", "standard"): rows(0.20, 0.30), ("sym80", "elr"): rows(0.36, 0.37),
+              ("sym80", "coteaching"): rows(0.19, 0.25), ("sym50", "standard"): rows(0.4, 0.5)}
+    (line,) = bench.memorise_goals(groups)
+    assert "elr +16.0, coteaching -1.0" in line and "NOT every method >= CE" in line
+    assert "best method elr 36.0 vs CE's best epoch 30.0 (met)" in line
+    assert "vs CE's last + 15 = 35.0 (met)" in line
