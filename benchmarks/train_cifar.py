@@ -211,7 +211,10 @@ MEMORISE = dict(
                      rampup_epochs=25.0),
         # ILL (Chen et al. 2024; official CIFAR-10 config): SGD lr 0.02, weight decay 1e-3,
         # cosine over the whole run (its own schedule), noise_scale 1
-        "ill": dict(epochs=_E, batch_size=128, lr=0.02, weight_decay=1e-3, schedule="cosine"),
+        # (strong view: crop + flip + RandAugment + random erasing, the stand-in for the
+        # official AutoAugment + RandomErasing)
+        "ill": dict(epochs=_E, batch_size=128, lr=0.02, weight_decay=1e-3, schedule="cosine",
+                    strong_augment="randaugment"),
     },
     budget=(
         "Budget arithmetic (free 2-core CPU; s/epoch from CPU.md throughput, which the pilot's "

@@ -270,3 +270,53 @@ def test_registry_and_cli_list_both_entries():
     out = CliRunner().invoke(main, ["train", "--help"], terminal_width=200).output
     flat = " ".join(out.split())
     assert "ill" in flat and "ill-partial" in flat
+
+
+# ---------------------------------------------------------------- the strong view
+def test_strong_view_is_recorded_in_the_config_and_resumes_bit_exactly(tmp_path, monkeypatch):
+    import json
+
+    x, y = _images()
+    kw = dict(model="resnet8", model_kwargs={"widths": (8, 8, 8)}, epochs=2, batch_size=16,
+              lr=0.05, seed=5, progress=False)
+    full = ill.fit(x, y, **kw)  # the default: RandAugment + random erasing
+    with monkeypatch.context() as m:
+        interrupt_after(m, 1)
+        with pytest.raises(KeyboardInterrupt):
+            ill.fit(x, y, checkpoint_dir=tmp_path, **kw)
+    config = json.loads((tmp_path / "checkpoint.json").read_text())["config"]
+    assert config["strong_augment"] == "randaugment"
+    resumed = ill.fit(x, y, checkpoint_dir=tmp_path, resume=True, **kw)
+    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
+    with pytest.raises(ValueError, match="other settings"):
+        ill.fit(x, y, checkpoint_dir=tmp_path, resume=True, strong_augment="crop-flip", **kw)
+    # the strong view changes training; "crop-flip" is a second crop + flip draw only
+    plain = ill.fit(x, y, strong_augment="crop-flip", **{**kw, "epochs": 1})
+    assert plain.history[0]["train_loss"] != full.history[0]["train_loss"]
+    assert ill.ILL.__dataclass_fields__["strong_augment"].default == "randaugment"
+    assert ill.ILLPartial.__dataclass_fields__["strong_augment"].default == "randaugment"
+
+
+def test_strong_views_follow_the_official_recipes():
+    from labelnoise.training import engine
+
+    x, y = _images(n=32)
+    data = engine.prepare_data(x, y)
+    images = data.x[:32]
+    common = dict(model="resnet8", epochs=1, batch_size=16, lr=0.05, weight_decay=0.0,
+                  momentum=0.9, noise_lr=None, noise_scale=1.0, balance_weight=0.1,
+                  schedule="cosine", augment=True, view_dropout=0.0, seed=0, model_kwargs=None)
+    for cls, ops in ((ill.ILL, 2), (ill.ILLPartial, 3)):
+        method = cls(**common)
+        assert cls.strong_ops == ops
+        method.generator = engine.seeded_generator(0)
+        strong = method._strong(images)
+        assert strong.dtype == torch.uint8 and strong.shape == images.shape
+        assert not torch.equal(strong, images)
+        method = cls(**common, strong_augment="crop-flip")
+        method.generator = engine.seeded_generator(0)
+        assert method._strong(images) is images
+    with pytest.raises(ValueError, match="strong_augment must be one of"):
+        ill.fit(x, y, model="resnet8", epochs=1, progress=False, strong_augment="autoaugment")

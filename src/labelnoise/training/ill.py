@@ -47,11 +47,27 @@ unlabelled examples per labelled one, at weight 1; on CIFAR-10 the unlabelled se
 whole training set again) and evaluates an exponential moving average of the weights
 (0.999); both are left out here.
 
-**Views.** The official code's weak view is random crop + flip and its strong view adds
-AutoAugment + RandomErasing (noisy labels) or RandAugment (candidate sets), which the
-consistency terms rely on most at high noise. Here both views are independent
-draws of the engine's crop + flip (as the "strong" views of :mod:`~labelnoise.training.coreg`);
-with ``augment=False`` or (N, D) embeddings the two views are the same input and the
+**Views.** The official code's weak view is random crop + flip; its strong view adds
+AutoAugment (CIFAR-10 policy) + RandomErasing for noisy labels and RandAugment (3 ops, each
+at a magnitude drawn over its whole range, then a Cutout of side up to half the image) for
+candidate sets; the consistency terms rely on it most at high noise. Here (images,
+``augment=True``) the weak view is the engine's crop + flip and the strong view, with
+``strong_augment="randaugment"`` (the default), an independent crop + flip followed by
+:func:`~labelnoise.training.augment.rand_augment` with random magnitudes up to the maximum
+(``random_magnitude=True``, M = 10, the official code's uniform draw over each op's range)
+and then, for noisy labels, 2 ops and
+:func:`~labelnoise.training.augment.random_erasing` (probability 0.5, torchvision's
+defaults, as the official code's RandomErasing), for candidate sets 3 ops and
+:func:`~labelnoise.training.augment.cutout` of side 0 to W / 2 (the official RandAugment's
+own last step). AutoAugment's learned CIFAR-10 policy is not implemented: for noisy labels
+RandAugment with random magnitudes + random erasing is our stand-in for it (RandAugment
+matches AutoAugment on CIFAR-10 in Cubuk et al. 2020, and FixMatch uses either). Occluded
+areas are filled with the CIFAR-10 mean pixel (125, 123, 114), as the official Cutout's
+colour and the official RandomErasing's 0 on normalised images; geometric ops fill with
+black, as PIL. ``strong_augment="crop-flip"`` makes the strong view a second crop + flip
+draw only (this module's behaviour before the option existed, and that of
+:mod:`~labelnoise.training.coreg`'s "strong" views). With ``augment=False`` or (N, D)
+embeddings the two views are the same input (``strong_augment`` has no effect) and the
 network is run once. The E-step target is then the detached prediction of the same input,
 so ``em_loss`` and ``con_loss`` of noisy labels have zero gradient and the network is
 trained by ``noise_loss`` and the balance term (for candidate sets, ``em_loss`` still
@@ -82,14 +98,20 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from labelnoise.models import CIFAR10_MEAN
 from labelnoise.partial import validate_candidates
 from labelnoise.training import engine
+from labelnoise.training.augment import cutout, rand_augment, random_erasing
 from labelnoise.training.proden import prepare_partial
 
 #: the lower clamp of the batch's mean prediction in the balance term (official code)
 _MEAN_FLOOR = 1e-6
 #: added inside ``log(1 - q)`` of the candidate-set loss (official code: ``log(1.0000001 - q)``)
 _SUP_EPS = 1e-7
+#: the strong views of images: RandAugment + erasing / Cutout, or a second crop + flip only
+STRONG_AUGMENTS = ("randaugment", "crop-flip")
+#: what occlusion fills with: the CIFAR-10 mean pixel (the official Cutout's colour)
+_OCCLUSION_FILL = tuple(round(255 * m) for m in CIFAR10_MEAN)  # (125, 123, 114)
 
 
 # ------------------------------------------------------------------------------ pieces
@@ -226,6 +248,10 @@ class ILL(engine.Method):
     name = "ill"
     #: the loss terms recorded in the history (epoch means)
     terms = ("noise_loss", "em_loss", "con_loss", "balance")
+    #: the strong view's RandAugment ops per image and its occlusion ("erasing": random
+    #: erasing, the official noisy-label RandomErasing; "cutout": the official RandAugment's)
+    strong_ops = 2
+    strong_occlusion = "erasing"
     checkpointed = {"model": "net", "transition": "matrix", "optimizer": "optimizer",
                     "noise_optimizer": "noise_optimizer"}
     model: object
@@ -242,6 +268,7 @@ class ILL(engine.Method):
     view_dropout: float
     seed: int
     model_kwargs: dict | None
+    strong_augment: str = "randaugment"
     true_labels: object = engine.not_in_config()
 
     def __post_init__(self):
@@ -258,11 +285,12 @@ class ILL(engine.Method):
             if not ok:
                 raise ValueError(f"{name} must be {need}, got {getattr(self, name)!r}")
         engine.validate_choice(self.schedule, engine.SCHEDULES, "schedule")
+        engine.validate_choice(self.strong_augment, STRONG_AUGMENTS, "strong_augment")
 
     def setup(self, data):
         if data.is_image and self.view_dropout > 0:
-            raise ValueError("view_dropout applies to (N, D) embeddings only (images get two "
-                             f"crop + flip views), got view_dropout={self.view_dropout!r}")
+            raise ValueError("view_dropout applies to (N, D) embeddings only (images get augmented "
+                             f"views), got view_dropout={self.view_dropout!r}")
         self.net = engine.make_model(self.model, data, seed=self.seed, **(self.model_kwargs or {}))
         self.optimizer = engine.sgd(self.net, self.lr, self.weight_decay, self.momentum,
                                     nesterov=False)
@@ -278,15 +306,30 @@ class ILL(engine.Method):
                 raise ValueError(f"true_labels has {len(self.clean)} entries but images has "
                                  f"{data.n}")
 
+    def _strong(self, x):
+        """The strong view of the crop + flip images ``x`` (uint8 (B, C, H, W)): RandAugment
+        then random erasing / Cutout (``strong_augment="randaugment"``), or ``x`` itself
+        (``"crop-flip"``); see the module docstring."""
+        if self.strong_augment == "crop-flip":
+            return x
+        x = rand_augment(x, self.generator, num_ops=self.strong_ops, magnitude=10.0,
+                         random_magnitude=True)
+        fill = (_OCCLUSION_FILL if x.shape[1] == 3
+                else round(sum(_OCCLUSION_FILL) / len(_OCCLUSION_FILL)))
+        if self.strong_occlusion == "cutout":
+            return cutout(x, self.generator, (0, min(x.shape[2:]) // 2), fill=fill)
+        return random_erasing(x, self.generator, fill=fill)
+
     def _views(self, idx):
         """Logits (float) of the weak and the strong view of the examples ``idx`` in one
-        forward pass: two independent crop + flip draws (images), or the embeddings and a
-        feature-dropout copy (``view_dropout`` > 0); one pass when the views are the same
-        input (embeddings, ``augment=False``)."""
+        forward pass: a crop + flip draw and a strong view (:meth:`_strong` of another
+        crop + flip draw) of images, or the embeddings and a feature-dropout copy
+        (``view_dropout`` > 0); one pass when the views are the same input (embeddings,
+        ``augment=False``)."""
         data = self.data
         x_w = engine.batch_inputs(data, idx, self.generator, self.augment)
         if data.is_image and self.augment:
-            x_s = engine.batch_inputs(data, idx, self.generator, self.augment)
+            x_s = self._strong(engine.batch_inputs(data, idx, self.generator, self.augment))
         elif not data.is_image and self.view_dropout > 0:
             keep = torch.rand(x_w.shape, generator=self.generator).to(x_w.device)
             x_s = x_w * (keep >= self.view_dropout) / (1 - self.view_dropout)
@@ -338,6 +381,8 @@ class ILLPartial(ILL):
 
     name = "ill-partial"
     terms = ("sup_loss", "em_loss", "balance")
+    strong_ops = 3  # official: RandAugment(3, 5), which ends with a Cutout
+    strong_occlusion = "cutout"
     candidates: object = engine.not_in_config(fingerprint=True)  # bool (N, K), device
 
     def setup(self, data):
@@ -356,6 +401,7 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 300, batch_siz
         lr: float = 0.02, weight_decay: float = 1e-3, momentum: float = 0.9,
         noise_lr: float | None = None, noise_scale: float = 1.0, balance_weight: float = 0.1,
         schedule: str = "cosine", augment: bool = True, view_dropout: float = 0.0,
+        strong_augment: str = "randaugment",
         seed: int = 0, device=None, test_images=None, test_labels=None,
         checkpoint_dir=None, resume: bool = False,
         progress: bool = True, num_classes: int | None = None,
@@ -376,8 +422,13 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 300, batch_siz
         balance_weight: weight of the class-balance term (official: 0.1; 0 turns it off).
         schedule: the network's learning-rate schedule (see
             :func:`labelnoise.training.engine.lr_multiplier`; official: cosine).
-        augment: two crop + flip views of every image (images only; see the module
-            docstring).
+        augment: augment images (a crop + flip weak view and a strong view; False: the
+            images as they are, one view); ignored for embeddings.
+        strong_augment: images with ``augment`` only: ``"randaugment"`` (default, as the
+            official code: a strong view; here crop + flip, RandAugment with 2 ops at random
+            magnitudes, random erasing, our stand-in for the official AutoAugment +
+            RandomErasing) or ``"crop-flip"`` (the strong view another crop + flip draw);
+            see the module docstring.
         view_dropout: embeddings only: the probability with which the strong view drops
             each feature (0: the two views are the same input; not in the official code).
         true_labels: optional int (N,) clean labels (diagnostics only, never trained on);
@@ -401,7 +452,8 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 300, batch_siz
                  weight_decay=weight_decay, momentum=momentum, noise_lr=noise_lr,
                  noise_scale=noise_scale, balance_weight=balance_weight, schedule=schedule,
                  augment=augment, view_dropout=view_dropout, seed=seed,
-                 model_kwargs=model_kwargs, true_labels=true_labels)
+                 model_kwargs=model_kwargs, strong_augment=strong_augment,
+                 true_labels=true_labels)
     data = engine.prepare_data(images, labels, num_classes=num_classes, test_images=test_images,
                                test_labels=test_labels, device=device)
     return engine.run(method, data, checkpoint_dir=checkpoint_dir, resume=resume,
@@ -412,7 +464,8 @@ def fit_partial(images, candidates, *, model="preact-resnet18", epochs: int = 15
                 batch_size: int = 64, lr: float = 0.02, weight_decay: float = 1e-3,
                 momentum: float = 0.9, noise_lr: float | None = None, noise_scale: float = 1.0,
                 balance_weight: float = 0.1, schedule: str = "cosine", augment: bool = True,
-                view_dropout: float = 0.0, seed: int = 0, device=None, test_images=None, test_labels=None,
+                view_dropout: float = 0.0, strong_augment: str = "randaugment", seed: int = 0,
+                device=None, test_images=None, test_labels=None,
                 true_labels=None, checkpoint_dir=None, resume: bool = False,
                 progress: bool = True, model_kwargs: dict | None = None,
                 on_epoch=None) -> engine.FitResult:
@@ -425,6 +478,9 @@ def fit_partial(images, candidates, *, model="preact-resnet18", epochs: int = 15
         true_labels: optional int (N,) clean labels; the history then records
             ``posterior_acc`` (the fraction of the epoch's examples whose E-step posterior
             puts most mass on the clean class).
+        strong_augment: as :func:`fit`, but ``"randaugment"`` is the official candidate-set
+            strong view: crop + flip, RandAugment with 3 ops at random magnitudes, Cutout of
+            side 0 to W / 2.
         Other arguments: as :func:`fit` (official defaults for CIFAR-10 noisy partial
             labels: batch 64, lr 0.02, weight decay 1e-3; 150 epochs here, where the
             official run is about 393 passes, see the module docstring).
@@ -442,7 +498,8 @@ def fit_partial(images, candidates, *, model="preact-resnet18", epochs: int = 15
                         weight_decay=weight_decay, momentum=momentum, noise_lr=noise_lr,
                         noise_scale=noise_scale, balance_weight=balance_weight,
                         schedule=schedule, augment=augment, view_dropout=view_dropout,
-                        seed=seed, model_kwargs=model_kwargs, true_labels=true_labels)
+                        seed=seed, model_kwargs=model_kwargs, strong_augment=strong_augment,
+                        true_labels=true_labels)
     n_images = engine.as_input_tensor(images, "images").shape[0]
     n_sets = validate_candidates(candidates).shape[0]
     if n_sets != n_images:  # before prepare_partial, whose message would say "labels"
