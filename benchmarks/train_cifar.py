@@ -457,6 +457,20 @@ def run_memorise(work_dir: Path, methods, settings, seeds, data_root=None,
     return rows
 
 
+def _save_figure(fig, axes, title: str, path: Path) -> None:
+    """Grid and legend on every axis, the title, then the PNG at ``path`` (figure closed)."""
+    import matplotlib.pyplot as plt
+
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_memorise(rows: list[dict], path: Path, title: str) -> None:
     """Per-epoch curves of CE (one line per setting, seed 0): clean test accuracy, and the
     fraction of wrongly labelled training examples predicted as their given (wrong) label
@@ -483,14 +497,7 @@ def plot_memorise(rows: list[dict], path: Path, title: str) -> None:
     axes[1].set(xlabel="epoch", ylabel="%", ylim=(0, 100),
                 title="CE: wrong labels predicted as given (solid);\n"
                       "train acc on given labels (dashed)")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save_figure(fig, list(axes), title, path)
 
 
 def plot_memorise_methods(rows: list[dict], path: Path, title: str) -> None:
@@ -521,14 +528,7 @@ def plot_memorise_methods(rows: list[dict], path: Path, title: str) -> None:
                        title=f"{setting}: clean test accuracy")
         axes[1, j].set(xlabel="epoch", ylabel="%", ylim=(0, 100),
                        title=f"{setting}: wrong labels predicted as given")
-    for ax in axes.ravel():
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save_figure(fig, list(axes.ravel()), title, path)
 
 
 def _ms(vals) -> str:

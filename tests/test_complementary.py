@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _data import digits_split
 from click.testing import CliRunner
 from torch.nn import functional as F
 
@@ -144,19 +145,10 @@ def test_partial_risks_sum_to_the_unbiased_risk_when_strata_match_priors():
 
 
 # ---------------------------------------------------------------- training
-def _digits():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    x, y = load_digits(return_X_y=True)
-    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.3, random_state=0, stratify=y)
-    mu, sd = x_tr.mean(0), x_tr.std(0) + 1e-6
-    return (((x_tr - mu) / sd).astype(np.float32), y_tr, ((x_te - mu) / sd).astype(np.float32),
-            y_te)
 
 
 def test_recovers_the_classes_from_complementary_labels_on_digits():
-    x_tr, y_tr, x_te, y_te = _digits()
+    x_tr, y_tr, x_te, y_te = digits_split()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny matrices: one thread is faster, and immune to a busy CPU
     acc = {}

@@ -3,23 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from _data import colour_images
 
 from labelnoise.training import coreg, rdcr
 
 torch.set_num_threads(1)
 SMALL = {"widths": (8, 8, 8)}
-
-
-def _blobs(n=96, k=3, seed=0):
-    """Tiny 8x8 images whose colour encodes the class, with an asymmetric mark so that
-    rotations are recognisable."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, k, n)
-    x = rng.integers(0, 60, size=(n, 8, 8, 3)).astype(np.uint8)
-    for c in range(k):
-        x[y == c, :, :, c] += 150
-    x[:, :2, :4] = 255  # a bar in the top-left corner
-    return x, y
 
 
 def test_rotation_labels_match_rotated_images_and_rotate_back():
@@ -56,7 +45,7 @@ def test_headed_net_features_feed_the_class_head():
 
 
 def test_rdcr_steps_lower_the_loss_and_teacher_follows_student():
-    x, y = _blobs()
+    x, y = colour_images(mark=True)
     res = rdcr.fit(x, y, model="resnet8", epochs=4, batch_size=32, lr=0.05, seed=0,
                    rampup_epochs=2, progress=False, model_kwargs=SMALL)
     h = res.history
@@ -79,7 +68,7 @@ def test_rdcr_ema_decay_bounds():
 
 
 def test_rdcr_resume_matches_uninterrupted(tmp_path):
-    x, y = _blobs(n=48)
+    x, y = colour_images(n=48, mark=True)
     kw = dict(model="resnet8", epochs=2, batch_size=16, lr=0.05, seed=3, progress=False,
               model_kwargs=SMALL)
     full = rdcr.fit(x, y, **kw)
@@ -104,7 +93,7 @@ def test_rdcr_resume_matches_uninterrupted(tmp_path):
 def test_partial_label_methods_resume_matches_uninterrupted(tmp_path, method):
     from labelnoise.training import proden
 
-    x, y = _blobs(n=48)
+    x, y = colour_images(n=48, mark=True)
     rng = np.random.default_rng(1)
     cand = np.zeros((48, 3), dtype=bool)
     cand[np.arange(48), y] = True
@@ -137,7 +126,7 @@ def test_partial_label_resume_refuses_other_candidate_sets(tmp_path, method):
     sets (same first candidate, so the placeholder labels agree) is refused."""
     from labelnoise.training import proden
 
-    x, y = _blobs(n=32)
+    x, y = colour_images(n=32, mark=True)
     cand = np.zeros((32, 3), dtype=bool)
     cand[np.arange(32), y] = True
     kw = dict(model="resnet8", epochs=2, batch_size=16, lr=0.05, seed=3, progress=False,
@@ -216,7 +205,7 @@ def test_prototype_update_equals_the_sequential_ema_then_normalise():
 def test_coreg_steps_lower_the_loss():
     from labelnoise.noise import partial_labels
 
-    x, y = _blobs()
+    x, y = colour_images(mark=True)
     cand = partial_labels(y, q=0.3, num_classes=3, seed=2)
     cand[:10] = False  # noisy partial labels: 10 sets miss the true class
     cand[np.arange(10), (y[:10] + 1) % 3] = True

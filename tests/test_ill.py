@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _data import colour_images, digits_split
 from _resume import interrupt_after
 from click.testing import CliRunner
 from torch.nn import functional as F
@@ -132,19 +133,11 @@ def test_gradients_flow_as_in_the_official_code():
 
 
 # ---------------------------------------------------------------- training
-def _images(n=48, k=3, seed=0):
-    """Tiny 8x8 images whose colour encodes the class."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, k, n)
-    x = rng.integers(0, 60, size=(n, 8, 8, 3)).astype(np.uint8)
-    for c in range(k):
-        x[y == c, :, :, c] += 150
-    return x, y
 
 
 @pytest.mark.parametrize("partial", [False, True])
 def test_resume_is_bit_exact(tmp_path, monkeypatch, partial):
-    x, y = _images()
+    x, y = colour_images(n=48)
     rng = np.random.default_rng(1)
     noisy = np.where(rng.random(48) < 0.3, rng.integers(0, 3, 48), y)
     kw = dict(model="resnet8", model_kwargs={"widths": (8, 8, 8)}, epochs=3, batch_size=16,
@@ -192,24 +185,13 @@ def test_view_dropout_gives_embeddings_a_strong_view_and_resumes_exactly(tmp_pat
     for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
         assert torch.equal(a, b)
     assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
-    images, labels = _images(n=12)
+    images, labels = colour_images(n=12)
     with pytest.raises(ValueError, match="view_dropout applies to"):
         ill.fit(images, labels, model="resnet8", epochs=1, view_dropout=0.3, progress=False)
 
 
-def _digits():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    x, y = load_digits(return_X_y=True)
-    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.3, random_state=0, stratify=y)
-    mu, sd = x_tr.mean(0), x_tr.std(0) + 1e-6
-    return (((x_tr - mu) / sd).astype(np.float32), y_tr, ((x_te - mu) / sd).astype(np.float32),
-            y_te)
-
-
 def test_recovers_from_symmetric_noise_better_than_cross_entropy():
-    x_tr, y_tr, x_te, y_te = _digits()
+    x_tr, y_tr, x_te, y_te = digits_split()
     given = noise.symmetric(y_tr, 0.6, num_classes=10, seed=0).labels
     assert 0.55 < (given != y_tr).mean() < 0.65
     kw = dict(model="mlp", model_kwargs={"hidden": (128,)}, epochs=30, batch_size=64, lr=0.05,
@@ -238,14 +220,14 @@ def test_recovers_from_symmetric_noise_better_than_cross_entropy():
     (dict(true_labels=np.zeros(5, dtype=int)), "true_labels has 5 entries"),
 ])
 def test_bad_settings_raise_one_line_errors(kwargs, match):
-    x, y = _images(n=12)
+    x, y = colour_images(n=12)
     with pytest.raises(ValueError, match=match) as info:
         ill.fit(x, y, model="resnet8", epochs=kwargs.pop("epochs", 1), progress=False, **kwargs)
     assert "\n" not in str(info.value)
 
 
 def test_bad_labels_and_candidates_raise_one_line_errors():
-    x, y = _images(n=12)
+    x, y = colour_images(n=12)
     kw = dict(model="resnet8", epochs=1, progress=False)
     for bad, match in [(y[:5], "labels has 5 entries"), (y + 0.5, "labels"),
                        (np.full(12, 7), "labels")]:
@@ -276,7 +258,7 @@ def test_registry_and_cli_list_both_entries():
 def test_strong_view_is_recorded_in_the_config_and_resumes_bit_exactly(tmp_path, monkeypatch):
     import json
 
-    x, y = _images()
+    x, y = colour_images(n=48)
     kw = dict(model="resnet8", model_kwargs={"widths": (8, 8, 8)}, epochs=2, batch_size=16,
               lr=0.05, seed=5, progress=False)
     full = ill.fit(x, y, **kw)  # the default: RandAugment + random erasing
@@ -302,7 +284,7 @@ def test_strong_view_is_recorded_in_the_config_and_resumes_bit_exactly(tmp_path,
 def test_strong_views_follow_the_official_recipes():
     from labelnoise.training import engine
 
-    x, y = _images(n=32)
+    x, y = colour_images(n=32)
     data = engine.prepare_data(x, y)
     images = data.x[:32]
     common = dict(model="resnet8", epochs=1, batch_size=16, lr=0.05, weight_decay=0.0,

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from _data import colour_images
 
 from labelnoise.partial import (
     annotations_from_pred_probs,
@@ -83,21 +84,11 @@ def test_partial_label_loss_hand_computed():
     assert float(partial_label_loss(logits, one)) == pytest.approx(float(ce), rel=1e-6)
 
 
-def _blobs(n=96, k=3, seed=0):
-    """Tiny 8x8 images whose colour encodes the class."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, k, n)
-    x = rng.integers(0, 60, size=(n, 8, 8, 3)).astype(np.uint8)
-    for c in range(k):
-        x[y == c, :, :, c] += 150
-    return x, y
-
-
 def test_proden_weights_stay_in_candidates_and_loss_falls():
     from labelnoise.noise import partial_labels
     from labelnoise.training import proden
 
-    x, y = _blobs()
+    x, y = colour_images()
     cand = partial_labels(y, q=0.5, num_classes=3, seed=1)
     res = proden.fit(x, cand, model="resnet8", epochs=4, batch_size=32, lr=0.05, seed=0,
                      progress=False, true_labels=y, model_kwargs={"widths": (8, 8, 8)})
