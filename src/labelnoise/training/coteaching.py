@@ -213,7 +213,7 @@ def fit(images, labels, *, model="resnet8", forget_rate: float = 0.2, num_gradua
                         decay_start=decay_start, weight_decay=weight_decay, schedule=schedule,
                         augment=augment, seed=seed, model_kwargs=model_kwargs,
                         true_labels=true_labels)
-    data = engine.prepare_data(images, labels, num_classes=num_classes, test_images=test_images,
-                               test_labels=test_labels, device=device)
-    return engine.run(method, data, checkpoint_dir=checkpoint_dir, resume=resume,
-                      progress=progress, on_epoch=on_epoch)
+    return engine.run_on_labels(method, images, labels, num_classes=num_classes,
+                                test_images=test_images, test_labels=test_labels, device=device,
+                                checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
+                                on_epoch=on_epoch)

@@ -354,7 +354,7 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 300,
                        rampup_length=rampup_length, conf_penalty=conf_penalty,
                        loss_history=loss_history, augment=augment, seed=seed,
                        model_kwargs=model_kwargs, true_labels=true_labels)
-    data = engine.prepare_data(images, labels, num_classes=num_classes, test_images=test_images,
-                               test_labels=test_labels, device=device)
-    return engine.run(method, data, checkpoint_dir=checkpoint_dir, resume=resume,
-                      progress=progress, on_epoch=on_epoch)
+    return engine.run_on_labels(method, images, labels, num_classes=num_classes,
+                                test_images=test_images, test_labels=test_labels, device=device,
+                                checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
+                                on_epoch=on_epoch)

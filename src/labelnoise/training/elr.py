@@ -222,7 +222,7 @@ def fit_plus(images, labels, *, model="preact-resnet18", epochs: int = 200,
                      lam=lam, beta=beta, mixup_alpha=mixup_alpha, ema_momentum=ema_momentum,
                      ema_rampup_steps=ema_rampup_steps, augment=augment, seed=seed,
                      model_kwargs=model_kwargs)
-    data = engine.prepare_data(images, labels, num_classes=num_classes, test_images=test_images,
-                               test_labels=test_labels, device=device)
-    return engine.run(method, data, checkpoint_dir=checkpoint_dir, resume=resume,
-                      progress=progress, on_epoch=on_epoch)
+    return engine.run_on_labels(method, images, labels, num_classes=num_classes,
+                                test_images=test_images, test_labels=test_labels, device=device,
+                                checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
+                                on_epoch=on_epoch)

@@ -933,6 +933,17 @@ def _modules_of(method: Method) -> list[nn.Module]:
     return found
 
 
+def run_on_labels(method: Method, images, labels, *, num_classes=None, test_images=None,
+                  test_labels=None, device=None, checkpoint_dir=None, resume: bool = False,
+                  progress: bool = True, on_epoch=None) -> FitResult:
+    """:func:`prepare_data` then :func:`run`: the body of every noisy-label method's ``fit``
+    (arguments and errors as those two functions')."""
+    data = prepare_data(images, labels, num_classes=num_classes, test_images=test_images,
+                        test_labels=test_labels, device=device)
+    return run(method, data, checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
+               on_epoch=on_epoch)
+
+
 def run(method: Method, data: TrainData, *, checkpoint_dir=None, resume: bool = False,
         progress: bool = True, on_epoch=None) -> FitResult:
     """Train ``method`` on ``data`` for ``method.epochs`` epochs: the one epoch loop.

@@ -454,10 +454,10 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 300, batch_siz
                  augment=augment, view_dropout=view_dropout, seed=seed,
                  model_kwargs=model_kwargs, strong_augment=strong_augment,
                  true_labels=true_labels)
-    data = engine.prepare_data(images, labels, num_classes=num_classes, test_images=test_images,
-                               test_labels=test_labels, device=device)
-    return engine.run(method, data, checkpoint_dir=checkpoint_dir, resume=resume,
-                      progress=progress, on_epoch=on_epoch)
+    return engine.run_on_labels(method, images, labels, num_classes=num_classes,
+                                test_images=test_images, test_labels=test_labels, device=device,
+                                checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
+                                on_epoch=on_epoch)
 
 
 def fit_partial(images, candidates, *, model="preact-resnet18", epochs: int = 150,

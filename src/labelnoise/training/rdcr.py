@@ -326,7 +326,7 @@ def fit(images, labels, *, model="resnet8", epochs: int = 15, batch_size: int = 
                   rotation_weight=rotation_weight, consistency_weight=consistency_weight,
                   rampup_epochs=rampup_epochs, ema=ema, ema_rampup=ema_rampup,
                   ema_horizon=ema_horizon, augment=augment, seed=seed, model_kwargs=model_kwargs)
-    data = engine.prepare_data(images, labels, num_classes=num_classes, test_images=test_images,
-                               test_labels=test_labels, device=device)
-    return engine.run(method, data, checkpoint_dir=checkpoint_dir, resume=resume,
-                      progress=progress, on_epoch=on_epoch)
+    return engine.run_on_labels(method, images, labels, num_classes=num_classes,
+                                test_images=test_images, test_labels=test_labels, device=device,
+                                checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
+                                on_epoch=on_epoch)

@@ -157,7 +157,7 @@ def fit(images, labels, *, model="resnet8", loss="ce", epochs: int = 15, batch_s
                       augment=augment, seed=seed, loss_kwargs=loss_kwargs,
                       model_kwargs=model_kwargs, milestones=milestones,
                       true_labels=true_labels)
-    data = engine.prepare_data(images, labels, num_classes=num_classes, test_images=test_images,
-                               test_labels=test_labels, device=device)
-    return engine.run(method, data, checkpoint_dir=checkpoint_dir, resume=resume,
-                      progress=progress, on_epoch=on_epoch)
+    return engine.run_on_labels(method, images, labels, num_classes=num_classes,
+                                test_images=test_images, test_labels=test_labels, device=device,
+                                checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
+                                on_epoch=on_epoch)
