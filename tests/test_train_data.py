@@ -130,6 +130,27 @@ def test_image_folder_same_pred_probs_through_api_and_cli(data, tmp_path):
     assert _history(cli) == _history(tmp_path / "api")
 
 
+def test_ill_strong_augment_option_reaches_the_method(data, tmp_path):
+    """--strong-augment crop-flip trains what fit_dataset(method_kwargs=...) trains, is saved
+    in config.json, and is not the default (RandAugment) run."""
+    common = dict(test=data / "images_test", method="ill", seed=1, batch_size=16, epochs=1,
+                  lr=0.05, device="cpu", progress=False)
+    api = fit_dataset(data / "images", out_dir=tmp_path / "api",
+                      method_kwargs={"strong_augment": "crop-flip"}, **common)
+    default = fit_dataset(data / "images", out_dir=tmp_path / "default", **common)
+    cli = tmp_path / "cli"
+    res = CliRunner().invoke(main, ["train", str(data / "images"), "--test",
+                                    str(data / "images_test"), "--method", "ill",
+                                    "--strong-augment", "crop-flip", "--seed", "1",
+                                    "--batch-size", "16", "--epochs", "1", "--lr", "0.05",
+                                    "--device", "cpu", "--no-progress", "--out", str(cli)])
+    assert res.exit_code == 0, res.output
+    assert json.loads((cli / "config.json").read_text())["method_kwargs"] == {
+        "strong_augment": "crop-flip"}
+    np.testing.assert_array_equal(np.load(cli / "pred_probs.npy"), api.pred_probs)
+    assert not np.array_equal(default.pred_probs, api.pred_probs)
+
+
 def test_table_cli_without_validation(data, tmp_path):
     out = tmp_path / "run"
     res = CliRunner().invoke(main, ["train", str(data / "table.csv"), "--label-column", "y",

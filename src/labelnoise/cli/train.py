@@ -45,6 +45,7 @@ from labelnoise.cli._errors import Command, install_signal_handlers, progress_op
 from labelnoise.losses import LOSSES as _LOSSES
 from labelnoise.models import IMAGE_MODELS
 from labelnoise.models import MODELS as _ALL_MODELS
+from labelnoise.training.ill import STRONG_AUGMENTS as _STRONG_AUGMENTS
 
 #: the --method choices: every method of the registry
 METHODS = tuple(training.METHODS)
@@ -56,7 +57,10 @@ MODELS = IMAGE_MODELS
 LOSSES = tuple(_LOSSES)
 #: method-specific options (registry ``options``) and their defaults: a value other than the
 #: default counts as given, which only the methods that take the option accept
-METHOD_OPTIONS = {"loss": "ce", "forget_rate": None, "lambda_u": None, "warmup_epochs": None}
+METHOD_OPTIONS = {"loss": "ce", "forget_rate": None, "lambda_u": None, "warmup_epochs": None,
+                  "strong_augment": None}
+#: the --strong-augment choices (ILL's strong view of an image)
+STRONG_AUGMENTS = _STRONG_AUGMENTS
 #: DATASET names that select the built-in CIFAR-10 run
 CIFAR_NAMES = ("cifar10", "cifar-10")
 #: the network of a CIFAR-10 run when --model is not given (the papers' backbone)
@@ -217,7 +221,8 @@ def run(cfg: dict, out: Path, *, resume: bool, progress: bool) -> dict:
     # and confidence penalty), then the method's options given on the command line
     asym = bool(cfg["noise"]) and cfg["noise"].startswith("asymmetric")
     kwargs.update(entry.settings_for(noise_rate, asym))
-    kwargs.update({opt: cfg[opt] for opt in entry.options if cfg[opt] is not None})
+    # .get: a config.json written before an option existed resumes with its default
+    kwargs.update({opt: cfg.get(opt) for opt in entry.options if cfg.get(opt) is not None})
     if entry.accepts("true_labels"):
         kwargs["true_labels"] = true
     start = time.perf_counter()
@@ -384,6 +389,10 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
                    "the paper; else 25).")
 @click.option("--warmup-epochs", type=click.IntRange(min=0), default=None,
               help="Warm-up epochs of DivideMix (default 10) and Co-Reg (default 50).")
+@click.option("--strong-augment", type=click.Choice(STRONG_AUGMENTS), default=None,
+              help=f"Strong view of an image for --method {_methods_taking('strong_augment')}: "
+                   "randaugment (default: RandAugment + Cutout, as ILL's code) or crop-flip (a "
+                   "second crop + flip). Embeddings and tables have one view.")
 @click.option("--subset", type=click.IntRange(min=2), default=None,
               help="cifar10: train on a seeded random subset of this many training examples.")
 @click.option("--test-subset", type=click.IntRange(min=1), default=None,
@@ -402,8 +411,8 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
 @progress_option
 def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, loss, model,
           test, label_column, text_columns, val_fraction, num_classes, epochs, batch_size, lr,
-          forget_rate, lambda_u, warmup_epochs, subset, test_subset, out, resume_dir, data_root,
-          seed, device, nproc, progress):
+          forget_rate, lambda_u, warmup_epochs, strong_augment, subset, test_subset, out,
+          resume_dir, data_root, seed, device, nproc, progress):
     """Train a classifier on noisy labels.
 
     DATASET: cifar10 (the default: CIFAR-10 with --noise, --label-set or --candidates,
@@ -423,8 +432,8 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
         _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidates_file,
                        loss, model, test, label_column, list(text_columns) or None,
                        val_fraction, num_classes, epochs, batch_size, lr, forget_rate,
-                       lambda_u, warmup_epochs, subset, test_subset, out, resume_dir,
-                       data_root, seed, device, nproc, show_progress(progress))
+                       lambda_u, warmup_epochs, strong_augment, subset, test_subset, out,
+                       resume_dir, data_root, seed, device, nproc, show_progress(progress))
     finally:
         if distributed.launched_by_torchrun():
             distributed.shutdown()
@@ -432,13 +441,13 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
 
 def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, loss,
                    model, test, label_column, text_columns, val_fraction, num_classes, epochs,
-                   batch_size, lr, forget_rate, lambda_u, warmup_epochs, subset, test_subset,
-                   out, resume_dir, data_root, seed, device, nproc, progress):
+                   batch_size, lr, forget_rate, lambda_u, warmup_epochs, strong_augment, subset,
+                   test_subset, out, resume_dir, data_root, seed, device, nproc, progress):
     given = dict(noise=noise, label_set=label_set, candidates_file=candidates_file,
                  subset=subset, test_subset=test_subset, data_root=data_root, test=test,
                  label_column=label_column, val_fraction=val_fraction, num_classes=num_classes,
                  loss=loss, forget_rate=forget_rate, lambda_u=lambda_u,
-                 warmup_epochs=warmup_epochs)
+                 warmup_epochs=warmup_epochs, strong_augment=strong_augment)
     if resume_dir is not None:
         if out is not None and Path(out) != resume_dir:
             raise click.UsageError("give either --out (new run) or --resume (continue), not both")
@@ -522,7 +531,8 @@ def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidate
                    candidates=str(candidates_file) if candidates_file else None, loss=loss,
                    model=model or CIFAR_DEFAULT_MODEL, epochs=epochs, batch_size=batch_size,
                    lr=lr, forget_rate=forget_rate, lambda_u=lambda_u,
-                   warmup_epochs=warmup_epochs, subset=subset, test_subset=test_subset,
+                   warmup_epochs=warmup_epochs, strong_augment=strong_augment, subset=subset,
+                   test_subset=test_subset,
                    data_root=data_root, seed=seed, device=device)
         created_out = not out.exists()
         world = _join(device)

@@ -103,8 +103,8 @@ METHODS: dict[str, MethodEntry] = {
     "coreg": MethodEntry("coreg:fit", candidates=True, options=("warmup_epochs",)),
     "rdcr": MethodEntry("rdcr:fit"),
     "complementary": MethodEntry("complementary:fit", candidates=True),
-    "ill": MethodEntry("ill:fit"),
-    "ill-partial": MethodEntry("ill:fit_partial", candidates=True),
+    "ill": MethodEntry("ill:fit", options=("strong_augment",)),
+    "ill-partial": MethodEntry("ill:fit_partial", candidates=True, options=("strong_augment",)),
 }
 
 
