@@ -24,6 +24,9 @@ BLOCK = 7_000  # not a multiple of chunk_rows(K): exercises the rechunking
 # "adaptive" is "pooled" on these (confident) pred_probs: test_adaptive_filter_on_flat_pred_probs
 BLOCKWISE_FILTERS = ("adaptive", "pooled", "mixture", "confident_learning", "predicted_neq_given",
                      "low_self_confidence", "low_normalized_margin")
+#: exact selections within each class (from candidates) or over all scores (a histogram)
+SELECTION_FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "expected_f1")
+assert set(BLOCKWISE_FILTERS + SELECTION_FILTERS) == set(filt.FILTERS)
 
 
 def _data(seed: int, dtype=np.float64):
@@ -74,7 +77,7 @@ def _check_identical(labels, pp, dl, dp, full=True):
         got = ln.label_quality_scores(dl, dp, method=method)
         assert isinstance(got, da.Array)
         np.testing.assert_array_equal(got.compute(), expected, err_msg=method)
-    for filter_by in BLOCKWISE_FILTERS:
+    for filter_by in BLOCKWISE_FILTERS + SELECTION_FILTERS:
         expected = ln.find_label_issues(labels, pp, filter_by=filter_by)
         assert 0 < expected.sum() < N
         np.testing.assert_array_equal(ln.find_label_issues(dl, dp, filter_by=filter_by).compute(),
@@ -217,11 +220,77 @@ def test_identical_rows_warning(data):
         ln.label_quality_scores(*_lazy(*data), method="self_confidence")
 
 
-@pytest.mark.parametrize("filter_by", dask_arrays.UNSUPPORTED_FILTERS)
-def test_global_sort_filters_refused(data, filter_by):
-    assert filter_by in filt.FILTERS
-    with pytest.raises(NotImplementedError, match=f"filter_by='{filter_by}'"):
-        ln.find_label_issues(*_lazy(*data), filter_by=filter_by)
+def _same_flags(labels, pp, dl, dp, **kwargs):
+    expected = ln.find_label_issues(labels, pp, **kwargs)
+    np.testing.assert_array_equal(ln.find_label_issues(dl, dp, **kwargs).compute(), expected,
+                                  err_msg=str(kwargs))
+    assert 0 < expected.sum() < len(labels)
+
+
+@pytest.mark.parametrize("filter_by", ("prune_by_noise_rate", "prune_by_class", "both"))
+def test_prune_filters_identical_with_options_ensembles_and_a_second_pass(data, filter_by,
+                                                                          monkeypatch):
+    labels, pp = data
+    dl, dp = _lazy(labels, pp)
+    other = np.roll(pp, 1, axis=0)
+    members = [dp, da.from_array(other, chunks=(BLOCK, K))]
+    calls = []
+    monkeypatch.setattr(dask_arrays, "_prune_candidates",
+                        lambda *a: calls.append(1) or _prune_candidates(*a))
+    with dask.config.set(scheduler="threads"):
+        _same_flags(labels, pp, dl, dp, filter_by=filter_by, frac_noise=0.4,
+                    min_examples_per_class=3)
+        _same_flags(labels, [pp, other], dl, members, filter_by=filter_by)
+        blocks = len(dask_arrays._row_chunks(dp.chunks[0], N, chunk_rows(K)))  # rechunked
+        assert len(calls) == 2 * blocks  # one candidate pass per call: the bounds held
+        # a strided subsample (as above 131,072 rows), and bounds set too high on purpose:
+        # the cells that kept too few are searched again, and the flags stay exact
+        monkeypatch.setattr(filt, "_BOTH_COUNT_ROWS", 4_000)
+        monkeypatch.setattr(dask_arrays, "PRUNE_BOUND_SLACK", -30.0)
+        calls.clear()
+        _same_flags(labels, pp, dl, dp, filter_by=filter_by)
+        assert len(calls) == 2 * blocks
+        np.testing.assert_array_equal(
+            ln.find_label_issues(dl, dp, filter_by=filter_by, return_ranked=True),
+            ln.find_label_issues(labels, pp, filter_by=filter_by, return_ranked=True))
+
+
+_prune_candidates = dask_arrays._prune_candidates
+
+
+def test_prune_filters_warn_about_small_classes_as_in_memory(data):
+    labels, pp = data
+    small = labels.copy()
+    small[small == 3] = 4
+    small[[10, 20]] = 3  # class 3: two examples
+    with pytest.warns(UserWarning, match="class 3 has only 2 examples") as mem_record:
+        expected = ln.find_label_issues(small, pp, filter_by="both", min_examples_per_class=2)
+    with dask.config.set(scheduler="threads"), \
+            pytest.warns(UserWarning, match="class 3 has only 2 examples"):
+        got = ln.find_label_issues(*_lazy(small, pp), filter_by="both",
+                                   min_examples_per_class=2).compute()
+    assert len(mem_record) >= 1
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_expected_f1_identical_with_tied_and_concentrated_scores(data):
+    labels, pp = data
+    dl, dp = _lazy(labels, pp)
+    # tied scores: 2,000 distinct (label, row) pairs repeated (ties at the cut-off go by
+    # index, as in memory), and a model so confident that its scores crowd into few bins
+    idx = np.random.default_rng(7).integers(0, 2_000, N)
+    sharp = pp ** 6
+    sharp /= sharp.sum(axis=1, keepdims=True)
+    with dask.config.set(scheduler="threads"):
+        _same_flags(labels, pp, dl, dp, filter_by="expected_f1")
+        for lab, p in ((labels[idx], pp[idx]), (labels, sharp)):
+            _same_flags(lab, p, da.from_array(lab, chunks=BLOCK),
+                        da.from_array(p, chunks=(BLOCK, K)), filter_by="expected_f1")
+        assert np.unique(ln.label_quality_scores(labels[idx], pp[idx])).size <= 2_000
+        # scores all equal (a one-hot model agreeing with every label): as in memory
+        perfect = np.eye(K)[labels]
+        _same_flags(labels, perfect, dl, da.from_array(perfect, chunks=(BLOCK, K)),
+                    filter_by="expected_f1")
 
 
 def test_adaptive_filter_on_flat_pred_probs(data, monkeypatch):

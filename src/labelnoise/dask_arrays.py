@@ -26,16 +26,23 @@ where they apply: ``mixture`` fits its weight on the client from all N likelihoo
 (8 bytes per example, identical) up to ``MIXTURE_GATHER_MAX_ROWS`` rows, and beyond that by
 Newton's method over blockwise sums (same root to about 1e-13); and ``low_self_confidence``
 / ``low_normalized_margin`` break exact ties at their cut-off by index (numpy's unstable
-``argsort`` in memory). ``filter_by="expected_f1"``, ``"prune_by_noise_rate"``,
-``"prune_by_class"`` and ``"both"`` need a global sort per class and raise
-``NotImplementedError``. The default ``"adaptive"`` filter works on Dask arrays: on flat
+``argsort`` in memory), as do ``"prune_by_noise_rate"``, ``"prune_by_class"`` and ``"both"``
+(``numpy.argpartition`` in memory), and ``"expected_f1"`` picks its number of flags from
+sums taken in another order (it differs only where two counts' expected F1 agree to float
+rounding). The prune filters select exactly within each (given class, column) cell from
+candidates: a pass keeps the values above a bound per cell read from the strided subsample
+of ``filter._both_count`` (brought to the client), the client selects (a cell that kept
+too few is searched again without a bound); ``"expected_f1"`` locates its cut with a
+histogram of the scores and brings two bins' scores to the client. The default
+``"adaptive"`` filter works on Dask arrays: on flat
 pred_probs (a weak model) it counts with ``"both"`` on the in-memory path's strided subsample
 (at most about 131,072 rows, brought to the client; every row when N is at most that, so
 then the whole input) and flags the lowest ``adaptive`` scores by a blockwise selection.
 
 Memory: a worker holds a few blocks (each ``rows x K`` float64 plus the kernels'
 temporaries), independent of N; the client holds (K, K) statistics, plus 16 bytes per
-flagged example for ``return_ranked=True``.
+flagged example for ``return_ranked=True`` and 24 bytes per candidate (about the number
+flagged) for the prune filters.
 
 Requires the optional extra ``labelnoise[dask]`` (``dask[array,distributed]``, ``zarr``);
 importing :mod:`labelnoise` never imports dask.
@@ -55,8 +62,15 @@ from labelnoise import _validation as V
 #: blockwise sums of the ratios persisted on the workers
 MIXTURE_GATHER_MAX_ROWS = 1 << 24
 
-#: filters that need a global sort (within each class) and are not available on Dask arrays
-UNSUPPORTED_FILTERS = ("expected_f1", "prune_by_noise_rate", "prune_by_class", "both")
+#: the prune filters' candidate pass keeps, in each (given class, column) cell, the values
+#: at or above a bound read from the strided subsample at rank q f + PRUNE_BOUND_SLACK
+#: sqrt(q f) + 2 (q: the cell's quota, f: the class's share in the subsample), so one pass
+#: almost always keeps enough; a cell that kept too few is searched again without a bound
+PRUNE_BOUND_SLACK = 4.0
+
+#: bins of the score histogram that locates the ``expected_f1`` cut (two bins' scores are
+#: then brought to the client)
+EXPECTED_F1_BINS = 1 << 16
 
 
 def _is_dask(x) -> bool:
@@ -835,12 +849,13 @@ def find_label_issues(labels, pred_probs, *, filter_by: str | None = None,
     labels, pred_probs
         As :func:`estimate_noise`.
     filter_by : str
-        ``"adaptive"`` (default), ``"pooled"``, ``"mixture"``, ``"confident_learning"``,
-        ``"predicted_neq_given"``, ``"low_self_confidence"`` or ``"low_normalized_margin"``.
-        ``"expected_f1"``, ``"prune_by_noise_rate"``, ``"prune_by_class"`` and ``"both"``
-        need a global sort (of all scores, or within each class) and raise
-        ``NotImplementedError``. ``"adaptive"`` on flat pred_probs brings its ``"both"``
-        subsample (at most about 131,072 rows) to the client.
+        Any of the in-memory function's filters. ``"adaptive"`` on flat pred_probs brings
+        its ``"both"`` subsample (at most about 131,072 rows) to the client. The selections
+        within a class or over all scores are exact: ``"prune_by_noise_rate"``,
+        ``"prune_by_class"`` and ``"both"`` (a confident-joint pass, then one pass that
+        keeps the candidates above per-cell bounds read from the same subsample, selected
+        on the client: 24 bytes per candidate, about the number flagged), ``"expected_f1"``
+        (a histogram pass, then the scores of two bins on the client).
     return_ranked, rank_by, frac_noise, min_examples_per_class, noise_matrix
         As the in-memory function.
     out : str or path, optional
@@ -854,8 +869,6 @@ def find_label_issues(labels, pred_probs, *, filter_by: str | None = None,
 
     Raises
     ------
-    NotImplementedError
-        ``filter_by`` is one of ``UNSUPPORTED_FILTERS``.
     ValueError
         As the in-memory function.
     """
@@ -868,13 +881,6 @@ def find_label_issues(labels, pred_probs, *, filter_by: str | None = None,
         rank_by = rank.DEFAULT_METHOD
     V.validate_choice(rank_by, rank.METHODS, "rank_by")
     filt._check_prune_options(frac_noise, min_examples_per_class)
-    if filter_by in UNSUPPORTED_FILTERS:
-        raise NotImplementedError(
-            f"filter_by={filter_by!r} needs a global sort (of all scores, or within each "
-            "class) and is not available on Dask arrays; use filter_by='pooled', 'mixture', "
-            "'confident_learning', 'predicted_neq_given', 'low_self_confidence' or "
-            "'low_normalized_margin', or compute the in-memory function on numpy arrays"
-        )
     score_method = scores = None
     if filter_by in filt.OUR_FILTERS:
         score_method = filt._FILTER_SCORE[filter_by]
@@ -889,10 +895,15 @@ def find_label_issues(labels, pred_probs, *, filter_by: str | None = None,
             mask = _lowest(scores, _both_count(inputs, frac_noise, min_examples_per_class))
             return _finish(inputs, mask, scores, score_method, return_ranked, rank_by, out)
         scores = _scores(inputs, score_method, noise_matrix)
-        mask = scores < 0.5
+        if filter_by == "expected_f1":
+            mask = _lowest(scores, _expected_f1_count(scores))
+        else:
+            mask = scores < 0.5
     else:
         inputs = _validate(labels, pred_probs)
-        if filter_by == "predicted_neq_given":
+        if filter_by in ("prune_by_noise_rate", "prune_by_class", "both"):
+            mask = _prune_mask(inputs, filter_by, frac_noise, min_examples_per_class)
+        elif filter_by == "predicted_neq_given":
             mask = inputs.map_blocks(_cl_mask_block, bool, filter_by, None)
         else:
             thresholds = _thresholds(inputs)
@@ -903,9 +914,9 @@ def find_label_issues(labels, pred_probs, *, filter_by: str | None = None,
     return _finish(inputs, mask, scores, score_method, return_ranked, rank_by, out)
 
 
-def _both_count(inputs: _Inputs, frac_noise: float, min_examples_per_class: int) -> int:
-    """``filter._both_count`` on Dask inputs: the same rows (every s-th, plus the first of
-    any class the stride misses) brought to the client, then the in-memory count."""
+def _subsample(inputs: _Inputs) -> tuple[np.ndarray, list]:
+    """The rows of ``filter._both_count``'s subsample (every s-th, plus the first example of
+    any class the stride misses), brought to the client: (labels int64 (n',), [member rows])."""
     from labelnoise import filter as filt
 
     dask, _ = _dask()
@@ -922,10 +933,17 @@ def _both_count(inputs: _Inputs, frac_noise: float, min_examples_per_class: int)
             first = np.minimum(first, f)
         idx = np.union1d(idx, first[first < n])
         labels = np.asarray(inputs.labels[idx].compute(), dtype=np.int64)
-        members = [np.asarray(m[idx].compute()) for m in inputs.members]
-    else:
-        members = [np.asarray(m[::stride].compute()) for m in inputs.members]
-    return filt._count_both(labels, members, list(inputs.renormalize), n, frac_noise,
+        return labels, [np.asarray(m[idx].compute()) for m in inputs.members]
+    return labels, [np.asarray(m[::stride].compute()) for m in inputs.members]
+
+
+def _both_count(inputs: _Inputs, frac_noise: float, min_examples_per_class: int) -> int:
+    """``filter._both_count`` on Dask inputs: the same rows (:func:`_subsample`) brought to
+    the client, then the in-memory count."""
+    from labelnoise import filter as filt
+
+    labels, members = _subsample(inputs)
+    return filt._count_both(labels, members, list(inputs.renormalize), inputs.n, frac_noise,
                             min_examples_per_class)
 
 
@@ -939,6 +957,186 @@ def _first_of(lab, start: int, classes: np.ndarray) -> np.ndarray:
         cls, at = np.unique(lab[hits], return_index=True)
         out[np.searchsorted(classes, cls)] = start + hits[at]
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# the prune filters and expected_f1: exact selections from candidates
+
+
+def _prune_quotas(inputs: _Inputs, filter_by: str, frac_noise: float,
+                  min_examples_per_class: int) -> np.ndarray:
+    """int64 (K, K) quotas ``q[c, j]``: how many examples of given class ``c`` the prune
+    filter flags in column ``j`` (``j != c``: ``prune_by_noise_rate``, the largest
+    ``p_j - p_c``; ``j == c``: ``prune_by_class``, the smallest ``p_c``), as
+    ``filter._prune`` (one confident-joint pass; classes too small are warned about)."""
+    from labelnoise import filter as filt
+
+    cj, _ = _confident_joint(inputs, calibrate=True)
+    prune_counts = filt._keep_at_least_n_per_class(cj.T, min_examples_per_class, frac_noise)
+    k, counts = inputs.k, inputs.counts
+    quotas = np.zeros((k, k), dtype=np.int64)
+    if filter_by in ("prune_by_noise_rate", "both"):
+        quotas[:] = prune_counts.T
+        np.fill_diagonal(quotas, 0)
+    if filter_by in ("prune_by_class", "both"):
+        np.fill_diagonal(quotas, np.maximum(counts - prune_counts.diagonal(), 0))
+    for c in np.flatnonzero(counts <= min_examples_per_class):
+        filt._warn_small_class(int(c), int(counts[c]), min_examples_per_class, stacklevel=4)
+        quotas[c] = 0
+    return quotas
+
+
+def _prune_values(rows: np.ndarray, lab: np.ndarray) -> np.ndarray:
+    """float64 (n, K): ``rows[:, j] - rows[:, y]`` off the given label ``y`` and
+    ``-rows[:, y]`` on it (larger = flagged first by ``filter._prune``)."""
+    at = np.arange(lab.size)
+    own = rows[at, lab]
+    values = rows - own[:, None]
+    values[at, lab] = -own
+    return values
+
+
+def _prune_bounds(labels: np.ndarray, rows: np.ndarray, quotas: np.ndarray,
+                  counts: np.ndarray) -> np.ndarray:
+    """float64 (K, K) lower bounds on each cell's cut-off value from a subsample (labels
+    (n',), float64 rows (n', K)): the value of rank ``q f + PRUNE_BOUND_SLACK sqrt(q f) + 2``
+    in the cell's subsample (f: the class's share in the subsample), -inf where that rank
+    is past the subsample's rows of the class (the pass then keeps all of them)."""
+    k = quotas.shape[0]
+    bounds = np.full((k, k), -np.inf)
+    values = _prune_values(rows, labels)
+    for c in np.flatnonzero(quotas.any(axis=1)):
+        vc = values[labels == c]
+        if not vc.shape[0]:
+            continue
+        expect = quotas[c] * (vc.shape[0] / counts[c])
+        rank = np.maximum(np.ceil(expect + PRUNE_BOUND_SLACK * np.sqrt(expect) + 2.0), 1)
+        rank = rank.astype(np.int64)
+        cols = np.flatnonzero((quotas[c] > 0) & (rank <= vc.shape[0]))
+        if cols.size:
+            desc = -np.sort(-vc[:, cols], axis=0)
+            bounds[c, cols] = desc[rank[cols] - 1, np.arange(cols.size)]
+    return bounds
+
+
+def _prune_candidates(start, lab, mem, renormalize, chunk, quotas, bounds):
+    """The block's (cell c * K + j, value, global index) with a value at or above the
+    cell's bound, in the in-memory path's chunks (the same float64 rows)."""
+    lab = np.asarray(lab).astype(np.int64, copy=False)
+    pp = _block_pp(mem, renormalize, chunk)
+    k = pp.k
+    active = quotas > 0
+    parts = []
+    for a, b in _chunk_ranges(pp.n, chunk):
+        y = lab[a:b]
+        values = _prune_values(pp.rows(a, b), y)
+        r, j = np.nonzero(active[y] & (values >= bounds[y]))
+        parts.append((y[r] * k + j, values[r, j], start + a + r))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
+    return tuple(np.concatenate(p) for p in zip(*parts))
+
+
+def _prune_select(inputs: _Inputs, quotas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact per-cell selection: (cells, global indices) of the ``quotas[c, j]`` largest
+    values of each cell (ties at the cut-off by index). One pass over the blocks keeps the
+    candidates at or above bounds from :func:`_subsample`; a cell that kept fewer than its
+    quota above a finite bound is searched again without one (a second pass)."""
+    k = inputs.k
+    labels, members = _subsample(inputs)
+    sub = V.PredProbs(arrays=members, renormalize=list(inputs.renormalize), n=labels.size,
+                      k=k, chunk=max(1, labels.size))
+    bounds = _prune_bounds(labels, sub.rows(0, labels.size), quotas, inputs.counts)
+    while True:
+        parts = inputs.reduce_blocks(_prune_candidates, quotas, bounds)
+        cells, values, index = (np.concatenate(p) for p in zip(*parts))
+        kept = np.bincount(cells, minlength=k * k).reshape(k, k)
+        short = (kept < quotas) & np.isfinite(bounds)
+        if not short.any():
+            break
+        bounds[short] = -np.inf
+    order = np.lexsort((index, -values, cells))
+    cells, index = cells[order], index[order]
+    rank = np.arange(cells.size) - np.searchsorted(cells, cells, side="left")
+    keep = rank < quotas.ravel()[cells]
+    return cells[keep], index[keep]
+
+
+def _prune_mask_block(start, lab, mem, renormalize, chunk, flagged):
+    """The block's mask: its ``flagged`` rows (local indices) that the model does not
+    predict as given (``filter._issue_mask``'s last step)."""
+    from labelnoise import count
+
+    lab = np.asarray(lab).astype(np.int64, copy=False)
+    pp = _block_pp(mem, renormalize, chunk)
+    out = np.zeros(pp.n, dtype=bool)
+    out[flagged] = True
+    for a, b in _chunk_ranges(pp.n, chunk):
+        out[a:b] &= ~count._predicted_equals_given(lab[a:b], _rows_pp(pp.rows(a, b)))
+    return out
+
+
+def _prune_mask(inputs: _Inputs, filter_by: str, frac_noise: float,
+                min_examples_per_class: int):
+    """Lazy mask of ``prune_by_noise_rate`` / ``prune_by_class`` / ``both``."""
+    dask, da = _dask()
+    k = inputs.k
+    quotas = _prune_quotas(inputs, filter_by, frac_noise, min_examples_per_class)
+    cells, index = _prune_select(inputs, quotas)
+    diagonal = cells // k == cells % k
+    by_class, by_rate = np.unique(index[diagonal]), np.unique(index[~diagonal])
+    flagged = {"prune_by_class": by_class, "prune_by_noise_rate": by_rate,
+               "both": np.intersect1d(by_class, by_rate)}[filter_by]
+    parts = []
+    for (s, lab, mem), size in zip(inputs.blocks(), inputs.labels.chunks[0]):
+        local = flagged[np.searchsorted(flagged, s):np.searchsorted(flagged, s + size)] - s
+        task = dask.delayed(_prune_mask_block, pure=True)(s, lab, mem, inputs.renormalize,
+                                                          inputs.chunk, local)
+        parts.append(da.from_delayed(task, shape=(size,), dtype=bool))
+    return da.concatenate(parts)
+
+
+def _f1_histogram(scores) -> np.ndarray:
+    """float64 (2, EXPECTED_F1_BINS): per bin of the score, the count and the sum of
+    ``1 - score``."""
+    s = np.asarray(scores, dtype=np.float64)
+    b = np.minimum((s * EXPECTED_F1_BINS).astype(np.int64), EXPECTED_F1_BINS - 1)
+    return np.stack([np.bincount(b, minlength=EXPECTED_F1_BINS).astype(np.float64),
+                     np.bincount(b, weights=1.0 - s, minlength=EXPECTED_F1_BINS)])
+
+
+def _f1_bins_values(scores, lo: int, hi: int) -> np.ndarray:
+    """The block's scores whose bin is in [lo, hi]."""
+    s = np.asarray(scores, dtype=np.float64)
+    b = np.minimum((s * EXPECTED_F1_BINS).astype(np.int64), EXPECTED_F1_BINS - 1)
+    return s[(b >= lo) & (b <= hi)]
+
+
+def _expected_f1_count(scores) -> int:
+    """How many examples ``filter.expected_f1_mask`` flags, from lazy (N,) scores in
+    [0, 1], in two passes: a histogram of the scores (counts and sums of 1 - s per bin)
+    gives the expected F1 at every bin edge; F1(k) = 2 S(k) / (k + total) is unimodal in k
+    (S concave), so its maximum lies in the two non-empty bins around the best edge, whose
+    scores the second pass brings to the client to find the exact k."""
+    dask, _ = _dask()
+    blocks = scores.to_delayed().ravel()
+    hist = np.sum(dask.compute(*[dask.delayed(_f1_histogram, pure=True)(b) for b in blocks]),
+                  axis=0)
+    total = float(hist[1].sum())
+    if total <= 0.0:
+        return 0
+    nonempty = np.flatnonzero(hist[0])
+    edges_k = np.cumsum(hist[0][nonempty])
+    edges_s = np.cumsum(hist[1][nonempty])
+    best = int(np.argmax(edges_s / (edges_k + total)))
+    lo, hi = nonempty[best], nonempty[min(best + 1, nonempty.size - 1)]
+    k0 = int(edges_k[best - 1]) if best else 0
+    s0 = float(edges_s[best - 1]) if best else 0.0
+    values = np.sort(np.concatenate(dask.compute(
+        *[dask.delayed(_f1_bins_values, pure=True)(b, int(lo), int(hi)) for b in blocks])))
+    ks = k0 + np.arange(1, values.size + 1)
+    f1 = (s0 + np.cumsum(1.0 - values)) / (ks + total)
+    return int(ks[int(np.argmax(f1))])
 
 
 def _finish(inputs: _Inputs, mask, scores, score_method, return_ranked: bool, rank_by, out):

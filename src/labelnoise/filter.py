@@ -167,6 +167,13 @@ def _top(values: np.ndarray, num: int) -> np.ndarray:
     return np.argpartition(-values, num - 1)[:num]
 
 
+def _warn_small_class(c: int, size: int, min_examples_per_class: int, stacklevel: int) -> None:
+    """The prune filters' warning for a class they leave alone."""
+    warnings.warn(f"class {c} has only {size} examples (min_examples_per_class = "
+                  f"{min_examples_per_class}); its label issues are not flagged",
+                  stacklevel=stacklevel)
+
+
 def _prune(labels: np.ndarray, pp: PredProbs, prune_counts: np.ndarray, by: str,
            min_examples_per_class: int) -> np.ndarray:
     """Per-class pruning over validated inputs; by is 'noise_rate' or 'class'."""
@@ -178,11 +185,7 @@ def _prune(labels: np.ndarray, pp: PredProbs, prune_counts: np.ndarray, by: str,
     def one_class(c: int) -> None:
         rows = order[bounds[c]:bounds[c + 1]]
         if rows.size <= min_examples_per_class:
-            warnings.warn(
-                f"class {c} has only {rows.size} examples (min_examples_per_class = "
-                f"{min_examples_per_class}); its label issues are not flagged",
-                stacklevel=4,
-            )
+            _warn_small_class(c, rows.size, min_examples_per_class, stacklevel=5)
             return
         if by == "class":
             num = rows.size - int(prune_counts[c, c])
@@ -243,7 +246,7 @@ def find_label_issues(labels, pred_probs, *, filter_by: str = DEFAULT_FILTER,
             with no example.
 
     Dask arrays (chunked along N) are handled by :mod:`labelnoise.dask_arrays` (a lazy
-    Dask mask is returned; some ``filter_by`` raise ``NotImplementedError`` there).
+    Dask mask is returned, every ``filter_by``).
     """
     if _is_dask(labels) or _is_dask(pred_probs):
         from labelnoise import dask_arrays
