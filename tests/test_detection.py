@@ -439,6 +439,13 @@ def test_expected_f1_mask_hand_computed():
     np.testing.assert_array_equal(filter.expected_f1_mask(s), [True, False, True, False])
     # the cut-off lies at q = F/2 (Lipton et al. 2014): .4 >= .754 / 2 > .1
     assert not filter.expected_f1_mask(np.ones(5)).any()
+    # all q = 1e-4 (0.05 errors expected): the top-k value 2kq / (k + 5q) grows with k, at
+    # most 2e-4 at k = 500, far below exp(-0.05) = 0.95: nothing flagged, not everything
+    assert not filter.expected_f1_mask(np.full(500, 1 - 1e-4)).any()
+    # one sure error among 499 sure-correct labels: flagging it scores 2 / 2 > exp(-1.05)
+    s = np.full(500, 1 - 1e-4)
+    s[7] = 0.0
+    assert np.flatnonzero(filter.expected_f1_mask(s)).tolist() == [7]
     with pytest.raises(ValueError, match=r"scores\[1\]"):
         filter.expected_f1_mask(np.array([0.5, np.nan]))
     with pytest.raises(ValueError, match="1-D"):

@@ -1117,7 +1117,8 @@ def _expected_f1_count(scores) -> int:
     [0, 1], in two passes: a histogram of the scores (counts and sums of 1 - s per bin)
     gives the expected F1 at every bin edge; F1(k) = 2 S(k) / (k + total) is unimodal in k
     (S concave), so its maximum lies in the two non-empty bins around the best edge, whose
-    scores the second pass brings to the client to find the exact k."""
+    scores the second pass brings to the client to find the exact k (0 when flagging
+    nothing scores better, as in memory)."""
     dask, _ = _dask()
     blocks = scores.to_delayed().ravel()
     hist = np.sum(dask.compute(*[dask.delayed(_f1_histogram, pure=True)(b) for b in blocks]),
@@ -1136,7 +1137,8 @@ def _expected_f1_count(scores) -> int:
         *[dask.delayed(_f1_bins_values, pure=True)(b, int(lo), int(hi)) for b in blocks])))
     ks = k0 + np.arange(1, values.size + 1)
     f1 = (s0 + np.cumsum(1.0 - values)) / (ks + total)
-    return int(ks[int(np.argmax(f1))])
+    best = int(np.argmax(f1))
+    return 0 if np.exp(-total) >= 2.0 * f1[best] else int(ks[best])
 
 
 def _finish(inputs: _Inputs, mask, scores, score_method, return_ranked: bool, rank_by, out):

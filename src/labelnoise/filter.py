@@ -77,7 +77,11 @@ Ours:
   optimum the cut-off lies at ``q = F/2`` with F the optimal expected F1 (Lipton, Elkan
   and Naryanaswamy 2014, "Optimal Thresholding of Classifiers to Maximize F1 Measure",
   ECML PKDD), so it flags more than ``"pooled"`` (``q > 1/2``) and adapts to the noise
-  rate (``benchmarks/RESULTS.md``). Needs one sort, N log N.
+  rate (``benchmarks/RESULTS.md``). Flagging nothing scores 1 when the data has no error
+  (probability about ``exp(-sum_all q)``) and 0 otherwise, so nothing is flagged when
+  ``exp(-sum_all q)`` is at least the best top-k value (well under one error expected: a
+  model that agrees with every label; without this rule every example would be flagged,
+  as ``2 k q / (k + N q)`` grows with k when all q are equal). Needs one sort, N log N.
 
 By default the indices returned with ``return_ranked=True`` are ordered by the default
 label-quality score (``adaptive``, the best-ranking score on the development benchmark),
@@ -314,8 +318,8 @@ def expected_f1_mask(scores) -> np.ndarray:
 
     Returns:
         bool ndarray (N,): the k lowest scores (ties in index order) for the k maximising
-        ``2 sum_{top k} (1 - s) / (k + sum_all (1 - s))``; all False when no label is
-        expected to be wrong. See ``"expected_f1"`` in the module docstring for the source.
+        ``2 sum_{top k} (1 - s) / (k + sum_all (1 - s))``; all False when that maximum is
+        at most ``exp(-sum_all (1 - s))`` (no label expected to be wrong). See ``"expected_f1"`` in the module docstring for the source.
 
     Raises:
         ValueError: ``scores`` not 1-D, empty, NaN or outside [0, 1].
@@ -333,7 +337,10 @@ def expected_f1_mask(scores) -> np.ndarray:
         return mask
     order = np.argsort(s, kind="stable")
     f1 = 2.0 * np.cumsum(q[order]) / (np.arange(1, s.size + 1) + total)
-    mask[order[: int(np.argmax(f1)) + 1]] = True
+    best = int(np.argmax(f1))
+    if np.exp(-total) >= f1[best]:  # flagging nothing is expected to score better
+        return mask
+    mask[order[: best + 1]] = True
     return mask
 
 
