@@ -10,6 +10,7 @@ from labelnoise._validation import (
     validate_choice,
     validate_pred_probs,
 )
+from labelnoise.dask_arrays import _is_dask
 from labelnoise.multiannotator._checks import AnnotatorQualityWarning, _check_float, _check_int
 from labelnoise.multiannotator.annotations import (
     Annotations,
@@ -42,7 +43,13 @@ def consensus_labels(
 
     Args:
         annotations: int array (N, M), class in [0, K) or -1 (NaN also accepted) where
-            annotator m did not label example n; or an :class:`Annotations`.
+            annotator m did not label example n; or an :class:`Annotations`; or a
+            ``dask.array`` (N, M) chunked along N only, for ``majority_vote`` and
+            ``dawid_skene`` without ``pred_probs`` (see
+            :mod:`labelnoise.multiannotator.dask_consensus`: the per-example fields of the
+            result are then lazy Dask arrays and ``annotations`` is the Dask array;
+            majority vote is identical to the in-memory result, Dawid-Skene equal to
+            float rounding).
         method: ``"dawid_skene"`` (default), ``"majority_vote"``, ``"glad"`` or
             ``"model_aware"`` (needs ``pred_probs``); see the module docstring.
         pred_probs: float (N, K) out-of-sample predicted probabilities of a classifier
@@ -71,7 +78,9 @@ def consensus_labels(
             or ``max_iter`` not an integer (>= 2, >= 1), ``prior_strength`` neither
             ``"auto"`` nor a finite number > 0, ``tol`` not a finite number >= 0, or (except
             ``model_aware``) an example that nobody labelled. Each message names the
-            argument.
+            argument. On a Dask array also: unknown chunk sizes, or chunks along M.
+        NotImplementedError: a Dask ``annotations`` or ``pred_probs`` with ``glad``,
+            ``model_aware`` or ``pred_probs``.
 
     Warns:
         AnnotatorQualityWarning: (a ``UserWarning``), naming the annotator ids, when
@@ -99,6 +108,11 @@ def consensus_labels(
     tol = _check_float(tol, "tol", positive=False)
     if num_classes is not None:
         num_classes = _check_int(num_classes, "num_classes", 2)
+    if _is_dask(annotations) or _is_dask(pred_probs):
+        return _dask_consensus(annotations, method=method, pred_probs=pred_probs,
+                               num_classes=num_classes, prior_strength=prior_strength,
+                               tie_break=tie_break, max_iter=max_iter, tol=tol, seed=seed,
+                               progress=progress)
     log_probs = None
     if pred_probs is not None:
         n_rows = (annotations.n_examples if isinstance(annotations, Annotations)
@@ -165,10 +179,26 @@ def consensus_labels(
         prior_strength=strength if calibration is None else calibration["prior_strength"])
 
 
-def _ids_text(ann: Annotations, which: np.ndarray) -> str:
-    """The ids of the annotators at indices ``which`` (at most 10 shown), for messages."""
-    ids = ann.annotator_ids if ann.annotator_ids is not None else np.arange(ann.n_annotators)
-    shown = [ids[i].item() if hasattr(ids[i], "item") else ids[i] for i in which[:10]]
+def _dask_consensus(annotations, *, method, pred_probs, **kwargs) -> ConsensusResult:
+    """Hand a Dask annotations matrix to :mod:`.dask_consensus` (majority vote and
+    Dawid-Skene, without pred_probs)."""
+    from labelnoise.multiannotator import dask_consensus
+
+    if pred_probs is not None or method not in dask_consensus.DASK_METHODS:
+        raise NotImplementedError(
+            f"consensus_labels on a dask.array supports method='majority_vote' or "
+            f"'dawid_skene' without pred_probs (got method={method!r}"
+            f"{' with pred_probs' if pred_probs is not None else ''}); compute the "
+            "annotations (and pred_probs) into memory for it")
+    return dask_consensus.consensus_labels(annotations, method=method, **kwargs)
+
+
+def _ids_text(annotator_ids, which: np.ndarray) -> str:
+    """The ids of the annotators at indices ``which`` (at most 10 shown; ``annotator_ids``
+    ``None``: the column indices), for messages."""
+    ids = annotator_ids
+    shown = ([int(i) for i in which[:10]] if ids is None else
+             [ids[i].item() if hasattr(ids[i], "item") else ids[i] for i in which[:10]])
     more = f" and {which.size - 10} more" if which.size > 10 else ""
     return f"{shown}{more}"
 
@@ -183,13 +213,21 @@ def _flag_unestimable(ann: Annotations, method: str, calibration: dict | None,
     from Dawid-Skene and 0.919 from GLAD in the reported case), so the accuracy is NaN too. ``model_aware`` with the
     model in use measures them against the model and keeps the estimate.
     """
-    num_labels = ann.labels_per_annotator()
+    _flag_unestimable_counts(ann.labels_per_annotator(), _overlapping_annotators(ann),
+                             ann.annotator_ids, method, calibration, acc)
+
+
+def _flag_unestimable_counts(num_labels: np.ndarray, overlapping: np.ndarray, annotator_ids,
+                             method: str, calibration: dict | None, acc: np.ndarray,
+                             stacklevel: int = 4) -> None:
+    """:func:`_flag_unestimable` from the labels per annotator, int64 (M,), and whether each
+    annotator shares an example with another, bool (M,) (the Dask path computes both by a
+    reduction); ``stacklevel`` points the warnings at the caller of ``consensus_labels``."""
     empty = np.flatnonzero(num_labels == 0)
     if empty.size:
         warnings.warn(
-            f"annotator(s) {_ids_text(ann, empty)} gave no labels: their accuracy cannot be "
-            "estimated and is reported as NaN", AnnotatorQualityWarning, stacklevel=3)
-    overlapping = _overlapping_annotators(ann)
+            f"annotator(s) {_ids_text(annotator_ids, empty)} gave no labels: their accuracy "
+            "cannot be estimated and is reported as NaN", AnnotatorQualityWarning, stacklevel=stacklevel)
     alone = np.flatnonzero((num_labels > 0) & ~overlapping)
     if not alone.size:
         return
@@ -200,17 +238,17 @@ def _flag_unestimable(ann: Annotations, method: str, calibration: dict | None,
                 "no two annotators labelled the same example, so pred_probs cannot be "
                 "calibrated against annotator agreement: they are used as given (assumed "
                 "calibrated) and every annotator's accuracy is estimated against the model "
-                "alone", AnnotatorQualityWarning, stacklevel=3)
+                "alone", AnnotatorQualityWarning, stacklevel=stacklevel)
         return
     acc[alone] = np.nan
     hint = (" (model_aware kept the crowd-only Dawid-Skene fit, model_used=False)"
             if method == "model_aware" else
             "; give pred_probs with method='model_aware' to estimate it against a model")
     warnings.warn(
-        f"annotator(s) {_ids_text(ann, alone)} labelled no example that another annotator "
-        f"also labelled (a single annotator, or annotators who never overlap): with "
+        f"annotator(s) {_ids_text(annotator_ids, alone)} labelled no example that another "
+        f"annotator also labelled (a single annotator, or annotators who never overlap): with "
         f"method={method!r} their accuracy cannot be estimated from agreement between "
-        f"annotators and is reported as NaN{hint}", AnnotatorQualityWarning, stacklevel=3)
+        f"annotators and is reported as NaN{hint}", AnnotatorQualityWarning, stacklevel=stacklevel)
 
 
 def annotator_quality(annotations, consensus: ConsensusResult | None = None,
@@ -236,6 +274,10 @@ def annotator_quality(annotations, consensus: ConsensusResult | None = None,
     """
     if consensus is None:
         consensus = consensus_labels(annotations, **consensus_kwargs)
+    if _is_dask(consensus.annotations):
+        from labelnoise.multiannotator import dask_consensus
+
+        return dask_consensus.annotator_quality(consensus)
     ann = consensus.annotations
     m = ann.n_annotators
     agree = (ann.label == consensus.consensus_labels[ann.example]).astype(np.float64)
@@ -265,10 +307,16 @@ def label_quality_multiannotator(annotations, **consensus_kwargs) -> LabelQualit
 
     Raises:
         ValueError: as :func:`consensus_labels`.
+        NotImplementedError: Dask ``annotations`` or ``pred_probs`` (use
+            :func:`consensus_labels` and :func:`annotator_quality` there).
 
     Warns:
         AnnotatorQualityWarning: as :func:`consensus_labels` (once per call).
     """
+    if _is_dask(annotations) or _is_dask(consensus_kwargs.get("pred_probs")):
+        raise NotImplementedError("label_quality_multiannotator needs in-memory annotations; "
+                                  "on a dask.array use consensus_labels (majority_vote, "
+                                  "dawid_skene) and annotator_quality")
     res = consensus_labels(annotations, **consensus_kwargs)
     ann = res.annotations
     quality = res.posterior[ann.example, ann.label]

@@ -123,6 +123,31 @@ def _dawid_skene(ann: Annotations, *, prior_strength, max_iter: int, tol: float,
     design_t = design.T.tocsr()
     post = ann.vote_counts().toarray()
     post /= post.sum(axis=1, keepdims=True)
+
+    def statistics():
+        return np.asarray(design_t @ post).reshape(m, k, k), post.sum(axis=0)
+
+    def estep(log_conf_rows, log_prior):
+        return _estep(design, log_conf_rows, log_prior, post)
+
+    conf, prior, it, converged, strength = _dawid_skene_em(
+        n, m, k, statistics, estep, prior_strength=prior_strength, max_iter=max_iter, tol=tol,
+        progress=progress)
+    return post, conf, prior, it, converged, strength
+
+
+def _dawid_skene_em(n: int, m: int, k: int, statistics, estep, *, prior_strength,
+                    max_iter: int, tol: float, progress: bool):
+    """The Dawid-Skene EM loop, shared by the in-memory path and the Dask path
+    (:mod:`labelnoise.multiannotator.dask_consensus`), which differ only in where the
+    posterior lives.
+
+    ``statistics()`` returns the M-step's sufficient statistics of the current posterior:
+    the soft confusion counts, float64 (M, K, K) [given, true], and the posterior's column
+    sums, float64 (K,) (first call: of the soft majority vote). ``estep(log_conf_rows,
+    log_prior)`` replaces the posterior by the E-step's (``log_conf_rows`` (M*K, K),
+    ``log_prior`` (K,)) and returns the log marginal likelihood. Returns (confusions,
+    prior, n_iter, converged, prior_strength used)."""
     auto = prior_strength == "auto"
     strength = 1.0 if auto else float(prior_strength)
     em = _EMProgress(progress, max_iter, "Dawid-Skene EM")
@@ -130,18 +155,18 @@ def _dawid_skene(ann: Annotations, *, prior_strength, max_iter: int, tol: float,
     it = 0
     for it in range(1, max_iter + 1):
         # M-step: MAP confusion matrices and class prior
-        counts = np.asarray(design_t @ post).reshape(m, k, k)
+        counts, class_sums = statistics()
         if auto and (it & (it - 1)) == 0:  # re-estimate at iterations 1, 2, 4, 8, ...
             strength = _eb_prior_strength(counts, strength)
         conf = _smoothed_confusions(counts, strength)
-        prior = (post.sum(axis=0) + 1.0) / (n + k)
+        prior = (class_sums + 1.0) / (n + k)
         # E-step
-        ll = _estep(design, np.log(conf).reshape(m * k, k), np.log(prior), post)
+        ll = estep(np.log(conf).reshape(m * k, k), np.log(prior))
         if em.stop(abs(ll - ll_old), tol * n, loglik=f"{ll / n:.6f}"):
             break
         ll_old = ll
     em.close()
-    return post, conf, prior, it, em.converged, strength
+    return conf, prior, it, em.converged, strength
 
 
 def _model_aware(ann: Annotations, log_probs: np.ndarray, *, prior_strength, max_iter: int,

@@ -12,6 +12,7 @@ from labelnoise.multiannotator.annotations import (
     _as_annotations,
     _require_all_labelled,
 )
+from labelnoise.dask_arrays import _is_dask
 from labelnoise.multiannotator.constants import TIE_BREAKS
 
 
@@ -34,8 +35,16 @@ def majority_vote(annotations, *, num_classes: int | None = None, tie_break: str
     Raises:
         ValueError: bad annotations (see :meth:`Annotations.from_dense`) or an example
             nobody labelled.
+
+    A ``dask.array`` (N, M) chunked along N gives a lazy int64 (N,) Dask array, identical
+    to the in-memory result (:mod:`labelnoise.multiannotator.dask_consensus`).
     """
     validate_choice(tie_break, TIE_BREAKS, "tie_break")
+    if _is_dask(annotations):
+        from labelnoise.multiannotator.consensus import consensus_labels
+
+        return consensus_labels(annotations, method="majority_vote", num_classes=num_classes,
+                                tie_break=tie_break, seed=seed, progress=False).consensus_labels
     ann = _as_annotations(annotations, num_classes)
     _require_all_labelled(ann)
     return _majority_vote(ann, tie_break, seed)
