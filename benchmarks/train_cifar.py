@@ -124,6 +124,9 @@ PROFILES = {
             # ILL (official CIFAR-10 config): SGD lr 0.02, weight decay 1e-3, cosine
             "ill": dict(epochs=8, batch_size=128, lr=0.02, weight_decay=1e-3,
                         schedule="cosine"),
+            # CPC: DivideMix's schedule (it is a cleaner inside DivideMix's training)
+            "cpc": dict(epochs=8, warmup_epochs=2, batch_size=128, lr=0.05,
+                        lr_decay_epoch=6),
         },
     ),
     "cpu-long": dict(

@@ -1133,6 +1133,99 @@ def knn_label_quality(features, labels, k: int = 10, *, pred_probs=None,
     return KNNLabelQuality(scores, flags, q, combined, float(knn_weight))
 
 
+def prototype_label_quality(features, labels, *, num_classes: int | None = None,
+                            weights=None, temperature: float = 0.1) -> np.ndarray:
+    """Label quality from class prototypes in feature space: how much closer each example
+    lies to the prototype of its given class than to the other classes' prototypes.
+
+    The prototype cleaner of CPC (Huang, Chen, Feng and Wu 2022, "Class Prototype-based
+    Cleaner for Label Noise Learning", arXiv 2212.10766; see
+    :mod:`labelnoise.training.cpc`, equations CPC-2 and CPC-3 there: that module's labels of
+    a reconstruction from the paper's abstract, whose method section could not be read
+    here). With ``u_i = x_i /
+    ||x_i||`` and ``w_i`` the example weights:
+
+    * the prototype of class k is the weighted mean direction of the examples labelled k,
+      ``c_k = normalise(sum_{j: y_j = k} w_j u_j)`` (CPC-2); each example is left out of the
+      prototype of its own class (as an example is never its own neighbour in
+      :func:`knn_label_quality`);
+    * the score is the posterior of the given label under a mixture of von Mises-Fisher
+      distributions with those mean directions, equal concentrations ``1 / temperature``
+      and equal priors: ``q_i = exp(cos(u_i, c_{y_i}) / T) / sum_k exp(cos(u_i, c_k) / T)``
+      (CPC-3), the sum over the classes that have at least one example.
+
+    A class whose weights sum to 0 gets the unweighted mean direction of its examples; an
+    example alone in its class has no own-class prototype left and gets cosine 0 to it;
+    rows of zero norm have cosine 0 to every prototype (with a :class:`DataIssuesWarning`).
+    The temperature changes the spread of the scores, little their ranking.
+
+    Args:
+        features: float array-like (N, D), e.g. a network's penultimate layer or embeddings.
+        labels: int array-like (N,), given labels in [0, K).
+        num_classes: K (default ``max(labels) + 1``); classes without examples have no
+            prototype and are left out of the sum.
+        weights: optional float array-like (N,) >= 0: each example's weight in its class
+            prototype (e.g. the probability that its label is clean); default all 1.
+        temperature: T > 0 (default 0.1; :mod:`labelnoise.training.cpc`'s default).
+
+    Returns:
+        float64 ndarray (N,) in [0, 1]: higher = the given label is more likely right.
+
+    Raises:
+        ValueError: invalid features or labels, an N mismatch, a label outside [0, K),
+            weights not 1-D of length N, negative or non-finite, a temperature that is not a
+            positive finite number.
+    """
+    x = validate_features(features)
+    n = x.shape[0]
+    if num_classes is not None:
+        num_classes = _check_int(num_classes, "num_classes", 2)
+    y = validate_labels(labels, num_classes=num_classes)
+    if y.size != n:
+        raise ValueError(f"labels has {y.size} entries but features has {n} rows; they must match (N)")
+    temperature = _check_positive(temperature, "temperature")
+    if weights is None:
+        w = np.ones(n)
+    else:
+        w = np.asarray(weights)
+        if w.ndim != 1 or w.shape[0] != n or w.dtype == np.bool_ or not (
+                np.issubdtype(w.dtype, np.floating) or np.issubdtype(w.dtype, np.integer)):
+            raise ValueError(f"weights must be a 1-D array of N = {n} numbers, got "
+                             f"{w.dtype} {w.shape}")
+        w = w.astype(np.float64)
+        if not np.isfinite(w).all() or (w < 0).any():
+            i = int(np.flatnonzero(~np.isfinite(w) | (w < 0))[0])
+            raise ValueError(f"weights must be finite and >= 0; weights[{i}] = {w[i]!r}")
+    k = int(num_classes if num_classes is not None else y.max() + 1)
+    u, _ = _unit_rows(x.astype(np.float64, copy=False), "features")
+    present = np.bincount(y, minlength=k) > 0
+    totals = np.bincount(y, weights=w, minlength=k)
+    w = np.where(totals[y] > 0, w, 1.0)  # a class of zero total weight: unweighted
+    wu = u * w[:, None]
+    order = np.argsort(y, kind="stable")
+    starts = np.searchsorted(y[order], np.flatnonzero(present))
+    sums = np.zeros((k, x.shape[1]))
+    sums[present] = np.add.reduceat(wu[order], starts, axis=0)
+    norms = np.linalg.norm(sums, axis=1)
+    protos = sums / np.where(norms > 0, norms, 1.0)[:, None]
+    scores = np.empty(n)
+    step = max(1, 2 ** 22 // k)
+    for lo in range(0, n, step):
+        rows = slice(lo, lo + step)
+        uc, yc = u[rows], y[rows]
+        logits = (uc @ protos.T) / temperature
+        own = sums[yc] - wu[rows]  # the own-class prototype without the example itself
+        own_norm = np.linalg.norm(own, axis=1)
+        own_cos = np.einsum("ij,ij->i", own, uc) / np.where(own_norm > 1e-12, own_norm, np.inf)
+        idx = np.arange(len(yc))
+        logits[idx, yc] = own_cos / temperature
+        logits[:, ~present] = -np.inf
+        logits -= logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        scores[rows] = e[idx, yc] / e.sum(axis=1)
+    return scores
+
+
 # ---------------------------------------------------------------------------------------
 # every check at once (the audit)
 
@@ -1469,5 +1562,6 @@ __all__ = [
     "outlier_scores",
     "outlier_threshold",
     "overlapping_classes",
+    "prototype_label_quality",
     "validate_features",
 ]

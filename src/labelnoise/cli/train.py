@@ -385,10 +385,10 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
 @click.option("--forget-rate", type=click.FloatRange(0, 1, max_open=True), default=None,
               help="Co-teaching's tau (default: the realised noise rate on cifar10, else 0.2).")
 @click.option("--lambda-u", type=click.FloatRange(min=0), default=None,
-              help="DivideMix's unlabeled-loss weight (default: by noise level on cifar10, as "
-                   "the paper; else 25).")
+              help="DivideMix's (and CPC's) unlabeled-loss weight (default: by noise level on "
+                   "cifar10, as the paper; else 25).")
 @click.option("--warmup-epochs", type=click.IntRange(min=0), default=None,
-              help="Warm-up epochs of DivideMix (default 10) and Co-Reg (default 50).")
+              help="Warm-up epochs of DivideMix and CPC (default 10) and Co-Reg (default 50).")
 @click.option("--strong-augment", type=click.Choice(STRONG_AUGMENTS), default=None,
               help=f"Strong view of an image for --method {_methods_taking('strong_augment')}: "
                    "randaugment (default: RandAugment + Cutout, as ILL's code) or crop-flip (a "

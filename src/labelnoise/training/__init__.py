@@ -8,6 +8,8 @@
 * :mod:`labelnoise.training.coteaching`: Co-teaching (Han et al. 2018).
 * :mod:`labelnoise.training.elr`: early-learning regularization, ELR and ELR+ (Liu et al. 2020).
 * :mod:`labelnoise.training.dividemix`: DivideMix (Li et al. 2020).
+* :mod:`labelnoise.training.cpc`: a class-prototype cleaner inside DivideMix after CPC (Huang
+  et al. 2022; reconstructed from the paper's abstract, see the module).
 * :mod:`labelnoise.training.rdcr`: rotation-decoupled consistency regularization (Tsai et al. 2019).
 * :mod:`labelnoise.training.proden`: PRODEN on partial labels (Lv et al. 2020).
 * :mod:`labelnoise.training.coreg`: Co-Reg on noisy partial labels (Wang et al. 2025).
@@ -99,6 +101,8 @@ METHODS: dict[str, MethodEntry] = {
     "elr-plus": MethodEntry("elr:fit_plus"),
     "dividemix": MethodEntry("dividemix:fit", options=("lambda_u", "warmup_epochs"),
                              noise_settings="dividemix:paper_settings", distributed=True),
+    "cpc": MethodEntry("cpc:fit", options=("lambda_u", "warmup_epochs"),
+                       noise_settings="cpc:paper_settings"),
     "proden": MethodEntry("proden:fit", candidates=True),
     "coreg": MethodEntry("coreg:fit", candidates=True, options=("warmup_epochs",)),
     "rdcr": MethodEntry("rdcr:fit"),

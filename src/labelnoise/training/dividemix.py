@@ -152,16 +152,7 @@ class DivideMix(engine.Method):
             losses = [self.warmup(net, opt, epoch) for net, opt in zip(self.nets, self.optimizers)]
             return dict(train_loss=float(np.mean(losses)), lr=self.lr_at(epoch + 1 - 1e-9))
         record = {}
-        # co-divide: a GMM on each network's per-example loss
-        probs = []
-        for i, net in enumerate(self.nets):
-            # distributed: every rank computes a share, all gather the N losses, so every
-            # rank fits the same mixture and makes the same division
-            loss = engine.per_example_loss(net, self.data, world=self.world).cpu().numpy()
-            scaled = (loss - loss.min()) / max(np.ptp(loss), 1e-12)
-            self.past_losses[i] = (self.past_losses[i] + [scaled])[-self.loss_history:]
-            probs.append(clean_probability(np.mean(self.past_losses[i], axis=0),
-                                           seed=self.seed + epoch))
+        probs = self.co_divide(epoch)
         losses = []
         for i in range(2):  # net i learns from the division of its peer
             w = probs[1 - i]
@@ -178,6 +169,28 @@ class DivideMix(engine.Method):
             record["split_precision"] = float(clean[pred1].mean()) if pred1.any() else 0.0
             record["split_recall"] = float(pred1[clean].mean()) if clean.any() else 0.0
         return dict(train_loss=float(np.mean(losses)), lr=self.lr_at(epoch + 1 - 1e-9), **record)
+
+    def co_divide(self, epoch) -> list[np.ndarray]:
+        """Each network's clean probability of every example, float64 (N,) per network:
+        a GMM on its per-example loss (Algorithm 1, line 6; scaled to [0, 1], averaged over
+        the last ``loss_history`` epochs). Methods built on DivideMix override it."""
+        probs = []
+        for i, net in enumerate(self.nets):
+            # distributed: every rank computes a share, all gather the N losses, so every
+            # rank fits the same mixture and makes the same division
+            loss = engine.per_example_loss(net, self.data, world=self.world).cpu().numpy()
+            scaled = (loss - loss.min()) / max(np.ptp(loss), 1e-12)
+            self.past_losses[i] = (self.past_losses[i] + [scaled])[-self.loss_history:]
+            probs.append(clean_probability(np.mean(self.past_losses[i], axis=0),
+                                           seed=self.seed + epoch))
+        return probs
+
+    def regulariser(self, i, logits, mixed_target, n_labeled):
+        """An extra loss term of network ``i``'s semi-supervised step, computed after the
+        forward pass of the mixed batch (``logits`` (M, K); ``mixed_target`` (M, K); the
+        first ``n_labeled`` rows are the labeled part; in a distributed run, this rank's
+        rows); None: none (DivideMix). Methods built on DivideMix override it."""
+        return None
 
     def warmup(self, net, optimizer, epoch):
         """One warm-up epoch: cross entropy on all given labels (+ negative entropy if asked)."""
@@ -288,6 +301,9 @@ class DivideMix(engine.Method):
                 loss = loss + self.lambda_u * float(ramp) * loss_u
             pred_mean = world.batch_mean(F.softmax(logits, 1), sum(blocks))
             loss = loss + (prior * torch.log(prior / pred_mean)).sum()
+            extra = self.regulariser(i, logits, mixed_target, nx)
+            if extra is not None:
+                loss = loss + extra
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
