@@ -93,12 +93,40 @@ def test_faiss_agrees_with_exact():
     assert np.mean(np.isclose(dist, full, atol=1e-5)) >= 0.99
 
 
+def test_faiss_exact_is_exact_search_in_float32(monkeypatch):
+    pytest.importorskip("faiss")
+    x = np.random.default_rng(4).normal(size=(1500, 16))
+    x[9] = x[4]  # an exact duplicate pair
+    for metric in ("cosine", "euclidean"):
+        d_ref, i_ref = di.nearest_neighbors(x, 10, backend="exact", metric=metric)
+        d, i = di.nearest_neighbors(x, 10, backend="faiss-exact", metric=metric, n_jobs=1)
+        # the same neighbours (random Gaussian rows: no ties within float32 rounding, but
+        # rows 4 and 9 are equally near every other row, in either order)
+        np.testing.assert_array_equal(np.where(i == 9, 4, i), np.where(i_ref == 9, 4, i_ref))
+        np.testing.assert_allclose(d, d_ref, atol=2e-4 if metric == "euclidean" else 1e-5)
+        assert not (i == np.arange(1500)[:, None]).any()
+        assert i[4, 0] == 9 and i[9, 0] == 4
+    q = np.random.default_rng(5).normal(size=(60, 16))
+    np.testing.assert_array_equal(
+        di.nearest_neighbors(x, 5, features_query=q, backend="faiss-exact")[1],
+        di.nearest_neighbors(x, 5, features_query=q, backend="exact")[1])
+    # "auto" searches exactly by faiss below AUTO_EXACT_PAIRS when faiss is installed
+    calls = []
+    monkeypatch.setattr(di, "_search_faiss_exact",
+                        lambda *a: calls.append(1) or _faiss_exact(*a))
+    np.testing.assert_array_equal(di.nearest_neighbors(x, 10, metric="euclidean")[1], i)
+    assert calls == [1]
+
+
+_faiss_exact = di._search_faiss_exact
+
+
 def test_hnswlib_missing_gives_clear_message(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "hnswlib", None)  # import hnswlib -> ImportError
     monkeypatch.setitem(sys.modules, "faiss", None)
-    for backend in ("hnswlib", "faiss"):
+    for backend in ("hnswlib", "faiss", "faiss-exact"):
         with pytest.raises(ImportError, match=r"labelnoise\[ann\]"):
             di.nearest_neighbors(_blob(30), 3, backend=backend)
 
@@ -182,7 +210,10 @@ def test_planted_near_duplicate_pair_is_the_only_pair():
     assert ids[12] == ids[150] != ids[33] == ids[80] and (ids == -1).sum() == 196
     # the default radius is 0.1 x the median nearest-neighbour distance
     nn = np.sort(_brute(x), axis=1)[:, 0]
-    assert dups.threshold == pytest.approx(0.1 * np.median(nn[nn > 0]))
+    assert nn[[33, 80]].max() < 1e-12  # the exact copy (float rounding: not always 0)
+    assert dups.threshold == pytest.approx(0.1 * np.median(np.delete(nn, [33, 80])))
+    exact = di.find_near_duplicates(x, neighbors=di.nearest_neighbors(x, 10, backend="exact"))
+    assert exact.threshold == pytest.approx(dups.threshold)
 
 
 def test_groups_larger_than_k_are_joined():

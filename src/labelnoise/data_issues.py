@@ -34,6 +34,11 @@ Nearest-neighbour backends (``backend=``):
 
 * ``"exact"``: :class:`sklearn.neighbors.NearestNeighbors` with ``algorithm="brute"``
   (chunked BLAS distances; deterministic);
+* ``"faiss-exact"``: brute-force search by faiss-cpu's ``IndexFlatL2`` (BLAS distances and
+  a heap per query, in float32: the same neighbours as ``"exact"`` up to ties within float32
+  rounding), the distances to the neighbours found then recomputed in float64 (so an exact
+  copy is at distance 0, as with ``"exact"``); measured about 2x faster than ``"exact"`` at
+  20,000 x 128 on 2 cores;
 * ``"faiss"`` / ``"hnswlib"``: an approximate HNSW graph (Malkov and Yashunin 2020,
   "Efficient and robust approximate nearest neighbor search using Hierarchical Navigable
   Small World graphs", IEEE TPAMI; M = 16, construction breadth 200, search breadth
@@ -47,9 +52,10 @@ Nearest-neighbour backends (``backend=``):
   compiled from source here). With
   several threads either graph, hence a few neighbours, may differ between runs;
   ``n_jobs=1`` makes it repeatable;
-* ``"auto"`` (default): exact when ``N * N_query <= AUTO_EXACT_PAIRS`` (60,000 x 60,000,
-  where exact search and the graphs break even), else faiss, else hnswlib when installed,
-  else exact with a warning that says how to install them.
+* ``"auto"`` (default): exact search when ``N * N_query <= AUTO_EXACT_PAIRS`` (60,000 x
+  60,000, where scikit-learn's exact search and the graphs break even), by faiss-exact when
+  faiss-cpu is installed, else by scikit-learn; above it faiss, else hnswlib when
+  installed, else exact with a warning that says how to install them.
 """
 
 from __future__ import annotations
@@ -69,7 +75,7 @@ from labelnoise._validation import (
 )
 
 METRICS = ("cosine", "euclidean")
-BACKENDS = ("auto", "exact", "faiss", "hnswlib")
+BACKENDS = ("auto", "exact", "faiss-exact", "faiss", "hnswlib")
 #: ``backend="auto"`` searches exactly when (examples indexed) x (queries) is at most this
 #: many pairs (60,000^2: the size of CIFAR-10 train + test).
 AUTO_EXACT_PAIRS = 60_000 * 60_000
@@ -178,7 +184,7 @@ def _faiss():
         import faiss
     except ImportError as exc:
         raise ImportError(
-            "backend='faiss' needs the optional package faiss-cpu: "
+            "backend='faiss' or 'faiss-exact' needs the optional package faiss-cpu: "
             "pip install \"labelnoise[ann]\" (or pip install faiss-cpu)") from exc
     return faiss
 
@@ -198,7 +204,7 @@ def _resolve_backend(backend: str, n_index: int, n_query: int) -> str:
     if backend != "auto":
         return backend
     if n_index * n_query <= AUTO_EXACT_PAIRS:
-        return "exact"
+        return "faiss-exact" if _available("faiss") else "exact"
     if _available("faiss"):
         return "faiss"
     if _hnswlib_available():
@@ -244,6 +250,35 @@ def _search_faiss(index: np.ndarray, query: np.ndarray | None, k: int, n_jobs: i
     return _drop_self(dist, ind, k) if self_query else (dist, ind)
 
 
+def _search_faiss_exact(index: np.ndarray, query: np.ndarray | None, k: int,
+                        n_jobs: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Brute-force k nearest neighbours by faiss's ``IndexFlatL2`` (float32)."""
+    faiss = _faiss()
+    n, d = index.shape
+    if n_jobs is not None and n_jobs > 0:
+        faiss.omp_set_num_threads(int(n_jobs))
+    flat = faiss.IndexFlatL2(d)
+    flat.add(np.ascontiguousarray(index, dtype=np.float32))
+    self_query = query is None
+    k_search = min(n, k + 1) if self_query else min(n, k)
+    sq, ind = flat.search(np.ascontiguousarray(index if self_query else query,
+                                               dtype=np.float32), k_search)
+    ind = ind.astype(np.int64)
+    dist = np.sqrt(np.clip(sq.astype(np.float64), 0.0, None))
+    if self_query:
+        dist, ind = _drop_self(dist, ind, k)
+    # the distances to the neighbours found, again in float64 (an exact copy at distance
+    # 0, as scikit-learn gives it), each row re-sorted by them
+    rows = index if self_query else query
+    step = max(1, (1 << 22) // max(1, k * d))
+    for a in range(0, rows.shape[0], step):
+        b = min(rows.shape[0], a + step)
+        diff = index[ind[a:b]] - rows[a:b, None, :]
+        dist[a:b] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+    order = np.argsort(dist, axis=1, kind="stable")
+    return np.take_along_axis(dist, order, axis=1), np.take_along_axis(ind, order, axis=1)
+
+
 def _search_exact(index: np.ndarray, query: np.ndarray | None, k: int,
                   n_jobs: int | None) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.neighbors import NearestNeighbors
@@ -285,8 +320,8 @@ def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str
             rows among ``features`` (no self-exclusion); otherwise each example's
             neighbours among the others.
         metric: ``"cosine"`` (``1 - cos``, in [0, 2]) or ``"euclidean"``.
-        backend: ``"auto"``, ``"exact"``, ``"faiss"`` or ``"hnswlib"`` (see the module
-            docstring).
+        backend: ``"auto"``, ``"exact"``, ``"faiss-exact"``, ``"faiss"`` or ``"hnswlib"``
+            (see the module docstring).
         n_jobs: worker threads (``None``: scikit-learn's default for exact search, every
             core for hnswlib).
         seed: seed of hnswlib's level draws (ignored by exact search and faiss, whose
@@ -325,6 +360,8 @@ def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str
             q, zero_q = _unit_rows(q, "features_query")
     if chosen == "exact":
         dist, ind = _search_exact(x, q, k, n_jobs)
+    elif chosen == "faiss-exact":
+        dist, ind = _search_faiss_exact(x, q, k, n_jobs)
     elif chosen == "faiss":
         dist, ind = _search_faiss(x, q, k, n_jobs, ef, m=16)
     else:
@@ -604,8 +641,9 @@ def near_duplicate_threshold(nn_distances, *, fraction: float = NEAR_DUPLICATE_F
     best (the curve is flat from 0.02 to 0.1, then falls as natural neighbours are
     flagged); it is reported on an injection into the train set
     (``benchmarks/data_issues.py``, ``benchmarks/results/data_issues.md``). Zero distances
-    (exact duplicates) are left out of the median so that many copies do not shrink the
-    radius to 0.
+    (exact duplicates: at most 1e-9 x the median distance, as float rounding leaves an
+    exact copy at about 1e-16 rather than 0) are left out of the median so that many
+    copies do not shrink the radius to 0.
 
     Args:
         nn_distances: float (N,) or (N, k); the first column is used.
@@ -617,7 +655,8 @@ def near_duplicate_threshold(nn_distances, *, fraction: float = NEAR_DUPLICATE_F
     d = np.asarray(nn_distances, dtype=np.float64)
     d = d[:, 0] if d.ndim == 2 else d
     fraction = _check_positive(fraction, "fraction")
-    pos = d[d > 0]
+    pos = d[d > 1e-9 * np.median(d)] if d.size else d
+    pos = pos[pos > 0]
     return float(fraction * np.median(pos)) if pos.size else 0.0
 
 
