@@ -12,6 +12,12 @@ NCE and RCE ("Active-Passive Loss"), Ma et al. 2020 (ICML), eq. 3 and 9; bootstr
 Reed et al. 2015 (ICLR workshop), section 3; ELR, Liu et al. 2020 (NeurIPS), eq. 5-6; label
 smoothing, Szegedy et al. 2016 (CVPR), section 7; LDR-KL and ALDR-KL, Zhu, Ying & Yang 2023
 (ICML), "Label Distributionally Robust Losses for Multi-class Classification".
+
+:class:`CoTAPLoss` is a ranking loss, not a classification loss: it is called as
+``loss(scores, targets)`` with (B, M) query-candidate scores and soft relevance targets, and
+is therefore not in :data:`LOSSES` (it is exported in ``__all__``). Source: Wen, Xu, Dai,
+Cong & Huang 2025, "Semantic Concentration for Self-Supervised Dense Representations
+Learning" (arXiv 2509.09429), built on Smooth-AP, Brown et al. 2020 (ECCV).
 """
 
 from __future__ import annotations
@@ -407,5 +413,165 @@ def build_loss(name: str, num_classes: int, *, num_examples: int | None = None,
     return factory(reduction=reduction, **kwargs)
 
 
+# ---------------------------------------------------------------------------------------
+# ranking losses: called as loss(scores, targets), not in LOSSES (a classification registry)
+
+
+class CoTAPLoss(nn.Module):
+    r"""Continuous-target average-precision loss, CoTAP (Wen, Xu, Dai, Cong & Huang 2025,
+    "Semantic Concentration for Self-Supervised Dense Representations Learning", arXiv
+    2509.09429): ``1 - AP`` of each query's ranking of its candidates, with the relevance of
+    a candidate a soft value in [0, 1] (a noisy pseudo-label) instead of 0/1. The paper uses
+    it to distil a teacher's patch-similarity maps (the soft targets) into a student (the
+    scores), crediting its noise tolerance to AP's "decision-agnostic and adaptive focusing
+    properties". Our reading of these: the targets are used as they are, with no threshold
+    deciding positives from negatives, and the loss is bounded and rank-based, so a wrong
+    pseudo-label costs only the ranks it affects, and pairs already ordered with a margin
+    (compared with the temperature) get almost no gradient.
+
+    **Definition.** For one query with scores ``s`` (M,) and relevances ``y`` (M,) in
+    [0, 1], the exact continuous-target AP, with ``H`` the step function (``H(x) = 1`` for
+    ``x > 0``, else 0; scores assumed distinct), is::
+
+        R_i     = 1   + sum_{j != i} H(s_j - s_i)          (rank of candidate i)
+        R_i^+   = y_i + sum_{j != i} y_j H(s_j - s_i)      (relevance ranked at or above i)
+        AP(s, y) = (1 / sum_i y_i) * sum_i y_i * R_i^+ / R_i
+
+    i.e. the relevance-weighted mean, over candidates, of the precision at each candidate's
+    rank, precision being the mean relevance of the candidates ranked at or above it. With
+    binary ``y`` it is exactly the AP of retrieval (the mean over positives of
+    ``#positives ranked at or above / rank``). The loss replaces ``H(x)`` by the sigmoid
+    ``sigma(x / temperature)`` (the self term stays 1), which is the Smooth-AP of Brown et
+    al. 2020 (ECCV, "Smooth-AP: Smoothing the Path Towards Large-Scale Image Retrieval",
+    section 3, their ``G(D_ij; tau)``) with the set of positives replaced by the weights
+    ``y``::
+
+        loss = 1 - (1 / sum_i y_i) * sum_i y_i * (y_i + sum_{j != i} y_j sigma((s_j - s_i)/t))
+                                              / (1   + sum_{j != i}     sigma((s_j - s_i)/t))
+
+    For binary targets this is exactly the Smooth-AP loss; as ``t -> 0`` it tends to
+    ``1 - AP(s, y)`` above (``tests/test_cotap.py`` checks both).
+
+    **What the sources leave open, and our choices.** The CoTAP equations themselves were
+    not available to us (only the abstract and summaries of the paper: "extending the AP
+    loss to continuous targets"); the formula above is the direct extension of Smooth-AP,
+    obtained by replacing every positive indicator with its relevance ``y`` (in the
+    numerator count of the precision and in the weight of the average), and its equation
+    numbers in the paper are not cited for that reason. Further choices:
+
+    * smoothing: the sigmoid with temperature (Smooth-AP's; the paper's exact surrogate is
+      not known to us); default ``temperature = 0.01``, Smooth-AP's value for cosine
+      similarities in [-1, 1]. Scale it with the spread of your scores;
+    * ties: ``sigma(0) = 1/2``, so tied candidates count as half above each other;
+    * the maximum of ``AP(s, y)`` over orderings is reached by sorting candidates by
+      decreasing ``y`` (an adjacent swap that puts the larger ``y`` first never lowers it)
+      but is below 1 when some ``y`` lie strictly between 0 and 1, so the loss of a perfect
+      ranking of soft targets is positive; we do not divide by that ideal AP (an NDCG-like
+      normalisation), which would only rescale each row's loss and gradient;
+    * rows whose relevances sum to 0 have no AP: their loss is 0 with zero gradient (not
+      NaN), and ``"mean"`` averages over the other rows only (the usual mAP convention:
+      queries with no relevant candidate are left out); 0 if no row has relevance;
+    * ``targets`` are not detached: for a stop-gradient teacher (the usual self-distillation
+      set-up) pass ``targets.detach()``.
+
+    Args:
+        temperature: the sigmoid temperature ``t`` (> 0, finite).
+        reduction: ``"mean"`` (over the rows with positive total relevance), ``"sum"`` or
+            ``"none"`` (a (B,) tensor, 0 for rows without relevance).
+
+    Called as ``loss(scores, targets)``:
+
+    * ``scores``: float tensor (B, M), row b holding query b's scores (e.g. similarities)
+      for its M candidates, higher = ranked first; float64 is kept as float64, other
+      floating dtypes are computed in float32;
+    * ``targets``: tensor (B, M) of relevances in [0, 1] (floating, bool or integer 0/1).
+
+    Returns ``1 - AP``: a scalar (``"mean"``, ``"sum"``) or (B,) (``"none"``), in [0, 1]
+    per row.
+
+    Memory and time are O(B M^2): the (B, M, M) matrix of pairwise sigmoids (about three
+    such tensors live at once with autograd). For large M, rank each query against a
+    sampled subset of candidates.
+
+    Not in :data:`LOSSES` (a registry of classification losses over logits and integer
+    labels, read by ``build_loss`` and ``labelnoise train --loss``); import it as
+    ``from labelnoise.losses import CoTAPLoss``.
+
+    Raises:
+        ValueError: ``temperature`` not a positive finite number; ``scores`` not 2-D or
+            empty; ``targets`` not of the shape of ``scores``; ``scores`` or ``targets``
+            holding NaN or inf; ``targets`` outside [0, 1].
+        TypeError: ``scores`` or ``targets`` not tensors, ``scores`` not floating point,
+            ``targets`` complex.
+    """
+
+    def __init__(self, temperature: float = 0.01, reduction: str = "mean"):
+        super().__init__()
+        try:
+            t = float(temperature)
+        except (TypeError, ValueError):
+            t = math.nan
+        if not (math.isfinite(t) and t > 0):
+            raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+        self.temperature = t
+        self.reduction = validate_choice(reduction, _REDUCTIONS, "reduction")
+
+    @staticmethod
+    def _check(scores: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        for name, t in (("scores", scores), ("targets", targets)):
+            if not isinstance(t, torch.Tensor):
+                raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if not scores.is_floating_point():
+            raise TypeError(f"scores must be a floating-point tensor, got {scores.dtype}")
+        if targets.is_complex():
+            raise TypeError(f"targets must be real (floating, bool or integer), got {targets.dtype}")
+        if scores.ndim != 2 or scores.shape[0] == 0 or scores.shape[1] == 0:
+            raise ValueError("scores must have shape (B, M) with B, M >= 1 (one row of candidate "
+                             f"scores per query), got shape {tuple(scores.shape)}")
+        if targets.shape != scores.shape:
+            raise ValueError(f"targets must have the shape of scores {tuple(scores.shape)}, got "
+                             f"{tuple(targets.shape)}")
+        dtype = torch.float64 if scores.dtype == torch.float64 else torch.float32
+        s = scores.to(dtype)
+        y = targets.to(device=s.device, dtype=dtype)
+        if not bool(torch.isfinite(s.detach()).all()):
+            raise ValueError("scores must be finite, found NaN or inf")
+        y_values = y.detach()
+        if not bool(torch.isfinite(y_values).all()):
+            raise ValueError("targets must be finite, found NaN or inf")
+        lo, hi = float(y_values.min()), float(y_values.max())
+        if lo < 0 or hi > 1:
+            raise ValueError(f"targets must lie in [0, 1], got values in [{lo:g}, {hi:g}]")
+        return s, y
+
+    def _ap(self, s: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # diff[b, i, j] = s_j - s_i: row i compares every candidate j with candidate i
+        diff = s.unsqueeze(1) - s.unsqueeze(2)
+        above = torch.sigmoid(diff / self.temperature)
+        eye = torch.eye(s.shape[1], dtype=torch.bool, device=s.device)
+        above = above.masked_fill(eye, 1.0)  # the self term counts 1 (rank starts at 1)
+        rank = above.sum(dim=2)  # (B, M), >= 1
+        rank_rel = torch.bmm(above, y.unsqueeze(2)).squeeze(2)  # sum_j y_j * above_ij
+        total = y.sum(dim=1)
+        valid = total > 0
+        ap = (y * rank_rel / rank).sum(dim=1) / torch.where(valid, total, torch.ones_like(total))
+        return ap, valid
+
+    def average_precision(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The smoothed continuous-target AP of every row, (B,) (NaN for rows whose targets
+        sum to 0); the loss is ``1 - average_precision``. Same inputs and errors as the
+        loss."""
+        ap, valid = self._ap(*self._check(scores, targets))
+        return torch.where(valid, ap, torch.full_like(ap, float("nan")))
+
+    def forward(self, scores, targets):
+        ap, valid = self._ap(*self._check(scores, targets))
+        per_row = torch.where(valid, 1 - ap, torch.zeros_like(ap))
+        if self.reduction == "mean":
+            return per_row.sum() / valid.sum().clamp_min(1)
+        return _reduce(per_row, self.reduction)
+
+
 __all__ = ["LOSSES", "LOSS_NAMES", "build_loss",
-           *dict.fromkeys(getattr(f, "func", f).__name__ for f in LOSSES.values())]
+           *dict.fromkeys(getattr(f, "func", f).__name__ for f in LOSSES.values()),
+           "CoTAPLoss"]  # a ranking loss, outside the classification registry
