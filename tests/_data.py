@@ -30,3 +30,30 @@ def digits_split():
     mu, sd = x_tr.mean(0), x_tr.std(0) + 1e-6
     return (((x_tr - mu) / sd).astype(np.float32), y_tr, ((x_te - mu) / sd).astype(np.float32),
             y_te)
+
+
+def gaussian_blobs(n: int, seed: int, k: int = 4, d: int = 16, spread: float = 4.0):
+    """(float32 (n, d) points, int (n,) classes): Gaussian clusters of unit variance around
+    k fixed random centres (the centres' seed is fixed, 100; ``spread`` scales them: 4 is
+    well separated, about 1 overlapping); ``seed`` draws the classes and the points."""
+    rng = np.random.default_rng(seed)
+    centers = np.random.default_rng(100).normal(0, spread, (k, d))
+    y = rng.integers(0, k, n)
+    return (centers[y] + rng.normal(0, 1, (n, d))).astype(np.float32), y
+
+
+def local_cluster(processes: bool):
+    """A 2-worker ``distributed.LocalCluster`` (1 thread each, no dashboard, quiet) and a
+    client not set as the default: a context manager yielding the client."""
+    import contextlib
+
+    import distributed
+
+    @contextlib.contextmanager
+    def manager():
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=processes,
+                                      dashboard_address=None, silence_logs=40) as cluster, \
+                distributed.Client(cluster, set_as_default=False) as client:
+            yield client
+
+    return manager()

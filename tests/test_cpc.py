@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from _data import colour_images
+from _data import colour_images, gaussian_blobs
 from _resume import interrupt_after
 from click.testing import CliRunner
 
@@ -23,11 +23,8 @@ torch.set_num_threads(1)
 
 
 def blobs(n, seed, k=4, d=16, spread=1.2):
-    """Gaussian clusters around fixed random centres (the centres' seed is fixed)."""
-    rng = np.random.default_rng(seed)
-    centers = np.random.default_rng(100).normal(0, spread, (k, d))
-    y = rng.integers(0, k, n)
-    return (centers[y] + rng.normal(0, 1, (n, d))).astype(np.float32), y
+    """Overlapping Gaussian clusters around fixed random centres."""
+    return gaussian_blobs(n, seed, k=k, d=d, spread=spread)
 
 
 # ---------------------------------------------------------------- the prototype score

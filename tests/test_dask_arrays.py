@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _data import local_cluster
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
@@ -52,9 +53,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, silence_logs=40) as cluster, \
-            distributed.Client(cluster, set_as_default=False) as c:
+    with local_cluster(processes=True) as c:
         yield c
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _data import gaussian_blobs
 from _resume import interrupt_after
 
 from labelnoise.training import engine, standard
@@ -161,10 +162,7 @@ from labelnoise.training import coteaching, dividemix, elr  # noqa: E402
 
 def gaussian_features(n, seed, k=4, d=16, spread=4.0):
     """Well separated Gaussian clusters in d dimensions (a separable problem)."""
-    rng = np.random.default_rng(seed)
-    centers = np.random.default_rng(100).normal(0, spread, (k, d))
-    y = rng.integers(0, k, n)
-    return (centers[y] + rng.normal(0, 1, (n, d))).astype(np.float32), y
+    return gaussian_blobs(n, seed, k=k, d=d, spread=spread)
 
 
 def test_clean_probability_on_bimodal_losses():
