@@ -257,6 +257,18 @@ def test_prune_filters_identical_with_options_ensembles_and_a_second_pass(data, 
 _prune_candidates = dask_arrays._prune_candidates
 
 
+def test_prune_filters_refuse_to_gather_too_many_candidates(data, monkeypatch):
+    labels, pp = data
+    calls = []
+    monkeypatch.setattr(dask_arrays, "_prune_candidates",
+                        lambda *a: calls.append(1) or _prune_candidates(*a))
+    with dask.config.set(scheduler="threads"):
+        monkeypatch.setattr(dask_arrays, "PRUNE_MAX_CANDIDATES", 1_000)
+        with pytest.raises(ValueError, match="would gather about .* candidates"):
+            ln.find_label_issues(*_lazy(labels, pp), filter_by="both")
+    assert not calls  # refused before the candidate pass
+
+
 def test_prune_filters_warn_about_small_classes_as_in_memory(data):
     labels, pp = data
     small = labels.copy()

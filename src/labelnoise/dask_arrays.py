@@ -68,6 +68,11 @@ MIXTURE_GATHER_MAX_ROWS = 1 << 24
 #: almost always keeps enough; a cell that kept too few is searched again without a bound
 PRUNE_BOUND_SLACK = 4.0
 
+#: the prune filters refuse (ValueError) when the subsample predicts more candidates than
+#: this (24 bytes each on the client: 1.6 GB): many classes with small quotas per cell,
+#: whose cut-offs the subsample cannot place finely (e.g. K = 1,000 at N = 20,000,000)
+PRUNE_MAX_CANDIDATES = 1 << 26
+
 #: bins of the score histogram that locates the ``expected_f1`` cut (two bins' scores are
 #: then brought to the client)
 EXPECTED_F1_BINS = 1 << 16
@@ -870,7 +875,8 @@ def find_label_issues(labels, pred_probs, *, filter_by: str | None = None,
     Raises
     ------
     ValueError
-        As the in-memory function.
+        As the in-memory function; also a prune filter whose candidates would exceed
+        ``PRUNE_MAX_CANDIDATES`` (estimated from the subsample before the pass).
     """
     from labelnoise import filter as filt
     from labelnoise import rank
@@ -997,26 +1003,32 @@ def _prune_values(rows: np.ndarray, lab: np.ndarray) -> np.ndarray:
 
 
 def _prune_bounds(labels: np.ndarray, rows: np.ndarray, quotas: np.ndarray,
-                  counts: np.ndarray) -> np.ndarray:
+                  counts: np.ndarray) -> tuple[np.ndarray, float]:
     """float64 (K, K) lower bounds on each cell's cut-off value from a subsample (labels
     (n',), float64 rows (n', K)): the value of rank ``q f + PRUNE_BOUND_SLACK sqrt(q f) + 2``
     in the cell's subsample (f: the class's share in the subsample), -inf where that rank
-    is past the subsample's rows of the class (the pass then keeps all of them)."""
+    is past the subsample's rows of the class (the pass then keeps all of them); and the
+    expected number of candidates the pass keeps (each cell's rank scaled by 1 / f)."""
     k = quotas.shape[0]
     bounds = np.full((k, k), -np.inf)
+    expected = 0.0
     values = _prune_values(rows, labels)
     for c in np.flatnonzero(quotas.any(axis=1)):
         vc = values[labels == c]
+        active = quotas[c] > 0
         if not vc.shape[0]:
+            expected += float(counts[c]) * active.sum()
             continue
-        expect = quotas[c] * (vc.shape[0] / counts[c])
+        f = vc.shape[0] / counts[c]
+        expect = quotas[c] * f
         rank = np.maximum(np.ceil(expect + PRUNE_BOUND_SLACK * np.sqrt(expect) + 2.0), 1)
         rank = rank.astype(np.int64)
-        cols = np.flatnonzero((quotas[c] > 0) & (rank <= vc.shape[0]))
+        cols = np.flatnonzero(active & (rank <= vc.shape[0]))
+        expected += float(np.minimum(rank[active], vc.shape[0]).sum()) / f
         if cols.size:
             desc = -np.sort(-vc[:, cols], axis=0)
             bounds[c, cols] = desc[rank[cols] - 1, np.arange(cols.size)]
-    return bounds
+    return bounds, expected
 
 
 def _prune_candidates(start, lab, mem, renormalize, chunk, quotas, bounds):
@@ -1046,7 +1058,13 @@ def _prune_select(inputs: _Inputs, quotas: np.ndarray) -> tuple[np.ndarray, np.n
     labels, members = _subsample(inputs)
     sub = V.PredProbs(arrays=members, renormalize=list(inputs.renormalize), n=labels.size,
                       k=k, chunk=max(1, labels.size))
-    bounds = _prune_bounds(labels, sub.rows(0, labels.size), quotas, inputs.counts)
+    bounds, expected = _prune_bounds(labels, sub.rows(0, labels.size), quotas, inputs.counts)
+    if expected > PRUNE_MAX_CANDIDATES:
+        raise ValueError(
+            f"this prune filter on Dask arrays would gather about {expected:,.0f} candidates "
+            f"on the client (more than PRUNE_MAX_CANDIDATES = {PRUNE_MAX_CANDIDATES:,}: the "
+            f"{labels.size:,}-row subsample cannot place the cut-offs of {k} x {k} cells "
+            "finely); use filter_by='adaptive' or 'pooled', or the in-memory function")
     while True:
         parts = inputs.reduce_blocks(_prune_candidates, quotas, bounds)
         cells, values, index = (np.concatenate(p) for p in zip(*parts))
