@@ -130,6 +130,23 @@ def _fail_on_rank_1(root: Path, out: dict):
     dist.barrier()  # rank 0 waits for a peer that has stopped
 
 
+def _abort_when_leaving(value):
+    """Rank 1 finishes its work, then dies by SIGABRT as the process exits (as gloo's threads
+    sometimes do at teardown: "terminate called without an active exception")."""
+    import atexit
+    import os
+    import torch.distributed as dist
+
+    if dist.get_rank() == 1:
+        atexit.register(os.abort)
+    return value
+
+
+def test_a_crash_after_every_rank_finished_keeps_the_result(one_thread):
+    assert distributed.launch(_abort_when_leaving, 2, args=({"answer": 42},), threads=1) == {
+        "answer": 42}
+
+
 def _close(a, b, tol=TOL):
     """Largest absolute difference between two lists of state dicts (asserting same keys)."""
     worst = 0.0

@@ -492,6 +492,11 @@ def _entry(rank, nproc, port, backend, threads, fn, args, kwargs, folder, setup)
         result = fn(*args, **(kwargs or {}))
         if rank == 0:
             _write_pickle(Path(folder) / "result.pkl", result)
+        # this rank's work is complete: a crash from here on (gloo's threads at teardown,
+        # "terminate called without an active exception") cannot change the result
+        (Path(folder) / f"done-{rank}").touch()
+        if dist.is_initialized():
+            dist.barrier()  # no rank leaves the group while another still talks to it
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:
@@ -528,6 +533,14 @@ def _collateral(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and any(
         s in text for s in ("gloo", "connection closed", "connection reset", "nccl",
                             "broken pipe", "timed out"))
+
+
+def _completed(folder: Path, nproc: int) -> bool:
+    """True when every rank marked its work done, rank 0 wrote the result and no rank
+    wrote an error."""
+    return ((folder / "result.pkl").is_file()
+            and all((folder / f"done-{r}").is_file() for r in range(nproc))
+            and not any(folder.glob("error-*.pkl")))
 
 
 def _chosen_error(folder: Path, nproc: int, failure: BaseException) -> BaseException:
@@ -611,7 +624,11 @@ def launch(fn, nproc: int, *, args=(), kwargs=None, backend: str | None = None,
             while not context.join(grace_period=GRACE_SECONDS):
                 pass
         except (tmp.ProcessRaisedException, tmp.ProcessExitedException) as failure:
-            raise _chosen_error(folder, nproc, failure) from None
+            if not _completed(folder, nproc):
+                raise _chosen_error(folder, nproc, failure) from None
+            # every rank finished its work and rank 0 wrote the result; a process that then
+            # died while leaving the process group (a teardown race in gloo's C++ threads,
+            # seen as SIGABRT) lost nothing
         result_file = folder / "result.pkl"
         if not result_file.is_file():
             raise RuntimeError("the training processes ended without a result (interrupted?)")
