@@ -193,6 +193,14 @@ MEMORISE = dict(
     model="resnet20", n_train=4000, n_test=2000, seeds=(0, 1, 2),
     methods={
         "standard": dict(epochs=_E, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="step"),
+        # robust losses swapped into CE's loop (method "standard" with ``loss``), with CE's
+        # optimiser and schedule so that only the loss differs: GCE (Zhang & Sabuncu 2018)
+        # q = 0.7, its CIFAR value; LDR-KL (Zhu, Ying & Yang 2023) the registry's defaults
+        # from the authors' script (lam 10, margin 0.1, softplus-normalised scores)
+        "gce": dict(method="standard", loss="gce", epochs=_E, batch_size=128, lr=0.1,
+                    weight_decay=5e-4, schedule="step"),
+        "ldr-kl": dict(method="standard", loss="ldr-kl", epochs=_E, batch_size=128, lr=0.1,
+                       weight_decay=5e-4, schedule="step"),
         # Co-teaching (Han et al. 2018): Adam 1e-3, T_k = 10 of 200 epochs, linear decay of
         # the learning rate from epoch 80 of 200 (its own schedule); forget rate = noise rate
         "coteaching": dict(epochs=_E, batch_size=128, optimizer="adam", lr=1e-3,
@@ -275,6 +283,12 @@ def balanced_subset(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.concatenate(idx))
 
 
+#: the protocol's method names in table order: CE, the losses run in CE's loop, then the
+#: registry's methods
+PROTOCOL_NAMES = tuple(dict.fromkeys(
+    ("standard", *(m for m, kw in MEMORISE["methods"].items() if "method" in kw), *METHODS)))
+
+
 def memorise_data(setting: str, n_train: int, n_test: int, data_root=None):
     """(train images, given labels, clean labels, test images, test labels, noise rate) of the
     memorisation protocol: a fixed class-balanced subset of ``n_train`` CIFAR-10 training
@@ -312,7 +326,8 @@ def memorise_run(method: str, setting: str, seed: int, model: str, n_train: int,
     accuracy on the given labels, seconds)."""
     x, given, true, x_test, y_test, noise_rate = memorise_data(setting, n_train, n_test,
                                                                data_root)
-    entry = training.METHODS[method]
+    given_kw, kw = kw, dict(kw)
+    entry = training.METHODS[kw.pop("method", method)]  # "gce" is "standard" with loss="gce"
     extra = entry.settings_for(noise_rate, setting == "asym40")
     if entry.accepts("true_labels"):
         extra["true_labels"] = true
@@ -335,7 +350,8 @@ def memorise_run(method: str, setting: str, seed: int, model: str, n_train: int,
         last_memorised=hist[-1].get("memorised"),
         sec_per_epoch=round(float(np.median([h["seconds"] for h in hist])), 3),
         wall_seconds=round(wall, 1), resumed=resume, torch=torch.__version__,
-        device=f"cpu ({torch.get_num_threads()} threads)", hyperparameters=kw,
+        device=f"cpu ({torch.get_num_threads()} threads)",
+        hyperparameters=given_kw,
         history=[{k: h.get(k) for k in keep} for h in hist])
 
 
@@ -518,10 +534,10 @@ def plot_memorise_methods(rows: list[dict], path: Path, title: str) -> None:
     rows = [r for r in rows if r["seed"] == 0]
     settings = [s for s in MEMORISE_SETTINGS if any(r["setting"] == s for r in rows)]
     fig, axes = plt.subplots(2, len(settings), figsize=(4.6 * len(settings), 7), squeeze=False)
-    colours = {m: f"C{i}" for i, m in enumerate(METHODS)}
+    colours = {m: f"C{i}" for i, m in enumerate(PROTOCOL_NAMES)}
     for j, setting in enumerate(settings):
         for r in sorted((r for r in rows if r["setting"] == setting),
-                        key=lambda r: METHODS.index(r["method"])):
+                        key=lambda r: PROTOCOL_NAMES.index(r["method"])):
             h = r["history"]
             ep = [e["epoch"] for e in h]
             c = colours.get(r["method"], "k")
@@ -637,7 +653,7 @@ def render_memorise(rows: list[dict], pilot: list[dict]) -> str:
                   "| s/epoch | s/epoch vs CE |", "|---|---|---|---|---|---|---|---|---|---|"]
         validity = []
         for setting in MEMORISE_SETTINGS:
-            for method in METHODS:
+            for method in PROTOCOL_NAMES:
                 g = groups.get((setting, method))
                 if not g:
                     continue
@@ -676,7 +692,7 @@ def render_memorise(rows: list[dict], pilot: list[dict]) -> str:
                   "noise-dependent ones from the registry: Co-teaching's forget rate = the "
                   "noise rate; DivideMix's lambda_u and confidence penalty; ELR's lambda / "
                   "beta 3 / 0.7 on symmetric noise, 1 / 0.9 on asymmetric):", ""]
-        for method in METHODS:
+        for method in PROTOCOL_NAMES:
             if any(r["method"] == method for r in rows):
                 kw = ", ".join(f"{k}={v}" for k, v in MEMORISE["methods"][method].items())
                 lines.append(f"* {method}: model {MEMORISE['model']}, {kw}")

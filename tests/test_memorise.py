@@ -118,9 +118,14 @@ def test_memorise_profile_settings_subset_and_section(tmp_path):
     assert np.array_equal(idx, bench.balanced_subset(labels, 100, seed=0))
     assert np.all(np.diff(idx) > 0) and np.bincount(labels[idx]).tolist() == [10] * 10
     assert set(bench.MEMORISE_SETTINGS) <= set(bench.SETTINGS)
-    for method, kw in bench.MEMORISE["methods"].items():
+    from labelnoise.losses import LOSSES
+
+    for name, kw in bench.MEMORISE["methods"].items():
+        kw = dict(kw)
+        method = kw.pop("method", name)  # a loss in CE's loop: "standard" with loss=
         params = inspect.signature(training.METHODS[method].load()).parameters
-        assert set(kw) <= set(params), method
+        assert set(kw) <= set(params), name
+        assert kw.get("loss", "ce") in LOSSES, name
         assert kw.get("schedule") not in ("onecycle",), method  # no anneal to zero early
     for _model, _n, setting, kw in bench.MEMORISE_PILOT.values():
         assert setting in bench.MEMORISE_SETTINGS and kw["schedule"] == "step"
