@@ -428,15 +428,17 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
     """
     from labelnoise.training import distributed
 
+    finished = False
     try:
         _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidates_file,
                        loss, model, test, label_column, list(text_columns) or None,
                        val_fraction, num_classes, epochs, batch_size, lr, forget_rate,
                        lambda_u, warmup_epochs, strong_augment, subset, test_subset, out,
                        resume_dir, data_root, seed, device, nproc, show_progress(progress))
+        finished = True
     finally:
         if distributed.launched_by_torchrun():
-            distributed.shutdown()
+            distributed.shutdown(barrier=finished)
 
 
 def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, loss,

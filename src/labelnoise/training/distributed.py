@@ -459,9 +459,17 @@ def init_from_env(backend: str | None = None) -> World:
     return current()
 
 
-def shutdown() -> None:
-    """Leave the process group (if this process is in one)."""
+def shutdown(barrier: bool = False) -> None:
+    """Leave the process group (if this process is in one).
+
+    Args:
+        barrier: first wait until every rank arrives here (pass True only after this rank's
+            work succeeded: a rank that failed never arrives). Ranks that leave together do
+            not tear down a connection a peer still uses (gloo can abort a process then).
+    """
     if AVAILABLE and dist.is_initialized():
+        if barrier:
+            dist.barrier()
         dist.destroy_process_group()
 
 
@@ -495,15 +503,14 @@ def _entry(rank, nproc, port, backend, threads, fn, args, kwargs, folder, setup)
         # this rank's work is complete: a crash from here on (gloo's threads at teardown,
         # "terminate called without an active exception") cannot change the result
         (Path(folder) / f"done-{rank}").touch()
-        if dist.is_initialized():
-            dist.barrier()  # no rank leaves the group while another still talks to it
     except (KeyboardInterrupt, SystemExit):
+        shutdown()
         raise
     except BaseException as exc:
         _write_pickle(Path(folder) / f"error-{rank}.pkl", _portable(exc))
-        raise
-    finally:
         shutdown()
+        raise
+    shutdown(barrier=True)  # every rank succeeded: they leave the group together
 
 
 def _write_pickle(path: Path, obj) -> None:
