@@ -222,3 +222,41 @@ def test_weak_classifier_note_by_its_rule():
     weak[wrong] = strong[wrong][:, [1, 2, 3, 0]]  # arg-max moved on half the rows
     note = weak_classifier_note(labels, weak, noise_rate=0.2)
     assert note is not None and "agrees with the given labels on" in note
+
+
+def test_default_image_preset_scales_epochs_to_small_data(tmp_path, monkeypatch):
+    # known answers: 3,000 images in 3 folds train 3 x 2,000 per epoch -> ceil(80,000 / 6,000)
+    assert audit_mod.scaled_epochs(3000, 3, 8) == 14
+    assert audit_mod.scaled_epochs(50_000, 2, 8) == 8  # CIFAR-10: the preset as it was
+    assert audit_mod.scaled_epochs(1000, 4, 8) == 27  # 4 x 750 per epoch
+    assert audit_mod.scaled_epochs(10, 3, 8) == audit_mod.MAX_SCALED_EPOCHS
+    assert audit_mod.scaled_epochs(10, 3, 300) == 300  # never below what was asked
+    # the audit passes them to the folds (default model only; given epochs and --quick kept)
+    seen = []
+
+    def fake(x, labels, model, **kw):
+        seen.append((model, kw["folds"], kw["train_kwargs"]["epochs"]))
+        k = kw["num_classes"]
+        pp = np.full((len(labels), k), 0.1 / (k - 1))
+        pp[np.arange(len(labels)), labels] = 0.9
+        return pp, None
+
+    monkeypatch.setattr(cv, "out_of_sample_pred_probs", fake)
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in range(3):
+        (tmp_path / "imgs" / f"c{c}").mkdir(parents=True)
+        for i in range(10):
+            img = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+            Image.fromarray(img).save(tmp_path / "imgs" / f"c{c}" / f"{i}.png")
+    for i, kw in enumerate([{}, dict(train_kwargs=dict(epochs=3)), dict(quick=True)]):
+        audit(str(tmp_path / "imgs"), out_dir=tmp_path / f"o{i}", progress=False, **kw)
+    pre, quick = audit_mod.image_preset(False), audit_mod.QUICK_IMAGE_PRESET
+    folds = audit_mod.SMALL_DATA_FOLDS  # 30 images < SMALL_DATA_N
+    assert seen == [(pre["model"], folds, audit_mod.MAX_SCALED_EPOCHS),
+                    (pre["model"], folds, 3),
+                    (quick["model"], quick["folds"], quick["train_kwargs"]["epochs"])]
+    monkeypatch.setattr(audit_mod, "SMALL_DATA_N", 30)  # 30 images are not small now
+    audit(str(tmp_path / "imgs"), out_dir=tmp_path / "o3", progress=False)
+    assert seen[-1] == (pre["model"], pre["folds"], pre["train_kwargs"]["epochs"])

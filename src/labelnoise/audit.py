@@ -44,6 +44,20 @@ CIFAR_NAMES = ("cifar10", "cifar10n", "cifar-10", "cifar-10n")
 CPU_IMAGE_PRESET = dict(model="airbench", folds=2, train_kwargs=dict(epochs=8))
 #: The --quick preset on CPU: ResNet-8, 2 folds, 4 epochs (a first report in minutes).
 QUICK_IMAGE_PRESET = dict(model="resnet8", folds=2, train_kwargs=dict(epochs=4))
+#: Small data. The default presets' 8 epochs are only 48 optimizer steps per fold at 3,000
+#: images, so below ``SMALL_DATA_N`` examples the default (not --quick) runs
+#: ``SMALL_DATA_FOLDS`` folds (each network sees 2/3 of the data instead of 1/2) and raises
+#: the epochs until the folds together train on at least ``MIN_TRAINING_IMAGES`` images
+#: (folds x training examples per fold x epochs; about 4 minutes on a 2-core CPU). Chosen
+#: on benchmarks/small_folder.py's 3,000-image folder among 2x27, 2x27 (batch 128), 3x14,
+#: 4x10 and 5x8 folds x epochs of equal cost (AUPRC 0.62 / 0.63 / 0.71 / 0.68 / 0.67;
+#: the preset's 2x8: 0.61), confirmed at 1,000 images (benchmarks/RESULTS.md).
+#: CIFAR-10 (50,000) is unchanged.
+SMALL_DATA_N = 10_000
+SMALL_DATA_FOLDS = 3
+MIN_TRAINING_IMAGES = 80_000
+#: ... and at most this many epochs (a folder of a few dozen images)
+MAX_SCALED_EPOCHS = 200
 #: With a CUDA GPU: the full-quality audit, 5 folds.
 GPU_IMAGE_PRESET = dict(model="airbench", folds=5, train_kwargs=dict(epochs=16))
 #: ``--model patch-features``: Coates-Ng patch features + logistic regression per fold.
@@ -551,6 +565,19 @@ def image_preset(quick: bool) -> dict:
     return dict(QUICK_IMAGE_PRESET if quick else CPU_IMAGE_PRESET)
 
 
+def scaled_epochs(n: int, folds: int, epochs: int, min_images: int = MIN_TRAINING_IMAGES,
+                  max_epochs: int = MAX_SCALED_EPOCHS) -> int:
+    """Epochs per fold for ``n`` examples in ``folds`` folds: ``epochs``, raised so that the
+    folds together train on at least ``min_images`` images (``folds x (n - n // folds) x
+    epochs``), but not above ``max(epochs, max_epochs)``.
+
+    >>> scaled_epochs(3000, 3, 8), scaled_epochs(50_000, 2, 8), scaled_epochs(20, 3, 8)
+    (14, 8, 200)
+    """
+    per_epoch = max(1, folds * (n - n // folds))
+    return int(min(max(epochs, -(-min_images // per_epoch)), max(epochs, max_epochs)))
+
+
 def _compute_pred_probs(data: AuditData, *, model, quick: bool, folds: int | None, seed: int,
                         cache: Path, resume: bool, progress: bool, console, settings: dict,
                         train_kwargs: dict | None, client=None):
@@ -566,8 +593,13 @@ def _compute_pred_probs(data: AuditData, *, model, quick: bool, folds: int | Non
     if model is None and is_images:
         preset = image_preset(quick)
         model = preset["model"]
-        folds = folds or preset["folds"]
+        small = not quick and len(data.labels) < SMALL_DATA_N
+        folds = folds or max(preset["folds"], SMALL_DATA_FOLDS if small else 0)
+        given_epochs = "epochs" in (train_kwargs or {})
         train_kwargs = {**preset["train_kwargs"], **(train_kwargs or {})}
+        if small and not given_epochs:
+            train_kwargs["epochs"] = scaled_epochs(len(data.labels), folds,
+                                                   train_kwargs["epochs"])
     folds = folds or 5
     settings["folds"] = folds
     if model == "patch-features":
@@ -892,7 +924,9 @@ def audit(
             (``QUICK_IMAGE_PRESET``); with ``model="patch-features"`` a stratified subset
             of ``QUICK_EXAMPLES`` examples and a smaller dictionary.
         model: ``None`` (default: for images ``CPU_IMAGE_PRESET``, or ``GPU_IMAGE_PRESET``
-            when CUDA is available; for tables/embeddings standardise + logistic
+            when CUDA is available, with ``SMALL_DATA_FOLDS`` folds and the epochs of
+            :func:`scaled_epochs` below ``SMALL_DATA_N`` images unless ``folds`` /
+            ``train_kwargs["epochs"]`` are given; for tables/embeddings standardise + logistic
             regression), ``"patch-features"`` (Coates-Ng features + logistic regression),
             the name of a torch network for the training engine (e.g. ``"resnet20"``), or
             a scikit-learn classifier (tables/embeddings).
