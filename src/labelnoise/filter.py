@@ -199,12 +199,16 @@ def _prune(labels: np.ndarray, pp: PredProbs, prune_counts: np.ndarray, by: str,
             return
         quotas = prune_counts[:, c].copy()
         quotas[c] = 0
-        if not quotas.any():
+        cols = np.flatnonzero(quotas > 0)
+        if not cols.size:
             return
         block = pp.take(rows)
-        own = block[:, c]
-        for j in np.flatnonzero(quotas > 0):
-            mask[rows[_top(block[:, j] - own, int(quotas[j]))]] = True
+        # own - p_j (exactly the negated margin p_j - own): one contiguous row per column
+        neg = block[:, c] - block.T[cols]
+        for i, j in enumerate(cols):
+            num = int(quotas[j])
+            pick = rows if num >= rows.size else rows[np.argpartition(neg[i], num - 1)[:num]]
+            mask[pick] = True
 
     map_chunks(lambda a, b: [one_class(c) for c in range(a, b)], k, 1)
     return mask
