@@ -135,6 +135,7 @@ def _abort_when_leaving(value):
     sometimes do at teardown: "terminate called without an active exception")."""
     import atexit
     import os
+
     import torch.distributed as dist
 
     if dist.get_rank() == 1:

@@ -7,12 +7,12 @@ import numpy as np
 from labelnoise._validation import (
     validate_choice,
 )
+from labelnoise.dask_arrays import _is_dask
 from labelnoise.multiannotator.annotations import (
     Annotations,
     _as_annotations,
     _require_all_labelled,
 )
-from labelnoise.dask_arrays import _is_dask
 from labelnoise.multiannotator.constants import TIE_BREAKS
 
 
