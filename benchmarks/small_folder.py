@@ -43,7 +43,8 @@ CONFIGS: dict[str, dict] = {
     "quick": dict(quick=True),
     "patch-features": dict(model="patch-features"),
     # candidates for scaling the CPU preset's training to small data (the preset's 8 epochs
-    # are 48 optimizer steps per fold at 3,000 images): about 40,000 training images per fold
+    # are 48 optimizer steps per fold at 3,000 images), of equal cost at 3,000 images: the
+    # folds together train on 80,000-96,000 images
     "e27": dict(train_kwargs=dict(epochs=27)),
     "f3-e14": dict(folds=3, train_kwargs=dict(epochs=14)),
     "e27-b128": dict(train_kwargs=dict(epochs=27, batch_size=128)),

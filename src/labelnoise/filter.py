@@ -164,11 +164,11 @@ def _keep_at_least_n_per_class(prune_counts: np.ndarray, n: int, frac_noise: flo
     return np.floor(reduced).astype(np.int64)
 
 
-def _top(values: np.ndarray, num: int) -> np.ndarray:
-    """Indices of the ``num`` largest values (all when num >= len)."""
+def _smallest(values: np.ndarray, num: int) -> np.ndarray:
+    """Indices of the ``num`` smallest values (all when num >= len; argpartition's order)."""
     if num >= values.size:
         return np.arange(values.size)
-    return np.argpartition(-values, num - 1)[:num]
+    return np.argpartition(values, num - 1)[:num]
 
 
 def _warn_small_class(c: int, size: int, min_examples_per_class: int, stacklevel: int) -> None:
@@ -195,7 +195,7 @@ def _prune(labels: np.ndarray, pp: PredProbs, prune_counts: np.ndarray, by: str,
             num = rows.size - int(prune_counts[c, c])
             if num >= 1:
                 own = pp.take(rows)[:, c]
-                mask[rows[_top(-own, num)]] = True
+                mask[rows[_smallest(own, num)]] = True
             return
         quotas = prune_counts[:, c].copy()
         quotas[c] = 0
@@ -206,9 +206,7 @@ def _prune(labels: np.ndarray, pp: PredProbs, prune_counts: np.ndarray, by: str,
         # own - p_j (exactly the negated margin p_j - own): one contiguous row per column
         neg = block[:, c] - block.T[cols]
         for i, j in enumerate(cols):
-            num = int(quotas[j])
-            pick = rows if num >= rows.size else rows[np.argpartition(neg[i], num - 1)[:num]]
-            mask[pick] = True
+            mask[rows[_smallest(neg[i], int(quotas[j]))]] = True
 
     map_chunks(lambda a, b: [one_class(c) for c in range(a, b)], k, 1)
     return mask

@@ -493,6 +493,7 @@ def _entry(rank, nproc, port, backend, threads, fn, args, kwargs, folder, setup)
                       MASTER_PORT=str(port))
     if threads:
         torch.set_num_threads(int(threads))
+    done = False
     try:
         if setup is not None:
             setup()
@@ -503,14 +504,14 @@ def _entry(rank, nproc, port, backend, threads, fn, args, kwargs, folder, setup)
         # this rank's work is complete: a crash from here on (gloo's threads at teardown,
         # "terminate called without an active exception") cannot change the result
         (Path(folder) / f"done-{rank}").touch()
+        done = True
     except (KeyboardInterrupt, SystemExit):
-        shutdown()
         raise
     except BaseException as exc:
         _write_pickle(Path(folder) / f"error-{rank}.pkl", _portable(exc))
-        shutdown()
         raise
-    shutdown(barrier=True)  # every rank succeeded: they leave the group together
+    finally:
+        shutdown(barrier=done)  # ranks that succeeded leave the group together
 
 
 def _write_pickle(path: Path, obj) -> None:
