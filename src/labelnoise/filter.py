@@ -423,7 +423,8 @@ def _lowest(scores: np.ndarray, num: int) -> np.ndarray:
 #: within each (class, class) cell, about 10x the cost of a pass over pred_probs; the
 #: fraction flagged is a mean, so its standard error is below 0.0014 at this size). It is
 #: not unbiased: the per-cell quotas come from the subsample's own confident joint, and
-#: with few rows per class the count comes out high. Measured at N = 1,000,000 (synthetic
+#: with few rows per class the count comes out high. One-off measurement (a scratch script,
+#: not a benchmarks/ figure) at N = 1,000,000 (synthetic
 #: pred_probs, 20% noise, against the exact count): K = 20 (6,550 rows per class) -0.1%,
 #: K = 100 (1,310) +1.1%, K = 300 (437) +11% (+2.4% with 1,666 rows per class, at 4x the
 #: time). Left so, since the weak-model branch that uses it is itself a rough count.
