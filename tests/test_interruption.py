@@ -122,3 +122,38 @@ def test_interrupted_command_leaves_whole_files_and_resumes(command: str, tmp_pa
                 assert _complete(out / name, ref / name), (sig.name, frac, name, "rerun")
             assert not _leftovers(tmp_path)
     assert kills >= 4  # most kill points landed while the command was running
+
+
+@pytest.mark.parametrize("where", ["open", "write", "fsync", "replace"])
+def test_atomic_write_interrupted_at_each_step_leaves_nothing(where: str, tmp_path: Path,
+                                                              monkeypatch):
+    """A signal at any step of an atomic write (modelled by KeyboardInterrupt raised right
+    after that step's system call) leaves the old file as it was and no temporary file: also
+    just after the temporary file is created, the step where ``tempfile.mkstemp`` has not yet
+    returned its name (CI once found a leftover there)."""
+    from labelnoise import _io
+
+    final = tmp_path / "out.csv"
+    final.write_text("old\n")
+    real = {name: getattr(os, name) for name in ("open", "fsync", "replace")}
+
+    def after(name):
+        def call(*args, **kwargs):
+            result = real[name](*args, **kwargs)
+            if name != "open" or Path(args[0]).name.startswith(_io.TMP_PREFIX):
+                raise KeyboardInterrupt
+            return result
+        return call
+
+    if where in real:
+        monkeypatch.setattr(os, where, after(where))
+    with pytest.raises(KeyboardInterrupt), _io.atomic_write(final, "w") as fh:
+        fh.write("new\n")
+        if where == "write":
+            raise KeyboardInterrupt
+    monkeypatch.undo()
+    assert final.read_text() == "old\n" if where != "replace" else "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+    _io.write_text(final, "again\n")  # the helper still works afterwards
+    assert final.read_text() == "again\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]

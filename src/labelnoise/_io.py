@@ -18,7 +18,7 @@ import contextlib
 import errno
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -63,19 +63,55 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *,
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
     final = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{final.name}.", dir=final.parent)
+    tmp: Path | None = None
+    fd: int | None = None
     try:
+        # The name is chosen before the file is created, inside this ``try``: a signal that
+        # arrives just after the file exists (as it can within tempfile.mkstemp, before that
+        # returns) still finds the name here, and the file is removed.
+        for _ in range(100):
+            tmp = temp_path(final)
+            try:
+                fd = os.open(tmp, _TMP_FLAGS, 0o600)
+                break
+            except FileExistsError:  # another writer's file of that name: not ours to remove
+                tmp = None
+        else:
+            raise FileExistsError(errno.EEXIST, "no free temporary file name", str(final.parent))
         kwargs = {} if mode == "wb" else {"encoding": encoding or "utf-8", "newline": newline}
-        with os.fdopen(fd, mode, **kwargs) as fh:
+        fh = os.fdopen(fd, mode, **kwargs)
+        fd = None  # closed with fh from here on
+        with fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual mode
+        os.chmod(tmp, 0o666 & ~_umask())  # created 0600 (as mkstemp does); give the usual mode
         os.replace(tmp, final)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         raise
+
+
+#: how :func:`atomic_write` creates its temporary file: new (never an existing file or link),
+#: write-only, binary on Windows
+_TMP_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+              | getattr(os, "O_BINARY", 0))
+
+
+def temp_path(final: str | os.PathLike) -> Path:
+    """A fresh hidden name beside ``final`` for a temporary file or folder
+    (``.labelnoise-tmp-<name>.<16 hex digits>``); nothing is created.
+
+    Callers assign the name before creating anything and remove it on every exception, so an
+    interruption at any point leaves no temporary file behind.
+    """
+    final = Path(final)
+    return final.parent / f"{TMP_PREFIX}{final.name}.{secrets.token_hex(8)}"
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -223,14 +259,19 @@ def _first_line(text: str) -> str:
 def _probe_folder(folder: Path, what: str) -> None:
     """Create and remove a temporary file in ``folder`` (works for root, unlike os.access)."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".labelnoise-probe.", dir=folder)
+        with atomic_write(folder / "probe", "wb"):
+            raise _Probed  # created: the folder is writable; nothing is renamed into place
+    except _Probed:
+        return
     except OSError as exc:
         reason = {errno.EACCES: "permission denied", errno.EPERM: "permission denied",
                   errno.EROFS: "read-only file system",
                   errno.ENOSPC: "no space left"}.get(exc.errno, exc.strerror or str(exc))
         raise OutputError(f"{what} {folder}: cannot write there ({reason})") from None
-    os.close(fd)
-    os.unlink(tmp)
+
+
+class _Probed(Exception):
+    """Raised inside :func:`_probe_folder`'s write once its temporary file exists."""
 
 
 def _nearest_existing(path: Path) -> Path:

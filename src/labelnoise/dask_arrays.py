@@ -703,10 +703,9 @@ def _store(result, out):
     it, renamed on success, removed on failure); return the array read back from it."""
     import os
     import shutil
-    import uuid
     from pathlib import Path
 
-    from labelnoise._io import TMP_PREFIX, OutputError
+    from labelnoise._io import OutputError, temp_path
 
     _, da = _dask()
     final = Path(out).expanduser()
@@ -714,7 +713,7 @@ def _store(result, out):
         raise OutputError(f"out {final}: exists; remove it or choose another path")
     if not final.parent.is_dir():
         raise OutputError(f"out {final}: folder {final.parent} does not exist")
-    tmp = final.parent / f"{TMP_PREFIX}{final.name}.{uuid.uuid4().hex[:8]}"
+    tmp = temp_path(final)
     try:
         da.to_zarr(da.asarray(result), str(tmp))
         os.replace(tmp, final)

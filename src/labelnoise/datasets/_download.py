@@ -13,7 +13,6 @@ import hashlib
 import os
 import shutil
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -21,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from labelnoise._io import TMP_PREFIX, atomic_write
+from labelnoise._io import atomic_write, temp_path
 
 #: Bytes read per chunk while downloading and hashing.
 CHUNK = 1 << 20
@@ -159,8 +158,9 @@ def extract_tar_atomically(archive: Path, root: Path, folder: str,
             links), or lacks an expected file. Nothing is left behind in ``root``.
     """
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + folder + ".", dir=root))
+    tmp = temp_path(root / folder)  # named before it exists: removed also if interrupted
     try:
+        tmp.mkdir(mode=0o700)
         try:
             with tarfile.open(archive, "r:*") as tar:
                 if hasattr(tarfile, "data_filter"):
@@ -204,8 +204,9 @@ def fetch_archive_folder(remote: RemoteFile, root: Path, folder: str,
     if local.is_file():
         verify_file(local, remote)
         return extract_tar_atomically(local, root, folder, expected_files)
-    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + "download.", dir=root))
+    tmp = temp_path(root / "download")
     try:
+        tmp.mkdir(mode=0o700)
         archive = download_file(remote, tmp / remote.filename, progress=progress)
         return extract_tar_atomically(archive, root, folder, expected_files)
     finally:
