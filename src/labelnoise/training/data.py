@@ -403,15 +403,19 @@ def _restore(fit, x, y, kwargs: dict, best_dir: Path, epochs: int):
     resumed through the engine (the method is set up and loaded; no epoch runs)."""
     import torch
 
-    from labelnoise._io import TMP_PREFIX
+    from labelnoise._io import temp_path
     from labelnoise.training.engine import CHECKPOINT_NAME, MANIFEST_NAME
 
-    with tempfile.TemporaryDirectory(prefix=TMP_PREFIX, dir=best_dir.parent) as tmp:
+    tmp = temp_path(best_dir)  # named before it exists: removed also if interrupted
+    try:
+        tmp.mkdir(mode=0o700)
         state = torch.load(best_dir / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
         state["epoch"] = epochs
-        torch.save(state, Path(tmp) / CHECKPOINT_NAME)
-        shutil.copyfile(best_dir / MANIFEST_NAME, Path(tmp) / MANIFEST_NAME)
+        torch.save(state, tmp / CHECKPOINT_NAME)
+        shutil.copyfile(best_dir / MANIFEST_NAME, tmp / MANIFEST_NAME)
         result = fit(x, y, **kwargs, checkpoint_dir=tmp, resume=True, progress=False)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return result.model
 
 
