@@ -157,3 +157,28 @@ def test_atomic_write_interrupted_at_each_step_leaves_nothing(where: str, tmp_pa
     _io.write_text(final, "again\n")  # the helper still works afterwards
     assert final.read_text() == "again\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_program_shuts_down_ends_it_without_a_traceback(sig, tmp_path: Path):
+    """After the command is over, a signal during the interpreter's shutdown (here: an atexit
+    callback that waits) ends the process by that signal; raised as an exception inside the
+    callback, Python would print a traceback and exit 0."""
+    marker = tmp_path / "in-atexit"
+    code = ("import atexit, pathlib, sys, time\n"
+            "def wait():\n"
+            f"    pathlib.Path({str(marker)!r}).touch()\n"
+            "    time.sleep(60)\n"
+            "atexit.register(wait)\n"
+            "from labelnoise.cli import run\n"
+            "sys.argv = ['labelnoise', '--version']\n"
+            "run()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    while not marker.exists() and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert "version" in out
+    assert "Traceback" not in err, err
+    assert proc.returncode == -sig, (proc.returncode, err)

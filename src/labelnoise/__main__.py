@@ -1,6 +1,6 @@
 """``python -m labelnoise``: the command line (same as the ``labelnoise`` command)."""
 
-from labelnoise.cli import main
+from labelnoise.cli import run
 
 if __name__ == "__main__":
-    main(prog_name="labelnoise")
+    run()

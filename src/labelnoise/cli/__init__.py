@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import signal
 
 import click
 
@@ -52,3 +53,19 @@ class _LazyGroup(ReportsErrors, click.Group):
 @click.version_option(package_name="labelnoise")
 def main() -> None:
     """labelnoise: find label errors, estimate label noise, train on noisy labels."""
+
+
+def run() -> None:
+    """The ``labelnoise`` program (console script and ``python -m labelnoise``): :func:`main`,
+    after which SIGINT and SIGTERM get their default action back.
+
+    Once the command is over (its outputs written, or removed on an interruption), a signal
+    that lands while the interpreter shuts down (joining worker threads, atexit callbacks)
+    ends the process at once; raised as an exception there, Python would report it with a
+    traceback (``Exception ignored in atexit callback``) and exit with status 0.
+    """
+    try:
+        main(prog_name="labelnoise")  # click's standalone mode: always ends by SystemExit
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
