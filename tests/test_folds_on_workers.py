@@ -255,7 +255,7 @@ def test_ctrl_c_closes_the_local_cluster_and_leaves_whole_files(table, tmp_path)
         started = time.monotonic()
         while not list(out.glob("cache/folds/fold_*_checkpoint/checkpoint.pt")):
             assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() - started < 120
+            assert time.monotonic() - started < 900  # a guard against a hang, not a speed claim
             time.sleep(0.05)
         children = psutil.Process(proc.pid).children(recursive=True)
         assert [c for c in children if "resource_tracker" not in " ".join(c.cmdline())]
