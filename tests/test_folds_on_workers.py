@@ -272,7 +272,7 @@ def test_ctrl_c_closes_the_local_cluster_and_leaves_whole_files(table, tmp_path)
     assert "Traceback" not in err
     assert [line for line in err.splitlines() if line.startswith("Error")] == \
         ["Error: interrupted"], err
-    _, alive = psutil.wait_procs(children, timeout=10)  # e.g. the resource tracker
+    _, alive = psutil.wait_procs(children, timeout=60)  # e.g. the resource tracker; returns when all are gone
     assert not alive, [(c.pid, c.cmdline()) for c in alive]
     assert not [p for p in out.rglob("*") if p.name.startswith(".labelnoise-tmp-")]
     assert not (out / "issues.csv").exists()
