@@ -198,8 +198,33 @@ def render_section(title: str, setup: list[str], rows: list[dict], command: str,
                   f"{r['epochs']} | {runs.index((r['command'], r['date'])) + 1} |" for r in rows]
         lines += ["", "Runs: " + "; ".join(f"({i}) `{c}`, {d}" for i, (c, d) in
                                             enumerate(runs, 1)) + "."]
+        lines += _build_notes(rows, runs, (command, date))
     lines += [ROWS_TAG + json.dumps(rows) + " -->", ""]
     return "\n".join(lines) + "\n"
+
+
+def _build_notes(rows: list[dict], runs: list[tuple], latest: tuple) -> list[str]:
+    """Lines naming the runs whose candidate sets differ from the latest run's (the set-up
+    above describes the latest build; the annotators' CPU training is not bit-for-bit
+    reproducible, so a rebuild can differ slightly)."""
+    def build_of(run):
+        return next((r.get("candidates") for r in rows if (r["command"], r["date"]) == run), None)
+
+    now = build_of(latest)
+    notes = []
+    for i, run in enumerate(runs, 1):
+        b = build_of(run)
+        if run == latest or b == now:
+            continue
+        if b is None:
+            notes.append(f"Run ({i}): its candidate sets were not recorded.")
+            continue
+        acc = " / ".join(f"{a:.3f}" for a in b["annotator_acc"])
+        notes.append(f"Run ({i}) trained on another build of the candidate sets (a rebuild of the "
+                     f"annotators is not bit-for-bit reproducible on CPU): average size "
+                     f"{b['mean_size']:.3f}, missing the true label {b['missing_true_fraction']:.3f}, "
+                     f"annotator accuracy {acc}.")
+    return ["", *notes] if notes else []
 
 
 def write_section(path: Path, title: str, setup: list[str], new_rows: list[dict],
@@ -343,8 +368,11 @@ def main():
                + (f"--simulate {args.simulate}" if args.simulate else f"--annotators {args.annotators}")
                + (f" --seed {args.seed}" if args.seed else "")
                + (" --build-only" if args.build_only else ""))
+    candidates = {"mean_size": round(stats["mean_size"], 4),
+                  "missing_true_fraction": round(stats["missing_true_fraction"], 4),
+                  "annotator_acc": [round(a, 4) for a in stats["annotator_acc"]]}
     for row in rows:
-        row.update(command=command, date=date)
+        row.update(command=command, date=date, candidates=candidates)
     title = question_title(args.annotators, (q, eta) if args.simulate else None)
     print(write_section(RESULTS, title, setup, rows, command, date))
 
