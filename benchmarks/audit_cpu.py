@@ -46,7 +46,39 @@ def _run_audit(out: Path, **kwargs) -> dict:
     return {"seconds": seconds, "settings": res.settings, "metrics": res.metrics,
             "noise_rate_estimated": float(res.noise.noise_rate),
             "num_flagged": int(res.is_issue.sum()), "num_examples": int(len(res.labels)),
-            "date": str(datetime.date.today()), "pred_probs": str(out / "pred_probs.npy")}
+            "date": str(datetime.date.today()), "pred_probs": str(out / "pred_probs.npy"),
+            "features": feature_label_issues(out)}
+
+
+def feature_label_issues(out: Path) -> dict | None:
+    """Label issues from the audit's own features, read from its ``issues.csv`` (columns
+    ``knn_label_quality`` / ``is_knn_label_issue``: the vote of the 10 nearest neighbours in
+    the penultimate-layer space of the fold's network that did not see the example;
+    ``combined_label_quality`` / ``is_combined_label_issue``: the mixture with pred_probs at
+    the maximum-likelihood weight) against the true labels: AUPRC and F1 of kNN alone,
+    pred_probs alone and the combination, and the weight (``data_issues.json``). None when
+    the run has no true labels or no feature checks."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import average_precision_score
+
+    frame = pd.read_csv(out / "issues.csv")
+    needed = {"true_label", "knn_label_quality", "combined_label_quality"}
+    if not needed <= set(frame.columns):
+        return None
+    err = (frame["given_label"] != frame["true_label"]).to_numpy()
+    result = {}
+    for name, score, flag in (("pred_probs", "label_quality_score", "is_label_issue"),
+                              ("knn", "knn_label_quality", "is_knn_label_issue"),
+                              ("combined", "combined_label_quality", "is_combined_label_issue")):
+        flags = frame[flag].to_numpy(dtype=bool)
+        result[name] = {
+            "auprc": float(average_precision_score(err, -frame[score].to_numpy())),
+            "f1": float(2 * np.sum(flags & err) / max(1, flags.sum() + err.sum()))}
+    checks = json.loads((out / "data_issues.json").read_text())["checks"]
+    result["knn_weight"] = checks["combined_label_issues"].get("knn_weight")
+    result["source"] = json.loads((out / "data_issues.json").read_text())["features"]["source"]
+    return result
 
 
 def part_rescore(data_root):
@@ -68,7 +100,8 @@ def part_rescore(data_root):
         r.update(metrics=detection_metrics(d.labels, d.true_labels, res.is_label_issue,
                                            res.label_quality_scores),
                  noise_rate_estimated=float(res.noise.noise_rate),
-                 num_flagged=res.num_issues, rescored=str(datetime.date.today()))
+                 num_flagged=res.num_issues, rescored=str(datetime.date.today()),
+                 features=feature_label_issues(WORK / part))
         f.write_text(json.dumps(r, indent=1))
     return None
 
@@ -122,6 +155,21 @@ def render() -> str:
             f"{r['noise_rate_estimated']:.4f} | {m['auprc']:.4f} | {m['precision']:.4f} | "
             f"{m['recall']:.4f} | {m['f1']:.4f} |", "",
         ]
+        feats = r.get("features")
+        if feats:
+            lines += [
+                "Label issues from the audit's own features, against the clean labels. "
+                f"Features: {feats['source']}; k = 10, cosine. `issues.csv` columns "
+                "`knn_label_quality` (the neighbours' vote) and `combined_label_quality` (the "
+                "mixture (1 - w) pred_probs + w vote at the maximum-likelihood weight, here "
+                f"w = {feats['knn_weight']:.3f}). Combined minus pred_probs alone: AUPRC "
+                f"{feats['combined']['auprc'] - feats['pred_probs']['auprc']:+.4f}, F1 "
+                f"{feats['combined']['f1'] - feats['pred_probs']['f1']:+.4f}.", "",
+                "| scores | AUPRC | F1 of the flags |", "|---|---|---|",
+                *(f"| {label} | {feats[key]['auprc']:.4f} | {feats[key]['f1']:.4f} |"
+                  for key, label in (("knn", "kNN alone"), ("pred_probs", "pred_probs alone"),
+                                     ("combined", "combined (default)"))), "",
+            ]
     lines += [
         "### Choosing the CPU model (development measurements, one-off runs, not this script)", "",
         "Same machine, CIFAR-10N `worse` labels, self-confidence AUPRC (1 - p[given label]) "

@@ -654,7 +654,8 @@ def main(argv=None) -> None:
                  "labels (score = 1 - label quality). pred_probs: 5-fold cross-validated logistic "
                  f"regression on the same features (accuracy on clean labels {fmt(k['lr_acc_clean'])}, "
                  f"{k['seconds_lr']:.0f} s). Not the audit's networks: weaker features and pred_probs "
-                 "than the issue's target setting.\n")
+                 "than the issue's target setting (the audit's own features and pred_probs: the "
+                 "audit section, `benchmarks/audit_cpu.py`).\n")
         L.append("| scores | AUPRC | F1 of the flags |")
         L.append("|---|---|---|")
         L.append(f"| kNN alone (k = 10, own label excluded) | {fmt(k['knn'])} | {fmt(k['knn_f1'])} |")
