@@ -897,7 +897,9 @@ def main() -> None:
                         default="cpu-small")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--settings", default=",".join(SETTINGS))
-    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/labelnoise-train-bench"))
+    parser.add_argument("--work-dir", type=Path,
+                        default=Path.home() / ".cache" / "labelnoise-train-bench",
+                        help="cached runs and checkpoints (kept across reboots, unlike /tmp)")
     parser.add_argument("--markdown", type=Path,
                         default=Path(__file__).parent / "results" / "training.md")
     parser.add_argument("--data-root", default=None)

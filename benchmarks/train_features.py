@@ -385,7 +385,9 @@ def main() -> None:
     parser.add_argument("--settings", default=None, help="default: all of each dataset")
     parser.add_argument("--methods", default=",".join(METHOD_ROWS))
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/labelnoise-train-bench"))
+    parser.add_argument("--work-dir", type=Path,
+                        default=Path.home() / ".cache" / "labelnoise-train-bench",
+                        help="cached runs and checkpoints (kept across reboots, unlike /tmp)")
     parser.add_argument("--bench-root", type=Path, default=Path.home() / ".cache" /
                         "labelnoise-bench", help="data root holding CIFAR-10, CIFAR-10N and "
                         "detection-cases/_cache/features")
