@@ -184,6 +184,36 @@ def test_memorise_rows_of_older_hyperparameters_are_not_current():
     assert bench.config_digest(kw) != bench.config_digest(old["hyperparameters"])
 
 
+def test_memorise_per_setting_overrides_are_the_papers_and_fit_the_methods():
+    import inspect
+    import json
+
+    from labelnoise import training
+
+    bench = _bench("train_cifar")
+    base = bench.MEMORISE["methods"]["elr"]
+    asym = bench.method_kwargs("elr", "asym40")
+    # ELR/config_cifar10_asym.json: x0.01 at epochs 40 and 80 of 120, scaled to the protocol
+    assert asym["schedule"] == "step" and asym["gamma"] == 0.01
+    assert asym["milestones"] == [base["epochs"] / 3, 2 * base["epochs"] / 3]
+    assert {k: v for k, v in asym.items() if k not in ("schedule", "milestones", "gamma")} == {
+        k: v for k, v in base.items() if k != "schedule"}
+    assert bench.method_kwargs("elr", "sym50") == base
+    assert bench.method_kwargs("standard", "asym40") == bench.MEMORISE["methods"]["standard"]
+    for (method, setting), over in bench.MEMORISE["per_setting"].items():
+        assert setting in bench.MEMORISE_SETTINGS and method in bench.MEMORISE["methods"]
+        kw = bench.method_kwargs(method, setting)
+        params = inspect.signature(training.METHODS[kw.get("method", method)].load()).parameters
+        assert set(kw) - {"method"} <= set(params), (method, setting)
+        # cached rows hold the kwargs as JSON: they must compare equal after the round trip
+        assert json.loads(json.dumps(kw)) == kw
+    # an asym40 row run with the symmetric-noise schedule is not current; at sym50 it is
+    old = dict(method="elr", setting="asym40", seed=0, hyperparameters=dict(base))
+    now = dict(old, hyperparameters=dict(asym))
+    sym = dict(old, setting="sym50")
+    assert bench.current_rows([old, now, sym]) == [now, sym]
+
+
 def test_elr_paper_settings_follow_the_noise_kind():
     from labelnoise import training
 

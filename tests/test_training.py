@@ -290,3 +290,19 @@ def test_elr_plus_learns_and_resumes(tmp_path, monkeypatch):
     resumed = elr.fit_plus(x, noisy, checkpoint_dir=tmp_path, resume=True, **kw)
     for a, b in zip(res.models, resumed.models):
         _assert_same_weights(_weights(a), _weights(b))
+
+
+def test_step_schedule_factor_reaches_the_optimizer_and_is_validated():
+    # ELR's asymmetric-noise configuration steps the learning rate down x0.01 (not x0.1)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 8)).astype(np.float32)
+    y = rng.integers(0, 4, 64)
+    res = elr.fit(x, y, model="mlp", epochs=3, batch_size=32, lr=0.02, schedule="step",
+                  milestones=[1, 2], gamma=0.01, num_classes=4, progress=False)
+    assert [h["lr"] for h in res.history] == pytest.approx([0.02, 2e-4, 2e-6])
+    default = standard.fit(x, y, model="mlp", epochs=3, batch_size=32, lr=0.02,
+                           schedule="step", milestones=[1, 2], num_classes=4, progress=False)
+    assert [h["lr"] for h in default.history] == pytest.approx([0.02, 2e-3, 2e-4])
+    for bad in (0.0, -0.1, float("nan"), float("inf"), True, "0.1"):
+        with pytest.raises(ValueError, match="gamma"):
+            standard.fit(x, y, model="mlp", epochs=1, gamma=bad, num_classes=4, progress=False)

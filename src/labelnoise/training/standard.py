@@ -9,6 +9,7 @@ the robust losses of :mod:`labelnoise.losses`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -38,6 +39,7 @@ class Standard(engine.Method):
     loss_kwargs: dict | None
     model_kwargs: dict | None
     milestones: object
+    gamma: float = 0.1
     true_labels: object = engine.not_in_config()
 
     def __post_init__(self):
@@ -45,6 +47,9 @@ class Standard(engine.Method):
             raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs} and "
                              f"{self.batch_size}")
         engine.validate_choice(self.schedule, engine.SCHEDULES, "schedule")
+        if (isinstance(self.gamma, bool) or not isinstance(self.gamma, (int, float))
+                or not math.isfinite(self.gamma) or self.gamma <= 0):
+            raise ValueError(f"gamma must be a finite number > 0, got {self.gamma!r}")
 
     @property
     def label(self):
@@ -61,7 +66,7 @@ class Standard(engine.Method):
 
     def lr_at(self, t):
         return self.lr * engine.lr_multiplier(t, self.epochs, self.schedule,
-                                              milestones=self.step_at)
+                                              milestones=self.step_at, gamma=self.gamma)
 
     def train_epoch(self, epoch):
         # distributed (self.world.active): each rank its share ``part`` of every global
@@ -108,7 +113,7 @@ def fit(images, labels, *, model="resnet8", loss="ce", epochs: int = 15, batch_s
         schedule: str = "onecycle", augment: bool = True, seed: int = 0, device=None,
         test_images=None, test_labels=None, checkpoint_dir=None, resume: bool = False,
         progress: bool = True, num_classes: int | None = None, loss_kwargs: dict | None = None,
-        model_kwargs: dict | None = None, milestones=None,
+        model_kwargs: dict | None = None, milestones=None, gamma: float = 0.1,
         on_epoch=None, true_labels=None) -> engine.FitResult:
     """Train one network on (possibly noisy) labels.
 
@@ -125,8 +130,9 @@ def fit(images, labels, *, model="resnet8", loss="ce", epochs: int = 15, batch_s
             :func:`labelnoise.training.engine.lr_multiplier`).
         weight_decay, momentum: SGD (Nesterov) settings.
         schedule: "onecycle", "cosine", "cosine-restarts" (period 10 epochs, floor 5%),
-            "step" (x0.1 at each of ``milestones``) or "constant".
+            "step" (x ``gamma`` at each of ``milestones``) or "constant".
         milestones: epochs of the "step" schedule (default 50% and 75% of ``epochs``).
+        gamma: the "step" schedule's factor at each milestone (> 0; default 0.1).
         augment: random crop (pad 4, reflect) + horizontal flip (images only).
         seed: seeds the network initialisation, data order and augmentation.
         device: torch device (default CUDA if available, else CPU).
@@ -149,13 +155,13 @@ def fit(images, labels, *, model="resnet8", loss="ce", epochs: int = 15, batch_s
 
     Raises:
         ValueError: bad data (see :func:`~labelnoise.training.engine.prepare_data`), unknown
-            model/loss/schedule names, ``epochs`` < 1, resume without a checkpoint or with
-            different settings.
+            model/loss/schedule names, ``epochs`` < 1, ``gamma`` not a finite number > 0,
+            resume without a checkpoint or with different settings.
     """
     method = Standard(model=model, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
                       weight_decay=weight_decay, momentum=momentum, schedule=schedule,
                       augment=augment, seed=seed, loss_kwargs=loss_kwargs,
-                      model_kwargs=model_kwargs, milestones=milestones,
+                      model_kwargs=model_kwargs, milestones=milestones, gamma=gamma,
                       true_labels=true_labels)
     return engine.run_on_labels(method, images, labels, num_classes=num_classes,
                                 test_images=test_images, test_labels=test_labels, device=device,
