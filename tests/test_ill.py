@@ -132,6 +132,45 @@ def test_gradients_flow_as_in_the_official_code():
     torch.testing.assert_close(out["sup_loss"].detach(), want)
 
 
+def test_distribution_alignment_by_hand():
+    probs = torch.tensor([[0.5, 0.5], [0.9, 0.1]])
+    target, p_hat = ill.distribution_alignment(probs, torch.tensor([0.5, 0.5]), momentum=0.9)
+    torch.testing.assert_close(p_hat, torch.tensor([0.52, 0.48]))  # 0.9 * 0.5 + 0.1 * mean
+    raw = torch.tensor([[0.5 / 0.52, 0.5 / 0.48], [0.9 / 0.52, 0.1 / 0.48]])
+    torch.testing.assert_close(target, raw / raw.sum(1, keepdim=True))
+    # a class the predictions favour on average is pulled down, the other pushed up
+    assert target[0, 1] > 0.5 and target[1, 0] < 0.9
+
+
+def test_unlabeled_term_trains_resumes_exactly_and_is_validated(tmp_path, monkeypatch):
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 3, 60)
+    x = (np.eye(3)[y] * 2 + rng.normal(0, 1, (60, 3))).astype(np.float32)
+    cand = np.eye(3, dtype=bool)[y] | (rng.random((60, 3)) < 0.3)
+    kw = dict(model="mlp", model_kwargs={"hidden": (16,)}, epochs=3, batch_size=16, lr=0.05,
+              seed=4, view_dropout=0.3, progress=False)
+    off = ill.fit_partial(x, cand, **kw).history
+    assert all(h["unsup_loss"] == 0 for h in off)
+    full = ill.fit_partial(x, cand, unlabeled_ratio=2, **kw)
+    assert all(h["unsup_loss"] > 0 for h in full.history)
+    assert full.history[0]["train_loss"] != off[0]["train_loss"]
+    with monkeypatch.context() as m:
+        interrupt_after(m, 2)
+        with pytest.raises(KeyboardInterrupt):
+            ill.fit_partial(x, cand, unlabeled_ratio=2, checkpoint_dir=tmp_path, **kw)
+    resumed = ill.fit_partial(x, cand, unlabeled_ratio=2, checkpoint_dir=tmp_path, resume=True,
+                              **kw)
+    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in full.history]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history] == strip
+    with pytest.raises(ValueError, match="other settings"):
+        ill.fit_partial(x, cand, checkpoint_dir=tmp_path, resume=True, **kw)
+    for bad in (-1, 1.5, True, "3"):
+        with pytest.raises(ValueError, match="unlabeled_ratio must be an integer >= 0"):
+            ill.fit_partial(x, cand, unlabeled_ratio=bad, **{**kw, "epochs": 1})
+
+
 # ---------------------------------------------------------------- training
 
 
