@@ -276,13 +276,29 @@ def test_clean_classifier_bad_labels():
 def test_robust_mlp_beats_cross_entropy_on_noisy_digits(digits_noisy):
     x_tr, noisy, y_tr, x_te, y_te = digits_noisy
     common = dict(epochs=20, hidden=(128,), random_state=0)
-    ce = RobustMLPClassifier(**common).fit(x_tr, noisy).score(x_te, y_te)
+    ce = RobustMLPClassifier("standard", **common).fit(x_tr, noisy).score(x_te, y_te)
     gce = RobustMLPClassifier(loss="gce", **common).fit(x_tr, noisy).score(x_te, y_te)
     cot = RobustMLPClassifier("coteaching", noise_rate=0.4, **common).fit(x_tr, noisy)
-    # measured: CE 0.822, GCE 0.943, Co-teaching 0.950 (seed 0)
+    default = RobustMLPClassifier(**common).fit(x_tr, noisy)
+    assert default.method_ == "elr"
+    # measured: CE 0.819, GCE 0.943, Co-teaching 0.950, the default (ELR) 0.972 (seed 0)
     assert gce > ce + 0.06
     assert cot.score(x_te, y_te) > ce + 0.06
+    assert default.score(x_te, y_te) > ce + 0.06
     assert len(cot.history_) == 20
+
+
+def test_robust_mlp_defaults_to_elr_with_the_features_tracks_lambda():
+    from labelnoise.estimators import ELR_ON_FEATURES
+
+    clf = RobustMLPClassifier()
+    assert clf.method is None and clf._method() == "elr"
+    assert RobustMLPClassifier(loss="gce")._method() == "standard"  # a loss means standard
+    kw = clf._fit_kwargs(100, 3)
+    assert kw["lam"] == ELR_ON_FEATURES["lam"] == 7.0 and kw["beta"] == 0.7
+    assert RobustMLPClassifier("elr-plus")._fit_kwargs(100, 3)["lam"] == 7.0
+    assert RobustMLPClassifier(method_kwargs={"lam": 3.0})._fit_kwargs(100, 3)["lam"] == 3.0
+    assert "loss" in RobustMLPClassifier("standard")._fit_kwargs(100, 3)
 
 
 def test_robust_mlp_string_labels_deterministic_and_picklable(digits_noisy):

@@ -392,6 +392,11 @@ def _take_rows(X, idx: np.ndarray):
 #: methods of :data:`labelnoise.training.METHODS` the MLP classifier trains with (the
 #: partial-label ones take candidate sets; RDCR's rotation task needs square images)
 MLP_METHODS = ("standard", "coteaching", "elr", "elr-plus", "dividemix")
+#: ELR's lambda and beta on an MLP head (ELR and ELR+): the paper tunes lambda per dataset
+#: (3 on CIFAR-10, 7 on CIFAR-100); on features ``benchmarks/train_features.py`` chose 7 /
+#: 0.7 by a stated rule on digits (its ELR_SELECTION), where lambda 3 memorises like cross
+#: entropy (digits sym50: 63.1% against 96.5%)
+ELR_ON_FEATURES = {"lam": 7.0, "beta": 0.7}
 
 
 def _method_defaults(method: str, epochs: int, n: int, batch_size: int) -> dict:
@@ -400,15 +405,16 @@ def _method_defaults(method: str, epochs: int, n: int, batch_size: int) -> dict:
     ``epochs``)."""
     if method == "standard":  # SGD, x0.1 at 50% and 75% of the epochs
         return dict(lr=0.05, weight_decay=5e-4, schedule="step")
-    if method == "elr":  # Liu et al. 2020: lambda 3, beta 0.7, weight decay 1e-3
-        return dict(lr=0.05, weight_decay=1e-3, schedule="step", lam=3.0, beta=0.7)
+    if method == "elr":  # Liu et al. 2020: weight decay 1e-3; lambda, beta: ELR_ON_FEATURES
+        return dict(lr=0.05, weight_decay=1e-3, schedule="step", **ELR_ON_FEATURES)
     if method == "coteaching":  # Han et al. 2018: Adam 1e-3, T_k = 10 of 200 epochs,
         # linear decay from epoch 80 of 200
         return dict(optimizer="adam", lr=1e-3, num_gradual=max(1, round(epochs * 10 / 200)),
                     decay_start=0.4 * epochs)
     if method == "elr-plus":  # EMA ramp over half of the steps
         steps = epochs * -(-n // batch_size)
-        return dict(lr=0.02, weight_decay=5e-4, ema_rampup_steps=max(1, steps // 2))
+        return dict(lr=0.02, weight_decay=5e-4, ema_rampup_steps=max(1, steps // 2),
+                    **ELR_ON_FEATURES)
     # dividemix, Li et al. 2020: lr 0.02, x0.1 at half, warm-up 10 of 300 epochs
     return dict(lr=0.02, weight_decay=5e-4, lr_decay_epoch=0.5 * epochs,
                 warmup_epochs=max(1, round(epochs * 10 / 300)))
@@ -431,11 +437,21 @@ class RobustMLPClassifier(ClassifierMixin, BaseEstimator):
       from ``noise_rate``).
 
     Defaults per method are those of ``benchmarks/train_features.py`` (the papers'
-    hyperparameters with epoch counts scaled to ``epochs``); ``lr``, ``weight_decay`` and
-    ``method_kwargs`` override them.
+    hyperparameters with epoch counts scaled to ``epochs``; ELR's lambda and beta:
+    :data:`ELR_ON_FEATURES`); ``lr``, ``weight_decay`` and ``method_kwargs`` override them.
+
+    The default method is ELR. Rule: among cross entropy, GCE, ELR with lambda 3 and ELR
+    with lambda 7, the highest mean clean test accuracy over the noisy settings of digits
+    (the features track's selection data), confirmed on wine and breast cancer (not used in
+    any choice): at 40% symmetric / 30% pair-flip noise ELR ends at 96.8 / 95.6% on digits
+    (cross entropy 67.5 / 74.4%), 83.3 / 93.5% on wine (50.9 / 70.4%), 84.2 / 90.9% on
+    breast cancer (65.2 / 67.8%), and within 0.6 points of cross entropy on clean digits and
+    breast cancer, 3.7 below on clean wine (2 of 54 test examples);
+    ``benchmarks/results/robust_mlp.md``. ``method="standard"`` trains plain cross entropy.
 
     Args:
-        method: a name of :data:`MLP_METHODS`.
+        method: a name of :data:`MLP_METHODS`, or None (default): ``"elr"``, or
+            ``"standard"`` when ``loss`` is given.
         loss: the loss of ``method="standard"`` (None: ``"ce"``); refused with other methods.
         hidden: widths of the hidden layers (tuple of ints >= 1).
         epochs: passes over the training set (>= 1).
@@ -458,6 +474,7 @@ class RobustMLPClassifier(ClassifierMixin, BaseEstimator):
 
     Attributes:
         classes_: (K,) sorted class labels.
+        method_: the method trained (``method``, or the default it stands for).
         model_: the trained ``torch.nn.Module`` (eval mode, CPU); for DivideMix the
             ensemble of its two networks, for Co-teaching its first network.
         history_: list of per-epoch dicts of the engine (``epoch``, ``train_loss``, ``lr``,
@@ -473,7 +490,7 @@ class RobustMLPClassifier(ClassifierMixin, BaseEstimator):
             ``method_kwargs`` set by the estimator itself.
     """
 
-    def __init__(self, method="standard", *, loss=None, hidden=(512, 512), epochs=50,
+    def __init__(self, method=None, *, loss=None, hidden=(512, 512), epochs=50,
                  batch_size=64, lr=None, weight_decay=None, noise_rate=None, method_kwargs=None,
                  device=None, random_state=None, verbose=False):
         self.method = method
@@ -489,15 +506,25 @@ class RobustMLPClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    def _method(self) -> str:
+        """The method trained: ``method``, or when it is None ``"standard"`` if ``loss`` is
+        given and ``"elr"`` otherwise (validated)."""
+        from labelnoise._validation import validate_choice
+
+        if self.method is None:
+            return "standard" if self.loss is not None else "elr"
+        validate_choice(self.method, MLP_METHODS, "method")
+        return self.method
+
     def _fit_kwargs(self, n: int, k: int) -> dict:
         """The keyword arguments of the method's ``fit`` (validated)."""
         from labelnoise import training
         from labelnoise._validation import validate_choice
         from labelnoise.losses import LOSSES
 
-        validate_choice(self.method, MLP_METHODS, "method")
+        method = self._method()
         if self.loss is not None:
-            if self.method != "standard":
+            if method != "standard":
                 raise ValueError(f"loss applies to method='standard' only, got loss="
                                  f"{self.loss!r} with method={self.method!r}")
             validate_choice(self.loss, tuple(LOSSES), "loss")
@@ -535,14 +562,14 @@ class RobustMLPClassifier(ClassifierMixin, BaseEstimator):
                              "are parameters of RobustMLPClassifier or set by it")
 
         batch_size = min(int(self.batch_size), n)
-        kw = _method_defaults(self.method, int(self.epochs), n, batch_size)
+        kw = _method_defaults(method, int(self.epochs), n, batch_size)
         if self.noise_rate is not None:
-            kw.update(training.METHODS[self.method].settings_for(float(self.noise_rate), False))
+            kw.update(training.METHODS[method].settings_for(float(self.noise_rate), False))
         if self.lr is not None:
             kw["lr"] = float(self.lr)
         if self.weight_decay is not None:
             kw["weight_decay"] = float(self.weight_decay)
-        if self.method == "standard":
+        if method == "standard":
             kw["loss"] = self.loss or "ce"
         kw.update(extra)
         kw.update(model="mlp", model_kwargs={"hidden": hidden}, epochs=int(self.epochs),
@@ -578,7 +605,8 @@ class RobustMLPClassifier(ClassifierMixin, BaseEstimator):
             seed = int(check_random_state(rs).randint(0, 2**31 - 1))
         self.scaler_ = StandardScaler().fit(X)
         x = self.scaler_.transform(X).astype(np.float32)
-        fit = training.METHODS[self.method].load()
+        self.method_ = self._method()
+        fit = training.METHODS[self.method_].load()
         result = fit(x, y_enc, seed=seed, **kw)
         self.model_ = result.model.cpu().eval()
         self.history_ = [dict(r) for r in result.history]
