@@ -373,3 +373,28 @@ def test_import_stays_light():
     code = ("import sys, labelnoise.estimators; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_robust_mlp_benchmark_rule_and_candidates():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(here))
+    spec = importlib.util.spec_from_file_location("robust_mlp", here / "robust_mlp.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for kw in bench.CANDIDATES.values():  # every candidate is a valid estimator
+        RobustMLPClassifier(**kw)._fit_kwargs(50, 3)
+    rows = [dict(dataset="digits", setting="sym40", candidate="ce", acc=0.9),
+            dict(dataset="digits", setting="pair30", candidate="ce", acc=0.5),
+            dict(dataset="digits", setting="sym40", candidate="gce", acc=0.8),
+            dict(dataset="digits", setting="pair30", candidate="gce", acc=0.7),
+            # neither clean data nor the confirmation datasets take part in the choice
+            dict(dataset="digits", setting="clean", candidate="ce", acc=1.0),
+            dict(dataset="wine", setting="sym40", candidate="ce", acc=1.0)]
+    assert bench.choose(rows) == "gce"  # mean 0.75 against 0.70
+    x_tr, given, x_te, y_te, rate = bench.data("wine", "pair30", 0)
+    assert len(x_tr) + len(x_te) == 178 and 0.15 < rate < 0.45
+    assert bench.data("wine", "clean", 0)[4] == 0.0
