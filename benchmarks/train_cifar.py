@@ -229,13 +229,14 @@ MEMORISE = dict(
         "ill": dict(epochs=_E, batch_size=128, lr=0.02, weight_decay=1e-3, schedule="cosine",
                     strong_augment="randaugment"),
     },
-    # a method's paper settings that differ by noise kind, beyond the registry's (which
-    # cannot depend on the number of epochs): (method, setting) -> kwargs replacing the
-    # method's above. ELR's asymmetric-noise configuration (official
-    # ELR/config_cifar10_asym.json) steps the learning rate down x0.01 at epochs 40 and 80 of
-    # 120 instead of cosine with warm restarts; here at 1/3 and 2/3 of the protocol's epochs
+    # a method's paper settings that differ by noise kind and replace the method's own
+    # above (its schedule): (method, setting) -> kwargs. ELR's asymmetric-noise configuration
+    # (official ELR/config_cifar10_asym.json) steps the learning rate down x0.01 at epochs 40
+    # and 80 of 120 instead of cosine with warm restarts; from the registry, at 1/3 and 2/3
+    # of the protocol's epochs
     per_setting={
-        ("elr", "asym40"): dict(schedule="step", milestones=[_E / 3, 2 * _E / 3], gamma=0.01),
+        ("elr", "asym40"): {k: v for k, v in training.METHODS["elr"].settings_for(
+            0.4, True, epochs=_E).items() if k in ("schedule", "milestones", "gamma")},
     },
     budget=(
         "Budget arithmetic (free 2-core CPU; s/epoch from CPU.md throughput, which the pilot's "

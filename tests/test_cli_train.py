@@ -92,3 +92,19 @@ def test_train_cli_dataset_argument_and_deprecated_option(tmp_path):
                                "--out", str(tmp_path / "e")])
     assert res.exit_code == 2 and "--model applies to images" in res.output
     assert not any((tmp_path / n).exists() for n in "abcde")
+
+
+def test_train_cli_elr_on_asymmetric_noise_takes_the_papers_schedule(data_root, tmp_path):
+    # ELR/config_cifar10_asym.json: lambda 1, beta 0.9, the learning rate x0.01 at 1/3 and
+    # 2/3 of the run (cosine with warm restarts on symmetric noise)
+    args = [a if a != "2" else "3" for a in TINY]  # 3 epochs: milestones at epochs 1 and 2
+    out = tmp_path / "asym"
+    res = CliRunner().invoke(main, ["train", "--noise", "asymmetric:0.4", "--method", "elr",
+                                    "--out", str(out), "--data-root", str(data_root), *args])
+    assert res.exit_code == 0, res.output
+    assert [r["lr"] for r in _metrics(out)] == pytest.approx([0.05, 5e-4, 5e-6])
+    out = tmp_path / "sym"
+    res = CliRunner().invoke(main, ["train", "--noise", "symmetric:0.4", "--method", "elr",
+                                    "--out", str(out), "--data-root", str(data_root), *args])
+    assert res.exit_code == 0, res.output
+    assert all(r["lr"] > 1e-3 for r in _metrics(out))  # restarts every 10 epochs, floor 5%

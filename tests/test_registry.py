@@ -199,3 +199,14 @@ def test_method_config_holds_the_settings_only():
     cfg = Counting(epochs=2, lr=0.1, seed=0, note=np.zeros(3)).config(data)
     assert cfg == {"method": "counting", "epochs": 2, "lr": 0.1, "seed": 0, "schedule": "cosine",
                    "n": 60, "num_classes": 3}
+
+
+def test_settings_that_scale_with_the_run_take_its_epochs():
+    elr = training.METHODS["elr"]
+    assert elr.settings_for(0.4, True) == {"lam": 1.0, "beta": 0.9}
+    assert elr.settings_for(0.4, True, epochs=120) == {
+        "lam": 1.0, "beta": 0.9, "schedule": "step", "milestones": [40.0, 80.0], "gamma": 0.01}
+    assert elr.settings_for(0.4, False, epochs=120) == {}
+    # the other methods' settings do not take the length of the run
+    assert training.METHODS["coteaching"].settings_for(0.3, False, epochs=50) == {"forget_rate": 0.3}
+    assert training.METHODS["standard"].settings_for(0.3, True, epochs=50) == {}

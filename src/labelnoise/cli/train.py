@@ -33,6 +33,7 @@ does not load it).
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import time
@@ -220,7 +221,8 @@ def run(cfg: dict, out: Path, *, resume: bool, progress: bool) -> dict:
     # the paper's noise-dependent settings (Co-teaching's forget rate, DivideMix's lambda_u
     # and confidence penalty), then the method's options given on the command line
     asym = bool(cfg["noise"]) and cfg["noise"].startswith("asymmetric")
-    kwargs.update(entry.settings_for(noise_rate, asym))
+    epochs = kwargs.get("epochs", inspect.signature(fit).parameters["epochs"].default)
+    kwargs.update(entry.settings_for(noise_rate, asym, epochs=epochs))
     # .get: a config.json written before an option existed resumes with its default
     kwargs.update({opt: cfg.get(opt) for opt in entry.options if cfg.get(opt) is not None})
     if entry.accepts("true_labels"):

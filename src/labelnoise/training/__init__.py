@@ -80,11 +80,16 @@ class MethodEntry:
         ``"num_classes"``)."""
         return argument in inspect.signature(self.load()).parameters
 
-    def settings_for(self, noise_rate: float, asymmetric: bool) -> dict:
-        """The paper's noise-dependent ``fit`` arguments (empty when none)."""
+    def settings_for(self, noise_rate: float, asymmetric: bool, epochs: int | None = None) -> dict:
+        """The paper's noise-dependent ``fit`` arguments (empty when none). ``epochs``: the
+        run's length, for the settings that scale with it (ELR's asymmetric-noise schedule);
+        None leaves those out."""
         if self.noise_settings is None:
             return {}
-        return dict(_resolve(self.noise_settings)(noise_rate, asymmetric))
+        settings = _resolve(self.noise_settings)
+        if epochs is not None and "epochs" in inspect.signature(settings).parameters:
+            return dict(settings(noise_rate, asymmetric, epochs=epochs))
+        return dict(settings(noise_rate, asymmetric))
 
 
 def _resolve(ref: str):

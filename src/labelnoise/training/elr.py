@@ -74,17 +74,21 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 150, batch_siz
         on_epoch=on_epoch, true_labels=true_labels)
 
 
-def paper_settings(noise_rate: float, asymmetric: bool) -> dict:
-    """The official code's per-noise-kind choice of the regulariser (Liu et al. 2020,
+def paper_settings(noise_rate: float, asymmetric: bool, epochs: int | None = None) -> dict:
+    """The official code's per-noise-kind settings (Liu et al. 2020,
     ``ELR/config_cifar10_asym.json`` against ``config_cifar10.json``): asymmetric noise
-    ``lam`` 1, ``beta`` 0.9; symmetric noise the defaults (``lam`` 3, ``beta`` 0.7). The
-    noise rate itself is not used. Used by ``labelnoise train`` and the benchmarks unless
-    their own settings override it. The asymmetric configuration also changes the schedule
-    (120 epochs, x0.01 at epochs 40 and 80, instead of cosine with warm restarts); that
-    depends on the number of epochs, so it is not returned here: ``fit``'s ``schedule``,
-    ``milestones`` and ``gamma`` take it (``benchmarks/train_cifar.py --profile memorise``
-    applies it at asym40)."""
-    return {"lam": 1.0, "beta": 0.9} if asymmetric else {}
+    ``lam`` 1, ``beta`` 0.9 and, given the run's ``epochs``, the step schedule of that
+    configuration (120 epochs, x0.01 at epochs 40 and 80: ``schedule="step"``,
+    ``milestones`` at 1/3 and 2/3 of ``epochs``, ``gamma`` 0.01) instead of cosine with warm
+    restarts; symmetric noise the defaults (``lam`` 3, ``beta`` 0.7, cosine with warm
+    restarts). The noise rate itself is not used. Used by ``labelnoise train`` and the
+    benchmarks unless their own settings override it."""
+    if not asymmetric:
+        return {}
+    out = {"lam": 1.0, "beta": 0.9}
+    if epochs is not None:
+        out.update(schedule="step", milestones=[epochs / 3, 2 * epochs / 3], gamma=0.01)
+    return out
 
 
 def sigmoid_rampup(step: float, length: float) -> float:
