@@ -609,7 +609,28 @@ def memorise_goals(groups: dict) -> list[str]:
     return out
 
 
-def render_memorise(rows: list[dict], pilot: list[dict]) -> str:
+def superseded_rows(rows: list[dict]) -> list[dict]:
+    """The cached runs of an older configuration of a protocol method whose (method,
+    setting, seed) has a run of the present one (kept in the section as a reference line)."""
+    current = current_rows(rows)
+    now = {(r["method"], r["setting"], r["seed"]) for r in current}
+    return [r for r in rows if r not in current and r["method"] in MEMORISE["methods"]
+            and (r["method"], r["setting"], r["seed"]) in now]
+
+
+def superseded_line(superseded) -> str:
+    """One sentence naming the superseded runs, the settings that differ from the present
+    configuration and their accuracies."""
+    return "Superseded runs (an older configuration of the method; the table has the present " \
+        "one): " + "; ".join(
+            f"{r['method']} {r['setting']} seed {r['seed']} with "
+            + ", ".join(f"{k}={v}" for k, v in r["hyperparameters"].items()
+                        if method_kwargs(r["method"], r["setting"]).get(k) != v)
+            + f": last epoch {100 * r['last_acc']:.2f}%, best {100 * r['best_acc']:.2f}% "
+            f"(epoch {r['best_epoch']})" for r in superseded) + "."
+
+
+def render_memorise(rows: list[dict], pilot: list[dict], superseded=()) -> str:
     lines = ["### Profile `memorise` (does CE memorise the noisy labels? the protocol where robust "
              "methods should pay)", "",
              "Command: `flock /tmp/labelnoise-heavy.lock nice -n 5 python benchmarks/train_cifar.py "
@@ -697,6 +718,8 @@ def render_memorise(rows: list[dict], pilot: list[dict]) -> str:
         if adopted:
             lines += ["Runs taken from the pilot (the same configuration, not trained twice): "
                       + "; ".join(adopted) + ".", ""]
+        if superseded:
+            lines += [superseded_line(superseded), ""]
         lines += ["s/epoch: median wall seconds per epoch (training, test evaluation and the "
                   "memorisation diagnostic); the ratio to CE compares the runs' fastest epochs "
                   "(the least disturbed by other jobs), of runs made one after another on the "
@@ -880,7 +903,8 @@ MEMORISE_HEADING = "### Profile `memorise`"
 def memorise_section(work_dir: Path, results_dir: Path) -> str:
     """The memorise section from the cached runs and pilots; also writes the CE curves to
     ``results_dir/memorise_curves.png``."""
-    rows = current_rows(load_rows(work_dir / "memorise.jsonl"))
+    cached = load_rows(work_dir / "memorise.jsonl")
+    rows = current_rows(cached)
     pilot = load_rows(work_dir / "memorise-pilot.jsonl")
     pilot += unfinished_pilots(work_dir, {r["tag"] for r in pilot})
     if rows:
@@ -889,7 +913,7 @@ def memorise_section(work_dir: Path, results_dir: Path) -> str:
     elif pilot:
         plot_memorise(pilot, results_dir / "memorise_curves.png",
                       "pilot: CE, seed 0, 2,000 clean test images (dotted line: not finished)")
-    return render_memorise(rows, pilot)
+    return render_memorise(rows, pilot, superseded_rows(cached))
 
 
 def write_memorise_section(work_dir: Path, markdown: Path) -> None:

@@ -203,6 +203,7 @@ def test_memorise_per_setting_overrides_are_the_papers_and_fit_the_methods():
     for (method, setting), over in bench.MEMORISE["per_setting"].items():
         assert setting in bench.MEMORISE_SETTINGS and method in bench.MEMORISE["methods"]
         kw = bench.method_kwargs(method, setting)
+        assert all(kw[k] == v for k, v in over.items())  # the override wins
         params = inspect.signature(training.METHODS[kw.get("method", method)].load()).parameters
         assert set(kw) - {"method"} <= set(params), (method, setting)
         # cached rows hold the kwargs as JSON: they must compare equal after the round trip
@@ -212,6 +213,12 @@ def test_memorise_per_setting_overrides_are_the_papers_and_fit_the_methods():
     now = dict(old, hyperparameters=dict(asym))
     sym = dict(old, setting="sym50")
     assert bench.current_rows([old, now, sym]) == [now, sym]
+    # the older asym40 run is listed as superseded only once the present one exists
+    assert bench.superseded_rows([old, now, sym]) == [old]
+    assert bench.superseded_rows([old, sym]) == []
+    text = bench.superseded_line([dict(old, last_acc=0.611, best_acc=0.628, best_epoch=107)])
+    assert text.endswith("elr asym40 seed 0 with schedule=cosine-restarts: last epoch 61.10%, "
+                         "best 62.80% (epoch 107).")
 
 
 def test_elr_paper_settings_follow_the_noise_kind():
