@@ -58,26 +58,24 @@ def feature_label_issues(out: Path) -> dict | None:
     the maximum-likelihood weight) against the true labels: AUPRC and F1 of kNN alone,
     pred_probs alone and the combination, and the weight (``data_issues.json``). None when
     the run has no true labels or no feature checks."""
-    import numpy as np
     import pandas as pd
-    from sklearn.metrics import average_precision_score
+
+    from labelnoise.audit import detection_metrics
 
     frame = pd.read_csv(out / "issues.csv")
     needed = {"true_label", "knn_label_quality", "combined_label_quality"}
     if not needed <= set(frame.columns):
         return None
-    err = (frame["given_label"] != frame["true_label"]).to_numpy()
     result = {}
     for name, score, flag in (("pred_probs", "label_quality_score", "is_label_issue"),
                               ("knn", "knn_label_quality", "is_knn_label_issue"),
                               ("combined", "combined_label_quality", "is_combined_label_issue")):
-        flags = frame[flag].to_numpy(dtype=bool)
-        result[name] = {
-            "auprc": float(average_precision_score(err, -frame[score].to_numpy())),
-            "f1": float(2 * np.sum(flags & err) / max(1, flags.sum() + err.sum()))}
-    checks = json.loads((out / "data_issues.json").read_text())["checks"]
-    result["knn_weight"] = checks["combined_label_issues"].get("knn_weight")
-    result["source"] = json.loads((out / "data_issues.json").read_text())["features"]["source"]
+        m = detection_metrics(frame["given_label"], frame["true_label"], frame[flag],
+                              frame[score])
+        result[name] = {"auprc": m["auprc"], "f1": m["f1"]}
+    issues = json.loads((out / "data_issues.json").read_text())
+    result["knn_weight"] = issues["checks"]["combined_label_issues"].get("knn_weight")
+    result["source"] = issues["features"]["source"]
     return result
 
 
