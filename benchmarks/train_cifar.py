@@ -127,6 +127,9 @@ PROFILES = {
             # CPC: DivideMix's schedule (it is a cleaner inside DivideMix's training)
             "cpc": dict(epochs=8, warmup_epochs=2, batch_size=128, lr=0.05,
                         lr_decay_epoch=6),
+            # forward correction: CE's settings, the noise matrix estimated after 2 epochs
+            "forward": dict(epochs=8, batch_size=128, lr=0.1, weight_decay=5e-4,
+                            schedule="onecycle", warmup_epochs=2),
         },
     ),
     "cpu-long": dict(
@@ -201,6 +204,12 @@ MEMORISE = dict(
                     weight_decay=5e-4, schedule="step"),
         "ldr-kl": dict(method="standard", loss="ldr-kl", epochs=_E, batch_size=128, lr=0.1,
                        weight_decay=5e-4, schedule="step"),
+        # forward correction (Patrini et al. 2017) in CE's loop and schedule (only the loss
+        # differs, as for GCE): 30 epochs of CE (a fifth of the run, inside the first
+        # lr-0.1 phase, before CE memorises), then the noise matrix from confident learning
+        # on the in-sample predictions of the last 5 of them, then the corrected loss
+        "forward": dict(epochs=_E, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="step",
+                        warmup_epochs=30),
         # Co-teaching (Han et al. 2018): Adam 1e-3, T_k = 10 of 200 epochs, linear decay of
         # the learning rate from epoch 80 of 200 (its own schedule); forget rate = noise rate
         "coteaching": dict(epochs=_E, batch_size=128, optimizer="adam", lr=1e-3,
@@ -361,6 +370,7 @@ def memorise_run(method: str, setting: str, seed: int, model: str, n_train: int,
         wall_seconds=round(wall, 1), resumed=resume, torch=torch.__version__,
         device=f"cpu ({torch.get_num_threads()} threads)",
         hyperparameters=given_kw,
+        **{k: h[k] for h in hist for k in ("estimated_noise_rate",) if k in h},
         history=[{k: h.get(k) for k in keep} for h in hist])
 
 

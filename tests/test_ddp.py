@@ -75,7 +75,7 @@ def _copy_checkpoint(src: Path, *dsts: Path):
 
 def _checks(root: str) -> dict:
     """Every run the test compares; called in one process and in each of two."""
-    from labelnoise.training import coteaching, dividemix, elr, engine, standard
+    from labelnoise.training import coteaching, dividemix, elr, engine, forward, standard
 
     root = Path(root)
     world = distributed.current()
@@ -100,6 +100,9 @@ def _checks(root: str) -> dict:
     r = coteaching.fit(x, y, epochs=2, num_gradual=1, forget_rate=0.3, optimizer="sgd",
                        true_labels=truth, **mlp)
     out["coteaching"] = _weights(*r.models), _strip(r.history)
+
+    r = forward.fit(x, y, epochs=2, warmup_epochs=1, **mlp)
+    out["forward"] = _weights(r.model), _strip(r.history)
 
     dm = dict(epochs=2, warmup_epochs=1, true_labels=truth, **mlp)
     (root / "dm").mkdir(parents=True, exist_ok=True)
@@ -166,6 +169,8 @@ def _same_history(h1, h2, tol=TOL):
         for k in r1:
             if isinstance(r1[k], float):
                 assert r2[k] == pytest.approx(r1[k], abs=tol), k
+            elif k == "noise_matrix":  # forward's estimate, (K, K) nested lists
+                assert np.allclose(r2[k], r1[k], atol=tol), k
             else:
                 assert r2[k] == r1[k], k
 
@@ -192,8 +197,9 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path, one_t
     assert one["world"] == (0, 1) and two["world"] == (0, 2)  # rank 0's result
     # CE (MLP with BatchNorm1d; ResNet-8 with BatchNorm2d, sharded augmentation), ELR (and
     # its per-example targets, gathered), Co-teaching (small-loss selection over the global
-    # batch), DivideMix (a warm-up epoch, then the GMM division on gathered losses, MixMatch)
-    for key in ("ce", "ce_images", "elr", "coteaching", "dividemix"):
+    # batch), forward (the noise matrix estimated on gathered predictions), DivideMix (a
+    # warm-up epoch, then the GMM division on gathered losses, MixMatch)
+    for key in ("ce", "ce_images", "elr", "coteaching", "forward", "dividemix"):
         print(key, "largest weight difference", _close(one[key][0], two[key][0]))
         _same_history(one[key][1], two[key][1])
     assert two["dividemix"][1][1]["labeled_fraction"] == one["dividemix"][1][1]["labeled_fraction"]
@@ -336,7 +342,7 @@ def test_registry_and_method_classes_agree_on_distributed_support():
     )
 
     assert {n for n, e in training.METHODS.items() if e.distributed} == {
-        "standard", "elr", "coteaching", "dividemix"}
+        "standard", "elr", "coteaching", "dividemix", "forward"}
     assert standard.Standard.distributed and coteaching.CoTeaching.distributed
     assert dividemix.DivideMix.distributed
     assert not any(cls.distributed for cls in (elr.ELRPlus, proden.Proden, coreg.CoReg,

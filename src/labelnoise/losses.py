@@ -13,6 +13,10 @@ Reed et al. 2015 (ICLR workshop), section 3; ELR, Liu et al. 2020 (NeurIPS), eq.
 smoothing, Szegedy et al. 2016 (CVPR), section 7; LDR-KL and ALDR-KL, Zhu, Ying & Yang 2023
 (ICML), "Label Distributionally Robust Losses for Multi-class Classification".
 
+:class:`ForwardCorrectedLoss` (forward loss correction, Patrini et al. 2017, CVPR) needs the
+noise matrix, so it is not in :data:`LOSSES`; the training method ``forward`` builds
+it (exported in ``__all__``).
+
 :class:`CoTAPLoss` is a ranking loss, not a classification loss: it is called as
 ``loss(scores, targets)`` with (B, M) query-candidate scores and soft relevance targets, and
 is therefore not in :data:`LOSSES` (it is exported in ``__all__``). Source: Wen, Xu, Dai,
@@ -31,7 +35,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from labelnoise._validation import validate_choice
+from labelnoise._validation import validate_choice, validate_noise_matrix
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -359,6 +363,55 @@ class LDRKLLoss(_Loss):
         return _reduce(self._psi(d, lam_i) - penalty, self.reduction)
 
 
+
+class ForwardCorrectedLoss(_Loss):
+    r"""Cross entropy after forward loss correction (Patrini, Rozza, Krishna Menon, Nock
+    & Qu 2017, "Making Deep Neural Networks Robust to Label Noise: a Loss Correction
+    Approach", CVPR, section 3.2, Theorem 2).
+
+    The network's softmax ``p(true | x)`` (B, K) is pushed through the noise matrix
+    ``T[i, j] = P(given = i | true = j)`` to the distribution of the given label,
+    ``q = p @ T.T``, and the loss is ``-log q_y`` for the given label ``y``. Its minimiser
+    over ``p`` is the clean class posterior when ``T`` is the true noise matrix of
+    class-conditional noise (the paper's Theorem 2), so the network predicts clean classes
+    although it is trained on noisy ones. ``q`` is clamped below at 1e-12 (a label that
+    ``T`` makes impossible would otherwise give ``inf``).
+
+    Not in :data:`LOSSES`, because it needs the noise matrix: the training method
+    ``forward`` (:mod:`labelnoise.training.forward`) builds it, from a given matrix or one
+    estimated by confident learning during training.
+
+    Args:
+        noise_matrix: float (K, K), ``P(given = i | true = j)`` at ``[i, j]`` (columns sum
+            to 1; the convention of :func:`labelnoise.count.estimate_noise`).
+        reduction: "mean", "sum" or "none".
+
+    Raises:
+        ValueError: ``noise_matrix`` not square, with NaN/inf or negative entries, or with a
+            column that does not sum to 1.
+    """
+
+    def __init__(self, noise_matrix, reduction: str = "mean"):
+        super().__init__(reduction)
+        if isinstance(noise_matrix, torch.Tensor):
+            noise_matrix = noise_matrix.detach().cpu().double().numpy()
+        matrix = validate_noise_matrix(noise_matrix, atol=1e-4)
+        # stored transposed: q = p @ T.T
+        self.register_buffer("transition", torch.as_tensor(matrix.T.copy(), dtype=torch.float32))
+
+    @property
+    def noise_matrix(self) -> torch.Tensor:
+        """The (K, K) noise matrix ``P(given = i | true = j)`` (float32, on the loss's device)."""
+        return self.transition.T
+
+    def forward(self, logits, labels):
+        if logits.shape[1] != self.transition.shape[0]:
+            raise ValueError(f"logits have {logits.shape[1]} classes but noise_matrix is "
+                             f"{tuple(self.transition.shape)}")
+        q = F.softmax(logits.float(), dim=1) @ self.transition
+        q_y = q.gather(1, labels[:, None]).squeeze(1)
+        return _reduce(-torch.log(q_y.clamp_min(1e-12)), self.reduction)
+
 #: name -> loss factory: the one list of losses (``build_loss``, ``standard.fit(loss=...)``
 #: and the ``--loss`` choices of ``labelnoise train`` read it). A factory is a loss class or a
 #: ``functools.partial`` of one; :func:`build_loss` passes it ``num_classes`` and
@@ -574,4 +627,5 @@ class CoTAPLoss(nn.Module):
 
 __all__ = ["LOSSES", "LOSS_NAMES", "build_loss",
            *dict.fromkeys(getattr(f, "func", f).__name__ for f in LOSSES.values()),
-           "CoTAPLoss"]  # a ranking loss, outside the classification registry
+           "CoTAPLoss",  # a ranking loss, outside the classification registry
+           "ForwardCorrectedLoss"]  # needs a noise matrix: the method "forward" builds it

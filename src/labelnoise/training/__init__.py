@@ -11,6 +11,8 @@
 * :mod:`labelnoise.training.cpc`: a class-prototype cleaner inside DivideMix after CPC (Huang
   et al. 2022; reconstructed from the paper's abstract, see the module).
 * :mod:`labelnoise.training.rdcr`: rotation-decoupled consistency regularization (Tsai et al. 2019).
+* :mod:`labelnoise.training.forward`: forward loss correction with a given or estimated noise
+  matrix (Patrini et al. 2017).
 * :mod:`labelnoise.training.proden`: PRODEN on partial labels (Lv et al. 2020).
 * :mod:`labelnoise.training.coreg`: Co-Reg on noisy partial labels (Wang et al. 2025).
 * :mod:`labelnoise.training.ill`: ILL, imprecise label learning by EM (Chen et al. 2024),
@@ -111,6 +113,7 @@ METHODS: dict[str, MethodEntry] = {
     "proden": MethodEntry("proden:fit", candidates=True),
     "coreg": MethodEntry("coreg:fit", candidates=True, options=("warmup_epochs",)),
     "rdcr": MethodEntry("rdcr:fit"),
+    "forward": MethodEntry("forward:fit", options=("warmup_epochs",), distributed=True),
     "complementary": MethodEntry("complementary:fit", candidates=True),
     "ill": MethodEntry("ill:fit", options=("strong_augment",)),
     "ill-partial": MethodEntry("ill:fit_partial", candidates=True, options=("strong_augment",)),

@@ -991,8 +991,11 @@ def run(method: Method, data: TrainData, *, checkpoint_dir=None, resume: bool = 
     """
     world = _dist.current()
     if world.active and not method.distributed:
+        from labelnoise.training import METHODS
+
+        ddp = ", ".join(n for n, e in METHODS.items() if e.distributed)
         raise ValueError(f"method {method.name!r} does not train distributed (yet); with more "
-                         "than one process use standard, elr, coteaching or dividemix")
+                         f"than one process use one of: {ddp}")
     method.world = world
     method.data = data
     method.generator = seeded_generator(method.seed)
