@@ -391,7 +391,7 @@ def _take_rows(X, idx: np.ndarray):
 # --------------------------------------------------------------- RobustMLPClassifier
 #: methods of :data:`labelnoise.training.METHODS` the MLP classifier trains with (the
 #: partial-label ones take candidate sets; RDCR's rotation task needs square images)
-MLP_METHODS = ("standard", "coteaching", "elr", "elr-plus", "dividemix")
+MLP_METHODS = ("standard", "coteaching", "elr", "elr-plus", "dividemix", "forward")
 #: ELR's lambda and beta on an MLP head (ELR and ELR+): the paper tunes lambda per dataset
 #: (3 on CIFAR-10, 7 on CIFAR-100); on features ``benchmarks/train_features.py`` chose 7 /
 #: 0.7 by a stated rule on digits (its ELR_SELECTION), where lambda 3 memorises like cross
@@ -403,7 +403,9 @@ def _method_defaults(method: str, epochs: int, n: int, batch_size: int) -> dict:
     """Each method's settings for an MLP head on features: the protocol of
     ``benchmarks/train_features.py`` (the papers' hyperparameters, epoch counts scaled to
     ``epochs``)."""
-    if method == "standard":  # SGD, x0.1 at 50% and 75% of the epochs
+    if method in ("standard", "forward"):  # SGD, x0.1 at 50% and 75% of the epochs;
+        # forward (Patrini et al. 2017): cross entropy's loop, its noise matrix estimated
+        # after epochs / 50 epochs (at least 1; its fit's default)
         return dict(lr=0.05, weight_decay=5e-4, schedule="step")
     if method == "elr":  # Liu et al. 2020: weight decay 1e-3; lambda, beta: ELR_ON_FEATURES
         return dict(lr=0.05, weight_decay=1e-3, schedule="step", **ELR_ON_FEATURES)

@@ -392,7 +392,7 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
 @click.option("--warmup-epochs", type=click.IntRange(min=0), default=None,
               help="Warm-up epochs of DivideMix and CPC (default 10), Co-Reg (default 50) "
                    "and forward (cross entropy before the noise matrix is estimated; default "
-                   "a fifth of --epochs).")
+                   "--epochs / 50, at least 1).")
 @click.option("--strong-augment", type=click.Choice(STRONG_AUGMENTS), default=None,
               help=f"Strong view of an image for --method {_methods_taking('strong_augment')}: "
                    "randaugment (default: RandAugment + Cutout, as ILL's code) or crop-flip (a "
