@@ -749,6 +749,12 @@ def render_memorise(rows: list[dict], pilot: list[dict], superseded=()) -> str:
                         kw = ", ".join(f"{k}={v}" for k, v in over.items())
                         lines.append(f"  * at {setting} (its paper's setting for that noise "
                                      f"kind): {kw}")
+                for r in rows:
+                    if r["method"] == method and r.get("estimated_noise_rate") is not None:
+                        lines.append(
+                            f"  * {r['setting']} seed {r['seed']}: noise rate estimated after "
+                            f"the warm-up {100 * r['estimated_noise_rate']:.1f}% (realised "
+                            f"{100 * r['noise_rate']:.1f}%)")
         lines.append("")
     lines += ["![per-epoch clean test accuracy and the fraction of wrongly labelled training "
               "examples predicted as their given label, per method and setting (seed 0)]"
