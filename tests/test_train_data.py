@@ -151,6 +151,46 @@ def test_ill_strong_augment_option_reaches_the_method(data, tmp_path):
     assert not np.array_equal(default.pred_probs, api.pred_probs)
 
 
+def test_forward_noise_matrix_from_an_audit_noise_json(data, tmp_path):
+    """--noise-matrix takes an audit's noise.json (or a .npy / CSV), trains what
+    fit_dataset(method="forward", method_kwargs={"noise_matrix": ...}) trains, and saves
+    the matrix itself in config.json; bad files and other methods are refused."""
+    t = np.full((3, 3), 0.1) + 0.7 * np.eye(3)  # 20% symmetric noise, columns sum to 1
+    (tmp_path / "noise.json").write_text(json.dumps({"noise_matrix": t.tolist()}))
+    common = dict(test=data / "emb_test.npz", method="forward", seed=1, **SMALL)
+    api = fit_dataset(data / "emb.npz", out_dir=tmp_path / "api",
+                      method_kwargs={"noise_matrix": t}, **common)
+    assert all("noise_matrix" not in r for r in api.history)  # given: nothing estimated
+    cli = tmp_path / "cli"
+    args = ["train", str(data / "emb.npz"), "--test", str(data / "emb_test.npz"), "--method",
+            "forward", "--seed", "1", *CLI_SMALL]
+    res = CliRunner().invoke(main, [*args, "--noise-matrix", str(tmp_path / "noise.json"),
+                                    "--out", str(cli)])
+    assert res.exit_code == 0, res.output
+    saved = json.loads((cli / "config.json").read_text())["method_kwargs"]["noise_matrix"]
+    np.testing.assert_allclose(saved, t)
+    np.testing.assert_array_equal(np.load(cli / "pred_probs.npy"), api.pred_probs)
+    # estimated during the run when not given: the warm-up's record holds the estimate
+    est = fit_dataset(data / "emb.npz", out_dir=tmp_path / "est", **common)
+    assert np.array(est.history[0]["noise_matrix"]).shape == (3, 3)
+    # refusals: a matrix whose columns do not sum to 1, K other than the data's, a JSON
+    # without the entry, another method
+    np.save(tmp_path / "bad.npy", np.ones((3, 3)))
+    np.save(tmp_path / "k2.npy", np.eye(2))
+    (tmp_path / "other.json").write_text("{}")
+    for extra, message in ((["--noise-matrix", str(tmp_path / "bad.npy")], "column 0"),
+                           (["--noise-matrix", str(tmp_path / "other.json")], "noise_matrix"),
+                           (["--noise-matrix", str(tmp_path / "noise.json"), "--method",
+                             "elr"], "--noise-matrix applies to --method forward only")):
+        out = tmp_path / "refused"
+        res = CliRunner().invoke(main, [*args, *extra, "--out", str(out)])
+        assert res.exit_code != 0 and message in res.output, res.output
+        assert not out.exists()
+    res = CliRunner().invoke(main, [*args, "--noise-matrix", str(tmp_path / "k2.npy"),
+                                    "--out", str(tmp_path / "k2")])
+    assert res.exit_code != 0 and "(3, 3)" in res.output, res.output
+
+
 def test_table_cli_without_validation(data, tmp_path):
     out = tmp_path / "run"
     res = CliRunner().invoke(main, ["train", str(data / "table.csv"), "--label-column", "y",

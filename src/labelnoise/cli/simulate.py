@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from pathlib import Path
 
 import click
@@ -76,10 +77,13 @@ def _load(dataset: str, data_root, need_inputs: bool, download: bool = True):
         param_hint="--dataset")
 
 
-def read_noise_matrix(path: Path, num_classes: int | None, *, transpose: bool = False):
+def read_noise_matrix(path: Path, num_classes: int | None, *, transpose: bool = False,
+                      option: str = "--noise-matrix"):
     """A noise matrix ``noise_matrix[i, j] = P(given = i | true = j)`` (columns sum to 1)
-    from a ``.npy`` or a CSV/Parquet table of K columns (a header of class names is
-    skipped); with ``transpose`` the file holds ``[true, given]`` (rows sum to 1).
+    from a ``.npy``, a CSV/Parquet table of K columns (a header of class names is
+    skipped) or the ``noise.json`` that ``labelnoise audit`` writes (its ``noise_matrix``);
+    with ``transpose`` the file holds ``[true, given]`` (rows sum to 1). ``option`` names
+    the command-line option in messages.
 
     Columns within 1e-3 of summing to 1 (a matrix written with rounded decimals) are
     renormalised.
@@ -98,11 +102,14 @@ def read_noise_matrix(path: Path, num_classes: int | None, *, transpose: bool = 
     from labelnoise._io import read_pred_probs
     from labelnoise._validation import validate_noise_matrix
 
-    m, _ = read_pred_probs(path, "--noise-matrix", mmap=False)
+    if Path(path).suffix.lower() == ".json":
+        m = _audit_noise_matrix(Path(path), option)
+    else:
+        m, _ = read_pred_probs(path, option, mmap=False)
     m = np.array(m, dtype=np.float64)
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
         raise click.BadParameter(f"{path} must hold a square (K, K) matrix, got shape {m.shape}",
-                                 param_hint="--noise-matrix")
+                                 param_hint=option)
     if transpose:
         m = m.T
     try:
@@ -116,12 +123,34 @@ def read_noise_matrix(path: Path, num_classes: int | None, *, transpose: bool = 
                     "; its rows sum to 1 after --noise-matrix-transpose: drop that option")
         layout = "[true, given] (rows" if transpose else "[given, true] (columns"
         raise click.BadParameter(f"{path}: {exc} (read as {layout} sum to 1){hint}",
-                                 param_hint="--noise-matrix") from None
+                                 param_hint=option) from None
     m = m / m.sum(axis=0, keepdims=True)
     if num_classes is not None and m.shape[0] != num_classes:
         raise click.BadParameter(f"{path} is {m.shape[0]} x {m.shape[0]} but the dataset has "
-                                 f"K = {num_classes} classes", param_hint="--noise-matrix")
+                                 f"K = {num_classes} classes", param_hint=option)
     return m
+
+
+def _audit_noise_matrix(path: Path, option: str):
+    """The ``noise_matrix`` entry of an audit's ``noise.json`` (InputFileError otherwise)."""
+    import numpy as np
+
+    from labelnoise._io import InputFileError
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputFileError(f"{option} {path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputFileError(f"{option} {path}: not a readable JSON file ({exc})") from None
+    if not isinstance(doc, dict) or "noise_matrix" not in doc:
+        raise InputFileError(f"{option} {path}: a JSON file must be an audit's noise.json, "
+                             "with a 'noise_matrix' entry")
+    try:
+        return np.array(doc["noise_matrix"], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputFileError(f"{option} {path}: 'noise_matrix' is not a numeric "
+                             "(K, K) matrix") from None
 
 
 @click.command("simulate", cls=Command)

@@ -59,7 +59,7 @@ LOSSES = tuple(_LOSSES)
 #: method-specific options (registry ``options``) and their defaults: a value other than the
 #: default counts as given, which only the methods that take the option accept
 METHOD_OPTIONS = {"loss": "ce", "forget_rate": None, "lambda_u": None, "warmup_epochs": None,
-                  "strong_augment": None}
+                  "strong_augment": None, "noise_matrix": None}
 #: the --strong-augment choices (ILL's strong view of an image)
 STRONG_AUGMENTS = _STRONG_AUGMENTS
 #: DATASET names that select the built-in CIFAR-10 run
@@ -393,6 +393,12 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
               help="Warm-up epochs of DivideMix and CPC (default 10), Co-Reg (default 50) "
                    "and forward (cross entropy before the noise matrix is estimated; default "
                    "--epochs / 50, at least 1).")
+@click.option("--noise-matrix", "noise_matrix_path", type=click.Path(path_type=Path),
+              default=None,
+              help="The noise matrix P(given | true) of --method forward: a (K, K) .npy or "
+                   "CSV/Parquet file (columns sum to 1) or the noise.json of labelnoise audit "
+                   "(estimated from its out-of-sample pred_probs). Default: estimated during "
+                   "the run after --warmup-epochs.")
 @click.option("--strong-augment", type=click.Choice(STRONG_AUGMENTS), default=None,
               help=f"Strong view of an image for --method {_methods_taking('strong_augment')}: "
                    "randaugment (default: RandAugment + Cutout, as ILL's code) or crop-flip (a "
@@ -410,13 +416,14 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
 @click.option("--device", default=None, help="torch device (default: cuda if available).")
 @click.option("--nproc", type=click.IntRange(min=1), default=None,
               help="Train with this many local processes (PyTorch DDP: gloo on CPU, nccl with "
-                   "one GPU each); --batch-size stays the global batch. Methods standard, elr, "
-                   "coteaching, dividemix. Default 1; leave it out under torchrun.")
+                   "one GPU each); --batch-size stays the global batch. Methods "
+                   f"{', '.join(n for n, e in training.METHODS.items() if e.distributed)}. "
+                   "Default 1; leave it out under torchrun.")
 @progress_option
 def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, loss, model,
           test, label_column, text_columns, val_fraction, num_classes, epochs, batch_size, lr,
-          forget_rate, lambda_u, warmup_epochs, strong_augment, subset, test_subset, out,
-          resume_dir, data_root, seed, device, nproc, progress):
+          forget_rate, lambda_u, warmup_epochs, strong_augment, noise_matrix_path, subset,
+          test_subset, out, resume_dir, data_root, seed, device, nproc, progress):
     """Train a classifier on noisy labels.
 
     DATASET: cifar10 (the default: CIFAR-10 with --noise, --label-set or --candidates,
@@ -437,8 +444,9 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
         _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidates_file,
                        loss, model, test, label_column, list(text_columns) or None,
                        val_fraction, num_classes, epochs, batch_size, lr, forget_rate,
-                       lambda_u, warmup_epochs, strong_augment, subset, test_subset, out,
-                       resume_dir, data_root, seed, device, nproc, show_progress(progress))
+                       lambda_u, warmup_epochs, strong_augment, noise_matrix_path, subset,
+                       test_subset, out, resume_dir, data_root, seed, device, nproc,
+                       show_progress(progress))
         finished = True
     finally:
         if distributed.launched_by_torchrun():
@@ -447,13 +455,15 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
 
 def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, loss,
                    model, test, label_column, text_columns, val_fraction, num_classes, epochs,
-                   batch_size, lr, forget_rate, lambda_u, warmup_epochs, strong_augment, subset,
-                   test_subset, out, resume_dir, data_root, seed, device, nproc, progress):
+                   batch_size, lr, forget_rate, lambda_u, warmup_epochs, strong_augment,
+                   noise_matrix_path, subset, test_subset, out, resume_dir, data_root, seed,
+                   device, nproc, progress):
     given = dict(noise=noise, label_set=label_set, candidates_file=candidates_file,
                  subset=subset, test_subset=test_subset, data_root=data_root, test=test,
                  label_column=label_column, val_fraction=val_fraction, num_classes=num_classes,
                  loss=loss, forget_rate=forget_rate, lambda_u=lambda_u,
-                 warmup_epochs=warmup_epochs, strong_augment=strong_augment)
+                 warmup_epochs=warmup_epochs, strong_augment=strong_augment,
+                 noise_matrix=noise_matrix_path)
     if resume_dir is not None:
         if out is not None and Path(out) != resume_dir:
             raise click.UsageError("give either --out (new run) or --resume (continue), not both")
@@ -481,6 +491,11 @@ def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidate
                 raise click.UsageError(f"--{opt.replace('_', '-')} applies to --method "
                                        f"{_methods_taking(opt)} only")
         _check_processes(nproc, method, device)
+        if noise_matrix_path is not None:  # the matrix itself goes into config.json
+            from labelnoise.cli.simulate import read_noise_matrix
+
+            dataset_k = 10 if dataset.lower() in CIFAR_NAMES else None
+            given["noise_matrix"] = read_noise_matrix(noise_matrix_path, dataset_k).tolist()
         from labelnoise._io import check_output_dir
         from labelnoise.training.data import check_text_columns
 
@@ -537,7 +552,8 @@ def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidate
                    candidates=str(candidates_file) if candidates_file else None, loss=loss,
                    model=model or CIFAR_DEFAULT_MODEL, epochs=epochs, batch_size=batch_size,
                    lr=lr, forget_rate=forget_rate, lambda_u=lambda_u,
-                   warmup_epochs=warmup_epochs, strong_augment=strong_augment, subset=subset,
+                   warmup_epochs=warmup_epochs, strong_augment=strong_augment,
+                   noise_matrix=given["noise_matrix"], subset=subset,
                    test_subset=test_subset,
                    data_root=data_root, seed=seed, device=device)
         created_out = not out.exists()

@@ -52,8 +52,8 @@ class MethodEntry:
         candidates: True when ``fit`` learns from candidate sets (bool (N, K), the partial
             labels of :mod:`labelnoise.partial`) instead of one label per example.
         options: the method-specific settings that ``labelnoise train`` passes on when given
-            (``loss``, ``forget_rate``, ``lambda_u``, ``warmup_epochs``); the CLI refuses
-            them for other methods.
+            (``loss``, ``forget_rate``, ``lambda_u``, ``warmup_epochs``, ``noise_matrix``,
+            ``strong_augment``); the CLI refuses them for other methods.
         noise_settings: ``"module:function"`` giving, as ``f(noise_rate, asymmetric)``, the
             ``fit`` keyword arguments the method's paper sets from the noise (used by the
             CLI and the benchmarks unless an option overrides them); None: none.
@@ -113,7 +113,8 @@ METHODS: dict[str, MethodEntry] = {
     "proden": MethodEntry("proden:fit", candidates=True),
     "coreg": MethodEntry("coreg:fit", candidates=True, options=("warmup_epochs",)),
     "rdcr": MethodEntry("rdcr:fit"),
-    "forward": MethodEntry("forward:fit", options=("warmup_epochs",), distributed=True),
+    "forward": MethodEntry("forward:fit", options=("warmup_epochs", "noise_matrix"),
+                           distributed=True),
     "complementary": MethodEntry("complementary:fit", candidates=True),
     "ill": MethodEntry("ill:fit", options=("strong_augment",)),
     "ill-partial": MethodEntry("ill:fit_partial", candidates=True, options=("strong_augment",)),
