@@ -56,7 +56,7 @@ class Forward(standard.Standard):
     checkpointed = {"model": "net", "optimizer": "optimizer",
                     "noise_matrix": "noise_matrix_", "pred_sum": "pred_sum_"}
     distributed = True
-    warmup_epochs: int = 30
+    warmup_epochs: int = 1  # a default only because Standard's fields have some; fit sets it
     noise_matrix: object = engine.not_in_config(fingerprint=True)
 
     def __post_init__(self):
@@ -70,7 +70,7 @@ class Forward(standard.Standard):
 
     @property
     def label(self):
-        return "forward"
+        return self.name
 
     def setup(self, data):
         super().setup(data)  # the network, SGD and cross entropy (the warm-up loss)
