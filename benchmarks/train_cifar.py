@@ -358,6 +358,8 @@ def memorise_run(method: str, setting: str, seed: int, model: str, n_train: int,
     wall = time.perf_counter() - start
     hist = res.history
     accs = [h["test_acc"] for h in hist]
+    # forward's estimated noise rate, in the record of its last warm-up epoch
+    estimate = [h["estimated_noise_rate"] for h in hist if "estimated_noise_rate" in h]
     keep = ("epoch", "train_loss", "test_acc", "lr", "memorised", "corrected",
             "train_acc_given", "train_acc_clean", "seconds")
     return dict(
@@ -370,7 +372,7 @@ def memorise_run(method: str, setting: str, seed: int, model: str, n_train: int,
         wall_seconds=round(wall, 1), resumed=resume, torch=torch.__version__,
         device=f"cpu ({torch.get_num_threads()} threads)",
         hyperparameters=given_kw,
-        **{k: h[k] for h in hist for k in ("estimated_noise_rate",) if k in h},
+        **({"estimated_noise_rate": estimate[0]} if estimate else {}),
         history=[{k: h.get(k) for k in keep} for h in hist])
 
 

@@ -363,7 +363,6 @@ class LDRKLLoss(_Loss):
         return _reduce(self._psi(d, lam_i) - penalty, self.reduction)
 
 
-
 class ForwardCorrectedLoss(_Loss):
     r"""Cross entropy after forward loss correction (Patrini, Rozza, Krishna Menon, Nock
     & Qu 2017, "Making Deep Neural Networks Robust to Label Noise: a Loss Correction
@@ -411,6 +410,7 @@ class ForwardCorrectedLoss(_Loss):
         q = F.softmax(logits.float(), dim=1) @ self.transition
         q_y = q.gather(1, labels[:, None]).squeeze(1)
         return _reduce(-torch.log(q_y.clamp_min(1e-12)), self.reduction)
+
 
 #: name -> loss factory: the one list of losses (``build_loss``, ``standard.fit(loss=...)``
 #: and the ``--loss`` choices of ``labelnoise train`` read it). A factory is a loss class or a

@@ -111,8 +111,7 @@ class Forward(standard.Standard):
 
     def train_epoch(self, epoch):
         record = super().train_epoch(epoch)
-        if self.noise_matrix_ is None and epoch >= self.warmup_epochs - min(
-                AVERAGED_EPOCHS, self.warmup_epochs):
+        if self.noise_matrix_ is None and epoch >= self.warmup_epochs - AVERAGED_EPOCHS:
             with torch.no_grad():
                 self._accumulate()
             if epoch == self.warmup_epochs - 1:
