@@ -173,6 +173,8 @@ def main(argv=None) -> None:
                     help="stop cleanlab after this many times labelnoise's wall time")
     ap.add_argument("--no-cleanlab", action="store_true")
     ap.add_argument("--recompute", action="store_true")
+    ap.add_argument("--render-only", action="store_true",
+                    help="write the table from the cached runs only (missing runs: 'not run')")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "data_issues_scale.md"))
     ap.add_argument("--worker", choices=("ours", "cleanlab"), help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
@@ -186,6 +188,15 @@ def main(argv=None) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
     for n in sizes:
+        if args.render_only:
+            path = CACHE / f"ours-{n}x{args.dim}.json"
+            if not path.exists():
+                continue
+            ours = json.loads(path.read_text())
+            path = CACHE / f"cleanlab-{n}x{args.dim}.json"
+            cl = json.loads(path.read_text()) if path.exists() and not args.no_cleanlab else None
+            rows.append((n, ours, cl))
+            continue
         ours = cached_run("ours", n, args.dim, None, args.recompute)
         print(f"N={n} ours {ours}", flush=True)
         cl = None
@@ -216,7 +227,7 @@ def main(argv=None) -> None:
              "the same N (at least 120 s); a stopped run gives a lower bound on the ratio.\n")
     L.append("| N | tool | backend | seconds | cleanlab / labelnoise time | peak RSS (MiB) | "
              "recall@10 | near-duplicate recall | rows flagged as near duplicates | "
-             "outlier recall | outliers flagged |")
+             "outlier recall | outliers flagged (planted: 100) |")
     L.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for n, ours, cl in rows:
         L.append(f"| {n:,} | labelnoise | {ours['backend']} | {ours['seconds']:.1f} | | "
@@ -224,6 +235,8 @@ def main(argv=None) -> None:
                  f"{f3(ours['near_recall'])} | {ours['near_flagged']:,} | "
                  f"{f3(ours['outlier_recall'])} | {ours['outliers_flagged']:,} |")
         if cl is None:
+            if not args.no_cleanlab:
+                L.append(f"| {n:,} | cleanlab 2.9.0 Datalab | scikit-learn exact | not run | | | | | | | |")
             continue
         if "stopped_after" in cl:
             L.append(f"| {n:,} | cleanlab {'2.9.0'} Datalab | scikit-learn exact | "
@@ -235,6 +248,18 @@ def main(argv=None) -> None:
                      f"{cl['peak_rss_mib']:,.0f} | 1 (exact) | {f3(cl['near_recall'])} | "
                      f"{cl['near_flagged']:,} | {f3(cl['outlier_recall'])} | "
                      f"{cl['outliers_flagged']:,} |")
+    low = [(n, o) for n, o, _ in rows if o["recall_at_10"] < 0.99]
+    if low:
+        L.append("")
+        L.append("Where labelnoise's graph misses neighbours (recall@10 below 0.99: "
+                 + "; ".join(f"N = {n:,}: {o['recall_at_10']:.3f}, {o['outliers_flagged']:,} rows "
+                             f"flagged as outliers, near-duplicate recall {o['near_recall']:.2f}"
+                             for n, o in low)
+                 + "), the neighbours it finds instead are farther, so the mean kNN distance of "
+                 "those rows grows; on these features the inliers' scores are spread very "
+                 "narrowly (a Gaussian cluster in 256 dimensions puts all its points at nearly "
+                 "the same distance), so the robust z-score threshold then flags rows that exact "
+                 "search would not. The speed at these sizes is bought with that recall.")
     write_text(Path(args.out), "\n".join(L) + "\n")
     print(f"wrote {args.out}")
 

@@ -48,7 +48,11 @@ Nearest-neighbour backends (``backend=``):
   on 60,000 x 128 CIFAR-10 features scikit-learn's exact search takes 25 s, faiss-cpu's
   exact search 9 s, either graph 10-12 s (recall 0.997); on 200,000 x 256 (synthetic)
   faiss-cpu reached recall 0.983 in 50 s and hnswlib 0.976 in 53 s, pynndescent 0.60; exact
-  search about 10 minutes (extrapolated). faiss-cpu is
+  search about 10 minutes (extrapolated). At 1,000,000 x 256 (synthetic,
+  ``benchmarks/data_issues_scale.py``) faiss-cpu's graph reached only recall 0.84 in 8
+  minutes, and the missed neighbours made :func:`outlier_scores` flag 37,463 rows for 100
+  planted outliers: at that size compute the graph with a larger ``ef`` and pass it as
+  ``neighbors=``. faiss-cpu is
   preferred: the higher recall at the same time, and installed from wheels (hnswlib 0.8
   compiled from source here). With
   several threads either graph, hence a few neighbours, may differ between runs;
