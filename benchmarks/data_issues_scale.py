@@ -6,7 +6,8 @@ same features, N up to 1,000,000 x 256.
 
 Writes ``benchmarks/results/data_issues_scale.md`` (one regenerated section). Every finished
 (tool, N) run is cached as JSON under ``.cache/bench/data_issues_scale/`` so that an
-interrupted run resumes where it stopped (``--recompute`` reruns them).
+interrupted run resumes where it stopped (``--recompute`` reruns them; ``--render-only``
+writes the table from the cached runs alone).
 
 What it does (every RNG seeded):
 
