@@ -45,6 +45,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from data_issues import ours_partners, synthetic
 
 from labelnoise._io import write_text
 
@@ -56,9 +57,6 @@ K = 10
 
 def features(n: int, d: int) -> tuple[np.ndarray, dict]:
     """The synthetic features with the planted near duplicates and outliers."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from data_issues import synthetic
-
     x = synthetic(n, d)
     rng = np.random.default_rng(1)
     rows = rng.choice(n, 3 * PLANTED, replace=False)
@@ -68,7 +66,7 @@ def features(n: int, d: int) -> tuple[np.ndarray, dict]:
     return x, {"src": src, "dst": dst, "out": out}
 
 
-def _evaluate(n: int, planted: dict, flags: np.ndarray, partner_sets) -> dict:
+def _evaluate(planted: dict, flags: np.ndarray, partner_sets) -> dict:
     """Recall of the planted pairs and outliers; ``partner_sets(i)`` -> set of i's found
     near duplicates."""
     pair_found = [int(s) in partner_sets(int(t)) for s, t in zip(planted["src"], planted["dst"])]
@@ -88,9 +86,7 @@ def worker_ours(n: int, d: int) -> dict:
     flags = scores > di.outlier_threshold(scores)
     dups = di.find_near_duplicates(x, neighbors=nbrs)
     t2 = time.perf_counter()
-    ids = dups.set_ids()
-    members = {s: set(m.tolist()) for s, m in enumerate(dups.sets)}
-    res = _evaluate(n, planted, flags, lambda i: members[ids[i]] - {i} if ids[i] >= 0 else set())
+    res = _evaluate(planted, flags, ours_partners(dups))
     res.update(seconds=t2 - t0, seconds_knn=t1 - t0,
                backend=di._resolve_backend("auto", n, n),
                near_flagged=int(sum(len(m) for m in dups.sets)))
@@ -122,7 +118,7 @@ def worker_cleanlab(n: int, d: int) -> dict:
     issues = lab.get_issues()
     sets = lab.get_info("near_duplicate")["near_duplicate_sets"]
     flags = issues["is_outlier_issue"].to_numpy()
-    res = _evaluate(n, planted, flags, lambda i: set(np.asarray(sets[i]).tolist()))
+    res = _evaluate(planted, flags, lambda i: set(np.asarray(sets[i]).tolist()))
     res.update(seconds=seconds, version=cleanlab.__version__,
                near_flagged=int(issues["is_near_duplicate_issue"].sum()))
     return res
