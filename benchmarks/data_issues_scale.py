@@ -2,7 +2,7 @@
 same features, N up to 1,000,000 x 256.
 
     flock /tmp/labelnoise-heavy.lock nice -n 5 python benchmarks/data_issues_scale.py \
-        [--sizes 50000,200000,1000000] [--dim 256] [--cap 6] [--no-cleanlab]
+        [--sizes 50000,200000,1000000] [--dim 256] [--cap 6] [--no-cleanlab] [--hnsw 32:128]
 
 Writes ``benchmarks/results/data_issues_scale.md`` (one regenerated section). Every finished
 (tool, N) run is cached as JSON under ``.cache/bench/data_issues_scale/`` so that an
@@ -28,7 +28,8 @@ What it does (every RNG seeded):
 3. cleanlab is stopped once it has run ``--cap`` times labelnoise's wall time at the same N
    (at least 120 s): a stopped run is reported as "> cap" and the speed ratio as a lower
    bound. labelnoise's approximate graph is checked against exact search on 1,000 random
-   rows (recall@10).
+   rows (recall@10). ``--hnsw M:EF,...`` adds labelnoise rows with other HNSW graph degrees
+   and search breadths (``nearest_neighbors(m=, ef=)``) where the graph is used.
 """
 
 from __future__ import annotations
@@ -75,12 +76,13 @@ def _evaluate(planted: dict, flags: np.ndarray, partner_sets) -> dict:
             "outliers_flagged": int(flags.sum())}
 
 
-def worker_ours(n: int, d: int) -> dict:
+def worker_ours(n: int, d: int, hnsw: tuple[int, int] | None = None) -> dict:
     from labelnoise import data_issues as di
 
     x, planted = features(n, d)
     t0 = time.perf_counter()
-    nbrs = di.nearest_neighbors(x, K)
+    nbrs = di.nearest_neighbors(x, K) if hnsw is None else di.nearest_neighbors(
+        x, K, m=hnsw[0], ef=hnsw[1])
     t1 = time.perf_counter()
     scores = di.outlier_scores(neighbors=nbrs)
     flags = scores > di.outlier_threshold(scores)
@@ -124,14 +126,14 @@ def worker_cleanlab(n: int, d: int) -> dict:
     return res
 
 
-def run_child(tool: str, n: int, d: int, timeout: float | None) -> dict:
+def run_child(tool: str, n: int, d: int, timeout: float | None, extra: tuple = ()) -> dict:
     """Run one tool in a child process; wall time, peak RSS, or a stop at ``timeout``."""
     import psutil
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         proc = subprocess.Popen([sys.executable, __file__, "--worker", tool, "--n", str(n),
-                                 "--dim", str(d), "--worker-out", str(out)])
+                                 "--dim", str(d), "--worker-out", str(out), *extra])
         ps = psutil.Process(proc.pid)
         peak, t0 = 0, time.perf_counter()
         while proc.poll() is None:
@@ -152,12 +154,21 @@ def run_child(tool: str, n: int, d: int, timeout: float | None) -> dict:
     return res
 
 
-def cached_run(tool, n, d, timeout, recompute) -> dict:
+def _variant_tag(hnsw) -> str:
+    return "" if hnsw is None else f"-m{hnsw[0]}-ef{hnsw[1]}"
+
+
+def cached_run(tool, n, d, timeout, recompute, hnsw=None, render_only=False) -> dict | None:
+    """One (tool, N[, HNSW variant]) run from the cache, else run now (``None`` when
+    ``render_only`` and not cached)."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"{tool}-{n}x{d}.json"
+    path = CACHE / f"{tool}{_variant_tag(hnsw)}-{n}x{d}.json"
     if path.exists() and not recompute:
         return json.loads(path.read_text())
-    res = run_child(tool, n, d, timeout)
+    if render_only:
+        return None
+    extra = () if hnsw is None else ("--hnsw", f"{hnsw[0]}:{hnsw[1]}")
+    res = run_child(tool, n, d, timeout, extra)
     write_text(path, json.dumps(res))
     return res
 
@@ -170,6 +181,8 @@ def main(argv=None) -> None:
                     help="stop cleanlab after this many times labelnoise's wall time")
     ap.add_argument("--no-cleanlab", action="store_true")
     ap.add_argument("--recompute", action="store_true")
+    ap.add_argument("--hnsw", default="",
+                    help="extra labelnoise rows where the graph is used: M:EF pairs, e.g. 32:128")
     ap.add_argument("--render-only", action="store_true",
                     help="write the table from the cached runs only (missing runs: 'not run')")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "data_issues_scale.md"))
@@ -178,37 +191,44 @@ def main(argv=None) -> None:
     ap.add_argument("--worker-out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        fn = worker_ours if args.worker == "ours" else worker_cleanlab
-        write_text(Path(args.worker_out), json.dumps(fn(args.n, args.dim)))
+        if args.worker == "ours":
+            hnsw = tuple(int(v) for v in args.hnsw.split(":")) if args.hnsw else None
+            res = worker_ours(args.n, args.dim, hnsw)
+        else:
+            res = worker_cleanlab(args.n, args.dim)
+        write_text(Path(args.worker_out), json.dumps(res))
         return
 
+    from labelnoise.data_issues import AUTO_EXACT_PAIRS
+
     sizes = [int(s) for s in args.sizes.split(",")]
+    variants = [tuple(int(v) for v in p.split(":")) for p in args.hnsw.split(",") if p]
     rows = []
     for n in sizes:
-        if args.render_only:
-            path = CACHE / f"ours-{n}x{args.dim}.json"
-            if not path.exists():
-                continue
-            ours = json.loads(path.read_text())
-            path = CACHE / f"cleanlab-{n}x{args.dim}.json"
-            cl = json.loads(path.read_text()) if path.exists() and not args.no_cleanlab else None
-            rows.append((n, ours, cl))
+        ours = cached_run("ours", n, args.dim, None, args.recompute, render_only=args.render_only)
+        if ours is None:
             continue
-        ours = cached_run("ours", n, args.dim, None, args.recompute)
         print(f"N={n} ours {ours}", flush=True)
         cl = None
         if not args.no_cleanlab:
             cl = cached_run("cleanlab", n, args.dim, max(120.0, args.cap * ours["seconds"]),
-                            args.recompute)
+                            args.recompute, render_only=args.render_only)
             print(f"N={n} cleanlab {cl}", flush=True)
-        rows.append((n, ours, cl))
+        more = []
+        for v in variants if n * n > AUTO_EXACT_PAIRS else []:
+            r = cached_run("ours", n, args.dim, None, args.recompute, v, args.render_only)
+            print(f"N={n} ours M={v[0]} ef={v[1]} {r}", flush=True)
+            if r is not None:
+                more.append((v, r))
+        rows.append((n, ours, cl, more))
 
     def f3(v):
         return f"{v:.3f}"
 
     L = ["## Data-issue checks at scale: labelnoise vs cleanlab Datalab (synthetic features)\n"]
     L.append(f"Command: `flock /tmp/labelnoise-heavy.lock nice -n 5 python benchmarks/data_issues_scale.py "
-             f"--sizes {args.sizes} --dim {args.dim} --cap {args.cap:g}`. Machine: "
+             f"--sizes {args.sizes} --dim {args.dim} --cap {args.cap:g}"
+             f"{f' --hnsw {args.hnsw}' if args.hnsw else ''}`. Machine: "
              f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
              f"numpy {np.__version__}. Date: {datetime.date.today().isoformat()}.\n")
     L.append(f"Features: a mixture of 100 Gaussian clusters in {args.dim} dimensions (float32), "
@@ -226,11 +246,13 @@ def main(argv=None) -> None:
              "recall@10 | near-duplicate recall | rows flagged as near duplicates | "
              "outlier recall | outliers flagged (planted: 100) |")
     L.append("|---|---|---|---|---|---|---|---|---|---|---|")
-    for n, ours, cl in rows:
-        L.append(f"| {n:,} | labelnoise | {ours['backend']} | {ours['seconds']:.1f} | | "
-                 f"{ours['peak_rss_mib']:,.0f} | {f3(ours['recall_at_10'])} | "
-                 f"{f3(ours['near_recall'])} | {ours['near_flagged']:,} | "
-                 f"{f3(ours['outlier_recall'])} | {ours['outliers_flagged']:,} |")
+    for n, ours, cl, more in rows:
+        for name, r in [("labelnoise", ours)] + [
+                (f"labelnoise, m={v[0]}, ef={v[1]}", r) for v, r in more]:
+            L.append(f"| {n:,} | {name} | {r['backend']} | {r['seconds']:.1f} | | "
+                     f"{r['peak_rss_mib']:,.0f} | {f3(r['recall_at_10'])} | "
+                     f"{f3(r['near_recall'])} | {r['near_flagged']:,} | "
+                     f"{f3(r['outlier_recall'])} | {r['outliers_flagged']:,} |")
         if cl is None:
             if not args.no_cleanlab:
                 L.append(f"| {n:,} | cleanlab 2.9.0 Datalab | scikit-learn exact | not run | | | | | | | |")
@@ -245,7 +267,7 @@ def main(argv=None) -> None:
                      f"{cl['peak_rss_mib']:,.0f} | 1 (exact) | {f3(cl['near_recall'])} | "
                      f"{cl['near_flagged']:,} | {f3(cl['outlier_recall'])} | "
                      f"{cl['outliers_flagged']:,} |")
-    low = [(n, o) for n, o, _ in rows if o["recall_at_10"] < 0.99]
+    low = [(n, o) for n, o, _, _ in rows if o["recall_at_10"] < 0.99]
     if low:
         L.append("")
         L.append("Where labelnoise's graph misses neighbours (recall@10 below 0.99: "

@@ -93,6 +93,29 @@ def test_faiss_agrees_with_exact():
     assert np.mean(np.isclose(dist, full, atol=1e-5)) >= 0.99
 
 
+@pytest.mark.parametrize("backend", ["faiss", "hnswlib"])
+def test_hnsw_degree_m_reaches_the_graph(backend):
+    pytest.importorskip("faiss" if backend == "faiss" else "hnswlib")
+    x = np.random.default_rng(2).normal(size=(3000, 32))
+    _, exact = di.nearest_neighbors(x, 10, backend="exact")
+
+    def recall(m):
+        _, approx = di.nearest_neighbors(x, 10, backend=backend, n_jobs=1, m=m)
+        return np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, approx)])
+
+    # a degree-2 graph is a poor index in 32 dimensions; degree 32 finds almost all
+    assert recall(2) < 0.8
+    assert recall(32) >= 0.99
+
+
+def test_hnsw_parameters_are_validated():
+    x = np.random.default_rng(0).normal(size=(50, 4))
+    for kwargs, name in (({"ef": 0}, "ef"), ({"m": 1}, "m"), ({"m": 16.0}, "m"),
+                         ({"ef": True}, "ef")):
+        with pytest.raises(ValueError, match=f"^{name} must be an integer"):
+            di.nearest_neighbors(x, 3, **kwargs)
+
+
 def test_faiss_exact_is_exact_search_in_float32(monkeypatch):
     pytest.importorskip("faiss")
     x = np.random.default_rng(4).normal(size=(1500, 16))

@@ -41,8 +41,8 @@ Nearest-neighbour backends (``backend=``):
   60,000 x 128 on 2 cores;
 * ``"faiss"`` / ``"hnswlib"``: an approximate HNSW graph (Malkov and Yashunin 2020,
   "Efficient and robust approximate nearest neighbor search using Hierarchical Navigable
-  Small World graphs", IEEE TPAMI; M = 16, construction breadth 200, search breadth
-  ``max(64, 2k)``) from the optional package ``faiss-cpu`` (``IndexHNSWFlat``) or
+  Small World graphs", IEEE TPAMI; M = ``HNSW_M`` = 16 (``m=``), construction breadth 200,
+  search breadth ``max(64, 2k)`` (``ef=``)) from the optional package ``faiss-cpu`` (``IndexHNSWFlat``) or
   ``hnswlib``, imported only when chosen (``pip install "labelnoise[ann]"``). Measured in
   ``benchmarks/data_issues.py`` (recall@10 against exact search, 2 idle cores, 2026-12-03):
   on 60,000 x 128 CIFAR-10 features scikit-learn's exact search takes 25 s, faiss-cpu's
@@ -51,8 +51,8 @@ Nearest-neighbour backends (``backend=``):
   search about 10 minutes (extrapolated). At 1,000,000 x 256 (synthetic,
   ``benchmarks/data_issues_scale.py``) faiss-cpu's graph reached only recall 0.84 in 8
   minutes, and the missed neighbours made :func:`outlier_scores` flag 37,463 rows for 100
-  planted outliers: at that size compute the graph with a larger ``ef`` and pass it as
-  ``neighbors=``. faiss-cpu is
+  planted outliers: at that size compute the graph with a larger ``ef`` (and ``m``) and
+  pass it as ``neighbors=``. faiss-cpu is
   preferred: the higher recall at the same time, and installed from wheels (hnswlib 0.8
   compiled from source here). With
   several threads either graph, hence a few neighbours, may differ between runs;
@@ -84,6 +84,8 @@ BACKENDS = ("auto", "exact", "faiss-exact", "faiss", "hnswlib")
 #: ``backend="auto"`` searches exactly when (examples indexed) x (queries) is at most this
 #: many pairs (60,000^2: the size of CIFAR-10 train + test).
 AUTO_EXACT_PAIRS = 60_000 * 60_000
+#: Default degree of the HNSW graph (``M``) of the ``"faiss"`` and ``"hnswlib"`` backends.
+HNSW_M = 16
 #: Default outlier cut-off: a robust z-score of the log mean-kNN distance above this value.
 OUTLIER_Z = 3.5
 #: Default near-duplicate radius as a fraction of the median nearest-neighbour distance.
@@ -315,7 +317,7 @@ def _search_hnswlib(index: np.ndarray, query: np.ndarray | None, k: int, n_jobs:
 
 def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str = "cosine",
                       backend: str = "auto", n_jobs: int | None = None, seed=0,
-                      ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                      ef: int | None = None, m: int = HNSW_M) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest neighbours of each example (or of each query row) among ``features``.
 
     Args:
@@ -331,7 +333,11 @@ def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str
             core for hnswlib).
         seed: seed of hnswlib's level draws (ignored by exact search and faiss, whose
             graph is seeded internally).
-        ef: HNSW search breadth (default ``max(64, 2k)``; larger = higher recall, slower).
+        ef: HNSW search breadth (default ``max(64, 2k)``; larger = higher recall, slower
+            search).
+        m: HNSW graph degree, at least 2 (default :data:`HNSW_M`; larger = higher recall,
+            slower build, more memory). Both only for the ``"faiss"`` and ``"hnswlib"``
+            backends.
 
     Returns:
         ``(distances, indices)``: float64 (M or N, k), ascending per row, in units of the
@@ -339,7 +345,7 @@ def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str
 
     Raises:
         ValueError: bad features (see :func:`validate_features`), k out of range, unknown
-            metric or backend, column counts that differ.
+            metric or backend, column counts that differ, ef below 1 or m below 2.
         ImportError: ``backend="faiss"`` or ``"hnswlib"`` without the package installed.
 
     Warns:
@@ -351,6 +357,8 @@ def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str
     q = None if features_query is None else validate_features(
         features_query, name="features_query", num_columns=x.shape[1], min_rows=1)
     k = _check_int(k, "k", 1)
+    ef = None if ef is None else _check_int(ef, "ef", 1)
+    m = _check_int(m, "m", 2)
     limit = x.shape[0] - (1 if q is None else 0)
     if k > limit:
         raise ValueError(f"k must be at most {limit} (the number of candidate neighbours), got {k}")
@@ -368,9 +376,9 @@ def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str
     elif chosen == "faiss-exact":
         dist, ind = _search_faiss_exact(x, q, k, n_jobs)
     elif chosen == "faiss":
-        dist, ind = _search_faiss(x, q, k, n_jobs, ef, m=16)
+        dist, ind = _search_faiss(x, q, k, n_jobs, ef, m)
     else:
-        dist, ind = _search_hnswlib(x, q, k, n_jobs, seed, ef, m=16)
+        dist, ind = _search_hnswlib(x, q, k, n_jobs, seed, ef, m)
     if metric == "cosine":
         dist = np.clip(0.5 * dist**2, 0.0, 2.0)  # ||u - v||^2 / 2 = 1 - cos for unit rows
         zq = zero_x if q is None else zero_q
