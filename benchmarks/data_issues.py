@@ -317,6 +317,25 @@ def dev_fraction(inj: dict, feats: np.ndarray) -> tuple[float, list]:
 
 
 # ----------------------------------------------------------------------------- ANN
+def exact_cosine_truth(feats: np.ndarray, q: np.ndarray, k: int, chunk: int = 250) -> np.ndarray:
+    """The exact k nearest rows (cosine, the row itself excluded, unordered) of each row
+    ``q`` of ``feats``: (len(q), k) int64, computed ``chunk`` queries at a time."""
+    x = feats / np.linalg.norm(feats, axis=1, keepdims=True)
+    truth = np.empty((len(q), k), dtype=np.int64)
+    for a in range(0, len(q), chunk):
+        sims = x[q[a:a + chunk]] @ x.T
+        sims[np.arange(len(sims)), q[a:a + chunk]] = -np.inf
+        truth[a:a + chunk] = np.argpartition(-sims, k, axis=1)[:, :k]
+    return truth
+
+
+def recall_at_k(indices: np.ndarray, q: np.ndarray, truth: np.ndarray) -> float:
+    """Share of the exact neighbours ``truth`` of rows ``q`` found in ``indices[q]``."""
+    k = truth.shape[1]
+    return float(np.mean([len(set(indices[a].tolist()) & set(truth[i].tolist())) / k
+                          for i, a in enumerate(q)]))
+
+
 def ann_compare(feats: np.ndarray, k: int = 10, sample: int = 2000) -> list[dict]:
     """recall@k of each approximate backend against exact search on ``sample`` queries,
     and the wall time of the all-points k-NN graph."""
@@ -324,11 +343,7 @@ def ann_compare(feats: np.ndarray, k: int = 10, sample: int = 2000) -> list[dict
     n = len(feats)
     x = feats / np.linalg.norm(feats, axis=1, keepdims=True)
     q = rng.choice(n, sample, replace=False)
-    truth = np.empty((sample, k), dtype=np.int64)
-    for a in range(0, sample, 250):
-        sims = x[q[a:a + 250]] @ x.T
-        sims[np.arange(len(sims)), q[a:a + 250]] = -np.inf
-        truth[a:a + 250] = np.argpartition(-sims, k, axis=1)[:, :k]
+    truth = exact_cosine_truth(feats, q, k)
     rows = []
 
     def record(name, fn):
@@ -339,8 +354,7 @@ def ann_compare(feats: np.ndarray, k: int = 10, sample: int = 2000) -> list[dict
             rows.append({"backend": name, "error": f"not installed ({exc.name})"})
             return
         sec = time.perf_counter() - t
-        rec = float(np.mean([len(set(ind[a].tolist()) & set(truth[i].tolist())) / k
-                             for i, a in enumerate(q)]))
+        rec = recall_at_k(ind, q, truth)
         rows.append({"backend": name, "seconds": sec, "recall": rec})
 
     if n <= di.AUTO_EXACT_PAIRS // n:
