@@ -361,7 +361,8 @@ def ann_compare(feats: np.ndarray, k: int = 10, sample: int = 2000) -> list[dict
         record("exact (scikit-learn brute)", lambda: di.nearest_neighbors(feats, k, backend="exact")[1])
         record("faiss-cpu IndexFlatL2 (exact; the default here when installed)",
                lambda: di.nearest_neighbors(feats, k, backend="faiss-exact")[1])
-    record("hnswlib (M=16, ef=64)", lambda: di.nearest_neighbors(feats, k, backend="hnswlib")[1])
+    record("hnswlib (M=16, ef=64)",
+           lambda: di.nearest_neighbors(feats, k, backend="hnswlib", ef=64)[1])
 
     def pynnd():
         import pynndescent
@@ -370,7 +371,7 @@ def ann_compare(feats: np.ndarray, k: int = 10, sample: int = 2000) -> list[dict
         return idx.neighbor_graph[0][:, 1:]
 
     record("faiss-cpu IndexHNSWFlat (M=16, ef=64)",
-           lambda: di.nearest_neighbors(feats, k, backend="faiss")[1])
+           lambda: di.nearest_neighbors(feats, k, backend="faiss", ef=64)[1])
     record("pynndescent (defaults; first call compiles with numba)", pynnd)
     return rows
 

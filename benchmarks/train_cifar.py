@@ -1,7 +1,8 @@
 """Benchmark: robust training methods on noisy CIFAR-10 (synthetic noise and CIFAR-10N).
 
 Runs every (method, noise setting) pair of the chosen profile, stores each run's result as
-one JSON line in ``--work-dir/results.jsonl`` (runs already there are skipped, so the
+one JSON line in ``--store-dir/<profile>.jsonl`` (default ``benchmarks/results/raw/train_cifar``,
+committed so that another machine can re-render the tables; runs already there are skipped, so the
 benchmark can be run in several short invocations), and renders the markdown table with
 the published anchors beside to ``--markdown``.
 
@@ -63,6 +64,9 @@ import torch
 from labelnoise import training
 from labelnoise.cli.train import load_data
 from labelnoise.training import engine
+
+#: Finished runs (JSON lines per profile), committed beside the rendered tables.
+RAW = Path(__file__).parent / "results" / "raw" / "train_cifar"
 
 SETTINGS = {  # name -> (noise spec or None, CIFAR-10N label set or None)
     "sym20": ("symmetric:0.2", None),
@@ -409,10 +413,12 @@ def unfinished_pilots(work_dir: Path, done: set) -> list[dict]:
     return rows
 
 
-def run_memorise_pilot(work_dir: Path, tags, data_root=None, progress=False) -> list[dict]:
+def run_memorise_pilot(work_dir: Path, tags, data_root=None, progress=False,
+                       store_dir: Path | None = None) -> list[dict]:
     """Run the pilot configurations ``tags`` of :data:`MEMORISE_PILOT` (cached in
-    ``work_dir/memorise-pilot.jsonl``, resumable); return every cached pilot row."""
-    store = work_dir / "memorise-pilot.jsonl"
+    ``store_dir/memorise-pilot.jsonl``, checkpoints under ``work_dir``, resumable); return
+    every cached pilot row."""
+    store = (store_dir or work_dir) / "memorise-pilot.jsonl"
     rows = load_rows(store)
     done = {r["tag"] for r in rows}
     for tag in tags:
@@ -471,13 +477,15 @@ def adoptable_pilots(pilot: list[dict], done: set) -> list[dict]:
 
 
 def run_memorise(work_dir: Path, methods, settings, seeds, data_root=None,
-                 progress=False) -> list[dict]:
+                 progress=False, store_dir: Path | None = None) -> list[dict]:
     """Run the protocol's (method, setting, seed) runs not yet cached in
-    ``work_dir/memorise.jsonl`` (each run also resumes from its per-epoch checkpoint)."""
-    store = work_dir / "memorise.jsonl"
+    ``store_dir/memorise.jsonl`` (each run also resumes from its per-epoch checkpoint under
+    ``work_dir``)."""
+    store_dir = store_dir or work_dir
+    store = store_dir / "memorise.jsonl"
     rows = current_rows(load_rows(store))
     done = {(r["method"], r["setting"], r["seed"]) for r in rows}
-    for row in adoptable_pilots(load_rows(work_dir / "memorise-pilot.jsonl"), done):
+    for row in adoptable_pilots(load_rows(store_dir / "memorise-pilot.jsonl"), done):
         if row["setting"] in settings and "standard" in methods and 0 in seeds:
             rows.append(row)
             done.add(("standard", row["setting"], 0))
@@ -918,12 +926,14 @@ def render(rows: list[dict], profile_name: str) -> str:
 MEMORISE_HEADING = "### Profile `memorise`"
 
 
-def memorise_section(work_dir: Path, results_dir: Path) -> str:
-    """The memorise section from the cached runs and pilots; also writes the CE curves to
+def memorise_section(work_dir: Path, results_dir: Path, store_dir: Path | None = None) -> str:
+    """The memorise section from the cached runs and pilots (``store_dir``; unfinished
+    pilots from their checkpoints under ``work_dir``); also writes the CE curves to
     ``results_dir/memorise_curves.png``."""
-    cached = load_rows(work_dir / "memorise.jsonl")
+    store_dir = store_dir or work_dir
+    cached = load_rows(store_dir / "memorise.jsonl")
     rows = current_rows(cached)
-    pilot = load_rows(work_dir / "memorise-pilot.jsonl")
+    pilot = load_rows(store_dir / "memorise-pilot.jsonl")
     pilot += unfinished_pilots(work_dir, {r["tag"] for r in pilot})
     if rows:
         plot_memorise_methods(rows, results_dir / "memorise_curves.png",
@@ -934,12 +944,16 @@ def memorise_section(work_dir: Path, results_dir: Path) -> str:
     return render_memorise(rows, pilot, superseded_rows(cached))
 
 
-def write_memorise_section(work_dir: Path, markdown: Path) -> None:
+def write_memorise_section(work_dir: Path, markdown: Path, store_dir: Path | None = None) -> None:
     """Put the memorise section into ``markdown`` in place of an older one (before the open
     gpu profile, else at the end), leaving the other profiles' sections as they are (their
     cached rows need not be on this machine)."""
+    store_dir = store_dir or work_dir
+    if not ((store_dir / "memorise.jsonl").exists() or (store_dir / "memorise-pilot.jsonl").exists()):
+        print(f"no memorise runs in {store_dir}: {markdown} left as it is")
+        return
     text = markdown.read_text() if markdown.exists() else "\n".join(render_header())
-    section = memorise_section(work_dir, markdown.parent).rstrip() + "\n\n"
+    section = memorise_section(work_dir, markdown.parent, store_dir).rstrip() + "\n\n"
     if MEMORISE_HEADING in text:
         start = text.index(MEMORISE_HEADING)
         nxt = text.find("\n### ", start + 1)
@@ -961,7 +975,10 @@ def main() -> None:
     parser.add_argument("--settings", default=",".join(SETTINGS))
     parser.add_argument("--work-dir", type=Path,
                         default=Path.home() / ".cache" / "labelnoise-train-bench",
-                        help="cached runs and checkpoints (kept across reboots, unlike /tmp)")
+                        help="checkpoints of unfinished runs (kept across reboots, unlike /tmp)")
+    parser.add_argument("--store-dir", type=Path, default=RAW,
+                        help="finished runs, one JSON line each (committed with the tables, "
+                             "so that they can be re-rendered on another machine)")
     parser.add_argument("--markdown", type=Path,
                         default=Path(__file__).parent / "results" / "training.md")
     parser.add_argument("--data-root", default=None)
@@ -979,7 +996,8 @@ def main() -> None:
     if args.pilot is not None:
         tags = list(MEMORISE_PILOT) if args.pilot == "all" else args.pilot.split(",")
         args.work_dir.mkdir(parents=True, exist_ok=True)
-        run_memorise_pilot(args.work_dir, tags, args.data_root, args.progress)
+        args.store_dir.mkdir(parents=True, exist_ok=True)
+        run_memorise_pilot(args.work_dir, tags, args.data_root, args.progress, args.store_dir)
         return
     if args.profile == "memorise":
         args.work_dir.mkdir(parents=True, exist_ok=True)
@@ -987,8 +1005,8 @@ def main() -> None:
             settings = [s for s in args.settings.split(",") if s in MEMORISE_SETTINGS]
             run_memorise(args.work_dir, [m for m in args.methods.split(",") if m],
                          settings, [int(x) for x in args.seeds.split(",")], args.data_root,
-                         args.progress)
-        write_memorise_section(args.work_dir, args.markdown)
+                         args.progress, args.store_dir)
+        write_memorise_section(args.work_dir, args.markdown, args.store_dir)
         return
     methods = [m for m in args.methods.split(",") if m]
     settings = [s for s in args.settings.split(",") if s]
@@ -998,7 +1016,7 @@ def main() -> None:
     for s in settings:
         if s not in SETTINGS:
             parser.error(f"unknown setting {s!r}; choose from {list(SETTINGS)}")
-    store = args.work_dir / f"{args.profile}.jsonl"
+    store = args.store_dir / f"{args.profile}.jsonl"
     store.parent.mkdir(parents=True, exist_ok=True)
     rows = load_rows(store)
     done = {(r["method"], r["setting"]) for r in rows}
@@ -1014,16 +1032,19 @@ def main() -> None:
                 rows.append(row)
                 with store.open("a") as f:
                     f.write(json.dumps(row) + "\n")
+    if not any((args.store_dir / f"{name}.jsonl").exists() for name in [*PROFILES, "memorise"]):
+        print(f"no runs in {args.store_dir}: {args.markdown} left as it is")
+        return
     sections = render_header()
     for name in PROFILES:
-        path = args.work_dir / f"{name}.jsonl"
+        path = args.store_dir / f"{name}.jsonl"
         if name == args.profile or path.exists():
             cached = rows if name == args.profile else load_rows(path)
             sections.append(render(cached, name))
-    if (args.work_dir / "memorise.jsonl").exists() or (
-            args.work_dir / "memorise-pilot.jsonl").exists():
-        sections.append(memorise_section(args.work_dir, args.markdown.parent))
-    if not (args.work_dir / "gpu.jsonl").exists():
+    if (args.store_dir / "memorise.jsonl").exists() or (
+            args.store_dir / "memorise-pilot.jsonl").exists():
+        sections.append(memorise_section(args.work_dir, args.markdown.parent, args.store_dir))
+    if not (args.store_dir / "gpu.jsonl").exists():
         sections += ["### Profile `gpu` (open)", "",
                      "Not run yet: `python benchmarks/train_cifar.py --profile gpu` on one GPU "
                      "(airbench-style net, full data; schedules in PROFILES in the script).", ""]

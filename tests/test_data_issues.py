@@ -99,13 +99,43 @@ def test_hnsw_degree_m_reaches_the_graph(backend):
     x = np.random.default_rng(2).normal(size=(3000, 32))
     _, exact = di.nearest_neighbors(x, 10, backend="exact")
 
-    def recall(m):
-        _, approx = di.nearest_neighbors(x, 10, backend=backend, n_jobs=1, m=m)
+    def recall(m, ef=64):
+        _, approx = di.nearest_neighbors(x, 10, backend=backend, n_jobs=1, m=m, ef=ef)
         return np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, approx)])
 
-    # a degree-2 graph is a poor index in 32 dimensions; degree 32 finds almost all
+    # at one search breadth a degree-2 graph is a poor index in 32 dimensions; degree 32
+    # finds almost all
     assert recall(2) < 0.8
     assert recall(32) >= 0.99
+
+
+@pytest.mark.parametrize("backend", ["faiss", "hnswlib"])
+def test_default_search_breadth_reaches_the_target_recall(backend):
+    pytest.importorskip("faiss" if backend == "faiss" else "hnswlib")
+    x = np.random.default_rng(2).normal(size=(3000, 32))
+    _, exact = di.nearest_neighbors(x, 10, backend="exact")
+
+    def recall(ind):
+        return np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, ind)])
+
+    # degree 4 at the smallest breadth (64) misses neighbours; the default breadth is
+    # doubled until the recall on the sampled rows reaches ANN_RECALL
+    _, low = di.nearest_neighbors(x, 10, backend=backend, n_jobs=1, m=4, ef=64)
+    assert recall(low) < 0.95
+    _, ind, info = di.nearest_neighbors(x, 10, backend=backend, n_jobs=1, m=4, return_info=True)
+    assert info["backend"] == backend and info["ef"] > 64
+    assert info["estimated_recall"] >= di.ANN_RECALL
+    assert recall(ind) >= di.ANN_RECALL - 0.01  # the sample's estimate holds on all rows
+    # the rule stops at the first breadth that reaches the target
+    _, _, easy = di.nearest_neighbors(x, 10, backend=backend, n_jobs=1, m=32, return_info=True)
+    assert easy["ef"] == 64 and easy["estimated_recall"] >= di.ANN_RECALL
+    # a graph that cannot reach it at HNSW_EF_MAX says so
+    with pytest.warns(di.DataIssuesWarning, match="recall@11 is about"):
+        di.nearest_neighbors(x, 10, backend=backend, n_jobs=1, m=2)
+    _, _, given = di.nearest_neighbors(x, 10, backend=backend, n_jobs=1, ef=100, return_info=True)
+    assert given["ef"] == 100 and np.isnan(given["estimated_recall"])
+    _, _, ex = di.nearest_neighbors(x, 10, backend="exact", return_info=True)
+    assert ex == {"backend": "exact", "ef": None, "estimated_recall": 1.0}
 
 
 def test_hnsw_parameters_are_validated():
@@ -208,6 +238,65 @@ def test_outlier_threshold_rule():
     assert di.outlier_threshold(s, z=2.0) == pytest.approx(np.exp(2.0 + 2.0 * 1.482602218505602))
     flags = di.find_outliers(pred_probs=np.array([[0.5, 0.5]] + [[0.99, 0.01]] * 9), threshold=0.5)
     assert flags.tolist() == [True] + [False] * 9
+
+
+def _missed_neighbors(x, rows, k=10, seed=0):
+    """Exact neighbours, except that ``rows`` get k random other points (true points, so
+    their distances are upper bounds, as an approximate search's misses give)."""
+    dist, ind = di.nearest_neighbors(x, k, backend="exact")
+    dist, ind = dist.copy(), ind.copy()
+    full = _brute(x)
+    rng = np.random.default_rng(seed)
+    for r in rows:
+        pick = rng.choice(np.delete(np.arange(len(x)), r), k, replace=False)
+        order = np.argsort(full[r, pick])
+        ind[r], dist[r] = pick[order], full[r, pick][order]
+    return dist, ind
+
+
+def test_refinement_removes_the_flags_of_missed_neighbours():
+    x = _blob(400)
+    x[[17, 250]] = -x[[17, 250]]  # two far-away points (the opposite direction)
+    missed = [3, 50, 99, 123, 222, 300, 333, 398]
+    nbrs = _missed_neighbors(x, missed)
+    raw = di.outlier_scores(neighbors=nbrs)
+    assert (raw >= di.outlier_scores(x) - 1e-12).all()  # upper bounds of the exact scores
+    unrefined = di.find_outliers(x, neighbors=nbrs, refine=False)
+    assert set(np.flatnonzero(unrefined)) > {17, 250}  # missed rows flagged as well
+    assert np.flatnonzero(di.find_outliers(x, neighbors=nbrs)).tolist() == [17, 250]
+    scores, t, exact = di.refine_outlier_scores(x, raw)
+    np.testing.assert_allclose(scores[exact], di.outlier_scores(x)[exact], atol=1e-9)
+    assert set(np.flatnonzero(unrefined)) <= set(np.flatnonzero(exact))
+    np.testing.assert_array_equal(scores[~exact], raw[~exact])  # only re-scored rows change
+    assert np.flatnonzero(scores > t).tolist() == [17, 250]
+    # a fixed threshold is kept; on exact neighbours nothing changes
+    s2, t2, _ = di.refine_outlier_scores(x, raw, threshold=0.5)
+    assert t2 == 0.5
+    exact_scores = di.outlier_scores(x)
+    s3, t3, e3 = di.refine_outlier_scores(x, exact_scores)
+    np.testing.assert_allclose(s3, exact_scores, atol=1e-12)
+    assert t3 == pytest.approx(di.outlier_threshold(exact_scores))
+    assert np.flatnonzero(e3).tolist() == [17, 250]
+
+
+def test_refine_outlier_scores_validation():
+    x = _blob(50)
+    s = di.outlier_scores(x)
+    s_copy = s.copy()
+    with pytest.raises(ValueError, match="scores has 49 rows"):
+        di.refine_outlier_scores(x, s[:49])
+    with pytest.raises(ValueError, match="scores must be 1-D"):
+        di.refine_outlier_scores(x, np.stack([s, s], axis=1))
+    with pytest.raises(ValueError, match="scores must be finite"):
+        di.refine_outlier_scores(x, np.where(np.arange(50) == 3, np.nan, s))
+    with pytest.raises(ValueError, match="threshold must be a finite number"):
+        di.refine_outlier_scores(x, s, threshold=float("inf"))
+    with pytest.raises(ValueError, match="threshold must be a finite number"):
+        di.find_outliers(x, threshold=float("nan"))
+    with pytest.raises(ValueError, match="k must be at most 49"):
+        di.refine_outlier_scores(x, s, k=50)
+    di.refine_outlier_scores(x, s)
+    np.testing.assert_array_equal(s, s_copy)
 
 
 def test_outlier_scores_from_pred_probs():

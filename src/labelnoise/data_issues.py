@@ -86,6 +86,13 @@ BACKENDS = ("auto", "exact", "faiss-exact", "faiss", "hnswlib")
 AUTO_EXACT_PAIRS = 60_000 * 60_000
 #: Default degree of the HNSW graph (``M``) of the ``"faiss"`` and ``"hnswlib"`` backends.
 HNSW_M = 16
+#: Target recall@k of the HNSW search: by default its breadth ``ef`` is the smallest of
+#: max(64, 2k), doubled up to HNSW_EF_MAX, that reaches it on ANN_RECALL_SAMPLE rows.
+ANN_RECALL = 0.99
+#: Query rows on which the HNSW search's recall is measured against exact search.
+ANN_RECALL_SAMPLE = 512
+#: The largest search breadth the default rule tries.
+HNSW_EF_MAX = 1024
 #: Default outlier cut-off: a robust z-score of the log mean-kNN distance above this value.
 OUTLIER_Z = 3.5
 #: Default near-duplicate radius as a fraction of the median nearest-neighbour distance.
@@ -236,8 +243,51 @@ def _drop_self(dist: np.ndarray, ind: np.ndarray, k: int,
     return dist[keep].reshape(n, k_search - 1)[:, :k], ind[keep].reshape(n, k_search - 1)[:, :k]
 
 
+def _exact_kth_sq(index: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
+    """The exact k-th smallest squared Euclidean distance (float32 arithmetic) from each row
+    of ``query`` to the rows of ``index`` (a row of both counts, at distance 0)."""
+    q = np.ascontiguousarray(query, dtype=np.float32)
+    qn = np.einsum("ij,ij->i", q, q)
+    best = np.full((q.shape[0], k), np.inf, dtype=np.float32)
+    for a in range(0, index.shape[0], 65536):
+        xc = np.ascontiguousarray(index[a:a + 65536], dtype=np.float32)
+        d2 = qn[:, None] - 2.0 * (q @ xc.T) + np.einsum("ij,ij->i", xc, xc)[None, :]
+        best = np.partition(np.concatenate([best, d2], axis=1), k - 1, axis=1)[:, :k]
+    return best.max(axis=1)
+
+
+def _choose_ef(search, index: np.ndarray, queries: np.ndarray, k_search: int, ef: int | None,
+               seed: int) -> tuple[int, float]:
+    """The search breadth: ``ef`` when given, else the smallest of ``max(64, 2k)``, doubled
+    up to :data:`HNSW_EF_MAX`, whose recall@k on :data:`ANN_RECALL_SAMPLE` sampled query rows
+    (against exact search) is at least :data:`ANN_RECALL`. ``search(ef, rows)`` returns the
+    graph's squared distances (len(rows), k_search). Returns ``(ef, estimated recall)``
+    (recall NaN when ``ef`` was given)."""
+    low = max(64, 2 * k_search)
+    if ef is not None:
+        return max(ef, k_search), float("nan")
+    rows = np.random.default_rng(seed).choice(
+        queries.shape[0], min(queries.shape[0], ANN_RECALL_SAMPLE), replace=False)
+    kth = _exact_kth_sq(index, queries[rows], k_search)
+    tol = kth * 1e-5 + 1e-6  # float32 rounding of the two computations
+    ef_try, recall = low, 0.0
+    while True:
+        sq = np.asarray(search(ef_try, rows), dtype=np.float64)
+        recall = float(np.mean(sq <= (kth + tol)[:, None]))
+        if recall >= ANN_RECALL or ef_try >= HNSW_EF_MAX:
+            break
+        ef_try = min(2 * ef_try, HNSW_EF_MAX)
+    if recall < ANN_RECALL:
+        warnings.warn(
+            f"the HNSW graph's recall@{k_search} is about {recall:.3f} at its largest search "
+            f"breadth ef = {ef_try} (estimated on {rows.size} rows against exact search): "
+            "pass a larger m= (graph degree) or backend='faiss-exact'", DataIssuesWarning,
+            stacklevel=4)
+    return ef_try, recall
+
+
 def _search_faiss(index: np.ndarray, query: np.ndarray | None, k: int, n_jobs: int | None,
-                  ef: int | None, m: int) -> tuple[np.ndarray, np.ndarray]:
+                  ef: int | None, m: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
     faiss = _faiss()
     n, d = index.shape
     if n_jobs is not None and n_jobs > 0:
@@ -247,14 +297,33 @@ def _search_faiss(index: np.ndarray, query: np.ndarray | None, k: int, n_jobs: i
     graph.add(np.ascontiguousarray(index, dtype=np.float32))
     self_query = query is None
     k_search = min(n, k + 1) if self_query else min(n, k)
-    graph.hnsw.efSearch = max(ef or 0, 2 * k_search, 64)
-    sq, ind = graph.search(np.ascontiguousarray(index if self_query else query, dtype=np.float32),
-                           k_search)
+    queries = np.ascontiguousarray(index if self_query else query, dtype=np.float32)
+
+    def search(ef_try, rows=None):
+        graph.hnsw.efSearch = int(ef_try)
+        q = queries if rows is None else np.ascontiguousarray(queries[rows])
+        if not self_query:
+            return graph.search(q, k_search)
+        # every query is a node of the graph: search its bottom layer from that node
+        # itself (no descent from the top entry point, whose greedy path can end far from
+        # the query: on 1,000,000 x 256 clustered features 16% of the rows did not find
+        # even themselves that way)
+        start = (np.arange(n) if rows is None else np.asarray(rows)).astype(np.int32)[:, None]
+        start_d = np.zeros(start.shape, dtype=np.float32)
+        sq = np.empty((q.shape[0], k_search), dtype=np.float32)
+        ind = np.empty((q.shape[0], k_search), dtype=np.int64)
+        graph.search_level_0(q.shape[0], faiss.swig_ptr(q), k_search, faiss.swig_ptr(start),
+                             faiss.swig_ptr(start_d), faiss.swig_ptr(sq), faiss.swig_ptr(ind), 1, 1)
+        return sq, ind
+
+    ef, recall = _choose_ef(lambda e, r: search(e, r)[0], index, queries, k_search, ef, seed)
+    sq, ind = search(ef)
     ind = ind.astype(np.int64)
     dist = np.sqrt(np.clip(sq.astype(np.float64), 0.0, None))
     if (ind < 0).any():  # fewer than k_search results: should not happen with efSearch >= k
         raise RuntimeError("faiss returned fewer neighbours than asked; raise ef")
-    return _drop_self(dist, ind, k) if self_query else (dist, ind)
+    dist, ind = _drop_self(dist, ind, k) if self_query else (dist, ind)
+    return dist, ind, {"ef": ef, "estimated_recall": recall}
 
 
 def _search_faiss_exact(index: np.ndarray, query: np.ndarray | None, k: int,
@@ -299,7 +368,7 @@ def _search_exact(index: np.ndarray, query: np.ndarray | None, k: int,
 
 
 def _search_hnswlib(index: np.ndarray, query: np.ndarray | None, k: int, n_jobs: int | None,
-                    seed: int, ef: int | None, m: int) -> tuple[np.ndarray, np.ndarray]:
+                    seed: int, ef: int | None, m: int) -> tuple[np.ndarray, np.ndarray, dict]:
     hnswlib = _hnswlib()
     n, d = index.shape
     threads = -1 if n_jobs is None or n_jobs < 0 else int(n_jobs)
@@ -308,16 +377,26 @@ def _search_hnswlib(index: np.ndarray, query: np.ndarray | None, k: int, n_jobs:
     graph.add_items(index.astype(np.float32), np.arange(n), num_threads=threads)
     self_query = query is None
     k_search = min(n, k + 1) if self_query else min(n, k)
-    graph.set_ef(max(ef or 0, 2 * k_search, 64))
-    ind, sq = graph.knn_query(index if self_query else query, k=k_search, num_threads=threads)
+    queries = index if self_query else query
+
+    def search(ef_try, rows=None):
+        graph.set_ef(int(ef_try))
+        ind, sq = graph.knn_query(queries if rows is None else queries[rows], k=k_search,
+                                  num_threads=threads)
+        return sq, ind
+
+    ef, recall = _choose_ef(lambda e, r: search(e, r)[0], index, queries, k_search, ef, seed)
+    sq, ind = search(ef)
     ind = ind.astype(np.int64)
     dist = np.sqrt(np.clip(sq.astype(np.float64), 0.0, None))
-    return _drop_self(dist, ind, k) if self_query else (dist, ind)
+    dist, ind = _drop_self(dist, ind, k) if self_query else (dist, ind)
+    return dist, ind, {"ef": ef, "estimated_recall": recall}
 
 
 def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str = "cosine",
                       backend: str = "auto", n_jobs: int | None = None, seed=0,
-                      ef: int | None = None, m: int = HNSW_M) -> tuple[np.ndarray, np.ndarray]:
+                      ef: int | None = None, m: int = HNSW_M,
+                      return_info: bool = False) -> tuple:
     """The k nearest neighbours of each example (or of each query row) among ``features``.
 
     Args:
@@ -333,15 +412,22 @@ def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str
             core for hnswlib).
         seed: seed of hnswlib's level draws (ignored by exact search and faiss, whose
             graph is seeded internally).
-        ef: HNSW search breadth (default ``max(64, 2k)``; larger = higher recall, slower
-            search).
+        ef: HNSW search breadth (larger = higher recall, slower search). Default: chosen
+            per call, the smallest of ``max(64, 2k)``, doubled up to :data:`HNSW_EF_MAX`
+            (1024), whose recall@k against exact search on :data:`ANN_RECALL_SAMPLE` (512)
+            sampled query rows is at least :data:`ANN_RECALL` (0.99); the graph is built
+            once, only the search is repeated on the sample (costs in the module docstring).
         m: HNSW graph degree, at least 2 (default :data:`HNSW_M`; larger = higher recall,
             slower build, more memory). Both only for the ``"faiss"`` and ``"hnswlib"``
             backends.
+        return_info: also return a dict ``{"backend", "ef", "estimated_recall"}`` (the
+            backend used; for a graph, the search breadth and the sample's recall@k, NaN
+            when ``ef`` was given; exact search: ``ef`` None, recall 1.0).
 
     Returns:
         ``(distances, indices)``: float64 (M or N, k), ascending per row, in units of the
-        metric; int64 (M or N, k), row indices into ``features``.
+        metric; int64 (M or N, k), row indices into ``features``; and the info dict when
+        ``return_info``.
 
     Raises:
         ValueError: bad features (see :func:`validate_features`), k out of range, unknown
@@ -350,7 +436,8 @@ def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str
 
     Warns:
         DataIssuesWarning: zero-norm rows under the cosine metric; a large exact search
-            because hnswlib is not installed.
+            because neither faiss-cpu nor hnswlib is installed; a graph whose estimated
+            recall stays below :data:`ANN_RECALL` at ``ef`` = :data:`HNSW_EF_MAX`.
     """
     validate_choice(metric, METRICS, "metric")
     x = validate_features(features)
@@ -371,14 +458,15 @@ def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str
         x, zero_x = _unit_rows(x, "features")
         if q is not None:
             q, zero_q = _unit_rows(q, "features_query")
+    info = {"ef": None, "estimated_recall": 1.0}
     if chosen == "exact":
         dist, ind = _search_exact(x, q, k, n_jobs)
     elif chosen == "faiss-exact":
         dist, ind = _search_faiss_exact(x, q, k, n_jobs)
     elif chosen == "faiss":
-        dist, ind = _search_faiss(x, q, k, n_jobs, ef, m)
+        dist, ind, info = _search_faiss(x, q, k, n_jobs, ef, m, seed)
     else:
-        dist, ind = _search_hnswlib(x, q, k, n_jobs, seed, ef, m)
+        dist, ind, info = _search_hnswlib(x, q, k, n_jobs, seed, ef, m)
     if metric == "cosine":
         dist = np.clip(0.5 * dist**2, 0.0, 2.0)  # ||u - v||^2 / 2 = 1 - cos for unit rows
         zq = zero_x if q is None else zero_q
@@ -388,6 +476,8 @@ def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str
             order = np.argsort(dist, axis=1, kind="stable")
             dist = np.take_along_axis(dist, order, axis=1)
             ind = np.take_along_axis(ind, order, axis=1)
+    if return_info:
+        return dist, ind, {"backend": chosen, **info}
     return dist, ind
 
 
@@ -562,14 +652,92 @@ def outlier_threshold(scores, *, z: float = OUTLIER_Z) -> float:
     return float(np.exp(med + z * mad))
 
 
+#: Rounds of :func:`refine_outlier_scores` (each re-fits the threshold and re-scores the
+#: rows newly above it); one or two suffice in practice.
+_REFINE_ROUNDS = 5
+
+
+def _exact_outlier_scores(x: np.ndarray, rows: np.ndarray, k: int, metric: str,
+                          n_jobs: int | None) -> np.ndarray:
+    """Mean distance of each row ``rows`` of ``x`` to its k nearest other rows, by exact
+    search of those rows against all of ``x`` (query-only: cost len(rows) x N x D)."""
+    backend = "faiss-exact" if _available("faiss") else "exact"
+    with warnings.catch_warnings():  # zero-norm rows were already reported by the search
+        warnings.simplefilter("ignore", DataIssuesWarning)
+        d, i = nearest_neighbors(x, k + 1, features_query=x[rows], metric=metric,
+                                 backend=backend, n_jobs=n_jobs)
+    return _drop_self(d, i, k, rows)[0].mean(axis=1)
+
+
+def refine_outlier_scores(features, scores, *, k: int = 10, metric: str = "cosine",
+                          z: float = OUTLIER_Z, threshold: float | None = None,
+                          n_jobs: int | None = None) -> tuple[np.ndarray, float, np.ndarray]:
+    """Make the outlier flags of an approximate neighbour search those of exact search.
+
+    An approximate search (an HNSW graph) returns k true points, so each of its sorted
+    distances is at least the exact one and its mean-kNN score (:func:`outlier_scores`)
+    is an upper bound of the exact score: a row scored below the threshold is below it
+    under exact search too. Only the rows above it can be wrong (a missed neighbour makes
+    an inlier look far away); here they are searched again exactly (against all N rows,
+    faiss-cpu's exact search when installed), the threshold re-fitted on the corrected
+    scores (unless ``threshold`` is given) and any row newly above it re-scored, until no
+    row above the threshold has an approximate score. The flags are then those of exact
+    search with that threshold; the threshold itself (a median and a MAD) is fitted on
+    scores of which only the top tail was made exact. Cost: (rows re-scored) x N x D; on
+    exact neighbours it changes nothing and re-scores only the flagged rows.
+
+    Args:
+        features: float array-like (N, D), the features the scores came from.
+        scores: float (N,) from :func:`outlier_scores` on these features (not modified).
+        k, metric: as given to :func:`outlier_scores`.
+        z: the cut-off of :func:`outlier_threshold`.
+        threshold: a fixed threshold instead of the fitted one.
+        n_jobs: threads of the exact search.
+
+    Returns:
+        ``(scores, threshold, is_exact)``: float64 (N,) the scores with the re-scored rows
+        corrected (never raised), the final threshold (float), bool (N,) the rows re-scored
+        by exact search.
+
+    Raises:
+        ValueError: bad features or scores, k out of range, ``threshold`` not finite.
+    """
+    x = validate_features(features)
+    s = validate_features(scores, name="scores", num_rows=x.shape[0], min_rows=1)
+    if s.shape[1] != 1:
+        raise ValueError(f"scores must be 1-D of shape (N,), got shape {np.shape(scores)}")
+    s = s[:, 0].astype(np.float64)  # a copy: the caller's scores are not modified
+    k = _check_int(k, "k", 1)
+    if k > x.shape[0] - 1:
+        raise ValueError(f"k must be at most {x.shape[0] - 1} (the number of candidate neighbours), got {k}")
+    validate_choice(metric, METRICS, "metric")
+    if threshold is not None and (isinstance(threshold, (bool, np.bool_)) or not isinstance(
+            threshold, (int, float, np.integer, np.floating)) or not math.isfinite(threshold)):
+        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    exact = np.zeros(s.size, dtype=bool)
+    t = float(threshold) if threshold is not None else outlier_threshold(s, z=z)
+    for _ in range(_REFINE_ROUNDS):
+        todo = np.flatnonzero((s > t) & ~exact)
+        if todo.size == 0:
+            break
+        s[todo] = np.minimum(s[todo], _exact_outlier_scores(x, todo, k, metric, n_jobs))
+        exact[todo] = True
+        if threshold is None:
+            t = outlier_threshold(s, z=z)
+    return s, t, exact
+
+
 def find_outliers(features=None, pred_probs=None, *, k: int = 10, metric: str = "cosine",
                   z: float = OUTLIER_Z, threshold: float | None = None, method: str = "entropy",
                   backend: str = "auto", n_jobs: int | None = None, seed=0,
-                  neighbors=None) -> np.ndarray:
+                  neighbors=None, refine: bool = True) -> np.ndarray:
     """Outliers: examples whose :func:`outlier_scores` exceed a threshold fitted on the data.
 
     The threshold is :func:`outlier_threshold` (robust z-score of the log score above
-    ``z = 3.5``) unless ``threshold`` is given. Arguments as in :func:`outlier_scores`.
+    ``z = 3.5``) unless ``threshold`` is given. With ``features`` and ``refine`` (default),
+    the rows above it are re-scored by exact search (:func:`refine_outlier_scores`), so
+    that the misses of an approximate search (the default above 60,000^2 pairs) do not
+    flag inliers. Arguments as in :func:`outlier_scores`.
 
     Returns:
         bool ndarray (N,), True = outlier.
@@ -577,12 +745,16 @@ def find_outliers(features=None, pred_probs=None, *, k: int = 10, metric: str = 
     Raises:
         ValueError: as :func:`outlier_scores`; ``threshold`` not a finite number.
     """
+    if threshold is not None and (isinstance(threshold, (bool, np.bool_)) or not isinstance(
+            threshold, (int, float, np.integer, np.floating)) or not math.isfinite(threshold)):
+        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
     scores = outlier_scores(features, pred_probs, k=k, metric=metric, method=method,
                             backend=backend, n_jobs=n_jobs, seed=seed, neighbors=neighbors)
-    if threshold is None:
+    if features is not None and refine:
+        scores, threshold, _ = refine_outlier_scores(features, scores, k=k, metric=metric, z=z,
+                                                     threshold=threshold, n_jobs=n_jobs)
+    elif threshold is None:
         threshold = outlier_threshold(scores, z=z)
-    elif not isinstance(threshold, (int, float, np.floating)) or not math.isfinite(threshold):
-        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
     return scores > threshold
 
 
@@ -1467,7 +1639,9 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, class_na
     """Run every data-issue check that the inputs allow, sharing one neighbour search.
 
     With ``features``: one :func:`nearest_neighbors` search (k neighbours, ``metric``)
-    feeds :func:`outlier_scores` (+ :func:`outlier_threshold`), :func:`find_near_duplicates`
+    feeds :func:`outlier_scores` (+ :func:`outlier_threshold`; when the search is made
+    here, the rows above the threshold re-scored exactly by :func:`refine_outlier_scores`),
+    :func:`find_near_duplicates`
     and :func:`knn_label_quality` alone and combined with ``pred_probs``. With ``inputs``:
     :func:`find_exact_duplicates`. Always (labels and pred_probs):
     :func:`overlapping_classes` and :func:`class_health_summary` (its ``num_<check>``
@@ -1527,7 +1701,8 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, class_na
     kk = None
     if x is not None:
         kk = min(k, n - 1)
-        if neighbors is None:
+        searched = neighbors is None
+        if searched:
             say(f"nearest neighbours: {n} x {x.shape[1]} features, k = {kk}, {metric}")
             neighbors = nearest_neighbors(x, kk, metric=metric, backend=backend, n_jobs=n_jobs,
                                           seed=seed)
@@ -1537,7 +1712,12 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, class_na
                 raise ValueError(f"neighbors has {dist.shape[0]} rows but there are {n} examples")
             neighbors = (dist[:, :kk], ind[:, :kk])
         scores = outlier_scores(k=kk, neighbors=neighbors)
-        found["outlier_threshold"] = outlier_threshold(scores)
+        if searched:  # neighbours found here in x's space: re-score the flagged rows exactly
+            scores, threshold, _ = refine_outlier_scores(x, scores, k=kk, metric=metric,
+                                                         n_jobs=n_jobs)
+        else:  # neighbours given (e.g. each fold's own feature space): used as they are
+            threshold = outlier_threshold(scores)
+        found["outlier_threshold"] = threshold
         found["outlier_scores"] = scores
         found["is_outlier"] = scores > found["outlier_threshold"]
         found["near_duplicates"] = find_near_duplicates(x, k=kk, metric=metric, neighbors=neighbors)
@@ -1594,11 +1774,15 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, class_na
 
 
 __all__ = [
+    "ANN_RECALL",
+    "ANN_RECALL_SAMPLE",
     "AUTO_EXACT_PAIRS",
     "DATA_ISSUE_CHECKS",
     "DataIssues",
     "DataIssuesWarning",
     "Duplicates",
+    "HNSW_EF_MAX",
+    "HNSW_M",
     "KNNLabelQuality",
     "NEAR_DUPLICATE_FRACTION",
     "OUTLIER_Z",
@@ -1618,5 +1802,6 @@ __all__ = [
     "outlier_threshold",
     "overlapping_classes",
     "prototype_label_quality",
+    "refine_outlier_scores",
     "validate_features",
 ]
