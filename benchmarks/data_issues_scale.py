@@ -2,7 +2,8 @@
 same features, N up to 1,000,000 x 256.
 
     flock /tmp/labelnoise-heavy.lock nice -n 5 python benchmarks/data_issues_scale.py \
-        [--sizes 50000,200000,1000000] [--dim 256] [--cap 6] [--no-cleanlab] [--hnsw 32:128]
+        [--sizes 50000,200000,1000000] [--dim 256] [--cap 6] [--no-cleanlab] \
+        [--variants hnsw:32:auto,ivf]
 
 Writes ``benchmarks/results/data_issues_scale.md`` (one regenerated section). Every finished
 (tool, N) run is kept as JSON under ``benchmarks/results/raw/data_issues_scale/`` (committed
@@ -29,8 +30,9 @@ What it does (every RNG seeded):
 3. cleanlab is stopped once it has run ``--cap`` times labelnoise's wall time at the same N
    (at least 120 s): a stopped run is reported as "> cap" and the speed ratio as a lower
    bound. labelnoise's approximate graph is checked against exact search on 1,000 random
-   rows (recall@10). ``--hnsw M:EF,...`` adds labelnoise rows with other HNSW graph degrees
-   and search breadths (``nearest_neighbors(m=, ef=)``) where the graph is used.
+   rows (recall@10). ``--variants`` adds labelnoise rows with other indexes where the
+   default one is approximate: ``hnsw:M:EF`` (faiss HNSW of degree M, search breadth EF
+   or ``auto`` for the recall rule) and ``ivf`` / ``ivf:NPROBE`` (faiss inverted file).
 """
 
 from __future__ import annotations
@@ -77,13 +79,32 @@ def _evaluate(planted: dict, flags: np.ndarray, partner_sets) -> dict:
             "outliers_flagged": int(flags.sum())}
 
 
-def worker_ours(n: int, d: int, hnsw: tuple[int, int | None] | None = None) -> dict:
+def variant_kwargs(spec: str | None) -> dict:
+    """``nearest_neighbors`` keyword arguments of a ``--variants`` entry (None: defaults)."""
+    if not spec:
+        return {}
+    kind, *rest = spec.split(":")
+    if kind == "hnsw" and len(rest) == 2:
+        return {"backend": "faiss", "m": int(rest[0]),
+                "ef": None if rest[1] == "auto" else int(rest[1])}
+    if kind == "ivf" and len(rest) <= 1:
+        return {"backend": "faiss-ivf", "nprobe": int(rest[0]) if rest and rest[0] != "auto" else None}
+    raise SystemExit(f"--variants: bad entry {spec!r} (hnsw:M:EF, ivf or ivf:NPROBE)")
+
+
+def variant_name(spec: str) -> str:
+    kw = variant_kwargs(spec)
+    if kw["backend"] == "faiss":
+        return f"labelnoise, HNSW m={kw['m']}" + (f", ef={kw['ef']}" if kw["ef"] else "")
+    return "labelnoise, IVF" + (f", nprobe={kw['nprobe']}" if kw["nprobe"] else "")
+
+
+def worker_ours(n: int, d: int, spec: str | None = None) -> dict:
     from labelnoise import data_issues as di
 
     x, planted = features(n, d)
     t0 = time.perf_counter()
-    m, ef = hnsw or (di.HNSW_M, None)
-    dist, ind, info = di.nearest_neighbors(x, K, m=m, ef=ef, return_info=True)
+    dist, ind, info = di.nearest_neighbors(x, K, return_info=True, **variant_kwargs(spec))
     nbrs = (dist, ind)
     t1 = time.perf_counter()
     # find_outliers(x, neighbors=nbrs), its two steps apart to count the re-scored rows
@@ -94,7 +115,8 @@ def worker_ours(n: int, d: int, hnsw: tuple[int, int | None] | None = None) -> d
     t3 = time.perf_counter()
     res = _evaluate(planted, flags, ours_partners(dups))
     res.update(seconds=t3 - t0, seconds_knn=t1 - t0, seconds_refine=t2 - t1,
-               backend=info["backend"], ef=info["ef"], estimated_recall=info["estimated_recall"],
+               backend=info["backend"], ef=info["ef"], nprobe=info.get("nprobe"),
+               estimated_recall=info["estimated_recall"],
                rescored=int(exact.sum()), near_flagged=int(sum(len(m) for m in dups.sets)))
     # recall@10 of the graph against exact cosine search on 1,000 random rows
     q = np.random.default_rng(2).choice(n, min(1000, n), replace=False)
@@ -149,26 +171,20 @@ def run_child(tool: str, n: int, d: int, timeout: float | None, extra: tuple = (
     return res
 
 
-def _parse_hnsw(text: str) -> tuple[int, int | None]:
-    """``"M:EF"`` -> (M, EF); ``"M:auto"`` -> (M, None): the default search-breadth rule."""
-    m, ef = text.split(":")
-    return int(m), None if ef == "auto" else int(ef)
+def _variant_tag(spec) -> str:
+    return "" if not spec else "-" + spec.replace(":", "-")
 
 
-def _variant_tag(hnsw) -> str:
-    return "" if hnsw is None else f"-m{hnsw[0]}-ef{hnsw[1] or 'auto'}"
-
-
-def cached_run(tool, n, d, timeout, recompute, hnsw=None, render_only=False) -> dict | None:
+def cached_run(tool, n, d, timeout, recompute, spec=None, render_only=False) -> dict | None:
     """One (tool, N[, HNSW variant]) run from the cache, else run now (``None`` when
     ``render_only`` and not cached)."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"{tool}{_variant_tag(hnsw)}-{n}x{d}.json"
+    path = CACHE / f"{tool}{_variant_tag(spec)}-{n}x{d}.json"
     if path.exists() and not recompute:
         return json.loads(path.read_text())
     if render_only:
         return None
-    extra = () if hnsw is None else ("--hnsw", f"{hnsw[0]}:{hnsw[1] or 'auto'}")
+    extra = () if not spec else ("--variants", spec)
     res = run_child(tool, n, d, timeout, extra)
     write_text(path, json.dumps(res))
     return res
@@ -182,10 +198,11 @@ def main(argv=None) -> None:
                     help="stop cleanlab after this many times labelnoise's wall time")
     ap.add_argument("--no-cleanlab", action="store_true")
     ap.add_argument("--recompute", action="store_true")
-    ap.add_argument("--hnsw", default="",
-                    help="extra labelnoise rows where the graph is used: M:EF pairs, e.g. 32:128")
+    ap.add_argument("--variants", default="",
+                    help="extra labelnoise rows where the default index is approximate: "
+                         "hnsw:M:EF (EF may be 'auto'), ivf, ivf:NPROBE; comma-separated")
     ap.add_argument("--variants-up-to", type=int, default=10**12,
-                    help="run the --hnsw rows only up to this N")
+                    help="run the --variants rows only up to this N")
     ap.add_argument("--render-only", action="store_true",
                     help="write the table from the cached runs only (missing runs: 'not run')")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "data_issues_scale.md"))
@@ -195,16 +212,18 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if args.worker:
         if args.worker == "ours":
-            res = worker_ours(args.n, args.dim, _parse_hnsw(args.hnsw) if args.hnsw else None)
+            res = worker_ours(args.n, args.dim, args.variants or None)
         else:
             res = worker_cleanlab(args.n, args.dim)
         write_text(Path(args.worker_out), json.dumps(res))
         return
 
-    from labelnoise.data_issues import AUTO_EXACT_PAIRS
+    from labelnoise.data_issues import HNSW_M, _resolve_backend
 
     sizes = [int(s) for s in args.sizes.split(",")]
-    variants = [_parse_hnsw(p) for p in args.hnsw.split(",") if p]
+    variants = [v for v in args.variants.split(",") if v]
+    for v in variants:
+        variant_kwargs(v)  # a bad entry stops here, before any run
     rows = []
     for n in sizes:
         ours = cached_run("ours", n, args.dim, None, args.recompute, render_only=args.render_only)
@@ -217,9 +236,14 @@ def main(argv=None) -> None:
                             args.recompute, render_only=args.render_only)
             print(f"N={n} cleanlab {cl}", flush=True)
         more = []
-        for v in variants if n * n > AUTO_EXACT_PAIRS and n <= args.variants_up_to else []:
+        default = _resolve_backend("auto", n, n)
+        for v in variants if n <= args.variants_up_to else []:
+            kw = variant_kwargs(v)
+            if kw["backend"] == default and all(kw.get(a) is None for a in ("ef", "nprobe")) \
+                    and kw.get("m", HNSW_M) == HNSW_M:
+                continue  # the default row itself
             r = cached_run("ours", n, args.dim, None, args.recompute, v, args.render_only)
-            print(f"N={n} ours M={v[0]} ef={v[1]} {r}", flush=True)
+            print(f"N={n} ours {v} {r}", flush=True)
             more.append((v, r))
         rows.append((n, ours, cl, more))
 
@@ -229,7 +253,7 @@ def main(argv=None) -> None:
     L = ["## Data-issue checks at scale: labelnoise vs cleanlab Datalab (synthetic features)\n"]
     L.append(f"Command: `flock /tmp/labelnoise-heavy.lock nice -n 5 python benchmarks/data_issues_scale.py "
              f"--sizes {args.sizes} --dim {args.dim} --cap {args.cap:g}"
-             f"{f' --hnsw {args.hnsw}' if args.hnsw else ''}"
+             f"{f' --variants {args.variants}' if args.variants else ''}"
              f"{f' --variants-up-to {args.variants_up_to}' if args.variants_up_to < 10**12 else ''}`. Machine: "
              f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
              f"numpy {np.__version__}. Date: {datetime.date.today().isoformat()}.\n")
@@ -244,7 +268,7 @@ def main(argv=None) -> None:
              "on 1,000 random rows in the table); cleanlab: `Datalab.find_issues` (exact "
              f"scikit-learn search). cleanlab is stopped after {args.cap:g}x labelnoise's time at "
              "the same N (at least 120 s); a stopped run gives a lower bound on the ratio.\n")
-    L.append("| N | tool | backend | search breadth ef | seconds in all (neighbour search + exact re-scoring) | "
+    L.append("| N | tool | backend | search breadth | seconds in all (neighbour search + exact re-scoring) | "
              "cleanlab / labelnoise time | peak RSS (MiB) | recall@10 | near-duplicate recall | "
              "rows flagged as near duplicates | outlier recall | outliers flagged (planted: 100) | "
              "rows re-scored exactly |")
@@ -252,12 +276,14 @@ def main(argv=None) -> None:
     empty = " | ".join([""] * 11)
     for n, ours, cl, more in rows:
         for name, r in [("labelnoise", ours)] + [
-                (f"labelnoise, m={v[0]}" + (f", ef={v[1]}" if v[1] else ""), r) for v, r in more]:
+                (variant_name(v), r) for v, r in more]:
             if r is None:
                 continue
-            ef = "" if r.get("ef") is None else (
-                f"{r['ef']} (rule: sample recall {r['estimated_recall']:.3f})"
-                if r.get("estimated_recall") == r.get("estimated_recall") else f"{r['ef']} (given)")
+            b = (f"ef {r['ef']}" if r.get("ef") is not None else
+                 f"nprobe {r['nprobe']}" if r.get("nprobe") is not None else None)
+            ef = "" if b is None else (
+                f"{b} (rule: sample recall {r['estimated_recall']:.3f})"
+                if r.get("estimated_recall") == r.get("estimated_recall") else f"{b} (given)")
             L.append(f"| {n:,} | {name} | {r['backend']} | {ef} | {r['seconds']:.1f} "
                      f"({r['seconds_knn']:.1f} + {r['seconds_refine']:.1f}) | | "
                      f"{r['peak_rss_mib']:,.0f} | {f3(r['recall_at_10'])} | "

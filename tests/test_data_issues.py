@@ -135,7 +135,35 @@ def test_default_search_breadth_reaches_the_target_recall(backend):
     _, _, given = di.nearest_neighbors(x, 10, backend=backend, n_jobs=1, ef=100, return_info=True)
     assert given["ef"] == 100 and np.isnan(given["estimated_recall"])
     _, _, ex = di.nearest_neighbors(x, 10, backend="exact", return_info=True)
-    assert ex == {"backend": "exact", "ef": None, "estimated_recall": 1.0}
+    assert ex == {"backend": "exact", "ef": None, "nprobe": None, "estimated_recall": 1.0}
+
+
+def test_faiss_ivf_backend_recall_rule_and_exhaustive_search():
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(6)
+    centres = rng.normal(size=(20, 16)) * 3.0
+    x = centres[rng.integers(0, 20, 4000)] + rng.normal(size=(4000, 16))
+    _, exact = di.nearest_neighbors(x, 10, backend="exact")
+
+    def recall(ind):
+        return np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, ind)])
+
+    d, ind, info = di.nearest_neighbors(x, 10, backend="faiss-ivf", n_jobs=1, return_info=True)
+    assert info["backend"] == "faiss-ivf" and info["ef"] is None
+    assert info["nprobe"] >= di.IVF_NPROBE_MIN and info["estimated_recall"] >= di.ANN_RECALL
+    assert recall(ind) >= di.ANN_RECALL - 0.01
+    assert not (ind == np.arange(4000)[:, None]).any() and (np.diff(d, axis=1) >= -1e-12).all()
+    # one cell searched misses neighbours; every cell searched is exact search
+    _, one = di.nearest_neighbors(x, 10, backend="faiss-ivf", n_jobs=1, nprobe=1)
+    assert recall(one) < 0.9
+    nlist = min(round(di.IVF_CELLS_PER_SQRT_N * np.sqrt(4000)), 4000 // 39)
+    _, every = di.nearest_neighbors(x, 10, backend="faiss-ivf", n_jobs=1, nprobe=nlist)
+    assert recall(every) == 1.0
+    q = rng.normal(size=(50, 16)) + centres[0]
+    _, iq = di.nearest_neighbors(x, 5, features_query=q, backend="faiss-ivf", nprobe=nlist)
+    np.testing.assert_array_equal(iq, di.nearest_neighbors(x, 5, features_query=q, backend="exact")[1])
+    with pytest.raises(ValueError, match="^nprobe must be an integer"):
+        di.nearest_neighbors(x, 3, backend="faiss-ivf", nprobe=0)
 
 
 def test_hnsw_parameters_are_validated():
@@ -174,12 +202,24 @@ def test_faiss_exact_is_exact_search_in_float32(monkeypatch):
 _faiss_exact = di._search_faiss_exact
 
 
+def test_auto_backend_above_the_exact_limit_is_the_inverted_file(monkeypatch):
+    pytest.importorskip("faiss")
+    monkeypatch.setattr(di, "AUTO_EXACT_PAIRS", 1000)
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(20, 8))[rng.integers(0, 20, 2000)] * 3 + rng.normal(size=(2000, 8))
+    _, ind, info = di.nearest_neighbors(x, 5, return_info=True)
+    assert info["backend"] == "faiss-ivf" and info["estimated_recall"] >= di.ANN_RECALL
+    monkeypatch.setattr(di, "_available", lambda module: module == "hnswlib")
+    if di._hnswlib_available():
+        assert di._resolve_backend("auto", 2000, 2000) == "hnswlib"
+
+
 def test_hnswlib_missing_gives_clear_message(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "hnswlib", None)  # import hnswlib -> ImportError
     monkeypatch.setitem(sys.modules, "faiss", None)
-    for backend in ("hnswlib", "faiss", "faiss-exact"):
+    for backend in ("hnswlib", "faiss", "faiss-ivf", "faiss-exact"):
         with pytest.raises(ImportError, match=r"labelnoise\[ann\]"):
             di.nearest_neighbors(_blob(30), 3, backend=backend)
 

@@ -80,7 +80,7 @@ from labelnoise._validation import (
 )
 
 METRICS = ("cosine", "euclidean")
-BACKENDS = ("auto", "exact", "faiss-exact", "faiss", "hnswlib")
+BACKENDS = ("auto", "exact", "faiss-exact", "faiss", "faiss-ivf", "hnswlib")
 #: ``backend="auto"`` searches exactly when (examples indexed) x (queries) is at most this
 #: many pairs (60,000^2: the size of CIFAR-10 train + test).
 AUTO_EXACT_PAIRS = 60_000 * 60_000
@@ -93,6 +93,10 @@ ANN_RECALL = 0.99
 ANN_RECALL_SAMPLE = 512
 #: The largest search breadth the default rule tries.
 HNSW_EF_MAX = 1024
+#: ``backend="faiss-ivf"``: k-means cells = this x sqrt(N) (faiss's guideline: 4 to 16).
+IVF_CELLS_PER_SQRT_N = 4
+#: ``backend="faiss-ivf"``: the fewest cells searched per query by the recall rule.
+IVF_NPROBE_MIN = 8
 #: Default outlier cut-off: a robust z-score of the log mean-kNN distance above this value.
 OUTLIER_Z = 3.5
 #: Default near-duplicate radius as a fraction of the median nearest-neighbour distance.
@@ -198,7 +202,7 @@ def _faiss():
         import faiss
     except ImportError as exc:
         raise ImportError(
-            "backend='faiss' or 'faiss-exact' needs the optional package faiss-cpu: "
+            "backend='faiss', 'faiss-ivf' or 'faiss-exact' needs the optional package faiss-cpu: "
             "pip install \"labelnoise[ann]\" (or pip install faiss-cpu)") from exc
     return faiss
 
@@ -220,7 +224,7 @@ def _resolve_backend(backend: str, n_index: int, n_query: int) -> str:
     if n_index * n_query <= AUTO_EXACT_PAIRS:
         return "faiss-exact" if _available("faiss") else "exact"
     if _available("faiss"):
-        return "faiss"
+        return "faiss-ivf"
     if _hnswlib_available():
         return "hnswlib"
     warnings.warn(
@@ -256,34 +260,82 @@ def _exact_kth_sq(index: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
     return best.max(axis=1)
 
 
-def _choose_ef(search, index: np.ndarray, queries: np.ndarray, k_search: int, ef: int | None,
-               seed: int) -> tuple[int, float]:
-    """The search breadth: ``ef`` when given, else the smallest of ``max(64, 2k)``, doubled
-    up to :data:`HNSW_EF_MAX`, whose recall@k on :data:`ANN_RECALL_SAMPLE` sampled query rows
-    (against exact search) is at least :data:`ANN_RECALL`. ``search(ef, rows)`` returns the
-    graph's squared distances (len(rows), k_search). Returns ``(ef, estimated recall)``
-    (recall NaN when ``ef`` was given)."""
-    low = max(64, 2 * k_search)
-    if ef is not None:
-        return max(ef, k_search), float("nan")
+def _choose_breadth(search, index: np.ndarray, queries: np.ndarray, k_search: int,
+                    given: int | None, seed: int, low: int, high: int,
+                    name: str) -> tuple[int, float]:
+    """The search breadth of an approximate index (HNSW ``ef``, IVF ``nprobe``): ``given``
+    when given, else the smallest of ``low``, doubled up to ``high``, whose recall@k on
+    :data:`ANN_RECALL_SAMPLE` sampled query rows (against exact search) is at least
+    :data:`ANN_RECALL`. ``search(breadth, rows)`` returns the index's squared distances
+    (len(rows), k_search), inf where it found fewer than k_search. Returns ``(breadth,
+    estimated recall)`` (recall NaN when ``given``)."""
+    if given is not None:
+        return given, float("nan")
     rows = np.random.default_rng(seed).choice(
         queries.shape[0], min(queries.shape[0], ANN_RECALL_SAMPLE), replace=False)
     kth = _exact_kth_sq(index, queries[rows], k_search)
     tol = kth * 1e-5 + 1e-6  # float32 rounding of the two computations
-    ef_try, recall = low, 0.0
+    breadth, recall = min(low, high), 0.0
     while True:
-        sq = np.asarray(search(ef_try, rows), dtype=np.float64)
+        sq = np.asarray(search(breadth, rows), dtype=np.float64)
         recall = float(np.mean(sq <= (kth + tol)[:, None]))
-        if recall >= ANN_RECALL or ef_try >= HNSW_EF_MAX:
+        if recall >= ANN_RECALL or breadth >= high:
             break
-        ef_try = min(2 * ef_try, HNSW_EF_MAX)
+        breadth = min(2 * breadth, high)
     if recall < ANN_RECALL:
         warnings.warn(
-            f"the HNSW graph's recall@{k_search} is about {recall:.3f} at its largest search "
-            f"breadth ef = {ef_try} (estimated on {rows.size} rows against exact search): "
-            "pass a larger m= (graph degree) or backend='faiss-exact'", DataIssuesWarning,
-            stacklevel=4)
-    return ef_try, recall
+            f"the approximate index's recall@{k_search} is about {recall:.3f} at its largest "
+            f"search breadth {name} = {breadth} (estimated on {rows.size} rows against exact "
+            "search): pass a larger m= (graph degree) or backend='faiss-exact'",
+            DataIssuesWarning, stacklevel=4)
+    return breadth, recall
+
+
+def _choose_ef(search, index, queries, k_search: int, ef: int | None, seed: int):
+    """HNSW: ``ef`` when given (at least k_search), else the recall rule from
+    ``max(64, 2k)`` up to :data:`HNSW_EF_MAX`."""
+    return _choose_breadth(search, index, queries, k_search,
+                           None if ef is None else max(ef, k_search), seed,
+                           max(64, 2 * k_search), HNSW_EF_MAX, "ef")
+
+
+def _search_faiss_ivf(index: np.ndarray, query: np.ndarray | None, k: int, n_jobs: int | None,
+                      nprobe: int | None, seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
+    """k nearest neighbours by faiss-cpu's inverted file (``IndexIVFFlat``): k-means cells,
+    each query compared with every row of its ``nprobe`` nearest cells."""
+    faiss = _faiss()
+    n, d = index.shape
+    if n_jobs is not None and n_jobs > 0:
+        faiss.omp_set_num_threads(int(n_jobs))
+    xb = np.ascontiguousarray(index, dtype=np.float32)
+    nlist = int(max(1, min(round(IVF_CELLS_PER_SQRT_N * math.sqrt(n)), n // 39)))
+    ivf = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, nlist)
+    ivf.cp.niter = 10
+    ivf.cp.seed = int(seed)
+    ivf.cp.max_points_per_centroid = 32  # k-means on at most 32 x nlist sampled rows
+    ivf.cp.verbose = False
+    ivf.train(xb)
+    ivf.add(xb)
+    self_query = query is None
+    k_search = min(n, k + 1) if self_query else min(n, k)
+    queries = xb if self_query else np.ascontiguousarray(query, dtype=np.float32)
+
+    def search(p, rows=None):
+        ivf.nprobe = int(p)
+        sq, ind = ivf.search(queries if rows is None else np.ascontiguousarray(queries[rows]),
+                             k_search)
+        return np.where(ind < 0, np.inf, sq), ind
+
+    nprobe, recall = _choose_breadth(lambda p, r: search(p, r)[0], index, queries, k_search,
+                                     nprobe, seed, IVF_NPROBE_MIN, nlist, "nprobe")
+    sq, ind = search(nprobe)
+    while (ind < 0).any() and nprobe < nlist:  # cells too small for k: widen
+        nprobe = min(2 * nprobe, nlist)
+        sq, ind = search(nprobe)
+    ind = ind.astype(np.int64)
+    dist = np.sqrt(np.clip(sq.astype(np.float64), 0.0, None))
+    dist, ind = _drop_self(dist, ind, k) if self_query else (dist, ind)
+    return dist, ind, {"ef": None, "nprobe": nprobe, "estimated_recall": recall}
 
 
 def _search_faiss(index: np.ndarray, query: np.ndarray | None, k: int, n_jobs: int | None,
@@ -323,7 +375,7 @@ def _search_faiss(index: np.ndarray, query: np.ndarray | None, k: int, n_jobs: i
     if (ind < 0).any():  # fewer than k_search results: should not happen with efSearch >= k
         raise RuntimeError("faiss returned fewer neighbours than asked; raise ef")
     dist, ind = _drop_self(dist, ind, k) if self_query else (dist, ind)
-    return dist, ind, {"ef": ef, "estimated_recall": recall}
+    return dist, ind, {"ef": ef, "nprobe": None, "estimated_recall": recall}
 
 
 def _search_faiss_exact(index: np.ndarray, query: np.ndarray | None, k: int,
@@ -390,12 +442,12 @@ def _search_hnswlib(index: np.ndarray, query: np.ndarray | None, k: int, n_jobs:
     ind = ind.astype(np.int64)
     dist = np.sqrt(np.clip(sq.astype(np.float64), 0.0, None))
     dist, ind = _drop_self(dist, ind, k) if self_query else (dist, ind)
-    return dist, ind, {"ef": ef, "estimated_recall": recall}
+    return dist, ind, {"ef": ef, "nprobe": None, "estimated_recall": recall}
 
 
 def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str = "cosine",
                       backend: str = "auto", n_jobs: int | None = None, seed=0,
-                      ef: int | None = None, m: int = HNSW_M,
+                      ef: int | None = None, m: int = HNSW_M, nprobe: int | None = None,
                       return_info: bool = False) -> tuple:
     """The k nearest neighbours of each example (or of each query row) among ``features``.
 
@@ -410,8 +462,9 @@ def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str
             (see the module docstring).
         n_jobs: worker threads (``None``: scikit-learn's default for exact search, every
             core for hnswlib).
-        seed: seed of hnswlib's level draws (ignored by exact search and faiss, whose
-            graph is seeded internally).
+        seed: seed of hnswlib's level draws and of the rows on which the default search
+            breadth's recall is measured (ignored by exact search; faiss seeds its graph
+            internally).
         ef: HNSW search breadth (larger = higher recall, slower search). Default: chosen
             per call, the smallest of ``max(64, 2k)``, doubled up to :data:`HNSW_EF_MAX`
             (1024), whose recall@k against exact search on :data:`ANN_RECALL_SAMPLE` (512)
@@ -446,6 +499,7 @@ def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str
     k = _check_int(k, "k", 1)
     ef = None if ef is None else _check_int(ef, "ef", 1)
     m = _check_int(m, "m", 2)
+    nprobe = None if nprobe is None else _check_int(nprobe, "nprobe", 1)
     limit = x.shape[0] - (1 if q is None else 0)
     if k > limit:
         raise ValueError(f"k must be at most {limit} (the number of candidate neighbours), got {k}")
@@ -458,13 +512,15 @@ def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str
         x, zero_x = _unit_rows(x, "features")
         if q is not None:
             q, zero_q = _unit_rows(q, "features_query")
-    info = {"ef": None, "estimated_recall": 1.0}
+    info = {"ef": None, "nprobe": None, "estimated_recall": 1.0}
     if chosen == "exact":
         dist, ind = _search_exact(x, q, k, n_jobs)
     elif chosen == "faiss-exact":
         dist, ind = _search_faiss_exact(x, q, k, n_jobs)
     elif chosen == "faiss":
         dist, ind, info = _search_faiss(x, q, k, n_jobs, ef, m, seed)
+    elif chosen == "faiss-ivf":
+        dist, ind, info = _search_faiss_ivf(x, q, k, n_jobs, nprobe, seed)
     else:
         dist, ind, info = _search_hnswlib(x, q, k, n_jobs, seed, ef, m)
     if metric == "cosine":
