@@ -20,19 +20,19 @@ What it does (every RNG seeded):
    planted.
 2. Each tool runs in its own child process (the features regenerated there, not timed), on
    both checks with its defaults, sharing one k = 10 neighbour graph: labelnoise
-   ``nearest_neighbors`` (``backend="auto"``: exact faiss search up to 60,000^2 pairs, a
-   faiss HNSW index beyond) + ``outlier_scores`` / ``outlier_threshold`` +
-   ``find_near_duplicates``; cleanlab 2.9.0 ``Datalab.find_issues(features=...,
+   ``nearest_neighbors`` (``backend="auto"``: exact faiss search up to 25,000^2 pairs,
+   faiss's inverted file beyond) + ``outlier_scores`` / ``refine_outlier_scores`` (what
+   ``find_outliers`` does) + ``find_near_duplicates``; cleanlab 2.9.0 ``Datalab.find_issues(features=...,
    issue_types={"outlier": {}, "near_duplicate": {}})`` (exact scikit-learn search, cosine
    metric above 3 dimensions). Wall time of those calls, peak resident memory of the child
    (psutil, sampled every 50 ms; the features alone take N x D x 4 bytes), recall of the
    planted pairs and outliers, and the numbers flagged.
 3. cleanlab is stopped once it has run ``--cap`` times labelnoise's wall time at the same N
    (at least 120 s): a stopped run is reported as "> cap" and the speed ratio as a lower
-   bound. labelnoise's approximate graph is checked against exact search on 1,000 random
-   rows (recall@10). ``--variants`` adds labelnoise rows with other indexes where the
-   default one is approximate: ``hnsw:M:EF`` (faiss HNSW of degree M, search breadth EF
-   or ``auto`` for the recall rule) and ``ivf`` / ``ivf:NPROBE`` (faiss inverted file).
+   bound. labelnoise's neighbours are checked against exact search on 1,000 random rows
+   (recall@10). ``--variants`` adds labelnoise rows with other indexes: ``exact`` (faiss
+   exact search), ``hnsw:M:EF`` (faiss HNSW of degree M, search breadth EF or ``auto``
+   for the recall rule) and ``ivf`` / ``ivf:NPROBE`` (faiss inverted file).
 """
 
 from __future__ import annotations
@@ -87,13 +87,17 @@ def variant_kwargs(spec: str | None) -> dict:
     if kind == "hnsw" and len(rest) == 2:
         return {"backend": "faiss", "m": int(rest[0]),
                 "ef": None if rest[1] == "auto" else int(rest[1])}
+    if kind == "exact" and not rest:
+        return {"backend": "faiss-exact"}
     if kind == "ivf" and len(rest) <= 1:
         return {"backend": "faiss-ivf", "nprobe": int(rest[0]) if rest and rest[0] != "auto" else None}
-    raise SystemExit(f"--variants: bad entry {spec!r} (hnsw:M:EF, ivf or ivf:NPROBE)")
+    raise SystemExit(f"--variants: bad entry {spec!r} (exact, hnsw:M:EF, ivf or ivf:NPROBE)")
 
 
 def variant_name(spec: str) -> str:
     kw = variant_kwargs(spec)
+    if kw["backend"] == "faiss-exact":
+        return "labelnoise, exact search"
     if kw["backend"] == "faiss":
         return f"labelnoise, HNSW m={kw['m']}" + (f", ef={kw['ef']}" if kw["ef"] else "")
     return "labelnoise, IVF" + (f", nprobe={kw['nprobe']}" if kw["nprobe"] else "")
@@ -171,6 +175,16 @@ def run_child(tool: str, n: int, d: int, timeout: float | None, extra: tuple = (
     return res
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def _variant_tag(spec) -> str:
     return "" if not spec else "-" + spec.replace(":", "-")
 
@@ -199,8 +213,8 @@ def main(argv=None) -> None:
     ap.add_argument("--no-cleanlab", action="store_true")
     ap.add_argument("--recompute", action="store_true")
     ap.add_argument("--variants", default="",
-                    help="extra labelnoise rows where the default index is approximate: "
-                         "hnsw:M:EF (EF may be 'auto'), ivf, ivf:NPROBE; comma-separated")
+                    help="extra labelnoise rows with other indexes: exact, hnsw:M:EF "
+                         "(EF may be 'auto'), ivf, ivf:NPROBE; comma-separated")
     ap.add_argument("--variants-up-to", type=int, default=10**12,
                     help="run the --variants rows only up to this N")
     ap.add_argument("--render-only", action="store_true",
@@ -255,7 +269,8 @@ def main(argv=None) -> None:
              f"--sizes {args.sizes} --dim {args.dim} --cap {args.cap:g}"
              f"{f' --variants {args.variants}' if args.variants else ''}"
              f"{f' --variants-up-to {args.variants_up_to}' if args.variants_up_to < 10**12 else ''}`. Machine: "
-             f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+             f"{platform.machine()} ({_cpu_model()}), {os.cpu_count()} cores, "
+             f"Python {platform.python_version()}, "
              f"numpy {np.__version__}. Date: {datetime.date.today().isoformat()}.\n")
     L.append(f"Features: a mixture of 100 Gaussian clusters in {args.dim} dimensions (float32), "
              f"with {PLANTED} near duplicates (a row plus noise of 0.05 per dimension) and "
@@ -264,7 +279,7 @@ def main(argv=None) -> None:
              "tool in its own child process: wall time of the calls (generating the features is "
              "not timed), peak resident memory of the process (the features alone: "
              f"{args.dim * 4} bytes per row). labelnoise: `backend='auto'` (exact faiss search "
-             "up to 60,000^2 pairs, a faiss HNSW index beyond; its recall@10 against exact search "
+             "up to 25,000^2 pairs, faiss's inverted file beyond; recall@10 against exact search "
              "on 1,000 random rows in the table); cleanlab: `Datalab.find_issues` (exact "
              f"scikit-learn search). cleanlab is stopped after {args.cap:g}x labelnoise's time at "
              "the same N (at least 120 s); a stopped run gives a lower bound on the ratio.\n")
@@ -304,8 +319,9 @@ def main(argv=None) -> None:
                      f"{cl['near_flagged']:,} | {f3(cl['outlier_recall'])} | "
                      f"{cl['outliers_flagged']:,} | |")
     L.append("")
-    L.append("labelnoise's search breadth `ef` (default rule, `nearest_neighbors`): the smallest of "
-             "64, 128, ..., 1024 whose recall@10 on 512 sampled rows against exact search is at "
+    L.append("labelnoise's search breadth (default rule, `nearest_neighbors`): the smallest of a "
+             "doubling series (inverted file: nprobe 8, 16, ... up to every cell; HNSW: ef 64, "
+             "128, ..., 1024) whose recall@10 on 512 sampled rows against exact search is at "
              "least 0.99 (the sample's estimate beside it). The outlier flags are made exact "
              "(`refine_outlier_scores`, called by `find_outliers`): an approximate search can "
              "only over-estimate a row's mean kNN distance, so only the rows above the threshold "

@@ -133,7 +133,12 @@ def test_memorise_profile_settings_subset_and_section(tmp_path):
     md = tmp_path / "training.md"
     md.write_text("## T\n\n### Profile `cpu-small`\n\nrows\n\n### Profile `memorise` old\n\nx\n\n"
                   "### Profile `gpu` (open)\n\nopen\n")
-    bench.write_memorise_section(tmp_path / "empty-work-dir", md)
+    before = md.read_text()
+    bench.write_memorise_section(tmp_path / "work", md, tmp_path / "no-store")
+    assert md.read_text() == before  # no stored runs (another machine): left as it is
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "memorise.jsonl").write_text("")
+    bench.write_memorise_section(tmp_path / "work", md, tmp_path / "store")
     text = md.read_text()
     assert "rows" in text and "open" in text and "old" not in text
     assert text.count("### Profile `memorise`") == 1

@@ -39,28 +39,44 @@ Nearest-neighbour backends (``backend=``):
   rounding), the distances to the neighbours found then recomputed in float64 (so an exact
   copy is at distance 0, as with ``"exact"``); measured 2.9x faster than ``"exact"`` at
   60,000 x 128 on 2 cores;
+* ``"faiss-ivf"``: faiss-cpu's inverted file (``IndexIVFFlat``; Jegou, Douze and Schmid
+  2011, "Product quantization for nearest neighbor search", IEEE TPAMI, section IV): the
+  rows are split into ``IVF_CELLS_PER_SQRT_N x sqrt(N)`` k-means cells (10 iterations on
+  at most 32 sampled rows per cell, seeded) and each query is compared exactly with every
+  row of its ``nprobe`` nearest cells;
 * ``"faiss"`` / ``"hnswlib"``: an approximate HNSW graph (Malkov and Yashunin 2020,
   "Efficient and robust approximate nearest neighbor search using Hierarchical Navigable
-  Small World graphs", IEEE TPAMI; M = ``HNSW_M`` = 16 (``m=``), construction breadth 200,
-  search breadth ``max(64, 2k)`` (``ef=``)) from the optional package ``faiss-cpu`` (``IndexHNSWFlat``) or
-  ``hnswlib``, imported only when chosen (``pip install "labelnoise[ann]"``). Measured in
-  ``benchmarks/data_issues.py`` (recall@10 against exact search, 2 idle cores, 2026-12-03):
-  on 60,000 x 128 CIFAR-10 features scikit-learn's exact search takes 25 s, faiss-cpu's
-  exact search 9 s, either graph 10-12 s (recall 0.997); on 200,000 x 256 (synthetic)
-  faiss-cpu reached recall 0.983 in 50 s and hnswlib 0.976 in 53 s, pynndescent 0.60; exact
-  search about 10 minutes (extrapolated). At 1,000,000 x 256 (synthetic,
-  ``benchmarks/data_issues_scale.py``) faiss-cpu's graph reached only recall 0.84 in 8
-  minutes, and the missed neighbours made :func:`outlier_scores` flag 37,463 rows for 100
-  planted outliers: at that size compute the graph with a larger ``ef`` (and ``m``) and
-  pass it as ``neighbors=``. faiss-cpu is
-  preferred: the higher recall at the same time, and installed from wheels (hnswlib 0.8
-  compiled from source here). With
-  several threads either graph, hence a few neighbours, may differ between runs;
-  ``n_jobs=1`` makes it repeatable;
-* ``"auto"`` (default): exact search when ``N * N_query <= AUTO_EXACT_PAIRS`` (60,000 x
-  60,000: CIFAR-10 train + test, where faiss-cpu's exact search is still faster than the
-  graphs), by faiss-exact when faiss-cpu is installed, else by scikit-learn; above it faiss,
-  else hnswlib when installed, else exact with a warning that says how to install them.
+  Small World graphs", IEEE TPAMI; M = ``HNSW_M`` = 16 (``m=``), construction breadth
+  200) from ``faiss-cpu`` (``IndexHNSWFlat``) or ``hnswlib``. With faiss, the neighbours
+  of an indexed example are searched in the graph's bottom layer from the example's own
+  node rather than from the top entry point, whose greedy descent ends far from the
+  query on hard data (at 1,000,000 x 256 clustered features, 16% of the rows did not
+  find even themselves). With several threads a graph, hence a few neighbours, may
+  differ between runs; ``n_jobs=1`` makes it repeatable.
+
+  The approximate indexes' search breadth (``nprobe=`` / ``ef=``) is chosen per call unless
+  given, by one rule: the smallest of a doubling series (IVF: from ``IVF_NPROBE_MIN`` = 8
+  to every cell, which is exact search; HNSW: from ``max(64, 2k)`` to ``HNSW_EF_MAX`` =
+  1024) whose recall@k against exact search on ``ANN_RECALL_SAMPLE`` = 512 sampled query
+  rows is at least ``ANN_RECALL`` = 0.99 (the index is built once; the sample's exact
+  search costs 512 x N x D). The optional packages are imported only when chosen
+  (``pip install "labelnoise[ann]"``). Measured (``benchmarks/data_issues_scale.py``,
+  synthetic clustered features in 256 dimensions, 2 cores): at 200,000 rows the inverted
+  file reached recall 0.997 in 26 s, faiss's HNSW graph (M 16) the same recall in 88 s
+  (M 32: 83 s); the graph's build alone takes about 10 minutes at 1,000,000 rows;
+* ``"auto"`` (default): exact search when ``N * N_query <= AUTO_EXACT_PAIRS`` (25,000^2),
+  by faiss-exact when faiss-cpu is installed, else by scikit-learn; above it the inverted
+  file, else hnswlib when installed, else exact with a warning that says how to install
+  faiss-cpu. Rule: exact search wherever the index cannot save much (a few seconds at
+  most: the audit's per-fold searches of CIFAR-10, 10,000 queries x 50,000 rows, stay
+  exact), the inverted file wherever it is faster at the target recall. Selected on the
+  synthetic features (20,000 x 256: exact 1.8 s, inverted file 0.8 s, recall 0.992;
+  50,000 x 256: 10.1 s against 3.4 s, recall 0.999), confirmed on CIFAR-10 features
+  and at 1,000,000 rows (``benchmarks/data_issues.py``, ``benchmarks/data_issues_scale.py``).
+
+Outliers found on an approximate search are made exact (:func:`refine_outlier_scores`):
+its k distances can only be too large, so only the rows above the threshold are searched
+again exactly.
 """
 
 from __future__ import annotations
@@ -82,8 +98,9 @@ from labelnoise._validation import (
 METRICS = ("cosine", "euclidean")
 BACKENDS = ("auto", "exact", "faiss-exact", "faiss", "faiss-ivf", "hnswlib")
 #: ``backend="auto"`` searches exactly when (examples indexed) x (queries) is at most this
-#: many pairs (60,000^2: the size of CIFAR-10 train + test).
-AUTO_EXACT_PAIRS = 60_000 * 60_000
+#: many pairs (25,000^2: about 3 s of exact search at D = 256 on 2 cores; above it the
+#: inverted file was faster at recall >= 0.99 in every measurement, module docstring).
+AUTO_EXACT_PAIRS = 25_000 * 25_000
 #: Default degree of the HNSW graph (``M``) of the ``"faiss"`` and ``"hnswlib"`` backends.
 HNSW_M = 16
 #: Target recall@k of the HNSW search: by default its breadth ``ef`` is the smallest of
@@ -792,7 +809,7 @@ def find_outliers(features=None, pred_probs=None, *, k: int = 10, metric: str = 
     The threshold is :func:`outlier_threshold` (robust z-score of the log score above
     ``z = 3.5``) unless ``threshold`` is given. With ``features`` and ``refine`` (default),
     the rows above it are re-scored by exact search (:func:`refine_outlier_scores`), so
-    that the misses of an approximate search (the default above 60,000^2 pairs) do not
+    that the misses of an approximate search (the default above 25,000^2 pairs) do not
     flag inliers. Arguments as in :func:`outlier_scores`.
 
     Returns:
