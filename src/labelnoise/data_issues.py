@@ -37,8 +37,8 @@ Nearest-neighbour backends (``backend=``):
 * ``"faiss-exact"``: brute-force search by faiss-cpu's ``IndexFlatL2`` (BLAS distances and
   a heap per query, in float32: the same neighbours as ``"exact"`` up to ties within float32
   rounding), the distances to the neighbours found then recomputed in float64 (so an exact
-  copy is at distance 0, as with ``"exact"``); measured 2.9x faster than ``"exact"`` at
-  60,000 x 128 on 2 cores;
+  copy is at distance 0, as with ``"exact"``); measured 2.5x faster than ``"exact"`` at
+  60,000 x 128 on 2 cores (13.5 s against 33.4 s, ``benchmarks/data_issues.py``);
 * ``"faiss-ivf"``: faiss-cpu's inverted file (``IndexIVFFlat``; Jegou, Douze and Schmid
   2011, "Product quantization for nearest neighbor search", IEEE TPAMI, section IV): the
   rows are split into ``IVF_CELLS_PER_SQRT_N x sqrt(N)`` k-means cells (10 iterations on
@@ -49,10 +49,10 @@ Nearest-neighbour backends (``backend=``):
   Small World graphs", IEEE TPAMI; M = ``HNSW_M`` = 16 (``m=``), construction breadth
   200) from ``faiss-cpu`` (``IndexHNSWFlat``) or ``hnswlib``. With faiss, the neighbours
   of an indexed example are searched in the graph's bottom layer from the example's own
-  node rather than from the top entry point, whose greedy descent ends far from the
-  query on hard data (at 1,000,000 x 256 clustered features, 16% of the rows did not
-  find even themselves). With several threads a graph, hence a few neighbours, may
-  differ between runs; ``n_jobs=1`` makes it repeatable.
+  node rather than from the top entry point, whose greedy descent can end far from the
+  query on hard data (clustered features in many dimensions), missing even the row
+  itself. With several threads a graph, hence a few neighbours, may differ between runs;
+  ``n_jobs=1`` makes it repeatable.
 
   The approximate indexes' search breadth (``nprobe=`` / ``ef=``) is chosen per call unless
   given, by one rule: the smallest of a doubling series (IVF: from ``IVF_NPROBE_MIN`` = 8
@@ -63,7 +63,7 @@ Nearest-neighbour backends (``backend=``):
   (``pip install "labelnoise[ann]"``). Measured (``benchmarks/data_issues_scale.py``,
   synthetic clustered features in 256 dimensions, 2 cores): at 200,000 rows the inverted
   file reached recall 0.997 in 26 s, faiss's HNSW graph (M 16) the same recall in 88 s
-  (M 32: 83 s); the graph's build alone takes about 10 minutes at 1,000,000 rows;
+  (M 32: 83 s);
 * ``"auto"`` (default): exact search when ``N * N_query <= AUTO_EXACT_PAIRS`` (25,000^2),
   by faiss-exact when faiss-cpu is installed, else by scikit-learn; above it the inverted
   file, else hnswlib when installed, else exact with a warning that says how to install
@@ -71,8 +71,9 @@ Nearest-neighbour backends (``backend=``):
   most: the audit's per-fold searches of CIFAR-10, 10,000 queries x 50,000 rows, stay
   exact), the inverted file wherever it is faster at the target recall. Selected on the
   synthetic features (20,000 x 256: exact 1.8 s, inverted file 0.8 s, recall 0.992;
-  50,000 x 256: 10.1 s against 3.4 s, recall 0.999), confirmed on CIFAR-10 features
-  and at 1,000,000 rows (``benchmarks/data_issues.py``, ``benchmarks/data_issues_scale.py``).
+  50,000 x 256: 10.1 s against 3.4 s, recall 0.999), confirmed on 60,000 x 128 CIFAR-10
+  features (``benchmarks/data_issues.py``: 7.6 s against 13.5 s, recall 0.992) and at
+  1,000,000 x 256 (``benchmarks/data_issues_scale.py``: recall 0.999 in 474 s).
 
 Outliers found on an approximate search are made exact (:func:`refine_outlier_scores`):
 its k distances can only be too large, so only the rows above the threshold are searched
@@ -375,8 +376,7 @@ def _search_faiss(index: np.ndarray, query: np.ndarray | None, k: int, n_jobs: i
             return graph.search(q, k_search)
         # every query is a node of the graph: search its bottom layer from that node
         # itself (no descent from the top entry point, whose greedy path can end far from
-        # the query: on 1,000,000 x 256 clustered features 16% of the rows did not find
-        # even themselves that way)
+        # the query on hard data and then miss even the row itself)
         start = (np.arange(n) if rows is None else np.asarray(rows)).astype(np.int32)[:, None]
         start_d = np.zeros(start.shape, dtype=np.float32)
         sq = np.empty((q.shape[0], k_search), dtype=np.float32)
