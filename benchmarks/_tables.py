@@ -1,8 +1,10 @@
-"""Small helpers shared by the benchmark scripts: cached JSON-line runs and table cells."""
+"""Small helpers shared by the benchmark scripts: cached JSON-line runs, table cells and the
+machine's name."""
 
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
 import numpy as np
@@ -20,3 +22,15 @@ def mean_std_percent(vals) -> str:
     if len(vals) == 1:
         return f"{vals[0]:.1f}"
     return f"{np.mean(vals):.1f} ± {np.std(vals, ddof=1):.1f}"
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (else what ``platform`` knows), for a table's
+    "Machine" line."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -49,6 +49,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _tables import cpu_name
 from data_issues import exact_cosine_truth, ours_partners, recall_at_k, synthetic
 
 from labelnoise._io import write_text
@@ -175,22 +176,12 @@ def run_child(tool: str, n: int, d: int, timeout: float | None, extra: tuple = (
     return res
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def _variant_tag(spec) -> str:
     return "" if not spec else "-" + spec.replace(":", "-")
 
 
 def cached_run(tool, n, d, timeout, recompute, spec=None, render_only=False) -> dict | None:
-    """One (tool, N[, HNSW variant]) run from the cache, else run now (``None`` when
+    """One (tool, N[, --variants entry]) run from the cache, else run now (``None`` when
     ``render_only`` and not cached)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / f"{tool}{_variant_tag(spec)}-{n}x{d}.json"
@@ -269,7 +260,7 @@ def main(argv=None) -> None:
              f"--sizes {args.sizes} --dim {args.dim} --cap {args.cap:g}"
              f"{f' --variants {args.variants}' if args.variants else ''}"
              f"{f' --variants-up-to {args.variants_up_to}' if args.variants_up_to < 10**12 else ''}`. Machine: "
-             f"{platform.machine()} ({_cpu_model()}), {os.cpu_count()} cores, "
+             f"{platform.machine()} ({cpu_name()}), {os.cpu_count()} cores, "
              f"Python {platform.python_version()}, "
              f"numpy {np.__version__}. Date: {datetime.date.today().isoformat()}.\n")
     L.append(f"Features: a mixture of 100 Gaussian clusters in {args.dim} dimensions (float32), "

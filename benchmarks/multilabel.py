@@ -46,6 +46,7 @@ import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _tables import cpu_name  # noqa: E402
 from sklearn.datasets import make_multilabel_classification  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import average_precision_score  # noqa: E402
@@ -167,16 +168,6 @@ def choose(rows: list[dict], kind: str) -> tuple[str, float, float]:
 
 def mean_over(rows, half, fn) -> float:
     return float(np.mean([fn(r) for r in rows if r["half"] == half]))
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def pair(ours: float, theirs: float, fmt: str = ".3f", higher: bool = True) -> str:

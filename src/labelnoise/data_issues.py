@@ -182,6 +182,13 @@ def _check_int(value, name: str, low: int) -> int:
     return int(value)
 
 
+def _check_threshold(threshold) -> None:
+    """A given cut-off (None = fit one) must be a finite real number."""
+    if threshold is not None and (isinstance(threshold, (bool, np.bool_)) or not isinstance(
+            threshold, (int, float, np.integer, np.floating)) or not math.isfinite(threshold)):
+        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+
+
 def _check_positive(value, name: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
             or not math.isfinite(value) or value <= 0:
@@ -784,9 +791,7 @@ def refine_outlier_scores(features, scores, *, k: int = 10, metric: str = "cosin
     if k > x.shape[0] - 1:
         raise ValueError(f"k must be at most {x.shape[0] - 1} (the number of candidate neighbours), got {k}")
     validate_choice(metric, METRICS, "metric")
-    if threshold is not None and (isinstance(threshold, (bool, np.bool_)) or not isinstance(
-            threshold, (int, float, np.integer, np.floating)) or not math.isfinite(threshold)):
-        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    _check_threshold(threshold)
     exact = np.zeros(s.size, dtype=bool)
     t = float(threshold) if threshold is not None else outlier_threshold(s, z=z)
     for _ in range(_REFINE_ROUNDS):
@@ -818,9 +823,7 @@ def find_outliers(features=None, pred_probs=None, *, k: int = 10, metric: str = 
     Raises:
         ValueError: as :func:`outlier_scores`; ``threshold`` not a finite number.
     """
-    if threshold is not None and (isinstance(threshold, (bool, np.bool_)) or not isinstance(
-            threshold, (int, float, np.integer, np.floating)) or not math.isfinite(threshold)):
-        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    _check_threshold(threshold)
     scores = outlier_scores(features, pred_probs, k=k, metric=metric, method=method,
                             backend=backend, n_jobs=n_jobs, seed=seed, neighbors=neighbors)
     if features is not None and refine:
