@@ -70,8 +70,8 @@ Nearest-neighbour backends (``backend=``):
   faiss-cpu. Rule: exact search wherever the index cannot save much (a few seconds at
   most: the audit's per-fold searches of CIFAR-10, 10,000 queries x 50,000 rows, stay
   exact), the inverted file wherever it is faster at the target recall. Selected on the
-  synthetic features (20,000 x 256: exact 1.8 s, inverted file 0.8 s, recall 0.992;
-  50,000 x 256: 10.1 s against 3.4 s, recall 0.999), confirmed on 60,000 x 128 CIFAR-10
+  synthetic features (``benchmarks/data_issues_scale.py``, 50,000 x 256: neighbour search
+  11.1 s exact against 3.7 s, recall 0.999), confirmed on 60,000 x 128 CIFAR-10
   features (``benchmarks/data_issues.py``: 7.6 s against 13.5 s, recall 0.992) and at
   1,000,000 x 256 (``benchmarks/data_issues_scale.py``: recall 0.999 in 474 s).
 
@@ -99,17 +99,16 @@ from labelnoise._validation import (
 METRICS = ("cosine", "euclidean")
 BACKENDS = ("auto", "exact", "faiss-exact", "faiss", "faiss-ivf", "hnswlib")
 #: ``backend="auto"`` searches exactly when (examples indexed) x (queries) is at most this
-#: many pairs (25,000^2: about 3 s of exact search at D = 256 on 2 cores; above it the
-#: inverted file was faster at recall >= 0.99 in every measurement, module docstring).
+#: many pairs (25,000^2; the rule and the measurements behind it: module docstring).
 AUTO_EXACT_PAIRS = 25_000 * 25_000
 #: Default degree of the HNSW graph (``M``) of the ``"faiss"`` and ``"hnswlib"`` backends.
 HNSW_M = 16
-#: Target recall@k of the HNSW search: by default its breadth ``ef`` is the smallest of
-#: max(64, 2k), doubled up to HNSW_EF_MAX, that reaches it on ANN_RECALL_SAMPLE rows.
+#: Target recall@k of an approximate search: by default its breadth (HNSW ``ef``, IVF
+#: ``nprobe``) is the smallest of a doubling series that reaches it on ANN_RECALL_SAMPLE rows.
 ANN_RECALL = 0.99
-#: Query rows on which the HNSW search's recall is measured against exact search.
+#: Query rows on which an approximate search's recall is measured against exact search.
 ANN_RECALL_SAMPLE = 512
-#: The largest search breadth the default rule tries.
+#: The largest HNSW search breadth ``ef`` the default rule tries.
 HNSW_EF_MAX = 1024
 #: ``backend="faiss-ivf"``: k-means cells = this x sqrt(N) (faiss's guideline: 4 to 16).
 IVF_CELLS_PER_SQRT_N = 4
@@ -495,11 +494,15 @@ def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str
             sampled query rows is at least :data:`ANN_RECALL` (0.99); the graph is built
             once, only the search is repeated on the sample (costs in the module docstring).
         m: HNSW graph degree, at least 2 (default :data:`HNSW_M`; larger = higher recall,
-            slower build, more memory). Both only for the ``"faiss"`` and ``"hnswlib"``
-            backends.
-        return_info: also return a dict ``{"backend", "ef", "estimated_recall"}`` (the
-            backend used; for a graph, the search breadth and the sample's recall@k, NaN
-            when ``ef`` was given; exact search: ``ef`` None, recall 1.0).
+            slower build, more memory). ``ef`` and ``m`` only for the ``"faiss"`` and
+            ``"hnswlib"`` backends.
+        nprobe: cells searched per query by the ``"faiss-ivf"`` backend (larger = higher
+            recall, slower; every cell = exact search). Default: the same recall rule,
+            from :data:`IVF_NPROBE_MIN` (8) doubled up to every cell.
+        return_info: also return a dict ``{"backend", "ef", "nprobe", "estimated_recall"}``
+            (the backend used; the search breadth of the approximate index used, the other
+            None; the sample's recall@k, NaN when the breadth was given; exact search:
+            both None, recall 1.0).
 
     Returns:
         ``(distances, indices)``: float64 (M or N, k), ascending per row, in units of the
@@ -508,13 +511,14 @@ def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str
 
     Raises:
         ValueError: bad features (see :func:`validate_features`), k out of range, unknown
-            metric or backend, column counts that differ, ef below 1 or m below 2.
-        ImportError: ``backend="faiss"`` or ``"hnswlib"`` without the package installed.
+            metric or backend, column counts that differ, ef or nprobe below 1, m below 2.
+        ImportError: ``backend="faiss"``, ``"faiss-ivf"``, ``"faiss-exact"`` or
+            ``"hnswlib"`` without the package installed.
 
     Warns:
         DataIssuesWarning: zero-norm rows under the cosine metric; a large exact search
-            because neither faiss-cpu nor hnswlib is installed; a graph whose estimated
-            recall stays below :data:`ANN_RECALL` at ``ef`` = :data:`HNSW_EF_MAX`.
+            because neither faiss-cpu nor hnswlib is installed; an HNSW graph whose
+            estimated recall stays below :data:`ANN_RECALL` at ``ef`` = :data:`HNSW_EF_MAX`.
     """
     validate_choice(metric, METRICS, "metric")
     x = validate_features(features)
@@ -754,9 +758,9 @@ def refine_outlier_scores(features, scores, *, k: int = 10, metric: str = "cosin
                           n_jobs: int | None = None) -> tuple[np.ndarray, float, np.ndarray]:
     """Make the outlier flags of an approximate neighbour search those of exact search.
 
-    An approximate search (an HNSW graph) returns k true points, so each of its sorted
-    distances is at least the exact one and its mean-kNN score (:func:`outlier_scores`)
-    is an upper bound of the exact score: a row scored below the threshold is below it
+    An approximate search (an inverted file, an HNSW graph) returns k true points, so each
+    of its sorted distances is at least the exact one and its mean-kNN score
+    (:func:`outlier_scores`) is an upper bound of the exact score: a row scored below the threshold is below it
     under exact search too. Only the rows above it can be wrong (a missed neighbour makes
     an inlier look far away); here they are searched again exactly (against all N rows,
     faiss-cpu's exact search when installed), the threshold re-fitted on the corrected
@@ -1859,6 +1863,8 @@ __all__ = [
     "Duplicates",
     "HNSW_EF_MAX",
     "HNSW_M",
+    "IVF_CELLS_PER_SQRT_N",
+    "IVF_NPROBE_MIN",
     "KNNLabelQuality",
     "NEAR_DUPLICATE_FRACTION",
     "OUTLIER_Z",
