@@ -9,6 +9,24 @@ from pathlib import Path
 
 import numpy as np
 
+#: where the benchmark scripts keep their finished runs (one folder per script, committed):
+#: a machine's caches do not survive a move to a fresh machine, the repository does, so a
+#: table can always be re-rendered and extended from its runs
+RAW = Path(__file__).resolve().parent / "results" / "raw"
+
+
+def store_dir(script: str) -> Path:
+    """The default ``--store-dir`` of a benchmark script: ``benchmarks/results/raw/<script>``."""
+    return RAW / script
+
+
+def refuse_empty_render(rows: list, store: Path, markdown: Path) -> None:
+    """Exit (status 0, a one-line message) instead of overwriting ``markdown`` with an empty
+    table when ``store`` holds no runs (e.g. a fresh clone run with ``--render-only``)."""
+    if not rows:
+        print(f"no runs in {store}: {markdown} left as it is")
+        raise SystemExit(0)
+
 
 def load_rows(path: Path) -> list[dict]:
     """The runs cached in a JSON-lines file (one run per line; [] when it does not exist)."""

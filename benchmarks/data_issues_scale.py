@@ -49,13 +49,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _tables import cpu_name
+from _tables import cpu_name, store_dir
 from data_issues import exact_cosine_truth, ours_partners, recall_at_k, synthetic
 
 from labelnoise._io import write_text
 
 REPO = Path(__file__).resolve().parents[1]
-CACHE = REPO / "benchmarks" / "results" / "raw" / "data_issues_scale"
+CACHE = store_dir("data_issues_scale")
 PLANTED = 100
 K = 10
 

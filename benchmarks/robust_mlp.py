@@ -20,7 +20,8 @@ cancer confirm it (the rendered table says whether it is at or above cross entro
     flock /tmp/labelnoise-heavy.lock nice -n 5 python benchmarks/robust_mlp.py
 
 Writes ``benchmarks/results/robust_mlp.md``; every run is one JSON line in
-``--work-dir/robust_mlp.jsonl`` (runs there are skipped).
+``--store-dir/robust_mlp.jsonl`` (default ``benchmarks/results/raw/robust_mlp``, committed;
+runs there are skipped).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _tables import load_rows
+from _tables import load_rows, refuse_empty_render, store_dir
 from _tables import mean_std_percent as _ms
 
 HERE = Path(__file__).parent
@@ -162,15 +163,15 @@ def render(rows: list[dict], seeds, seconds: float) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--work-dir", type=Path,
-                    default=Path.home() / ".cache" / "labelnoise-train-bench")
+    ap.add_argument("--store-dir", type=Path, default=store_dir("robust_mlp"),
+                    help="finished runs, one JSON line each (committed)")
     ap.add_argument("--markdown", type=Path, default=HERE / "results" / "robust_mlp.md")
     ap.add_argument("--render-only", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
-    args.work_dir.mkdir(parents=True, exist_ok=True)
-    store = args.work_dir / "robust_mlp.jsonl"
+    args.store_dir.mkdir(parents=True, exist_ok=True)
+    store = args.store_dir / "robust_mlp.jsonl"
     rows = load_rows(store)
     done = {(r["dataset"], r["setting"], r["candidate"], r["seed"]) for r in rows}
     t0 = time.perf_counter()
@@ -187,6 +188,7 @@ def main() -> None:
                         with store.open("a") as f:
                             f.write(json.dumps(row) + "\n")
                         print(json.dumps(row), flush=True)
+    refuse_empty_render(rows, store, args.markdown)
     seconds = sum(r["seconds"] for r in rows)
     from labelnoise._io import write_text
 

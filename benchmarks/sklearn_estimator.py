@@ -26,7 +26,8 @@ folds. Base estimators: ``make_pipeline(StandardScaler(), LogisticRegression(max
 BLAS/OpenMP run single-threaded (threadpoolctl) so the timings compare fits, not thread
 contention on the shared 2-core machine.
 
-Every run is one JSON line in ``--work-dir/runs.jsonl`` (runs there are skipped); the table
+Every run is one JSON line in ``--store-dir/runs.jsonl`` (default
+``benchmarks/results/raw/sklearn_estimator``, committed; runs there are skipped); the table
 goes to ``benchmarks/results/sklearn_estimator.md``. The CIFAR-10 embeddings part of the
 issue is not run here.
 
@@ -50,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 import sklearn
-from _tables import load_rows
+from _tables import load_rows, refuse_empty_render, store_dir
 from _tables import mean_std_percent as _ms
 from threadpoolctl import threadpool_limits
 
@@ -311,12 +312,12 @@ def main() -> None:
     parser.add_argument("--rates", default=",".join(str(r) for r in RATES))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--estimators", default="lr", help="lr and/or hgb")
-    parser.add_argument("--work-dir", type=Path,
-                        default=Path.home() / ".cache" / "labelnoise-bench" / "sklearn_estimator")
+    parser.add_argument("--store-dir", type=Path, default=store_dir("sklearn_estimator"),
+                        help="finished runs, one JSON line each (committed)")
     parser.add_argument("--markdown", type=Path, default=HERE / "results" / "sklearn_estimator.md")
     parser.add_argument("--render-only", action="store_true")
     args = parser.parse_args()
-    store = args.work_dir / "runs.jsonl"
+    store = args.store_dir / "runs.jsonl"
     store.parent.mkdir(parents=True, exist_ok=True)
     rows = load_rows(store)
     command = " ".join(["flock /tmp/labelnoise-heavy.lock nice -n 5 python "
@@ -340,6 +341,7 @@ def main() -> None:
                                 rows.append(row)
                                 with store.open("a") as f:
                                     f.write(json.dumps(row) + "\n")
+    refuse_empty_render(rows, store, args.markdown)
     with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fold_diff = fold_check()

@@ -55,18 +55,22 @@ import argparse
 import datetime
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from labelnoise import training
-from labelnoise.cli.train import load_data
-from labelnoise.training import engine
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _tables import store_dir  # noqa: E402
+
+from labelnoise import training  # noqa: E402
+from labelnoise.cli.train import load_data  # noqa: E402
+from labelnoise.training import engine  # noqa: E402
 
 #: Finished runs (JSON lines per profile), committed beside the rendered tables.
-RAW = Path(__file__).parent / "results" / "raw" / "train_cifar"
+RAW = store_dir("train_cifar")
 
 SETTINGS = {  # name -> (noise spec or None, CIFAR-10N label set or None)
     "sym20": ("symmetric:0.2", None),

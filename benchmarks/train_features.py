@@ -20,8 +20,8 @@ Datasets:
   it reproduces the cached training features exactly).
 
 Noise is drawn once (seed 0) over the whole training set; the seeds vary the initialisation
-and data order. Every run is one JSON line in ``--work-dir/features.jsonl`` (runs there are
-skipped); the table goes to ``benchmarks/results/training_features.md``.
+and data order. Every run is one JSON line in ``--store-dir/features.jsonl`` (default
+``benchmarks/results/raw/train_features``, committed; runs there are skipped); the table goes to ``benchmarks/results/training_features.md``.
 
 Usage (heavy work under the shared lock):
 
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _tables import load_rows
+from _tables import load_rows, refuse_empty_render, store_dir
 from _tables import mean_std_percent as _ms
 
 from labelnoise import noise, training
@@ -386,9 +386,8 @@ def main() -> None:
     parser.add_argument("--settings", default=None, help="default: all of each dataset")
     parser.add_argument("--methods", default=",".join(METHOD_ROWS))
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--work-dir", type=Path,
-                        default=Path.home() / ".cache" / "labelnoise-train-bench",
-                        help="cached runs and checkpoints (kept across reboots, unlike /tmp)")
+    parser.add_argument("--store-dir", type=Path, default=store_dir("train_features"),
+                        help="finished runs and the cost runs, one JSON line each (committed)")
     parser.add_argument("--bench-root", type=Path, default=Path.home() / ".cache" /
                         "labelnoise-bench", help="data root holding CIFAR-10, CIFAR-10N and "
                         "detection-cases/_cache/features")
@@ -400,10 +399,10 @@ def main() -> None:
                         help="measure the cost column (every method at sym50, seed 0, a few epochs)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    store = args.work_dir / "features.jsonl"
+    store = args.store_dir / "features.jsonl"
     store.parent.mkdir(parents=True, exist_ok=True)
     rows = load_rows(store)
-    cost_store = args.work_dir / "cost.jsonl"
+    cost_store = args.store_dir / "cost.jsonl"
     cost = load_rows(cost_store)
     if args.cost:
         for dataset in args.datasets.split(","):
@@ -432,6 +431,7 @@ def main() -> None:
                         rows.append(row)
                         with store.open("a") as f:
                             f.write(json.dumps(row) + "\n")
+    refuse_empty_render(rows, store, args.markdown)
     args.markdown.parent.mkdir(parents=True, exist_ok=True)
     args.markdown.write_text(render(rows, cost))
     print(f"wrote {args.markdown}")

@@ -246,3 +246,26 @@ def test_memorise_goals_line_from_known_rows():
     assert "elr +16.0, coteaching -1.0" in line and "NOT every method >= CE" in line
     assert "best method elr 36.0 vs CE's best epoch 30.0 (met)" in line
     assert "vs CE's last + 15 = 35.0 (met)" in line
+
+
+@pytest.mark.parametrize("script", ["small_folder", "train_features", "robust_mlp",
+                                    "sklearn_estimator"])
+def test_benchmark_keeps_runs_in_the_repository_and_refuses_an_empty_render(script, tmp_path):
+    """Finished runs go to benchmarks/results/raw/<script> (committed, so a fresh machine can
+    re-render and extend the table); with no stored runs the table is left as it is."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    bench = _bench("_tables")
+    assert bench.store_dir(script) == repo / "benchmarks" / "results" / "raw" / script
+    md = tmp_path / "table.md"
+    md.write_text("old table\n")
+    proc = subprocess.run(
+        [sys.executable, str(repo / "benchmarks" / f"{script}.py"), "--render-only",
+         "--store-dir", str(tmp_path / "empty"), "--markdown", str(md)],
+        capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "left as it is" in proc.stdout + proc.stderr
+    assert md.read_text() == "old table\n"

@@ -51,7 +51,10 @@ QUICK_IMAGE_PRESET = dict(model="resnet8", folds=2, train_kwargs=dict(epochs=4))
 #: (folds x training examples per fold x epochs; about 4 minutes on a 2-core CPU). Chosen
 #: on benchmarks/small_folder.py's 3,000-image folder among 2x27, 2x27 (batch 128), 3x14,
 #: 4x10 and 5x8 folds x epochs of equal cost (AUPRC 0.62 / 0.63 / 0.71 / 0.68 / 0.67;
-#: the preset's 2x8: 0.61), confirmed at 1,000 images (benchmarks/RESULTS.md).
+#: the preset's 2x8: 0.61), confirmed at 1,000 images (the table of 2026-12-03, in the git
+#: history of benchmarks/results/small_folder.md). Label smoothing 0.2 with flipped-image
+#: test-time augmentation, the best at 3,000 images on 2026-12-04, lost at 1,000 and was
+#: not adopted (benchmarks/results/small_folder.md).
 #: CIFAR-10 (50,000) is unchanged.
 SMALL_DATA_N = 10_000
 SMALL_DATA_FOLDS = 3
