@@ -48,7 +48,8 @@ QUICK_IMAGE_PRESET = dict(model="resnet8", folds=2, train_kwargs=dict(epochs=4))
 #: images, so below ``SMALL_DATA_N`` examples the default (not --quick) runs
 #: ``SMALL_DATA_FOLDS`` folds (each network sees 2/3 of the data instead of 1/2) and raises
 #: the epochs until the folds together train on at least ``MIN_TRAINING_IMAGES`` images
-#: (folds x training examples per fold x epochs; about 4 minutes on a 2-core CPU). Chosen
+#: (folds x training examples per fold x epochs; about 8 minutes at 3,000 images on the
+#: 2-core AMD EPYC of benchmarks/results/small_folder.md). Chosen
 #: on benchmarks/small_folder.py's 3,000-image folder among 2x27, 2x27 (batch 128), 3x14,
 #: 4x10 and 5x8 folds x epochs of equal cost (AUPRC 0.62 / 0.63 / 0.71 / 0.68 / 0.67;
 #: the preset's 2x8: 0.61), confirmed at 1,000 images (the table of 2026-12-03, in the git
