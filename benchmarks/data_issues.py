@@ -23,7 +23,8 @@ What it does (every RNG seeded; features cached under ``.cache/bench/data_issues
    2x2-pooled mirror-averaged pixels, standardised, PCA 128.
 3. Checks at the library's default thresholds against cleanlab 2.9.0's Datalab on the same
    features (optional), recall and precision per injected kind, AUROC of the outlier score,
-   wall time.
+   wall time; ours also with the images (the near-duplicate pixel check, whose candidate
+   radius and pixel threshold are chosen on the dev injection first).
 4. Real CIFAR-10: test images with a near duplicate in train at the default threshold,
    beside Barz and Denzler 2020 (3.3%), and a PNG page of found pairs.
 5. Nearest-neighbour backends: exact (scikit-learn brute force, faiss-cpu) against faiss-cpu's
@@ -55,6 +56,8 @@ KINDS_DUP = ("exact", "flip", "shift2", "jpeg75")
 KINDS_OUT = ("uniform_noise", "constant", "digits")
 PER_KIND = 100
 FRACTION_GRID = (0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
+CANDIDATE_GRID = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+PIXEL_GRID = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
 
 
 # ----------------------------------------------------------------------------- injection
@@ -247,19 +250,21 @@ def ours_partners(dups: di.Duplicates):
     return partner_of
 
 
-def run_ours(inj: dict, feats: np.ndarray) -> dict:
+def run_ours(inj: dict, feats: np.ndarray, images: np.ndarray | None = None) -> dict:
     t0 = time.perf_counter()
     nbrs = di.nearest_neighbors(feats, 10)
     t1 = time.perf_counter()
     scores, threshold, _ = di.refine_outlier_scores(feats, di.outlier_scores(neighbors=nbrs))
     flags = scores > threshold  # = find_outliers(feats, neighbors=nbrs)
-    dups = di.find_near_duplicates(feats, neighbors=nbrs)
+    t_dup = time.perf_counter()
+    dups = di.find_near_duplicates(feats, neighbors=nbrs, images=images)
     t2 = time.perf_counter()
     exact = di.find_exact_duplicates(inj["images"])
     t3 = time.perf_counter()
     return {"outliers": out_eval(inj, flags, scores), "near": dup_eval(inj, ours_partners(dups)),
             "exact": dup_eval(inj, ours_partners(exact)), "threshold": dups.threshold,
             "seconds_knn": t1 - t0, "seconds_checks": t2 - t1, "seconds": t2 - t0,
+            "seconds_near": t2 - t_dup,
             "backend": di._resolve_backend("auto", len(feats), len(feats)),
             "seconds_exact_hash": t3 - t2, "num_exact_sets": len(exact.sets)}
 
@@ -316,6 +321,37 @@ def dev_fraction(inj: dict, feats: np.ndarray) -> tuple[float, list]:
         rows.append((f, rec, ev["precision"], f1, ev))
     best = max(r[3] for r in rows)
     return max(r[0] for r in rows if r[3] >= best - 0.01), rows
+
+
+def dev_pixel_rule(inj: dict, feats: np.ndarray) -> tuple[float, float, list, list]:
+    """The pixel check's two constants, on the dev injection. Candidate fraction: the
+    smallest of ``CANDIDATE_GRID`` above the distance / median nearest-neighbour distance
+    of every copy whose source is among its k = 10 neighbours (or it among the source's).
+    Pixel threshold: at that fraction, the largest of ``PIXEL_GRID`` whose F1 (as in
+    :func:`dev_fraction`) is within 0.01 of the best."""
+    dist, ind = di.nearest_neighbors(feats, 10)
+    median = di.near_duplicate_threshold(dist, fraction=1.0)
+    ratios = []
+    for r in np.flatnonzero(inj["source"] >= 0):
+        src = inj["source"][r]
+        hit = np.r_[dist[r][ind[r] == src], dist[src][ind[src] == r]]
+        ratios.append((inj["kind"][r], float(hit.min()) / median if hit.size else np.inf))
+    found = [q for _, q in ratios if np.isfinite(q)]
+    cand = min(f for f in CANDIDATE_GRID if f > max(found))
+    cand_rows = [(f, {k: float(np.mean([q < f for kk, q in ratios if kk == k])) for k in KINDS_DUP})
+                 for f in CANDIDATE_GRID]
+    rows = []
+    for t in PIXEL_GRID:
+        t0 = time.perf_counter()
+        dups = di.find_near_duplicates(feats, neighbors=(dist, ind), images=inj["images"],
+                                       pixel_threshold=t, candidate_fraction=cand)
+        sec = time.perf_counter() - t0
+        ev = dup_eval(inj, ours_partners(dups))
+        rec = float(np.mean([ev[k] for k in KINDS_DUP]))
+        f1 = 2 * rec * ev["precision"] / (rec + ev["precision"]) if rec + ev["precision"] > 0 else 0.0
+        rows.append((t, rec, ev["precision"], f1, ev, sec))
+    best = max(r[3] for r in rows)
+    return cand, max(r[0] for r in rows if r[3] >= best - 0.01), cand_rows, rows
 
 
 # ----------------------------------------------------------------------------- ANN
@@ -387,9 +423,10 @@ def synthetic(n: int, d: int, seed: int = 0) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- pairs page
-def pairs_png(path: Path, test_imgs, train_imgs, ratio, nearest, bands, per_band: int = 6) -> None:
-    """One row per band of (nearest-neighbour distance / median): ``per_band`` test images
-    (evenly spaced in the band) beside their nearest train image."""
+def pairs_png(path: Path, left_imgs, right_imgs, value, partner, bands, title: str,
+              per_band: int = 6) -> None:
+    """One row per band of ``value``: ``per_band`` rows ``j`` of ``left_imgs`` (evenly spaced
+    in the band) beside ``right_imgs[partner[j]]``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -397,21 +434,20 @@ def pairs_png(path: Path, test_imgs, train_imgs, ratio, nearest, bands, per_band
 
     fig, axes = plt.subplots(len(bands), per_band, figsize=(per_band * 1.2, len(bands) * 0.9), dpi=80)
     for r, (lo, hi) in enumerate(bands):
-        rows = np.flatnonzero((ratio >= lo) & (ratio < hi))
-        rows = rows[np.argsort(ratio[rows])]
+        rows = np.flatnonzero((value >= lo) & (value < hi))
+        rows = rows[np.argsort(value[rows])]
         pick = rows[np.linspace(0, len(rows) - 1, min(per_band, len(rows))).round().astype(int)] if len(rows) else []
         for c in range(per_band):
             ax = axes[r, c]
             ax.axis("off")
             if c < len(pick):
                 j = int(pick[c])
-                ax.imshow(np.concatenate([test_imgs[j], np.full((32, 2, 3), 255, np.uint8),
-                                          train_imgs[int(nearest[j])]], axis=1), interpolation="nearest")
-                ax.set_title(f"{ratio[j]:.2f}", fontsize=5, pad=1)
+                ax.imshow(np.concatenate([left_imgs[j], np.full((32, 2, 3), 255, np.uint8),
+                                          right_imgs[int(partner[j])]], axis=1), interpolation="nearest")
+                ax.set_title(f"{value[j]:.2f}", fontsize=5, pad=1)
         axes[r, 0].text(-0.1, 0.5, f"{lo}-{hi}", transform=axes[r, 0].transAxes, fontsize=5,
                         ha="right", va="center")
-    fig.suptitle("CIFAR-10 test | nearest train image; row = distance / median NN distance",
-                 fontsize=6)
+    fig.suptitle(title, fontsize=6)
     fig.tight_layout()
     from PIL import Image
 
@@ -505,9 +541,12 @@ def main(argv=None) -> None:
 
     frac, grid = dev_fraction(dev, f_dev)
     print(f"dev fraction {frac} (library default {di.NEAR_DUPLICATE_FRACTION})", flush=True)
+    cand, pix_t, cand_grid, pix_grid = dev_pixel_rule(dev, f_dev)
+    print(f"dev pixel rule: candidate fraction {cand}, pixel threshold {pix_t}", flush=True)
     ours = run_ours(ev, f_ev)
+    ours_img = run_ours(ev, f_ev, ev["images"])
     ours_pix = run_ours(ev, p_ev)
-    print("ours", ours, "\npixels", ours_pix, flush=True)
+    print("ours", ours, "\nwith images", ours_img, "\npixels", ours_pix, flush=True)
     cl = None if args.no_cleanlab else run_cleanlab(ev, f_ev)
     print("cleanlab", cl, flush=True)
 
@@ -517,6 +556,13 @@ def main(argv=None) -> None:
     leak = di.find_near_duplicates(f_ev[:n_tr], features_other=f_dev[:n_te])
     sec_leak = time.perf_counter() - t
     leak_rate = float(leak.is_duplicate_other.mean())
+    t = time.perf_counter()
+    leak_img = di.find_near_duplicates(f_ev[:n_tr], features_other=f_dev[:n_te], images=train.inputs,
+                                       images_other=test.inputs)
+    sec_leak_img = time.perf_counter() - t
+    by_pixels = leak_img.pairs["pixel_distance"].notna().to_numpy()
+    leak_pixel_only = int(len(np.setdiff1d(leak_img.pairs["j"].to_numpy()[by_pixels],
+                                           np.flatnonzero(leak.is_duplicate_other))))
     leak_exact = di.find_exact_duplicates(train.inputs, test.inputs)
     d_te, i_te = di.nearest_neighbors(f_ev[:n_tr], 1, features_query=f_dev[:n_te])
     median_nn = leak.threshold / di.NEAR_DUPLICATE_FRACTION
@@ -526,7 +572,28 @@ def main(argv=None) -> None:
                  for f in FRACTION_GRID]
     png = Path(args.out).with_name("data_issues_pairs.png")
     pairs_png(png, test.inputs, train.inputs, ratio, i_te[:, 0],
-              [(0.0, 0.05), (0.05, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.5)])
+              [(0.0, 0.05), (0.05, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.5)],
+              "CIFAR-10 test | nearest train image; row = distance / median NN distance")
+    # natural near duplicates within train that only the pixel check finds, by pixel distance
+    natural = di.find_near_duplicates(f_ev[:n_tr], images=train.inputs,
+                                      pixel_threshold=PIXEL_GRID[-1]).pairs
+    natural = natural[natural["pixel_distance"].notna()]
+    nat_i, nat_j = natural["i"].to_numpy(), natural["j"].to_numpy()
+    nat_d = natural["pixel_distance"].to_numpy()
+    nat_bands = [(0.0, 0.1), (0.1, 0.175), (0.175, di.PIXEL_DUPLICATE_THRESHOLD),
+                 (di.PIXEL_DUPLICATE_THRESHOLD, PIXEL_GRID[-1])]
+    nat_rows = [(lo, hi, int(((nat_d >= lo) & (nat_d < hi)).sum()),
+                 float(np.mean(train.labels[nat_i[(nat_d >= lo) & (nat_d < hi)]]
+                               == train.labels[nat_j[(nat_d >= lo) & (nat_d < hi)]]))
+                 if ((nat_d >= lo) & (nat_d < hi)).any() else float("nan"))
+                for lo, hi in nat_bands]
+    png_nat = Path(args.out).with_name("data_issues_pixel_pairs.png")
+    partner = np.zeros(n_tr, dtype=np.int64)
+    value = np.full(n_tr, np.inf)
+    partner[nat_i], value[nat_i] = nat_j, nat_d  # one pair per row shown (the last listed)
+    pairs_png(png_nat, train.inputs, train.inputs, value, partner, nat_bands,
+              "CIFAR-10 train pairs beyond the feature radius | row = aligned pixel distance",
+              per_band=8)
     print("leakage done", flush=True)
 
     variants = outlier_variants(ev, f_ev)
@@ -576,6 +643,32 @@ def main(argv=None) -> None:
     L.append(f"\nChosen {frac}; the library default `NEAR_DUPLICATE_FRACTION` is "
              f"{di.NEAR_DUPLICATE_FRACTION}{' (the same)' if frac == di.NEAR_DUPLICATE_FRACTION else ' (DIFFERENT: update it)'}.\n")
 
+    L.append("Pixel check (`find_near_duplicates(..., images=)`: the neighbour pairs beyond that "
+             "radius but within a candidate radius are compared by `aligned_pixel_distance`, "
+             "16 x 16 thumbnails aligned over shifts of one thumbnail pixel = 2 image pixels and "
+             "the mirror image, and kept below a pixel threshold), chosen on the same dev "
+             "injection. Candidate fraction: the smallest of the grid above every copy found among "
+             "the 10 neighbours (share of each kind's copies below each fraction of the median "
+             "nearest-neighbour distance):\n")
+    L.append("| candidate fraction | " + " | ".join(KINDS_DUP) + " |")
+    L.append("|---|" + "---|" * len(KINDS_DUP))
+    for f, e in cand_grid:
+        mark = " (chosen)" if f == cand else ""
+        L.append(f"| {f}{mark} | " + " | ".join(fmt(e[k]) for k in KINDS_DUP) + " |")
+    L.append("\nPixel threshold at that candidate fraction: the largest of the grid whose F1 is "
+             "within 0.01 of the best:\n")
+    L.append("| pixel threshold | recall | precision | F1 | " + " | ".join(KINDS_DUP) + " | seconds |")
+    L.append("|---|---|---|---|" + "---|" * len(KINDS_DUP) + "---|")
+    for t_, rec, prec, f1, e, sec in pix_grid:
+        mark = " (chosen)" if t_ == pix_t else ""
+        L.append(f"| {t_}{mark} | {fmt(rec)} | {fmt(prec)} | {fmt(f1)} | "
+                 + " | ".join(fmt(e[k]) for k in KINDS_DUP) + f" | {sec:.1f} |")
+    same = cand == di.PIXEL_CANDIDATE_FRACTION and pix_t == di.PIXEL_DUPLICATE_THRESHOLD
+    L.append(f"\nChosen candidate fraction {cand}, pixel threshold {pix_t}; the library defaults "
+             f"`PIXEL_CANDIDATE_FRACTION` {di.PIXEL_CANDIDATE_FRACTION}, "
+             f"`PIXEL_DUPLICATE_THRESHOLD` {di.PIXEL_DUPLICATE_THRESHOLD}"
+             f"{' (the same)' if same else ' (DIFFERENT: update them)'}.\n")
+
     L.append("### Injected issues at the default thresholds (eval set, N = 50,700)\n")
     L.append("Near duplicates: recall = share of the copies whose source is in their found set; "
              "precision = share of the flagged images that are a copy or its source (natural CIFAR-10 "
@@ -597,10 +690,18 @@ def main(argv=None) -> None:
                                      fmt(r["seconds"], 1)]) + " |")
 
     L.append(row("labelnoise", "patch", ours))
+    L.append(row("labelnoise", "patch + the images (pixel check)", ours_img))
     L.append(row("labelnoise", "pixels", ours_pix))
     if cl:
         L.append(row(f"cleanlab {cl['version']} Datalab", "patch", cl))
     L.append("")
+    L.append(f"With the images the near-duplicate precision goes from {fmt(ours['near']['precision'])} "
+             f"to {fmt(ours_img['near']['precision'])}: "
+             f"{ours_img['near']['num_flagged_other'] - ours['near']['num_flagged_other']} more "
+             "flagged images are neither an injected copy nor its source. They are CIFAR-10's own "
+             "near duplicates (mirrored, recoloured or slightly cropped copies of the same photo; "
+             "see the band table and the page of them below: their labels agree), which this "
+             "precision counts as wrong.\n")
     L.append("Outlier AUROC per kind (patch features): " + ", ".join(
         f"{k} {fmt(ours['outliers']['auroc_' + k])}" for k in KINDS_OUT)
         + (" (cleanlab: " + ", ".join(f"{k} {fmt(cl['outliers']['auroc_' + k])}" for k in KINDS_OUT)
@@ -620,7 +721,12 @@ def main(argv=None) -> None:
         L.append(f"Time, same features, N = 50,700 x 128: labelnoise {ours['seconds']:.1f} s "
                  f"(kNN search {ours['seconds_knn']:.1f} s by the default backend, "
                  f"`{ours.get('backend', 'auto')}`, shared by both checks) vs cleanlab "
-                 f"{cl['seconds']:.1f} s: {cl['seconds'] / ours['seconds']:.1f}x.\n")
+                 f"{cl['seconds']:.1f} s: {cl['seconds'] / ours['seconds']:.1f}x. With the pixel "
+                 f"check: {ours_img['seconds']:.1f} s ({cl['seconds'] / ours_img['seconds']:.1f}x; "
+                 f"the near-duplicate check {ours_img['seconds_near']:.1f} s against "
+                 f"{ours['seconds_near']:.2f} s from features alone). Datalab has no pixel check: "
+                 "the row with the images is ours with more input than cleanlab's, the patch row "
+                 "the like-for-like comparison.\n")
     L.append("Injected outliers flagged as near duplicates (of each other): labelnoise "
              f"{ours['near']['num_outliers_flagged']}" + (f", cleanlab {cl['near']['num_outliers_flagged']}" if cl else "")
              + " of 300.\n")
@@ -645,6 +751,20 @@ def main(argv=None) -> None:
     for f, rate, same in leak_grid:
         mark = " (default)" if f == di.NEAR_DUPLICATE_FRACTION else ""
         L.append(f"| {f}{mark} | {100 * rate:.2f}% | {rate / 0.033:.2f} | {fmt(same, 2)} |")
+    L.append(f"\nWith the pixel check (the images given, default thresholds): "
+             f"{int(leak_img.is_duplicate_other.sum())} test images "
+             f"({100 * leak_img.is_duplicate_other.mean():.2f}%; {leak_pixel_only} found only by "
+             f"their pixels), {len(leak_img.pairs)} pairs, {sec_leak_img:.1f} s.")
+    L.append("\nWhat the pixel check adds, within the 50,000 train images (no injection): the "
+             "neighbour pairs beyond the feature radius, within the candidate radius, by band of "
+             f"aligned pixel distance (up to {PIXEL_GRID[-1]}, beyond the default "
+             f"{di.PIXEL_DUPLICATE_THRESHOLD}), with the share of pairs whose two labels agree; "
+             f"8 pairs per band in `{png_nat.name}` (evenly spaced in the band). The eval "
+             "precision above counts these as wrong:\n")
+    L.append("| aligned pixel distance | pairs | same label |")
+    L.append("|---|---|---|")
+    for lo, hi, count, same_label in nat_rows:
+        L.append(f"| {lo}-{hi} | {count} | {fmt(same_label, 2)} |")
     L.append(f"\nExact pixel duplicates across the splits: {len(leak_exact.pairs)}. A page of test "
              f"images beside their nearest train image, 6 per band of distance / median: "
              f"`{png.name}`.\n")

@@ -125,6 +125,19 @@ def test_image_folder_sections_show_thumbnails(pred_probs_case, tmp_path):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(root / name)
     shutil.copyfile(root / names[NEAR_OF], root / names[NEAR])  # one identical file
+    # a mirror image of a row's file written for its nearest neighbour in features, which is
+    # beyond the features' near-duplicate radius but within the pixel check's candidates
+    from labelnoise.data_issues import PIXEL_CANDIDATE_FRACTION, nearest_neighbors
+
+    x = np.load(d / "features.npy")
+    dist, ind = nearest_neighbors(x, 1)
+    median = np.median(dist[:, 0][dist[:, 0] > 1e-9])
+    planted = {EXACT, EXACT_OF, NEAR, NEAR_OF, FAR}
+    mirror = next(i for i in range(len(y)) if i not in planted and ind[i, 0] not in planted
+                  and 0.5 * median < dist[i, 0] < PIXEL_CANDIDATE_FRACTION * median)
+    mirror_of = int(ind[mirror, 0])
+    with Image.open(root / names[mirror_of]) as im:
+        im.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(root / names[mirror])
     out = tmp_path / "out"
     res = _invoke(root, "--pred-probs", d / "pred_probs.npy", "--features", d / "features.npy",
                   "--out", out)
@@ -134,7 +147,9 @@ def test_image_folder_sections_show_thumbnails(pred_probs_case, tmp_path):
     assert issues.index[issues["is_outlier"]].tolist() == [names[FAR]]
     assert sorted(issues.index[issues["is_exact_duplicate"]]) == [names[NEAR], names[NEAR_OF]]
     assert sorted(issues.index[issues["is_near_duplicate"]]) == sorted(
-        names[i] for i in (EXACT, EXACT_OF, NEAR, NEAR_OF))
+        names[i] for i in (EXACT, EXACT_OF, NEAR, NEAR_OF, mirror, mirror_of))
+    assert issues.loc[names[mirror], "near_duplicate_set"] == issues.loc[
+        names[mirror_of], "near_duplicate_set"] != -1
     page = (out / "report.html").read_text(encoding="utf-8")
     outliers = _section(page, "outliers", "near-duplicates")
     assert outliers.count("data:image/png;base64,") == 24  # a grid of the top outliers
@@ -143,10 +158,12 @@ def test_image_folder_sections_show_thumbnails(pred_probs_case, tmp_path):
     assert exact.count('class="dupset"') == 1 and exact.count("data:image/png;base64,") == 2
     assert names[NEAR] in exact and names[NEAR_OF] in exact and 'class="differ"' not in exact
     near = _section(page, "near-duplicates", "exact-duplicates")
-    assert near.count('class="dupset"') == 2 and near.count("data:image/png;base64,") == 4
+    assert near.count('class="dupset"') == 3 and near.count("data:image/png;base64,") == 6
+    assert "aligned pixel distance" in near
     assert near.count('class="differ"') == 1  # EXACT and EXACT_OF are of classes 0 and 1
     summary = json.loads((out / "data_issues.json").read_text())
     assert summary["features"]["source"] == f"--features {d / 'features.npy'}"
+    assert summary["checks"]["near_duplicates"]["pixel_threshold"] == 0.25
     exact_json = summary["checks"]["exact_duplicates"]
     assert exact_json["compared"] == "image files (compared byte for byte)"
     assert exact_json["sets"] == [[{"index": NEAR, "example_id": names[NEAR]},

@@ -390,6 +390,107 @@ def test_near_duplicates_across_splits():
     assert len(di.find_near_duplicates(train, 0.0, features_other=test).pairs) == 0
 
 
+def _smooth_images(n, seed=0, side=32):
+    """Natural-looking uint8 images: random 4 x 4 colour fields upsampled, plus noise."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, size=(n, 4, 4, 3))
+    up = np.kron(coarse, np.ones((1, side // 4, side // 4, 1)))
+    return np.clip(up + rng.normal(0, 20, size=up.shape), 0, 255).astype(np.uint8)
+
+
+def _shift(img, dy, dx):
+    """Translate by (dy, dx) pixels, repeating the edge rows and columns (the benchmark's
+    2-pixel shift)."""
+    h, w = img.shape[:2]
+    ys = np.clip(np.arange(h) - dy, 0, h - 1)
+    xs = np.clip(np.arange(w) - dx, 0, w - 1)
+    return img[ys][:, xs]
+
+
+def _reference_pixel_distance(a, b, max_shift):
+    """The aligned pixel distance of one pair at full resolution, by explicit loops."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    h, w = a.shape[:2]
+    best = np.inf
+    for bb in (b, b[:, ::-1]):
+        for dy in range(-max_shift, max_shift + 1):
+            for dx in range(-max_shift, max_shift + 1):
+                sq = [(a[y, x] - bb[y - dy, x - dx]) ** 2 for y in range(h) for x in range(w)
+                      if 0 <= y - dy < h and 0 <= x - dx < w]
+                best = min(best, float(np.mean(sq)))
+    return np.sqrt(best) / np.sqrt((a.var() + b.var()) / 2)
+
+
+def test_aligned_pixel_distance_known_answers():
+    imgs = _smooth_images(6)
+    rng = np.random.default_rng(1)
+    jpeg_like = np.clip(imgs[0].astype(int) + rng.integers(-2, 3, imgs[0].shape), 0, 255)
+    const = np.zeros((2, 32, 32, 3), np.uint8)
+    const[0] += 40
+    const[1] += 200
+    other = np.stack([imgs[0], imgs[0][:, ::-1], _shift(imgs[0], 2, -2), jpeg_like.astype(np.uint8),
+                      imgs[1], const[0], const[1], const[0]])
+    before = other.copy()
+    d = di.aligned_pixel_distance(np.concatenate([imgs, const]), np.array([0, 0, 0, 0, 0, 6, 6, 7]),
+                                  np.arange(8), images_other=other)
+    np.testing.assert_array_equal(other, before)
+    assert d[:3].tolist() == [0.0, 0.0, 0.0]  # identical, mirrored, shifted by one thumbnail pixel
+    assert 0 < d[3] < 0.05  # re-encoding noise of +-2 grey levels
+    assert d[4] > 0.5  # another image
+    assert d[5] == 0 and d[6] > 100  # flat images: the same colour, or far apart (floored scale)
+    # agreement with a full-resolution loop over the alignments (no thumbnail)
+    pair = di.aligned_pixel_distance(imgs, [2], [3], resolution=32, max_shift=2)
+    assert pair[0] == pytest.approx(_reference_pixel_distance(imgs[2], imgs[3], 2), rel=1e-5)
+    no_flip = di.aligned_pixel_distance(imgs, [0], [0], images_other=other[1:2], flip=False)
+    assert no_flip[0] > 0.5
+    # one channel, and a sequence of images of different sizes (a 2x upscaled copy is the same
+    # thumbnail; a 40 x 40 copy goes through the box filter)
+    gray = imgs[..., 0]
+    assert di.aligned_pixel_distance(gray, [0], [0])[0] == 0
+    seq = [imgs[0], np.kron(imgs[0], np.ones((2, 2, 1))).astype(np.uint8),
+           np.asarray(__import__("PIL.Image", fromlist=["Image"]).fromarray(imgs[0]).resize((40, 40)))]
+    d_seq = di.aligned_pixel_distance(seq, [0, 0], [1, 2])
+    assert d_seq[0] == pytest.approx(0, abs=1e-6) and d_seq[1] < 0.1
+    assert di.aligned_pixel_distance(imgs, [], []).shape == (0,)
+
+
+def test_near_duplicates_with_images_confirm_copies_by_their_pixels():
+    x = _blob(60, seed=3)
+    imgs = _smooth_images(60, seed=4)
+    nn = np.sort(_brute(x), axis=1)[:, 0]
+    rng = np.random.default_rng(6)
+
+    def near(row, times):  # a point at about `times` x the median nearest-neighbour distance
+        for scale in np.geomspace(1e-3, 10, 400):
+            cand = x[row] + scale * rng.normal(size=x.shape[1])
+            if _brute(x, cand[None])[0, row] > times * np.median(nn):
+                return cand
+        raise AssertionError
+
+    x[50], imgs[50] = near(5, 0.5), _shift(imgs[5], -2, 2)  # a shifted copy, its features moved
+    x[51], imgs[51] = near(6, 0.5), imgs[6][:, ::-1]  # a mirror image
+    x[52] = near(7, 0.5)  # a look-alike in features, another image
+    plain = di.find_near_duplicates(x)
+    assert plain.pixel_threshold is None and "pixel_distance" not in plain.pairs
+    with_images = di.find_near_duplicates(x, images=imgs)
+    found = set(map(tuple, with_images.pairs[["i", "j"]].to_numpy()))
+    assert {(5, 50), (6, 51)} <= found and (7, 52) not in found
+    assert found - set(map(tuple, plain.pairs[["i", "j"]].to_numpy())) == {(5, 50), (6, 51)}
+    assert with_images.pixel_threshold == di.PIXEL_DUPLICATE_THRESHOLD
+    assert with_images.threshold == plain.threshold
+    by_pixels = with_images.pairs.set_index(["i", "j"]).loc[[(5, 50), (6, 51)], "pixel_distance"]
+    assert (by_pixels == 0).all()
+    # a candidate radius below the planted pairs leaves them to the features (not found)
+    tight = di.find_near_duplicates(x, images=imgs, candidate_fraction=0.2)
+    assert not {(5, 50), (6, 51)} & set(map(tuple, tight.pairs[["i", "j"]].to_numpy()))
+    # across splits: test rows 0 and 1 are a shifted copy and a look-alike of train rows
+    test_x = np.stack([near(20, 0.5), near(21, 0.5)])
+    test_imgs = np.stack([_shift(imgs[20], 2, 0), _smooth_images(1, seed=9)[0]])
+    across = di.find_near_duplicates(x, features_other=test_x, images=imgs, images_other=test_imgs)
+    assert list(map(tuple, across.pairs[["i", "j"]].to_numpy())) == [(20, 0)]
+    assert np.flatnonzero(across.is_duplicate_other).tolist() == [0]
+
+
 def test_exact_duplicates_by_hash():
     rng = np.random.default_rng(0)
     imgs = rng.integers(0, 256, size=(20, 4, 4, 3), dtype=np.uint8)
@@ -642,6 +743,23 @@ def test_find_data_issues_states_what_did_not_run():
     (lambda x: di.outlier_scores(x, neighbors=(np.zeros((40, 2)), np.zeros((40, 2), int)), k=5),
      "neighbors must be"),
     (lambda x: di.find_exact_duplicates(np.empty((0, 3))), "non-empty"),
+    (lambda x: di.find_near_duplicates(x, images=np.zeros((39, 8, 8))), "images has 39 images"),
+    (lambda x: di.find_near_duplicates(x, images_other=np.zeros((40, 8, 8))),
+     "images_other needs features_other"),
+    (lambda x: di.find_near_duplicates(x, features_other=x[:3], images=np.zeros((40, 8, 8))),
+     "give both images and images_other"),
+    (lambda x: di.find_near_duplicates(x, images=np.zeros((40, 8, 8)), pixel_threshold=-1),
+     "pixel_threshold"),
+    (lambda x: di.aligned_pixel_distance(np.full((2, 8, 8), np.nan), [0], [1]),
+     r"images\[0\] contains NaN"),
+    (lambda x: di.aligned_pixel_distance(np.zeros((2, 8)), [0], [1]), "shape"),
+    (lambda x: di.aligned_pixel_distance(np.zeros((2, 8, 8)), [0], [2]), "rows up to 2"),
+    (lambda x: di.aligned_pixel_distance(np.zeros((2, 8, 8)), [0, 1], [1]), "same length"),
+    (lambda x: di.aligned_pixel_distance(np.zeros((2, 8, 8)), [0.5], [1]), "integer"),
+    (lambda x: di.aligned_pixel_distance(np.zeros((2, 8, 8)), [0], [1], resolution=2),
+     "resolution"),
+    (lambda x: di.aligned_pixel_distance(np.zeros((2, 8, 8)), [0], [0],
+                                         images_other=np.zeros((1, 8, 8, 3))), "channels"),
     (lambda x: di.overlapping_classes([0, 1], [[0.9, 0.1], [0.2, 0.8]], class_names=["a"]),
      "class_names has 1"),
 ])

@@ -792,6 +792,17 @@ def _raw_inputs(data: AuditData):
     return list(inputs), "images (compared pixel for pixel)"
 
 
+def _pixel_images(data: AuditData):
+    """The images for the near-duplicate pixel check: an image folder's lazy sequence or an
+    image array (N, H, W[, C]); None for tables and embeddings."""
+    inputs = data.inputs
+    if getattr(inputs, "paths", None) is not None:
+        return inputs
+    if isinstance(inputs, np.ndarray) and inputs.ndim in (3, 4):
+        return inputs
+    return None
+
+
 def _choose_features(features_arg, user_features, data: AuditData, model_features,
                      model_source):
     """The features of the data-issue checks and a sentence saying where they come from,
@@ -840,7 +851,8 @@ def _data_issue_checks(data: AuditData, pp: np.ndarray, issues, *, features, sou
         source = f"{source}{note}"
     inputs, inputs_source = _raw_inputs(data)
     return find_data_issues(
-        data.labels, pp, features=features, inputs=inputs, class_names=data.class_names,
+        data.labels, pp, features=features, inputs=inputs, images=_pixel_images(data),
+        class_names=data.class_names,
         is_label_issue=issues.is_label_issue, noise=issues.noise, k=DATA_ISSUES_K,
         features_source=source, no_features_reason=no_features, inputs_source=inputs_source,
         neighbors=neighbors, seed=seed, log=log)

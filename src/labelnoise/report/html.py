@@ -265,7 +265,7 @@ def _not_run(add, check: str, reason: str) -> None:
 def _data_issue_sections(add, data: ReportData, *, names, ids, id_name: str) -> None:
     """One section per data-issue check (:data:`labelnoise.data_issues.DATA_ISSUE_CHECKS`),
     with thumbnails where images exist; a check that did not run says why."""
-    from labelnoise.data_issues import DATA_ISSUE_CHECKS
+    from labelnoise.data_issues import DATA_ISSUE_CHECKS, PIXEL_CANDIDATE_FRACTION
 
     di = data.data_issues
     labels = data.issues.labels
@@ -336,8 +336,13 @@ def _data_issue_sections(add, data: ReportData, *, names, ids, id_name: str) -> 
             continue
         if check == "near_duplicates":
             add(f'<p class="sub">Pairs closer than {dup.threshold:.4g} ({_e(di.metric)} distance; '
-                "0.1 x the median distance to the nearest neighbour), joined into sets: "
-                f"{_n(len(dup.sets), 'set')}, {_n(int(dup.is_duplicate.sum()), 'example')}.")
+                "0.1 x the median distance to the nearest neighbour)"
+                + ("" if dup.pixel_threshold is None else
+                   f", and the pairs within {PIXEL_CANDIDATE_FRACTION} x that median distance "
+                   f"whose images differ by less than {dup.pixel_threshold:.3g} once shifts of "
+                   "a few pixels and mirroring are undone (aligned pixel distance)")
+                + f", joined into sets: {_n(len(dup.sets), 'set')}, "
+                f"{_n(int(dup.is_duplicate.sum()), 'example')}.")
         else:
             add(f'<p class="sub">Examples with identical {_e(di.inputs_source or "inputs")}: '
                 f"{_n(len(dup.sets), 'set')}, {_n(int(dup.is_duplicate.sum()), 'example')}.")
