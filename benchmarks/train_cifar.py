@@ -948,10 +948,31 @@ def memorise_section(work_dir: Path, results_dir: Path, store_dir: Path | None =
     return render_memorise(rows, pilot, superseded_rows(cached))
 
 
-def write_memorise_section(work_dir: Path, markdown: Path, store_dir: Path | None = None) -> None:
+def memorise_runs_in_table(section: str) -> int:
+    """The number of protocol runs a rendered memorise section shows: the sum of the
+    ``seeds`` column of its headline table (0 when it has none)."""
+    lines = section.splitlines()
+    head = next((i for i, line in enumerate(lines)
+                 if line.startswith("| setting | noise rate | method | seeds |")), None)
+    if head is None:
+        return 0
+    total = 0
+    for line in lines[head + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) > 3 and cells[3].isdigit():
+            total += int(cells[3])
+    return total
+
+
+def write_memorise_section(work_dir: Path, markdown: Path, store_dir: Path | None = None,
+                           force: bool = False) -> None:
     """Put the memorise section into ``markdown`` in place of an older one (before the open
     gpu profile, else at the end), leaving the other profiles' sections as they are (their
-    cached rows need not be on this machine)."""
+    cached rows need not be on this machine). A section that would show fewer runs than
+    the one in ``markdown`` (runs lost from the store: about 14 hours of CPU training) is
+    not written unless ``force``."""
     store_dir = store_dir or work_dir
     if not ((store_dir / "memorise.jsonl").exists() or (store_dir / "memorise-pilot.jsonl").exists()):
         print(f"no memorise runs in {store_dir}: {markdown} left as it is")
@@ -961,6 +982,12 @@ def write_memorise_section(work_dir: Path, markdown: Path, store_dir: Path | Non
     if MEMORISE_HEADING in text:
         start = text.index(MEMORISE_HEADING)
         nxt = text.find("\n### ", start + 1)
+        before = memorise_runs_in_table(text[start:nxt if nxt >= 0 else len(text)])
+        after = memorise_runs_in_table(section)
+        if after < before and not force:
+            print(f"the memorise table in {markdown} shows {before} runs, {store_dir} has "
+                  f"{after}: {markdown} left as it is (--force-render replaces it)")
+            return
         text = text[:start] + section + (text[nxt + 1:] if nxt >= 0 else "")
     elif "### Profile `gpu` (open)" in text:
         i = text.index("### Profile `gpu` (open)")
@@ -991,6 +1018,8 @@ def main() -> None:
                         help="memorise profile: comma-separated training seeds")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--render-only", action="store_true")
+    parser.add_argument("--force-render", action="store_true",
+                        help="memorise: replace the table even when it would show fewer runs")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--pilot", default=None,
                         help="memorise profile: run these pilot tags of MEMORISE_PILOT "
@@ -1010,7 +1039,7 @@ def main() -> None:
             run_memorise(args.work_dir, [m for m in args.methods.split(",") if m],
                          settings, [int(x) for x in args.seeds.split(",")], args.data_root,
                          args.progress, args.store_dir)
-        write_memorise_section(args.work_dir, args.markdown, args.store_dir)
+        write_memorise_section(args.work_dir, args.markdown, args.store_dir, args.force_render)
         return
     methods = [m for m in args.methods.split(",") if m]
     settings = [s for s in args.settings.split(",") if s]

@@ -142,6 +142,17 @@ def test_memorise_profile_settings_subset_and_section(tmp_path):
     text = md.read_text()
     assert "rows" in text and "open" in text and "old" not in text
     assert text.count("### Profile `memorise`") == 1
+    # a table showing more runs than the store holds (runs lost) is kept unless forced
+    table = ("### Profile `memorise` (old)\n\n| setting | noise rate | method | seeds | last |\n"
+             "|---|---|---|---|---|\n| sym50 | 45% | standard | 3 | 36.4 |\n"
+             "| sym50 | 45% | gce | 1 | 53.8 |\n\n")
+    assert bench.memorise_runs_in_table(table) == 4
+    md.write_text("## T\n\n" + table + "### Profile `gpu` (open)\n\nopen\n")
+    kept = md.read_text()
+    bench.write_memorise_section(tmp_path / "work", md, tmp_path / "store")
+    assert md.read_text() == kept
+    bench.write_memorise_section(tmp_path / "work", md, tmp_path / "store", force=True)
+    assert "(old)" not in md.read_text() and "open" in md.read_text()
 
 
 def test_features_track_kwargs_fit_the_methods():
