@@ -12,8 +12,10 @@ Every check is a plain function over arrays, like :func:`labelnoise.find_label_i
 * :func:`outlier_scores` / :func:`find_outliers`: the mean distance to the k nearest
   neighbours in feature space (or, without features, the entropy of ``pred_probs``), and a
   threshold fitted on the data;
-* :func:`find_near_duplicates` (within one set, or across two splits: train/test leakage)
-  and :func:`find_exact_duplicates` (content hash of the raw inputs);
+* :func:`find_near_duplicates` (within one set, or across two splits: train/test leakage;
+  with the images, candidate pairs confirmed by :func:`aligned_pixel_distance`, which
+  undoes small shifts and mirroring) and :func:`find_exact_duplicates` (content hash of
+  the raw inputs);
 * :func:`overlapping_classes`: class pairs ranked by how much of each class is confused with
   the other, from the calibrated confident joint (:mod:`labelnoise.count`);
 * :func:`class_imbalance` and :func:`class_health_summary`: per class size, estimated
@@ -2123,6 +2125,11 @@ __all__ = [
     "KNNLabelQuality",
     "NEAR_DUPLICATE_FRACTION",
     "OUTLIER_Z",
+    "PIXEL_CANDIDATE_FRACTION",
+    "PIXEL_DUPLICATE_THRESHOLD",
+    "PIXEL_MAX_SHIFT",
+    "PIXEL_RESOLUTION",
+    "aligned_pixel_distance",
     "class_health_summary",
     "class_imbalance",
     "find_data_issues",
