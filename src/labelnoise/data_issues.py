@@ -972,9 +972,10 @@ def _thumbnails(images, rows: np.ndarray, side: int, name: str) -> np.ndarray:
         raise ValueError(f"{name} has {n} images; rows up to {rows.max()} were asked for")
     if isinstance(images, np.ndarray) and images.shape[1] % side == 0 \
             and images.shape[2] % side == 0 and images.dtype != object:
-        # the same block means as _thumbnail, a few thousand images at a time
-        parts = [_thumbnail_stack(images[rows[s:s + 4096]], side, name)
-                 for s in range(0, rows.size, 4096)]
+        # the same block means as _thumbnail, about 2^24 pixel values (64 MB) at a time
+        step = max(1, 2 ** 24 // max(1, int(np.prod(images.shape[1:]))))
+        parts = [_thumbnail_stack(images[rows[s:s + step]], side, name)
+                 for s in range(0, rows.size, step)]
         return np.concatenate(parts) if parts else np.zeros((0, side, side, 1), np.float32)
     out = [_thumbnail(images[int(r)], side, f"{name}[{int(r)}]") for r in rows]
     if out and len({t.shape for t in out}) > 1:
