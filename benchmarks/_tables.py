@@ -28,6 +28,31 @@ def refuse_empty_render(rows: list, store: Path, markdown: Path) -> None:
         raise SystemExit(0)
 
 
+def runs_shown(markdown_text: str) -> int:
+    """The number of runs a rendered training table shows: the sum of the ``seeds`` column
+    of every table whose header starts ``| setting | noise rate | method | seeds |``."""
+    lines = markdown_text.splitlines()
+    total = 0
+    for head, line in enumerate(lines):
+        if not line.startswith("| setting | noise rate | method | seeds |"):
+            continue
+        for row in lines[head + 2:]:
+            if not row.startswith("|"):
+                break
+            cells = [c.strip() for c in row.strip("|").split("|")]
+            if len(cells) > 3 and cells[3].isdigit():
+                total += int(cells[3])
+    return total
+
+
+def shrinks(new_text: str, old_text: str | None) -> tuple[int, int] | None:
+    """``(shown before, shown after)`` when ``new_text`` shows fewer runs than
+    ``old_text`` (runs lost from a store, or a store only partly re-run), else None."""
+    before = runs_shown(old_text or "")
+    after = runs_shown(new_text)
+    return (before, after) if after < before else None
+
+
 def load_rows(path: Path) -> list[dict]:
     """The runs cached in a JSON-lines file (one run per line; [] when it does not exist)."""
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []

@@ -63,7 +63,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _tables import store_dir  # noqa: E402
+from _tables import shrinks, store_dir  # noqa: E402
 
 from labelnoise import training  # noqa: E402
 from labelnoise.cli.train import load_data  # noqa: E402
@@ -948,24 +948,6 @@ def memorise_section(work_dir: Path, results_dir: Path, store_dir: Path | None =
     return render_memorise(rows, pilot, superseded_rows(cached))
 
 
-def memorise_runs_in_table(section: str) -> int:
-    """The number of protocol runs a rendered memorise section shows: the sum of the
-    ``seeds`` column of its headline table (0 when it has none)."""
-    lines = section.splitlines()
-    head = next((i for i, line in enumerate(lines)
-                 if line.startswith("| setting | noise rate | method | seeds |")), None)
-    if head is None:
-        return 0
-    total = 0
-    for line in lines[head + 2:]:
-        if not line.startswith("|"):
-            break
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) > 3 and cells[3].isdigit():
-            total += int(cells[3])
-    return total
-
-
 def write_memorise_section(work_dir: Path, markdown: Path, store_dir: Path | None = None,
                            force: bool = False) -> None:
     """Put the memorise section into ``markdown`` in place of an older one (before the open
@@ -982,11 +964,10 @@ def write_memorise_section(work_dir: Path, markdown: Path, store_dir: Path | Non
     if MEMORISE_HEADING in text:
         start = text.index(MEMORISE_HEADING)
         nxt = text.find("\n### ", start + 1)
-        before = memorise_runs_in_table(text[start:nxt if nxt >= 0 else len(text)])
-        after = memorise_runs_in_table(section)
-        if after < before and not force:
-            print(f"the memorise table in {markdown} shows {before} runs, {store_dir} has "
-                  f"{after}: {markdown} left as it is (--force-render replaces it)")
+        fewer = shrinks(section, text[start:nxt if nxt >= 0 else len(text)])
+        if fewer and not force:
+            print(f"the memorise table in {markdown} shows {fewer[0]} runs, {store_dir} has "
+                  f"{fewer[1]}: {markdown} left as it is (--force-render replaces it)")
             return
         text = text[:start] + section + (text[nxt + 1:] if nxt >= 0 else "")
     elif "### Profile `gpu` (open)" in text:
@@ -1019,7 +1000,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--render-only", action="store_true")
     parser.add_argument("--force-render", action="store_true",
-                        help="memorise: replace the table even when it would show fewer runs")
+                        help="replace a table even when it would show fewer runs")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--pilot", default=None,
                         help="memorise profile: run these pilot tags of MEMORISE_PILOT "
@@ -1081,8 +1062,14 @@ def main() -> None:
         sections += ["### Profile `gpu` (open)", "",
                      "Not run yet: `python benchmarks/train_cifar.py --profile gpu` on one GPU "
                      "(airbench-style net, full data; schedules in PROFILES in the script).", ""]
+    text = "\n".join(sections)
+    fewer = shrinks(text, args.markdown.read_text() if args.markdown.exists() else None)
+    if fewer and not args.force_render:
+        print(f"{args.markdown} shows {fewer[0]} runs, {args.store_dir} has {fewer[1]}: left as "
+              "it is (--force-render replaces it)")
+        return
     args.markdown.parent.mkdir(parents=True, exist_ok=True)
-    args.markdown.write_text("\n".join(sections))
+    args.markdown.write_text(text)
     print(f"wrote {args.markdown}")
 
 

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _tables import load_rows, refuse_empty_render, store_dir
+from _tables import load_rows, refuse_empty_render, shrinks, store_dir
 from _tables import mean_std_percent as _ms
 
 from labelnoise import noise, training
@@ -395,6 +395,8 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, default=HERE / "results" / "training_features.md")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--render-only", action="store_true")
+    parser.add_argument("--force-render", action="store_true",
+                        help="replace the table even when it would show fewer runs")
     parser.add_argument("--cost", action="store_true",
                         help="measure the cost column (every method at sym50, seed 0, a few epochs)")
     args = parser.parse_args()
@@ -432,8 +434,14 @@ def main() -> None:
                         with store.open("a") as f:
                             f.write(json.dumps(row) + "\n")
     refuse_empty_render(rows, store, args.markdown)
+    text = render(rows, cost)
+    fewer = shrinks(text, args.markdown.read_text() if args.markdown.exists() else None)
+    if fewer and not args.force_render:
+        print(f"{args.markdown} shows {fewer[0]} runs, {store} has {fewer[1]}: left as it is "
+              "(--force-render replaces it)")
+        return
     args.markdown.parent.mkdir(parents=True, exist_ok=True)
-    args.markdown.write_text(render(rows, cost))
+    args.markdown.write_text(text)
     print(f"wrote {args.markdown}")
 
 

@@ -146,7 +146,9 @@ def test_memorise_profile_settings_subset_and_section(tmp_path):
     table = ("### Profile `memorise` (old)\n\n| setting | noise rate | method | seeds | last |\n"
              "|---|---|---|---|---|\n| sym50 | 45% | standard | 3 | 36.4 |\n"
              "| sym50 | 45% | gce | 1 | 53.8 |\n\n")
-    assert bench.memorise_runs_in_table(table) == 4
+    tables = _bench("_tables")
+    assert tables.runs_shown(table + table) == 8 and tables.shrinks(table, table + table) == (8, 4)
+    assert tables.shrinks(table + table, table) is None
     md.write_text("## T\n\n" + table + "### Profile `gpu` (open)\n\nopen\n")
     kept = md.read_text()
     bench.write_memorise_section(tmp_path / "work", md, tmp_path / "store")
