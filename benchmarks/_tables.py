@@ -53,6 +53,20 @@ def shrinks(new_text: str, old_text: str | None) -> tuple[int, int] | None:
     return (before, after) if after < before else None
 
 
+def write_table(text: str, markdown: Path, store: Path, force: bool = False) -> None:
+    """Write a training table to ``markdown``, unless it would show fewer runs than the one
+    there (:func:`shrinks`) and not ``force``: then a one-line message and ``markdown`` is
+    left as it is."""
+    fewer = shrinks(text, markdown.read_text() if markdown.exists() else None)
+    if fewer and not force:
+        print(f"{markdown} shows {fewer[0]} runs, {store} has {fewer[1]}: left as it is "
+              "(--force-render replaces it)")
+        return
+    markdown.parent.mkdir(parents=True, exist_ok=True)
+    markdown.write_text(text)
+    print(f"wrote {markdown}")
+
+
 def load_rows(path: Path) -> list[dict]:
     """The runs cached in a JSON-lines file (one run per line; [] when it does not exist)."""
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []

@@ -307,20 +307,43 @@ def outlier_variants(inj: dict, feats: np.ndarray) -> list[tuple[str, dict]]:
     return out
 
 
-def dev_fraction(inj: dict, feats: np.ndarray) -> tuple[float, list]:
-    """The largest grid fraction whose F1 on the dev injection is within 0.01 of the best
+def f1_row(value: float, inj: dict, dups: di.Duplicates) -> tuple:
+    """``(value, recall, precision, F1, dup_eval)`` of one grid point on the dev injection
     (recall over all 400 copies, precision over flagged rows that are not injected
     outliers)."""
-    nbrs = di.nearest_neighbors(feats, 10)
-    rows = []
-    for f in FRACTION_GRID:
-        dups = di.find_near_duplicates(feats, neighbors=nbrs, fraction=f)
-        ev = dup_eval(inj, ours_partners(dups))
-        rec = float(np.mean([ev[k] for k in KINDS_DUP]))
-        f1 = 2 * rec * ev["precision"] / (rec + ev["precision"]) if rec + ev["precision"] > 0 else 0.0
-        rows.append((f, rec, ev["precision"], f1, ev))
+    ev = dup_eval(inj, ours_partners(dups))
+    rec = float(np.mean([ev[k] for k in KINDS_DUP]))
+    f1 = 2 * rec * ev["precision"] / (rec + ev["precision"]) if rec + ev["precision"] > 0 else 0.0
+    return (value, rec, ev["precision"], f1, ev)
+
+
+def largest_near_best(rows: list) -> float:
+    """The largest grid value of :func:`f1_row` rows whose F1 is within 0.01 of the best."""
     best = max(r[3] for r in rows)
-    return max(r[0] for r in rows if r[3] >= best - 0.01), rows
+    return max(r[0] for r in rows if r[3] >= best - 0.01)
+
+
+def f1_table(name: str, rows: list, chosen: float, seconds: bool = False) -> list[str]:
+    """Markdown table of :func:`f1_row` rows (plus their seconds when ``seconds``), the
+    chosen value marked."""
+    out = [f"| {name} | recall | precision | F1 | " + " | ".join(KINDS_DUP) + " |"
+           + (" seconds |" if seconds else ""),
+           "|---|---|---|---|" + "---|" * len(KINDS_DUP) + ("---|" if seconds else "")]
+    for v, rec, prec, f1, e, *sec in rows:
+        mark = " (chosen)" if v == chosen else ""
+        out.append(f"| {v}{mark} | {fmt(rec)} | {fmt(prec)} | {fmt(f1)} | "
+                   + " | ".join(fmt(e[k]) for k in KINDS_DUP) + " |"
+                   + (f" {sec[0]:.1f} |" if seconds else ""))
+    return out
+
+
+def dev_fraction(inj: dict, feats: np.ndarray) -> tuple[float, list]:
+    """The largest grid fraction whose F1 (:func:`f1_row`) on the dev injection is within
+    0.01 of the best."""
+    nbrs = di.nearest_neighbors(feats, 10)
+    rows = [f1_row(f, inj, di.find_near_duplicates(feats, neighbors=nbrs, fraction=f))
+            for f in FRACTION_GRID]
+    return largest_near_best(rows), rows
 
 
 def dev_pixel_rule(inj: dict, feats: np.ndarray) -> tuple[float, float, list, list]:
@@ -345,13 +368,8 @@ def dev_pixel_rule(inj: dict, feats: np.ndarray) -> tuple[float, float, list, li
         t0 = time.perf_counter()
         dups = di.find_near_duplicates(feats, neighbors=(dist, ind), images=inj["images"],
                                        pixel_threshold=t, candidate_fraction=cand)
-        sec = time.perf_counter() - t0
-        ev = dup_eval(inj, ours_partners(dups))
-        rec = float(np.mean([ev[k] for k in KINDS_DUP]))
-        f1 = 2 * rec * ev["precision"] / (rec + ev["precision"]) if rec + ev["precision"] > 0 else 0.0
-        rows.append((t, rec, ev["precision"], f1, ev, sec))
-    best = max(r[3] for r in rows)
-    return cand, max(r[0] for r in rows if r[3] >= best - 0.01), cand_rows, rows
+        rows.append(f1_row(t, inj, dups) + (time.perf_counter() - t0,))
+    return cand, largest_near_best(rows), cand_rows, rows
 
 
 # ----------------------------------------------------------------------------- ANN
@@ -634,12 +652,7 @@ def main(argv=None) -> None:
              "(recall over the 400 copies; precision over flagged images other than the injected "
              "outliers: a flagged image that is neither a copy nor its source counts as wrong even "
              "when it is a natural near duplicate):\n")
-    L.append("| fraction | recall | precision | F1 | " + " | ".join(KINDS_DUP) + " |")
-    L.append("|---|---|---|---|" + "---|" * len(KINDS_DUP))
-    for f, rec, prec, f1, e in grid:
-        mark = " (chosen)" if f == frac else ""
-        L.append(f"| {f}{mark} | {fmt(rec)} | {fmt(prec)} | {fmt(f1)} | "
-                 + " | ".join(fmt(e[k]) for k in KINDS_DUP) + " |")
+    L += f1_table("fraction", grid, frac)
     L.append(f"\nChosen {frac}; the library default `NEAR_DUPLICATE_FRACTION` is "
              f"{di.NEAR_DUPLICATE_FRACTION}{' (the same)' if frac == di.NEAR_DUPLICATE_FRACTION else ' (DIFFERENT: update it)'}.\n")
 
@@ -657,12 +670,7 @@ def main(argv=None) -> None:
         L.append(f"| {f}{mark} | " + " | ".join(fmt(e[k]) for k in KINDS_DUP) + " |")
     L.append("\nPixel threshold at that candidate fraction: the largest of the grid whose F1 is "
              "within 0.01 of the best:\n")
-    L.append("| pixel threshold | recall | precision | F1 | " + " | ".join(KINDS_DUP) + " | seconds |")
-    L.append("|---|---|---|---|" + "---|" * len(KINDS_DUP) + "---|")
-    for t_, rec, prec, f1, e, sec in pix_grid:
-        mark = " (chosen)" if t_ == pix_t else ""
-        L.append(f"| {t_}{mark} | {fmt(rec)} | {fmt(prec)} | {fmt(f1)} | "
-                 + " | ".join(fmt(e[k]) for k in KINDS_DUP) + f" | {sec:.1f} |")
+    L += f1_table("pixel threshold", pix_grid, pix_t, seconds=True)
     same = cand == di.PIXEL_CANDIDATE_FRACTION and pix_t == di.PIXEL_DUPLICATE_THRESHOLD
     L.append(f"\nChosen candidate fraction {cand}, pixel threshold {pix_t}; the library defaults "
              f"`PIXEL_CANDIDATE_FRACTION` {di.PIXEL_CANDIDATE_FRACTION}, "

@@ -63,7 +63,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _tables import shrinks, store_dir  # noqa: E402
+from _tables import shrinks, store_dir, write_table  # noqa: E402
 
 from labelnoise import training  # noqa: E402
 from labelnoise.cli.train import load_data  # noqa: E402
@@ -1062,15 +1062,7 @@ def main() -> None:
         sections += ["### Profile `gpu` (open)", "",
                      "Not run yet: `python benchmarks/train_cifar.py --profile gpu` on one GPU "
                      "(airbench-style net, full data; schedules in PROFILES in the script).", ""]
-    text = "\n".join(sections)
-    fewer = shrinks(text, args.markdown.read_text() if args.markdown.exists() else None)
-    if fewer and not args.force_render:
-        print(f"{args.markdown} shows {fewer[0]} runs, {args.store_dir} has {fewer[1]}: left as "
-              "it is (--force-render replaces it)")
-        return
-    args.markdown.parent.mkdir(parents=True, exist_ok=True)
-    args.markdown.write_text(text)
-    print(f"wrote {args.markdown}")
+    write_table("\n".join(sections), args.markdown, args.store_dir, args.force_render)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _tables import load_rows, refuse_empty_render, shrinks, store_dir
+from _tables import load_rows, refuse_empty_render, store_dir, write_table
 from _tables import mean_std_percent as _ms
 
 from labelnoise import noise, training
@@ -434,15 +434,7 @@ def main() -> None:
                         with store.open("a") as f:
                             f.write(json.dumps(row) + "\n")
     refuse_empty_render(rows, store, args.markdown)
-    text = render(rows, cost)
-    fewer = shrinks(text, args.markdown.read_text() if args.markdown.exists() else None)
-    if fewer and not args.force_render:
-        print(f"{args.markdown} shows {fewer[0]} runs, {store} has {fewer[1]}: left as it is "
-              "(--force-render replaces it)")
-        return
-    args.markdown.parent.mkdir(parents=True, exist_ok=True)
-    args.markdown.write_text(text)
-    print(f"wrote {args.markdown}")
+    write_table(render(rows, cost), args.markdown, store, args.force_render)
 
 
 if __name__ == "__main__":
