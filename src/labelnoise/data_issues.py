@@ -1110,18 +1110,17 @@ def near_duplicate_threshold(nn_distances, *, fraction: float = NEAR_DUPLICATE_F
     return float(fraction * np.median(pos)) if pos.size else 0.0
 
 
-def _verify_pairs(a, b, d, threshold, candidate_radius, images, images_other, pixel_threshold,
-                  chunk):
+def _verify_pairs(a, b, d, threshold, candidate_radius, images, images_other, pixel_threshold):
     """Keep the pairs closer than ``threshold`` and, of the others within
     ``candidate_radius``, those whose aligned pixel distance is below ``pixel_threshold``;
-    returns the kept ``(a, b, d, pixel)`` (pixel NaN where not computed)."""
-    pixel = np.full(a.size, np.nan)
+    returns the kept ``(a, b, d, pixel)`` (pixel NaN where not computed; None without
+    images)."""
     if images is None:
         keep = d < threshold
         return a[keep], b[keep], d[keep], None
     check = (d >= threshold) & (d < candidate_radius)
-    pixel[check] = aligned_pixel_distance(images, a[check], b[check], images_other=images_other,
-                                          chunk=chunk)
+    pixel = np.full(a.size, np.nan)
+    pixel[check] = aligned_pixel_distance(images, a[check], b[check], images_other=images_other)
     keep = (d < threshold) | (pixel < pixel_threshold)
     return a[keep], b[keep], d[keep], pixel[keep]
 
@@ -1223,7 +1222,7 @@ def find_near_duplicates(features, threshold: float | None = None, *, features_o
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         key = np.unique(lo * n + hi, return_index=True)[1]
         lo, hi, d, pixel = _verify_pairs(lo[key], hi[key], d[key], threshold, radius, images,
-                                         None, pixel_threshold, 4096)
+                                         None, pixel_threshold)
         mask = np.zeros(n, dtype=bool)
         mask[lo] = mask[hi] = True
         return Duplicates(_pairs_frame(lo, hi, d, pixel), _components(n, lo, hi), mask, None,
@@ -1238,7 +1237,7 @@ def find_near_duplicates(features, threshold: float | None = None, *, features_o
     rows = np.repeat(np.arange(q.shape[0]), kq)
     close = dq.ravel() < radius
     a, b, d, pixel = _verify_pairs(iq.ravel()[close], rows[close], dq.ravel()[close], threshold,
-                                   radius, images, images_other, pixel_threshold, 4096)
+                                   radius, images, images_other, pixel_threshold)
     mask = np.zeros(n, dtype=bool)
     mask[a] = True
     mask_other = np.zeros(q.shape[0], dtype=bool)
