@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import platform
 import sys
@@ -199,8 +200,9 @@ MEMORISE = dict(
              "lr 0.1, weight decay 5e-4, step schedule x0.1 at epochs 75 and 112 (no anneal to "
              "zero); every other method its paper's optimiser and schedule (listed under the "
              "table); noise drawn once over all 50,000 labels (seed 0), training seeds 0, 1, 2 "
-             "(chosen from the pilot below; at n = 4,000 CE memorises at sym50 and sym80, its "
-             "drop is valid at sym50 and 0.3 points short of the rule at sym80)",
+             "(chosen from a CPU pilot of CE, seed 0, in the table of commit 8d8ef22: at "
+             "n = 4,000 CE memorised at sym50 and sym80, its drop valid at sym50 and 0.3 points "
+             "short of the rule at sym80)",
     model="resnet20", n_train=4000, n_test=2000, seeds=(0, 1, 2),
     methods={
         "standard": dict(epochs=_E, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="step"),
@@ -315,12 +317,26 @@ PROTOCOL_NAMES = tuple(dict.fromkeys(
     ("standard", *(m for m, kw in MEMORISE["methods"].items() if "method" in kw), *METHODS)))
 
 
+def device_name() -> str:
+    """Where this process trains: ``"cuda (<GPU name>)"`` or ``"cpu (<n> threads)"``."""
+    if torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name()})"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
 def memorise_data(setting: str, n_train: int, n_test: int, data_root=None):
     """(train images, given labels, clean labels, test images, test labels, noise rate) of the
     memorisation protocol: a fixed class-balanced subset of ``n_train`` CIFAR-10 training
     images (seed 0, chosen on the clean labels), the given labels of ``setting`` (synthetic
     noise drawn once over all 50,000 labels with seed 0, or the CIFAR-10N label set of the
     same images), and a fixed class-balanced subset of ``n_test`` test images (seed 0)."""
+    return tuple(a.copy() if isinstance(a, np.ndarray) else a
+                 for a in _memorise_data(setting, n_train, n_test, data_root))
+
+
+@functools.lru_cache(maxsize=len(MEMORISE_SETTINGS))
+def _memorise_data(setting: str, n_train: int, n_test: int, data_root=None):
+    """:func:`memorise_data`, cached per process (a worker loads CIFAR-10 once)."""
     from labelnoise import datasets, noise
     from labelnoise.cli.train import parse_noise
 
@@ -378,7 +394,7 @@ def memorise_run(method: str, setting: str, seed: int, model: str, n_train: int,
         last_memorised=hist[-1].get("memorised"),
         sec_per_epoch=round(float(np.median([h["seconds"] for h in hist])), 3),
         wall_seconds=round(wall, 1), resumed=resume, torch=torch.__version__,
-        device=f"cpu ({torch.get_num_threads()} threads)",
+        device=device_name(),
         hyperparameters=given_kw,
         **({"estimated_noise_rate": estimate[0]} if estimate else {}),
         history=[{k: h.get(k) for k in keep} for h in hist])
@@ -480,41 +496,187 @@ def adoptable_pilots(pilot: list[dict], done: set) -> list[dict]:
     return out
 
 
-def run_memorise(work_dir: Path, methods, settings, seeds, data_root=None,
-                 progress=False, store_dir: Path | None = None) -> list[dict]:
-    """Run the protocol's (method, setting, seed) runs not yet cached in
-    ``store_dir/memorise.jsonl`` (each run also resumes from its per-epoch checkpoint under
-    ``work_dir``)."""
-    store_dir = store_dir or work_dir
+#: a method's wall time per run relative to CE's (the cpu-small and memorise tables; the
+#: losses swapped into CE's loop about 1.1-1.4): orders the queue of a parallel run
+MEMORISE_COST = {"standard": 1.0, "elr": 1.0, "gce": 1.1, "forward": 1.1, "ldr-kl": 1.2,
+                 "ill": 1.4, "coteaching": 2.0, "rdcr": 2.3, "elr-plus": 2.6, "dividemix": 8.0}
+#: the hyperparameters counted in epochs (or steps), scaled with ``epochs`` by a smoke run
+EPOCH_KEYS = ("warmup_epochs", "decay_start", "lr_decay_epoch", "num_gradual", "rampup_epochs",
+              "ema_rampup_steps", "milestones")
+
+
+def job_order(job: tuple) -> tuple:
+    """Sort key of a (method, setting, seed) job: CE's seed 0 of every setting first, then
+    the seed 0 of the methods that cost at most 2 CE-runs (cheapest first), then CE's
+    further seeds, then the seed 0 of the costlier methods, then the others' further seeds
+    (so that a run stopped early leaves the most comparable table)."""
+    method, setting, seed = job
+    cost = MEMORISE_COST.get(method, 10.0)
+    if method == "standard":
+        tier = 0 if seed == 0 else 2
+    else:
+        tier = (1 if cost <= 2 else 3) if seed == 0 else 4
+    return (tier, seed, cost, MEMORISE_SETTINGS.index(setting), method)
+
+
+def smoke_kwargs(kw: dict, epochs: int) -> dict:
+    """``kw`` shortened to ``epochs`` (the keys of :data:`EPOCH_KEYS` scaled by
+    ``epochs / kw["epochs"]``): to check every method's code path on a new machine."""
+    f = epochs / kw["epochs"]
+    out = dict(kw, epochs=epochs)
+    for key in EPOCH_KEYS:
+        if key in out:
+            v = out[key]
+            out[key] = ([max(1, round(m * f)) for m in v] if isinstance(v, list)
+                        else max(1, round(v * f)) if isinstance(v, int) else max(1.0, v * f))
+    return out
+
+
+def append_row(store: Path, row: dict) -> None:
+    """Append ``row`` as one JSON line to ``store`` under an exclusive lock (several worker
+    processes share one store)."""
+    import fcntl
+
+    with store.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+
+
+def pending_jobs(store_dir: Path, methods, settings, seeds) -> list[tuple]:
+    """The (method, setting, seed) runs of the protocol not yet cached in
+    ``store_dir/memorise.jsonl``, in :func:`job_order`; finished pilots that are protocol
+    runs are adopted into the store first (not trained twice)."""
     store = store_dir / "memorise.jsonl"
-    rows = current_rows(load_rows(store))
-    done = {(r["method"], r["setting"], r["seed"]) for r in rows}
+    done = {(r["method"], r["setting"], r["seed"]) for r in current_rows(load_rows(store))}
     for row in adoptable_pilots(load_rows(store_dir / "memorise-pilot.jsonl"), done):
         if row["setting"] in settings and "standard" in methods and 0 in seeds:
-            rows.append(row)
             done.add(("standard", row["setting"], 0))
-            with store.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-    for setting in settings:
-        for method in methods:
-            if method not in MEMORISE["methods"]:
-                continue
-            for seed in seeds:
-                if (method, setting, seed) in done:
-                    continue
-                row = memorise_run(method, setting, seed, MEMORISE["model"],
-                                   MEMORISE["n_train"], MEMORISE["n_test"],
-                                   method_kwargs(method, setting), work_dir=work_dir,
-                                   tag=f"{method}-{setting}-seed{seed}-"
-                                       f"{config_digest(method_kwargs(method, setting))}",
-                                   data_root=data_root,
-                                   progress=progress)
-                print(json.dumps({k: v for k, v in row.items()
-                                  if k not in ("history", "hyperparameters")}), flush=True)
-                rows.append(row)
-                with store.open("a") as f:
-                    f.write(json.dumps(row) + "\n")
-    return rows
+            append_row(store, row)
+    jobs = [(m, s, seed) for s in settings for m in methods if m in MEMORISE["methods"]
+            for seed in seeds if (m, s, seed) not in done]
+    return sorted(jobs, key=job_order)
+
+
+def memorise_job(job: tuple, *, work_dir: Path, store_dir: Path, data_root=None,
+                 progress=False, smoke: int | None = None, workers: int = 1) -> dict:
+    """Train one (method, setting, seed) run of the protocol (resuming its checkpoint) and
+    append its row to ``store_dir/memorise.jsonl``. ``smoke``: that many epochs on 200
+    training and 100 test images (rows then differ in their hyperparameters and are never
+    rendered as protocol runs). ``workers``: how many runs share the machine (recorded)."""
+    method, setting, seed = job
+    kw = method_kwargs(method, setting)
+    n_train, n_test = MEMORISE["n_train"], MEMORISE["n_test"]
+    if smoke:
+        kw, n_train, n_test = smoke_kwargs(kw, smoke), 200, 100
+    row = memorise_run(method, setting, seed, MEMORISE["model"], n_train, n_test, kw,
+                       work_dir=work_dir,
+                       tag=f"{method}-{setting}-seed{seed}-{config_digest(kw)}"
+                           + (f"-n{n_train}" if smoke else ""),
+                       data_root=data_root, progress=progress)
+    row["workers"] = workers
+    print(json.dumps({k: v for k, v in row.items() if k not in ("history", "hyperparameters")}),
+          flush=True)
+    append_row(store_dir / "memorise.jsonl", row)
+    return row
+
+
+def run_memorise(work_dir: Path, methods, settings, seeds, data_root=None,
+                 progress=False, store_dir: Path | None = None, smoke: int | None = None) -> None:
+    """Run the protocol's (method, setting, seed) runs not yet cached in
+    ``store_dir/memorise.jsonl`` one after another (each run also resumes from its
+    per-epoch checkpoint under ``work_dir``)."""
+    store_dir = store_dir or work_dir
+    for job in pending_jobs(store_dir, methods, settings, seeds):
+        memorise_job(job, work_dir=work_dir, store_dir=store_dir, data_root=data_root,
+                     progress=progress, smoke=smoke)
+
+
+def _memorise_worker(jobs, cfg: dict) -> None:
+    """A worker process of :func:`run_memorise_parallel`: takes jobs from the shared queue
+    until it is empty or ``cfg["stop_at"]`` (a wall-clock time) has passed, skipping a job
+    that would not finish before ``cfg["kill_at"]`` at the pace of the worker's last run
+    (seconds per CE-run, :data:`MEMORISE_COST`); a job that raises is logged (with its
+    traceback, to ``store_dir/memorise-errors.log``) and skipped."""
+    import queue
+    import traceback
+
+    torch.set_num_threads(cfg["threads"])
+    pace = None  # wall seconds per unit of MEMORISE_COST, from this worker's last run
+    while time.time() < cfg["stop_at"]:
+        try:
+            job = jobs.get_nowait()
+        except queue.Empty:
+            return
+        cost = MEMORISE_COST.get(job[0], 10.0)
+        if pace is not None and time.time() + 1.1 * pace * cost > cfg["kill_at"]:
+            print(f"[{time.time() - cfg['t0']:.0f}s] skip {job}: "
+                  f"~{pace * cost:.0f} s would pass the kill time", flush=True)
+            continue
+        print(f"[{time.time() - cfg['t0']:.0f}s] start {job}", flush=True)
+        started = time.time()
+        try:
+            memorise_job(job, work_dir=cfg["work_dir"], store_dir=cfg["store_dir"],
+                         data_root=cfg["data_root"], smoke=cfg["smoke"],
+                         workers=cfg["workers"])
+            pace = (time.time() - started) / cost
+        except Exception:
+            text = traceback.format_exc()
+            print(f"[{time.time() - cfg['t0']:.0f}s] FAILED {job}: {text.splitlines()[-1]}",
+                  flush=True)
+            with (cfg["store_dir"] / "memorise-errors.log").open("a") as f:
+                f.write(f"{job}\n{text}\n")
+
+
+def run_memorise_parallel(work_dir: Path, methods, settings, seeds, *, workers: int,
+                          data_root=None, store_dir: Path | None = None, threads: int = 1,
+                          stop_after: float | None = None, kill_after: float | None = None,
+                          smoke: int | None = None) -> None:
+    """Run the pending protocol runs in ``workers`` processes (for a GPU, where one small
+    network leaves most of the device idle), taking the jobs in :func:`job_order`. No job
+    is started ``stop_after`` seconds after the launch; at ``kill_after`` seconds the
+    workers still training are stopped (their checkpoints stay under ``work_dir``, so a
+    later invocation resumes them) and the epochs they reached are printed."""
+    import multiprocessing as mp
+
+    store_dir = store_dir or work_dir
+    jobs = pending_jobs(store_dir, methods, settings, seeds)
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    for job in jobs:
+        queue.put(job)
+    t0 = time.time()
+    cfg = dict(t0=t0, stop_at=t0 + (stop_after if stop_after is not None else float("inf")),
+               kill_at=t0 + (kill_after if kill_after is not None else float("inf")),
+               threads=threads, work_dir=work_dir, store_dir=store_dir, data_root=data_root,
+               smoke=smoke, workers=workers)
+    print(f"{len(jobs)} runs pending, {workers} workers", flush=True)
+    procs = [ctx.Process(target=_memorise_worker, args=(queue, cfg)) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    deadline = t0 + kill_after if kill_after is not None else None
+    for p in procs:
+        p.join(None if deadline is None else max(0.0, deadline - time.time()))
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+            p.join()
+    report_unfinished(work_dir)
+
+
+def report_unfinished(work_dir: Path) -> None:
+    """Print the epochs reached and the median seconds per epoch of every run whose
+    checkpoint is under ``work_dir/memorise-ckpt`` (finished ones included)."""
+    for path in sorted((work_dir / "memorise-ckpt").glob(f"*/{engine.CHECKPOINT_NAME}")):
+        try:
+            hist = engine._unpack(torch.load(path, map_location="cpu",
+                                             weights_only=True))["history"]
+        except Exception as exc:  # a checkpoint cut short by the kill
+            print(f"{path.parent.name}: unreadable checkpoint ({exc.__class__.__name__})")
+            continue
+        secs = [h["seconds"] for h in hist]
+        print(f"{path.parent.name}: {len(hist)} epochs, "
+              f"{np.median(secs) if secs else float('nan'):.2f} s/epoch", flush=True)
 
 
 def _save_figure(fig, axes, title: str, path: Path) -> None:
@@ -654,16 +816,35 @@ def superseded_line(superseded) -> str:
             f"(epoch {r['best_epoch']})" for r in superseded) + "."
 
 
+def machine_line(rows: list[dict]) -> str:
+    """The ``Machine:`` paragraph of the memorise section, from the rows' ``device``,
+    ``torch`` and ``workers`` fields (CPU when no row names a device)."""
+    devices = sorted({r.get("device", "cpu") for r in rows}) or ["cpu"]
+    torches = sorted({r.get("torch", torch.__version__) for r in rows}) or [torch.__version__]
+    workers = sorted({r.get("workers", 1) for r in rows}) or [1]
+    if all(d.startswith("cpu") for d in devices):
+        where = (f"2-core CPU, 24 GB, torch {', '.join(torches)}, "
+                 f"{', '.join(d[5:-1] for d in devices)}; runs made one after another, the CPU "
+                 "at times shared with lighter jobs")
+    else:
+        where = (f"{', '.join(devices)} (the device machine lent to the session; bfloat16 "
+                 f"autocast), torch {', '.join(torches)}; runs made "
+                 f"{'/'.join(str(w) for w in workers)} at a time, one process each "
+                 "(`--workers`), sharing the GPU")
+    return (f"Machine: {where}; rendered {time.strftime('%Y-%m-%d')} from the cached runs "
+            "(each run's s/epoch below).")
+
+
 def render_memorise(rows: list[dict], pilot: list[dict], superseded=()) -> str:
     lines = ["### Profile `memorise` (does CE memorise the noisy labels? the protocol where robust "
              "methods should pay)", "",
              "Command: `flock /tmp/labelnoise-heavy.lock nice -n 5 python benchmarks/train_cifar.py "
              "--profile memorise --data-root DIR [--methods ...] [--settings ...] [--seeds 0,1,2]` "
              "(each run checkpointed every epoch and resumed; finished runs cached in "
-             "`memorise.jsonl`).", "",
-             f"Machine: 2-core CPU, 24 GB, torch {torch.__version__}, 2 threads; rendered "
-             f"{time.strftime('%Y-%m-%d')} from the cached runs (each run's s/epoch below; "
-             "runs made one after another, the CPU at times shared with lighter jobs).", "",
+             "`memorise.jsonl`); on a GPU add `--workers 10 --threads 1` (ten runs at a time, "
+             "cheapest and most comparable first; `--stop-after` / `--kill-after` fit a lease, "
+             "unfinished runs resume from their checkpoints).", "",
+             machine_line(rows), "",
              f"Protocol: **{MEMORISE['protocol']}**", "",
              "Validity: the protocol counts only where CE memorises: its last-epoch training "
              "accuracy on the given (noisy) labels passes 90%, and its last-epoch clean test "
@@ -721,7 +902,9 @@ def render_memorise(rows: list[dict], pilot: list[dict], superseded=()) -> str:
                 tr = [r["last_train_acc_given"] for r in g if r["last_train_acc_given"] is not None]
                 ce_g = groups.get((setting, "standard"))
                 spe = np.mean([r["sec_per_epoch"] for r in g])
-                rel = (f"{_fastest(g) / _fastest(ce_g):.1f}x" if ce_g else "-")
+                # runs sharing a GPU (workers > 1) time-slice it: no cost ratio
+                rel = (f"{_fastest(g) / _fastest(ce_g):.1f}x"
+                       if ce_g and all(r.get("workers", 1) == 1 for r in g + ce_g) else "-")
                 lines.append(
                     f"| {setting} | {100 * g[0]['noise_rate']:.1f}% | {method} | {len(g)} | "
                     f"{_ms([r['last_acc'] for r in g])} | {_ms([r['best_acc'] for r in g])} | "
@@ -744,12 +927,21 @@ def render_memorise(rows: list[dict], pilot: list[dict], superseded=()) -> str:
                       + "; ".join(adopted) + ".", ""]
         if superseded:
             lines += [superseded_line(superseded), ""]
+        shared = max(r.get("workers", 1) for r in rows)
         lines += ["s/epoch: median wall seconds per epoch (training, test evaluation and the "
                   "memorisation diagnostic); the ratio to CE compares the runs' fastest epochs "
-                  "(the least disturbed by other jobs), of runs made one after another on the "
-                  "same machine, not in one process.", ""]
+                  "(the least disturbed by other jobs)"
+                  + (f". Here the runs were made {shared} at a time, each in its own process "
+                     "sharing one GPU: an epoch's time is the run's share of the GPU, so no "
+                     "ratio is shown (it would say nothing about a method's cost; the CPU "
+                     "ratios are in the budget text above)." if shared > 1 else
+                     ", of runs made one after another on the same machine, not in one "
+                     "process."), ""]
         lines.append(f"Total wall time of these rows: "
-                     f"{sum(r['wall_seconds'] for r in rows) / 3600:.2f} h.")
+                     f"{sum(r['wall_seconds'] for r in rows) / 3600:.2f} h"
+                     + (f" (made {shared} at a time: about "
+                        f"{sum(r['wall_seconds'] / r.get('workers', 1) for r in rows) / 60:.0f}"
+                        " min elapsed)." if shared > 1 else "."))
         lines += ["", "Hyperparameters of the methods in the table (the profile; the "
                   "noise-dependent ones from the registry: Co-teaching's forget rate = the "
                   "noise rate; DivideMix's lambda_u and confidence penalty; ELR's lambda / "
@@ -780,7 +972,15 @@ def render_memorise(rows: list[dict], pilot: list[dict], superseded=()) -> str:
 
 def load_rows(path: Path) -> list[dict]:
     """The cached result rows of one profile (method names as the registry spells them)."""
-    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    rows = []
+    lines = path.read_text().splitlines() if path.exists() else []
+    for i, line in enumerate(lines):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i < len(lines) - 1:
+                raise ValueError(f"{path}, line {i + 1}: not a JSON row") from None
+            print(f"{path}: last line is cut short (a run killed while writing it); skipped")
     for r in rows:
         r["method"] = RENAMED.get(r["method"], r["method"])
     return rows
@@ -1002,6 +1202,18 @@ def main() -> None:
     parser.add_argument("--force-render", action="store_true",
                         help="replace a table even when it would show fewer runs")
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="memorise profile: train this many runs at once, each in its own "
+                             "process (on a GPU; --threads is then per worker)")
+    parser.add_argument("--stop-after", type=float, default=None,
+                        help="with --workers: start no run after this many seconds")
+    parser.add_argument("--kill-after", type=float, default=None,
+                        help="with --workers: stop the workers after this many seconds "
+                             "(unfinished runs resume from their checkpoints next time)")
+    parser.add_argument("--smoke", type=int, default=None,
+                        help="memorise profile: check the code paths with this many epochs "
+                             "on 200 images (rows never rendered as protocol runs; use a "
+                             "scratch --store-dir)")
     parser.add_argument("--pilot", default=None,
                         help="memorise profile: run these pilot tags of MEMORISE_PILOT "
                              "(comma-separated; 'all') instead of the protocol")
@@ -1017,9 +1229,20 @@ def main() -> None:
         args.work_dir.mkdir(parents=True, exist_ok=True)
         if not args.render_only:
             settings = [s for s in args.settings.split(",") if s in MEMORISE_SETTINGS]
-            run_memorise(args.work_dir, [m for m in args.methods.split(",") if m],
-                         settings, [int(x) for x in args.seeds.split(",")], args.data_root,
-                         args.progress, args.store_dir)
+            methods = [m for m in args.methods.split(",") if m]
+            seeds = [int(x) for x in args.seeds.split(",")]
+            args.store_dir.mkdir(parents=True, exist_ok=True)
+            if args.workers > 1:
+                run_memorise_parallel(args.work_dir, methods, settings, seeds,
+                                      workers=args.workers, data_root=args.data_root,
+                                      store_dir=args.store_dir, threads=args.threads,
+                                      stop_after=args.stop_after, kill_after=args.kill_after,
+                                      smoke=args.smoke)
+            else:
+                run_memorise(args.work_dir, methods, settings, seeds, args.data_root,
+                             args.progress, args.store_dir, args.smoke)
+            if args.smoke:
+                return
         write_memorise_section(args.work_dir, args.markdown, args.store_dir, args.force_render)
         return
     methods = [m for m in args.methods.split(",") if m]

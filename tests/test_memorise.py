@@ -1,5 +1,7 @@
 """The per-epoch memorisation diagnostic of the training engine (engine.Memorisation)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -282,3 +284,71 @@ def test_benchmark_keeps_runs_in_the_repository_and_refuses_an_empty_render(scri
     assert proc.returncode == 0, proc.stderr
     assert "left as it is" in proc.stdout + proc.stderr
     assert md.read_text() == "old table\n"
+
+
+def test_memorise_queue_order_smoke_scaling_and_pending_jobs(tmp_path):
+    bench = _bench("train_cifar")
+    methods, settings = list(bench.MEMORISE["methods"]), list(bench.MEMORISE_SETTINGS)
+    jobs = bench.pending_jobs(tmp_path, methods, settings, [0, 1, 2])
+    assert len(jobs) == len(methods) * len(settings) * 3 == len(set(jobs))
+    # CE's seed 0 of every setting first, then the cheap methods' seed 0, then CE's other
+    # seeds, then the costly methods' seed 0; DivideMix (8 CE-runs) last within a seed
+    assert jobs[:5] == [("standard", s, 0) for s in settings]
+    first_ce_seed1 = jobs.index(("standard", settings[0], 1))
+    cheap = {m for m in methods if bench.MEMORISE_COST[m] <= 2} - {"standard"}
+    assert {j[0] for j in jobs[5:first_ce_seed1]} == cheap
+    assert all(j[2] == 0 for j in jobs[5:first_ce_seed1])
+    assert jobs[first_ce_seed1:first_ce_seed1 + 10] == sorted(
+        [("standard", s, seed) for seed in (1, 2) for s in settings], key=bench.job_order)
+    assert jobs.index(("dividemix", "aggre", 0)) < jobs.index(("elr", "sym50", 1))
+    assert set(bench.MEMORISE_COST) == set(methods)
+    # runs in the store (with the profile's hyperparameters) are not pending
+    row = dict(method="elr", setting="sym80", seed=1,
+               hyperparameters=bench.method_kwargs("elr", "sym80"))
+    bench.append_row(tmp_path / "memorise.jsonl", row)
+    bench.append_row(tmp_path / "memorise.jsonl", dict(row, seed=2, hyperparameters={}))
+    left = bench.pending_jobs(tmp_path, ["elr"], ["sym80"], [0, 1, 2])
+    assert left == [("elr", "sym80", 0), ("elr", "sym80", 2)]
+    # a row cut short by a kill (last line) is skipped; a bad line elsewhere is an error
+    store = tmp_path / "memorise.jsonl"
+    store.write_text(store.read_text() + '{"method": "elr", "sett')
+    assert len(bench.load_rows(store)) == 2
+    store.write_text('{"x\n' + store.read_text())
+    with pytest.raises(ValueError, match="line 1"):
+        bench.load_rows(store)
+    # a smoke run scales every epoch-counted setting with the epochs
+    kw = bench.method_kwargs("coteaching", "sym50")
+    short = bench.smoke_kwargs(kw, 15)
+    assert short["epochs"] == 15 and short["decay_start"] == pytest.approx(6.0)
+    assert short["num_gradual"] == 1 and short["lr"] == kw["lr"]
+    elr = bench.smoke_kwargs(bench.method_kwargs("elr", "asym40"), 15)
+    assert elr["milestones"] == [5, 10]
+    assert bench.smoke_kwargs(bench.method_kwargs("forward", "sym50"), 15)["warmup_epochs"] == 3
+
+
+def test_memorise_machine_line_names_the_device_and_sharing():
+    bench = _bench("train_cifar")
+    cpu = [dict(device="cpu (2 threads)", torch="2.13.0+cpu")]
+    assert "2-core CPU" in bench.machine_line(cpu) and "one after another" in bench.machine_line(cpu)
+    gpu = [dict(device="cuda (NVIDIA H200)", torch="2.11.0+cu130", workers=10)]
+    line = bench.machine_line(gpu)
+    assert "cuda (NVIDIA H200)" in line and "10 at a time" in line and "2-core" not in line
+
+
+def test_memorise_parallel_workers_run_every_job_once(tmp_path, monkeypatch, data_root):
+    """Two worker processes on a tiny smoke configuration (real CIFAR-10 and CIFAR-10N
+    labels): every job's row lands in the store once, with the worker count."""
+    import importlib
+
+    # spawned workers import the script by name: the parent must use that same module
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    bench = importlib.import_module("train_cifar")
+    root = str(data_root)
+    jobs = [("standard", "sym50", 0), ("gce", "aggre", 0), ("standard", "aggre", 0)]
+    monkeypatch.setattr(bench, "pending_jobs", lambda *a, **k: list(jobs))
+    bench.run_memorise_parallel(tmp_path / "work", [], [], [], workers=2, data_root=root,
+                                store_dir=tmp_path, smoke=1)
+    rows = bench.load_rows(tmp_path / "memorise.jsonl")
+    assert sorted((r["method"], r["setting"], r["seed"]) for r in rows) == sorted(jobs)
+    assert all(r["workers"] == 2 and r["epochs"] == 1 and r["n_train"] == 200 for r in rows)
+    assert not (tmp_path / "memorise-errors.log").exists()
