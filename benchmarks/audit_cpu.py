@@ -1,6 +1,8 @@
 """Benchmark of `labelnoise audit` on this machine: wall time and detection quality.
 
-Parts (each saves runs/audit-bench/<part>.json; the markdown is rebuilt from all saved parts):
+Parts (each saves its result as ``benchmarks/results/raw/audit_cpu/<part>.json``, committed, so
+that a fresh machine re-renders the tables instead of losing them; the audits' own output
+folders stay under runs/audit-bench/; the markdown is rebuilt from all saved parts):
 
 * ``full``: the default audit (CIFAR-10 train images + CIFAR-10N ``worse`` labels,
   default model and folds), timed end to end (loading, cross-validation, noise
@@ -26,11 +28,20 @@ import argparse
 import datetime
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
+from labelnoise import _io  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
+#: the audits' output folders (pred_probs.npy, issues.csv, report.html: not committed)
 WORK = REPO / "runs" / "audit-bench"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _tables import store_dir  # noqa: E402
+
+#: one JSON file per part (committed beside the tables)
+STORE = store_dir("audit_cpu")
 SHARED = REPO.parent / "shared" / "data"
 MACHINE = "2-core CPU, 24 GB, torch 2.13.0+cpu"
 
@@ -89,7 +100,7 @@ def part_rescore(data_root):
 
     d = load_cifar10n("worse", data_root=data_root, load_images=False)
     for part in ("full", "quick"):
-        f = WORK / f"{part}.json"
+        f = STORE / f"{part}.json"
         if not f.exists():
             continue
         r = json.loads(f.read_text())
@@ -100,7 +111,7 @@ def part_rescore(data_root):
                  noise_rate_estimated=float(res.noise.noise_rate),
                  num_flagged=res.num_issues, rescored=str(datetime.date.today()),
                  features=feature_label_issues(WORK / part))
-        f.write_text(json.dumps(r, indent=1))
+        _io.write_text(f, json.dumps(r, indent=1))
     return None
 
 
@@ -136,7 +147,7 @@ def render() -> str:
         "those of the flagged set.", "",
     ]
     for part, title in (("full", "default audit"), ("quick", "`--quick`")):
-        f = WORK / f"{part}.json"
+        f = STORE / f"{part}.json"
         if not f.exists():
             continue
         r = json.loads(f.read_text())
@@ -153,6 +164,10 @@ def render() -> str:
             f"{r['noise_rate_estimated']:.4f} | {m['auprc']:.4f} | {m['precision']:.4f} | "
             f"{m['recall']:.4f} | {m['f1']:.4f} |", "",
         ]
+        if r["settings"].get("data-issue checks"):
+            lines += [f"Of the wall time, the data-issue checks (outliers, near duplicates with "
+                      f"the pixel check, exact duplicates, kNN label issues) took "
+                      f"{r['settings']['data-issue checks']}.", ""]
         feats = r.get("features")
         if feats:
             lines += [
@@ -195,7 +210,7 @@ def render() -> str:
         "GPU: not measured (no GPU in this session); with CUDA the audit uses "
         "`GPU_IMAGE_PRESET` (airbench, 5 folds, 16 epochs).", "",
     ]
-    f = WORK / "pred-probs.json"
+    f = STORE / "pred-probs.json"
     if f.exists():
         rows = json.loads(f.read_text())
         lines += [
@@ -218,17 +233,18 @@ def main() -> None:
     ap.add_argument("--data-root", default=None, help="holds cifar-10-batches-py and cifar-10n")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
+    STORE.mkdir(parents=True, exist_ok=True)
     parts = {"full": part_full, "quick": part_quick, "pred-probs": part_pred_probs,
              "rescore": part_rescore}
     for name in args.parts.split(","):
         result = parts[name](args.data_root)
         if result is None:
             continue
-        (WORK / f"{name}.json").write_text(json.dumps(result, indent=1))
+        _io.write_text(STORE / f"{name}.json", json.dumps(result, indent=1))
         print(name, json.dumps(result)[:600], flush=True)
     out = REPO / "benchmarks" / "results" / "audit.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render())
+    _io.write_text(out, render())
     print(f"wrote {out}")
 
 
