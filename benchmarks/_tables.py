@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from labelnoise import _io
+
 #: where the benchmark scripts keep their finished runs (one folder per script, committed):
 #: a machine's caches do not survive a move to a fresh machine, the repository does, so a
 #: table can always be re-rendered and extended from its runs
@@ -63,7 +65,7 @@ def write_table(text: str, markdown: Path, store: Path, force: bool = False) -> 
               "(--force-render replaces it)")
         return
     markdown.parent.mkdir(parents=True, exist_ok=True)
-    markdown.write_text(text)
+    _io.write_text(markdown, text)
     print(f"wrote {markdown}")
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from labelnoise import _io
+
 HERE = Path(__file__).parent
 ORDER = ["detection", "detection_dev", "speed", "datasets", "consensus", "training",
          "training_features", "audit"]
@@ -26,7 +28,7 @@ def main() -> None:
     names += sorted(p.stem for p in (HERE / "results").glob("*.md") if p.stem not in ORDER)
     for name in names:
         parts.append((HERE / "results" / f"{name}.md").read_text().strip() + "\n")
-    (HERE / "RESULTS.md").write_text("\n".join(parts))
+    _io.write_text(HERE / "RESULTS.md", "\n".join(parts))
     print(f"wrote {HERE / 'RESULTS.md'} ({', '.join(names)})")
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
+from labelnoise import _io
 from labelnoise.datasets import load_cifar10n
 from labelnoise.multiannotator import Annotations, consensus_labels, majority_vote
 
@@ -206,7 +207,7 @@ def write_markdown(rows, model_rows, scale, n_sel, ann) -> None:
     ]
     out = HERE / "results" / "consensus.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines))
+    _io.write_text(out, "\n".join(lines))
     print(f"wrote {out}")
 
 

@@ -36,6 +36,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+from labelnoise import _io  # noqa: E402
 
 RESULT = ROOT / "benchmarks" / "results" / "ddp.md"
 
@@ -195,7 +196,7 @@ def main(argv=None) -> None:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        RESULT.write_text(text, encoding="utf-8")
+        _io.write_text(RESULT, text)
 
 
 if __name__ == "__main__":

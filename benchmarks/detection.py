@@ -30,6 +30,7 @@ from sklearn.metrics import (
 )
 
 import labelnoise
+from labelnoise import _io
 from labelnoise import filter as lfilter
 from labelnoise import rank as lrank
 
@@ -174,7 +175,7 @@ def main() -> None:
               "expected F1 of the `pooled` probability (Nan et al. 2012; cut-off at P(wrong) = F/2, "
               "Lipton et al. 2014).", ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
+    _io.write_text(args.out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -38,6 +38,7 @@ from sklearn.metrics import average_precision_score, f1_score
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import detection_cases  # noqa: E402
 
+from labelnoise import _io  # noqa: E402
 from labelnoise import filter as lfilter  # noqa: E402
 from labelnoise import rank as lrank  # noqa: E402
 from labelnoise.issues import find_issues  # noqa: E402
@@ -277,9 +278,9 @@ def main() -> None:
             f"{r['score'][bs]:.4f} ({bs}) | {r['filter'][lfilter.DEFAULT_FILTER]:.4f} | "
             f"{r['filter'][bf]:.4f} ({bf}) |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
+    _io.write_text(args.out, "\n".join(lines) + "\n")
     if args.json:
-        args.json.write_text(json.dumps(rows))
+        _io.write_text(args.json, json.dumps(rows))
     print("\n".join(lines[:40]))
 
 

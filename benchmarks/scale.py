@@ -43,6 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from labelnoise import _io  # noqa: E402
 from labelnoise._validation import chunk_rows  # noqa: E402
 
 RESULT = ROOT / "benchmarks" / "results" / "scale.md"
@@ -281,7 +282,7 @@ def write_markdown(args, results, rows, make_s, worker_counts) -> None:
     if len(mem_ns) >= 2:
         a, b, res = _fit(mem_ns, [r["memory_s"] for r in results if r.get("memory_s") is not None])
         lines.append(f"| in-memory (2 threads) | {a:.2f} | {b * 1e9:.0f} | {res:.1%} |")
-    RESULT.write_text("\n".join(lines) + "\n")
+    _io.write_text(RESULT, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from labelnoise import _io
 from labelnoise.filter import DEFAULT_FILTER
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "bench"
@@ -214,7 +215,7 @@ def main() -> None:
         lines.append("For a memory-mapped input the resident set includes the file's pages cached by the kernel while "
                      "they are read; they are reclaimable, and the library's own working memory is a few N-length arrays and a few chunks of 2 MiB.")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
+    _io.write_text(args.out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

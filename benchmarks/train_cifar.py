@@ -66,7 +66,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _tables import shrinks, store_dir, write_table  # noqa: E402
 
-from labelnoise import training  # noqa: E402
+from labelnoise import _io, training  # noqa: E402
 from labelnoise.cli.train import load_data  # noqa: E402
 from labelnoise.training import engine  # noqa: E402
 
@@ -1175,7 +1175,7 @@ def write_memorise_section(work_dir: Path, markdown: Path, store_dir: Path | Non
         text = text[:i] + section + text[i:]
     else:
         text = text.rstrip() + "\n\n" + section
-    markdown.write_text(text)
+    _io.write_text(markdown, text)
     print(f"wrote {markdown}")
 
 

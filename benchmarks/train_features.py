@@ -45,7 +45,7 @@ import torch
 from _tables import load_rows, refuse_empty_render, store_dir, write_table
 from _tables import mean_std_percent as _ms
 
-from labelnoise import noise, training
+from labelnoise import _io, noise, training
 from labelnoise.estimators import ELR_ON_FEATURES
 
 HERE = Path(__file__).parent
@@ -412,7 +412,7 @@ def main() -> None:
                 c = cost_one(dataset, m, args)
                 print(json.dumps(c), flush=True)
                 cost = [r for r in cost if (r["dataset"], r["method"]) != (dataset, m)] + [c]
-        cost_store.write_text("".join(json.dumps(r) + "\n" for r in cost))
+        _io.write_text(cost_store, "".join(json.dumps(r) + "\n" for r in cost))
     if not args.render_only and not args.cost:
         # a cached run counts only if it was made with today's hyperparameters
         rows = [r for r in rows if r.get("hyperparameters", {}).get("lam") in (
