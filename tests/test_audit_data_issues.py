@@ -285,3 +285,21 @@ def test_resume_keeps_the_fold_features(tmp_path, monkeypatch):
         assert issues["outlier_score"].notna().all()
     finally:
         torch.set_num_threads(threads)
+
+
+def test_grayscale_image_arrays_are_images_for_both_duplicate_checks():
+    """(N, H, W) arrays are grayscale images for the exact-duplicate check and the pixel
+    check alike; (N, D) tables and embeddings are rows and get no pixel check."""
+    from types import SimpleNamespace
+
+    from labelnoise import audit as laudit
+
+    for shape in ((5, 8, 8), (5, 8, 8, 3)):
+        data = SimpleNamespace(inputs=np.zeros(shape, np.uint8))
+        inputs, what = laudit._raw_inputs(data)
+        assert inputs is data.inputs and what.startswith("images")
+        assert laudit._pixel_images(data) is data.inputs
+    rows = SimpleNamespace(inputs=np.zeros((5, 4)))
+    assert laudit._raw_inputs(rows)[1].startswith("input rows")
+    assert laudit._pixel_images(rows) is None
+    assert laudit._raw_inputs(SimpleNamespace(inputs=None)) == (None, None)

@@ -785,7 +785,7 @@ def _raw_inputs(data: AuditData):
     paths = getattr(inputs, "paths", None)
     if paths is not None:  # an image folder: identical files
         return (Path(q).read_bytes() for q in paths), "image files (compared byte for byte)"
-    if isinstance(inputs, np.ndarray) and inputs.ndim == 4:
+    if _is_image_array(inputs):
         return inputs, "images (compared pixel for pixel)"
     if isinstance(inputs, np.ndarray):
         return inputs, "input rows (compared value for value)"
@@ -798,9 +798,15 @@ def _pixel_images(data: AuditData):
     inputs = data.inputs
     if getattr(inputs, "paths", None) is not None:
         return inputs
-    if isinstance(inputs, np.ndarray) and inputs.ndim in (3, 4):
+    if _is_image_array(inputs):
         return inputs
     return None
+
+
+def _is_image_array(inputs) -> bool:
+    """Whether the audit's inputs are an image array, (N, H, W) or (N, H, W, C) (tables and
+    embeddings are (N, D)): the one test of both the exact-duplicate and the pixel check."""
+    return isinstance(inputs, np.ndarray) and inputs.ndim in (3, 4)
 
 
 def _choose_features(features_arg, user_features, data: AuditData, model_features,

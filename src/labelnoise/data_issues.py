@@ -917,44 +917,43 @@ PIXEL_DUPLICATE_THRESHOLD = 0.25
 PIXEL_CANDIDATE_FRACTION = 1.25
 
 
+def _float_pixels(arr: np.ndarray, name: str, image_ndim: int) -> np.ndarray:
+    """``arr`` (images whose last axis is the channels, which may be missing: ``image_ndim``
+    axes with it) as float32 with the channel axis; refuses non-real dtypes, NaN and inf."""
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) \
+            or np.iscomplexobj(arr):
+        raise ValueError(f"{name} must hold real numeric images, got dtype {arr.dtype}")
+    if arr.ndim == image_ndim - 1:
+        arr = arr[..., None]
+    arr = arr.astype(np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return arr
+
+
+def _block_mean(arr: np.ndarray, side: int) -> np.ndarray:
+    """float (..., H, W, C) -> (..., side, side, C): the mean of each block (H and W
+    multiples of ``side``)."""
+    *lead, h, w, c = arr.shape
+    return arr.reshape(*lead, side, h // side, side, w // side, c).mean(axis=(-4, -2))
+
+
 def _thumbnail(img, side: int, name: str) -> np.ndarray:
     """One image (H, W) or (H, W, C), any real numeric dtype -> float32 (side, side, C): the
     mean of each block when H and W are multiples of ``side``, else Pillow's box filter
     per channel (area averaging; upsampling below ``side``)."""
-    arr = np.asarray(img)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) \
-            or np.iscomplexobj(arr):
-        raise ValueError(f"{name} must hold real numeric images, got dtype {arr.dtype}")
-    if arr.ndim == 2:
-        arr = arr[..., None]
+    arr = _float_pixels(np.asarray(img), name, 3)
     if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} must hold images of shape (H, W) or (H, W, C), got {arr.shape}")
-    arr = arr.astype(np.float32, copy=False)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or inf")
+        raise ValueError(f"{name} must hold images of shape (H, W) or (H, W, C), got "
+                         f"{np.shape(img)}")
     h, w, c = arr.shape
     if h % side == 0 and w % side == 0:
-        return arr.reshape(side, h // side, side, w // side, c).mean(axis=(1, 3))
+        return _block_mean(arr, side)
     from PIL import Image
 
     return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(arr[..., ch]), mode="F")
                                 .resize((side, side), Image.Resampling.BOX), dtype=np.float32)
                      for ch in range(c)], axis=-1)
-
-
-def _thumbnail_stack(block: np.ndarray, side: int, name: str) -> np.ndarray:
-    """:func:`_thumbnail` of every image of an ndarray (n, H, W[, C]) whose sides are
-    multiples of ``side``."""
-    if not (np.issubdtype(block.dtype, np.number) or block.dtype == bool) \
-            or np.iscomplexobj(block):
-        raise ValueError(f"{name} must hold real numeric images, got dtype {block.dtype}")
-    arr = block.astype(np.float32, copy=False)
-    if arr.ndim == 3:
-        arr = arr[..., None]
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    n, h, w, c = arr.shape
-    return arr.reshape(n, side, h // side, side, w // side, c).mean(axis=(2, 4))
 
 
 def _thumbnails(images, rows: np.ndarray, side: int, name: str) -> np.ndarray:
@@ -974,7 +973,7 @@ def _thumbnails(images, rows: np.ndarray, side: int, name: str) -> np.ndarray:
             and images.shape[2] % side == 0 and images.dtype != object:
         # the same block means as _thumbnail, about 2^24 pixel values (64 MB) at a time
         step = max(1, 2 ** 24 // max(1, int(np.prod(images.shape[1:]))))
-        parts = [_thumbnail_stack(images[rows[s:s + step]], side, name)
+        parts = [_block_mean(_float_pixels(images[rows[s:s + step]], name, 4), side)
                  for s in range(0, rows.size, step)]
         return np.concatenate(parts) if parts else np.zeros((0, side, side, 1), np.float32)
     out = [_thumbnail(images[int(r)], side, f"{name}[{int(r)}]") for r in rows]
