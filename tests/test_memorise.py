@@ -352,3 +352,17 @@ def test_memorise_parallel_workers_run_every_job_once(tmp_path, monkeypatch, dat
     assert sorted((r["method"], r["setting"], r["seed"]) for r in rows) == sorted(jobs)
     assert all(r["workers"] == 2 and r["epochs"] == 1 and r["n_train"] == 200 for r in rows)
     assert not (tmp_path / "memorise-errors.log").exists()
+
+
+def test_runs_shown_counts_one_seed_tables_row_by_row():
+    """Tables without a seeds column (train_cifar's cpu-small profile) count one run per
+    row, so the shrink guard protects them too."""
+    tables = _bench("_tables")
+    one_seed = ("| setting | noise rate | method | last epoch acc (%) |\n|---|---|---|---|\n"
+                "| sym20 | 20% | standard | 80.1 |\n| sym20 | 20% | elr | 81.0 |\n\ntext\n")
+    seeded = ("| setting | noise rate | method | seeds | last |\n|---|---|---|---|---|\n"
+              "| sym50 | 45% | standard | 3 | 36.4 |\n")
+    other = "| pilot | model |\n|---|---|\n| a | b |\n"
+    assert tables.runs_shown(one_seed) == 2
+    assert tables.runs_shown(one_seed + "\n" + seeded + "\n" + other) == 5
+    assert tables.shrinks(one_seed[:one_seed.index("| sym20 | 20% | elr")], one_seed) == (2, 1)
