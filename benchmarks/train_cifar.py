@@ -359,6 +359,55 @@ def _memorise_data(setting: str, n_train: int, n_test: int, data_root=None):
             float((given != true).mean()))
 
 
+def _fit_call(method: str, setting: str, kw: dict, noise_rate: float, true: np.ndarray):
+    """(the registry's ``fit`` of ``method``, its keyword arguments): the profile's ``kw``
+    (``"method"`` in it names the registry entry: "gce" is "standard" with loss="gce"),
+    under the paper's noise-dependent settings, and the clean labels for the memorisation
+    diagnostic where the method takes them."""
+    kw = dict(kw)
+    entry = training.METHODS[kw.pop("method", method)]
+    extra = entry.settings_for(noise_rate, setting == "asym40")
+    if entry.accepts("true_labels"):
+        extra["true_labels"] = true
+    return entry.load(), {**extra, **kw}
+
+
+#: the cost run (``--cost``): every method at sym50, seed 0, for this many epochs of its
+#: protocol settings, one after another in one process; its cost is the median of the last
+#: MEMORISE_COST_TAIL epochs (DivideMix is then past its 5 warm-up epochs; forward
+#: correction is still in its 30 warm-up epochs of CE, and its corrected loss costs the
+#: same per step)
+MEMORISE_COST_EPOCHS, MEMORISE_COST_TAIL = 8, 3
+
+
+class _StopCost(Exception):
+    """Raised from ``on_epoch`` to end a cost run after MEMORISE_COST_EPOCHS epochs."""
+
+
+def memorise_cost(method: str, data_root=None, epochs: int = MEMORISE_COST_EPOCHS) -> dict:
+    """Seconds per epoch of ``method`` on the protocol's data and settings (sym50, seed 0,
+    no checkpoints), stopped after ``epochs`` epochs: one row of the cost column."""
+    x, given, true, x_test, y_test, rate = memorise_data("sym50", MEMORISE["n_train"],
+                                                         MEMORISE["n_test"], data_root)
+    fit, fit_kw = _fit_call(method, "sym50", method_kwargs(method, "sym50"), rate, true)
+    seen: list = []
+
+    def stop(history):
+        seen[:] = [h["seconds"] for h in history]
+        if len(history) >= epochs:
+            raise _StopCost
+
+    try:
+        fit(x, given, **fit_kw, model=MEMORISE["model"], seed=0, test_images=x_test,
+            test_labels=y_test, num_classes=10, progress=False, on_epoch=stop)
+    except _StopCost:
+        pass
+    return dict(method=method, epochs=len(seen),
+                sec_per_epoch=float(np.median(seen[-MEMORISE_COST_TAIL:])),
+                device=device_name(), torch=torch.__version__,
+                date=datetime.date.today().isoformat())
+
+
 def memorise_run(method: str, setting: str, seed: int, model: str, n_train: int, n_test: int,
                  kw: dict, *, work_dir: Path, tag: str, data_root=None,
                  progress: bool = False) -> dict:
@@ -368,17 +417,14 @@ def memorise_run(method: str, setting: str, seed: int, model: str, n_train: int,
     accuracy on the given labels, seconds)."""
     x, given, true, x_test, y_test, noise_rate = memorise_data(setting, n_train, n_test,
                                                                data_root)
-    given_kw, kw = kw, dict(kw)
-    entry = training.METHODS[kw.pop("method", method)]  # "gce" is "standard" with loss="gce"
-    extra = entry.settings_for(noise_rate, setting == "asym40")
-    if entry.accepts("true_labels"):
-        extra["true_labels"] = true
+    given_kw = kw
+    fit, fit_kw = _fit_call(method, setting, kw, noise_rate, true)
     ckpt = work_dir / "memorise-ckpt" / tag
     resume = (ckpt / engine.CHECKPOINT_NAME).exists()
     start = time.perf_counter()
-    res = entry.load()(x, given, **{**extra, **kw}, model=model, seed=seed,
-                       test_images=x_test, test_labels=y_test, num_classes=10,
-                       checkpoint_dir=ckpt, resume=resume, progress=progress)
+    res = fit(x, given, **fit_kw, model=model, seed=seed,
+              test_images=x_test, test_labels=y_test, num_classes=10,
+              checkpoint_dir=ckpt, resume=resume, progress=progress)
     wall = time.perf_counter() - start
     hist = res.history
     accs = [h["test_acc"] for h in hist]
@@ -835,7 +881,8 @@ def machine_line(rows: list[dict]) -> str:
             "(each run's s/epoch below).")
 
 
-def render_memorise(rows: list[dict], pilot: list[dict], superseded=()) -> str:
+def render_memorise(rows: list[dict], pilot: list[dict], superseded=(),
+                    cost: list[dict] | None = None) -> str:
     lines = ["### Profile `memorise` (does CE memorise the noisy labels? the protocol where robust "
              "methods should pay)", "",
              "Command: `flock /tmp/labelnoise-heavy.lock nice -n 5 python benchmarks/train_cifar.py "
@@ -893,6 +940,7 @@ def render_memorise(rows: list[dict], pilot: list[dict], superseded=()) -> str:
                   "(%, test-selected) | train acc on given labels, last (%) | memorised, last (%) "
                   "| s/epoch | s/epoch vs CE |", "|---|---|---|---|---|---|---|---|---|---|"]
         validity = []
+        cost_of = {c["method"]: c["sec_per_epoch"] for c in cost or []}
         for setting in MEMORISE_SETTINGS:
             for method in PROTOCOL_NAMES:
                 g = groups.get((setting, method))
@@ -902,9 +950,14 @@ def render_memorise(rows: list[dict], pilot: list[dict], superseded=()) -> str:
                 tr = [r["last_train_acc_given"] for r in g if r["last_train_acc_given"] is not None]
                 ce_g = groups.get((setting, "standard"))
                 spe = np.mean([r["sec_per_epoch"] for r in g])
-                # runs sharing a GPU (workers > 1) time-slice it: no cost ratio
-                rel = (f"{_fastest(g) / _fastest(ce_g):.1f}x"
-                       if ce_g and all(r.get("workers", 1) == 1 for r in g + ce_g) else "-")
+                # the cost run where there is one; else runs made one at a time; runs
+                # sharing a GPU (workers > 1) time-slice it: no cost ratio
+                if method in cost_of and "standard" in cost_of:
+                    rel = f"{cost_of[method] / cost_of['standard']:.1f}x"
+                elif ce_g and all(r.get("workers", 1) == 1 for r in g + ce_g):
+                    rel = f"{_fastest(g) / _fastest(ce_g):.1f}x"
+                else:
+                    rel = "-"
                 lines.append(
                     f"| {setting} | {100 * g[0]['noise_rate']:.1f}% | {method} | {len(g)} | "
                     f"{_ms([r['last_acc'] for r in g])} | {_ms([r['best_acc'] for r in g])} | "
@@ -928,15 +981,25 @@ def render_memorise(rows: list[dict], pilot: list[dict], superseded=()) -> str:
         if superseded:
             lines += [superseded_line(superseded), ""]
         shared = max(r.get("workers", 1) for r in rows)
-        lines += ["s/epoch: median wall seconds per epoch (training, test evaluation and the "
-                  "memorisation diagnostic); the ratio to CE compares the runs' fastest epochs "
-                  "(the least disturbed by other jobs)"
-                  + (f". Here the runs were made {shared} at a time, each in its own process "
-                     "sharing one GPU: an epoch's time is the run's share of the GPU, so no "
-                     "ratio is shown (it would say nothing about a method's cost; the CPU "
-                     "ratios are in the budget text above)." if shared > 1 else
-                     ", of runs made one after another on the same machine, not in one "
-                     "process."), ""]
+        if cost_of:
+            c0 = (cost or [])[0]
+            ratio = ("s/epoch vs CE: from the cost run (`--cost`): every method at sym50, seed "
+                     f"0, {MEMORISE_COST_EPOCHS} epochs of its protocol settings, one after "
+                     f"another in one process on {c0['device']} (torch {c0['torch']}, "
+                     f"{c0['date']}); the median of the last {MEMORISE_COST_TAIL} epochs "
+                     "(DivideMix past its warm-up; forward correction still in its CE "
+                     f"warm-up, whose steps cost the same). CE: {cost_of.get('standard', 0):.2f}"
+                     " s per epoch there.")
+        else:
+            ratio = ("the ratio to CE compares the runs' fastest epochs (the least disturbed "
+                     "by other jobs), of runs made one after another on the same machine, not "
+                     "in one process.")
+        lines += ["s/epoch: median wall seconds per epoch of each run (training, test "
+                  "evaluation and the memorisation diagnostic)"
+                  + (f"; here the runs were made {shared} at a time, each in its own process "
+                     "sharing one GPU, so an epoch's time is the run's share of the GPU and "
+                     "says nothing about a method's cost" if shared > 1 else "")
+                  + ". " + ratio, ""]
         lines.append(f"Total wall time of these rows: "
                      f"{sum(r['wall_seconds'] for r in rows) / 3600:.2f} h"
                      + (f" (made {shared} at a time: about "
@@ -1145,7 +1208,8 @@ def memorise_section(work_dir: Path, results_dir: Path, store_dir: Path | None =
     elif pilot:
         plot_memorise(pilot, results_dir / "memorise_curves.png",
                       "pilot: CE, seed 0, 2,000 clean test images (dotted line: not finished)")
-    return render_memorise(rows, pilot, superseded_rows(cached))
+    return render_memorise(rows, pilot, superseded_rows(cached),
+                           load_rows(store_dir / "memorise-cost.jsonl"))
 
 
 def write_memorise_section(work_dir: Path, markdown: Path, store_dir: Path | None = None,
@@ -1210,6 +1274,10 @@ def main() -> None:
     parser.add_argument("--kill-after", type=float, default=None,
                         help="with --workers: stop the workers after this many seconds "
                              "(unfinished runs resume from their checkpoints next time)")
+    parser.add_argument("--cost", action="store_true",
+                        help="memorise profile: measure the cost column instead (--methods at "
+                             "sym50, seed 0, a few epochs each, one after another; run on a "
+                             "quiet machine)")
     parser.add_argument("--smoke", type=int, default=None,
                         help="memorise profile: check the code paths with this many epochs "
                              "on 200 images (rows never rendered as protocol runs; use a "
@@ -1227,7 +1295,16 @@ def main() -> None:
         return
     if args.profile == "memorise":
         args.work_dir.mkdir(parents=True, exist_ok=True)
-        if not args.render_only:
+        if args.cost:
+            args.store_dir.mkdir(parents=True, exist_ok=True)
+            cost_store = args.store_dir / "memorise-cost.jsonl"
+            cost = load_rows(cost_store)
+            for m in [m for m in args.methods.split(",") if m in MEMORISE["methods"]]:
+                c = memorise_cost(m, args.data_root, args.smoke or MEMORISE_COST_EPOCHS)
+                print(json.dumps(c), flush=True)
+                cost = [r for r in cost if r["method"] != m] + [c]
+                _io.write_text(cost_store, "".join(json.dumps(r) + "\n" for r in cost))
+        elif not args.render_only:
             settings = [s for s in args.settings.split(",") if s in MEMORISE_SETTINGS]
             methods = [m for m in args.methods.split(",") if m]
             seeds = [int(x) for x in args.seeds.split(",")]

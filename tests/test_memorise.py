@@ -366,3 +366,27 @@ def test_runs_shown_counts_one_seed_tables_row_by_row():
     assert tables.runs_shown(one_seed) == 2
     assert tables.runs_shown(one_seed + "\n" + seeded + "\n" + other) == 5
     assert tables.shrinks(one_seed[:one_seed.index("| sym20 | 20% | elr")], one_seed) == (2, 1)
+
+
+def test_memorise_cost_run_stops_after_its_epochs_and_fills_the_cost_column(monkeypatch,
+                                                                            data_root):
+    """The cost run trains the protocol's settings for a fixed number of epochs and stops
+    (no checkpoint); the table's cost column reads it, CE being 1.0x."""
+    bench = _bench("train_cifar")
+    monkeypatch.setitem(bench.MEMORISE, "n_train", 200)
+    monkeypatch.setitem(bench.MEMORISE, "n_test", 100)
+    cost = [bench.memorise_cost(m, str(data_root), epochs=2) for m in ("standard", "gce")]
+    assert [c["epochs"] for c in cost] == [2, 2] and all(c["sec_per_epoch"] > 0 for c in cost)
+    row = dict(method="gce", setting="sym50", seed=0, noise_rate=0.45, last_acc=0.5,
+               best_acc=0.6, best_epoch=3, last_train_acc_given=0.6, last_memorised=0.3,
+               sec_per_epoch=1.0, wall_seconds=150.0, workers=10,
+               hyperparameters=bench.method_kwargs("gce", "sym50"),
+               history=[dict(seconds=1.0)])
+    ce = dict(row, method="standard", hyperparameters=bench.method_kwargs("standard", "sym50"))
+    text = bench.render_memorise([ce, row], [], (), cost)
+    want = f"{cost[1]['sec_per_epoch'] / cost[0]['sec_per_epoch']:.1f}x"
+    gce_line = next(line for line in text.splitlines() if line.startswith("| sym50 | 45.0% | gce"))
+    assert gce_line.rstrip(" |").endswith(want) and "from the cost run" in text
+    no_cost = bench.render_memorise([ce, row], [], ())
+    assert next(line for line in no_cost.splitlines()
+                if line.startswith("| sym50 | 45.0% | gce")).endswith("| - |")
