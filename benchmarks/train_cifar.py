@@ -47,6 +47,13 @@ Usage (run heavy work under the shared lock):
         --profile memorise --pilot r20-n4000-wd5e-4-sym80-e150 --data-root DIR
     flock /tmp/labelnoise-heavy.lock nice -n 5 python benchmarks/train_cifar.py \
         --profile memorise --methods standard --seeds 0,1,2 --data-root DIR
+    # on a GPU: ten runs at a time, each its own process; stop starting runs after 430 s and
+    # stop the workers at 455 s (unfinished runs resume from their checkpoints next time)
+    python benchmarks/train_cifar.py --profile memorise --seeds 0,1,2 --data-root DIR \
+        --workers 10 --threads 1 --stop-after 430 --kill-after 455
+    # the cost column, on a quiet machine (every method, a few epochs, one after another)
+    flock /tmp/labelnoise-heavy.lock python benchmarks/train_cifar.py --profile memorise \
+        --cost --data-root DIR
 """
 
 from __future__ import annotations
