@@ -1254,7 +1254,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=[*sorted(PROFILES), "memorise"],
                         default="cpu-small")
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", default=None,
+                        help="comma-separated (default: every method of the profile; for "
+                             "memorise the losses run in CE's loop too)")
     parser.add_argument("--settings", default=",".join(SETTINGS))
     parser.add_argument("--work-dir", type=Path,
                         default=Path.home() / ".cache" / "labelnoise-train-bench",
@@ -1293,6 +1295,8 @@ def main() -> None:
                         help="memorise profile: run these pilot tags of MEMORISE_PILOT "
                              "(comma-separated; 'all') instead of the protocol")
     args = parser.parse_args()
+    if args.methods is None:
+        args.methods = ",".join(MEMORISE["methods"] if args.profile == "memorise" else METHODS)
     torch.set_num_threads(args.threads)
     if args.pilot is not None:
         tags = list(MEMORISE_PILOT) if args.pilot == "all" else args.pilot.split(",")
