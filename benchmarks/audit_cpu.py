@@ -231,6 +231,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default="full,quick,pred-probs")
     ap.add_argument("--data-root", default=None, help="holds cifar-10-batches-py and cifar-10n")
+    ap.add_argument("--force-render", action="store_true",
+                    help="rewrite audit.md even when a part's results are missing")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     STORE.mkdir(parents=True, exist_ok=True)
@@ -243,6 +245,12 @@ def main() -> None:
         _io.write_text(STORE / f"{name}.json", json.dumps(result, indent=1))
         print(name, json.dumps(result)[:600], flush=True)
     out = REPO / "benchmarks" / "results" / "audit.md"
+    missing = [p for p in ("full", "quick", "pred-probs") if not (STORE / f"{p}.json").exists()]
+    if missing and out.exists() and not args.force_render:
+        # a part run elsewhere (or lost) would drop its table from the rendered page
+        print(f"no {', '.join(missing)} results in {STORE}: {out} left as it is "
+              "(--force-render replaces it)")
+        return
     out.parent.mkdir(parents=True, exist_ok=True)
     _io.write_text(out, render())
     print(f"wrote {out}")
