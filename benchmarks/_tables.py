@@ -33,8 +33,9 @@ def refuse_empty_render(rows: list, store: Path, markdown: Path) -> None:
 def runs_shown(markdown_text: str) -> int:
     """The number of runs a rendered training table shows, over every table whose header
     starts ``| setting | noise rate | method |``: the sum of its ``seeds`` column where it
-    has one (``| setting | noise rate | method | seeds |``), else one run per row (the
-    one-seed tables of ``train_cifar.py``'s cpu-small and cpu-30min profiles)."""
+    has one (``| setting | noise rate | method | seeds |``), else one run per row whose
+    next cell is a figure (the one-seed tables of ``train_cifar.py``'s cpu-small and
+    cpu-30min profiles, whose ``not run`` rows are placeholders)."""
     lines = markdown_text.splitlines()
     total = 0
     for head, line in enumerate(lines):
@@ -46,10 +47,18 @@ def runs_shown(markdown_text: str) -> int:
                 break
             cells = [c.strip() for c in row.strip("|").split("|")]
             if not seeds:
-                total += 1
+                total += len(cells) > 3 and _is_number(cells[3])
             elif len(cells) > 3 and cells[3].isdigit():
                 total += int(cells[3])
     return total
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def shrinks(new_text: str, old_text: str | None) -> tuple[int, int] | None:
@@ -75,8 +84,57 @@ def write_table(text: str, markdown: Path, store: Path, force: bool = False) -> 
 
 
 def load_rows(path: Path) -> list[dict]:
-    """The runs cached in a JSON-lines file (one run per line; [] when it does not exist)."""
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    """The runs cached in a JSON-lines file (one run per line; [] when it does not exist).
+    A last line cut short (a run killed while appending it) is skipped with a message; a
+    bad line elsewhere raises ValueError naming the file and line."""
+    rows = []
+    lines = path.read_text().splitlines() if path.exists() else []
+    for i, line in enumerate(lines):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i < len(lines) - 1:
+                raise ValueError(f"{path}, line {i + 1}: not a JSON row") from None
+            print(f"{path}: last line is cut short (a run killed while writing it); skipped")
+    return rows
+
+
+def append_row(store: Path, row: dict) -> None:
+    """Append ``row`` as one JSON line to ``store`` under an exclusive lock (several worker
+    processes may share one store)."""
+    import fcntl
+
+    with store.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+
+
+def write_rows(store: Path, rows: list[dict]) -> None:
+    """Replace ``store`` with ``rows``, one JSON line each, atomically."""
+    _io.write_text(store, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+class _StopTiming(Exception):
+    """Raised from ``on_epoch`` to end :func:`epoch_seconds`'s run."""
+
+
+def epoch_seconds(fit, *args, stop_after: int, **kwargs) -> list[float]:
+    """Wall seconds of each of the first ``stop_after`` epochs of ``fit(*args, **kwargs)``
+    (a training method's ``fit`` taking ``on_epoch``; ``kwargs`` keep their own
+    ``epochs``, the schedule's length), stopped there: a method's cost."""
+    seen: list = []
+
+    def stop(history):
+        seen[:] = [h["seconds"] for h in history]
+        if len(history) >= stop_after:
+            raise _StopTiming
+
+    try:
+        fit(*args, **kwargs, on_epoch=stop)
+    except _StopTiming:
+        pass
+    return seen
 
 
 def mean_std_percent(vals) -> str:

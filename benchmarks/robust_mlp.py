@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _tables import load_rows, refuse_empty_render, store_dir
+from _tables import append_row, load_rows, refuse_empty_render, store_dir
 from _tables import mean_std_percent as _ms
 
 HERE = Path(__file__).parent
@@ -185,8 +185,7 @@ def main() -> None:
                             continue
                         row = run_one(name, setting, c, seed)
                         rows.append(row)
-                        with store.open("a") as f:
-                            f.write(json.dumps(row) + "\n")
+                        append_row(store, row)
                         print(json.dumps(row), flush=True)
     refuse_empty_render(rows, store, args.markdown)
     seconds = sum(r["seconds"] for r in rows)

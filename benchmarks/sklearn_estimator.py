@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 import sklearn
-from _tables import load_rows, refuse_empty_render, store_dir
+from _tables import append_row, load_rows, refuse_empty_render, store_dir
 from _tables import mean_std_percent as _ms
 from threadpoolctl import threadpool_limits
 
@@ -339,8 +339,7 @@ def main() -> None:
                                 row = run_one(ds, kind, rate, seed, est)
                                 print(json.dumps(row), flush=True)
                                 rows.append(row)
-                                with store.open("a") as f:
-                                    f.write(json.dumps(row) + "\n")
+                                append_row(store, row)
     refuse_empty_render(rows, store, args.markdown)
     with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore")

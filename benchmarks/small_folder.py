@@ -35,7 +35,14 @@ import numpy as np
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from _tables import cpu_name, load_rows, refuse_empty_render, store_dir  # noqa: E402
+from _tables import (  # noqa: E402
+    append_row,
+    cpu_name,
+    load_rows,
+    refuse_empty_render,
+    store_dir,
+    write_rows,
+)
 
 RATE = 0.15
 
@@ -281,12 +288,10 @@ def main() -> None:
     store = args.store_dir / "small_folder.jsonl"
     rows = load_rows(store)
     if args.rescore:
-        from labelnoise import _io as lio
-
         for row in rows:
             if not rescore(row, args.bench_root / "small-folders" / f"n{row['n']}", args.work_dir):
                 print(f"n={row['n']} {row['config']}: audit folder gone, kept as it was")
-        lio.write_text(store, "".join(json.dumps(r) + "\n" for r in rows))
+        write_rows(store, rows)
     elif not args.render_only:
         done = {(r["n"], r["config"]) for r in rows}
         for n in (int(s) for s in args.sizes.split(",")):
@@ -299,8 +304,7 @@ def main() -> None:
                 row = run_one(folder, config, args.work_dir)
                 print(json.dumps(row), flush=True)
                 rows.append(row)
-                with store.open("a") as f:
-                    f.write(json.dumps(row) + "\n")
+                append_row(store, row)
     from labelnoise import _io
 
     refuse_empty_render(rows, store, args.markdown)

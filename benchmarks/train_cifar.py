@@ -71,7 +71,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _tables import shrinks, store_dir, write_table  # noqa: E402
+import _tables  # noqa: E402
+from _tables import (  # noqa: E402
+    append_row,
+    epoch_seconds,
+    shrinks,
+    store_dir,
+    write_rows,
+    write_table,
+)
 
 from labelnoise import _io, training  # noqa: E402
 from labelnoise.cli.train import load_data  # noqa: E402
@@ -386,10 +394,6 @@ def _fit_call(method: str, setting: str, kw: dict, noise_rate: float, true: np.n
 MEMORISE_COST_EPOCHS, MEMORISE_COST_TAIL = 3, 2
 
 
-class _StopCost(Exception):
-    """Raised from ``on_epoch`` to end a cost run after MEMORISE_COST_EPOCHS epochs."""
-
-
 def memorise_cost(method: str, data_root=None, epochs: int = MEMORISE_COST_EPOCHS) -> dict:
     """Seconds per epoch of ``method`` on the protocol's data and settings (sym50, seed 0,
     no checkpoints), stopped after ``epochs`` epochs: one row of the cost column."""
@@ -399,18 +403,9 @@ def memorise_cost(method: str, data_root=None, epochs: int = MEMORISE_COST_EPOCH
     if "warmup_epochs" in kw:
         kw = dict(kw, warmup_epochs=1)
     fit, fit_kw = _fit_call(method, "sym50", kw, rate, true)
-    seen: list = []
-
-    def stop(history):
-        seen[:] = [h["seconds"] for h in history]
-        if len(history) >= epochs:
-            raise _StopCost
-
-    try:
-        fit(x, given, **fit_kw, model=MEMORISE["model"], seed=0, test_images=x_test,
-            test_labels=y_test, num_classes=10, progress=False, on_epoch=stop)
-    except _StopCost:
-        pass
+    seen = epoch_seconds(fit, x, given, stop_after=epochs, **fit_kw, model=MEMORISE["model"],
+                         seed=0, test_images=x_test, test_labels=y_test, num_classes=10,
+                         progress=False)
     return dict(method=method, epochs=len(seen),
                 sec_per_epoch=float(np.median(seen[-MEMORISE_COST_TAIL:])),
                 device=device_name(), torch=torch.__version__,
@@ -467,6 +462,11 @@ def memorise_valid(row: dict) -> tuple[bool, str]:
     return ok, why
 
 
+def checkpoint_history(path: Path) -> list[dict]:
+    """The per-epoch history in an engine checkpoint file (read with ``weights_only``)."""
+    return engine._unpack(torch.load(path, map_location="cpu", weights_only=True))["history"]
+
+
 def unfinished_pilots(work_dir: Path, done: set) -> list[dict]:
     """Rows for the pilots interrupted before their last epoch, from their checkpoints
     (``partial`` True; the run resumes from there when started again)."""
@@ -475,7 +475,7 @@ def unfinished_pilots(work_dir: Path, done: set) -> list[dict]:
         path = work_dir / "memorise-ckpt" / f"pilot-{tag}" / engine.CHECKPOINT_NAME
         if tag in done or not path.exists():
             continue
-        hist = engine._unpack(torch.load(path, map_location="cpu", weights_only=True))["history"]
+        hist = checkpoint_history(path)
         accs = [h["test_acc"] for h in hist]
         rows.append(dict(
             method="standard", setting=setting, seed=0, tag=tag, model=model, n_train=n_train,
@@ -507,8 +507,7 @@ def run_memorise_pilot(work_dir: Path, tags, data_root=None, progress=False,
         print(json.dumps({k: v for k, v in row.items() if k not in ("history", "hyperparameters")}),
               flush=True)
         rows.append(row)
-        with store.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_row(store, row)
     return rows
 
 
@@ -585,17 +584,6 @@ def smoke_kwargs(kw: dict, epochs: int) -> dict:
             out[key] = ([max(1, round(m * f)) for m in v] if isinstance(v, list)
                         else max(1, round(v * f)) if isinstance(v, int) else max(1.0, v * f))
     return out
-
-
-def append_row(store: Path, row: dict) -> None:
-    """Append ``row`` as one JSON line to ``store`` under an exclusive lock (several worker
-    processes share one store)."""
-    import fcntl
-
-    with store.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        f.write(json.dumps(row) + "\n")
-        f.flush()
 
 
 def pending_jobs(store_dir: Path, methods, settings, seeds) -> list[tuple]:
@@ -724,8 +712,7 @@ def report_unfinished(work_dir: Path) -> None:
     checkpoint is under ``work_dir/memorise-ckpt`` (finished ones included)."""
     for path in sorted((work_dir / "memorise-ckpt").glob(f"*/{engine.CHECKPOINT_NAME}")):
         try:
-            hist = engine._unpack(torch.load(path, map_location="cpu",
-                                             weights_only=True))["history"]
+            hist = checkpoint_history(path)
         except Exception as exc:  # a checkpoint cut short by the kill
             print(f"{path.parent.name}: unreadable checkpoint ({exc.__class__.__name__})")
             continue
@@ -990,18 +977,17 @@ def render_memorise(rows: list[dict], pilot: list[dict], superseded=(),
         if superseded:
             lines += [superseded_line(superseded), ""]
         shared = max(r.get("workers", 1) for r in rows)
-        if cost_of:
+        if "standard" in cost_of:
             c0 = (cost or [])[0]
             ratio = ("s/epoch vs CE: from the cost run (`--cost`): every method at sym50, seed "
                      f"0, {MEMORISE_COST_EPOCHS} epochs of its protocol settings with a "
                      "one-epoch warm-up (DivideMix, forward correction), one after another in "
                      f"one process on {c0['device']} (torch {c0['torch']}, {c0['date']}); the "
                      f"median of the last {MEMORISE_COST_TAIL} epochs. CE: "
-                     f"{cost_of.get('standard', 0):.2f} s per epoch there; every method "
-                     "measured: " + ", ".join(
-                         f"{m} {c / cost_of['standard']:.2f}x" for m, c in cost_of.items()
-                         if "standard" in cost_of) + " (timings vary about ±15% between runs: "
-                     "CPU.md).")
+                     f"{cost_of['standard']:.2f} s per epoch there; every method measured: "
+                     + ", ".join(f"{m} {c / cost_of['standard']:.2f}x"
+                                 for m, c in cost_of.items())
+                     + " (timings vary about ±15% between runs: CPU.md).")
         else:
             ratio = ("the ratio to CE compares the runs' fastest epochs (the least disturbed "
                      "by other jobs), of runs made one after another on the same machine, not "
@@ -1046,16 +1032,9 @@ def render_memorise(rows: list[dict], pilot: list[dict], superseded=(),
 
 
 def load_rows(path: Path) -> list[dict]:
-    """The cached result rows of one profile (method names as the registry spells them)."""
-    rows = []
-    lines = path.read_text().splitlines() if path.exists() else []
-    for i, line in enumerate(lines):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i < len(lines) - 1:
-                raise ValueError(f"{path}, line {i + 1}: not a JSON row") from None
-            print(f"{path}: last line is cut short (a run killed while writing it); skipped")
+    """The cached result rows of one profile (:func:`_tables.load_rows`; method names as the
+    registry spells them)."""
+    rows = _tables.load_rows(path)
     for r in rows:
         r["method"] = RENAMED.get(r["method"], r["method"])
     return rows
@@ -1319,7 +1298,7 @@ def main() -> None:
                 c = memorise_cost(m, args.data_root, args.smoke or MEMORISE_COST_EPOCHS)
                 print(json.dumps(c), flush=True)
                 cost = [r for r in cost if r["method"] != m] + [c]
-                _io.write_text(cost_store, "".join(json.dumps(r) + "\n" for r in cost))
+                write_rows(cost_store, cost)
         elif not args.render_only:
             settings = [s for s in args.settings.split(",") if s in MEMORISE_SETTINGS]
             methods = [m for m in args.methods.split(",") if m]
@@ -1360,8 +1339,7 @@ def main() -> None:
                 print(json.dumps({k: v for k, v in row.items() if k != "hyperparameters"}),
                       flush=True)
                 rows.append(row)
-                with store.open("a") as f:
-                    f.write(json.dumps(row) + "\n")
+                append_row(store, row)
     if not any((args.store_dir / f"{name}.jsonl").exists() for name in [*PROFILES, "memorise"]):
         print(f"no runs in {args.store_dir}: {args.markdown} left as it is")
         return

@@ -42,7 +42,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _tables import load_rows, refuse_empty_render, store_dir, write_table
+from _tables import (
+    append_row,
+    epoch_seconds,
+    load_rows,
+    refuse_empty_render,
+    store_dir,
+    write_rows,
+    write_table,
+)
 from _tables import mean_std_percent as _ms
 
 from labelnoise import _io, noise, training
@@ -155,7 +163,7 @@ def cifar_patch_data(setting: str, bench_root: Path, n_train: int, n_test: int =
     from sklearn.preprocessing import StandardScaler
     from train_cifar import balanced_subset
 
-    from labelnoise import _io, datasets
+    from labelnoise import datasets
     from labelnoise.audit import QUICK_FEATURES
     from labelnoise.features import PatchFeatures
 
@@ -201,10 +209,6 @@ def cifar_patch_data(setting: str, bench_root: Path, n_train: int, n_test: int =
 COST_EPOCHS = {"digits": 12, "cifar-patch": 8}
 
 
-class _StopCost(Exception):
-    pass
-
-
 def cost_one(dataset: str, row: str, args) -> dict:
     """Seconds per epoch of ``row`` at sym50, seed 0, on its own (run on a quiet machine,
     methods one after another): the cost column of the table."""
@@ -218,19 +222,9 @@ def cost_one(dataset: str, row: str, args) -> dict:
     extra = entry.settings_for(rate, False)
     if entry.accepts("true_labels"):
         extra["true_labels"] = true
-    seen: list = []
-
-    def stop(history):
-        seen[:] = [r["seconds"] for r in history]
-        if len(history) >= COST_EPOCHS[dataset]:
-            raise _StopCost
-
-    try:
-        entry.load()(x, given, **{**extra, **method_kwargs(row, dataset, len(given))}, seed=0,
-                     test_images=x_te, test_labels=y_te, num_classes=10, progress=False,
-                     on_epoch=stop)
-    except _StopCost:
-        pass
+    seen = epoch_seconds(entry.load(), x, given, stop_after=COST_EPOCHS[dataset],
+                         **{**extra, **method_kwargs(row, dataset, len(given))}, seed=0,
+                         test_images=x_te, test_labels=y_te, num_classes=10, progress=False)
     tail = seen[-(COST_EPOCHS[dataset] // 2):]
     return dict(dataset=dataset, method=row, epochs=len(seen),
                 sec_per_epoch=float(np.median(tail)), date=datetime.date.today().isoformat())
@@ -412,7 +406,7 @@ def main() -> None:
                 c = cost_one(dataset, m, args)
                 print(json.dumps(c), flush=True)
                 cost = [r for r in cost if (r["dataset"], r["method"]) != (dataset, m)] + [c]
-        _io.write_text(cost_store, "".join(json.dumps(r) + "\n" for r in cost))
+        write_rows(cost_store, cost)
     if not args.render_only and not args.cost:
         # a cached run counts only if it was made with today's hyperparameters
         rows = [r for r in rows if r.get("hyperparameters", {}).get("lam") in (
@@ -431,8 +425,7 @@ def main() -> None:
                                           ("curve", "memorised_curve", "hyperparameters")}),
                               flush=True)
                         rows.append(row)
-                        with store.open("a") as f:
-                            f.write(json.dumps(row) + "\n")
+                        append_row(store, row)
     refuse_empty_render(rows, store, args.markdown)
     write_table(render(rows, cost), args.markdown, store, args.force_render)
 

@@ -364,6 +364,8 @@ def test_runs_shown_counts_one_seed_tables_row_by_row():
               "| sym50 | 45% | standard | 3 | 36.4 |\n")
     other = "| pilot | model |\n|---|---|\n| a | b |\n"
     assert tables.runs_shown(one_seed) == 2
+    placeholder = one_seed.replace("| sym20 | 20% | elr | 81.0 |", "| sym20 | | elr | not run |")
+    assert tables.runs_shown(placeholder) == 1
     assert tables.runs_shown(one_seed + "\n" + seeded + "\n" + other) == 5
     assert tables.shrinks(one_seed[:one_seed.index("| sym20 | 20% | elr")], one_seed) == (2, 1)
 
