@@ -44,6 +44,8 @@ from _tables import store_dir  # noqa: E402
 STORE = store_dir("audit_cpu")
 SHARED = REPO.parent / "shared" / "data"
 MACHINE = "2-core CPU, 24 GB, torch 2.13.0+cpu"
+#: the rendered page
+OUT = REPO / "benchmarks" / "results" / "audit.md"
 
 
 def _run_audit(out: Path, **kwargs) -> dict:
@@ -154,7 +156,7 @@ def render() -> str:
         m = r["metrics"]
         when = f"Run {r.get('date', '2026-11-21')}" + (
             f", detection figures rescored {r['rescored']} with the current defaults"
-            if r.get("rescored") else "") + "."
+            if r.get("rescored") else "") + "." + (f" {r['note']}" if r.get("note") else "")
         lines += [
             f"### {title}: `labelnoise audit --out DIR`" + (" --quick" if part == "quick" else ""),
             "", when, "", "| wall time | model | cross-validation | examples | flagged | est. noise rate "
@@ -227,24 +229,42 @@ def render() -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default="full,quick,pred-probs")
     ap.add_argument("--data-root", default=None, help="holds cifar-10-batches-py and cifar-10n")
     ap.add_argument("--force-render", action="store_true",
                     help="rewrite audit.md even when a part's results are missing")
-    args = ap.parse_args()
+    ap.add_argument("--note", default=None,
+                    help="the conditions of the run (e.g. a CPU shared for a while), stored with "
+                         "each full/quick part run and printed beside its date")
+    ap.add_argument("--annotate-only", action="store_true",
+                    help="store --note with the saved full/quick parts named in --parts and "
+                         "re-render, training nothing")
+    args = ap.parse_args(argv)
+    if args.annotate_only:
+        if args.note is None:
+            ap.error("--annotate-only needs --note TEXT")
+        for name in args.parts.split(","):
+            f = STORE / f"{name}.json"
+            if name not in ("full", "quick") or not f.exists():
+                ap.error(f"--annotate-only: no saved '{name}' part in {STORE} (full or quick)")
+            _io.write_text(f, json.dumps({**json.loads(f.read_text()), "note": args.note},
+                                         indent=1))
+    run = [] if args.annotate_only else args.parts.split(",")
     WORK.mkdir(parents=True, exist_ok=True)
     STORE.mkdir(parents=True, exist_ok=True)
     parts = {"full": part_full, "quick": part_quick, "pred-probs": part_pred_probs,
              "rescore": part_rescore}
-    for name in args.parts.split(","):
+    for name in run:
         result = parts[name](args.data_root)
         if result is None:
             continue
+        if args.note and isinstance(result, dict):
+            result["note"] = args.note
         _io.write_text(STORE / f"{name}.json", json.dumps(result, indent=1))
         print(name, json.dumps(result)[:600], flush=True)
-    out = REPO / "benchmarks" / "results" / "audit.md"
+    out = OUT
     missing = [p for p in ("full", "quick", "pred-probs") if not (STORE / f"{p}.json").exists()]
     if missing and out.exists() and not args.force_render:
         # a part run elsewhere (or lost) would drop its table from the rendered page

@@ -860,19 +860,43 @@ def superseded_line(superseded) -> str:
 
 def machine_line(rows: list[dict]) -> str:
     """The ``Machine:`` paragraph of the memorise section, from the rows' ``device``,
-    ``torch`` and ``workers`` fields (CPU when no row names a device)."""
-    devices = sorted({r.get("device", "cpu") for r in rows}) or ["cpu"]
-    torches = sorted({r.get("torch", torch.__version__) for r in rows}) or [torch.__version__]
-    workers = sorted({r.get("workers", 1) for r in rows}) or [1]
-    if all(d.startswith("cpu") for d in devices):
-        where = (f"2-core CPU, 24 GB, torch {', '.join(torches)}, "
-                 f"{', '.join(d[5:-1] for d in devices)}; runs made one after another, the CPU "
-                 "at times shared with lighter jobs")
+    ``torch`` and ``workers`` fields (CPU when no row names a device). Where the runs were
+    made on more than one device, each device gets its own clause with its number of runs,
+    and the runs of every device but the most used one are named (method, setting, seed)."""
+    by_device: dict[str, list[dict]] = {}
+    for r in rows:
+        by_device.setdefault(r.get("device", "cpu"), []).append(r)
+    if not by_device:
+        by_device = {"cpu": []}
+
+    def clause(device: str, group: list[dict]) -> str:
+        torches = sorted({r.get("torch", torch.__version__) for r in group}) or [torch.__version__]
+        workers = sorted({r.get("workers", 1) for r in group}) or [1]
+        if device.startswith("cpu"):
+            threads = f", {device[5:-1]}" if device.startswith("cpu (") else ""
+            return (f"2-core CPU, 24 GB, torch {', '.join(torches)}{threads}; runs made "
+                    "one after another, the CPU at times shared with lighter jobs")
+        return (f"{device} (the device machine lent to the session; bfloat16 autocast), torch "
+                f"{', '.join(torches)}; runs made {'/'.join(str(w) for w in workers)} at a time, "
+                "one process each (`--workers`), sharing the GPU")
+
+    if len(by_device) == 1:
+        (device, group), = by_device.items()
+        where = clause(device, group)
     else:
-        where = (f"{', '.join(devices)} (the device machine lent to the session; bfloat16 "
-                 f"autocast), torch {', '.join(torches)}; runs made "
-                 f"{'/'.join(str(w) for w in workers)} at a time, one process each "
-                 "(`--workers`), sharing the GPU")
+        order = sorted(by_device, key=lambda d: (-len(by_device[d]), d))
+        parts = []
+        for i, device in enumerate(order):
+            group = by_device[device]
+            named = ""
+            if i > 0:
+                named = " (" + ", ".join(
+                    f"{r.get('method')} {r.get('setting')} seed {r.get('seed', 0)}"
+                    for r in sorted(group, key=lambda r: (str(r.get("method")),
+                                                          str(r.get("setting")),
+                                                          int(r.get("seed", 0))))) + ")"
+            parts.append(f"{len(group)} runs{named} on {clause(device, group)}")
+        where = "; ".join(parts)
     return (f"Machine: {where}; rendered {time.strftime('%Y-%m-%d')} from the cached runs "
             "(each run's s/epoch below).")
 
@@ -1059,14 +1083,12 @@ def run_one(method: str, setting: str, profile: dict, *, seed: int, data_root, p
     start = time.perf_counter()
     res = entry.load()(x, noisy, **{**extra, **kw}, **common)
     wall = time.perf_counter() - start
-    device = engine.resolve_device(None)
     accs = [h["test_acc"] for h in res.history]
     return dict(method=method, setting=setting, noise_rate=round(noise_rate, 4),
                 last_acc=accs[-1], best_acc=max(accs), best_epoch=int(np.argmax(accs)) + 1,
                 epochs=len(accs), wall_seconds=round(wall, 1), n_train=int(len(noisy)),
                 n_test=int(len(y_test)),
-                device=(torch.cuda.get_device_name(0) if device.type == "cuda"
-                        else f"cpu ({torch.get_num_threads()} threads)"),
+                device=device_name(),
                 torch=torch.__version__, hyperparameters=kw, model=profile["model"])
 
 

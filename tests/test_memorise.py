@@ -333,6 +333,14 @@ def test_memorise_machine_line_names_the_device_and_sharing():
     gpu = [dict(device="cuda (NVIDIA H200)", torch="2.11.0+cu130", workers=10)]
     line = bench.machine_line(gpu)
     assert "cuda (NVIDIA H200)" in line and "10 at a time" in line and "2-core" not in line
+    mixed = [dict(gpu[0], method="standard", setting="sym50", seed=s) for s in range(3)]
+    mixed += [dict(cpu[0], method="ill", setting="sym80", seed=1),
+              dict(cpu[0], method="ill", setting="sym80", seed=0)]
+    line = bench.machine_line(mixed)
+    # both devices, each with its count; the minority's runs named, in order
+    assert "3 runs on cuda (NVIDIA H200)" in line
+    assert "2 runs (ill sym80 seed 0, ill sym80 seed 1) on 2-core CPU" in line
+    assert "standard sym50" not in line
 
 
 def test_memorise_parallel_workers_run_every_job_once(tmp_path, monkeypatch, data_root):
