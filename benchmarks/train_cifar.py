@@ -1064,13 +1064,21 @@ def load_rows(path: Path) -> list[dict]:
     return rows
 
 
-def run_one(method: str, setting: str, profile: dict, *, seed: int, data_root, progress: bool):
-    """Train ``method`` on ``setting`` with the profile's schedule; return the result row."""
+def run_one(method: str, setting: str, profile: dict, *, seed: int, data_root, progress: bool,
+            smoke: int | None = None):
+    """Train ``method`` on ``setting`` with the profile's schedule; return the result row.
+    ``smoke``: that many epochs (:func:`smoke_kwargs`) on a subset of twice the batch size
+    (at least 200 images) and 100 test images, to check a profile's code path on a new
+    machine; the row says ``smoke``."""
     noise, label_set = SETTINGS[setting]
-    cfg = dict(noise=noise, label_set=label_set, seed=seed, data_root=data_root,
-               subset=profile["subset"], test_subset=profile["test_subset"])
-    x, noisy, true, x_test, y_test, noise_rate = load_data(cfg)
     kw = dict(profile["methods"][method])
+    subset, test_subset = profile["subset"], profile["test_subset"]
+    if smoke:
+        kw = smoke_kwargs(kw, smoke)
+        subset, test_subset = max(200, 2 * kw.get("batch_size", 128)), 100
+    cfg = dict(noise=noise, label_set=label_set, seed=seed, data_root=data_root,
+               subset=subset, test_subset=test_subset)
+    x, noisy, true, x_test, y_test, noise_rate = load_data(cfg)
     common = dict(model=profile["model"], seed=seed, test_images=x_test, test_labels=y_test,
                   progress=progress, num_classes=10)
     # the registry's entry: the fit function, the paper's noise-dependent settings
@@ -1089,7 +1097,8 @@ def run_one(method: str, setting: str, profile: dict, *, seed: int, data_root, p
                 epochs=len(accs), wall_seconds=round(wall, 1), n_train=int(len(noisy)),
                 n_test=int(len(y_test)),
                 device=device_name(),
-                torch=torch.__version__, hyperparameters=kw, model=profile["model"])
+                torch=torch.__version__, hyperparameters=kw, model=profile["model"],
+                **({"smoke": smoke} if smoke else {}))
 
 
 def render_header() -> list[str]:
@@ -1294,9 +1303,9 @@ def main() -> None:
                              "sym50, seed 0, a few epochs each, one after another; run on a "
                              "quiet machine)")
     parser.add_argument("--smoke", type=int, default=None,
-                        help="memorise profile: check the code paths with this many epochs "
-                             "on 200 images (rows never rendered as protocol runs; use a "
-                             "scratch --store-dir)")
+                        help="check the code paths with this many epochs on a few hundred "
+                             "images (rows never rendered as protocol runs; use a scratch "
+                             "--store-dir; other profiles: nothing is rendered)")
     parser.add_argument("--pilot", default=None,
                         help="memorise profile: run these pilot tags of MEMORISE_PILOT "
                              "(comma-separated; 'all') instead of the protocol")
@@ -1357,11 +1366,14 @@ def main() -> None:
                 if (method, setting) in done or method not in PROFILES[args.profile]["methods"]:
                     continue
                 row = run_one(method, setting, PROFILES[args.profile], seed=args.seed,
-                              data_root=args.data_root, progress=args.progress)
+                              data_root=args.data_root, progress=args.progress,
+                              smoke=args.smoke)
                 print(json.dumps({k: v for k, v in row.items() if k != "hyperparameters"}),
                       flush=True)
                 rows.append(row)
                 append_row(store, row)
+    if args.smoke:
+        return
     if not any((args.store_dir / f"{name}.jsonl").exists() for name in [*PROFILES, "memorise"]):
         print(f"no runs in {args.store_dir}: {args.markdown} left as it is")
         return
@@ -1377,7 +1389,10 @@ def main() -> None:
     if not (args.store_dir / "gpu.jsonl").exists():
         sections += ["### Profile `gpu` (open)", "",
                      "Not run yet: `python benchmarks/train_cifar.py --profile gpu` on one GPU "
-                     "(airbench-style net, full data; schedules in PROFILES in the script).", ""]
+                     "(airbench-style net, full data; schedules in PROFILES in the script); on a "
+                     "lent device machine `bash benchmarks/gpu_profile.sh` (the runs one after "
+                     "another within a time budget, its code path checked here with "
+                     "`--smoke 1`).", ""]
     write_table("\n".join(sections), args.markdown, args.store_dir, args.force_render)
 
 

@@ -400,3 +400,18 @@ def test_memorise_cost_run_stops_after_its_epochs_and_fills_the_cost_column(monk
     no_cost = bench.render_memorise([ce, row], [], ())
     assert next(line for line in no_cost.splitlines()
                 if line.startswith("| sym50 | 45.0% | gce")).endswith("| - |")
+
+
+def test_profile_smoke_run_is_short_and_marked(data_root):
+    """``--smoke N`` of the non-memorise profiles (the GPU script checks its path with it):
+    N epochs on twice the batch size, 100 test images, every epoch-counted key scaled, and
+    the row says it was a smoke run (real CIFAR-10 / CIFAR-10N labels)."""
+    bench = _bench("train_cifar")
+    profile = bench.PROFILES["cpu-small"]
+    row = bench.run_one("elr-plus", "worst", profile, seed=0, data_root=str(data_root),
+                        progress=False, smoke=1)
+    assert row["smoke"] == 1 and row["epochs"] == 1
+    assert row["n_train"] == 256 and row["n_test"] == 100  # 2 x batch 128
+    hp = row["hyperparameters"]
+    assert hp["epochs"] == 1 and hp["lr_decay_epoch"] == 1 and hp["ema_rampup_steps"] == 16
+    assert row["device"] == bench.device_name()
