@@ -895,7 +895,8 @@ def machine_line(rows: list[dict]) -> str:
                     for r in sorted(group, key=lambda r: (str(r.get("method")),
                                                           str(r.get("setting")),
                                                           int(r.get("seed", 0))))) + ")"
-            parts.append(f"{len(group)} runs{named} on {clause(device, group)}")
+            runs = "run" if len(group) == 1 else "runs"
+            parts.append(f"{len(group)} {runs}{named} on {clause(device, group)}")
         where = "; ".join(parts)
     return (f"Machine: {where}; rendered {time.strftime('%Y-%m-%d')} from the cached runs "
             "(each run's s/epoch below).")
@@ -1016,17 +1017,28 @@ def render_memorise(rows: list[dict], pilot: list[dict], superseded=(),
             ratio = ("the ratio to CE compares the runs' fastest epochs (the least disturbed "
                      "by other jobs), of runs made one after another on the same machine, not "
                      "in one process.")
+        alone = [r for r in rows if r.get("workers", 1) == 1]
+        together = [r for r in rows if r.get("workers", 1) > 1]
         lines += ["s/epoch: median wall seconds per epoch of each run (training, test "
                   "evaluation and the memorisation diagnostic)"
-                  + (f"; here the runs were made {shared} at a time, each in its own process "
-                     "sharing one GPU, so an epoch's time is the run's share of the GPU and "
-                     "says nothing about a method's cost" if shared > 1 else "")
+                  + (f"; here {'the GPU' if alone else 'the'} runs were made {shared} at a "
+                     "time, each in its own process sharing one GPU, so "
+                     f"{'their' if alone else 'an'} epoch's time is the run's share of the GPU "
+                     "and says nothing about a method's cost"
+                     + ("; the other runs' are their own, one run at a time" if alone else "")
+                     if shared > 1 else "")
                   + ". " + ratio, ""]
+        elapsed = []
+        if together:
+            elapsed.append(f"the runs made {shared} at a time: about "
+                           f"{sum(r['wall_seconds'] / r['workers'] for r in together) / 60:.0f}"
+                           " min elapsed")
+        if together and alone:
+            elapsed.append(f"{len(alone)} run{'s' if len(alone) > 1 else ''} made one at a "
+                           f"time: {sum(r['wall_seconds'] for r in alone) / 60:.0f} min")
         lines.append(f"Total wall time of these rows: "
                      f"{sum(r['wall_seconds'] for r in rows) / 3600:.2f} h"
-                     + (f" (made {shared} at a time: about "
-                        f"{sum(r['wall_seconds'] / r.get('workers', 1) for r in rows) / 60:.0f}"
-                        " min elapsed)." if shared > 1 else "."))
+                     + (f" ({'; '.join(elapsed)})." if elapsed else "."))
         lines += ["", "Hyperparameters of the methods in the table (the profile; the "
                   "noise-dependent ones from the registry: Co-teaching's forget rate = the "
                   "noise rate; DivideMix's lambda_u and confidence penalty; ELR's lambda / "
