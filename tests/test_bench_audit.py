@@ -1,21 +1,14 @@
 """benchmarks/audit_cpu.py: the conditions of a run (--note) are stored with its part and
 printed beside its date; --annotate-only trains nothing."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
+from _bench import load_benchmark
 
 
 def _bench():
-    here = Path(__file__).resolve().parents[1] / "benchmarks"
-    sys.path.insert(0, str(here))
-    spec = importlib.util.spec_from_file_location("audit_cpu", here / "audit_cpu.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("audit_cpu")
 
 
 def _part(seconds):

@@ -376,15 +376,9 @@ def test_import_stays_light():
 
 
 def test_robust_mlp_benchmark_rule_and_candidates():
-    import importlib.util
-    import sys
-    from pathlib import Path
+    from _bench import load_benchmark
 
-    here = Path(__file__).resolve().parents[1] / "benchmarks"
-    sys.path.insert(0, str(here))
-    spec = importlib.util.spec_from_file_location("robust_mlp", here / "robust_mlp.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("robust_mlp")
     for kw in bench.CANDIDATES.values():  # every candidate is a valid estimator
         RobustMLPClassifier(**kw)._fit_kwargs(50, 3)
     rows = [dict(dataset="digits", setting="sym40", candidate="ce", acc=0.9),

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _bench import load_benchmark
 from _resume import interrupt_after
 from test_training import _assert_same_weights, _weights, blobs, flip_labels
 
@@ -97,16 +98,7 @@ def test_memorisation_on_a_two_network_method():
 
 # ---------------------------------------------------------------- the benchmark scripts
 def _bench(name):
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    here = Path(__file__).resolve().parents[1] / "benchmarks"
-    sys.path.insert(0, str(here))
-    spec = importlib.util.spec_from_file_location(name, here / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark(name)
 
 
 def test_memorise_profile_settings_subset_and_section(tmp_path):

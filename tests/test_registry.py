@@ -1,15 +1,14 @@
 """The registries (methods, networks, losses) and the engine's Method API."""
 
 import dataclasses
-import importlib.util
 import inspect
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _bench import load_benchmark
 from click.testing import CliRunner
 from torch.nn import functional as F
 
@@ -19,7 +18,6 @@ from labelnoise.cli import train as cli_train
 from labelnoise.training import dividemix, engine
 
 torch.set_num_threads(2)
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _choices(command, name):
@@ -39,9 +37,7 @@ def test_cli_choices_are_the_registry_keys():
 
 
 def test_benchmark_methods_come_from_the_registry():
-    spec = importlib.util.spec_from_file_location("train_cifar", REPO / "benchmarks" / "train_cifar.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("train_cifar")
     assert bench.METHODS == tuple(n for n, e in training.METHODS.items() if not e.candidates)
     assert set(bench.PROFILES["cpu-small"]["methods"]) == set(bench.METHODS)
     assert {m for m, _ in bench.ANCHORS} <= set(bench.METHODS)
