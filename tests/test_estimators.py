@@ -207,6 +207,45 @@ def test_clean_classifier_pipeline_base_with_weights():
     assert np.array_equal(ones.is_label_issue_, plain.is_label_issue_)
 
 
+def test_clean_classifier_reweight_restores_class_prior():
+    # class 0 loses 30% of its labels to class 1 (one-directional noise): pruning keeps
+    # about 70% of class 0's examples, and the class weights 1 / P(given = k | true = k)
+    # bring the kept examples back to the true class sizes
+    x, y = _blobs(400, 2)
+    rng = np.random.default_rng(0)
+    given = y.copy()
+    flip = np.flatnonzero(y == 0)
+    given[rng.choice(flip, size=60, replace=False)] = 1
+    base = make_pipeline(StandardScaler(), LogisticRegression())
+    clf = CleanClassifier(base, reweight=True, random_state=0).fit(x, given)
+    diag = np.diag(clf.noise_matrix_)
+    assert 0.6 < diag[0] < 0.8 and diag[1] > 0.95
+    w = clf.refit_sample_weight_
+    assert np.allclose(w[clf.kept_], 1.0 / diag[given[clf.kept_]])
+    assert np.all(w[~clf.kept_] == 0)
+    # weighted class sizes of the kept examples: close to the true ones (200 / 200)
+    sizes = np.array([w[clf.kept_ & (given == c)].sum() for c in (0, 1)])
+    assert np.allclose(sizes, [200, 200], rtol=0.15), sizes
+    # the refit is the base estimator fitted on the kept examples with those weights
+    ref = clone(base).fit(x[clf.kept_], given[clf.kept_],
+                          logisticregression__sample_weight=w[clf.kept_])
+    assert np.allclose(clf.predict_proba(x), ref.predict_proba(x))
+    # user sample weights multiply the class weights
+    u = np.linspace(0.5, 1.5, 400)
+    clf_u = CleanClassifier(base, reweight=True, random_state=0).fit(x, given, sample_weight=u)
+    assert np.allclose(clf_u.refit_sample_weight_, np.where(
+        clf_u.kept_, u / np.diag(clf_u.noise_matrix_)[given], 0.0))
+    # False: no weights; "auto": weights when the estimator takes them, none for kNN
+    assert CleanClassifier(base, random_state=0).fit(x, given).refit_sample_weight_ is None
+    auto = CleanClassifier(base, reweight="auto", random_state=0).fit(x, given)
+    assert np.allclose(auto.refit_sample_weight_, w)
+    knn = CleanClassifier(KNeighborsClassifier(5), reweight="auto", random_state=0)
+    assert knn.fit(x, given).refit_sample_weight_ is None
+    # refit="weighted" ignores it (quality weights only)
+    both = CleanClassifier(base, refit="weighted", reweight=True, random_state=0).fit(x, given)
+    assert np.allclose(both.refit_sample_weight_, both.label_quality_scores_)
+
+
 def test_clean_classifier_small_classes_and_rescue():
     x, y = _blobs(60, 3)
     keep = np.concatenate([np.flatnonzero(y != 2), np.flatnonzero(y == 2)[:3]])
@@ -243,6 +282,8 @@ def test_clean_classifier_decision_function_availability():
     (dict(refit="nope"), {}, "refit"),
     (dict(estimator=LinearSVC()), {}, "predict_proba"),
     (dict(estimator=KNeighborsClassifier(), refit="weighted"), {}, "sample_weight"),
+    (dict(estimator=KNeighborsClassifier(), reweight=True), {}, "reweight=True needs"),
+    (dict(reweight="yes"), {}, "reweight must be True, False or 'auto'"),
     (dict(estimator=KNeighborsClassifier()), {"sample_weight": np.ones(60)}, "sample_weight"),
 ])
 def test_clean_classifier_bad_arguments(kwargs, fit_kwargs, match):
@@ -392,3 +433,36 @@ def test_robust_mlp_benchmark_rule_and_candidates():
     x_tr, given, x_te, y_te, rate = bench.data("wine", "pair30", 0)
     assert len(x_tr) + len(x_te) == 178 and 0.15 < rate < 0.45
     assert bench.data("wine", "clean", 0)[4] == 0.0
+
+
+# ------------------------------------------------------- benchmarks/sklearn_estimator.py
+def test_sklearn_estimator_benchmark_reweight_rule_and_late_columns():
+    """The benchmark's render states the reweight rule's figures (select = LR runs,
+    confirm = HGB runs) and does not time a column added to cached runs later against (a)."""
+    from _bench import load_benchmark
+
+    bench = load_benchmark("sklearn_estimator")
+
+    def row(est, seed, clean, clean_r, late=True):
+        r = dict(dataset="digits", noise="sym", rate=0.4, seed=seed, estimator=est,
+                 noise_rate=0.4, acc_base=0.5, sec_base=1.0, acc_clean=clean, sec_clean=5.0,
+                 acc_clean_r=clean_r, sec_clean_r=2.0, acc_clean_w=0.6, sec_clean_w=6.0)
+        if late:
+            r["late_columns"] = ["clean_r"]
+        return r
+
+    rows = [row("lr", 0, 0.80, 0.82), row("lr", 1, 0.80, 0.80), row("lr", 2, 0.80, 0.79),
+            row("hgb", 0, 0.70, 0.60)]
+    lines = bench.reweight_choice(rows)
+    text = " ".join(lines)
+    assert "select (lr, 3 runs): (b'') 80.33% against (b) 80.00% (+0.33 points; (b'') ahead " \
+           "in 1 runs, tied in 1, behind in 1)" in text
+    assert "confirm (hgb, 1 runs): (b'') 60.00% against (b) 70.00% (-10.00 points" in text
+    assert f"The default is `reweight={CleanClassifier().reweight!r}`" in text
+    md = bench.render(rows, "cmd")
+    assert "(b'') class-reweighted: added to the cached runs later" in md
+    assert "(b'') class-reweighted 2.0x" not in md
+    # timed with (a) in the same run: its ratio is shown
+    md2 = bench.render([row("lr", 0, 0.8, 0.8, late=False)], "cmd")
+    assert "(b'') class-reweighted 2.0x" in md2
+    assert bench.reweight_choice([]) == []

@@ -46,6 +46,11 @@ __all__ = ["CleanClassifier", "RobustMLPClassifier", "REFIT_MODES"]
 #: how :class:`CleanClassifier` refits: on the examples kept, or on all examples weighted
 #: by their label-quality scores
 REFIT_MODES = ("kept", "weighted")
+#: :class:`CleanClassifier`'s ``reweight`` choices besides True / False
+REWEIGHT_MODES = ("auto",)
+#: the smallest estimated ``P(given = k | true = k)`` a class weight divides by (a class
+#: whose labels look almost all wrong would otherwise get an unbounded weight)
+MIN_NOISE_DIAGONAL = 1e-3
 
 
 # ------------------------------------------------------------------------- helpers
@@ -117,9 +122,21 @@ class CleanClassifier(ClassifierMixin, BaseEstimator):
     3. ``refit="kept"`` (default): a clone of ``estimator`` fitted on the examples not
        flagged (the prune-then-train recipe of confident learning; if every example of a
        class is flagged, its best-scored example is kept so that the refit model still
-       knows every class). ``refit="weighted"``: a clone fitted on every example with
-       ``sample_weight`` = its label-quality score (times the ``sample_weight`` given to
-       ``fit``); the estimator must accept ``sample_weight``.
+       knows every class), each kept example of given class k weighted by
+       ``1 / noise_matrix_[k, k]`` when ``reweight`` says so (below).
+       ``refit="weighted"``: a clone fitted on every example with ``sample_weight`` = its
+       label-quality score (times the ``sample_weight`` given to ``fit``); the estimator
+       must accept ``sample_weight``.
+
+    Why the class weights: pruning removes a larger share of the classes whose labels are
+    noisier, so the kept examples under-represent them. If the flags are right, the examples
+    kept with given label k are the ``P(given = k | true = k)`` share of the N * P(true = k)
+    examples of true class k, and weighting each by ``1 / P(given = k | true = k)`` restores
+    the class prior of the true labels (Northcutt, Wu & Chuang 2017, "Learning with
+    Confident Examples: Rank Pruning for Robust Classification with Noisy Labels", UAI,
+    Sec. 3: the re-weighting of the kept examples by the inverse of their estimated
+    retention; Northcutt et al. 2021, Sec. 5, applies it after pruning; cleanlab's
+    ``CleanLearning`` does so whenever the classifier's ``fit`` takes ``sample_weight``).
 
     Args:
         estimator: an unfitted scikit-learn classifier with ``fit`` and ``predict_proba``
@@ -134,6 +151,11 @@ class CleanClassifier(ClassifierMixin, BaseEstimator):
         score_method: the label-quality score, a name of :data:`labelnoise.rank.METHODS`;
             None: ``labelnoise.rank.DEFAULT_METHOD``.
         refit: ``"kept"`` or ``"weighted"``, see above.
+        reweight: with ``refit="kept"``, weight the kept examples of each given class k by
+            ``1 / max(noise_matrix_[k, k], MIN_NOISE_DIAGONAL)`` (times any
+            ``sample_weight``): True (the estimator must take ``sample_weight``), False, or
+            ``"auto"`` (True when the estimator's ``fit`` takes ``sample_weight``, a
+            ``Pipeline`` through its last step). Ignored by ``refit="weighted"``.
         random_state: seeds the fold assignment (int, ``numpy.random.RandomState`` or None).
             The estimator's own ``random_state`` is left as set.
         n_jobs: folds fitted in parallel by ``cross_val_predict`` (joblib; None: 1).
@@ -153,16 +175,17 @@ class CleanClassifier(ClassifierMixin, BaseEstimator):
             1; rows and columns in ``classes_`` order).
         pred_probs_: float64 (N, K), the out-of-sample predicted probabilities.
         kept_: bool (N,), the examples the refit was trained on (all with ``"weighted"``).
-        refit_sample_weight_: float64 (N,) the refit's sample weights with
-            ``refit="weighted"``, else None.
+        refit_sample_weight_: float64 (N,) the sample weights of the refit (0 for the
+            examples not kept), or None when it was fitted without weights.
         n_splits_: number of cross-validation folds used.
         n_features_in_, feature_names_in_: as in scikit-learn (when X has them).
 
     Raises (from ``fit``):
         ValueError: ``y`` with one class, continuous values or a length unlike X's; a class
             with a single example (cross-validation needs 2); bad ``cv``, ``filter_by``,
-            ``score_method`` or ``refit``; ``refit="weighted"`` or ``sample_weight`` with an
-            estimator whose ``fit`` takes no ``sample_weight``; an estimator without
+            ``score_method``, ``refit`` or ``reweight``; ``refit="weighted"``,
+            ``reweight=True`` or ``sample_weight`` with an estimator whose ``fit`` takes no
+            ``sample_weight``; an estimator without
             ``predict_proba``; whatever the estimator's own validation raises (NaN, ...).
 
     Example:
@@ -173,12 +196,13 @@ class CleanClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, estimator=None, *, cv=5, filter_by=None, score_method=None,
-                 refit="kept", random_state=None, n_jobs=None):
+                 refit="kept", reweight=False, random_state=None, n_jobs=None):
         self.estimator = estimator
         self.cv = cv
         self.filter_by = filter_by
         self.score_method = score_method
         self.refit = refit
+        self.reweight = reweight
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -262,6 +286,13 @@ class CleanClassifier(ClassifierMixin, BaseEstimator):
         if self.refit == "weighted" and weight_param is None:
             raise ValueError(f"refit='weighted' needs an estimator whose fit takes "
                              f"sample_weight; {type(base).__name__}.fit does not")
+        if not (isinstance(self.reweight, (bool, np.bool_)) or self.reweight in REWEIGHT_MODES):
+            raise ValueError(f"reweight must be True, False or 'auto', got {self.reweight!r}")
+        if self.reweight is True and weight_param is None:
+            raise ValueError(f"reweight=True needs an estimator whose fit takes "
+                             f"sample_weight; {type(base).__name__}.fit does not")
+        reweight = (self.refit == "kept" and weight_param is not None
+                    and (self.reweight == "auto" or bool(self.reweight)))
         if sample_weight is not None:
             if weight_param is None:
                 raise ValueError(f"sample_weight was given but {type(base).__name__}.fit "
@@ -290,7 +321,15 @@ class CleanClassifier(ClassifierMixin, BaseEstimator):
                 members = np.flatnonzero(y_enc == c)
                 kept[members[np.argmax(issues.label_quality_scores[members])]] = True
             idx = np.flatnonzero(kept)
-            fit_params = {} if sample_weight is None else {weight_param: sample_weight[idx]}
+            if reweight:
+                diagonal = np.diagonal(issues.noise.noise_matrix).astype(np.float64)
+                refit_weight = np.where(kept, 1.0 / np.maximum(diagonal, MIN_NOISE_DIAGONAL)[
+                    y_enc], 0.0)
+                if sample_weight is not None:
+                    refit_weight = refit_weight * sample_weight
+            elif sample_weight is not None:
+                refit_weight = np.where(kept, sample_weight, 0.0)
+            fit_params = {} if refit_weight is None else {weight_param: refit_weight[idx]}
             X_fit, y_fit = _take_rows(X, idx), y_enc[idx]
         else:
             kept = np.ones(n, dtype=bool)
