@@ -106,7 +106,7 @@ def part_rescore(data_root):
         if not f.exists():
             continue
         r = json.loads(f.read_text())
-        pp = np.load(r.get("pred_probs", str(WORK / part / "pred_probs.npy")))
+        pp = np.load(r.get("pred_probs", str(WORK / part / "pred_probs.npy")), allow_pickle=False)
         res = find_issues(d.labels, pp)
         r.update(metrics=detection_metrics(d.labels, d.true_labels, res.is_label_issue,
                                            res.label_quality_scores),

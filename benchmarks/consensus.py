@@ -32,8 +32,8 @@ MODELS = ["resnet18", "efficientnet_b1", "resnet50d", "twins_pcpvt_base",
 
 def load_pred_probs(model: str) -> np.ndarray:
     """Out-of-sample pred_probs of ``model`` in the original CIFAR-10 train order."""
-    p = np.load(SHARED / model / "pred_probs.npy")
-    row_to_idx = np.load(SHARED / "row_to_cifar10_train_index.npy")
+    p = np.load(SHARED / model / "pred_probs.npy", allow_pickle=False)
+    row_to_idx = np.load(SHARED / "row_to_cifar10_train_index.npy", allow_pickle=False)
     out = np.empty_like(p)
     out[row_to_idx] = p
     return out

@@ -92,9 +92,11 @@ def main() -> None:
     results = {}  # (dataset, member) -> rows
     weights = {}  # (dataset, member) -> fitted mixture weight
     for d in DATASETS:
-        labels = np.load(args.data / d / MODELS[0] / "noisy_labels.npy")
-        errors = labels != np.load(args.data / d / MODELS[0] / "true_labels.npy")
-        probs = {m: np.load(args.data / d / m / "pred_probs.npy") for m in MODELS}
+        labels = np.load(args.data / d / MODELS[0] / "noisy_labels.npy", allow_pickle=False)
+        errors = labels != np.load(args.data / d / MODELS[0] / "true_labels.npy",
+                                   allow_pickle=False)
+        probs = {m: np.load(args.data / d / m / "pred_probs.npy", allow_pickle=False)
+                 for m in MODELS}
         probs["ensemble"] = np.mean([probs[m] for m in MODELS], axis=0)
         for m in MODELS + ["ensemble"]:
             results[(d, m)] = evaluate(labels, probs[m], errors, cleanlab_mods)

@@ -531,24 +531,25 @@ def cases(root, shared=None, *, half: str | None = None, families=None) -> Itera
             continue
         meta = json.loads((d / "meta.json").read_text())
         meta["half"] = h
-        yield (spec.name, h, np.load(d / "noisy_labels.npy"), np.load(d / "pred_probs.npy"),
-               np.load(d / "true_labels.npy"), meta)
+        yield (spec.name, h, np.load(d / "noisy_labels.npy", allow_pickle=False),
+               np.load(d / "pred_probs.npy", allow_pickle=False),
+               np.load(d / "true_labels.npy", allow_pickle=False), meta)
     if fams is not None and "label-error-benchmarks" not in fams:
         return
     leb = _leb_dir(shared)
     for ds in LEB_DATASETS:
-        labels = np.load(leb / ds / LEB_MODELS[0] / "noisy_labels.npy")
-        true = np.load(leb / ds / LEB_MODELS[0] / "true_labels.npy")
+        labels = np.load(leb / ds / LEB_MODELS[0] / "noisy_labels.npy", allow_pickle=False)
+        true = np.load(leb / ds / LEB_MODELS[0] / "true_labels.npy", allow_pickle=False)
         for m in LEB_MODELS + ["ensemble"]:
             name = f"leb-{ds}-{m}"
             h = halves[name]
             if half is not None and h != half:
                 continue
             if m == "ensemble":
-                pp = np.mean([np.load(leb / ds / mm / "pred_probs.npy") for mm in LEB_MODELS],
-                             axis=0)
+                pp = np.mean([np.load(leb / ds / mm / "pred_probs.npy", allow_pickle=False)
+                              for mm in LEB_MODELS], axis=0)
             else:
-                pp = np.load(leb / ds / m / "pred_probs.npy")
+                pp = np.load(leb / ds / m / "pred_probs.npy", allow_pickle=False)
             pred = pp.argmax(axis=1)
             meta = {"name": name, "family": "label-error-benchmarks", "setting": ds, "half": h,
                     "data": f"label-error-benchmarks/{ds} (CIFAR-10 train)", "model": m,

@@ -520,10 +520,10 @@ def main(argv=None) -> None:
 
     for i, (dataset, model) in enumerate(BENCHMARKS):
         d = args.data / dataset / model
-        full = np.load(d / "pred_probs.npy", mmap_mode="r")
+        full = np.load(d / "pred_probs.npy", mmap_mode="r", allow_pickle=False)
         rows = np.sort(np.random.default_rng(400 + i).choice(full.shape[0], args.rows,
                                                              replace=False))
-        labels = np.load(d / "noisy_labels.npy")[rows]
+        labels = np.load(d / "noisy_labels.npy", allow_pickle=False)[rows]
         pp = np.array(full[rows], dtype=np.float64)
         name = f"{dataset}_{model}_{args.rows}".replace("-", "_")
         source = {"kind": "benchmark slice", "dataset": dataset, "model": model,

@@ -296,7 +296,7 @@ def main():
             seed=args.seed)
         build_s = time.perf_counter() - t0
     elif cache.exists():  # the build is deterministic under the seed; reuse it
-        z = np.load(cache)
+        z = np.load(cache, allow_pickle=False)
         x, y, x_test, y_test, ann, cand = (z[k] for k in ("x", "y", "x_test", "y_test",
                                                           "ann", "cand"))
         stats, build_s = json.loads(str(z["stats"])), float(z["build_s"])

@@ -138,7 +138,7 @@ def run_one(folder: Path, config: str, work: Path) -> dict:
     wrong = (merged["true"] != merged["given"]).to_numpy()
     quality = merged["label_quality_score"].to_numpy(dtype=float)
     flagged = merged["is_label_issue"].to_numpy(dtype=bool)
-    pp = np.load(out / "pred_probs.npy")
+    pp = np.load(out / "pred_probs.npy", allow_pickle=False)
     names = json.loads((out / "noise.json").read_text())["class_names"]
     row = dict(n=len(truth), config=config, training=training_of(out),
                wall_seconds=round(wall, 1),
@@ -187,7 +187,7 @@ def rescore(row: dict, folder: Path, work: Path) -> bool:
     issues = pd.read_csv(out / "issues.csv")
     key = "example_id" if "example_id" in issues.columns else "path"
     merged = truth.merge(issues[["index", key]], left_on="path", right_on=key, how="inner")
-    pp = np.load(out / "pred_probs.npy")
+    pp = np.load(out / "pred_probs.npy", allow_pickle=False)
     names = json.loads((out / "noise.json").read_text())["class_names"]
     merged = merged.sort_values("index")
     if len(merged) != len(truth) or merged["index"].tolist() != list(range(pp.shape[0])):

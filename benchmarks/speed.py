@@ -51,8 +51,8 @@ def make_inputs(n: int, k: int) -> tuple[Path, Path]:
 
 
 def worker(lib: str, func: str, pp_path: str, lab_path: str, mmap: bool) -> None:
-    labels = np.load(lab_path)
-    pred_probs = np.load(pp_path, mmap_mode="r" if mmap else None)
+    labels = np.load(lab_path, allow_pickle=False)
+    pred_probs = np.load(pp_path, mmap_mode="r" if mmap else None, allow_pickle=False)
     if lib == "labelnoise":
         import labelnoise
         fn = {"find_label_issues": labelnoise.find_label_issues,
@@ -89,7 +89,7 @@ def phases(pp_path: str, lab_path: str, repeats: int) -> None:
 
     from labelnoise import _validation, rank
 
-    labels, pred_probs = np.load(lab_path), np.load(pp_path)
+    labels, pred_probs = np.load(lab_path, allow_pickle=False), np.load(pp_path)
 
     def best(fn):
         times = []

@@ -172,7 +172,7 @@ def cifar_patch_data(setting: str, bench_root: Path, n_train: int, n_test: int =
         name = ("cifar10-train-patch_" + "_".join(f"{k}{v}" for k, v in
                                                  sorted(QUICK_FEATURES.items())) + "_seed0.npy")
         path = bench_root / "detection-cases" / "_cache" / "features" / name
-        feats = np.load(path, mmap_mode="r")
+        feats = np.load(path, mmap_mode="r", allow_pickle=False)
         train = datasets.load_cifar10("train", data_root=bench_root)
         test = datasets.load_cifar10("test", data_root=bench_root)
         idx = balanced_subset(train.labels, n_train, seed=0)
