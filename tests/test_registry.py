@@ -57,7 +57,7 @@ def test_every_method_entry_resolves():
         for key in ("checkpoint_dir", "resume", "progress", "on_epoch", "seed", "epochs"):
             assert key in params, (name, key)
     with pytest.raises(ValueError, match="method must be one of"):
-        training.get("mixup")
+        training.get("nope")
 
 
 def test_all_is_derived_from_the_registries():

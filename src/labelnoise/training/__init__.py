@@ -5,6 +5,8 @@
   :class:`~labelnoise.training.engine.Method` API, data on the device, tensor augmentation,
   LR schedules, :func:`~labelnoise.training.engine.predict_proba`.
 * :mod:`labelnoise.training.standard`: one network, any loss of :mod:`labelnoise.losses`.
+* :mod:`labelnoise.training.mixup`: the same on mixed pairs of examples and labels (Zhang et
+  al. 2018).
 * :mod:`labelnoise.training.coteaching`: Co-teaching (Han et al. 2018).
 * :mod:`labelnoise.training.elr`: early-learning regularization, ELR and ELR+ (Liu et al. 2020).
 * :mod:`labelnoise.training.dividemix`: DivideMix (Li et al. 2020).
@@ -102,6 +104,7 @@ def _resolve(ref: str):
 #: method name -> entry: the one list of training methods (CLI choices, benchmarks, __all__).
 METHODS: dict[str, MethodEntry] = {
     "standard": MethodEntry("standard:fit", options=("loss",), distributed=True),
+    "mixup": MethodEntry("mixup:fit", options=("loss",)),
     "coteaching": MethodEntry("coteaching:fit", options=("forget_rate",),
                               noise_settings="coteaching:paper_settings", distributed=True),
     "elr": MethodEntry("elr:fit", noise_settings="elr:paper_settings", distributed=True),
