@@ -216,8 +216,9 @@ MEMORISE = dict(
              "training images (400 per class, seed 0), the fixed class-balanced 2,000-image "
              "test subset (seed 0), crop + flip, 150 epochs; CE: batch 128, SGD (Nesterov 0.9) "
              "lr 0.1, weight decay 5e-4, step schedule x0.1 at epochs 75 and 112 (no anneal to "
-             "zero); every other method its paper's optimiser and schedule (listed under the "
-             "table); noise drawn once over all 50,000 labels (seed 0), training seeds 0, 1, 2 "
+             "zero); GCE, LDR-KL, forward correction, mixup and elr-ce (ELR) in CE's loop "
+             "and schedule (only the loss or the mixing differs); every other method its "
+             "paper's optimiser and schedule (listed under the table); noise drawn once over all 50,000 labels (seed 0), training seeds 0, 1, 2 "
              "(chosen from a CPU pilot of CE, seed 0, in the table of commit 8d8ef22: at "
              "n = 4,000 CE memorised at sym50 and sym80, its drop valid at sym50 and 0.3 points "
              "short of the rule at sym80)",
