@@ -241,6 +241,8 @@ def test_clean_classifier_reweight_restores_class_prior():
     assert np.allclose(auto.refit_sample_weight_, w)
     knn = CleanClassifier(KNeighborsClassifier(5), reweight="auto", random_state=0)
     assert knn.fit(x, given).refit_sample_weight_ is None
+    numpy_true = CleanClassifier(base, reweight=np.bool_(True), random_state=0).fit(x, given)
+    assert np.allclose(numpy_true.refit_sample_weight_, w)
     # refit="weighted" ignores it (quality weights only)
     both = CleanClassifier(base, refit="weighted", reweight=True, random_state=0).fit(x, given)
     assert np.allclose(both.refit_sample_weight_, both.label_quality_scores_)
@@ -284,6 +286,7 @@ def test_clean_classifier_decision_function_availability():
     (dict(estimator=KNeighborsClassifier(), refit="weighted"), {}, "sample_weight"),
     (dict(estimator=KNeighborsClassifier(), reweight=True), {}, "reweight=True needs"),
     (dict(reweight="yes"), {}, "reweight must be True, False or 'auto'"),
+    (dict(reweight=1), {}, "reweight must be True, False or 'auto'"),
     (dict(estimator=KNeighborsClassifier()), {"sample_weight": np.ones(60)}, "sample_weight"),
 ])
 def test_clean_classifier_bad_arguments(kwargs, fit_kwargs, match):

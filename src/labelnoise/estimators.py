@@ -286,13 +286,17 @@ class CleanClassifier(ClassifierMixin, BaseEstimator):
         if self.refit == "weighted" and weight_param is None:
             raise ValueError(f"refit='weighted' needs an estimator whose fit takes "
                              f"sample_weight; {type(base).__name__}.fit does not")
-        if not (isinstance(self.reweight, (bool, np.bool_)) or self.reweight in REWEIGHT_MODES):
+        if isinstance(self.reweight, str) and self.reweight in REWEIGHT_MODES:
+            reweight_mode = self.reweight
+        elif isinstance(self.reweight, (bool, np.bool_)):
+            reweight_mode = bool(self.reweight)
+        else:
             raise ValueError(f"reweight must be True, False or 'auto', got {self.reweight!r}")
-        if self.reweight is True and weight_param is None:
+        if reweight_mode is True and weight_param is None:
             raise ValueError(f"reweight=True needs an estimator whose fit takes "
                              f"sample_weight; {type(base).__name__}.fit does not")
         reweight = (self.refit == "kept" and weight_param is not None
-                    and (self.reweight == "auto" or bool(self.reweight)))
+                    and reweight_mode in ("auto", True))
         if sample_weight is not None:
             if weight_param is None:
                 raise ValueError(f"sample_weight was given but {type(base).__name__}.fit "
