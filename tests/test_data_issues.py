@@ -273,6 +273,62 @@ def test_outlier_score_is_mean_knn_distance():
     np.testing.assert_allclose(di.outlier_scores(x, k=5), expected, atol=1e-9)
 
 
+def test_mahalanobis_outlier_scores_agree_with_a_reference_computation():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 6)) @ rng.normal(size=(6, 6))  # correlated features
+    from sklearn.covariance import LedoitWolf
+
+    lw = LedoitWolf().fit(x)
+    inv = np.linalg.inv(lw.covariance_)  # independent of the precision the function uses
+    d = x - x.mean(axis=0)
+    expected = np.sqrt(np.einsum("ij,jk,ik->i", d, inv, d))
+    got = di.mahalanobis_outlier_scores(x)
+    np.testing.assert_allclose(got, expected, rtol=1e-8)
+    # float32 input, a copy of the features: same scores, input untouched
+    x32 = x.astype(np.float32)
+    before = x32.copy()
+    np.testing.assert_allclose(di.mahalanobis_outlier_scores(x32), expected, rtol=1e-4)
+    assert np.array_equal(x32, before)
+
+
+def test_mahalanobis_finds_a_planted_group_that_knn_calls_the_most_typical():
+    # 20 identical points far from a Gaussian bulk: each has 19 neighbours at distance 0, so
+    # the kNN score calls them the least outlying; the distance to the bulk ranks them first
+    # (the group itself widens the fitted spread along its direction, to about 1.6 sd, so it
+    # is placed 12 sd away)
+    rng = np.random.default_rng(1)
+    bulk = rng.normal(size=(2000, 16))
+    far = np.zeros(16)
+    far[:4] = 6.0  # 12 standard deviations from the centre
+    x = np.concatenate([bulk, np.tile(far, (20, 1))])
+    group = np.arange(2000, 2020)
+    knn = di.outlier_scores(x, k=10, metric="euclidean")
+    assert np.all(knn[group] == 0.0)
+    maha = di.mahalanobis_outlier_scores(x)
+    assert maha[group].min() > np.quantile(maha[:2000], 0.999)
+    # Gaussian bulk: squared distances about chi-square with D = 16 degrees of freedom
+    assert abs(np.median(maha[:2000] ** 2) - 15.34) < 1.0
+
+
+def test_mahalanobis_subsampled_fit_and_validation():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3000, 5))
+    full = di.mahalanobis_outlier_scores(x)
+    sub = di.mahalanobis_outlier_scores(x, max_fit_rows=1000, seed=3)
+    assert np.array_equal(sub, di.mahalanobis_outlier_scores(x, max_fit_rows=1000, seed=3))
+    assert not np.array_equal(sub, full)
+    assert np.corrcoef(sub, full)[0, 1] > 0.99
+    bad = x.copy()
+    bad[5, 2] = np.nan
+    with pytest.raises(ValueError, match=r"features must be finite; features\[5, 2\]"):
+        di.mahalanobis_outlier_scores(bad)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        di.mahalanobis_outlier_scores(x[:1])
+    for m in (1, 2.5, "many"):
+        with pytest.raises(ValueError, match="max_fit_rows"):
+            di.mahalanobis_outlier_scores(x, max_fit_rows=m)
+
+
 def test_outlier_threshold_rule():
     s = np.exp(np.array([0.0, 1.0, 2.0, 3.0, 4.0]))  # logs: median 2, MAD 1
     assert di.outlier_threshold(s, z=2.0) == pytest.approx(np.exp(2.0 + 2.0 * 1.482602218505602))
