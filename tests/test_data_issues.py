@@ -822,3 +822,24 @@ def test_find_data_issues_states_what_did_not_run():
 def test_validation_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call(_blob(40))
+
+
+def test_outlier_groups_benchmark_scores_a_planted_group():
+    """benchmarks/outlier_groups.py's evaluation on a constructed injection: a group of
+    identical far-away rows is missed by the kNN score and ranked first by the Mahalanobis
+    distance; the render holds both rows."""
+    from _bench import load_benchmark
+
+    bench = load_benchmark("outlier_groups")
+    rng = np.random.default_rng(4)
+    bulk = rng.normal(size=(600, 8))
+    groups = [np.tile(c, (10, 1)) for c in (np.full(8, 4.0), np.full(8, -4.0),
+                                            np.r_[np.full(4, 5.0), np.zeros(4)])]
+    feats = np.concatenate([bulk, *groups])
+    kind = np.array([""] * 600 + [k for k in bench.bench.KINDS_OUT for _ in range(10)],
+                    dtype=object)
+    knn, maha = bench.evaluate({"kind": kind}, feats)
+    for k in bench.bench.KINDS_OUT:
+        assert knn[f"auroc_{k}"] < 0.1 and maha[f"auroc_{k}"] > 0.99
+    md = bench.render({"toy": [knn, maha]}, "cmd")
+    assert "| toy | kNN (k = 10, cosine) |" in md and "| toy | Mahalanobis (Ledoit-Wolf) |" in md

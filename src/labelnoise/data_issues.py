@@ -712,9 +712,10 @@ def mahalanobis_outlier_scores(features, *, max_fit_rows: int = MAHALANOBIS_FIT_
     distance to the bulk of the data does not have that blind spot. On the injected groups
     of ``benchmarks/data_issues.py`` (100 uniform-noise, 100 constant and 100 digit images
     among 50,000 CIFAR-10 images, patch features) the kNN score's AUROC is 0.004 for each
-    kind and this one's 1.00 / 0.96 / 0.99 (a scratch measurement of 2026-12-04 with this
-    function, not yet a benchmark table); the groups bend the fit when they are a larger
-    share of the data (1% each, among the 10,000 test images: 0.99 / 0.86 / 0.86). It does not replace the kNN score: an isolated point inside
+    kind and this one's 1.00 / 0.96 / 0.99 (``benchmarks/outlier_groups.py``); the groups
+    bend the fit when they are a larger share of the data (1% each, among the 10,000 test
+    images: 0.99 / 0.86 / 0.86), and at the threshold rule of :func:`outlier_threshold` it
+    finds the noise images but few of the constant ones, so it has no default threshold yet. It does not replace the kNN score: an isolated point inside
     the data's spread, or a cluster structure far from Gaussian, is the kNN score's case.
 
     ``mu`` and ``S`` are the mean and the Ledoit-Wolf shrunk covariance (scikit-learn's

@@ -1,0 +1,117 @@
+"""Groups of outliers: the kNN outlier score against the Mahalanobis distance, on CIFAR-10.
+
+The injections of ``benchmarks/data_issues.py`` (the same images, seeds and Coates-Ng patch
+features, from its cache when it has run): into the 50,000 CIFAR-10 train images ("eval",
+seed 1) and into the 10,000 test images ("dev", seed 2), 100 uniform-noise, 100 constant and
+100 digit images each (with 400 near-duplicate copies that count as inliers here). Each kind
+is a tight group, the case a kNN distance cannot see. For both scores,
+:func:`labelnoise.data_issues.outlier_scores` (mean cosine distance to the 10 nearest
+neighbours, the library's default) and :func:`labelnoise.data_issues.mahalanobis_outlier_scores`
+(one Ledoit-Wolf Gaussian): AUROC per injected kind against every other image, and recall,
+precision and the number flagged at the library's threshold rule
+(:func:`labelnoise.data_issues.outlier_threshold`, modified z-score 3.5 of the log score).
+
+    python benchmarks/outlier_groups.py --data-root DIR [--out benchmarks/results/outlier_groups.md]
+
+About a minute on 2 cores once the features are cached (the patch features take about 30 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import data_issues as bench  # noqa: E402
+
+from labelnoise import data_issues as di  # noqa: E402
+from labelnoise._io import write_text  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+SCORES = ("kNN (k = 10, cosine)", "Mahalanobis (Ledoit-Wolf)")
+
+
+def evaluate(inj: dict, feats: np.ndarray) -> list[dict]:
+    """One row per score: AUROC per kind and of all, recall per kind, precision, flagged,
+    seconds."""
+    rows = []
+    for name in SCORES:
+        t = time.perf_counter()
+        if name.startswith("kNN"):
+            scores = di.outlier_scores(feats, k=10)
+            scores, threshold, _ = di.refine_outlier_scores(feats, scores, k=10)
+        else:
+            scores = di.mahalanobis_outlier_scores(feats)
+            threshold = di.outlier_threshold(scores)
+        seconds = time.perf_counter() - t
+        flags = scores > threshold
+        rows.append(dict(score=name, seconds=seconds, **bench.out_eval(inj, flags, scores)))
+    return rows
+
+
+def render(results: dict, command: str) -> str:
+    f = bench.fmt
+    lines = [
+        "## Groups of outliers: kNN score against the Mahalanobis distance "
+        "(`benchmarks/outlier_groups.py`)", "",
+        f"Command: `{command}`. Machine: {platform.machine()}, 2-core CPU, Python "
+        f"{platform.python_version()}. Date: {datetime.date.today().isoformat()}.", "",
+        "Data: the injections of `benchmarks/data_issues.py` (100 uniform-noise, 100 constant "
+        "and 100 digit images, each kind a tight group; eval: into the 50,000 CIFAR-10 train "
+        "images, seed 1; dev: into the 10,000 test images, seed 2, where each group is 1% of "
+        "the data), on its patch features (PCA 128). AUROC: each kind against every image "
+        "that is not an injected outlier. Flags: the library's threshold rule on each score "
+        "(modified z-score 3.5 of the log score; the kNN flags made exact by "
+        "`refine_outlier_scores`, as `find_outliers` does). Precision counts only the injected "
+        "outliers as right.", "",
+        "| set | score | AUROC uniform_noise | AUROC constant | AUROC digits | recall "
+        "uniform_noise | recall constant | recall digits | precision | flagged | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for set_name, rows in results.items():
+        for r in rows:
+            lines.append(
+                f"| {set_name} | {r['score']} | "
+                + " | ".join(f(r[f"auroc_{k}"]) for k in bench.KINDS_OUT) + " | "
+                + " | ".join(f(r[k], 2) for k in bench.KINDS_OUT)
+                + f" | {f(r['precision'])} | {r['num_flagged']} | {r['seconds']:.1f} |")
+    lines += ["", "The kNN score ranks every group as the least outlying images (its members "
+              "are each other's neighbours); the distance to one Gaussian ranks them near the "
+              "top. At the z-score rule it still misses most constant images, and on the dev "
+              "set, where each group is 1% of the data and widens the fitted covariance along "
+              "its own direction, most digits as well; the other rows it flags are images of the "
+              "data set itself (not inspected here). So it is a second score for the "
+              "audit, not yet a check with a default threshold: a rule for that threshold "
+              "(chosen on dev, confirmed on eval) is the open step.", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data-root", default="/root/.cache/labelnoise-bench")
+    ap.add_argument("--out", default=str(HERE / "results" / "outlier_groups.md"))
+    args = ap.parse_args(argv)
+    from labelnoise.datasets import load_cifar10
+
+    train = load_cifar10("train", data_root=args.data_root, download=False)
+    test = load_cifar10("test", data_root=args.data_root, download=False)
+    ev = bench.inject(train.inputs, train.labels, seed=1)
+    dev = bench.inject(test.inputs, test.labels, seed=2)
+    (f_ev, f_dev), _ = bench.cached(
+        "patch64s2_pca128", lambda: bench.patch_features(ev["images"], [dev["images"]]))
+    results = {"eval (N = 50,700)": evaluate(ev, f_ev), "dev (N = 10,700)": evaluate(dev, f_dev)}
+    for set_name, rows in results.items():
+        print(set_name, rows, flush=True)
+    command = "python benchmarks/outlier_groups.py --data-root DIR"
+    write_text(Path(args.out), render(results, command))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
