@@ -794,7 +794,9 @@ def plot_memorise_methods(rows: list[dict], path: Path, title: str) -> None:
     rows = [r for r in rows if r["seed"] == 0]
     settings = [s for s in MEMORISE_SETTINGS if any(r["setting"] == s for r in rows)]
     fig, axes = plt.subplots(2, len(settings), figsize=(4.6 * len(settings), 7), squeeze=False)
-    colours = {m: f"C{i}" for i, m in enumerate(PROTOCOL_NAMES)}
+    # one colour per method, none repeated: matplotlib's ten, then three more
+    palette = [f"C{i}" for i in range(10)] + ["black", "navy", "gold"]
+    colours = {m: palette[i % len(palette)] for i, m in enumerate(PROTOCOL_NAMES)}
     for j, setting in enumerate(settings):
         for r in sorted((r for r in rows if r["setting"] == setting),
                         key=lambda r: PROTOCOL_NAMES.index(r["method"])):
