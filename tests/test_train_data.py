@@ -290,3 +290,21 @@ def test_stratified_split():
     assert stratified_split(labels, 0.0, seed=0)[1].size == 0
     with pytest.raises(ValueError, match="no validation example"):
         stratified_split(np.array([0, 1, 2]), 0.2, seed=0)
+
+
+def test_mixup_through_the_cli_on_embeddings(data, tmp_path):
+    """`labelnoise train emb.npz --method mixup --loss gce` trains mixup with that loss and
+    writes the run's files; an option mixup does not take is refused."""
+    out = tmp_path / "mixup"
+    res = CliRunner().invoke(main, ["train", str(data / "emb.npz"), "--test",
+                                    str(data / "emb_test.npz"), "--method", "mixup", "--loss",
+                                    "gce", "--out", str(out), *CLI_SMALL])
+    assert res.exit_code == 0, res.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["method"] == "mixup" and config["method_kwargs"] == {"loss": "gce"}
+    history = json.loads((out / "history.json").read_text())
+    assert len(history) == 3 and all(0.0 <= r["test_acc"] <= 1.0 for r in history)
+    bad = CliRunner().invoke(main, ["train", str(data / "emb.npz"), "--method", "mixup",
+                                    "--forget-rate", "0.2", "--out", str(tmp_path / "bad"),
+                                    *CLI_SMALL])
+    assert bad.exit_code != 0 and "--forget-rate applies to --method coteaching" in bad.output
