@@ -26,7 +26,6 @@ alpha 1: 50.8, 2: 52.5, 8: 53.6, 32: 55.0), then used unchanged on the other dat
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -63,9 +62,7 @@ class Mixup(standard.Standard):
 
     def __post_init__(self):
         super().__post_init__()
-        if (isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float))
-                or not math.isfinite(self.alpha) or self.alpha <= 0):
-            raise ValueError(f"alpha must be a finite number > 0, got {self.alpha!r}")
+        standard.check_positive(self.alpha, "alpha")
 
     @property
     def label(self):

@@ -19,6 +19,14 @@ from labelnoise.losses import build_loss
 from labelnoise.training import engine
 
 
+def check_positive(value, name: str) -> None:
+    """Refuse ``value`` unless it is a finite real number > 0 (bool refused): one-line
+    ValueError naming ``name``."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or value <= 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
 @dataclass
 class Standard(engine.Method):
     """One network trained on the given labels with one loss (hyperparameters: see :func:`fit`)."""
@@ -47,9 +55,7 @@ class Standard(engine.Method):
             raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs} and "
                              f"{self.batch_size}")
         engine.validate_choice(self.schedule, engine.SCHEDULES, "schedule")
-        if (isinstance(self.gamma, bool) or not isinstance(self.gamma, (int, float))
-                or not math.isfinite(self.gamma) or self.gamma <= 0):
-            raise ValueError(f"gamma must be a finite number > 0, got {self.gamma!r}")
+        check_positive(self.gamma, "gamma")
 
     @property
     def label(self):
