@@ -141,10 +141,11 @@ def _setting(dataset: str, kind: str, rate: float, seed: int):
     return x_tr, x_te, noisy_labels(kind, rate, x_tr, y_tr, seed), y_tr, y_te
 
 
-def clean_column(col: str, dataset: str, kind: str, rate: float, seed: int, est: str) -> dict:
-    """The figures of our column ``col`` (a key of CLEAN_OPTIONS) for one run: accuracy,
-    seconds, precision / recall of the flags, flagged fraction (keys ``<figure>_<col>``)."""
-    x_tr, x_te, given, y_tr, y_te = _setting(dataset, kind, rate, seed)
+def clean_column(col: str, setting: tuple, seed: int, est: str) -> dict:
+    """The figures of our column ``col`` (a key of CLEAN_OPTIONS) for one run, given its
+    :func:`_setting`: accuracy, seconds, precision / recall of the flags, flagged fraction
+    (keys ``<figure>_<col>``)."""
+    x_tr, x_te, given, y_tr, y_te = setting
     clf, sec = _timed(lambda: CleanClassifier(base_estimator(est), cv=FOLDS,
                                               random_state=seed,
                                               **CLEAN_OPTIONS[col]).fit(x_tr, given))
@@ -157,24 +158,24 @@ def clean_column(col: str, dataset: str, kind: str, rate: float, seed: int, est:
 def run_one(dataset: str, kind: str, rate: float, seed: int, est: str) -> dict:
     from sklearn.base import clone
 
-    x_tr, x_te, given, y_tr, y_te = _setting(dataset, kind, rate, seed)
+    setting = _setting(dataset, kind, rate, seed)
+    x_tr, x_te, given, y_tr, y_te = setting
     wrong = given != y_tr
     base = base_estimator(est)
     row = dict(dataset=dataset, noise=kind, rate=rate, seed=seed, estimator=est,
                n_train=int(len(y_tr)), n_test=int(len(y_te)), k=int(len(np.unique(y_tr))),
                noise_rate=round(float(wrong.mean()), 4))
-    timed = _timed
-    m, sec = timed(lambda: clone(base).fit(x_tr, given))
+    m, sec = _timed(lambda: clone(base).fit(x_tr, given))
     row.update(acc_base=float(m.score(x_te, y_te)), sec_base=sec)
     for col in CLEAN_OPTIONS:
-        row.update(clean_column(col, dataset, kind, rate, seed, est))
+        row.update(clean_column(col, setting, seed, est))
     if cleanlab_version() is not None:
         from cleanlab.classification import CleanLearning
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cl, sec = timed(lambda: CleanLearning(clone(base), seed=seed, cv_n_folds=FOLDS,
-                                                  verbose=False).fit(x_tr, given))
+            cl, sec = _timed(lambda: CleanLearning(clone(base), seed=seed, cv_n_folds=FOLDS,
+                                                   verbose=False).fit(x_tr, given))
         flags = np.asarray(cl.label_issues_df["is_label_issue"], dtype=bool)
         p, r = _pr(flags, wrong)
         row.update(acc_cleanlab=float(cl.score(x_te, y_te)), sec_cleanlab=sec,
@@ -410,8 +411,9 @@ def main() -> None:
                 key = (row["dataset"], row["noise"], row["rate"], row["seed"], row["estimator"])
                 missing = [c for c in CLEAN_OPTIONS if f"acc_{c}" not in row]
                 if key in wanted and missing:
+                    setting = _setting(*key[:4])
                     for col in missing:
-                        row.update(clean_column(col, *key))
+                        row.update(clean_column(col, setting, key[3], key[4]))
                     row["late_columns"] = sorted(set(row.get("late_columns", [])) | set(missing))
                     print(json.dumps({k: row[k] for k in ("dataset", "noise", "rate", "seed",
                                                           "estimator")} | {"added": missing}),
