@@ -55,7 +55,52 @@ def evaluate(inj: dict, feats: np.ndarray) -> list[dict]:
     return rows
 
 
-def render(results: dict, command: str) -> str:
+#: variants of the Gaussian tried after the first table (benchmark only, not in the library)
+VARIANTS = ("one Gaussian (the library's)", "refit on the 80% closest (one C-step)",
+            "class-conditional, tied covariance, given class",
+            "class-conditional, tied covariance, nearest class")
+
+
+def _mahalanobis(x: np.ndarray, fit_on: np.ndarray, means: np.ndarray | None = None):
+    """Squared distances to ``means`` (rows; default the mean of ``fit_on``) under the
+    Ledoit-Wolf precision of ``fit_on`` (already centred when ``means`` is given)."""
+    from sklearn.covariance import LedoitWolf
+
+    lw = LedoitWolf(assume_centered=means is not None).fit(fit_on)
+    centres = lw.location_[None] if means is None else means
+    return np.stack([np.einsum("ij,ij->i", (x - m) @ lw.precision_, x - m) for m in centres], 1)
+
+
+def variant_scores(feats: np.ndarray, labels: np.ndarray) -> dict:
+    """Name -> score (N,) for each of :data:`VARIANTS`: the library's one Ledoit-Wolf
+    Gaussian; the same refit once on the 80% of rows closest to the first fit (a trimmed,
+    minimum-covariance-determinant-like C-step against groups that widen the fit); and the
+    class-conditional Gaussians with one tied covariance of Lee et al. 2018 (Eq. 2: the
+    class means of the given labels, the covariance of the rows around their class mean),
+    at the given class and at the nearest class mean."""
+    x = np.asarray(feats, dtype=np.float64)
+    first = _mahalanobis(x, x)[:, 0]
+    keep = first <= np.quantile(first, 0.8)
+    k = int(labels.max()) + 1
+    means = np.stack([x[labels == c].mean(0) for c in range(k)])
+    per_class = _mahalanobis(x, x - means[labels], means)
+    return {VARIANTS[0]: np.sqrt(first), VARIANTS[1]: np.sqrt(_mahalanobis(x, x[keep])[:, 0]),
+            VARIANTS[2]: np.sqrt(per_class[np.arange(len(x)), labels]),
+            VARIANTS[3]: np.sqrt(per_class.min(1))}
+
+
+def evaluate_variants(inj: dict, feats: np.ndarray) -> list[dict]:
+    """One row per variant: AUROC per kind and their mean, recall per kind, precision and the
+    number flagged at the library's threshold rule."""
+    rows = []
+    for name, scores in variant_scores(feats, np.asarray(inj["labels"])).items():
+        res = bench.out_eval(inj, scores > di.outlier_threshold(scores), scores)
+        res["auroc_mean"] = float(np.mean([res[f"auroc_{k}"] for k in bench.KINDS_OUT]))
+        rows.append(dict(score=name, **res))
+    return rows
+
+
+def render(results: dict, command: str, variants: dict | None = None) -> str:
     f = bench.fmt
     lines = [
         "## Groups of outliers: kNN score against the Mahalanobis distance "
@@ -89,6 +134,42 @@ def render(results: dict, command: str) -> str:
               "data set itself (not inspected here). So it is a second score for the "
               "audit, not yet a check with a default threshold: a rule for that threshold "
               "(chosen on dev, confirmed on eval) is the open step.", ""]
+    if variants:
+        lines += [
+            "### Variants of the Gaussian (tried after the table above; benchmark only)", "",
+            "Whether a fit that the groups bend less finds them better: the library's one "
+            "Gaussian; the same refit once on the 80% of rows closest to the first fit (one "
+            "C-step of a trimmed, minimum-covariance-determinant-like estimate; on dev, trim "
+            "fractions 1, 2, 5, 10 and 20% with one or three C-steps were tried and 20% with "
+            "one step had the best mean AUROC, so only it is shown); and Lee et al.'s (2018, "
+            "Eq. 2) class-conditional Gaussians with one tied covariance, at the given class "
+            "and at the nearest class mean. Rule for replacing the library's score: a higher "
+            "mean AUROC over the three kinds on dev, confirmed on eval.", "",
+            "| set | variant | AUROC uniform_noise | AUROC constant | AUROC digits | mean "
+            "AUROC | recall uniform_noise | recall constant | recall digits | precision | "
+            "flagged |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for set_name, rows in variants.items():
+            for r in rows:
+                lines.append(
+                    f"| {set_name} | {r['score']} | "
+                    + " | ".join(f(r[f"auroc_{k}"]) for k in bench.KINDS_OUT)
+                    + f" | {f(r['auroc_mean'])} | "
+                    + " | ".join(f(r[k], 2) for k in bench.KINDS_OUT)
+                    + f" | {f(r['precision'])} | {r['num_flagged']} |")
+        lines += ["", "None replaces the one Gaussian. The trimmed refit gains on dev and "
+                  "loses on eval (and flags more). The class-conditional fit at the given "
+                  "class passes the rule by a small margin, but it measures the distance to "
+                  "the class of the given label, so a mislabelled example scores as an "
+                  "outlier too (an outlier check that re-finds the label issues; not "
+                  "measured here, where the injected images carry labels of their own); at "
+                  "the nearest class mean, which does not read the labels, the gain is gone. "
+                  "The constant and digit "
+                  "images are smooth images, and in these patch features they lie near "
+                  "CIFAR-10's own smooth images (sky, plain backgrounds): the features, not "
+                  "the fit, limit this score; the audit's network features may separate "
+                  "them better (not measured here).", ""]
     return "\n".join(lines)
 
 
@@ -106,10 +187,12 @@ def main(argv=None) -> None:
     (f_ev, f_dev), _ = bench.cached(
         "patch64s2_pca128", lambda: bench.patch_features(ev["images"], [dev["images"]]))
     results = {"eval (N = 50,700)": evaluate(ev, f_ev), "dev (N = 10,700)": evaluate(dev, f_dev)}
-    for set_name, rows in results.items():
+    variants = {"dev (N = 10,700)": evaluate_variants(dev, f_dev),
+                "eval (N = 50,700)": evaluate_variants(ev, f_ev)}
+    for set_name, rows in [*results.items(), *variants.items()]:
         print(set_name, rows, flush=True)
     command = "python benchmarks/outlier_groups.py --data-root DIR"
-    write_text(Path(args.out), render(results, command))
+    write_text(Path(args.out), render(results, command, variants))
     print(f"wrote {args.out}")
 
 

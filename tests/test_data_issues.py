@@ -843,3 +843,34 @@ def test_outlier_groups_benchmark_scores_a_planted_group():
         assert knn[f"auroc_{k}"] < 0.1 and maha[f"auroc_{k}"] > 0.99
     md = bench.render({"toy": [knn, maha]}, "cmd")
     assert "| toy | kNN (k = 10, cosine) |" in md and "| toy | Mahalanobis (Ledoit-Wolf) |" in md
+
+
+def test_outlier_groups_variants_agree_with_direct_computations():
+    """The benchmark's Gaussian variants: the first is the library's score; the
+    class-conditional one is the distance to the given class's mean under the Ledoit-Wolf
+    precision of the rows centred on their class means (Lee et al. 2018, Eq. 2), checked
+    against a direct computation; the render holds the variants' table."""
+    from _bench import load_benchmark
+    from sklearn.covariance import LedoitWolf
+
+    from labelnoise import data_issues as di
+
+    bench = load_benchmark("outlier_groups")
+    rng = np.random.default_rng(5)
+    labels = np.repeat(np.arange(3), 40)
+    feats = rng.normal(size=(120, 4)) + 3.0 * labels[:, None]
+    scores = bench.variant_scores(feats, labels)
+    assert list(scores) == list(bench.VARIANTS)
+    np.testing.assert_allclose(scores[bench.VARIANTS[0]], di.mahalanobis_outlier_scores(feats))
+    means = np.stack([feats[labels == c].mean(0) for c in range(3)])
+    prec = LedoitWolf(assume_centered=True).fit(feats - means[labels]).precision_
+    d = feats - means[labels]
+    np.testing.assert_allclose(scores[bench.VARIANTS[2]],
+                               np.sqrt(np.einsum("ij,jk,ik->i", d, prec, d)), rtol=1e-10)
+    assert np.all(scores[bench.VARIANTS[3]] <= scores[bench.VARIANTS[2]] + 1e-12)
+    kind = np.array([""] * 110 + ["uniform_noise"] * 4 + ["constant"] * 3 + ["digits"] * 3,
+                    dtype=object)
+    rows = bench.evaluate_variants({"kind": kind, "labels": labels}, feats)
+    assert [r["score"] for r in rows] == list(bench.VARIANTS)
+    md = bench.render({"toy": []}, "cmd", {"toy": rows})
+    assert md.count("| toy | ") == 4 and "Variants of the Gaussian" in md
