@@ -269,6 +269,10 @@ MEMORISE = dict(
         # lambda_u and the confidence penalty from the noise (registry)
         "dividemix": dict(epochs=_E, warmup_epochs=5, batch_size=64, lr=0.02,
                           lr_decay_epoch=0.5 * _E),
+        # CPC (class prototype-based cleaner): a cleaner inside DivideMix's training, so
+        # DivideMix's schedule above; its prototype terms at the library defaults
+        "cpc": dict(epochs=_E, warmup_epochs=5, batch_size=64, lr=0.02,
+                    lr_decay_epoch=0.5 * _E),
         # RDCR: its schedule takes no milestones; cosine over the whole run (not one-cycle)
         "rdcr": dict(epochs=_E, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="cosine",
                      rampup_epochs=25.0),
@@ -570,7 +574,8 @@ def adoptable_pilots(pilot: list[dict], done: set) -> list[dict]:
 #: losses swapped into CE's loop about 1.1-1.4): orders the queue of a parallel run
 MEMORISE_COST = {"standard": 1.0, "elr": 1.0, "elr-ce": 1.0, "mixup": 1.0, "gce": 1.1,
                  "forward": 1.1, "ldr-kl": 1.2,
-                 "ill": 1.4, "coteaching": 2.0, "rdcr": 2.3, "elr-plus": 2.6, "dividemix": 8.0}
+                 "ill": 1.4, "coteaching": 2.0, "rdcr": 2.3, "elr-plus": 2.6, "dividemix": 8.0,
+                 "cpc": 8.5}
 #: the hyperparameters counted in epochs (or steps), scaled with ``epochs`` by a smoke run
 EPOCH_KEYS = ("warmup_epochs", "decay_start", "lr_decay_epoch", "num_gradual", "rampup_epochs",
               "ema_rampup_steps", "milestones")
