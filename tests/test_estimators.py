@@ -469,3 +469,38 @@ def test_sklearn_estimator_benchmark_reweight_rule_and_late_columns():
     md2 = bench.render([row("lr", 0, 0.8, 0.8, late=False)], "cmd")
     assert "(b'') class-reweighted 2.0x" in md2
     assert bench.reweight_choice([]) == []
+
+
+def test_sklearn_estimator_benchmark_goals_count_only_settings_with_every_seed(tmp_path,
+                                                                               monkeypatch):
+    """A setting run on fewer than the issue's 3 seeds is shown in the table but left out of
+    the goals (and named); the CIFAR-10 embeddings load from the benchmark's cache, and
+    without the cache and without --data-root the run stops with a one-line message."""
+    from _bench import load_benchmark
+
+    bench = load_benchmark("sklearn_estimator")
+
+    def row(ds, seed, clean, base, cl):
+        return dict(dataset=ds, noise="sym", rate=0.4, seed=seed, estimator="lr",
+                    noise_rate=0.4, acc_base=base, sec_base=1.0, acc_clean=clean, sec_clean=2.0,
+                    acc_cleanlab=cl, sec_cleanlab=3.0, cleanlab="2.9.0")
+
+    rows = [row("digits", s, 0.8, 0.7, 0.75) for s in bench.SEEDS]
+    rows.append(row("cifar10", 0, 0.3, 0.4, 0.5))  # behind on both counts, one seed only
+    md = bench.render(rows, "cmd")
+    goals = md[md.index("### Goals"):]
+    assert "(b) > (a) in every 40%-noise setting: **met**" in goals
+    assert "mean (b) - (c) over 1 settings: +5.00 points" in goals
+    assert "Left out of the goals until all seeds have run: cifar10/sym/40% (1 of 3 seeds)" \
+        in goals
+    assert "| cifar10 | sym | 40% | 40.0% | 1 | 40.0 | 30.0 |" in md
+
+    monkeypatch.setattr(bench, "CACHE", tmp_path)
+    with pytest.raises(SystemExit, match="--data-root"):
+        bench.load("cifar10")
+    x = np.random.default_rng(0).normal(size=(20, 256)).astype(np.float32)
+    y = np.repeat(np.arange(10), 2)
+    np.savez(tmp_path / f"cifar10_patch_quick_n{bench.CIFAR10_N}_pca256.npz", x=x, y=y,
+             indices=np.arange(20))
+    xx, yy = bench.load("cifar10")
+    assert xx.dtype == np.float64 and np.allclose(xx, x) and yy.tolist() == y.tolist()
