@@ -20,8 +20,8 @@ from labelnoise.cli import main
 
 LABEL_COLUMNS = ["rank", "index", "given_label", "suggested_label", "label_quality_score",
                  "is_label_issue"]
-DATA_COLUMNS = ["outlier_score", "is_outlier", "is_near_duplicate", "near_duplicate_set",
-                "is_exact_duplicate", "exact_duplicate_set", "knn_label_quality",
+DATA_COLUMNS = ["outlier_score", "is_outlier", "outlier_score_gaussian", "is_near_duplicate",
+                "near_duplicate_set", "is_exact_duplicate", "exact_duplicate_set", "knn_label_quality",
                 "is_knn_label_issue", "combined_label_quality", "is_combined_label_issue"]
 #: planted rows of _clusters: a copy of another row (a different class), a near copy
 #: (same class), and a point far from every cluster
@@ -78,6 +78,8 @@ def test_embeddings_audit_finds_planted_duplicates_and_outlier(tmp_path):
     # the far point is the only outlier and the highest score
     assert by.index[by["is_outlier"]].tolist() == [FAR]
     assert by["outlier_score"].idxmax() == FAR
+    # the Gaussian ranking, a column without flags: the far point is also its farthest
+    assert by["outlier_score_gaussian"].idxmax() == FAR and (by["outlier_score_gaussian"] >= 0).all()
     # the copy: exact and near duplicate of its original, in one set; the near copy: near only
     assert by.index[by["is_exact_duplicate"]].tolist() == [EXACT, EXACT_OF]
     assert by.loc[EXACT, "exact_duplicate_set"] == by.loc[EXACT_OF, "exact_duplicate_set"] == 0
@@ -95,6 +97,7 @@ def test_embeddings_audit_finds_planted_duplicates_and_outlier(tmp_path):
     checks = summary["checks"]
     assert all(c["ran"] for c in checks.values())
     assert checks["outliers"]["num_flagged"] == 1 and checks["outliers"]["top"][0]["index"] == FAR
+    assert checks["outliers"]["gaussian"]["top"][0]["index"] == FAR
     assert checks["exact_duplicates"]["sets"] == [[{"index": EXACT}, {"index": EXACT_OF}]]
     assert [r["name"] for r in checks["class_health"]["classes"]] == ["0", "1", "2"]
     assert checks["class_health"]["classes"][0]["num_outliers"] == 1  # FAR is labelled 0
@@ -110,6 +113,8 @@ def test_embeddings_audit_finds_planted_duplicates_and_outlier(tmp_path):
                     "knn-label-issues", "combined-label-issues"):
         assert f'id="{section}"' in page
     assert f"<tr><td>{FAR}</td>" in _section(page, "outliers", "near-duplicates")
+    gauss = page[page.index('id="gaussian-outlier-table"'):page.index('id="near-duplicates"')]
+    assert gauss.index(f"<tr><td>{FAR}</td>") < gauss.index("</tbody>")
 
 
 def test_image_folder_sections_show_thumbnails(pred_probs_case, tmp_path):
@@ -152,8 +157,11 @@ def test_image_folder_sections_show_thumbnails(pred_probs_case, tmp_path):
         names[mirror_of], "near_duplicate_set"] != -1
     page = (out / "report.html").read_text(encoding="utf-8")
     outliers = _section(page, "outliers", "near-duplicates")
-    assert outliers.count("data:image/png;base64,") == 24  # a grid of the top outliers
-    assert names[FAR] in outliers and "outlier-grid" in outliers
+    knn_part, gauss_part = outliers.split('id="gaussian-outliers"')
+    assert knn_part.count("data:image/png;base64,") == 24  # a grid of the top outliers
+    assert names[FAR] in knn_part and "outlier-grid" in knn_part
+    # and a grid of the farthest from the features' Gaussian, ranked without flags
+    assert gauss_part.count("data:image/png;base64,") == 24 and "gaussian-outlier-grid" in gauss_part
     exact = _section(page, "exact-duplicates", "overlapping-classes")
     assert exact.count('class="dupset"') == 1 and exact.count("data:image/png;base64,") == 2
     assert names[NEAR] in exact and names[NEAR_OF] in exact and 'class="differ"' not in exact

@@ -874,3 +874,35 @@ def test_outlier_groups_variants_agree_with_direct_computations():
     assert [r["score"] for r in rows] == list(bench.VARIANTS)
     md = bench.render({"toy": []}, "cmd", {"toy": rows})
     assert md.count("| toy | ") == 4 and "Variants of the Gaussian" in md
+
+
+def test_find_data_issues_ranks_by_the_gaussian_distance_per_feature_space():
+    """find_data_issues adds the Mahalanobis ranking of mahalanobis_outlier_scores (one
+    Gaussian per feature space when ``feature_spaces`` is given), which finds a planted group
+    of identical far rows that the neighbour score cannot; a column and a summary entry,
+    no flags; bad ``feature_spaces`` are refused in one line."""
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(300, 6))
+    x[:12] = 6.0  # a group of 12 identical rows far from the bulk
+    y = np.repeat(np.arange(3), 100)
+    pp = np.full((300, 3), 0.2)
+    pp[np.arange(300), y] = 0.6
+    res = di.find_data_issues(y, pp, features=x)
+    np.testing.assert_allclose(res.gaussian_outlier_scores, di.mahalanobis_outlier_scores(x))
+    assert set(np.argsort(-res.gaussian_outlier_scores)[:12]) == set(range(12))
+    assert not res.is_outlier[:12].any()  # each one's neighbours are its own group
+    cols = res.columns()
+    assert list(cols)[:3] == ["outlier_score", "is_outlier", "outlier_score_gaussian"]
+    top = res.summary(top=3)["checks"]["outliers"]["gaussian"]["top"]
+    assert [t["index"] for t in top] == [0, 1, 2]  # ties (identical rows) in index order
+    # two feature spaces: each fitted on its own rows
+    spaces = np.repeat([0, 1], 150)
+    res2 = di.find_data_issues(y, pp, features=x, feature_spaces=spaces)
+    for s in (0, 1):
+        rows = spaces == s
+        np.testing.assert_allclose(res2.gaussian_outlier_scores[rows],
+                                   di.mahalanobis_outlier_scores(x[rows]))
+    with pytest.raises(ValueError, match="feature_spaces must be 300 integers"):
+        di.find_data_issues(y, pp, features=x, feature_spaces=np.zeros(299, dtype=int))
+    with pytest.raises(ValueError, match="feature_spaces must be 300 integers"):
+        di.find_data_issues(y, pp, features=x, feature_spaces=np.zeros(300))

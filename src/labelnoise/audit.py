@@ -834,19 +834,22 @@ def _data_issue_checks(data: AuditData, pp: np.ndarray, issues, *, features, sou
     ``features``: None, an (N, D) array (one space), or per-fold features of the
     cross-validation networks (a list of ``(held_out, (N, D))``): then each example's
     neighbours are searched in the space of the network that did not see it
-    (:func:`labelnoise.data_issues.nearest_neighbors_by_fold`) and the held-out rows are
-    the features described."""
+    (:func:`labelnoise.data_issues.nearest_neighbors_by_fold`), the held-out rows are
+    the features described, and the Gaussian of the Mahalanobis outlier ranking is fitted
+    per fold (each fold's held-out rows are in its own network's space)."""
     from labelnoise.data_issues import find_data_issues, nearest_neighbors_by_fold
 
     def log(msg):
         _say(console, f"data issues: {msg}")
 
-    neighbors = None
+    neighbors = spaces = None
     if isinstance(features, list):
         n = len(data.labels)
         held = np.empty((n, features[0][1].shape[1]), dtype=np.float32)
-        for rows, feats in features:
+        spaces = np.zeros(n, dtype=np.int64)
+        for fold, (rows, feats) in enumerate(features):
             held[rows] = feats[rows]
+            spaces[rows] = fold
         if n > 2:
             log(f"nearest neighbours of each fold's held-out examples among all {n} in its "
                 f"network's space, k = {min(DATA_ISSUES_K, n - 1)}")
@@ -861,7 +864,7 @@ def _data_issue_checks(data: AuditData, pp: np.ndarray, issues, *, features, sou
         class_names=data.class_names,
         is_label_issue=issues.is_label_issue, noise=issues.noise, k=DATA_ISSUES_K,
         features_source=source, no_features_reason=no_features, inputs_source=inputs_source,
-        neighbors=neighbors, seed=seed, log=log)
+        neighbors=neighbors, feature_spaces=spaces, seed=seed, log=log)
 
 
 # ------------------------------------------------------------------------------- main

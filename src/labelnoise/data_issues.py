@@ -715,8 +715,10 @@ def mahalanobis_outlier_scores(features, *, max_fit_rows: int = MAHALANOBIS_FIT_
     kind and this one's 1.00 / 0.96 / 0.99 (``benchmarks/outlier_groups.py``); the groups
     bend the fit when they are a larger share of the data (1% each, among the 10,000 test
     images: 0.99 / 0.86 / 0.86), and at the threshold rule of :func:`outlier_threshold` it
-    finds the noise images but few of the constant ones, so it has no default threshold yet. It does not replace the kNN score: an isolated point inside
-    the data's spread, or a cluster structure far from Gaussian, is the kNN score's case.
+    finds the noise images but few of the constant ones, so it has no default threshold
+    yet (:func:`find_data_issues` and the audit rank by it without flagging). It does not
+    replace the kNN score: an isolated point inside the data's spread, or a cluster
+    structure far from Gaussian, is the kNN score's case.
 
     ``mu`` and ``S`` are the mean and the Ledoit-Wolf shrunk covariance (scikit-learn's
     ``LedoitWolf``; Ledoit and Wolf 2004, "A well-conditioned estimator for
@@ -1877,6 +1879,11 @@ class DataIssues:
         outlier_scores: float64 (N,), mean distance to the k nearest neighbours.
         is_outlier: bool (N,); ``outlier_threshold``: the fitted cut-off
             (:func:`outlier_threshold`).
+        gaussian_outlier_scores: float64 (N,), the Mahalanobis distance to one Gaussian
+            fitted to the features (:func:`mahalanobis_outlier_scores`; per feature space
+            when the rows come from several): a ranking for review, with no flags (it sees
+            groups of similar outliers, which the neighbour score cannot, but has no
+            threshold rule yet).
         near_duplicates, exact_duplicates: :class:`Duplicates`.
         overlapping_classes: the DataFrame of :func:`overlapping_classes`.
         class_health: the DataFrame of :func:`class_health_summary` (with ``num_outliers``,
@@ -1896,6 +1903,7 @@ class DataIssues:
     outlier_scores: np.ndarray | None = None
     is_outlier: np.ndarray | None = None
     outlier_threshold: float | None = None
+    gaussian_outlier_scores: np.ndarray | None = None
     near_duplicates: Duplicates | None = None
     exact_duplicates: Duplicates | None = None
     overlapping_classes: object = None
@@ -1914,7 +1922,8 @@ class DataIssues:
     def columns(self) -> dict:
         """Per-example columns of the checks that ran, in example order (N,): name -> array.
 
-        ``outlier_score`` (float), ``is_outlier``; ``is_near_duplicate``,
+        ``outlier_score`` (float), ``is_outlier``, ``outlier_score_gaussian`` (float, no
+        flag); ``is_near_duplicate``,
         ``near_duplicate_set`` (int64: the set's number, 0 = largest set, -1 = none);
         ``is_exact_duplicate``, ``exact_duplicate_set``; ``knn_label_quality`` (the share of
         the neighbours' smoothed vote for the given label, in [0, 1]),
@@ -1924,6 +1933,8 @@ class DataIssues:
         if self.outlier_scores is not None:
             cols["outlier_score"] = self.outlier_scores
             cols["is_outlier"] = self.is_outlier
+        if self.gaussian_outlier_scores is not None:
+            cols["outlier_score_gaussian"] = self.gaussian_outlier_scores
         for name, dup in (("near", self.near_duplicates), ("exact", self.exact_duplicates)):
             if dup is not None:
                 cols[f"is_{name}_duplicate"] = dup.is_duplicate
@@ -1977,6 +1988,13 @@ class DataIssues:
                         "1.4826 x MAD) of its logarithm",
                 "top": [{**ident(i), "outlier_score": float(self.outlier_scores[i]),
                          "is_outlier": bool(self.is_outlier[i])} for i in worst]}
+            if self.gaussian_outlier_scores is not None:
+                far = np.argsort(-self.gaussian_outlier_scores, kind="stable")[:top]
+                checks["outliers"]["gaussian"] = {
+                    "rule": "Mahalanobis distance to one Ledoit-Wolf Gaussian of the features "
+                            "(per feature space); ranked for review, not flagged",
+                    "top": [{**ident(i), "outlier_score_gaussian":
+                             float(self.gaussian_outlier_scores[i])} for i in far]}
         for name, dup in (("near_duplicates", self.near_duplicates),
                           ("exact_duplicates", self.exact_duplicates)):
             if dup is not None:
@@ -2012,6 +2030,24 @@ class DataIssues:
                 "checks": {name: checks[name] for name in DATA_ISSUE_CHECKS}}
 
 
+def _gaussian_scores(x: np.ndarray, feature_spaces, seed) -> np.ndarray:
+    """:func:`mahalanobis_outlier_scores` of ``x``, the Gaussian fitted separately to the
+    rows of each feature space (a space of one row scores 0)."""
+    n = x.shape[0]
+    if feature_spaces is None:
+        return mahalanobis_outlier_scores(x, seed=seed)
+    spaces = np.asarray(feature_spaces)
+    if spaces.shape != (n,) or not np.issubdtype(spaces.dtype, np.integer):
+        raise ValueError(f"feature_spaces must be {n} integers (one per example), got "
+                         f"{spaces.dtype} of shape {spaces.shape}")
+    out = np.zeros(n, dtype=np.float64)
+    for space in np.unique(spaces):
+        rows = np.flatnonzero(spaces == space)
+        if rows.size >= 2:
+            out[rows] = mahalanobis_outlier_scores(x[rows], seed=seed)
+    return out
+
+
 def _widen(res: KNNLabelQuality, present: np.ndarray, n_classes: int) -> KNNLabelQuality:
     """``res`` with its probabilities over the classes ``present`` placed in K columns."""
     from dataclasses import replace
@@ -2028,7 +2064,8 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, images=N
                      class_names=None, is_label_issue=None, noise=None, k: int = 10,
                      metric: str = "cosine",
                      features_source: str | None = None, no_features_reason: str | None = None,
-                     inputs_source: str | None = None, neighbors=None, backend: str = "auto",
+                     inputs_source: str | None = None, neighbors=None,
+                     feature_spaces=None, backend: str = "auto",
                      n_jobs: int | None = None, seed=0, log=None) -> DataIssues:
     """Run every data-issue check that the inputs allow, sharing one neighbour search.
 
@@ -2036,7 +2073,9 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, images=N
     feeds :func:`outlier_scores` (+ :func:`outlier_threshold`; when the search is made
     here, the rows above the threshold re-scored exactly by :func:`refine_outlier_scores`),
     :func:`find_near_duplicates` (with ``images``, candidate pairs also compared by their
-    pixels) and :func:`knn_label_quality` alone and combined with ``pred_probs``. With ``inputs``:
+    pixels) and :func:`knn_label_quality` alone and combined with ``pred_probs``; the
+    features also get :func:`mahalanobis_outlier_scores` (one Gaussian per feature space, a
+    ranking without flags). With ``inputs``:
     :func:`find_exact_duplicates`. Always (labels and pred_probs):
     :func:`overlapping_classes` and :func:`class_health_summary` (its ``num_<check>``
     columns count the outliers and duplicates found). A class of the class list with no
@@ -2066,13 +2105,17 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, images=N
         neighbors: optional ``(distances, indices)`` (N, >= k) already found for
             ``features`` (e.g. by :func:`nearest_neighbors_by_fold`), used instead of a new
             search; ``features`` are then only checked and described.
+        feature_spaces: optional int array-like (N,): which feature space each row of
+            ``features`` lies in (e.g. the cross-validation fold whose network embedded it);
+            the Gaussian of the Mahalanobis score is fitted per space. Default: one space.
         log: optional ``callable(str)`` told about each step.
 
     Returns:
         :class:`DataIssues`.
 
     Raises:
-        ValueError: invalid labels/pred_probs; features that are not finite (N, D).
+        ValueError: invalid labels/pred_probs; features that are not finite (N, D);
+            ``feature_spaces`` not N integers.
     """
     say = log or (lambda _msg: None)
     labels, pp = validate_labels_and_pred_probs(labels, pred_probs, require_all_classes=False)
@@ -2117,6 +2160,8 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, images=N
         found["outlier_threshold"] = threshold
         found["outlier_scores"] = scores
         found["is_outlier"] = scores > found["outlier_threshold"]
+        say("distance to the features' Gaussian (Mahalanobis, Ledoit-Wolf)")
+        found["gaussian_outlier_scores"] = _gaussian_scores(x, feature_spaces, seed)
         if images is not None:
             say("near duplicates: candidate pairs compared by their pixels")
         found["near_duplicates"] = find_near_duplicates(x, k=kk, metric=metric, neighbors=neighbors,

@@ -325,6 +325,30 @@ def _data_issue_sections(add, data: ReportData, *, names, ids, id_name: str) -> 
                 add(f"<tr><td{id_cls}>{_e(ids[i])}</td><td class=\"t\">{_e(names[labels[i]])}</td>"
                     f"<td>{scores[i]:.4f}</td><td>{'yes' if di.is_outlier[i] else 'no'}</td></tr>")
             add("</tbody></table>")
+        if di.gaussian_outlier_scores is not None:
+            far = np.argsort(-di.gaussian_outlier_scores, kind="stable")[:top.size]
+            add('<p class="sub" id="gaussian-outliers">Farthest from the features\' Gaussian '
+                "(the Mahalanobis distance to a Ledoit-Wolf Gaussian fitted to the features, "
+                "one per fold when they come from the cross-validation networks): a neighbour distance cannot see a <em>group</em> of similar outliers (a "
+                "batch of blank or corrupted images, another dataset mixed in: each one's "
+                "neighbours are its own group), this distance can. Ranked for review, not "
+                f"flagged (no threshold rule yet). The {far.size} farthest "
+                "(<code>outlier_score_gaussian</code> in issues.csv):</p>")
+            if get_image is not None:
+                add('<div class="grid" id="gaussian-outlier-grid">')
+                for i in far:
+                    add(cell(i, f"distance {di.gaussian_outlier_scores[i]:.1f}",
+                             *(["also a neighbour outlier"] if di.is_outlier[i] else [])))
+                add("</div>")
+            else:
+                add(f'<table id="gaussian-outlier-table"><thead><tr><th{id_cls}>{_e(id_name)}'
+                    '</th><th class="t">given</th><th>distance</th><th>neighbour outlier</th>'
+                    "</tr></thead><tbody>")
+                for i in far:
+                    add(f"<tr><td{id_cls}>{_e(ids[i])}</td><td class=\"t\">"
+                        f"{_e(names[labels[i]])}</td><td>{di.gaussian_outlier_scores[i]:.2f}</td>"
+                        f"<td>{'yes' if di.is_outlier[i] else 'no'}</td></tr>")
+                add("</tbody></table>")
 
     # ----------------------------------------------------------- duplicates
     for check, dup in (("near_duplicates", di.near_duplicates),
