@@ -86,21 +86,23 @@ PROTOCOL = {
 #: ELR's lambda and beta. The paper publishes two settings (CIFAR-10: lambda 3, beta 0.7;
 #: CIFAR-100: lambda 7, beta 0.9) and tunes lambda per dataset. Chosen once for the features
 #: track by a stated rule: on the selection dataset (digits, seed 0, the three settings)
-#: among lambda in {3, 7} x beta in {0.7, 0.9}, the highest mean last-epoch accuracy (ELR_SELECTION);
+#: among lambda in {3, 7} x beta in {0.7, 0.9}, the highest mean last-epoch accuracy
+#: (``--select elr``, stored in selection.jsonl; mixup's alpha likewise, ``--select mixup``);
 #: then confirmed, unchanged, on cifar-patch. ELR+ uses the same pair.
 ELR_CHOICE = dict(ELR_ON_FEATURES)  # the library's default for ELR on features
-#: the selection run (digits, seed 0, last-epoch clean test accuracy %, sym50 / sym80 /
-#: asym40), made with ``standard.fit(loss="elr")`` and this script's protocol
-ELR_SELECTION = {
-    "lambda 3, beta 0.7 (paper, CIFAR-10)": (63.1, 30.0, 57.4),
-    "lambda 7, beta 0.9 (paper, CIFAR-100)": (85.4, 37.4, 63.5),
-    "lambda 7, beta 0.7 (chosen)": (96.5, 78.3, 81.7),
+#: the selections made by ``--select KIND`` (digits, seed 0, SELECTION_SETTINGS, each
+#: candidate's last-epoch accuracy; stored in selection.jsonl, shown in the table's text):
+#: kind -> (table row, candidate label -> the fit kwargs it overrides, the library's choice)
+SELECTION_GRIDS = {
+    "elr": ("elr", {"lambda 3, beta 0.7 (paper, CIFAR-10)": dict(lam=3.0, beta=0.7),
+                    "lambda 7, beta 0.9 (paper, CIFAR-100)": dict(lam=7.0, beta=0.9),
+                    "lambda 3, beta 0.9": dict(lam=3.0, beta=0.9),
+                    "lambda 7, beta 0.7": dict(lam=7.0, beta=0.7)},
+            f"lambda {ELR_CHOICE['lam']:g}, beta {ELR_CHOICE['beta']:g}"),
+    "mixup": ("mixup", {f"alpha {a:g}": dict(alpha=a) for a in (1.0, 2.0, 8.0, 32.0)},
+              f"alpha {training.mixup.DEFAULT_ALPHA:g}"),
 }
-#: mixup's alpha (the library's ``mixup.DEFAULT_ALPHA``), chosen by the same rule among the
-#: paper's corrupted-label grid {1, 2, 8, 32}: the selection run (digits, seed 0, CE's
-#: protocol settings, last-epoch clean test accuracy %, sym50 / sym80 / asym40)
-MIXUP_SELECTION = {1.0: (64.6, 31.1, 56.7), 2.0: (65.7, 33.0, 58.7), 8.0: (67.8, 34.6, 58.3),
-                   32.0: (71.9, 33.9, 59.3)}
+SELECTION_SETTINGS = ("sym50", "sym80", "asym40")
 
 
 def method_kwargs(row: str, dataset: str, n_train: int) -> dict:
@@ -236,7 +238,8 @@ def cost_one(dataset: str, row: str, args) -> dict:
                 sec_per_epoch=float(np.median(tail)), date=datetime.date.today().isoformat())
 
 
-def run_one(dataset: str, setting: str, row: str, seed: int, args) -> dict:
+def run_one(dataset: str, setting: str, row: str, seed: int, args,
+            override: dict | None = None) -> dict:
     if dataset == "digits":
         x, given, true, x_te, y_te, rate = digits_data(setting)
     else:
@@ -244,7 +247,7 @@ def run_one(dataset: str, setting: str, row: str, seed: int, args) -> dict:
                                                             args.cifar_n_train)
     method, _ = METHOD_ROWS[row]
     entry = training.METHODS[method]
-    kw = method_kwargs(row, dataset, len(given))
+    kw = {**method_kwargs(row, dataset, len(given)), **(override or {})}
     extra = entry.settings_for(rate, setting == "asym40")
     if entry.accepts("true_labels"):
         extra["true_labels"] = true
@@ -267,8 +270,42 @@ def run_one(dataset: str, setting: str, row: str, seed: int, args) -> dict:
                                  for r in h])
 
 
+def select_runs(kind: str, args) -> list[dict]:
+    """The selection of ``kind`` (a key of SELECTION_GRIDS) re-made: every candidate on
+    digits, seed 0, at each of SELECTION_SETTINGS; one row per (candidate, setting) with its
+    last-epoch accuracy."""
+    row, grid, _ = SELECTION_GRIDS[kind]
+    out = []
+    for label, override in grid.items():
+        for setting in SELECTION_SETTINGS:
+            r = run_one("digits", setting, row, 0, args, override=override)
+            out.append(dict(kind=kind, candidate=label, setting=setting,
+                            last_acc=r["last_acc"], date=datetime.date.today().isoformat()))
+            print(json.dumps(out[-1]), flush=True)
+    return out
+
+
+def selection_text(kind: str, stored: list[dict]) -> str | None:
+    """The sentence of a re-made selection (None when ``stored`` lacks a complete one):
+    each candidate's accuracies, the rule's pick and whether it is the library's choice."""
+    _, grid, chosen = SELECTION_GRIDS[kind]
+    acc = {(r["candidate"], r["setting"]): 100 * r["last_acc"] for r in stored
+           if r["kind"] == kind}
+    if any((c, s) not in acc for c in grid for s in SELECTION_SETTINGS):
+        return None
+    means = {c: np.mean([acc[c, s] for s in SELECTION_SETTINGS]) for c in grid}
+    pick = max(means, key=means.get)
+    date = max(r["date"] for r in stored if r["kind"] == kind)
+    return ("; ".join(f"{c}: {' / '.join(f'{acc[c, s]:.1f}' for s in SELECTION_SETTINGS)} "
+                      f"(mean {means[c]:.1f})" for c in grid)
+            + f" -> {pick}" + ("" if pick == chosen else
+                               f", NOT the library's choice ({chosen})")
+            + f" (re-made by `--select {kind}`, {date})")
+
+
 # ------------------------------------------------------------------------------ table
-def render(rows: list[dict], cost: list[dict] | None = None) -> str:
+def render(rows: list[dict], cost: list[dict] | None = None,
+           selection: list[dict] | None = None) -> str:
     from train_cifar import memorise_valid
 
     lines = [
@@ -311,16 +348,15 @@ def render(rows: list[dict], cost: list[dict] | None = None) -> str:
         "ELR's lambda and beta (the paper tunes lambda per dataset: 3 on CIFAR-10, 7 on "
         "CIFAR-100) were chosen once by a rule: on digits (the selection dataset, seed 0) the "
         "pair among lambda {3, 7} x beta {0.7, 0.9} with the highest mean last-epoch accuracy "
-        "over sym50 / sym80 / asym40: " + "; ".join(
-            f"{k}: {' / '.join(f'{v:.1f}' for v in vals)}" for k, vals in ELR_SELECTION.items())
-        + " (lambda 3, beta 0.9 gave 65.0 at sym50 and was not run further). cifar-patch, "
+        "over sym50 / sym80 / asym40: " + (selection_text("elr", selection or [])
+                                             or "not stored here (run `--select elr`)")
+        + ". cifar-patch, "
         "not looked at before the choice, is the confirmation: its ELR rows below, where the "
         "choice holds only where CE memorises (it costs at asym40, where CE's drop is under "
         "1 point). ELR+ takes the same pair. mixup's alpha (the library default) by the same "
-        "rule among the paper's {1, 2, 8, 32}, CE's settings otherwise: " + "; ".join(
-            f"alpha {a:g}: {' / '.join(f'{v:.1f}' for v in vals)}"
-            for a, vals in MIXUP_SELECTION.items()) + " -> alpha "
-        f"{max(MIXUP_SELECTION, key=lambda a: sum(MIXUP_SELECTION[a])):g}.",
+        "rule among the paper's {1, 2, 8, 32}, CE's settings otherwise: "
+        + (selection_text("mixup", selection or [])
+           or "not stored here (run `--select mixup`)") + ".",
         "",
         "**Headline: last-epoch clean test accuracy (%), mean ± standard deviation over the "
         "seeds.** The best-epoch column is selected on the test set (an optimistic upper "
@@ -402,6 +438,8 @@ def main() -> None:
     parser.add_argument("--render-only", action="store_true")
     parser.add_argument("--force-render", action="store_true",
                         help="replace the table even when it would show fewer runs")
+    parser.add_argument("--select", choices=tuple(SELECTION_GRIDS), default=None,
+                        help="re-make a hyperparameter selection (digits, seed 0) and store it")
     parser.add_argument("--cost", action="store_true",
                         help="measure the cost column (every method at sym50, seed 0, a few epochs)")
     args = parser.parse_args()
@@ -411,6 +449,12 @@ def main() -> None:
     rows = load_rows(store)
     cost_store = args.store_dir / "cost.jsonl"
     cost = load_rows(cost_store)
+    selection_store = args.store_dir / "selection.jsonl"
+    selection = load_rows(selection_store)
+    if args.select:
+        selection = [r for r in selection if r["kind"] != args.select] + select_runs(
+            args.select, args)
+        write_rows(selection_store, selection)
     if args.cost:
         for dataset in args.datasets.split(","):
             for m in args.methods.split(","):
@@ -418,7 +462,7 @@ def main() -> None:
                 print(json.dumps(c), flush=True)
                 cost = [r for r in cost if (r["dataset"], r["method"]) != (dataset, m)] + [c]
         write_rows(cost_store, cost)
-    if not args.render_only and not args.cost:
+    if not args.render_only and not args.cost and not args.select:
         # a cached run counts only if it was made with today's hyperparameters
         rows = [r for r in rows if r.get("hyperparameters", {}).get("lam") in (
             None, ELR_CHOICE["lam"]) or r["method"] not in ("elr", "elr-plus")]
@@ -438,7 +482,7 @@ def main() -> None:
                         rows.append(row)
                         append_row(store, row)
     refuse_empty_render(rows, store, args.markdown)
-    write_table(render(rows, cost), args.markdown, store, args.force_render)
+    write_table(render(rows, cost, selection), args.markdown, store, args.force_render)
 
 
 if __name__ == "__main__":

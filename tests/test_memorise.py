@@ -407,3 +407,33 @@ def test_profile_smoke_run_is_short_and_marked(data_root):
     hp = row["hyperparameters"]
     assert hp["epochs"] == 1 and hp["lr_decay_epoch"] == 1 and hp["ema_rampup_steps"] == 16
     assert row["device"] == bench.device_name()
+
+
+def test_features_track_selection_is_remade_and_rendered(monkeypatch):
+    """``--select``: every candidate of a grid run on digits at the selection settings
+    (run_one stubbed: the kwargs it receives are checked), and the sentence the table shows:
+    each candidate's accuracies, the rule's pick, and a pick that is not the library's
+    choice said so; an incomplete selection renders nothing."""
+    bench = _bench("train_features")
+    seen = []
+
+    def fake_run(dataset, setting, row, seed, args, override=None):
+        seen.append((dataset, setting, row, seed, tuple(sorted(override.items()))))
+        return {"last_acc": 0.5 + 0.1 * (override["alpha"] == 8.0)}
+
+    monkeypatch.setattr(bench, "run_one", fake_run)
+    rows = bench.select_runs("mixup", None)
+    assert len(rows) == 4 * len(bench.SELECTION_SETTINGS)
+    assert {s[:4] for s in seen} == {("digits", s, "mixup", 0) for s in bench.SELECTION_SETTINGS}
+    assert {s[4] for s in seen} == {(("alpha", a),) for a in (1.0, 2.0, 8.0, 32.0)}
+    text = bench.selection_text("mixup", rows)
+    assert "alpha 8: 60.0 / 60.0 / 60.0 (mean 60.0)" in text
+    assert "-> alpha 8, NOT the library's choice (alpha 32)" in text
+    good = [dict(r, last_acc=0.7 if r["candidate"] == "alpha 32" else 0.4) for r in rows]
+    assert "-> alpha 32 (re-made by `--select mixup`" in bench.selection_text("mixup", good)
+    assert bench.selection_text("mixup", rows[:-1]) is None
+    assert bench.selection_text("elr", rows) is None
+    # the library's choices are those of the stored selections
+    stored = bench.load_rows(bench.store_dir("train_features") / "selection.jsonl")
+    for kind in bench.SELECTION_GRIDS:
+        assert "NOT the library's choice" not in bench.selection_text(kind, stored)
