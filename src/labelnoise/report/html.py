@@ -329,7 +329,8 @@ def _data_issue_sections(add, data: ReportData, *, names, ids, id_name: str) -> 
             far = np.argsort(-di.gaussian_outlier_scores, kind="stable")[:top.size]
             add('<p class="sub" id="gaussian-outliers">Farthest from the features\' Gaussian '
                 "(the Mahalanobis distance to a Ledoit-Wolf Gaussian fitted to the features, "
-                "one per fold when they come from the cross-validation networks): a neighbour distance cannot see a <em>group</em> of similar outliers (a "
+                "one per fold when they come from the cross-validation networks): a "
+                "neighbour distance cannot see a <em>group</em> of similar outliers (a "
                 "batch of blank or corrupted images, another dataset mixed in: each one's "
                 "neighbours are its own group), this distance can. Ranked for review, not "
                 f"flagged (no threshold rule yet). The {far.size} farthest "
