@@ -566,3 +566,45 @@ def test_matches_cleanlab_on_benchmark_files(shared_data, dataset):
         np.testing.assert_allclose(labelnoise.label_quality_scores(labels, pp, method=m),
                                    cleanlab_rank.get_label_quality_scores(labels, pp, method=m),
                                    rtol=0, atol=1e-9)
+
+
+# ------------------------------------------------------- benchmarks/detection_dev.py, C1
+def test_detection_dev_candidate_c1_temperature_and_verdict():
+    """Candidate C1 of the development benchmark: temperature scaling recovers the
+    temperature that made calibrated pred_probs over-confident; pred_probs with many exact
+    zeros are left as they are; the section judges C1 on the families it was not designed on
+    only, by its stated rule."""
+    from _bench import load_benchmark
+
+    from labelnoise import filter as lfilter
+
+    bench = load_benchmark("detection_dev")
+    rng = np.random.default_rng(3)
+    n, k = 4000, 5
+    logits = rng.normal(scale=1.5, size=(n, k))
+    calibrated = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    labels = np.array([rng.choice(k, p=p) for p in calibrated])
+    sharp = np.exp(3.0 * logits) / np.exp(3.0 * logits).sum(1, keepdims=True)  # T = 3 too sharp
+    scaled, t = bench.temperature_scaled(labels, sharp)
+    assert t == pytest.approx(3.0, rel=0.1)
+    np.testing.assert_allclose(scaled.sum(1), 1.0)
+    assert np.abs(scaled - calibrated).max() < 0.1
+    discrete = np.zeros((n, k))
+    discrete[np.arange(n), rng.integers(0, k, n)] = 1.0  # one-hot: 80% zeros
+    np.testing.assert_array_equal(
+        bench.c1_mask(labels, discrete),
+        lfilter.find_label_issues(labels, discrete, filter_by=lfilter.DEFAULT_FILTER))
+
+    def row(family, default, c1, best=0.5):
+        return {"family": family, "c1": c1,
+                "filter": {lfilter.DEFAULT_FILTER: default,
+                           **{m: best for m in bench.CLEANLAB_FILTERS}}}
+
+    seen = [row("digits", 0.4, 0.9)]  # C1 far better where it was designed: not counted
+    lines = "\n".join(bench.c1_section(seen + [row("cifar10n", 0.5, 0.45)]))
+    assert "| designed on (seen) | 1 | 0 | -0.1000 |" in lines
+    assert "| test (not seen) | 1 | 1 | +0.0000 | +0.0000 | 0 | -0.0500 |" in lines
+    assert "Verdict on the test families: fails: keep the default." in lines
+    lines = "\n".join(bench.c1_section(seen + [row("small-images", 0.5, 0.55)]))
+    assert "Verdict on the test families: passes: adopt it." in lines
+    assert "no test cases built yet" in "\n".join(bench.c1_section(seen))
