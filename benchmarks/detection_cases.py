@@ -8,7 +8,7 @@ strong, calibrated to over-confident), noise kind (symmetric, pair-flip, CIFAR a
 instance-dependent, real CIFAR-10N human noise), noise rate (3% to 40%), binary to 20
 classes, 178 to 50,000 examples. This script only builds data: it runs no detection method.
 
-    python benchmarks/detection_cases.py --root DIR [--only FAMILY[,FAMILY]] [--list]
+    python benchmarks/detection_cases.py --root DIR [--only FAMILY[,FAMILY]] [--models M[,M]] [--list]
 
 writes ``DIR/detection-cases/<case>/{pred_probs.npy, noisy_labels.npy, true_labels.npy,
 meta.json}`` (plus ``indices.npy`` for cases on a subset of CIFAR-10: the rows' positions
@@ -592,6 +592,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", type=Path, required=True, help="data root (holds cifar-10-batches-py)")
     ap.add_argument("--only", default=None, help="comma-separated families to build")
+    ap.add_argument("--models", default=None, help="comma-separated models to build (e.g. px8)")
     ap.add_argument("--list", action="store_true", help="list the planned cases and exit")
     args = ap.parse_args()
     root = args.root.expanduser().resolve()
@@ -604,6 +605,13 @@ def main() -> None:
             ap.error(f"unknown families {sorted(unknown)}; known: "
                      f"{sorted({s.family for s in specs})}")
         specs = [s for s in specs if s.family in only]
+    if args.models:
+        models = set(args.models.split(","))
+        unknown = models - {s.model for s in planned_specs()}
+        if unknown:
+            ap.error(f"unknown models {sorted(unknown)}; known: "
+                     f"{sorted({s.model for s in planned_specs()})}")
+        specs = [s for s in specs if s.model in models]
     if args.list:
         for s in specs:
             done = (root / SUBDIR / s.name / "meta.json").is_file()
