@@ -41,8 +41,8 @@ Ours:
   ``pooled`` switched at thresholds 0.60, 0.65, ..., 0.95 to each of cleanlab's seven filters,
   their intersections with ``pooled``, and the lowest scores (``adaptive`` or ``pooled``) in
   the number of each count-based filter's flags, the highest mean F1 gap to cleanlab's best
-  filter per case (+0.0009, against -0.0099 for ``pooled``; confirm half -0.0100 against
-  -0.0156; ``benchmarks/RESULTS.md``). The threshold it chose is the score's, 0.8. With a
+  filter per case (+0.0012, against -0.0096 for ``pooled``; confirm half -0.0103 against
+  -0.0157; ``benchmarks/RESULTS.md``). The threshold it chose is the score's, 0.8. With a
   known ``noise_matrix``, only the ``"pooled"`` branch uses it; ``frac_noise`` and
   ``min_examples_per_class`` apply to the ``"both"`` count.
 - ``"mixture"``: flag the examples whose ``mixture`` label-quality score
