@@ -607,10 +607,9 @@ def main() -> None:
         specs = [s for s in specs if s.family in only]
     if args.models:
         models = set(args.models.split(","))
-        unknown = models - {s.model for s in planned_specs()}
-        if unknown:
-            ap.error(f"unknown models {sorted(unknown)}; known: "
-                     f"{sorted({s.model for s in planned_specs()})}")
+        known = {s.model for s in planned_specs()}
+        if models - known:
+            ap.error(f"unknown models {sorted(models - known)}; known: {sorted(known)}")
         specs = [s for s in specs if s.model in models]
     if args.list:
         for s in specs:

@@ -111,15 +111,14 @@ def cifar10_embeddings(data_root) -> tuple[np.ndarray, np.ndarray]:
         return z["x"].astype(np.float64), z["y"].astype(np.int64)
     if data_root is None:
         raise SystemExit("--datasets cifar10 needs --data-root DIR (with cifar-10-batches-py)")
+    from train_cifar import balanced_subset
+
     from labelnoise.datasets import load_cifar10
     from labelnoise.features import PatchFeatures
 
     train = load_cifar10("train", data_root=data_root, download=False)
     labels = np.asarray(train.labels, dtype=np.int64)
-    k = int(labels.max()) + 1
-    rng = np.random.default_rng(0)
-    idx = np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), CIFAR10_N // k,
-                                             replace=False) for c in range(k)]))
+    idx = balanced_subset(labels, CIFAR10_N, seed=0)  # the image track's subset rule
     images = np.asarray(train.inputs)[idx]
     feats = PatchFeatures(**QUICK_FEATURES, seed=0).fit(images).transform(images)
     x, _ = _search_features(np.asarray(feats, dtype=np.float32), seed=0)
