@@ -366,7 +366,8 @@ def render(rows: list[dict], command: str, fold_diff: float | None = None) -> st
         lines += ["", "**Detection: precision / recall (%) of the flagged examples against the "
                   "injected errors, mean over seeds.**", "",
                   "| dataset | noise | rate | (b) CleanClassifier | (c) cleanlab |",
-                  "|---|---|---|---|---|", *det_lines, ""]
+                  "|---|---|---|---|---|", *det_lines, "",
+                  *detection_vs_accuracy([r for r in rows if r["estimator"] == est])]
         lines.append("**Time per fit relative to (a)** (median over all runs): " + ", ".join(
             f"{TITLES[c]} {np.median(v):.1f}x" for c, v in time_ratio.items() if v) +
             "".join(f" ({TITLES[c]}: added to the cached runs later, on a different load, so "
@@ -395,6 +396,37 @@ def render(rows: list[dict], command: str, fold_diff: float | None = None) -> st
               f"{sum(sum(r.get(f'sec_{c}', 0) for c in COLUMNS) for r in rows) / 60:.1f} min.",
               ""]
     return "\n".join(lines)
+
+
+def _f1(precision: float, recall: float) -> float:
+    return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+
+
+def detection_vs_accuracy(rows: list[dict]) -> list[str]:
+    """Lines saying whether (b)'s accuracy lead or lag on (c) follows its detection: per run
+    (with a cleanlab column) the F1 of the flags against the injected errors and the clean
+    test accuracy, (b) minus (c); their means per dataset and the Pearson correlation of the
+    two differences over the runs. Empty when no run has the cleanlab column."""
+    runs = [r for r in rows if "precision_cleanlab" in r and "acc_cleanlab" in r]
+    if len(runs) < 3:
+        return []
+    df1 = np.array([_f1(r["precision_clean"], r["recall_clean"])
+                    - _f1(r["precision_cleanlab"], r["recall_cleanlab"]) for r in runs])
+    dacc = 100 * np.array([r["acc_clean"] - r["acc_cleanlab"] for r in runs])
+    per = []
+    for ds in DATASETS:
+        m = np.array([r["dataset"] == ds for r in runs])
+        if m.any():
+            per.append(f"{ds} {df1[m].mean():+.3f} / {dacc[m].mean():+.2f} "
+                       f"({int(m.sum())} runs, {runs[int(np.flatnonzero(m)[0])]['n_test']} "
+                       "test examples)")
+    corr = (float(np.corrcoef(df1, dacc)[0, 1])
+            if df1.std() > 0 and dacc.std() > 0 else float("nan"))
+    return [f"**Detection against accuracy, (b) minus (c), per run:** F1 of the flags "
+            f"{df1.mean():+.4f} on average ((b) >= (c) in {int(np.sum(df1 >= 0))} of "
+            f"{len(runs)} runs), clean test accuracy {dacc.mean():+.2f} points; Pearson "
+            f"correlation of the two differences over the runs {corr:.2f}. Per dataset (F1 / "
+            "accuracy): " + "; ".join(per) + ".", ""]
 
 
 def reweight_choice(rows: list[dict]) -> list[str]:
