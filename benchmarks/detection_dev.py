@@ -175,8 +175,8 @@ def margin_section(rows: list[dict]) -> list[str]:
              "difference's AUPRC is at least the prior-adjusted ratio's. Why it is here: on "
              "test sets whose errors were verified only among confident learning's candidates "
              "(Northcutt et al. 2021), cleanlab's difference form ranked ahead of our default "
-             "(the training issue's report); this table shows which form ranks ahead where every "
-             "error is known.", "",
+             "(the detection issue's report of data kept out of ../shared); this table "
+             "shows which form ranks ahead where every error is known.", "",
              "| family | cases | " + " | ".join(names) + " | difference >= ratio |",
              "|---|---|" + "---|" * (len(names) + 1)]
     for fam in fams + ["all"]:
