@@ -232,16 +232,24 @@ def test_default_image_preset_scales_epochs_to_small_data(tmp_path, monkeypatch)
     assert audit_mod.scaled_epochs(10, 3, 8) == audit_mod.MAX_SCALED_EPOCHS
     assert audit_mod.scaled_epochs(10, 3, 300) == 300  # never below what was asked
     # the audit passes them to the folds (default model only; given epochs and --quick kept)
-    seen = []
+    seen, seen_patch = [], []
 
     def fake(x, labels, model, **kw):
-        seen.append((model, kw["folds"], kw["train_kwargs"]["epochs"]))
         k = kw["num_classes"]
+        if not isinstance(model, str):  # the small-data ensemble's patch-feature model
+            seen_patch.append((x.shape, kw["folds"], kw["seed"]))
+            pp = np.full((len(labels), k), 0.5 / (k - 1))
+            pp[np.arange(len(labels)), labels] = 0.5
+            return pp
+        seen.append((model, kw["folds"], kw["train_kwargs"]["epochs"]))
         pp = np.full((len(labels), k), 0.1 / (k - 1))
         pp[np.arange(len(labels)), labels] = 0.9
         return pp, None
 
     monkeypatch.setattr(cv, "out_of_sample_pred_probs", fake)
+    # a small dictionary keeps the patch features of the ensemble fast here
+    small_dict = dict(n_centroids=8, patch_size=4, n_patches=2000, kmeans_iter=3)
+    monkeypatch.setattr(audit_mod, "SMALL_DATA_PATCH_FEATURES", small_dict)
     from PIL import Image
 
     rng = np.random.default_rng(0)
@@ -250,13 +258,24 @@ def test_default_image_preset_scales_epochs_to_small_data(tmp_path, monkeypatch)
         for i in range(10):
             img = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
             Image.fromarray(img).save(tmp_path / "imgs" / f"c{c}" / f"{i}.png")
-    for i, kw in enumerate([{}, dict(train_kwargs=dict(epochs=3)), dict(quick=True)]):
-        audit(str(tmp_path / "imgs"), out_dir=tmp_path / f"o{i}", progress=False, **kw)
+    results = [audit(str(tmp_path / "imgs"), out_dir=tmp_path / f"o{i}", progress=False, **kw)
+               for i, kw in enumerate([{}, dict(train_kwargs=dict(epochs=3)), dict(quick=True)])]
     pre, quick = audit_mod.image_preset(False), audit_mod.QUICK_IMAGE_PRESET
     folds = audit_mod.SMALL_DATA_FOLDS  # 30 images < SMALL_DATA_N
     assert seen == [(pre["model"], folds, audit_mod.MAX_SCALED_EPOCHS),
                     (pre["model"], folds, 3),
                     (quick["model"], quick["folds"], quick["train_kwargs"]["epochs"])]
+    # small data, default model (not --quick): the patch-feature model on the same folds,
+    # 4 quadrants x 8 centroids, and its pred_probs averaged with the network's
+    assert seen_patch == [((30, 32), folds, 0), ((30, 32), folds, 0)]
+    labels = results[0].labels
+    expected = np.full((30, 3), (0.05 + 0.25) / 2)
+    expected[np.arange(30), labels] = (0.9 + 0.5) / 2
+    np.testing.assert_allclose(results[0].pred_probs, expected)
+    assert "averaged with patch features" in results[0].settings["model"]
+    assert "averaged" not in results[2].settings["model"]  # --quick: the network alone
+    np.testing.assert_allclose(results[2].pred_probs[np.arange(30), labels], 0.9)
     monkeypatch.setattr(audit_mod, "SMALL_DATA_N", 30)  # 30 images are not small now
     audit(str(tmp_path / "imgs"), out_dir=tmp_path / "o3", progress=False)
     assert seen[-1] == (pre["model"], pre["folds"], pre["train_kwargs"]["epochs"])
+    assert len(seen_patch) == 2  # no ensemble beyond SMALL_DATA_N

@@ -46,11 +46,13 @@ from labelnoise.cli._errors import (
 @click.option("--quick", is_flag=True,
               help="First report in a few minutes: a smaller network and fewer epochs.")
 @click.option("--model", default=None,
-              help="Image model trained per fold instead of the default: a torch network "
-                   "(resnet8, resnet20, airbench, preact-resnet18) or patch-features.")
+              help="Image model trained per fold instead of the default (a small CNN; below "
+                   "10,000 images averaged with patch features + logistic regression): a torch "
+                   "network (resnet8, resnet20, airbench, preact-resnet18) or patch-features.")
 @click.option("--epochs", type=int, default=None, help="Epochs per fold with --model.")
 @click.option("--folds", type=int, default=None,
-              help="Cross-validation folds (default: 2 for the CPU image model, else 5).")
+              help="Cross-validation folds (default: 2 for the CPU image model, 3 below "
+                   "10,000 images, else 5).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", required=True, type=click.Path(),
               help="Output folder for issues.csv, pred_probs.npy, noise.json, data_issues.json, "
