@@ -273,9 +273,31 @@ def test_default_image_preset_scales_epochs_to_small_data(tmp_path, monkeypatch)
     expected[np.arange(30), labels] = (0.9 + 0.5) / 2
     np.testing.assert_allclose(results[0].pred_probs, expected)
     assert "averaged with patch features" in results[0].settings["model"]
+    assert "averaged with the mirror image" in results[0].settings["model"]
     assert "averaged" not in results[2].settings["model"]  # --quick: the network alone
     np.testing.assert_allclose(results[2].pred_probs[np.arange(30), labels], 0.9)
     monkeypatch.setattr(audit_mod, "SMALL_DATA_N", 30)  # 30 images are not small now
     audit(str(tmp_path / "imgs"), out_dir=tmp_path / "o3", progress=False)
     assert seen[-1] == (pre["model"], pre["folds"], pre["train_kwargs"]["epochs"])
     assert len(seen_patch) == 2  # no ensemble beyond SMALL_DATA_N
+
+
+def test_patch_features_mirror_average(tmp_path):
+    # mirror=True: the average of the features of each image and of its mirror image, from
+    # one dictionary fitted on the images (reference computation), cached under its own name
+    from labelnoise.features import PatchFeatures
+
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 255, (12, 8, 8, 3), dtype=np.uint8)
+    params = dict(n_centroids=4, patch_size=4, n_patches=500, kmeans_iter=2)
+    got = audit_mod._patch_features(imgs, params, tmp_path, seed=3, resume=False,
+                                    progress=False, console=None, mirror=True)
+    ref = PatchFeatures(**params, seed=3).fit(imgs)
+    expected = (ref.transform(imgs) + ref.transform(np.ascontiguousarray(imgs[:, :, ::-1]))) / 2
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    plain = audit_mod._patch_features(imgs, params, tmp_path, seed=3, resume=False,
+                                      progress=False, console=None)
+    np.testing.assert_allclose(plain, ref.transform(imgs), rtol=1e-6, atol=1e-6)
+    assert not np.allclose(plain, got)
+    names = sorted(p.name for p in tmp_path.glob("patch_features_*.npy"))
+    assert len(names) == 2 and sum(n.endswith("_mirror_seed3.npy") for n in names) == 1
