@@ -583,14 +583,17 @@ def _small_data_patch_pred_probs(images: np.ndarray, labels: np.ndarray, num_cla
     """Out-of-sample pred_probs (N, num_classes) of the small-data ensemble's second model:
     ``SMALL_DATA_PATCH_FEATURES`` patch features + ``feature_classifier()``, cross-validated
     with the network's folds (same ``folds`` and ``seed``); folds cached under
-    ``cache/folds-patch`` (an interrupted audit resumes)."""
+    ``cache/folds-patch`` (``folds-patch-mirror`` with the mirror averaging: the fold cache's
+    fingerprint does not hash the features; an interrupted audit resumes)."""
     from labelnoise.crossval import out_of_sample_pred_probs
 
     X = _patch_features(images, SMALL_DATA_PATCH_FEATURES, cache, seed=seed, resume=resume,
                         progress=progress, console=console, mirror=SMALL_DATA_PATCH_MIRROR)
     _say(console, f"cross-validating the patch-feature model ({folds} folds)")
     return out_of_sample_pred_probs(X, labels, feature_classifier(), folds=folds, seed=seed,
-                                    num_classes=num_classes, cache_dir=cache / "folds-patch",
+                                    num_classes=num_classes,
+                                    cache_dir=cache / ("folds-patch-mirror"
+                                                       if SMALL_DATA_PATCH_MIRROR else "folds-patch"),
                                     progress=progress)
 
 
