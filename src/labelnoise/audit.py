@@ -698,9 +698,9 @@ def _compute_pred_probs(data: AuditData, *, model, quick: bool, folds: int | Non
         cache_dir=cache / "folds", progress=progress,
         train_kwargs=train_kwargs if isinstance(model, str) else None, return_features=True,
         client=client)
-    if ensemble:
+    if ensemble:  # X: the network's input, image_array(data.inputs) (a folder read once)
         pp = (pp + _small_data_patch_pred_probs(
-            image_array(data.inputs), to_fit[data.labels], present.size, folds=folds, seed=seed,
+            X, to_fit[data.labels], present.size, folds=folds, seed=seed,
             cache=cache, resume=resume, progress=progress, console=console)) / 2
         params = SMALL_DATA_PATCH_FEATURES
         settings["model"] += (
