@@ -124,40 +124,43 @@ def c1_section(rows: list[dict]) -> list[str]:
     return lines + ["", f"Verdict on the test families: {verdict}.", ""]
 
 
-#: the four forms of the margin compared by ``margin_forms``: (prior-adjusted?, form)
-MARGIN_FORMS = {"ratio, prior-adjusted (our prior_adjusted_margin)": (True, "ratio"),
-                "difference, prior-adjusted": (True, "difference"),
-                "ratio, raw pred_probs": (False, "ratio"),
-                "difference, raw pred_probs (cleanlab's normalized_margin)": (False, "difference")}
+#: the four forms of the margin compared by ``margin_forms``: (prior-adjusted?, form, the
+#: library score of that form or None)
+MARGIN_FORMS = {"ratio, prior-adjusted (our prior_adjusted_margin)":
+                (True, "ratio", "prior_adjusted_margin"),
+                "difference, prior-adjusted": (True, "difference", None),
+                "ratio, raw pred_probs": (False, "ratio", None),
+                "difference, raw pred_probs (cleanlab's normalized_margin)":
+                (False, "difference", "normalized_margin")}
 
 
-def margin_forms(labels: np.ndarray, pred_probs: np.ndarray, errors: np.ndarray) -> dict:
+def margin_forms(labels: np.ndarray, pred_probs: np.ndarray, errors: np.ndarray,
+                 score_auprc: dict) -> dict:
     """AUPRC of the given label's margin over the strongest other class in four forms: as a
     ratio ``a_y / (a_y + a_o)`` or a difference ``a_y - a_o``, on the pred_probs
     renormalised after dividing each class by its given-label frequency (``a = p / pi``,
     as ``prior_adjusted_margin``) or on the raw pred_probs. The two named forms are the
-    library's own scores (exactly); the other two are computed here the same way (the
-    ratio's given-label probability floored at ``rank._MARGIN_FLOOR``, as the library)."""
+    library's own scores, read from ``score_auprc`` (method -> AUPRC, as ``evaluate``
+    computed them); the other two are computed here the same way (the ratio's given-label
+    probability floored at ``rank._MARGIN_FLOOR``, as the library)."""
     out = {}
     n, k = pred_probs.shape
     rows = np.arange(n)
     pi = np.bincount(labels, minlength=k) / n
-    for name, (adjusted, form) in MARGIN_FORMS.items():
-        if adjusted and form == "ratio":
-            s = lrank.label_quality_scores(labels, pred_probs, method="prior_adjusted_margin")
-        elif not adjusted and form == "difference":
-            s = lrank.label_quality_scores(labels, pred_probs, method="normalized_margin")
+    for name, (adjusted, form, method) in MARGIN_FORMS.items():
+        if method is not None:
+            out[name] = score_auprc[method]
+            continue
+        a = pred_probs / np.where(pi > 0, pi, 1.0) if adjusted else pred_probs.copy()
+        a = a / np.maximum(a.sum(axis=1, keepdims=True), 1e-300)
+        own = a[rows, labels].copy()
+        a[rows, labels] = -np.inf
+        other = a.max(axis=1)
+        if form == "ratio":
+            own = np.maximum(own, lrank._MARGIN_FLOOR)
+            s = own / (own + other)
         else:
-            a = pred_probs / np.where(pi > 0, pi, 1.0) if adjusted else pred_probs.copy()
-            a = a / np.maximum(a.sum(axis=1, keepdims=True), 1e-300)
-            own = a[rows, labels].copy()
-            a[rows, labels] = -np.inf
-            other = a.max(axis=1)
-            if form == "ratio":
-                own = np.maximum(own, lrank._MARGIN_FLOOR)
-                s = own / (own + other)
-            else:
-                s = own - other
+            s = own - other
         out[name] = float(average_precision_score(errors, -s))
     return out
 
@@ -211,7 +214,7 @@ def evaluate(labels: np.ndarray, pred_probs: np.ndarray, errors: np.ndarray) -> 
             cand[f"lowest {by}, as many as {c}"] = lfilter._lowest(scores[by], int(masks[c].sum()))
     out["candidates"] = {name: float(f1_score(errors, m)) for name, m in cand.items()}
     out["c1"] = float(f1_score(errors, c1_mask(labels, pred_probs)))
-    out["margin_forms"] = margin_forms(labels, pred_probs, errors)
+    out["margin_forms"] = margin_forms(labels, pred_probs, errors, out["score"])
     out["flagged_pooled"] = float(masks["pooled"].mean())
     # the default score's ranking flagged k deep, for k from an oracle or from a filter's count
     order = np.argsort(scores[lrank.DEFAULT_METHOD], kind="stable")
