@@ -178,6 +178,43 @@ def test_image_folder_sections_show_thumbnails(pred_probs_case, tmp_path):
                                    {"index": NEAR_OF, "example_id": names[NEAR_OF]}]]
 
 
+def test_image_audit_votes_in_the_images_patch_view(tmp_path):
+    """An audit that trains on images: outliers and near duplicates on each fold's network,
+    the neighbour-label checks on the images' patch view (140 images: projected to 128
+    components); the patch view is contrast-normalised, so horizontal against vertical
+    stripes is what tells the two classes apart, and one image filed under the wrong class
+    is the one the neighbours outvote."""
+    torch = pytest.importorskip("torch")
+    from PIL import Image
+
+    from labelnoise.audit import IMAGE_VIEW_PCA_DIM
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rng = np.random.default_rng(3)
+        root = tmp_path / "imgs"
+        wrong = "c0/004.png"
+        for i in range(140):
+            label = i % 2
+            (root / f"c{label}").mkdir(parents=True, exist_ok=True)
+            name = f"c{label}/{i:03d}.png"
+            stripes = np.tile((np.arange(12) % 4 < 2)[:, None] * 160.0, (1, 12))
+            stripes = stripes.T if label == 1 or name == wrong else stripes
+            img = np.clip(stripes[:, :, None] + rng.normal(40, 25, (12, 12, 3)), 0, 255)
+            Image.fromarray(img.astype(np.uint8)).save(root / name)
+        res = audit(str(root), out_dir=tmp_path / "out", model="resnet8", folds=2,
+                    progress=False, train_kwargs=dict(epochs=1, batch_size=32))
+    finally:
+        torch.set_num_threads(threads)
+    di = res.data_issues
+    assert di.features_source.startswith("the penultimate layer of each fold's network")
+    assert di.label_features_source.startswith("the images' patch view")
+    assert di.label_features_shape == (140, IMAGE_VIEW_PCA_DIM)
+    issues = pd.read_csv(tmp_path / "out" / "issues.csv")
+    assert issues.loc[issues["is_knn_label_issue"], "example_id"].tolist() == [wrong]
+
+
 def test_checks_without_features_are_stated_not_run(pred_probs_case, tmp_path):
     d, _, y, pp = pred_probs_case
     out = tmp_path / "out"
@@ -288,6 +325,17 @@ def test_resume_keeps_the_fold_features(tmp_path, monkeypatch):
         dist, _ = nearest_neighbors_by_fold(fold_features, 10)
         np.testing.assert_allclose(di.outlier_scores, dist.mean(axis=1))
         assert all(di.ran(c) for c in ("outliers", "near_duplicates", "knn_label_issues"))
+        # the neighbour-label checks search the images' own patch view instead (64
+        # centroids x 4 quadrants; 24 images are too few for the projection)
+        assert di.label_features_source.startswith("the images' patch view")
+        assert di.label_features_shape == (24, 256)
+        summary = json.loads((tmp_path / "out" / "data_issues.json").read_text())
+        assert summary["label_features"]["source"] == di.label_features_source
+        assert summary["features"]["source"] == di.features_source
+        assert "the neighbour-label checks: the images' patch view" in res.settings["features"]
+        page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+        assert "the same neighbours for the outlier and near-duplicate checks. The " \
+               "neighbour-label checks search their own 10 nearest neighbours" in page
         issues = pd.read_csv(tmp_path / "out" / "issues.csv")
         assert list(issues.columns[-len(DATA_COLUMNS):]) == DATA_COLUMNS
         assert issues["outlier_score"].notna().all()

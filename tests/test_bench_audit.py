@@ -43,3 +43,44 @@ def test_note_is_stored_and_rendered_beside_the_date(tmp_path, monkeypatch):
         bench.main(["--parts", "full", "--annotate-only"])
     with pytest.raises(SystemExit):  # only saved full/quick parts take a note
         bench.main(["--parts", "pred-probs", "--annotate-only", "--note", "x"])
+
+
+def _scores(pp, knn, comb, source, w):
+    return {"pred_probs": {"auprc": pp, "f1": 0.8}, "knn": {"auprc": knn, "f1": 0.6},
+            "combined": {"auprc": comb, "f1": 0.81}, "knn_weight": w, "source": source}
+
+
+def test_label_view_figures_are_rendered_beside_those_of_the_run_before(tmp_path, monkeypatch):
+    """The --parts data-issues figures: the current view's rows, the earlier run's (other
+    features) beside them, and the label-view table with its range of differences."""
+    bench = _bench()
+    monkeypatch.setattr(bench, "STORE", tmp_path / "store")
+    monkeypatch.setattr(bench, "OUT", tmp_path / "audit.md")
+    (tmp_path / "store").mkdir()
+    full = _part(1570.0)
+    full["settings"]["data-issue checks"] = "18.7 s"
+    full.update(data_issues_rerun="2026-12-05",
+                features=_scores(0.9021, 0.6395, 0.9037, "the images' patch view (P)", 0.066),
+                features_before={**_scores(0.9021, 0.8027, 0.9019, "the networks", 0.129),
+                                 "date": "2026-12-04"})
+    (tmp_path / "store" / "full.json").write_text(json.dumps(full))
+    (tmp_path / "store" / "quick.json").write_text(json.dumps(_part(171.0)))
+    (tmp_path / "store" / "pred-probs.json").write_text("[]")
+    rows = [{"dataset": "d", "model": m, "knn_weight": w,
+             "pred_probs": {"auprc": a, "f1": 0.9}, "knn": {"auprc": 0.5, "f1": 0.5},
+             "combined": {"auprc": c, "f1": 0.91}}
+            for m, w, a, c in (("m1", 0.0, 0.95, 0.95), ("m2", 0.2, 0.99, 0.9886))]
+    (tmp_path / "store" / "label-view.json").write_text(json.dumps(
+        {"date": "2026-12-05", "source": "the images' patch view (P)", "rows": rows,
+         "seconds": 41.0, "view_seconds": 24.1, "num_images": 50000}))
+    page = bench.render()
+    assert "re-run on 2026-12-05 from the run's cached folds" in page and ": 18.7 s," in page
+    assert "Combined minus pred_probs alone: AUPRC +0.0016, F1 +0.0100." in page
+    assert ("The run of 2026-12-04 searched the networks: w = 0.129, combined minus pred_probs "
+            "alone AUPRC -0.0002") in page
+    assert "| combined (default) | 0.9037 | 0.8100 |" in page
+    assert "| kNN alone, the features of the run of 2026-12-04 | 0.8027 | 0.6000 |" in page
+    assert "computing the patch view of the 50,000 images afresh took 24.1 s" in page
+    assert "read from the full audit's cache (P), meet" in page
+    assert "| d | m2 | 0.200 | 0.9900 | 0.5000 | 0.9886 | -0.0014 | 0.9000 | 0.9100 |" in page
+    assert "from -0.0014 to +0.0000 AUPRC (mean -0.0007) over 2 models." in page

@@ -777,6 +777,56 @@ def test_find_data_issues_states_what_did_not_run():
         di.find_data_issues(y, pp, features=x[:-1])
 
 
+def test_label_features_feed_only_the_neighbour_label_checks():
+    """``label_features`` (a second view): the two neighbour-label checks search them, the
+    outlier and duplicate checks keep ``features``; without ``features`` only the two label
+    checks run."""
+    import json
+
+    x, y = _clusters()
+    noisy = y.copy()
+    noisy[25] = 2  # a cluster-0 point labelled 2
+    # a first view in which point 25 lies inside cluster 2: its neighbours there agree with
+    # its wrong label, so a vote in that view cannot see the error
+    first = x.copy()
+    first[25] = x[150] + 0.01
+    pp = np.full((180, 3), 0.2) + 0.4 * np.eye(3)[noisy]
+    res = di.find_data_issues(noisy, pp, features=first, label_features=x,
+                              features_source="first view", label_features_source="second view")
+    assert set(res.not_run) == {"exact_duplicates"}  # no inputs given
+    np.testing.assert_array_equal(res.outlier_scores,
+                                  di.outlier_scores(neighbors=di.nearest_neighbors(first, 10)))
+    np.testing.assert_array_equal(res.knn.label_quality_scores,
+                                  di.knn_label_quality(x, noisy, 10).label_quality_scores)
+    np.testing.assert_array_equal(
+        res.combined.label_quality_scores,
+        di.knn_label_quality(x, noisy, 10, pred_probs=pp).label_quality_scores)
+    assert np.flatnonzero(res.knn.is_label_issue).tolist() == [25]
+    first_view = di.find_data_issues(noisy, pp, features=first)
+    assert not first_view.knn.is_label_issue[25]  # the first view's vote agrees with label 2
+    assert (res.label_features_source, res.label_features_shape) == ("second view", (180, 10))
+    assert first_view.label_features_source is None and first_view.label_features_shape is None
+    summary = json.loads(json.dumps(res.summary()))
+    assert summary["label_features"] == {
+        "source": "second view", "shape": [180, 10], "k": 10, "metric": "cosine",
+        "checks": ["knn_label_issues", "combined_label_issues"]}
+    assert summary["features"]["source"] == "first view"
+    assert first_view.summary()["label_features"] is None
+
+    alone = di.find_data_issues(noisy, pp, label_features=x, no_features_reason="none")
+    assert set(alone.not_run) == {"outliers", "near_duplicates", "exact_duplicates"}
+    assert alone.features_source is None and alone.k == 10
+    np.testing.assert_array_equal(alone.knn.label_quality_scores, res.knn.label_quality_scores)
+    assert set(alone.columns()) == {"knn_label_quality", "is_knn_label_issue",
+                                    "combined_label_quality", "is_combined_label_issue"}
+    with pytest.raises(ValueError, match=r"label_features has 179 rows but 180"):
+        di.find_data_issues(noisy, pp, label_features=x[:-1])
+    bad = x.copy()
+    bad[4, 2] = np.inf
+    with pytest.raises(ValueError, match=r"label_features must be finite"):
+        di.find_data_issues(noisy, pp, features=first, label_features=bad)
+
+
 # ------------------------------------------------------------------ validation
 @pytest.mark.parametrize("call, match", [
     (lambda x: di.nearest_neighbors(np.where(np.arange(40)[:, None] == 3, np.nan, x), 3),

@@ -1688,7 +1688,9 @@ def knn_label_quality(features, labels, k: int = 10, *, pred_probs=None,
     average, w = 0.5, was no better than pred_probs alone there; with the default audit's
     own network features and pred_probs, w = 0.13 and the combination ranks as pred_probs
     alone do, AUPRC 0.9019 against 0.9021, ``benchmarks/results/audit.md``: neighbours in a
-    network's space vote much as that network predicts), or a number in [0, 1].
+    network's space vote much as that network predicts; in the images' own patch view,
+    which no model fitted to the labels, w = 0.07 and 0.9037, which is why the audit votes
+    there, ``find_data_issues(label_features=...)``), or a number in [0, 1].
 
     Args:
         features: float array-like (N, D).
@@ -1861,6 +1863,8 @@ DATA_ISSUE_CHECKS = {
 }
 #: The checks that need features (the others need the raw inputs, or labels and pred_probs).
 FEATURE_CHECKS = ("outliers", "near_duplicates", "knn_label_issues", "combined_label_issues")
+#: the feature checks that ``label_features`` (a second view) can feed
+LABEL_FEATURE_CHECKS = ("knn_label_issues", "combined_label_issues")
 
 
 @dataclass(frozen=True)
@@ -1875,6 +1879,9 @@ class DataIssues:
         features_source: where the features came from (a sentence), or None (no features).
         features_shape: (N, D) of the features searched, or None.
         k: neighbours per example, or None (no features).
+        label_features_source, label_features_shape: where the features of the
+            neighbour-label checks came from and their (N, D), when those checks searched
+            features of their own (``label_features``); None when they used ``features``.
         metric: the distance (``"cosine"`` or ``"euclidean"``).
         outlier_scores: float64 (N,), mean distance to the k nearest neighbours.
         is_outlier: bool (N,); ``outlier_threshold``: the fitted cut-off
@@ -1899,6 +1906,8 @@ class DataIssues:
     features_source: str | None = None
     features_shape: tuple | None = None
     k: int | None = None
+    label_features_source: str | None = None
+    label_features_shape: tuple | None = None
     metric: str = "cosine"
     outlier_scores: np.ndarray | None = None
     is_outlier: np.ndarray | None = None
@@ -1957,7 +1966,9 @@ class DataIssues:
 
     def summary(self, *, example_ids=None, max_sets: int = 200, top: int = 20) -> dict:
         """A JSON-serialisable account of every check: ``num_examples``, ``features``
-        (source, shape, k, metric, or None) and ``checks`` (name -> ``{"ran": False, "reason": ...}`` or the
+        (source, shape, k, metric, or None), ``label_features`` (the same, and the checks
+        they fed, when the neighbour-label checks searched features of their own; else
+        None) and ``checks`` (name -> ``{"ran": False, "reason": ...}`` or the
         check's counts, thresholds, the ``top`` examples, at most ``max_sets`` duplicate
         sets as example indices (and ``example_ids`` when given), class pairs and the
         class health table)."""
@@ -2022,11 +2033,16 @@ class DataIssues:
                     "knn_weight": float(res.knn_weight),
                     "top": [{**ident(i), "label_quality_score": float(res.label_quality_scores[i]),
                              "is_label_issue": bool(res.is_label_issue[i])} for i in worst]}
-        features = None
+        features = label_features = None
         if self.features_source is not None:
             features = {"source": self.features_source, "shape": list(self.features_shape),
                         "k": self.k, "metric": self.metric}
+        if self.label_features_source is not None:
+            label_features = {"source": self.label_features_source,
+                              "shape": list(self.label_features_shape), "k": self.k,
+                              "metric": self.metric, "checks": list(LABEL_FEATURE_CHECKS)}
         return {"num_examples": self.num_examples, "features": features,
+                "label_features": label_features,
                 "checks": {name: checks[name] for name in DATA_ISSUE_CHECKS}}
 
 
@@ -2065,7 +2081,8 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, images=N
                      metric: str = "cosine",
                      features_source: str | None = None, no_features_reason: str | None = None,
                      inputs_source: str | None = None, neighbors=None,
-                     feature_spaces=None, backend: str = "auto",
+                     feature_spaces=None, label_features=None,
+                     label_features_source: str | None = None, backend: str = "auto",
                      n_jobs: int | None = None, seed=0, log=None) -> DataIssues:
     """Run every data-issue check that the inputs allow, sharing one neighbour search.
 
@@ -2073,7 +2090,8 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, images=N
     feeds :func:`outlier_scores` (+ :func:`outlier_threshold`; when the search is made
     here, the rows above the threshold re-scored exactly by :func:`refine_outlier_scores`),
     :func:`find_near_duplicates` (with ``images``, candidate pairs also compared by their
-    pixels) and :func:`knn_label_quality` alone and combined with ``pred_probs``; the
+    pixels) and :func:`knn_label_quality` alone and combined with ``pred_probs`` (on
+    ``label_features`` instead, with a search of their own, when those are given); the
     features also get :func:`mahalanobis_outlier_scores` (one Gaussian per feature space, a
     ranking without flags). With ``inputs``:
     :func:`find_exact_duplicates`. Always (labels and pred_probs):
@@ -2108,14 +2126,24 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, images=N
         feature_spaces: optional int array-like (N,): which feature space each row of
             ``features`` lies in (e.g. the cross-validation fold whose network embedded it);
             the Gaussian of the Mahalanobis score is fitted per space. Default: one space.
+        label_features: optional float (N, D2): the features of the two neighbour-label
+            checks (kNN alone and combined with ``pred_probs``), searched on their own (k,
+            ``metric``), when they should come from another view of the data than
+            ``features``: a vote of neighbours found by the same network that produced
+            ``pred_probs`` repeats what pred_probs already say, while a view no model
+            learned from the labels errs differently (the multi-view premise of
+            co-training, Blum and Mitchell 1998; the audit passes the images' patch view,
+            ``benchmarks/results/audit.md``). They also let those two checks run when
+            ``features`` is None. Default: ``features`` and their neighbours.
+        label_features_source: a sentence saying where ``label_features`` came from.
         log: optional ``callable(str)`` told about each step.
 
     Returns:
         :class:`DataIssues`.
 
     Raises:
-        ValueError: invalid labels/pred_probs; features that are not finite (N, D);
-            ``feature_spaces`` not N integers.
+        ValueError: invalid labels/pred_probs; features or label_features that are not
+            finite (N, D); ``feature_spaces`` not N integers.
     """
     say = log or (lambda _msg: None)
     labels, pp = validate_labels_and_pred_probs(labels, pred_probs, require_all_classes=False)
@@ -2138,6 +2166,14 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, images=N
         if n < 3:
             not_run.update({c: f"not run: {n} examples are too few for neighbours" for c in FEATURE_CHECKS})
             x = None
+    x_label = None
+    if label_features is not None:
+        x_label = validate_features(label_features, name="label_features", num_rows=n)
+        if n >= 3:
+            for c in LABEL_FEATURE_CHECKS:
+                not_run.pop(c, None)
+        else:
+            x_label = None
     kk = None
     if x is not None:
         kk = min(k, n - 1)
@@ -2186,9 +2222,17 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, images=N
         total = pp_c.sum(axis=1, keepdims=True)
         pp_c = np.where(total > 0, pp_c / np.where(total > 0, total, 1.0), 1.0 / present.size)
         names_c, noise_c = [names[i] for i in present], None
-    if x is not None:
+    label_neighbors = neighbors if x_label is None else None
+    if x_label is not None:
+        kk = min(k, n - 1)
+        say(f"nearest neighbours of the label checks: {n} x {x_label.shape[1]} features, "
+            f"k = {kk}, {metric}")
+        label_neighbors = nearest_neighbors(x_label, kk, metric=metric, backend=backend,
+                                            n_jobs=n_jobs, seed=seed)
+    if label_neighbors is not None:
         say("label issues from nearest neighbours")
-        found["knn"] = knn_label_quality(None, lab_c, kk, metric=metric, neighbors=neighbors)
+        found["knn"] = knn_label_quality(None, lab_c, kk, metric=metric,
+                                         neighbors=label_neighbors)
     if present.size < 2:
         for c in ("overlapping_classes", "class_health", "combined_label_issues"):
             not_run.setdefault(c, "not run: fewer than 2 classes have examples")
@@ -2204,9 +2248,9 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, images=N
         found["class_health"] = class_health_summary(
             lab_c, pp_c, class_names=names_c, is_label_issue=is_label_issue, issues=masks,
             noise=noise_c)
-        if x is not None:
+        if label_neighbors is not None:
             found["combined"] = knn_label_quality(None, lab_c, kk, pred_probs=pp_c,
-                                                  metric=metric, neighbors=neighbors)
+                                                  metric=metric, neighbors=label_neighbors)
     if present.size < n_classes:  # probabilities back over the K classes of the list
         for key in ("knn", "combined"):
             if key in found:
@@ -2214,6 +2258,8 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, images=N
     return DataIssues(
         num_examples=n, features_source=None if x is None else features_source or "features",
         features_shape=None if x is None else tuple(int(d) for d in x.shape), k=kk,
+        label_features_source=None if x_label is None else label_features_source or "label_features",
+        label_features_shape=None if x_label is None else tuple(int(d) for d in x_label.shape),
         metric=metric, not_run=not_run, class_names=names,
         inputs_source=None if inputs is None else inputs_source or "the inputs", **found)
 

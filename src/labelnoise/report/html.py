@@ -280,13 +280,23 @@ def _data_issue_sections(add, data: ReportData, *, names, ids, id_name: str) -> 
         return f'<div class="cell">{_img(_images.thumbnail_base64(get_image(int(i))), f"example {ids[i]}")}{body}</div>'
 
     add('<h2 id="data-issues">Data issues</h2>')
+    label_view = ""
+    if di.label_features_source is not None:
+        n, d = di.label_features_shape
+        label_view = (f"The neighbour-label checks search their own {di.k} nearest neighbours "
+                      f"by {_e(di.metric)} distance in {_e(di.label_features_source)} "
+                      f"({n} x {d}).")
     if di.features_source is not None:
         n, d = di.features_shape
+        checks = ("outlier and near-duplicate checks. " + label_view if label_view
+                  else "outlier, near-duplicate and neighbour-label checks.")
         add(f'<p class="sub" id="features-source">Features: {_e(di.features_source)} ({n} x {d}); '
             f"{di.k} nearest neighbours by {_e(di.metric)} distance, the same neighbours for "
-            "the outlier, near-duplicate and neighbour-label checks.</p>")
+            f"the {checks}</p>")
     else:
         _not_run(add, "features", di.not_run.get("outliers", "no features"))
+        if label_view:
+            add(f'<p class="sub" id="label-features-source">{label_view}</p>')
     add('<div class="cards">')
     cards = (("outliers", "outliers", None if di.is_outlier is None else int(di.is_outlier.sum())),
              ("near_duplicates", "near-duplicate examples",
