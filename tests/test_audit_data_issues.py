@@ -359,3 +359,21 @@ def test_grayscale_image_arrays_are_images_for_both_duplicate_checks():
     assert laudit._raw_inputs(rows)[1].startswith("input rows")
     assert laudit._pixel_images(rows) is None
     assert laudit._raw_inputs(SimpleNamespace(inputs=None)) == (None, None)
+
+
+def test_patch_feature_cache_is_keyed_by_the_images(tmp_path):
+    """A resumed audit reuses cached patch features only for the same images: another set
+    of images of the same count gets its own file and its own features."""
+    from labelnoise.audit import IMAGE_VIEW_FEATURES, _patch_features
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (20, 8, 8, 3), dtype=np.uint8)
+    b = a.copy()
+    b[3, 2, 2, 0] ^= 0xFF  # one pixel differs
+    params = dict(IMAGE_VIEW_FEATURES, n_patches=500)
+    kw = dict(seed=0, resume=True, progress=False, console=None, mirror=True)
+    fa = _patch_features(a, params, tmp_path, **kw)
+    fb = _patch_features(b, params, tmp_path, **kw)
+    assert len(list(tmp_path.glob("patch_features_20_*.npy"))) == 2
+    assert not np.array_equal(fa, fb)
+    np.testing.assert_array_equal(_patch_features(a, params, tmp_path, **kw), fa)  # reused

@@ -568,12 +568,17 @@ def table_classifier():
 def _patch_features(images: np.ndarray, params: dict, cache: Path, *, seed: int, resume: bool,
                     progress: bool, console, mirror: bool = False) -> np.ndarray:
     """Patch features (N, 4 x n_centroids) of ``images`` (dictionary fitted on them), cached
-    under ``cache``; with ``mirror`` the average of the features of each image and of its
-    horizontal mirror image (features that do not change under a flip)."""
+    under ``cache`` (the file named by the parameters and a SHA-1 of the images' bytes, so
+    that a resumed audit never reads the features of other images); with ``mirror`` the
+    average of the features of each image and of its horizontal mirror image (features that
+    do not change under a flip)."""
+    import hashlib
+
     from labelnoise.features import PatchFeatures
 
     key = "_".join(f"{k}{v}" for k, v in sorted(params.items())) + ("_mirror" if mirror else "")
-    path = cache / f"patch_features_{images.shape[0]}_{key}_seed{seed}.npy"
+    digest = hashlib.sha1(np.ascontiguousarray(images).data).hexdigest()[:12]
+    path = cache / f"patch_features_{images.shape[0]}_{digest}_{key}_seed{seed}.npy"
     if resume and path.is_file():
         from labelnoise._io import read_npy
 
