@@ -135,15 +135,18 @@ def part_data_issues(data_root):
             print(f"{part}: no saved run with its cache; run --parts {part} first")
             continue
         r = json.loads(f.read_text())
+        cached = set((WORK / part / "cache").glob("patch_features_*"))
         res = audit("cifar10", out_dir=WORK / part, label_set="worse", data_root=data_root,
                     quick=quick, resume=True, progress=False)
+        # whether the images' patch view was computed in this re-run (and timed with it)
+        view_computed = bool(set((WORK / part / "cache").glob("patch_features_*")) - cached)
         before = r.get("features")
         features = feature_label_issues(WORK / part)
         if before and features and before.get("source") != features.get("source"):
             r["features_before"] = {**before, "date": r.get("rescored", r.get("date"))}
         r.update(metrics=res.metrics, noise_rate_estimated=float(res.noise.noise_rate),
                  num_flagged=int(res.is_issue.sum()), features=features,
-                 data_issues_rerun=str(datetime.date.today()))
+                 data_issues_rerun=str(datetime.date.today()), view_computed=view_computed)
         r["settings"].update({k: res.settings[k] for k in ("features", "data-issue checks")})
         _io.write_text(f, json.dumps(r, indent=1))
         print(part, json.dumps(features), flush=True)
@@ -255,9 +258,12 @@ def render() -> str:
                       f"exact duplicates, kNN label issues) were re-run on "
                       f"{r['data_issues_rerun']} from the run's cached folds (no training; "
                       f"`--parts data-issues`): {r['settings']['data-issue checks']}, the "
-                      "wall time above being the original run's. The images' patch view "
-                      "of the neighbour-label checks was read from the cache of an earlier "
-                      "re-run; computing it is timed in the last table's paragraph.", ""]
+                      "wall time above being the original run's"
+                      + ("; computing the images' patch view of the neighbour-label checks "
+                         "included." if r.get("view_computed") else
+                         "; the images' patch view of the neighbour-label checks read from "
+                         "the cache of an earlier re-run (computing it is timed in the last "
+                         "table's paragraph)."), ""]
         elif r["settings"].get("data-issue checks"):
             lines += [f"Of the wall time, the data-issue checks (outliers, near duplicates with "
                       f"the pixel check, exact duplicates, kNN label issues) took "

@@ -59,7 +59,7 @@ def test_label_view_figures_are_rendered_beside_those_of_the_run_before(tmp_path
     (tmp_path / "store").mkdir()
     full = _part(1570.0)
     full["settings"]["data-issue checks"] = "18.7 s"
-    full.update(data_issues_rerun="2026-12-05",
+    full.update(data_issues_rerun="2026-12-05", view_computed=True,
                 features=_scores(0.9021, 0.6395, 0.9037, "the images' patch view (P)", 0.066),
                 features_before={**_scores(0.9021, 0.8027, 0.9019, "the networks", 0.129),
                                  "date": "2026-12-04"})
@@ -75,6 +75,8 @@ def test_label_view_figures_are_rendered_beside_those_of_the_run_before(tmp_path
          "seconds": 41.0, "view_seconds": 24.1, "num_images": 50000}))
     page = bench.render()
     assert "re-run on 2026-12-05 from the run's cached folds" in page and ": 18.7 s," in page
+    assert "the original run's; computing the images' patch view of the neighbour-label " \
+           "checks included." in page
     assert "Combined minus pred_probs alone: AUPRC +0.0016, F1 +0.0100." in page
     assert ("The run of 2026-12-04 searched the networks: w = 0.129, combined minus pred_probs "
             "alone AUPRC -0.0002") in page
