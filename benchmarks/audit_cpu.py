@@ -67,17 +67,19 @@ def _run_audit(out: Path, **kwargs) -> dict:
             "noise_rate_estimated": float(res.noise.noise_rate),
             "num_flagged": int(res.is_issue.sum()), "num_examples": int(len(res.labels)),
             "date": str(datetime.date.today()), "pred_probs": str(out / "pred_probs.npy"),
-            "features": feature_label_issues(out)}
+            "features": feature_label_issues(out, res)}
 
 
-def feature_label_issues(out: Path) -> dict | None:
+def feature_label_issues(out: Path, res=None) -> dict | None:
     """Label issues from the audit's own features, read from its ``issues.csv`` (columns
-    ``knn_label_quality`` / ``is_knn_label_issue``: the vote of the 10 nearest neighbours in
-    the penultimate-layer space of the fold's network that did not see the example;
-    ``combined_label_quality`` / ``is_combined_label_issue``: the mixture with pred_probs at
-    the maximum-likelihood weight) against the true labels: AUPRC and F1 of kNN alone,
-    pred_probs alone and the combination, and the weight (``data_issues.json``). None when
-    the run has no true labels or no feature checks."""
+    ``knn_label_quality`` / ``is_knn_label_issue``: the vote of the 10 nearest neighbours;
+    ``combined_label_quality`` / ``is_combined_label_issue``: the mixture with the model's
+    pred_probs at the maximum-likelihood weight) against the true labels: AUPRC and F1 of
+    kNN alone, the model's pred_probs alone (from ``res.model_pred_probs``, the audit's
+    result, when given: since 2026-12-05 the ranking of an image audit is the combination,
+    so the ranking's columns are not the model's alone) and the combination, and the
+    weight (``data_issues.json``). None when the run has no true labels or no feature
+    checks."""
     import pandas as pd
 
     from labelnoise.audit import detection_metrics
@@ -93,6 +95,13 @@ def feature_label_issues(out: Path) -> dict | None:
         m = detection_metrics(frame["given_label"], frame["true_label"], frame[flag],
                               frame[score])
         result[name] = {"auprc": m["auprc"], "f1": m["f1"]}
+    if res is not None and res.model_pred_probs is not None:
+        from labelnoise.issues import find_issues
+
+        alone = find_issues(res.labels, res.model_pred_probs)
+        m = detection_metrics(res.labels, res.true_labels, alone.is_label_issue,
+                              alone.label_quality_scores)
+        result["pred_probs"] = {"auprc": m["auprc"], "f1": m["f1"]}
     issues = json.loads((out / "data_issues.json").read_text())
     result["knn_weight"] = issues["checks"]["combined_label_issues"].get("knn_weight")
     result["source"] = (issues.get("label_features") or issues["features"])["source"]
@@ -118,8 +127,7 @@ def part_rescore(data_root):
         r.update(metrics=detection_metrics(d.labels, d.true_labels, res.is_label_issue,
                                            res.label_quality_scores),
                  noise_rate_estimated=float(res.noise.noise_rate),
-                 num_flagged=res.num_issues, rescored=str(datetime.date.today()),
-                 features=feature_label_issues(WORK / part))
+                 num_flagged=res.num_issues, rescored=str(datetime.date.today()))
         _io.write_text(f, json.dumps(r, indent=1))
     return None
 
@@ -141,13 +149,15 @@ def part_data_issues(data_root):
         # whether the images' patch view was computed in this re-run (and timed with it)
         view_computed = bool(set((WORK / part / "cache").glob("patch_features_*")) - cached)
         before = r.get("features")
-        features = feature_label_issues(WORK / part)
+        features = feature_label_issues(WORK / part, res)
         if before and features and before.get("source") != features.get("source"):
             r["features_before"] = {**before, "date": r.get("rescored", r.get("date"))}
         r.update(metrics=res.metrics, noise_rate_estimated=float(res.noise.noise_rate),
                  num_flagged=int(res.is_issue.sum()), features=features,
                  data_issues_rerun=str(datetime.date.today()), view_computed=view_computed)
-        r["settings"].update({k: res.settings[k] for k in ("features", "data-issue checks")})
+        r["settings"].update({k: res.settings[k] for k in ("features", "data-issue checks",
+                                                           "neighbour vote")
+                              if k in res.settings})
         _io.write_text(f, json.dumps(r, indent=1))
         print(part, json.dumps(features), flush=True)
     _io.write_text(STORE / "label-view.json", json.dumps(label_view(data_root), indent=1))
@@ -199,8 +209,70 @@ def label_view(data_root) -> dict:
                 row[key] = {"auprc": m["auprc"], "f1": m["f1"]}
             rows.append(row)
     return {"date": str(datetime.date.today()), "source": source, "rows": rows,
+            "cases": view_cases(data_root),
             "seconds": time.perf_counter() - t, "view_seconds": view_seconds,
             "num_images": int(len(images))}
+
+
+#: the rule for making the combination the audit's ranking, written down before the case
+#: table below was first computed (2026-12-05)
+CASE_RULE = ("adopt the combination as the ranking and flags of image audits if, on the "
+             "select half of the CIFAR-10 development cases, the mean AUPRC gain is > 0 and the "
+             "mean F1 gain >= 0 (default score and filter on each), and on the confirm half "
+             "the mean AUPRC gain is >= 0")
+
+
+def view_cases(data_root) -> list[dict]:
+    """The CIFAR-10 cases of ``benchmarks/detection_cases.py`` (built under
+    ``data_root/detection-cases``; select / confirm halves fixed by that script): each
+    case's pred_probs alone against their combination with the images' patch-view vote
+    (the view fitted on the case's own images, as the audit does; the ML weight), default
+    score and filter on each. [] when no case is built."""
+    import tempfile
+
+    import detection_cases as dc
+    import numpy as np
+    from sklearn.metrics import average_precision_score, f1_score
+
+    from labelnoise.audit import _image_view_features
+    from labelnoise.data_issues import knn_label_quality, nearest_neighbors
+    from labelnoise.issues import find_issues
+
+    base = Path(data_root or ".") / dc.SUBDIR
+    neighbours: dict = {}
+    rows = []
+    for spec in dc.planned_specs():
+        d = base / spec.name
+        if not spec.data.startswith("cifar10") or not (d / "meta.json").is_file():
+            continue
+        meta = json.loads((d / "meta.json").read_text())
+        y, true, pp = (np.load(d / f"{n}.npy", allow_pickle=False)
+                       for n in ("noisy_labels", "true_labels", "pred_probs"))
+        idx = np.load(d / "indices.npy", allow_pickle=False) if (d / "indices.npy").is_file() else None
+        split = "test" if spec.data == "cifar10-test" else "train"
+        key = (split, None if idx is None else idx.tobytes())
+        if key not in neighbours:
+            images, _ = dc._cifar(split, str(data_root))
+            with tempfile.TemporaryDirectory() as tmp:
+                view, _ = _image_view_features(images if idx is None else images[idx],
+                                               Path(tmp), seed=0, resume=False,
+                                               progress=False, console=None)
+            neighbours[key] = nearest_neighbors(view, 10)
+        errors = y != true
+        alone = find_issues(y, pp)
+        comb = knn_label_quality(None, y, 10, pred_probs=pp, neighbors=neighbours[key])
+        rows.append({"case": spec.name, "half": meta["half"], "family": meta["family"],
+                     "accuracy_given": float((pp.argmax(1) == y).mean()),
+                     "knn_weight": comb.knn_weight,
+                     "auprc_pred_probs": float(average_precision_score(
+                         errors, -alone.label_quality_scores)),
+                     "auprc_combined": float(average_precision_score(
+                         errors, -comb.label_quality_scores)),
+                     "f1_pred_probs": float(f1_score(errors, alone.is_label_issue)),
+                     "f1_combined": float(f1_score(errors, comb.is_label_issue))})
+        print(rows[-1]["case"], f"{rows[-1]['auprc_combined'] - rows[-1]['auprc_pred_probs']:+.4f}",
+              flush=True)
+    return rows
 
 
 def part_full(data_root):
@@ -254,16 +326,19 @@ def render() -> str:
             f"{m['recall']:.4f} | {m['f1']:.4f} |", "",
         ]
         if r.get("data_issues_rerun"):
-            lines += [f"The data-issue checks (outliers, near duplicates with the pixel check, "
-                      f"exact duplicates, kNN label issues) were re-run on "
-                      f"{r['data_issues_rerun']} from the run's cached folds (no training; "
-                      f"`--parts data-issues`): {r['settings']['data-issue checks']}, the "
-                      "wall time above being the original run's"
-                      + ("; computing the images' patch view of the neighbour-label checks "
-                         "included." if r.get("view_computed") else
-                         "; the images' patch view of the neighbour-label checks read from "
-                         "the cache of an earlier re-run (computing it is timed in the last "
-                         "table's paragraph)."), ""]
+            vote = r["settings"].get("neighbour vote")
+            lines += [f"Re-run on {r['data_issues_rerun']} from the run's cached folds (no "
+                      "training; `--parts data-issues`): the ranking, the figures above and the "
+                      "data-issue checks follow the code of that day"
+                      + (f"; the ranking reads {vote}" if vote else "")
+                      + (" (computing the images' patch view included)" if r.get("view_computed")
+                         else " (the images' patch view read from the cache of an earlier "
+                              "re-run; computing it afresh is timed in the last tables' "
+                              "paragraph)" if vote else "")
+                      + f". The data-issue checks (outliers, near duplicates with the pixel "
+                      f"check, exact duplicates, kNN label issues) took "
+                      f"{r['settings']['data-issue checks']}. The wall time above is the "
+                      "original run's.", ""]
         elif r["settings"].get("data-issue checks"):
             lines += [f"Of the wall time, the data-issue checks (outliers, near duplicates with "
                       f"the pixel check, exact duplicates, kNN label issues) took "
@@ -271,8 +346,9 @@ def render() -> str:
         feats = r.get("features")
         if feats:
             old = r.get("features_before")
-            rows = [(feats, "knn", "kNN alone"), (feats, "pred_probs", "pred_probs alone"),
-                    (feats, "combined", "combined (default)")]
+            rows = [(feats, "knn", "kNN alone"),
+                    (feats, "pred_probs", "the model's pred_probs alone"),
+                    (feats, "combined", "combined")]
             if old:
                 rows += [(old, "knn", f"kNN alone, the features of the run of {old['date']}"),
                          (old, "combined", f"combined, the features of the run of {old['date']}")]
@@ -363,7 +439,48 @@ def render() -> str:
         d = [r["combined"]["auprc"] - r["pred_probs"]["auprc"] for r in lv["rows"]]
         lines += ["", f"Combined minus pred_probs alone: from {min(d):+.4f} to {max(d):+.4f} "
                   f"AUPRC (mean {sum(d) / len(d):+.4f}) over {len(d)} models.", ""]
+        lines += _case_lines(lv.get("cases") or [])
     return "\n".join(lines)
+
+
+def _case_lines(cases: list[dict]) -> list[str]:
+    """The development-case table of the combination (empty without cases)."""
+    if not cases:
+        return []
+    lines = ["### The combination as the audit's ranking: CIFAR-10 development cases", "",
+             "The CIFAR-10 cases of `benchmarks/detection_cases.py` (CIFAR-10N label sets, "
+             "synthetic noise, the binary task, small test subsets; models from pixels to "
+             "ResNets, 27% to 83% accurate against the given labels), each in its fixed half: "
+             "the case's pred_probs alone against their combination with the vote in the "
+             "images' patch view (fitted on the case's images, as the audit does), the "
+             "library's default score and filter on both. Rule, written down before this "
+             f"table was first computed: {CASE_RULE}.", "",
+             "| half | cases | mean AUPRC gain | worst | cases >= 0 | mean F1 gain | worst | "
+             "cases >= 0 |", "|---|---|---|---|---|---|---|---|"]
+    verdict = {}
+    for half in ("select", "confirm"):
+        rs = [c for c in cases if c["half"] == half]
+        if not rs:
+            continue
+        da = [c["auprc_combined"] - c["auprc_pred_probs"] for c in rs]
+        df = [c["f1_combined"] - c["f1_pred_probs"] for c in rs]
+        verdict[half] = (sum(da) / len(da), sum(df) / len(df))
+        lines.append(f"| {half} | {len(rs)} | {sum(da) / len(da):+.4f} | {min(da):+.4f} | "
+                     f"{sum(x >= 0 for x in da)} | {sum(df) / len(df):+.4f} | {min(df):+.4f} | "
+                     f"{sum(x >= 0 for x in df)} |")
+    sel, con = verdict.get("select"), verdict.get("confirm")
+    met = bool(sel and con and sel[0] > 0 and sel[1] >= 0 and con[0] >= 0)
+    lines += ["", f"Verdict: the rule is {'met' if met else 'not met'}"
+              + (": since 2026-12-05 an audit that trains on images ranks and flags by the "
+                 "combination (`settings['neighbour vote']` gives the weight)." if met else "."),
+              "", "| case | half | accuracy (given) | w | AUPRC pred_probs | AUPRC combined | "
+              "F1 pred_probs | F1 combined |", "|---|---|---|---|---|---|---|---|"]
+    for c in sorted(cases, key=lambda c: (c["family"], c["case"])):
+        lines.append(f"| {c['case']} | {c['half']} | {c['accuracy_given']:.3f} | "
+                     f"{c['knn_weight']:.3f} | {c['auprc_pred_probs']:.4f} | "
+                     f"{c['auprc_combined']:.4f} | {c['f1_pred_probs']:.4f} | "
+                     f"{c['f1_combined']:.4f} |")
+    return lines + [""]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -127,9 +127,9 @@ def build_folder(bench_root: Path, n: int) -> Path:
     return root
 
 
-def _audit_with_config(folder: Path, out: Path, config: str, **extra) -> None:
+def _audit_with_config(folder: Path, out: Path, config: str, **extra):
     """``audit(folder)`` into ``out`` with the configuration's arguments and module flags (the
-    flags restored afterwards)."""
+    flags restored afterwards); returns the :class:`labelnoise.audit.AuditResult`."""
     from labelnoise import audit as audit_mod
     from labelnoise.audit import audit
 
@@ -141,17 +141,19 @@ def _audit_with_config(folder: Path, out: Path, config: str, **extra) -> None:
         for name, value in flags.items():
             if value is not None:
                 setattr(audit_mod, name, value)
-        audit(folder, out_dir=out, progress=False, **kwargs, **extra)
+        return audit(folder, out_dir=out, progress=False, **kwargs, **extra)
     finally:
         for name, value in saved.items():
             setattr(audit_mod, name, value)
 
 
-def neighbour_vote(out: Path, folder: Path) -> dict:
+def neighbour_vote(out: Path, folder: Path, res=None) -> dict:
     """The audit's neighbour-label checks read back from ``out``: AUPRC of the vote alone
     (``knn_label_quality``) and of its combination with pred_probs
     (``combined_label_quality``) against the true folders, the fitted weight and the
-    features searched; {} when the checks did not run."""
+    features searched; with the audit's result ``res`` also the AUPRC of the model's own
+    pred_probs (``model_auprc``: since 2026-12-05 the ranking of an image audit is the
+    combination); {} when the checks did not run."""
     import pandas as pd
     from sklearn.metrics import average_precision_score
 
@@ -163,27 +165,54 @@ def neighbour_vote(out: Path, folder: Path) -> dict:
     wrong = (merged["true"] != merged["given"]).to_numpy()
     summary = json.loads((out / "data_issues.json").read_text())
     view = summary.get("label_features") or summary["features"]
-    return dict(knn_auprc=float(average_precision_score(wrong, -merged["knn_label_quality"])),
-                combined_auprc=float(average_precision_score(
-                    wrong, -merged["combined_label_quality"])),
-                knn_weight=summary["checks"]["combined_label_issues"]["knn_weight"],
-                vote_features=view["source"])
+    out_row = dict(knn_auprc=float(average_precision_score(wrong, -merged["knn_label_quality"])),
+                   combined_auprc=float(average_precision_score(
+                       wrong, -merged["combined_label_quality"])),
+                   knn_weight=summary["checks"]["combined_label_issues"]["knn_weight"],
+                   vote_features=view["source"])
+    if res is not None and res.model_pred_probs is not None:
+        from labelnoise import find_issues
+
+        model = find_issues(res.labels, res.model_pred_probs).label_quality_scores
+        out_row["model_auprc"] = float(average_precision_score(
+            wrong, -model[merged["index"].to_numpy()]))
+    return out_row
 
 
 def rerun_data_issues(row: dict, folder: Path, work: Path) -> bool:
     """Re-run a stored run's audit from its cached folds (``resume``: no training) so that
-    its data-issue checks follow the current code, and store the neighbour-label figures
-    (:func:`neighbour_vote`); wall time and detection figures are kept. False when the
-    audit folder is gone."""
+    its ranking and data-issue checks follow the current code: the detection figures
+    (:func:`detection_figures`) and the neighbour-label figures (:func:`neighbour_vote`)
+    are replaced, the wall time and agreement kept. False when the audit folder is gone."""
     out = work / f"audit-{folder.name}-{row['config']}"
     if not (out / "cache").is_dir():
         return False
     before = neighbour_vote(out, folder)
-    _audit_with_config(folder, out, row["config"], resume=True)
-    row.update(neighbour_vote(out, folder), data_issues_rerun=datetime.date.today().isoformat())
+    res = _audit_with_config(folder, out, row["config"], resume=True)
+    row.update({**detection_figures(out, folder), **neighbour_vote(out, folder, res)},
+               data_issues_rerun=datetime.date.today().isoformat())
     if before and before["vote_features"] != row["vote_features"]:
         row["vote_before"] = before  # the figures of the features the audit searched before
     return True
+
+
+def detection_figures(out: Path, folder: Path) -> dict:
+    """AUPRC of the audit's ranking, the flagged fraction, precision and recall against
+    the true folders, from ``out/issues.csv``."""
+    import pandas as pd
+    from sklearn.metrics import average_precision_score
+
+    truth = pd.read_csv(folder / "truth.csv")
+    issues = pd.read_csv(out / "issues.csv")
+    merged = truth.merge(issues, left_on="path", right_on="example_id", how="inner")
+    if len(merged) != len(truth):
+        raise RuntimeError(f"matched {len(merged)} of {len(truth)} paths")
+    wrong = (merged["true"] != merged["given"]).to_numpy()
+    flagged = merged["is_label_issue"].to_numpy(dtype=bool)
+    return dict(auprc=float(average_precision_score(wrong, -merged["label_quality_score"])),
+                flagged_fraction=float(flagged.mean()),
+                precision=float(wrong[flagged].mean()) if flagged.any() else None,
+                recall=float(flagged[wrong].mean()))
 
 
 def run_one(folder: Path, config: str, work: Path) -> dict:
@@ -194,7 +223,7 @@ def run_one(folder: Path, config: str, work: Path) -> dict:
     out = work / f"audit-{folder.name}-{config}"
     shutil.rmtree(out, ignore_errors=True)
     t = time.perf_counter()
-    _audit_with_config(folder, out, config)
+    res = _audit_with_config(folder, out, config)
     wall = time.perf_counter() - t
     issues = pd.read_csv(out / "issues.csv")
     key = "example_id" if "example_id" in issues.columns else "path"
@@ -226,7 +255,7 @@ def run_one(folder: Path, config: str, work: Path) -> dict:
         row["cleanlab_auprc"] = float(average_precision_score(wrong, -s))
     except ImportError:
         pass
-    row.update(neighbour_vote(out, folder))
+    row.update(neighbour_vote(out, folder, res))
     return row
 
 
@@ -404,7 +433,10 @@ def render(rows: list[dict], dev_rows: list[dict] | None = None) -> str:
         "epochs raised until the folds together train on 80,000 images, cross entropy, and "
         "since 2026-12-05 the pred_probs averaged with those of the patch-feature model on "
         "the same folds, its features averaged with the mirror image's; the "
-        "development-case table below); `cnn-only` is that default before 2026-12-05, the "
+        "development-case table below; and since the same day the ranking read from those "
+        "pred_probs mixed with the neighbours' vote in the images' patch view, the rows "
+        "re-run from their cached folds with `--data-issues` and the vote table below); "
+        "`cnn-only` is that default before 2026-12-05, the "
         "network alone; `ensemble-plain` the first ensemble, without the mirror images; "
         "`ce` names the same training explicitly (run before 2026-12-05: the network alone); "
         "`tta`, `label-smoothing`, `gce`, "
@@ -446,9 +478,11 @@ def render(rows: list[dict], dev_rows: list[dict] | None = None) -> str:
                   "maximum-likelihood weight w) against the true folders. Runs re-run from "
                   "their cached folds with `--data-issues` (no training) say so in the last "
                   "column; the wall times above predate the images' patch view of the vote "
-                  "(7 s for its features at 3,000 images, measured beside a training run).",
+                  "(7 s for its features at 3,000 images, measured beside a training run). "
+                  "'AUPRC the model's pred_probs': the network (and patch model) alone, the "
+                  "audit's ranking before the vote.",
                   "",
-                  "| n | config | features of the vote | w | AUPRC pred_probs | AUPRC vote | "
+                  "| n | config | features of the vote | w | AUPRC the model's pred_probs | AUPRC vote | "
                   "AUPRC combined | combined - pred_probs | re-run |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for r in sorted(voted, key=lambda r: (r["n"], r["config"])):
@@ -457,10 +491,12 @@ def render(rows: list[dict], dev_rows: list[dict] | None = None) -> str:
                 if not v:
                     continue
                 view = v["vote_features"].split(" (")[0]
+                # the model's pred_probs alone (before 2026-12-05 the audit's own ranking)
+                alone = r.get("model_auprc", r["auprc"])
                 lines.append(f"| {r['n']} | {r['config']} | {view} | {v['knn_weight']:.3f} | "
-                             f"{r['auprc']:.3f} | {v['knn_auprc']:.3f} | "
+                             f"{alone:.3f} | {v['knn_auprc']:.3f} | "
                              f"{v['combined_auprc']:.3f} | "
-                             f"{v['combined_auprc'] - r['auprc']:+.4f} | {when} |")
+                             f"{v['combined_auprc'] - alone:+.4f} | {when} |")
     lines += render_dev(dev_rows or [])
     return "\n".join(lines) + "\n"
 

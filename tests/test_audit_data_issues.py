@@ -181,9 +181,10 @@ def test_image_folder_sections_show_thumbnails(pred_probs_case, tmp_path):
 def test_image_audit_votes_in_the_images_patch_view(tmp_path):
     """An audit that trains on images: outliers and near duplicates on each fold's network,
     the neighbour-label checks on the images' patch view (140 images: projected to 128
-    components); the patch view is contrast-normalised, so horizontal against vertical
-    stripes is what tells the two classes apart, and one image filed under the wrong class
-    is the one the neighbours outvote."""
+    components), and the ranking on the network's pred_probs mixed with that vote; the
+    patch view is contrast-normalised, so horizontal against vertical stripes is what tells
+    the two classes apart, and one image filed under the wrong class is the one the
+    neighbours outvote."""
     torch = pytest.importorskip("torch")
     from PIL import Image
 
@@ -213,6 +214,21 @@ def test_image_audit_votes_in_the_images_patch_view(tmp_path):
     assert di.label_features_shape == (140, IMAGE_VIEW_PCA_DIM)
     issues = pd.read_csv(tmp_path / "out" / "issues.csv")
     assert issues.loc[issues["is_knn_label_issue"], "example_id"].tolist() == [wrong]
+    # the ranking itself reads the network's pred_probs mixed with that vote
+    w = di.combined.knn_weight
+    assert res.settings["neighbour vote"].startswith("the model's pred_probs mixed with the "
+                                                     "labels of each example's 10 nearest")
+    assert f"weight {w:.3f} on the vote" in res.settings["neighbour vote"]
+    np.testing.assert_allclose(res.pred_probs,
+                               (1 - w) * res.model_pred_probs + w * di.knn.knn_pred_probs)
+    np.testing.assert_array_equal(res.pred_probs, di.combined.pred_probs)
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / "pred_probs.npy"), res.pred_probs)
+    again = find_issues(res.labels, res.pred_probs)
+    np.testing.assert_array_equal(res.label_quality_scores, again.label_quality_scores)
+    np.testing.assert_array_equal(issues["label_quality_score"], issues["combined_label_quality"])
+    # one epoch of a network on 140 images predicts nothing (w = 1): the vote finds the image
+    assert issues["example_id"].iloc[0] == wrong
+    assert issues.loc[issues["is_label_issue"], "example_id"].tolist() == [wrong]
 
 
 def test_checks_without_features_are_stated_not_run(pred_probs_case, tmp_path):
@@ -377,3 +393,25 @@ def test_patch_feature_cache_is_keyed_by_the_images(tmp_path):
     assert len(list(tmp_path.glob("patch_features_20_*.npy"))) == 2
     assert not np.array_equal(fa, fb)
     np.testing.assert_array_equal(_patch_features(a, params, tmp_path, **kw), fa)  # reused
+
+
+def test_neighbour_vote_mixture_keeps_an_empty_class_at_zero():
+    """The ranking's mixture over the classes with examples: a class of the list with none
+    keeps probability 0; the rest is knn_label_quality's combination on those classes."""
+    from labelnoise.audit import _with_neighbour_vote
+    from labelnoise.data_issues import knn_label_quality, nearest_neighbors
+
+    x, y = _clusters()
+    labels = np.where(y == 1, 2, y)  # classes 0 and 2 of a list of 3 (two clusters labelled 2)
+    labels[5] = 2
+    rng = np.random.default_rng(4)
+    pp = rng.dirichlet(np.ones(3), size=len(y))
+    pp[:, 1] = 0.05
+    pp /= pp.sum(1, keepdims=True)
+    nbrs = nearest_neighbors(x, 10)
+    out, w = _with_neighbour_vote(labels, pp, nbrs[1])
+    assert (out[:, 1] == 0).all() and np.allclose(out.sum(1), 1.0) and 0 <= w <= 1
+    sub = pp[:, [0, 2]] / pp[:, [0, 2]].sum(1, keepdims=True)
+    ref = knn_label_quality(None, labels // 2, 10, pred_probs=sub, neighbors=nbrs)
+    np.testing.assert_allclose(out[:, [0, 2]], ref.pred_probs)
+    assert w == pytest.approx(ref.knn_weight)

@@ -59,6 +59,7 @@ def test_label_view_figures_are_rendered_beside_those_of_the_run_before(tmp_path
     (tmp_path / "store").mkdir()
     full = _part(1570.0)
     full["settings"]["data-issue checks"] = "18.7 s"
+    full["settings"]["neighbour vote"] = "the model's pred_probs mixed with V"
     full.update(data_issues_rerun="2026-12-05", view_computed=True,
                 features=_scores(0.9021, 0.6395, 0.9037, "the images' patch view (P)", 0.066),
                 features_before={**_scores(0.9021, 0.8027, 0.9019, "the networks", 0.129),
@@ -70,19 +71,33 @@ def test_label_view_figures_are_rendered_beside_those_of_the_run_before(tmp_path
              "pred_probs": {"auprc": a, "f1": 0.9}, "knn": {"auprc": 0.5, "f1": 0.5},
              "combined": {"auprc": c, "f1": 0.91}}
             for m, w, a, c in (("m1", 0.0, 0.95, 0.95), ("m2", 0.2, 0.99, 0.9886))]
+    cases = [{"case": f"c{i}", "half": h, "family": "f", "accuracy_given": 0.5,
+              "knn_weight": 0.3, "auprc_pred_probs": 0.5, "auprc_combined": 0.5 + g,
+              "f1_pred_probs": 0.4, "f1_combined": 0.4 + g / 2}
+             for i, (h, g) in enumerate((("select", 0.02), ("select", -0.004),
+                                         ("confirm", 0.01)))]
     (tmp_path / "store" / "label-view.json").write_text(json.dumps(
         {"date": "2026-12-05", "source": "the images' patch view (P)", "rows": rows,
-         "seconds": 41.0, "view_seconds": 24.1, "num_images": 50000}))
+         "cases": cases, "seconds": 41.0, "view_seconds": 24.1, "num_images": 50000}))
     page = bench.render()
-    assert "re-run on 2026-12-05 from the run's cached folds" in page and ": 18.7 s," in page
-    assert "the original run's; computing the images' patch view of the neighbour-label " \
-           "checks included." in page
+    assert "Re-run on 2026-12-05 from the run's cached folds" in page
+    assert "the ranking reads the model's pred_probs mixed with V (computing the images' " \
+           "patch view included). The data-issue checks" in page and "took 18.7 s." in page
     assert "Combined minus pred_probs alone: AUPRC +0.0016, F1 +0.0100." in page
     assert ("The run of 2026-12-04 searched the networks: w = 0.129, combined minus pred_probs "
             "alone AUPRC -0.0002") in page
-    assert "| combined (default) | 0.9037 | 0.8100 |" in page
+    assert "| combined | 0.9037 | 0.8100 |" in page
+    assert "| the model's pred_probs alone | 0.9021 | 0.8000 |" in page
     assert "| kNN alone, the features of the run of 2026-12-04 | 0.8027 | 0.6000 |" in page
     assert "computing the patch view of the 50,000 images afresh took 24.1 s" in page
     assert "read from the full audit's cache (P), meet" in page
     assert "| d | m2 | 0.200 | 0.9900 | 0.5000 | 0.9886 | -0.0014 | 0.9000 | 0.9100 |" in page
     assert "from -0.0014 to +0.0000 AUPRC (mean -0.0007) over 2 models." in page
+    assert "| select | 2 | +0.0080 | -0.0040 | 1 | +0.0040 | -0.0020 | 1 |" in page
+    assert "| confirm | 1 | +0.0100 | +0.0100 | 1 | +0.0050 | +0.0050 | 1 |" in page
+    assert "Verdict: the rule is met: since 2026-12-05" in page
+    assert "| c1 | select | 0.500 | 0.300 | 0.5000 | 0.4960 | 0.4000 | 0.3980 |" in page
+    bad = [dict(c, auprc_combined=c["auprc_pred_probs"] - 0.001) if c["half"] == "confirm"
+           else c for c in cases]
+    assert "Verdict: the rule is not met." in "\n".join(bench._case_lines(bad))
+    assert bench._case_lines([]) == []

@@ -55,3 +55,6 @@ def test_vote_table_shows_the_features_before_a_rerun():
             "0.296 | 0.618 | +0.0000 | (before the re-run) |") in page
     assert "| 1000 | cnn-only | the" not in page  # no vote figures: no row
     assert "### The neighbours' vote" not in bench.render([_row()])
+    # since the ranking is the combination, the model's own figure is read from model_auprc
+    page = bench.render([_row(**dict(vote, model_auprc=0.600), auprc=0.641)])
+    assert "| 1000 | default | the images' patch view | 0.126 | 0.600 | 0.333 | 0.641 | +0.0410 |" in page

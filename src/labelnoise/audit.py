@@ -3,7 +3,8 @@
 Data flow (see DESIGN.md):
 
     dataset (images / table / embeddings, given labels [, true labels])
-      -> out-of-sample pred_probs by K-fold cross-validation (:mod:`labelnoise.crossval`)
+      -> out-of-sample pred_probs by K-fold cross-validation (:mod:`labelnoise.crossval`);
+         for images, mixed with the neighbours' label vote in the images' patch view
       -> estimate_noise (confident joint, noise matrix, prior)
       -> find_label_issues + label_quality_scores
       -> data-issue checks (:func:`labelnoise.data_issues.find_data_issues`: outliers,
@@ -90,17 +91,20 @@ QUICK_FEATURES = dict(n_centroids=400, patch_size=6, n_patches=50_000, kmeans_it
 SMALL_DATA_PATCH_FEATURES = QUICK_FEATURES
 SMALL_DATA_PATCH_MIRROR = True
 
-#: The images' own view for the neighbour-label checks (kNN alone and combined with
-#: pred_probs): mirror-averaged Coates-Ng patch features with this small dictionary,
-#: standardised and projected to ``IMAGE_VIEW_PCA_DIM`` principal components (the recipe
-#: of the features of benchmarks/data_issues.py). Used when the audit trains on images and
-#: the user gives no features (with --pred-probs the audit stays a few-second job and its
-#: feature checks take --features). A network's penultimate layer votes much as the network
-#: predicts (default audit of CIFAR-10N ``worse``: combined minus pred_probs alone -0.0002
-#: AUPRC), while the patch view, which no model fitted to the labels, adds what pred_probs
-#: lack (+0.0016; --quick +0.029). With the pred_probs of the 15 label-error-benchmark
-#: models, which took no part in the choice, the fitted weight falls to 0.00-0.20 and the
-#: AUPRC moves by -0.0013 to +0.0009 (benchmarks/results/audit.md). 24 s for 50,000 images.
+#: The images' own view (mirror-averaged Coates-Ng patch features with this small dictionary,
+#: standardised and projected to ``IMAGE_VIEW_PCA_DIM`` principal components; the recipe of
+#: the features of benchmarks/data_issues.py). When the audit trains on images and the user
+#: gives no features, the ranking reads the model's pred_probs mixed with the label vote of
+#: each example's 10 nearest neighbours in this view (:func:`_with_neighbour_vote`, the
+#: weight by maximum likelihood of the given labels), and the neighbour-label checks search
+#: it too. A network's penultimate layer votes much as the network predicts (default audit of
+#: CIFAR-10N ``worse``: -0.0002 AUPRC), while this view, which no model fitted to the labels,
+#: adds what pred_probs lack (+0.0016; --quick +0.029). Adopted by a rule fixed before the
+#: figures: on the 41 CIFAR-10 development cases of benchmarks/detection_cases.py, mean
+#: AUPRC +0.071 (select half) / +0.084 (confirm), F1 +0.045 / +0.058; with the strong
+#: models of the label-error benchmark the weight falls to 0.00-0.20 and the AUPRC moves by
+#: -0.0013 to +0.0009 (benchmarks/results/audit.md). About 28 s at 50,000 images. Not with
+#: --pred-probs (the audit stays a few-second job; its feature checks take --features).
 IMAGE_VIEW_FEATURES = dict(n_centroids=64, patch_size=6, stride=2, n_patches=50_000,
                            kmeans_iter=10)
 IMAGE_VIEW_PCA_DIM = 128
@@ -150,7 +154,11 @@ class AuditResult:
 
     Attributes:
         out_dir: the output folder.
-        pred_probs: float (N, K), the out-of-sample predicted probabilities used.
+        pred_probs: float (N, K), the out-of-sample predicted probabilities the ranking used
+            (for images the audit trained on, the model's mixed with the neighbours' vote in
+            the images' patch view; ``settings["neighbour vote"]`` gives the weight).
+        model_pred_probs: float (N, K), the model's own out-of-sample pred_probs (the same
+            array as ``pred_probs`` when there was no vote).
         issues: the :class:`labelnoise.issues.LabelIssues` (flags, scores, ranking,
             suggested labels, noise estimate) that issues.csv, noise.json and the report
             show; ``labels``, ``label_quality_scores``, ``is_issue``, ``ranking`` and
@@ -172,6 +180,7 @@ class AuditResult:
     settings: dict
     seconds: float
     data_issues: Any = None
+    model_pred_probs: np.ndarray | None = None
 
     @property
     def labels(self) -> np.ndarray:
@@ -619,6 +628,32 @@ def _image_view_features(images: np.ndarray, cache: Path, *, seed: int, resume: 
         + (f", {dim} principal components" if x.shape[1] == dim else "") + ")")
 
 
+def _with_neighbour_vote(labels: np.ndarray, pred_probs: np.ndarray,
+                         indices: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(1 - w) pred_probs + w q``: the pred_probs mixed with the smoothed label vote ``q``
+    of each example's neighbours (:func:`labelnoise.data_issues.knn_pred_probs`, own label
+    excluded), ``w`` the weight that maximises the likelihood of the given labels
+    (:func:`labelnoise.data_issues.knn_weight_ml`) -- the combination of
+    :func:`labelnoise.data_issues.knn_label_quality`. Over the classes that have examples (a
+    class of the list with none keeps probability 0). Returns float64 (N, K) and ``w``."""
+    from labelnoise.data_issues import knn_pred_probs, knn_weight_ml
+
+    k = pred_probs.shape[1]
+    present = np.flatnonzero(np.bincount(labels, minlength=k) > 0)
+    remap = np.full(k, -1, dtype=np.int64)
+    remap[present] = np.arange(present.size)
+    lab = remap[labels]
+    pp = np.asarray(pred_probs, dtype=np.float64)[:, present]
+    if present.size < k:
+        total = pp.sum(axis=1, keepdims=True)
+        pp = np.where(total > 0, pp / np.where(total > 0, total, 1.0), 1.0 / present.size)
+    vote = knn_pred_probs(lab, indices, num_classes=present.size)
+    w = knn_weight_ml(lab, pp, vote)
+    out = np.zeros((len(labels), k), dtype=np.float64)
+    out[:, present] = (1.0 - w) * pp + w * vote
+    return out, float(w)
+
+
 def _small_data_patch_pred_probs(images: np.ndarray, labels: np.ndarray, num_classes: int, *,
                                  folds: int, seed: int, cache: Path, resume: bool,
                                  progress: bool, console) -> np.ndarray:
@@ -927,7 +962,7 @@ def _choose_features(features_arg, user_features, data: AuditData, model_feature
 
 def _data_issue_checks(data: AuditData, pp: np.ndarray, issues, *, features, source: str | None,
                        no_features: str | None, seed: int, console, label_features=None,
-                       label_source: str | None = None):
+                       label_source: str | None = None, label_neighbors=None):
     """Every data-issue check on what the audit has (:func:`find_data_issues`).
 
     ``features``: None, an (N, D) array (one space), or per-fold features of the
@@ -937,7 +972,8 @@ def _data_issue_checks(data: AuditData, pp: np.ndarray, issues, *, features, sou
     the features described, and the Gaussian of the Mahalanobis outlier ranking is fitted
     per fold (each fold's held-out rows are in its own network's space).
     ``label_features``: optional (N, D2) features of the neighbour-label checks alone (the
-    images' patch view), described by ``label_source``."""
+    images' patch view), described by ``label_source``, with their ``label_neighbors``
+    when already found."""
     from labelnoise.data_issues import find_data_issues, nearest_neighbors_by_fold
 
     def log(msg):
@@ -966,7 +1002,8 @@ def _data_issue_checks(data: AuditData, pp: np.ndarray, issues, *, features, sou
         is_label_issue=issues.is_label_issue, noise=issues.noise, k=DATA_ISSUES_K,
         features_source=source, no_features_reason=no_features, inputs_source=inputs_source,
         neighbors=neighbors, feature_spaces=spaces, label_features=label_features,
-        label_features_source=label_source, seed=seed, log=log)
+        label_features_source=label_source, label_neighbors=label_neighbors, seed=seed,
+        log=log)
 
 
 # ------------------------------------------------------------------------------- main
@@ -1007,10 +1044,11 @@ def audit(
     fold's torch network (which embeds every example; each example's neighbours are
     searched in the space of the network that did not see it; cached with the fold), else
     the patch features; without any, the feature checks are reported as not run, with the
-    reason. When the audit trains on images and no features are given, the two
-    neighbour-label checks search the images' patch view instead
-    (``IMAGE_VIEW_FEATURES``: a view no model fitted to the labels, so that the neighbours'
-    vote adds to pred_probs rather than repeating them).
+    reason. When the audit trains on images and no features are given, the ranking reads
+    the model's pred_probs mixed with the label vote of each example's nearest neighbours in
+    the images' patch view (``IMAGE_VIEW_FEATURES``: a view no model fitted to the labels, so
+    that the vote adds to pred_probs rather than repeating them), and the two
+    neighbour-label checks search that view too.
     Each check adds columns to issues.csv (after the label-issue columns), an entry to
     data_issues.json and a section to report.html; the label-issue flags and ranking do not
     depend on them.
@@ -1190,6 +1228,25 @@ def audit(
                              "without --quick for the full audit.")
         notes = data.notes + notes
 
+        model_pp = pp
+        view = view_source = view_neighbors = None
+        if (pred_probs is None and user_features is None and data.features is None
+                and _is_images(data.inputs) and len(data.labels) > 2):  # images trained on
+            images = image_array(data.inputs)
+            if min(images.shape[1:3]) >= IMAGE_VIEW_FEATURES["patch_size"]:
+                from labelnoise.data_issues import nearest_neighbors
+
+                t = time.time()
+                view, view_source = _image_view_features(
+                    images, cache, seed=seed, resume=resume, progress=progress, console=console)
+                k_view = min(DATA_ISSUES_K, len(data.labels) - 1)
+                view_neighbors = nearest_neighbors(view, k_view, seed=seed)
+                pp, weight = _with_neighbour_vote(data.labels, model_pp, view_neighbors[1])
+                settings["neighbour vote"] = (
+                    f"the model's pred_probs mixed with the labels of each example's {k_view} "
+                    f"nearest neighbours in {view_source}, weight {weight:.3f} on the vote (the "
+                    f"maximum-likelihood weight), {time.time() - t:.0f} s")
+
         _say(console, "estimating the noise and ranking the examples")
         names = [str(c) for c in data.class_names]  # strings: data.labels are indices
         try:
@@ -1222,17 +1279,12 @@ def audit(
         _say(console, "checking for outliers, duplicates and other data issues")
         feats, source = _choose_features(features, user_features, data, model_features,
                                          model_source)
-        view = view_source = None
-        if (pred_probs is None and user_features is None and data.features is None
-                and _is_images(data.inputs)):  # images the audit trained on
-            images = image_array(data.inputs)
-            if min(images.shape[1:3]) >= IMAGE_VIEW_FEATURES["patch_size"]:
-                view, view_source = _image_view_features(
-                    images, cache, seed=seed, resume=resume, progress=progress, console=console)
-        data_issues = _data_issue_checks(
-            data, pp, issues, features=feats, source=source if feats is not None else None,
+        data_issues = _data_issue_checks(  # the vote and its combination from the model's
+            data, model_pp, issues, features=feats,  # pred_probs, as the ranking above
+            source=source if feats is not None else None,
             no_features=None if feats is not None else f"no features: {source}", seed=seed,
-            console=console, label_features=view, label_source=view_source)
+            console=console, label_features=view, label_source=view_source,
+            label_neighbors=view_neighbors)
         settings["features"] = (f"{data_issues.features_source} ({data_issues.features_shape[0]}"
                                 f" x {data_issues.features_shape[1]})"
                                 if data_issues.features_shape is not None
@@ -1266,7 +1318,7 @@ def audit(
         return AuditResult(
             out_dir=out, pred_probs=pp, issues=issues, class_names=list(data.class_names),
             true_labels=data.true_labels, metrics=metrics, settings=settings,
-            seconds=time.time() - t0, data_issues=data_issues,
+            seconds=time.time() - t0, data_issues=data_issues, model_pred_probs=model_pp,
         )
     except Exception:
         _clean_up_failed(out, created)

@@ -1690,7 +1690,8 @@ def knn_label_quality(features, labels, k: int = 10, *, pred_probs=None,
     alone do, AUPRC 0.9019 against 0.9021, ``benchmarks/results/audit.md``: neighbours in a
     network's space vote much as that network predicts; in the images' own patch view,
     which no model fitted to the labels, w = 0.07 and 0.9037, which is why the audit votes
-    there, ``find_data_issues(label_features=...)``), or a number in [0, 1].
+    there and ranks by this combination, ``labelnoise.audit.IMAGE_VIEW_FEATURES``), or a
+    number in [0, 1].
 
     Args:
         features: float array-like (N, D).
@@ -2082,7 +2083,8 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, images=N
                      features_source: str | None = None, no_features_reason: str | None = None,
                      inputs_source: str | None = None, neighbors=None,
                      feature_spaces=None, label_features=None,
-                     label_features_source: str | None = None, backend: str = "auto",
+                     label_features_source: str | None = None, label_neighbors=None,
+                     backend: str = "auto",
                      n_jobs: int | None = None, seed=0, log=None) -> DataIssues:
     """Run every data-issue check that the inputs allow, sharing one neighbour search.
 
@@ -2136,6 +2138,8 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, images=N
             ``benchmarks/results/audit.md``). They also let those two checks run when
             ``features`` is None. Default: ``features`` and their neighbours.
         label_features_source: a sentence saying where ``label_features`` came from.
+        label_neighbors: optional ``(distances, indices)`` (N, >= k) already found for
+            ``label_features``, used instead of their search.
         log: optional ``callable(str)`` told about each step.
 
     Returns:
@@ -2222,13 +2226,22 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, images=N
         total = pp_c.sum(axis=1, keepdims=True)
         pp_c = np.where(total > 0, pp_c / np.where(total > 0, total, 1.0), 1.0 / present.size)
         names_c, noise_c = [names[i] for i in present], None
-    label_neighbors = neighbors if x_label is None else None
+    if x_label is None:
+        label_neighbors = neighbors
     if x_label is not None:
         kk = min(k, n - 1)
-        say(f"nearest neighbours of the label checks: {n} x {x_label.shape[1]} features, "
-            f"k = {kk}, {metric}")
-        label_neighbors = nearest_neighbors(x_label, kk, metric=metric, backend=backend,
-                                            n_jobs=n_jobs, seed=seed)
+        if label_neighbors is None:
+            say(f"nearest neighbours of the label checks: {n} x {x_label.shape[1]} features, "
+                f"k = {kk}, {metric}")
+            label_neighbors = nearest_neighbors(x_label, kk, metric=metric, backend=backend,
+                                                n_jobs=n_jobs, seed=seed)
+        else:
+            dist, ind = _neighbors_or_search(x_label, label_neighbors, kk, metric, backend,
+                                             n_jobs, seed)
+            if dist.shape[0] != n:
+                raise ValueError(f"label_neighbors has {dist.shape[0]} rows but there are "
+                                 f"{n} examples")
+            label_neighbors = (dist[:, :kk], ind[:, :kk])
     if label_neighbors is not None:
         say("label issues from nearest neighbours")
         found["knn"] = knn_label_quality(None, lab_c, kk, metric=metric,
