@@ -226,6 +226,9 @@ def test_image_audit_votes_in_the_images_patch_view(tmp_path):
     again = find_issues(res.labels, res.pred_probs)
     np.testing.assert_array_equal(res.label_quality_scores, again.label_quality_scores)
     np.testing.assert_array_equal(issues["label_quality_score"], issues["combined_label_quality"])
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "This is the ranking of the label issues above: the audit ranks by this " \
+           "combination." in _section(page, "combined-label-issues", "combined-label-issues-table")
     # one epoch of a network on 140 images predicts nothing (w = 1): the vote finds the image
     assert issues["example_id"].iloc[0] == wrong
     assert issues.loc[issues["is_label_issue"], "example_id"].tolist() == [wrong]

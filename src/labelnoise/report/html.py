@@ -468,9 +468,17 @@ def _data_issue_sections(add, data: ReportData, *, names, ids, id_name: str) -> 
             add(f'<p class="sub">The neighbours\' vote mixed with pred_probs, weight '
                 f"{res.knn_weight:.2f} on the vote (the weight that makes the given labels most "
                 "likely), scored and flagged as the label issues above.")
-        add(f" {int(flags.sum())} flagged, {both} of them also among the "
-            f"{_n(int(headline.sum()), 'label issue')} above (the label issues of this audit are "
-            "those above; this is a second opinion from the features). The lowest scores:</p>")
+        same = (check == "combined_label_issues"
+                and np.array_equal(res.label_quality_scores, data.issues.label_quality_scores)
+                and np.array_equal(flags, headline))
+        if same:  # an image audit ranks by this very combination
+            add(" This is the ranking of the label issues above: the audit ranks by this "
+                "combination. The lowest scores:</p>")
+        else:
+            add(f" {int(flags.sum())} flagged, {both} of them also among the "
+                f"{_n(int(headline.sum()), 'label issue')} above (the label issues of this "
+                "audit are those above; this is a second opinion from the features). The lowest "
+                "scores:</p>")
         vote = np.argmax(res.knn_pred_probs, axis=1)
         worst = np.argsort(res.label_quality_scores, kind="stable")[:MAX_ROWS_SHOWN]
         add(f'<table id="{slug}-table"><thead><tr><th{id_cls}>{_e(id_name)}</th>'
