@@ -235,7 +235,9 @@ def run_one(folder: Path, config: str, work: Path) -> dict:
     wrong = (merged["true"] != merged["given"]).to_numpy()
     quality = merged["label_quality_score"].to_numpy(dtype=float)
     flagged = merged["is_label_issue"].to_numpy(dtype=bool)
-    pp = np.load(out / "pred_probs.npy", allow_pickle=False)
+    # the model's own pred_probs (pred_probs.npy holds the mixture with the neighbours' vote
+    # that an image audit ranks by): agreement and cleanlab's score on what the model gave
+    pp = np.asarray(res.model_pred_probs)
     names = json.loads((out / "noise.json").read_text())["class_names"]
     row = dict(n=len(truth), config=config, training=training_of(out),
                wall_seconds=round(wall, 1),
@@ -451,6 +453,8 @@ def render(rows: list[dict], dev_rows: list[dict] | None = None) -> str:
         "were chosen the same way on 2026-12-03 among 2x27, 3x14, 4x10 and 5x8 (that table "
         "is in the git history of this file).",
         "",
+        "Agreement and cleanlab's default score are read from the model's own pred_probs "
+        "(before the neighbours' vote).", "",
         "| n | config | what it trained (the audit's settings) | wall (s) | agreement | AUPRC | "
         "cleanlab default score AUPRC | flagged / true | precision | recall |",
         "|---|---|---|---|---|---|---|---|---|---|",
