@@ -93,11 +93,12 @@ def test_label_view_figures_are_rendered_beside_those_of_the_run_before(tmp_path
     assert "read from the full audit's cache (P), meet" in page
     assert "| d | m2 | 0.200 | 0.9900 | 0.5000 | 0.9886 | -0.0014 | 0.9000 | 0.9100 |" in page
     assert "from -0.0014 to +0.0000 AUPRC (mean -0.0007) over 2 models." in page
-    assert "| select | 2 | +0.0080 | -0.0040 | 1 | +0.0040 | -0.0020 | 1 |" in page
-    assert "| confirm | 1 | +0.0100 | +0.0100 | 1 | +0.0050 | +0.0050 | 1 |" in page
-    assert "Verdict: the rule is met: since 2026-12-05" in page
+    assert "| images | select | 2 | +0.0080 | -0.0040 | 1 | +0.0040 | -0.0020 | 1 |" in page
+    assert "| images | confirm | 1 | +0.0100 | +0.0100 | 1 | +0.0050 | +0.0050 | 1 |" in page
+    assert "Verdict (images): the rule is met: since 2026-12-05" in page
+    assert "Verdict (tables)" not in page  # no table case
     assert "| c1 | select | 0.500 | 0.300 | 0.5000 | 0.4960 | 0.4000 | 0.3980 |" in page
     bad = [dict(c, auprc_combined=c["auprc_pred_probs"] - 0.001) if c["half"] == "confirm"
            else c for c in cases]
-    assert "Verdict: the rule is not met." in "\n".join(bench._case_lines(bad))
+    assert "Verdict (images): the rule is not met." in "\n".join(bench._case_lines(bad))
     assert bench._case_lines([]) == []
