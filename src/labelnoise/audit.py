@@ -149,6 +149,16 @@ class AuditData:
     #: a table's columns), and a sentence saying what they are
     features: np.ndarray | None = None
     features_source: str | None = None
+    #: the image inputs as one uint8 array (N, H, W, 3), filled by :func:`_images` on first
+    #: use, so that an image folder is read and resized once per audit
+    image_cache: np.ndarray | None = field(default=None, repr=False)
+
+
+def _images(data: AuditData) -> np.ndarray:
+    """``image_array(data.inputs)``, computed once per :class:`AuditData`."""
+    if data.image_cache is None:
+        data.image_cache = image_array(data.inputs)
+    return data.image_cache
 
 
 @dataclass
@@ -639,20 +649,12 @@ def _with_neighbour_vote(labels: np.ndarray, pred_probs: np.ndarray,
     (:func:`labelnoise.data_issues.knn_weight_ml`) -- the combination of
     :func:`labelnoise.data_issues.knn_label_quality`. Over the classes that have examples (a
     class of the list with none keeps probability 0). Returns float64 (N, K) and ``w``."""
-    from labelnoise.data_issues import knn_pred_probs, knn_weight_ml
+    from labelnoise.data_issues import _present_classes, knn_pred_probs, knn_weight_ml
 
-    k = pred_probs.shape[1]
-    present = np.flatnonzero(np.bincount(labels, minlength=k) > 0)
-    remap = np.full(k, -1, dtype=np.int64)
-    remap[present] = np.arange(present.size)
-    lab = remap[labels]
-    pp = np.asarray(pred_probs, dtype=np.float64)[:, present]
-    if present.size < k:
-        total = pp.sum(axis=1, keepdims=True)
-        pp = np.where(total > 0, pp / np.where(total > 0, total, 1.0), 1.0 / present.size)
+    present, lab, pp = _present_classes(labels, np.asarray(pred_probs, dtype=np.float64))
     vote = knn_pred_probs(lab, indices, num_classes=present.size)
     w = knn_weight_ml(lab, pp, vote)
-    out = np.zeros((len(labels), k), dtype=np.float64)
+    out = np.zeros((len(labels), pred_probs.shape[1]), dtype=np.float64)
     out[:, present] = (1.0 - w) * pp + w * vote
     return out, float(w)
 
@@ -735,7 +737,7 @@ def _compute_pred_probs(data: AuditData, *, model, quick: bool, folds: int | Non
     if model == "patch-features":
         if not is_images:
             raise ValueError("model 'patch-features' needs images")
-        images = image_array(data.inputs)
+        images = _images(data)
         params = QUICK_FEATURES if quick else IMAGE_FEATURES
         settings["model"] = (
             f"patch features (Coates & Ng 2011: {params['n_centroids']} k-means centroids, "
@@ -748,7 +750,7 @@ def _compute_pred_probs(data: AuditData, *, model, quick: bool, folds: int | Non
         features, source = X, "the patch features of the model (unsupervised)"
     elif isinstance(model, str):  # a torch network trained per fold by the engine
         settings["model"] = f"{model} (PyTorch, trained per fold from scratch), {train_kwargs or {}}"
-        X = image_array(data.inputs) if is_images else np.asarray(data.inputs, np.float32)
+        X = _images(data) if is_images else np.asarray(data.inputs, np.float32)
         features, source = None, None  # from the folds
     else:
         if data.inputs is None:
@@ -778,7 +780,7 @@ def _compute_pred_probs(data: AuditData, *, model, quick: bool, folds: int | Non
         cache_dir=cache / "folds", progress=progress,
         train_kwargs=train_kwargs if isinstance(model, str) else None, return_features=True,
         client=client)
-    if ensemble:  # X: the network's input, image_array(data.inputs) (a folder read once)
+    if ensemble:  # X: the network's input, _images(data) (a folder read once)
         pp = (pp + _small_data_patch_pred_probs(
             X, to_fit[data.labels], present.size, folds=folds, seed=seed,
             cache=cache, resume=resume, progress=progress, console=console)) / 2
@@ -1245,7 +1247,7 @@ def audit(
                 view, view_source = _search_features(data.features, seed)
                 view_source = f"{data.features_source}{view_source}"
             elif _is_images(data.inputs):
-                images = image_array(data.inputs)
+                images = _images(data)  # the model's input: read once
                 if min(images.shape[1:3]) >= IMAGE_VIEW_FEATURES["patch_size"]:
                     view, view_source = _image_view_features(
                         images, cache, seed=seed, resume=resume, progress=progress,

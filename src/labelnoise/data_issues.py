@@ -2047,6 +2047,25 @@ class DataIssues:
                 "checks": {name: checks[name] for name in DATA_ISSUE_CHECKS}}
 
 
+def _present_classes(labels: np.ndarray, probs: np.ndarray):
+    """The classes that have examples, and labels and probabilities over those alone:
+    ``(present, labels_c, probs_c)``, ``present`` int64 (C,) class indices, ``labels_c``
+    int64 (N,) in [0, C), ``probs_c`` float (N, C) with the columns of the classes without
+    an example dropped and the rows renormalised (a row with no mass left: uniform). When
+    every class has an example, ``labels`` and ``probs`` themselves. Internal helper of the
+    class checks (here and in the audit's neighbour vote); inputs already validated."""
+    k = probs.shape[1]
+    present = np.flatnonzero(np.bincount(labels, minlength=k) > 0)
+    if present.size == k:
+        return present, labels, probs
+    remap = np.full(k, -1, dtype=np.int64)
+    remap[present] = np.arange(present.size)
+    sub = probs[:, present]
+    total = sub.sum(axis=1, keepdims=True)
+    sub = np.where(total > 0, sub / np.where(total > 0, total, 1.0), 1.0 / present.size)
+    return present, remap[labels], sub
+
+
 def _gaussian_scores(x: np.ndarray, feature_spaces, seed) -> np.ndarray:
     """:func:`mahalanobis_outlier_scores` of ``x``, the Gaussian fitted separately to the
     rows of each feature space (a space of one row scores 0)."""
@@ -2214,17 +2233,10 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, images=N
 
     # class checks over the classes that have examples (pred_probs columns of empty classes
     # dropped, rows renormalised)
-    counts = np.bincount(labels, minlength=n_classes)
-    present = np.flatnonzero(counts > 0)
+    present, lab_c, pp_c = _present_classes(labels, probs)
     if present.size == n_classes:
-        lab_c, pp_c, names_c, noise_c = labels, probs, list(names), noise
+        names_c, noise_c = list(names), noise
     else:
-        remap = np.full(n_classes, -1, dtype=np.int64)
-        remap[present] = np.arange(present.size)
-        lab_c = remap[labels]
-        pp_c = probs[:, present]
-        total = pp_c.sum(axis=1, keepdims=True)
-        pp_c = np.where(total > 0, pp_c / np.where(total > 0, total, 1.0), 1.0 / present.size)
         names_c, noise_c = [names[i] for i in present], None
     if x_label is None:
         label_neighbors = neighbors
