@@ -114,12 +114,12 @@ QUANTILES = (0.99, 0.995, 0.999)
 FLAGS_PNG = HERE / "results" / "outlier_groups_gaussian_flags.png"
 
 
-def threshold_rules(inj: dict, feats: np.ndarray) -> list[dict]:
-    """One row per threshold rule of the Gaussian score: threshold, flagged, natural images
-    flagged, precision, recall (all kinds), F1 and recall per kind."""
+def threshold_rules(inj: dict, feats: np.ndarray, scores: np.ndarray) -> list[dict]:
+    """One row per threshold rule of the Gaussian score ``scores`` (of ``feats``):
+    threshold, flagged, natural images flagged, precision, recall (all kinds), F1 and recall
+    per kind."""
     from scipy import stats
 
-    scores = di.mahalanobis_outlier_scores(feats)
     rules = {f"modified z-score {z} of the log score"
              + (" (the library's rule)" if z == 3.5 else ""): di.outlier_threshold(scores, z=z)
              for z in Z_RULES}
@@ -142,14 +142,13 @@ def threshold_rules(inj: dict, feats: np.ndarray) -> list[dict]:
     return rows
 
 
-def flags_page(inj: dict, feats: np.ndarray, path: Path, per_row: int = 16) -> int:
+def flags_page(inj: dict, scores: np.ndarray, path: Path, per_row: int = 16) -> int:
     """Write a PNG of natural (not injected) images under the library's rule on the Gaussian
-    score: two rows of the highest-scoring flagged ones, two of randomly drawn flagged ones,
-    two of randomly drawn unflagged ones (seed 0). Returns the number of natural images
-    flagged."""
+    score ``scores`` (one per image): two rows of the highest-scoring flagged ones, two of
+    randomly drawn flagged ones, two of randomly drawn unflagged ones (seed 0). Returns the
+    number of natural images flagged."""
     from PIL import Image
 
-    scores = di.mahalanobis_outlier_scores(feats)
     flags = scores > di.outlier_threshold(scores)
     natural = ~np.isin(inj["kind"], bench.KINDS_OUT)
     flagged = np.flatnonzero(flags & natural)
@@ -298,9 +297,10 @@ def main(argv=None) -> None:
     results = {"eval (N = 50,700)": evaluate(ev, f_ev), "dev (N = 10,700)": evaluate(dev, f_dev)}
     variants = {"dev (N = 10,700)": evaluate_variants(dev, f_dev),
                 "eval (N = 50,700)": evaluate_variants(ev, f_ev)}
-    rules = {"dev (N = 10,700)": threshold_rules(dev, f_dev),
-             "eval (N = 50,700)": threshold_rules(ev, f_ev)}
-    flags_page(ev, f_ev, FLAGS_PNG)
+    gauss_dev, gauss_ev = (di.mahalanobis_outlier_scores(f) for f in (f_dev, f_ev))
+    rules = {"dev (N = 10,700)": threshold_rules(dev, f_dev, gauss_dev),
+             "eval (N = 50,700)": threshold_rules(ev, f_ev, gauss_ev)}
+    flags_page(ev, gauss_ev, FLAGS_PNG)
     for set_name, rows in [*results.items(), *variants.items()]:
         print(set_name, rows, flush=True)
     command = "python benchmarks/outlier_groups.py --data-root DIR"

@@ -178,36 +178,41 @@ def test_image_folder_sections_show_thumbnails(pred_probs_case, tmp_path):
                                    {"index": NEAR_OF, "example_id": names[NEAR_OF]}]]
 
 
-def test_image_audit_votes_in_the_images_patch_view(tmp_path):
+@pytest.fixture
+def one_torch_thread():
+    """torch, set to one thread for the test (tiny networks; immune to a busy CPU), and
+    restored after it."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield torch
+    torch.set_num_threads(threads)
+
+
+def test_image_audit_votes_in_the_images_patch_view(tmp_path, one_torch_thread):
     """An audit that trains on images: outliers and near duplicates on each fold's network,
     the neighbour-label checks on the images' patch view (140 images: projected to 128
     components), and the ranking on the network's pred_probs mixed with that vote; the
     patch view is contrast-normalised, so horizontal against vertical stripes is what tells
     the two classes apart, and one image filed under the wrong class is the one the
     neighbours outvote."""
-    torch = pytest.importorskip("torch")
     from PIL import Image
 
     from labelnoise.audit import IMAGE_VIEW_PCA_DIM
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        rng = np.random.default_rng(3)
-        root = tmp_path / "imgs"
-        wrong = "c0/004.png"
-        for i in range(140):
-            label = i % 2
-            (root / f"c{label}").mkdir(parents=True, exist_ok=True)
-            name = f"c{label}/{i:03d}.png"
-            stripes = np.tile((np.arange(12) % 4 < 2)[:, None] * 160.0, (1, 12))
-            stripes = stripes.T if label == 1 or name == wrong else stripes
-            img = np.clip(stripes[:, :, None] + rng.normal(40, 25, (12, 12, 3)), 0, 255)
-            Image.fromarray(img.astype(np.uint8)).save(root / name)
-        res = audit(str(root), out_dir=tmp_path / "out", model="resnet8", folds=2,
-                    progress=False, train_kwargs=dict(epochs=1, batch_size=32))
-    finally:
-        torch.set_num_threads(threads)
+    rng = np.random.default_rng(3)
+    root = tmp_path / "imgs"
+    wrong = "c0/004.png"
+    for i in range(140):
+        label = i % 2
+        (root / f"c{label}").mkdir(parents=True, exist_ok=True)
+        name = f"c{label}/{i:03d}.png"
+        stripes = np.tile((np.arange(12) % 4 < 2)[:, None] * 160.0, (1, 12))
+        stripes = stripes.T if label == 1 or name == wrong else stripes
+        img = np.clip(stripes[:, :, None] + rng.normal(40, 25, (12, 12, 3)), 0, 255)
+        Image.fromarray(img.astype(np.uint8)).save(root / name)
+    res = audit(str(root), out_dir=tmp_path / "out", model="resnet8", folds=2,
+                progress=False, train_kwargs=dict(epochs=1, batch_size=32))
     di = res.data_issues
     assert di.features_source.startswith("the penultimate layer of each fold's network")
     assert di.label_features_source.startswith("the images' patch view")
@@ -294,72 +299,66 @@ def test_bad_features_file_is_refused_in_one_line(pred_probs_case, tmp_path):
     assert res.exit_code == 3 and "--features" in res.output and "missing.npy" in res.output
 
 
-def test_resume_keeps_the_fold_features(tmp_path, monkeypatch):
+def test_resume_keeps_the_fold_features(tmp_path, monkeypatch, one_torch_thread):
     """A torch audit keeps each fold's penultimate features in its cache file: an
     interrupted audit resumes without retraining the finished fold and still runs every
     check on out-of-sample features."""
-    torch = pytest.importorskip("torch")
     from PIL import Image
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        rng = np.random.default_rng(0)
-        root = tmp_path / "imgs"
-        for label, level in (("dark", 40), ("light", 200)):
-            (root / label).mkdir(parents=True)
-            for i in range(12):
-                img = np.clip(rng.normal(level, 20, (8, 8, 3)), 0, 255).astype(np.uint8)
-                Image.fromarray(img).save(root / label / f"{i:02d}.png")
-        kwargs = dict(out_dir=tmp_path / "out", model="resnet8", folds=2, progress=False,
-                      train_kwargs=dict(epochs=1, batch_size=8))
-        real = cv._fit_predict_torch
-        calls = []
+    rng = np.random.default_rng(0)
+    root = tmp_path / "imgs"
+    for label, level in (("dark", 40), ("light", 200)):
+        (root / label).mkdir(parents=True)
+        for i in range(12):
+            img = np.clip(rng.normal(level, 20, (8, 8, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(img).save(root / label / f"{i:02d}.png")
+    kwargs = dict(out_dir=tmp_path / "out", model="resnet8", folds=2, progress=False,
+                  train_kwargs=dict(epochs=1, batch_size=8))
+    real = cv._fit_predict_torch
+    calls = []
 
-        def interrupted(*args, **kw):
-            calls.append(1)
-            if len(calls) == 2:
-                raise KeyboardInterrupt
-            return real(*args, **kw)
+    def interrupted(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
 
-        monkeypatch.setattr(cv, "_fit_predict_torch", interrupted)
-        with pytest.raises(KeyboardInterrupt):
-            audit(str(root), **kwargs)
-        folds = tmp_path / "out" / "cache" / "folds"
-        saved = np.load(folds / "fold_0.npz")
-        assert saved["features"].shape == (24, 64) and saved["features"].dtype == np.float32
-        before = (folds / "fold_0.npz").read_bytes()
-        calls.clear()
-        res = audit(str(root), resume=True, **kwargs)
-        assert len(calls) == 1  # fold 1 only
-        assert (folds / "fold_0.npz").read_bytes() == before
-        di = res.data_issues
-        assert di.features_shape == (24, 64)
-        assert di.features_source.startswith("the penultimate layer of each fold's network")
-        # each example's neighbours are found in the space of the network that did not see it
-        from labelnoise.data_issues import nearest_neighbors_by_fold
+    monkeypatch.setattr(cv, "_fit_predict_torch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        audit(str(root), **kwargs)
+    folds = tmp_path / "out" / "cache" / "folds"
+    saved = np.load(folds / "fold_0.npz")
+    assert saved["features"].shape == (24, 64) and saved["features"].dtype == np.float32
+    before = (folds / "fold_0.npz").read_bytes()
+    calls.clear()
+    res = audit(str(root), resume=True, **kwargs)
+    assert len(calls) == 1  # fold 1 only
+    assert (folds / "fold_0.npz").read_bytes() == before
+    di = res.data_issues
+    assert di.features_shape == (24, 64)
+    assert di.features_source.startswith("the penultimate layer of each fold's network")
+    # each example's neighbours are found in the space of the network that did not see it
+    from labelnoise.data_issues import nearest_neighbors_by_fold
 
-        fold_features = [(np.load(folds / f"fold_{f}.npz")["indices"],
-                          np.load(folds / f"fold_{f}.npz")["features"]) for f in (0, 1)]
-        dist, _ = nearest_neighbors_by_fold(fold_features, 10)
-        np.testing.assert_allclose(di.outlier_scores, dist.mean(axis=1))
-        assert all(di.ran(c) for c in ("outliers", "near_duplicates", "knn_label_issues"))
-        # the neighbour-label checks search the images' own patch view instead (64
-        # centroids x 4 quadrants; 24 images are too few for the projection)
-        assert di.label_features_source.startswith("the images' patch view")
-        assert di.label_features_shape == (24, 256)
-        summary = json.loads((tmp_path / "out" / "data_issues.json").read_text())
-        assert summary["label_features"]["source"] == di.label_features_source
-        assert summary["features"]["source"] == di.features_source
-        assert "the neighbour-label checks: the images' patch view" in res.settings["features"]
-        page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
-        assert "the same neighbours for the outlier and near-duplicate checks. The " \
-               "neighbour-label checks search their own 10 nearest neighbours" in page
-        issues = pd.read_csv(tmp_path / "out" / "issues.csv")
-        assert list(issues.columns[-len(DATA_COLUMNS):]) == DATA_COLUMNS
-        assert issues["outlier_score"].notna().all()
-    finally:
-        torch.set_num_threads(threads)
+    fold_features = [(np.load(folds / f"fold_{f}.npz")["indices"],
+                      np.load(folds / f"fold_{f}.npz")["features"]) for f in (0, 1)]
+    dist, _ = nearest_neighbors_by_fold(fold_features, 10)
+    np.testing.assert_allclose(di.outlier_scores, dist.mean(axis=1))
+    assert all(di.ran(c) for c in ("outliers", "near_duplicates", "knn_label_issues"))
+    # the neighbour-label checks search the images' own patch view instead (64
+    # centroids x 4 quadrants; 24 images are too few for the projection)
+    assert di.label_features_source.startswith("the images' patch view")
+    assert di.label_features_shape == (24, 256)
+    summary = json.loads((tmp_path / "out" / "data_issues.json").read_text())
+    assert summary["label_features"]["source"] == di.label_features_source
+    assert summary["features"]["source"] == di.features_source
+    assert "the neighbour-label checks: the images' patch view" in res.settings["features"]
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "the same neighbours for the outlier and near-duplicate checks. The " \
+           "neighbour-label checks search their own 10 nearest neighbours" in page
+    issues = pd.read_csv(tmp_path / "out" / "issues.csv")
+    assert list(issues.columns[-len(DATA_COLUMNS):]) == DATA_COLUMNS
+    assert issues["outlier_score"].notna().all()
 
 
 def test_grayscale_image_arrays_are_images_for_both_duplicate_checks():
