@@ -482,7 +482,7 @@ def render(rows: list[dict], dev_rows: list[dict] | None = None) -> str:
                   "maximum-likelihood weight w) against the true folders. Runs re-run from "
                   "their cached folds with `--data-issues` (no training) say so in the last "
                   "column; the wall times above predate the images' patch view of the vote "
-                  "(7 s for its features at 3,000 images, measured beside a training run). "
+                  "(its cost at 50,000 images: benchmarks/results/audit.md). "
                   "'AUPRC the model's pred_probs': the network (and patch model) alone, the "
                   "audit's ranking before the vote.",
                   "",

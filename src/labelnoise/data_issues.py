@@ -2166,7 +2166,8 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, images=N
 
     Raises:
         ValueError: invalid labels/pred_probs; features or label_features that are not
-            finite (N, D); ``feature_spaces`` not N integers.
+            finite (N, D); ``neighbors`` or ``label_neighbors`` not (distances, indices) of
+            shape (N, >= k); ``feature_spaces`` not N integers.
     """
     say = log or (lambda _msg: None)
     labels, pp = validate_labels_and_pred_probs(labels, pred_probs, require_all_classes=False)
