@@ -5,8 +5,10 @@ and instance-dependent noise at 20% and 40% on the training split, for each seed
 test accuracy of
 
 * (a) the base estimator trained on the noisy labels;
-* (b) ``CleanClassifier(base)`` (5 stratified folds, our default filter and score, refit on
-  the examples kept), (b'') the same with ``reweight=True`` (the kept examples of each
+* (b) ``CleanClassifier(base, neighbour_vote=False)`` (5 stratified folds, our default
+  filter and score, refit on the examples kept), (b+v) the same with ``neighbour_vote=True``
+  (the cross-validated pred_probs mixed with the label vote of each example's 10 nearest
+  neighbours in the standardised features, ``VOTE_RULE`` decides the default), (b'') the same with ``reweight=True`` (the kept examples of each
   class weighted by 1 / its estimated retention, as cleanlab re-weights), and (b') the same
   with ``refit="weighted"``;
 * (c) cleanlab 2.9.0's ``CleanLearning(base)`` with the same folds (``cv_n_folds=5`` and
@@ -39,7 +41,7 @@ audit's quick patch features (``labelnoise.audit.QUICK_FEATURES``: Coates-Ng, 40
 centroids of 6x6 patches, 4-quadrant pooling, 1,600 dimensions) of a fixed class-balanced
 subset of ``CIFAR10_N`` CIFAR-10 training images (seed 0; ``DIR/cifar-10-batches-py``),
 projected to their first 256 principal components as the audit's data-issue checks see them
-(``labelnoise.audit._search_features``); cached under ``.cache/bench/sklearn_estimator/``
+(``labelnoise.data_issues.search_features``); cached under ``.cache/bench/sklearn_estimator/``
 (never committed). The subset, not all 50,000 images, keeps one run (about 15 fits) within
 minutes on this CPU.
 
@@ -82,13 +84,29 @@ RATES = (0.2, 0.4)
 FOLDS = 5
 #: the issue's seeds; a setting with fewer finished runs is shown but left out of the goals
 SEEDS = (0, 1, 2)
-COLUMNS = ("base", "clean", "clean_r", "clean_w", "cleanlab")
-TITLES = {"base": "(a) base", "clean": "(b) CleanClassifier", "clean_r": "(b'') class-reweighted",
+COLUMNS = ("base", "clean", "clean_v", "clean_r", "clean_w", "cleanlab")
+TITLES = {"base": "(a) base", "clean": "(b) CleanClassifier",
+          "clean_v": "(b+v) with the neighbour vote", "clean_r": "(b'') class-reweighted",
           "clean_w": "(b') weighted", "cleanlab": "(c) cleanlab CleanLearning"}
-#: CleanClassifier's options of each of our columns
-CLEAN_OPTIONS = {"clean": dict(refit="kept", reweight=False),
-                 "clean_r": dict(refit="kept", reweight=True),
-                 "clean_w": dict(refit="weighted")}
+#: CleanClassifier's options of each of our columns ((b) and its variants without the
+#: neighbour vote, as they were run before it existed; (b+v) with it)
+CLEAN_OPTIONS = {"clean": dict(refit="kept", reweight=False, neighbour_vote=False),
+                 "clean_v": dict(refit="kept", reweight=False, neighbour_vote=True),
+                 "clean_r": dict(refit="kept", reweight=True, neighbour_vote=False),
+                 "clean_w": dict(refit="weighted", neighbour_vote=False)}
+#: the rule for CleanClassifier's default ``neighbour_vote``, fixed before the (b+v) column
+#: was run: "auto" becomes the default only if, over the select set (every
+#: LogisticRegression-pipeline run), (b+v)'s mean clean test accuracy is at least (b)'s and
+#: its mean F1 of the flags against the injected errors is above (b)'s, and over the confirm
+#: set (every HistGradientBoosting run) its mean accuracy is at least (b)'s
+#: the column of CleanClassifier's defaults, which the issue's goals read: (b+v) once the
+#: rule above made the vote the default, else (b)
+GOAL = "clean_v" if CleanClassifier().neighbour_vote is not False else "clean"
+GOAL_NAME = {"clean_v": "(b+v)", "clean": "(b)"}[GOAL]
+VOTE_RULE = ("`neighbour_vote=\"auto\"` becomes the default only if over the select set (all "
+             "LogisticRegression-pipeline runs) (b+v)'s mean clean test accuracy is at least "
+             "(b)'s and its mean F1 of the flags is above (b)'s, and over the confirm set (all "
+             "HistGradientBoosting runs) its mean accuracy is at least (b)'s")
 
 
 def cleanlab_version() -> str | None:
@@ -103,7 +121,8 @@ def cifar10_embeddings(data_root) -> tuple[np.ndarray, np.ndarray]:
     """(features (CIFAR10_N, 256) float64, clean labels (CIFAR10_N,) int64): the audit's quick
     patch features of a class-balanced subset of CIFAR-10 train, projected as the audit's
     data-issue checks project them; cached (atomic write) after the first call."""
-    from labelnoise.audit import QUICK_FEATURES, _search_features
+    from labelnoise.audit import QUICK_FEATURES
+    from labelnoise.data_issues import search_features
 
     path = CACHE / f"cifar10_patch_quick_n{CIFAR10_N}_pca256.npz"
     if path.is_file():
@@ -121,7 +140,7 @@ def cifar10_embeddings(data_root) -> tuple[np.ndarray, np.ndarray]:
     idx = balanced_subset(labels, CIFAR10_N, seed=0)  # the image track's subset rule
     images = np.asarray(train.inputs)[idx]
     feats = PatchFeatures(**QUICK_FEATURES, seed=0).fit(images).transform(images)
-    x, _ = _search_features(np.asarray(feats, dtype=np.float32), seed=0)
+    x, _ = search_features(np.asarray(feats, dtype=np.float32), seed=0)
     CACHE.mkdir(parents=True, exist_ok=True)
     _io.save_npz(path, x=x, y=labels[idx], indices=idx)
     return x.astype(np.float64), labels[idx]
@@ -195,9 +214,12 @@ def clean_column(col: str, setting: tuple, seed: int, est: str) -> dict:
                                               random_state=seed,
                                               **CLEAN_OPTIONS[col]).fit(x_tr, given))
     p, r = _pr(clf.is_label_issue_, given != y_tr)
-    return {f"acc_{col}": float(clf.score(x_te, y_te)), f"sec_{col}": sec,
-            f"precision_{col}": p, f"recall_{col}": r,
-            f"flagged_{col}": float(clf.is_label_issue_.mean())}
+    out = {f"acc_{col}": float(clf.score(x_te, y_te)), f"sec_{col}": sec,
+           f"precision_{col}": p, f"recall_{col}": r,
+           f"flagged_{col}": float(clf.is_label_issue_.mean())}
+    if clf.neighbour_vote_weight_ is not None:
+        out[f"vote_weight_{col}"] = clf.neighbour_vote_weight_
+    return out
 
 
 def run_one(dataset: str, kind: str, rate: float, seed: int, est: str,
@@ -255,7 +277,7 @@ def fold_check() -> float | None:
     ours = CleanClassifier(base_estimator("lr"), cv=FOLDS, random_state=1).fit(x, given)
     theirs = estimate_cv_predicted_probabilities(x, given, clf=base_estimator("lr"),
                                                  cv_n_folds=FOLDS, seed=1)
-    return float(np.abs(ours.pred_probs_ - theirs).max())
+    return float(np.abs(ours.model_pred_probs_ - theirs).max())
 
 
 # ------------------------------------------------------------------------------ table
@@ -289,7 +311,10 @@ def render(rows: list[dict], command: str, fold_diff: float | None = None) -> st
         "Pruning that cleanlab's CleanLearning applies whenever the classifier's `fit` "
         "signature has `sample_weight`: so (c) re-weights for HistGradientBoosting and not "
         "for the LogisticRegression pipeline, whose `Pipeline.fit` signature has no "
-        "`sample_weight`); (b') the same with `refit=\"weighted\"` (all examples, weighted by "
+        "`sample_weight`); (b+v) the same as (b) with `neighbour_vote=True` (the "
+        "cross-validated pred_probs mixed with the label vote of each example's 10 nearest "
+        "neighbours in the standardised features, weight by maximum likelihood; (b), (b'') and "
+        "(b') run without it); (b') the same with `refit=\"weighted\"` (all examples, weighted by "
         f"label quality); (c) cleanlab's `CleanLearning(base, cv_n_folds={FOLDS}, seed=seed)`: the "
         "same folds (both use `StratifiedKFold(5, shuffle=True, random_state=seed)` on the "
         "same labels" + ("" if fold_diff is None else
@@ -314,7 +339,8 @@ def render(rows: list[dict], command: str, fold_diff: float | None = None) -> st
                   *([f"Not run on: {', '.join(missing)}.", ""] if missing else []),
                   "**Clean test accuracy (%), mean ± std over seeds.**", "",
                   "| dataset | noise | rate | realised | seeds | " + " | ".join(
-                      TITLES[c] for c in COLUMNS) + " | (b) - (a) | (b) - (c) |",
+                      TITLES[c] for c in COLUMNS)
+                  + f" | {GOAL_NAME} - (a) | {GOAL_NAME} - (c) |",
                   "|---|---|---|---|---|" + "---|" * (len(COLUMNS) + 2)]
         groups: dict = {}
         for r in rows:
@@ -333,7 +359,7 @@ def render(rows: list[dict], command: str, fold_diff: float | None = None) -> st
                     for c in COLUMNS:
                         vals = [r[f"acc_{c}"] for r in g if f"acc_{c}" in r]
                         cells.append(_ms(vals) if vals else "not run")
-                    ab = 100 * np.mean([r["acc_clean"] - r["acc_base"] for r in g])
+                    ab = 100 * np.mean([r[f"acc_{GOAL}"] - r["acc_base"] for r in g])
                     complete = len(g) >= len(SEEDS)
                     if not complete:
                         partial.append(f"{ds}/{kind}/{int(rate * 100)}% ({len(g)} of "
@@ -341,7 +367,7 @@ def render(rows: list[dict], command: str, fold_diff: float | None = None) -> st
                     if rate == 0.4 and complete:
                         diffs_ab40.append(((ds, kind), ab))
                     if has_cl and all("acc_cleanlab" in r for r in g):
-                        bc = 100 * np.mean([r["acc_clean"] - r["acc_cleanlab"] for r in g])
+                        bc = 100 * np.mean([r[f"acc_{GOAL}"] - r["acc_cleanlab"] for r in g])
                         if complete:
                             diffs_bc.append(bc)
                         bc_s = f"{bc:+.1f}"
@@ -351,7 +377,7 @@ def render(rows: list[dict], command: str, fold_diff: float | None = None) -> st
                                  f"{100 * np.mean([r['noise_rate'] for r in g]):.1f}% | "
                                  f"{len(g)} | " + " | ".join(cells) + f" | {ab:+.1f} | {bc_s} |")
                     det = []
-                    for c in ("clean", "cleanlab"):
+                    for c in ("clean", "clean_v", "cleanlab"):
                         if all(f"precision_{c}" in r for r in g):
                             det.append(f"{100 * np.mean([r[f'precision_{c}'] for r in g]):.1f} / "
                                        f"{100 * np.mean([r[f'recall_{c}'] for r in g]):.1f}")
@@ -365,8 +391,9 @@ def render(rows: list[dict], command: str, fold_diff: float | None = None) -> st
                             time_ratio[c] += [r[f"sec_{c}"] / r["sec_base"] for r in g]
         lines += ["", "**Detection: precision / recall (%) of the flagged examples against the "
                   "injected errors, mean over seeds.**", "",
-                  "| dataset | noise | rate | (b) CleanClassifier | (c) cleanlab |",
-                  "|---|---|---|---|---|", *det_lines, "",
+                  "| dataset | noise | rate | (b) CleanClassifier | (b+v) with the vote | "
+                  "(c) cleanlab |",
+                  "|---|---|---|---|---|---|", *det_lines, "",
                   *detection_vs_accuracy([r for r in rows if r["estimator"] == est])]
         lines.append("**Time per fit relative to (a)** (median over all runs): " + ", ".join(
             f"{TITLES[c]} {np.median(v):.1f}x" for c, v in time_ratio.items() if v) +
@@ -379,19 +406,19 @@ def render(rows: list[dict], command: str, fold_diff: float | None = None) -> st
         lines.append("")
         miss = [f"{ds}/{kind} ({d:+.1f})" for (ds, kind), d in diffs_ab40 if d <= 0]
         goal_lines.append(
-            f"- {name}: (b) > (a) in every 40%-noise setting: "
+            f"- {name}: {GOAL_NAME} > (a) in every 40%-noise setting: "
             + ("**met**" if diffs_ab40 and not miss else f"**not met** (fails: {', '.join(miss)})")
-            + f" ({len(diffs_ab40)} settings; mean (b) - (a) at 40%: "
-            f"{np.mean([d for _, d in diffs_ab40]):+.1f} points). (b) > (c) on average: "
-            + (f"**{'met' if np.mean(diffs_bc) > 0 else 'not met'}** (mean (b) - (c) over "
-               f"{len(diffs_bc)} settings: {np.mean(diffs_bc):+.2f} points; (b) ahead in "
+            + f" ({len(diffs_ab40)} settings; mean {GOAL_NAME} - (a) at 40%: "
+            f"{np.mean([d for _, d in diffs_ab40]):+.1f} points). {GOAL_NAME} > (c) on average: "
+            + (f"**{'met' if np.mean(diffs_bc) > 0 else 'not met'}** (mean {GOAL_NAME} - (c) over "
+               f"{len(diffs_bc)} settings: {np.mean(diffs_bc):+.2f} points; {GOAL_NAME} ahead in "
                f"{sum(d > 0 for d in diffs_bc)}, tied in {sum(d == 0 for d in diffs_bc)}, "
                f"behind in {sum(d < 0 for d in diffs_bc)})"
                if diffs_bc else "not run (cleanlab not installed)") + "."
             + (f" Left out of the goals until all seeds have run: {', '.join(partial)}."
                if partial else ""))
     lines += ["### Goals of the issue (3 seeds)", "", *goal_lines, "",
-              *reweight_choice(rows),
+              *reweight_choice(rows), *vote_choice(rows),
               f"Total wall time of these runs: "
               f"{sum(sum(r.get(f'sec_{c}', 0) for c in COLUMNS) for r in rows) / 60:.1f} min.",
               ""]
@@ -403,16 +430,16 @@ def _f1(precision: float, recall: float) -> float:
 
 
 def detection_vs_accuracy(rows: list[dict]) -> list[str]:
-    """Lines saying whether (b)'s accuracy lead or lag on (c) follows its detection: per run
-    (with a cleanlab column) the F1 of the flags against the injected errors and the clean
-    test accuracy, (b) minus (c); their means per dataset and the Pearson correlation of the
+    """Lines saying whether the default column's (``GOAL``) accuracy lead or lag on (c)
+    follows its detection: per run (with a cleanlab column) the F1 of the flags against the
+    injected errors and the clean test accuracy, ``GOAL`` minus (c); their means per dataset and the Pearson correlation of the
     two differences over the runs. Empty when no run has the cleanlab column."""
     runs = [r for r in rows if "precision_cleanlab" in r and "acc_cleanlab" in r]
     if len(runs) < 3:
         return []
-    df1 = np.array([_f1(r["precision_clean"], r["recall_clean"])
+    df1 = np.array([_f1(r[f"precision_{GOAL}"], r[f"recall_{GOAL}"])
                     - _f1(r["precision_cleanlab"], r["recall_cleanlab"]) for r in runs])
-    dacc = 100 * np.array([r["acc_clean"] - r["acc_cleanlab"] for r in runs])
+    dacc = 100 * np.array([r[f"acc_{GOAL}"] - r["acc_cleanlab"] for r in runs])
     per = []
     for ds in DATASETS:
         m = np.array([r["dataset"] == ds for r in runs])
@@ -422,8 +449,8 @@ def detection_vs_accuracy(rows: list[dict]) -> list[str]:
                        "test examples)")
     corr = (float(np.corrcoef(df1, dacc)[0, 1])
             if df1.std() > 0 and dacc.std() > 0 else float("nan"))
-    return [f"**Detection against accuracy, (b) minus (c), per run:** F1 of the flags "
-            f"{df1.mean():+.4f} on average ((b) >= (c) in {int(np.sum(df1 >= 0))} of "
+    return [f"**Detection against accuracy, {GOAL_NAME} minus (c), per run:** F1 of the flags "
+            f"{df1.mean():+.4f} on average ({GOAL_NAME} >= (c) in {int(np.sum(df1 >= 0))} of "
             f"{len(runs)} runs), clean test accuracy {dacc.mean():+.2f} points; Pearson "
             f"correlation of the two differences over the runs {corr:.2f}. Per dataset (F1 / "
             "accuracy): " + "; ".join(per) + ".", ""]
@@ -452,6 +479,38 @@ def reweight_choice(rows: list[dict]) -> list[str]:
             "select set (all LogisticRegression-pipeline runs); the HistGradientBoosting runs "
             "are the confirm set, reported as they came. " + "; ".join(out) + ". The default "
             f"is `reweight={CleanClassifier().reweight!r}`.", ""]
+
+
+def vote_choice(rows: list[dict]) -> list[str]:
+    """The lines that say how ``CleanClassifier``'s default ``neighbour_vote`` was chosen, by
+    ``VOTE_RULE``: (b+v) against (b) in accuracy and F1 of the flags on the select set (the
+    LogisticRegression pipeline's runs) and in accuracy on the confirm set (the
+    HistGradientBoosting runs)."""
+    out, verdict = [], []
+    for est, half in (("lr", "select"), ("hgb", "confirm")):
+        g = [r for r in rows if r["estimator"] == est
+             and all(f"{f}_{c}" in r for f in ("acc", "precision", "recall")
+                     for c in ("clean", "clean_v"))]
+        if not g:
+            verdict.append(None)
+            continue
+        dacc = 100 * np.mean([r["acc_clean_v"] - r["acc_clean"] for r in g])
+        df1 = np.mean([_f1(r["precision_clean_v"], r["recall_clean_v"])
+                       - _f1(r["precision_clean"], r["recall_clean"]) for r in g])
+        diff = [r["acc_clean_v"] - r["acc_clean"] for r in g]
+        out.append(f"{half} ({est}, {len(g)} runs): accuracy (b+v) - (b) {dacc:+.2f} points "
+                   f"(ahead in {sum(d > 0 for d in diff)} runs, tied in "
+                   f"{sum(d == 0 for d in diff)}, behind in {sum(d < 0 for d in diff)}), F1 of "
+                   f"the flags {df1:+.4f}, mean weight of the vote "
+                   f"{np.mean([r['vote_weight_clean_v'] for r in g]):.2f}")
+        verdict.append(dacc >= 0 and (df1 > 0 if half == "select" else True))
+    if not out:
+        return []
+    met = None if None in verdict else all(verdict)
+    return ["**Default of `neighbour_vote`.** Rule, fixed before the (b+v) runs: " + VOTE_RULE
+            + ". " + "; ".join(out) + ". Rule "
+            + {None: "not decided (a set has not run)", True: "met", False: "not met"}[met]
+            + f"; the default is `neighbour_vote={CleanClassifier().neighbour_vote!r}`.", ""]
 
 
 def main() -> None:

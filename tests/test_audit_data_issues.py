@@ -400,8 +400,7 @@ def test_patch_feature_cache_is_keyed_by_the_images(tmp_path):
 def test_neighbour_vote_mixture_keeps_an_empty_class_at_zero():
     """The ranking's mixture over the classes with examples: a class of the list with none
     keeps probability 0; the rest is knn_label_quality's combination on those classes."""
-    from labelnoise.audit import _with_neighbour_vote
-    from labelnoise.data_issues import knn_label_quality, nearest_neighbors
+    from labelnoise.data_issues import knn_label_quality, nearest_neighbors, with_neighbour_vote
 
     x, y = _clusters()
     labels = np.where(y == 1, 2, y)  # classes 0 and 2 of a list of 3 (two clusters labelled 2)
@@ -411,9 +410,15 @@ def test_neighbour_vote_mixture_keeps_an_empty_class_at_zero():
     pp[:, 1] = 0.05
     pp /= pp.sum(1, keepdims=True)
     nbrs = nearest_neighbors(x, 10)
-    out, w = _with_neighbour_vote(labels, pp, nbrs[1])
+    out, w = with_neighbour_vote(labels, pp, nbrs[1])
     assert (out[:, 1] == 0).all() and np.allclose(out.sum(1), 1.0) and 0 <= w <= 1
     sub = pp[:, [0, 2]] / pp[:, [0, 2]].sum(1, keepdims=True)
     ref = knn_label_quality(None, labels // 2, 10, pred_probs=sub, neighbors=nbrs)
     np.testing.assert_allclose(out[:, [0, 2]], ref.pred_probs)
     assert w == pytest.approx(ref.knn_weight)
+    with pytest.raises(ValueError, match="indices must have one row per example"):
+        with_neighbour_vote(labels, pp, nbrs[1][:-1])
+    bad = pp.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="pred_probs"):
+        with_neighbour_vote(labels, bad, nbrs[1])

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from labelnoise._validation import LabelOrderWarning
+from labelnoise.data_issues import search_features, with_neighbour_vote
 
 #: Names of the built-in image dataset for DATASET.
 CIFAR_NAMES = ("cifar10", "cifar10n", "cifar-10", "cifar-10n")
@@ -96,8 +97,9 @@ SMALL_DATA_PATCH_MIRROR = True
 #: standardised and projected to ``IMAGE_VIEW_PCA_DIM`` principal components; the recipe of
 #: the features of benchmarks/data_issues.py). When the audit trains on images and the user
 #: gives no features, the ranking reads the model's pred_probs mixed with the label vote of
-#: each example's 10 nearest neighbours in this view (:func:`_with_neighbour_vote`, the
-#: weight by maximum likelihood of the given labels), and the neighbour-label checks search
+#: each example's 10 nearest neighbours in this view
+#: (:func:`labelnoise.data_issues.with_neighbour_vote`, the weight by maximum likelihood of
+#: the given labels), and the neighbour-label checks search
 #: it too. A network's penultimate layer votes much as the network predicts (default audit of
 #: CIFAR-10N ``worse``: -0.0002 AUPRC), while this view, which no model fitted to the labels,
 #: adds what pred_probs lack (+0.0016; --quick +0.029). Adopted by a rule fixed before the
@@ -115,11 +117,6 @@ IMAGE_VIEW_PCA_DIM = 128
 OUTPUT_FILES = ("issues.csv", "pred_probs.npy", "noise.json", "data_issues.json", "report.html")
 #: neighbours per example of the data-issue checks (SimiFeat's k)
 DATA_ISSUES_K = 10
-#: features wider than this are projected to ``FEATURES_PCA_DIM`` principal components
-#: before the neighbour search (patch features: 6,400 dimensions; the exact search costs
-#: N^2 D)
-FEATURES_MAX_DIM = 1024
-FEATURES_PCA_DIM = 256
 #: the manifest an audit writes into --out first; --resume accepts only such folders
 AUDIT_MANIFEST = "labelnoise-audit.json"
 AUDIT_FORMAT = "labelnoise-audit"
@@ -641,24 +638,6 @@ def _image_view_features(images: np.ndarray, cache: Path, *, seed: int, resume: 
         + (f", {dim} principal components" if x.shape[1] == dim else "") + ")")
 
 
-def _with_neighbour_vote(labels: np.ndarray, pred_probs: np.ndarray,
-                         indices: np.ndarray) -> tuple[np.ndarray, float]:
-    """``(1 - w) pred_probs + w q``: the pred_probs mixed with the smoothed label vote ``q``
-    of each example's neighbours (:func:`labelnoise.data_issues.knn_pred_probs`, own label
-    excluded), ``w`` the weight that maximises the likelihood of the given labels
-    (:func:`labelnoise.data_issues.knn_weight_ml`) -- the combination of
-    :func:`labelnoise.data_issues.knn_label_quality`. Over the classes that have examples (a
-    class of the list with none keeps probability 0). Returns float64 (N, K) and ``w``."""
-    from labelnoise.data_issues import _present_classes, knn_pred_probs, knn_weight_ml
-
-    present, lab, pp = _present_classes(labels, np.asarray(pred_probs, dtype=np.float64))
-    vote = knn_pred_probs(lab, indices, num_classes=present.size)
-    w = knn_weight_ml(lab, pp, vote)
-    out = np.zeros((len(labels), pred_probs.shape[1]), dtype=np.float64)
-    out[:, present] = (1.0 - w) * pp + w * vote
-    return out, float(w)
-
-
 def _small_data_patch_pred_probs(images: np.ndarray, labels: np.ndarray, num_classes: int, *,
                                  folds: int, seed: int, cache: Path, resume: bool,
                                  progress: bool, console) -> np.ndarray:
@@ -898,21 +877,6 @@ def _read_features(features, n: int) -> np.ndarray:
         raise ValueError(f"{what}: {exc}") from None
 
 
-def _search_features(x: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
-    """The features the neighbour search uses: ``x`` itself, or (when wider than
-    ``FEATURES_MAX_DIM``) its first ``FEATURES_PCA_DIM`` principal components (randomized
-    PCA, seeded), with a note saying so."""
-    if x.shape[1] <= FEATURES_MAX_DIM or x.shape[0] <= FEATURES_PCA_DIM:
-        return x, ""
-    from sklearn.decomposition import PCA
-
-    pca = PCA(FEATURES_PCA_DIM, svd_solver="randomized", random_state=seed)
-    reduced = pca.fit_transform(x).astype(np.float32)
-    kept = float(np.sum(pca.explained_variance_ratio_))
-    return reduced, (f"; projected from {x.shape[1]} to {FEATURES_PCA_DIM} principal "
-                     f"components ({100 * kept:.0f}% of the variance) for the neighbour search")
-
-
 def _raw_inputs(data: AuditData):
     """What the exact-duplicate check hashes, and a sentence naming it: an image folder's
     files (their bytes, read one at a time), else the input rows; ``(None, None)`` when
@@ -998,7 +962,7 @@ def _data_issue_checks(data: AuditData, pp: np.ndarray, issues, *, features, sou
             neighbors = nearest_neighbors_by_fold(features, min(DATA_ISSUES_K, n - 1), seed=seed)
         features = held
     elif features is not None:
-        features, note = _search_features(features, seed)
+        features, note = search_features(features, seed=seed)
         source = f"{source}{note}"
     inputs, inputs_source = _raw_inputs(data)
     return find_data_issues(
@@ -1051,8 +1015,8 @@ def audit(
     the patch features; without any, the feature checks are reported as not run, with the
     reason. When the audit trains its model (no ``pred_probs``), the ranking reads the
     model's pred_probs mixed with the label vote of each example's 10 nearest neighbours
-    (:func:`_with_neighbour_vote`, weight by maximum likelihood; ``settings["neighbour
-    vote"]``) in the user's ``features``, else the embeddings or standardised table columns,
+    (:func:`labelnoise.data_issues.with_neighbour_vote`, weight by maximum likelihood;
+    ``settings["neighbour vote"]``) in the user's ``features``, else the embeddings or standardised table columns,
     else, for images, the images' patch view (``IMAGE_VIEW_FEATURES``: a view no model
     fitted to the labels, so that the vote adds to pred_probs rather than repeating them);
     the two neighbour-label checks search the same neighbours.
@@ -1240,11 +1204,11 @@ def audit(
         if pred_probs is None and len(data.labels) > 2:  # the audit trained the model
             t = time.time()
             if user_features is not None:  # the vote's features: the user's, the table's or
-                view, view_source = _search_features(user_features, seed)  # embeddings, else
+                view, view_source = search_features(user_features, seed=seed)  # embeddings, else
                 view_source = ("features given" if isinstance(features, np.ndarray)  # the
                                else f"--features {features}") + view_source  # images' view
             elif data.features is not None:
-                view, view_source = _search_features(data.features, seed)
+                view, view_source = search_features(data.features, seed=seed)
                 view_source = f"{data.features_source}{view_source}"
             elif _is_images(data.inputs):
                 images = _images(data)  # the model's input: read once
@@ -1257,7 +1221,7 @@ def audit(
 
                 k_view = min(DATA_ISSUES_K, len(data.labels) - 1)
                 view_neighbors = nearest_neighbors(view, k_view, seed=seed)
-                pp, weight = _with_neighbour_vote(data.labels, model_pp, view_neighbors[1])
+                pp, weight = with_neighbour_vote(data.labels, model_pp, view_neighbors[1])
                 settings["neighbour vote"] = (
                     f"the model's pred_probs mixed with the labels of each example's {k_view} "
                     f"nearest neighbours in {view_source}, weight {weight:.3f} on the vote (the "
