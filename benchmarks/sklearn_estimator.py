@@ -305,7 +305,7 @@ def render(rows: list[dict], command: str, fold_diff: float | None = None) -> st
         "centroids, 6x6 patches) of a fixed class-balanced subset of "
         f"{CIFAR10_N:,} CIFAR-10 training images, projected to 256 principal components as "
         "the audit's data-issue checks see them. (a) the base estimator fitted on the noisy labels; (b) "
-        f"`CleanClassifier(base, cv={FOLDS})` (our default filter and score, refit on the kept "
+        f"`CleanClassifier(base, cv={FOLDS}, neighbour_vote=False)` (our default filter and score, refit on the kept "
         "examples); (b'') the same with `reweight=True` (each kept example of given class k "
         "weighted by 1 / the estimated P(given = k | true = k), the re-weighting of Rank "
         "Pruning that cleanlab's CleanLearning applies whenever the classifier's `fit` "

@@ -17,6 +17,7 @@ import labelnoise.crossval as cv
 from labelnoise import find_issues
 from labelnoise.audit import audit
 from labelnoise.cli import main
+from labelnoise.data_issues import nearest_neighbors, with_neighbour_vote
 
 LABEL_COLUMNS = ["rank", "index", "given_label", "suggested_label", "label_quality_score",
                  "is_label_issue"]
@@ -265,13 +266,27 @@ def test_checks_without_features_are_stated_not_run(pred_probs_case, tmp_path):
     assert ids["n-outliers"] == "not run"
     assert "health-table" in page and "overlap-table" in page
 
-    # the same audit with --features runs them (and the label issues stay the same)
+    # the same audit with --features runs them, and ranks by the pred_probs mixed with the
+    # neighbours' vote in the features: as find-issues --features on the same files
     res = _invoke("--pred-probs", d / "pred_probs.npy", "--labels", d / "labels.npy",
                   "--features", d / "features.npy", "--out", tmp_path / "with")
     assert res.exit_code == 0, res.output
     with_features = pd.read_csv(tmp_path / "with" / "issues.csv")
-    pd.testing.assert_frame_equal(with_features[LABEL_COLUMNS], issues)
     assert with_features.loc[with_features["is_outlier"], "index"].tolist() == [FAR]
+    x = np.load(d / "features.npy")
+    mixed, w = with_neighbour_vote(y, pp, nearest_neighbors(x, 10)[1])
+    np.testing.assert_allclose(np.load(tmp_path / "with" / "pred_probs.npy"), mixed)
+    pd.testing.assert_frame_equal(
+        with_features[LABEL_COLUMNS],
+        find_issues(y, mixed).to_frame().astype({"given_label": int, "suggested_label": int}),
+        check_dtype=False)
+    noise = json.loads((tmp_path / "with" / "noise.json").read_text())
+    assert f"weight {w:.3f} on the vote" in noise["settings"]["neighbour vote"]
+    res = CliRunner().invoke(main, ["find-issues", "--labels", str(d / "labels.npy"),
+                                    "--pred-probs", str(d / "pred_probs.npy"), "--features",
+                                    str(d / "features.npy"), "--out", str(tmp_path / "fi.csv")])
+    assert res.exit_code == 0, res.output
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "fi.csv"), with_features[LABEL_COLUMNS])
 
 
 def test_bad_features_file_is_refused_in_one_line(pred_probs_case, tmp_path):

@@ -106,8 +106,9 @@ SMALL_DATA_PATCH_MIRROR = True
 #: figures: on the 41 CIFAR-10 development cases of benchmarks/detection_cases.py, mean
 #: AUPRC +0.071 (select half) / +0.084 (confirm), F1 +0.045 / +0.058; with the strong
 #: models of the label-error benchmark the weight falls to 0.00-0.20 and the AUPRC moves by
-#: -0.0013 to +0.0009 (benchmarks/results/audit.md). About 28 s at 50,000 images. Not with
-#: --pred-probs (the audit stays a few-second job; its feature checks take --features).
+#: -0.0013 to +0.0009 (benchmarks/results/audit.md). About 28 s at 50,000 images. With
+#: --pred-probs only when --features are given (the vote then searches them, as
+#: ``labelnoise find-issues --features`` does); --pred-probs alone ranks by pred_probs.
 #: Tables and embeddings vote in their own (standardised) columns and --features in the
 #: user's features: the same rule on the 60 table cases met it by +0.139 / +0.132 AUPRC.
 IMAGE_VIEW_FEATURES = dict(n_centroids=64, patch_size=6, stride=2, n_patches=50_000,
@@ -1016,10 +1017,12 @@ def audit(
     reason. When the audit trains its model (no ``pred_probs``), the ranking reads the
     model's pred_probs mixed with the label vote of each example's 10 nearest neighbours
     (:func:`labelnoise.data_issues.with_neighbour_vote`, weight by maximum likelihood;
-    ``settings["neighbour vote"]``) in the user's ``features``, else the embeddings or standardised table columns,
-    else, for images, the images' patch view (``IMAGE_VIEW_FEATURES``: a view no model
-    fitted to the labels, so that the vote adds to pred_probs rather than repeating them);
-    the two neighbour-label checks search the same neighbours.
+    ``settings["neighbour vote"]``) in the user's ``features``, else the embeddings or
+    standardised table columns, else, for images, the images' patch view
+    (``IMAGE_VIEW_FEATURES``: a view no model fitted to the labels, so that the vote adds
+    to pred_probs rather than repeating them); with ``pred_probs`` it does so only when
+    ``features`` are given (in them; as ``labelnoise find-issues --features``); the two
+    neighbour-label checks search the same neighbours.
     Each check adds columns to issues.csv (after the label-issue columns), an entry to
     data_issues.json and a section to report.html; the label-issue flags and ranking do not
     depend on them.
@@ -1201,7 +1204,8 @@ def audit(
 
         model_pp = pp
         view = view_source = view_neighbors = None
-        if pred_probs is None and len(data.labels) > 2:  # the audit trained the model
+        # the audit trained the model, or the user gave features beside their pred_probs
+        if (pred_probs is None or user_features is not None) and len(data.labels) > 2:
             t = time.time()
             if user_features is not None:  # the vote's features: the user's, the table's or
                 view, view_source = search_features(user_features, seed=seed)  # embeddings, else

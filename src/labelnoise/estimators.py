@@ -2,8 +2,10 @@
 
 * :class:`CleanClassifier`: a meta-estimator around any scikit-learn classifier. ``fit``
   computes out-of-sample ``pred_probs`` by stratified K-fold cross-validation of a clone of
-  the classifier, finds label issues with :func:`labelnoise.find_issues` (confident
-  learning; our default filter and score), and refits a clone on the examples kept (or on
+  the classifier, mixes them with the label vote of each row's nearest neighbours in the
+  standardised features (numeric X; ``neighbour_vote``), finds label issues with
+  :func:`labelnoise.find_issues` (confident learning; our default filter and score), and
+  refits a clone on the examples kept (or on
   every example weighted by its label-quality score). This is the recipe of Northcutt, Jiang
   & Chuang, "Confident Learning: Estimating Uncertainty in Dataset Labels", JAIR 2021
   (Sec. 2 and the "CL: prune, then train" experiments of Sec. 5), the role cleanlab's
