@@ -114,3 +114,46 @@ def test_cli_audit_and_report_agree(tmp_path):
     assert meta["num_issues_flagged"] == api.num_issues
     assert meta["mixture_weight"] == pytest.approx(api.mixture_weight)
     np.testing.assert_array_equal(meta["confident_joint"], api.noise.confident_joint)
+
+
+def test_find_issues_with_features_reads_the_neighbour_vote_mixture():
+    """features=: everything is computed from the pred_probs mixed with the vote of each
+    example's 10 nearest neighbours (reference: scikit-learn's exact neighbours and
+    with_neighbour_vote); string labels and a class list with an empty class work; bad
+    features are refused with the argument's name."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from labelnoise.data_issues import with_neighbour_vote
+
+    rng = np.random.default_rng(3)
+    true = np.repeat(np.arange(3), 60)
+    x = rng.normal(size=(180, 4)) + 3.0 * np.eye(3, 4)[true]
+    pp = rng.dirichlet(np.ones(3), 180) * 0.8
+    pp[np.arange(180), true] += 0.2
+    given = true.copy()
+    flip = rng.random(180) < 0.2
+    given[flip] = (true[flip] + 1) % 3
+    ind = NearestNeighbors(n_neighbors=11, metric="cosine").fit(x).kneighbors(x)[1]
+    ind = np.array([[j for j in row if j != i][:10] for i, row in enumerate(ind)])
+    mixed, w = with_neighbour_vote(given, pp, ind)
+    res = find_issues(given, pp, features=x)
+    ref = find_issues(given, mixed)
+    assert res.neighbour_vote_weight == pytest.approx(w) and 0 < w <= 1
+    assert ref.neighbour_vote_weight is None
+    np.testing.assert_array_equal(res.is_label_issue, ref.is_label_issue)
+    np.testing.assert_array_equal(res.ranking, ref.ranking)
+    np.testing.assert_allclose(res.label_quality_scores, ref.label_quality_scores)
+    np.testing.assert_array_equal(res.noise.confident_joint, ref.noise.confident_joint)
+    # string labels; an explicit class list with a fourth class nobody gave
+    names = np.array(["a", "b", "c"])
+    pp4 = np.hstack([pp * 0.9, np.full((180, 1), 0.1)])
+    res4 = find_issues(names[given], pp4, class_names=["a", "b", "c", "d"], features=x)
+    assert res4.class_names == ["a", "b", "c", "d"]
+    assert res4.neighbour_vote_weight is not None
+    np.testing.assert_array_equal(res4.labels, given)
+    with pytest.raises(ValueError, match="features has 10 rows but 180 were expected"):
+        find_issues(given, pp, features=x[:10])
+    bad = x.copy()
+    bad[5, 1] = np.nan
+    with pytest.raises(ValueError, match=r"features must be finite; features\[5, 1\]"):
+        find_issues(given, pp, features=bad)

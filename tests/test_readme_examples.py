@@ -89,7 +89,8 @@ def test_readme_python_block_runs(name, code, tmp_path, monkeypatch):
     X, labels, true, flip, pred_probs = _wine()
     X_new = X[::20] + 0.01
     ns = {"__name__": "readme_example", "labels": labels, "pred_probs": pred_probs,
-          "X": X, "y": WINE_NAMES[labels], "X_new": X_new}
+          "X": X, "y": WINE_NAMES[labels], "X_new": X_new,
+          "embeddings": (X - X.mean(0)) / X.std(0)}
     if "RobustMLPClassifier" in code:  # a small, short MLP by default (see the docstring)
         from labelnoise.estimators import RobustMLPClassifier
 

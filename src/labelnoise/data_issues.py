@@ -1800,6 +1800,9 @@ def with_neighbour_vote(labels, pred_probs, indices, *,
     return out, float(w)
 
 
+#: neighbours per example of the label vote mixed into pred_probs (SimiFeat's k; the audit's,
+#: ``find_issues(..., features=)``'s and ``CleanClassifier``'s default)
+NEIGHBOUR_VOTE_K = 10
 #: features wider than this are projected to ``SEARCH_PCA_DIM`` principal components before
 #: a neighbour search (patch features: 6,400 dimensions; the exact search costs N^2 D)
 SEARCH_MAX_DIM = 1024

@@ -58,6 +58,8 @@ class LabelIssues:
         class_names: the K class names in the order of the pred_probs columns (``labels``
             and ``suggested_labels`` index into it), or None when the labels were integer
             indices and no names were given.
+        neighbour_vote_weight: the weight of the neighbours' label vote in the probabilities
+            detected from (``find_issues(..., features=)``), or None without features.
     """
 
     labels: np.ndarray
@@ -70,6 +72,7 @@ class LabelIssues:
     score_method: str
     mixture_weight: float | None = None
     class_names: list | None = None
+    neighbour_vote_weight: float | None = None
 
     @property
     def num_examples(self) -> int:
@@ -151,7 +154,8 @@ class LabelIssues:
 
 def find_issues(labels, pred_probs, *, class_names=None, filter_by: str = lfilter.DEFAULT_FILTER,
                 score_method: str | None = None, frac_noise: float = 1.0,
-                min_examples_per_class: int = 1, noise_matrix=None) -> LabelIssues:
+                min_examples_per_class: int = 1, noise_matrix=None,
+                features=None) -> LabelIssues:
     """Find label issues, score and rank every example, and estimate the noise, in one call.
 
     Args:
@@ -179,18 +183,28 @@ def find_issues(labels, pred_probs, *, class_names=None, filter_by: str = lfilte
         frac_noise, min_examples_per_class: for cleanlab's prune filters, as in
             :func:`labelnoise.find_label_issues`.
         noise_matrix: optional known (K, K) ``P(given | true)`` for our scores.
+        features: optional float (N, D) features of the examples (embeddings, standardised
+            table columns; a view no model fitted to the labels serves best). Given, the
+            pred_probs are first mixed with the label vote of each example's
+            ``labelnoise.data_issues.NEIGHBOUR_VOTE_K`` nearest neighbours in them
+            (:func:`labelnoise.data_issues.with_neighbour_vote`, weight by maximum
+            likelihood; cosine distance; wider than 1,024 columns: 256 principal
+            components first), and everything below is computed from that mixture: the
+            ranking of ``labelnoise audit`` and ``labelnoise find-issues --features``.
 
     Returns:
         :class:`LabelIssues` (``labels`` and ``suggested_labels`` as int64 indices into
         its ``class_names``). For integer labels its ``is_label_issue`` equals
         ``find_label_issues(labels, pred_probs, filter_by=...)`` and its
         ``label_quality_scores`` equal ``label_quality_scores(labels, pred_probs,
-        method=score_method)``; ``noise`` equals ``estimate_noise(labels, pred_probs)``.
+        method=score_method)``; ``noise`` equals ``estimate_noise(labels, pred_probs)``
+        (with ``features``: of the mixture; its weight is ``neighbour_vote_weight``).
 
     Raises:
         ValueError: invalid labels, pred_probs, class_names or options, as the functions
             named above; ``class_names`` (or the number of distinct string labels) not
             matching the K columns of pred_probs.
+            ``features`` not (N, D) finite real numbers for N >= 3 examples.
 
     Warns:
         LabelOrderWarning: the labels and the pred_probs columns look misaligned: the
@@ -204,6 +218,9 @@ def find_issues(labels, pred_probs, *, class_names=None, filter_by: str = lfilte
         score_method = rank.DEFAULT_METHOD
     validate_choice(score_method, rank.METHODS, "score_method")
     codes, names, explicit = encode_labels(labels, class_names=class_names)
+    vote_weight = None
+    if features is not None:
+        pred_probs, vote_weight = _with_vote(codes, pred_probs, features)
     options = dict(filter_by=filter_by, score_method=score_method, frac_noise=frac_noise,
                    min_examples_per_class=min_examples_per_class, noise_matrix=noise_matrix)
     if names is not None:
@@ -218,10 +235,29 @@ def find_issues(labels, pred_probs, *, class_names=None, filter_by: str = lfilte
                 "column, in order")
         present = np.bincount(codes, minlength=len(names)) > 0
         if explicit and not present.all():
-            return _with_empty_classes(codes, pred_probs, names, present, options)
+            return dataclasses.replace(
+                _with_empty_classes(codes, pred_probs, names, present, options),
+                neighbour_vote_weight=vote_weight)
     result = _find(codes, pred_probs, **options)
     _warn_if_misaligned(result.pop("argmax_counts"), names)
-    return LabelIssues(**result, class_names=names)
+    return LabelIssues(**result, class_names=names, neighbour_vote_weight=vote_weight)
+
+
+def _with_vote(codes: np.ndarray, pred_probs, features) -> tuple[np.ndarray, float]:
+    """pred_probs mixed with the label vote of each example's nearest neighbours in
+    ``features`` (validated here), and the vote's weight."""
+    from labelnoise.data_issues import (
+        NEIGHBOUR_VOTE_K,
+        nearest_neighbors,
+        search_features,
+        validate_features,
+        with_neighbour_vote,
+    )
+
+    x = validate_features(features, name="features", num_rows=codes.size, min_rows=3)
+    view, _ = search_features(x, seed=0)
+    _, ind = nearest_neighbors(view, min(NEIGHBOUR_VOTE_K, codes.size - 1), seed=0)
+    return with_neighbour_vote(codes, pred_probs, ind)
 
 
 def _num_columns(pred_probs) -> int:

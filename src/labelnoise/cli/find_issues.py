@@ -116,10 +116,9 @@ def find_issues(labels_path, label_column, id_column, pred_probs_paths, class_na
     ``labelnoise.multilabel`` (``find_multilabel_issues``, ``per_class_label_issues``,
     ``multilabel_quality_scores``).
 
-    With --features: the pred_probs (averaged over the files) are first mixed with the
-    neighbours' label vote (``labelnoise.data_issues.with_neighbour_vote``, 10 neighbours,
-    cosine distance, features wider than 1,024 columns projected to 256 principal
-    components); the CSV ranks by the mixture and the vote's weight is printed.
+    With --features: ``labelnoise.find_issues(..., features=)``: the pred_probs (averaged
+    over the files) are first mixed with the neighbours' label vote (10 neighbours, cosine
+    distance); the CSV ranks by the mixture and the vote's weight is printed.
     """
     from rich.console import Console
     from rich.table import Table
@@ -148,11 +147,13 @@ def find_issues(labels_path, label_column, id_column, pred_probs_paths, class_na
     read = [read_pred_probs(p, "--pred-probs") for p in pred_probs_paths]
     names = merge_class_names(names, [r[1] for r in read])
     arrays = [r[0] for r in read]
-    pred_probs = arrays if len(arrays) > 1 else arrays[0]
-    vote = None
+    features = None
     if features_path is not None:
-        labels, names, pred_probs, vote = _with_vote(labels, names, pred_probs, features_path)
-    result = detect(labels, pred_probs, class_names=names, filter_by=filter_by)
+        from labelnoise.audit import _read_features
+
+        features = _read_features(features_path, len(labels))
+    result = detect(labels, arrays if len(arrays) > 1 else arrays[0], class_names=names,
+                    filter_by=filter_by, features=features)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     write_csv(out_path, result.to_frame(only_issues=only_issues, example_ids=ids))
 
@@ -165,10 +166,10 @@ def find_issues(labels_path, label_column, id_column, pred_probs_paths, class_na
         weight = result.mixture_weight
         kind = "mostly class-conditional" if weight >= 0.5 else "mostly instance-dependent"
         console.print(f"noise model: class-conditional weight [bold]{weight:.2f}[/] ({kind})")
-    if vote is not None:
-        console.print(f"neighbour vote: [bold]{vote[0]:.3f}[/] of the ranking's probabilities "
-                      f"from the labels of each example's {vote[1]} nearest neighbours in "
-                      f"--features {features_path}")
+    if result.neighbour_vote_weight is not None:
+        console.print(f"neighbour vote: [bold]{result.neighbour_vote_weight:.3f}[/] of the "
+                      "ranking's probabilities from the labels of each example's nearest "
+                      f"neighbours in --features {features_path}")
     console.print(f"label issues found ({filter_by}): [bold]{result.num_issues:,}[/] "
                   f"({result.num_issues / n:.2%})")
     table = Table(title="most confused class pairs (confident joint)")
@@ -178,30 +179,6 @@ def find_issues(labels_path, label_column, id_column, pred_probs_paths, class_na
         table.add_row(str(result.class_name(g)), str(result.class_name(t)), f"{c:,}")
     console.print(table)
     console.print(f"wrote {out_path}")
-
-
-def _with_vote(labels, names, pred_probs, features_path: Path):
-    """The labels as class indices, the class names, the pred_probs mixed with the label
-    vote of each example's nearest neighbours in ``--features`` (several files: their rows
-    averaged first), and ``(weight, k)``.
-
-    Raises:
-        InputFileError / ValueError: an unreadable --features file, another number of rows
-            than the labels, NaN/inf; invalid labels or pred_probs (as ``find_issues``).
-    """
-    from labelnoise._validation import encode_labels
-    from labelnoise.audit import DATA_ISSUES_K, _read_features
-    from labelnoise.data_issues import nearest_neighbors, search_features, with_neighbour_vote
-
-    codes, enc_names, _ = encode_labels(labels, class_names=names)
-    n = codes.size
-    if n < 3:
-        raise click.BadParameter(f"needs at least 3 examples, got {n}", param_hint="--features")
-    x = _read_features(features_path, n)
-    view, _ = search_features(x, seed=0)
-    k = min(DATA_ISSUES_K, n - 1)
-    mixed, weight = with_neighbour_vote(codes, pred_probs, nearest_neighbors(view, k)[1])
-    return codes, enc_names, mixed, (weight, k)
 
 
 # ------------------------------------------------------------------------- multi-label
