@@ -188,6 +188,8 @@ def test_clean_classifier_neighbour_vote_auto_skips_what_it_cannot_search():
     x, y = _blobs(90, 3)
     assert CleanClassifier(neighbour_vote="auto", random_state=0).fit(
         x, y).neighbour_vote_weight_ is not None
+    assert CleanClassifier(neighbour_vote=np.False_, random_state=0).fit(
+        x, y).neighbour_vote_weight_ is None
     auto = CleanClassifier(neighbour_vote="auto", random_state=0).fit(sparse.csr_matrix(x), y)
     assert auto.neighbour_vote_weight_ is None and auto.score(x, y) > 0.95
     with pytest.raises(ValueError, match="neighbour_vote=True needs X as a dense 2-D array.*"

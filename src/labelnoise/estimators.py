@@ -244,7 +244,8 @@ class CleanClassifier(ClassifierMixin, BaseEstimator):
             ``reweight=True`` or ``sample_weight`` with an estimator whose ``fit`` takes no
             ``sample_weight``; an estimator without
             ``predict_proba``; bad ``neighbour_vote`` / ``n_neighbors``, or
-            ``neighbour_vote=True`` with X not a dense array of finite numbers; whatever the estimator's own validation raises (NaN, ...).
+            ``neighbour_vote=True`` with X not a dense array of finite numbers; whatever the
+            estimator's own validation raises (NaN, ...).
 
     Example:
         >>> from sklearn.pipeline import make_pipeline
@@ -370,8 +371,10 @@ class CleanClassifier(ClassifierMixin, BaseEstimator):
         if (not isinstance(self.n_neighbors, numbers.Integral)
                 or isinstance(self.n_neighbors, (bool, np.bool_)) or self.n_neighbors < 1):
             raise ValueError(f"n_neighbors must be an integer >= 1, got {self.n_neighbors!r}")
-        vote_x = (None if self.neighbour_vote is False or n < 3
-                  else _vote_features(X, required=self.neighbour_vote is True))
+        vote_mode = (self.neighbour_vote if isinstance(self.neighbour_vote, str)
+                     else bool(self.neighbour_vote))
+        vote_x = (None if vote_mode is False or n < 3
+                  else _vote_features(X, required=vote_mode is True))
         splitter, self.n_splits_ = self._splitter(y_enc)
 
         params = {} if sample_weight is None else {weight_param: sample_weight}

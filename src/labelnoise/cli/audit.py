@@ -40,9 +40,10 @@ from labelnoise.cli._errors import (
 @click.option("--features", "features", type=click.Path(),
               help="Features of the examples for the data-issue checks (outliers, duplicates, "
                    "neighbours' labels) and for the neighbours' label vote the ranking mixes "
-                   "in: an (N, D) float .npy, one row per example (default: the embeddings or "
-                   "table given, else each fold's network's penultimate layer, with the vote "
-                   "in the images' own patch view).")
+                   "in (with --pred-probs too): an (N, D) float .npy, one row per example "
+                   "(default: the embeddings or table given, else each fold's network's "
+                   "penultimate layer, with the vote in the images' own patch view; with "
+                   "--pred-probs and no --features, no vote).")
 @click.option("--data-root", type=click.Path(file_okay=False),
               help="Where datasets live (default: $LABELNOISE_DATA or the user cache).")
 @click.option("--quick", is_flag=True,
