@@ -289,6 +289,32 @@ def test_checks_without_features_are_stated_not_run(pred_probs_case, tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "fi.csv"), with_features[LABEL_COLUMNS])
 
 
+def test_table_with_pred_probs_votes_in_its_standardised_columns(pred_probs_case, tmp_path):
+    """A table audited with the user's pred_probs: the ranking reads them mixed with the
+    neighbours' vote in the table's standardised columns, as find_issues(..., features=)
+    on those columns; an image folder with pred_probs and no --features has no vote
+    (covered by test_checks_without_features_are_stated_not_run: pred_probs alone)."""
+    d, x, y, pp = pred_probs_case
+    x = x.astype(np.float64) * np.arange(1, x.shape[1] + 1)  # columns of different scales
+    table = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])])
+    table["label"] = np.array(["ant", "bee", "cow"])[y]
+    table.to_csv(tmp_path / "t.csv", index=False)
+    out = tmp_path / "out"
+    res = _invoke(tmp_path / "t.csv", "--label-column", "label", "--pred-probs",
+                  d / "pred_probs.npy", "--out", out)
+    assert res.exit_code == 0, res.output
+    x_csv = pd.read_csv(tmp_path / "t.csv").drop(columns="label").to_numpy()
+    z = (x_csv - x_csv.mean(0)) / x_csv.std(0)
+    expected = find_issues(y, pp, features=z)
+    issues = pd.read_csv(out / "issues.csv")
+    np.testing.assert_array_equal(issues["index"], expected.ranking)
+    np.testing.assert_array_equal(issues["is_label_issue"],
+                                  expected.is_label_issue[issues["index"]])
+    settings = json.loads((out / "noise.json").read_text())["settings"]
+    assert f"weight {expected.neighbour_vote_weight:.3f} on the vote" in settings["neighbour vote"]
+    assert "the feature columns of t.csv" in settings["neighbour vote"]
+
+
 def test_bad_features_file_is_refused_in_one_line(pred_probs_case, tmp_path):
     d, x, _, _ = pred_probs_case
     base = ["--pred-probs", d / "pred_probs.npy", "--labels", d / "labels.npy"]

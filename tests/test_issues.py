@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -157,3 +159,20 @@ def test_find_issues_with_features_reads_the_neighbour_vote_mixture():
     bad[5, 1] = np.nan
     with pytest.raises(ValueError, match=r"features must be finite; features\[5, 1\]"):
         find_issues(given, pp, features=bad)
+
+
+def test_find_issues_with_features_still_warns_on_misaligned_columns():
+    """The vote agrees with the labels by construction, so the mixture can look aligned when
+    the pred_probs columns are not: the check reads the pred_probs given."""
+    rng = np.random.default_rng(5)
+    true = np.repeat(np.arange(4), 50)
+    x = rng.normal(size=(200, 4)) + 4.0 * np.eye(4)[true]
+    pp = np.full((200, 4), 0.05)
+    pp[np.arange(200), true] = 0.85
+    shuffled = pp[:, [1, 2, 3, 0]]  # columns in another order than the labels' classes
+    with pytest.warns(_validation.LabelOrderWarning, match="look misaligned"):
+        res = find_issues(true, shuffled, features=x)
+    assert res.neighbour_vote_weight > 0.5  # the vote carries the ranking here
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", _validation.LabelOrderWarning)
+        find_issues(true, pp, features=x)  # aligned: no warning

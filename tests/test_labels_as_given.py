@@ -315,8 +315,11 @@ def test_audit_table_with_string_labels_ids_and_class_order(digits, digits_table
     assert "Warning: the labels and the pred_probs columns look misaligned" in flat
     assert "[zero, one, two, three, four, five, six, seven, eight, nine]" in flat
     assert "look misaligned" in (tmp_path / "wrong" / "report.html").read_text()
-    # the order given: by --class-names, or by the header of a pred_probs CSV
-    api = find_issues(y, pp)
+    # the order given: by --class-names, or by the header of a pred_probs CSV; the audit of a
+    # table ranks by pred_probs mixed with the neighbours' vote in its standardised columns
+    X = digits[0].astype(np.float64)
+    std = X.std(axis=0)
+    api = find_issues(y, pp, features=(X - X.mean(axis=0)) / np.where(std > 0, std, 1.0))
     for name, extra in (("names", ["--pred-probs", str(digits_table / "pp.npy"),
                                    "--class-names", ",".join(WORDS)]),
                         ("header", ["--pred-probs", str(digits_table / "pp.csv")])):

@@ -107,8 +107,9 @@ SMALL_DATA_PATCH_MIRROR = True
 #: AUPRC +0.071 (select half) / +0.084 (confirm), F1 +0.045 / +0.058; with the strong
 #: models of the label-error benchmark the weight falls to 0.00-0.20 and the AUPRC moves by
 #: -0.0013 to +0.0009 (benchmarks/results/audit.md). About 28 s at 50,000 images. With
-#: --pred-probs only when --features are given (the vote then searches them, as
-#: ``labelnoise find-issues --features`` does); --pred-probs alone ranks by pred_probs.
+#: --pred-probs the vote searches --features (as ``labelnoise find-issues --features``
+#: does) or a table's / embeddings' columns, never this view: --pred-probs with images and
+#: no --features ranks by pred_probs alone.
 #: Tables and embeddings vote in their own (standardised) columns and --features in the
 #: user's features: the same rule on the 60 table cases met it by +0.139 / +0.132 AUPRC.
 IMAGE_VIEW_FEATURES = dict(n_centroids=64, patch_size=6, stride=2, n_patches=50_000,
@@ -1020,9 +1021,10 @@ def audit(
     ``settings["neighbour vote"]``) in the user's ``features``, else the embeddings or
     standardised table columns, else, for images, the images' patch view
     (``IMAGE_VIEW_FEATURES``: a view no model fitted to the labels, so that the vote adds
-    to pred_probs rather than repeating them); with ``pred_probs`` it does so only when
-    ``features`` are given (in them; as ``labelnoise find-issues --features``); the two
-    neighbour-label checks search the same neighbours.
+    to pred_probs rather than repeating them); with ``pred_probs`` it does so in the user's
+    ``features`` (as ``labelnoise find-issues --features``) or a table's / embeddings'
+    columns, never in the images' view (images with ``pred_probs`` and no ``features``:
+    ranked by pred_probs alone); the two neighbour-label checks search the same neighbours.
     Each check adds columns to issues.csv (after the label-issue columns), an entry to
     data_issues.json and a section to report.html; the label-issue flags and ranking do not
     depend on them.
@@ -1204,8 +1206,10 @@ def audit(
 
         model_pp = pp
         view = view_source = view_neighbors = None
-        # the audit trained the model, or the user gave features beside their pred_probs
-        if (pred_probs is None or user_features is not None) and len(data.labels) > 2:
+        # the vote: when the audit trained the model; with the user's pred_probs, in the
+        # features the data checks search (--features, a table's columns, embeddings)
+        if (pred_probs is None or user_features is not None or data.features is not None) \
+                and len(data.labels) > 2:
             t = time.time()
             if user_features is not None:  # the vote's features: the user's, the table's or
                 view, view_source = search_features(user_features, seed=seed)  # embeddings, else
@@ -1214,7 +1218,7 @@ def audit(
             elif data.features is not None:
                 view, view_source = search_features(data.features, seed=seed)
                 view_source = f"{data.features_source}{view_source}"
-            elif _is_images(data.inputs):
+            elif pred_probs is None and _is_images(data.inputs):
                 images = _images(data)  # the model's input: read once
                 if min(images.shape[1:3]) >= IMAGE_VIEW_FEATURES["patch_size"]:
                     view, view_source = _image_view_features(
@@ -1240,7 +1244,10 @@ def audit(
                 check_all_classes_present(data.labels, max(len(names), int(data.labels.max()) + 1))
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", LabelOrderWarning)
-                issues = find_issues(data.labels, pp, class_names=names)
+                # with the vote: find_issues mixes it in again from the same neighbours (the
+                # same ``pp``) and checks the columns' alignment on the model's pred_probs
+                issues = find_issues(data.labels, model_pp, class_names=names,
+                                     neighbors=view_neighbors)
         except ValueError as exc:
             if pred_probs is None:
                 raise

@@ -155,7 +155,7 @@ class LabelIssues:
 def find_issues(labels, pred_probs, *, class_names=None, filter_by: str = lfilter.DEFAULT_FILTER,
                 score_method: str | None = None, frac_noise: float = 1.0,
                 min_examples_per_class: int = 1, noise_matrix=None,
-                features=None) -> LabelIssues:
+                features=None, neighbors=None) -> LabelIssues:
     """Find label issues, score and rank every example, and estimate the noise, in one call.
 
     Args:
@@ -191,6 +191,12 @@ def find_issues(labels, pred_probs, *, class_names=None, filter_by: str = lfilte
             likelihood; cosine distance; wider than 1,024 columns: 256 principal
             components first), and everything below is computed from that mixture: the
             ranking of ``labelnoise audit`` and ``labelnoise find-issues --features``.
+        neighbors: optional ``(distances, indices)`` of
+            :func:`labelnoise.data_issues.nearest_neighbors` (indices int (N, k), each
+            example's neighbours without itself), used for the vote instead of searching
+            ``features`` (the audit passes the neighbours its data checks share). The
+            :class:`LabelOrderWarning` check reads the pred_probs given, not the mixture (a
+            vote in the labels' own neighbourhoods would hide misaligned columns).
 
     Returns:
         :class:`LabelIssues` (``labels`` and ``suggested_labels`` as int64 indices into
@@ -218,9 +224,26 @@ def find_issues(labels, pred_probs, *, class_names=None, filter_by: str = lfilte
         score_method = rank.DEFAULT_METHOD
     validate_choice(score_method, rank.METHODS, "score_method")
     codes, names, explicit = encode_labels(labels, class_names=class_names)
-    vote_weight = None
-    if features is not None:
-        pred_probs, vote_weight = _with_vote(codes, pred_probs, features)
+    if features is None and neighbors is None:
+        return _detect(codes, names, explicit, class_names, pred_probs, filter_by=filter_by,
+                       score_method=score_method, frac_noise=frac_noise,
+                       min_examples_per_class=min_examples_per_class,
+                       noise_matrix=noise_matrix)
+    mixed, weight = _with_vote(codes, pred_probs, features, neighbors)
+    with warnings.catch_warnings():  # the columns' alignment is checked on pred_probs below
+        warnings.simplefilter("ignore", LabelOrderWarning)
+        result = _detect(codes, names, explicit, class_names, mixed, filter_by=filter_by,
+                         score_method=score_method, frac_noise=frac_noise,
+                         min_examples_per_class=min_examples_per_class,
+                         noise_matrix=noise_matrix)
+    _warn_if_misaligned_probs(codes, pred_probs, names)
+    return dataclasses.replace(result, neighbour_vote_weight=weight)
+
+
+def _detect(codes: np.ndarray, names, explicit: bool, class_names, pred_probs, *, filter_by,
+            score_method, frac_noise, min_examples_per_class, noise_matrix) -> LabelIssues:
+    """find_issues over encoded labels (``codes``, the class ``names`` or None, whether the
+    class list was ``explicit``)."""
     options = dict(filter_by=filter_by, score_method=score_method, frac_noise=frac_noise,
                    min_examples_per_class=min_examples_per_class, noise_matrix=noise_matrix)
     if names is not None:
@@ -235,17 +258,15 @@ def find_issues(labels, pred_probs, *, class_names=None, filter_by: str = lfilte
                 "column, in order")
         present = np.bincount(codes, minlength=len(names)) > 0
         if explicit and not present.all():
-            return dataclasses.replace(
-                _with_empty_classes(codes, pred_probs, names, present, options),
-                neighbour_vote_weight=vote_weight)
+            return _with_empty_classes(codes, pred_probs, names, present, options)
     result = _find(codes, pred_probs, **options)
-    _warn_if_misaligned(result.pop("argmax_counts"), names)
-    return LabelIssues(**result, class_names=names, neighbour_vote_weight=vote_weight)
+    _warn_if_misaligned(result.pop("argmax_counts"), names, stacklevel=4)
+    return LabelIssues(**result, class_names=names)
 
 
-def _with_vote(codes: np.ndarray, pred_probs, features) -> tuple[np.ndarray, float]:
-    """pred_probs mixed with the label vote of each example's nearest neighbours in
-    ``features`` (validated here), and the vote's weight."""
+def _with_vote(codes: np.ndarray, pred_probs, features, neighbors) -> tuple[np.ndarray, float]:
+    """pred_probs mixed with the label vote of each example's nearest neighbours (``neighbors``
+    given, else searched in ``features``, validated here), and the vote's weight."""
     from labelnoise.data_issues import (
         NEIGHBOUR_VOTE_K,
         nearest_neighbors,
@@ -254,10 +275,28 @@ def _with_vote(codes: np.ndarray, pred_probs, features) -> tuple[np.ndarray, flo
         with_neighbour_vote,
     )
 
-    x = validate_features(features, name="features", num_rows=codes.size, min_rows=3)
-    view, _ = search_features(x, seed=0)
-    _, ind = nearest_neighbors(view, min(NEIGHBOUR_VOTE_K, codes.size - 1), seed=0)
+    if neighbors is not None:
+        if not isinstance(neighbors, (tuple, list)) or len(neighbors) != 2:
+            raise ValueError("neighbors must be the (distances, indices) pair of "
+                             "labelnoise.data_issues.nearest_neighbors")
+        ind = neighbors[1]
+    else:
+        x = validate_features(features, name="features", num_rows=codes.size, min_rows=3)
+        view, _ = search_features(x, seed=0)
+        _, ind = nearest_neighbors(view, min(NEIGHBOUR_VOTE_K, codes.size - 1), seed=0)
     return with_neighbour_vote(codes, pred_probs, ind)
+
+
+def _warn_if_misaligned_probs(codes: np.ndarray, pred_probs, names) -> None:
+    """The :class:`LabelOrderWarning` check on pred_probs as given (over the classes that
+    have examples), for a detection that read something else (the vote's mixture)."""
+    from labelnoise.data_issues import _present_classes
+
+    pp = validate_pred_probs(pred_probs, num_rows=codes.shape[0])
+    present, lab, sub = _present_classes(codes, pp.materialize())
+    counts = _argmax_counts(lab, validate_pred_probs(sub))
+    _warn_if_misaligned(counts, None if names is None else [names[i] for i in present],
+                        stacklevel=4)
 
 
 def _num_columns(pred_probs) -> int:
@@ -339,7 +378,7 @@ def _argmax_counts(labels: np.ndarray, pp) -> np.ndarray:
     return np.asarray(total, dtype=np.int64).reshape(k, k)
 
 
-def _warn_if_misaligned(counts: np.ndarray, names: list | None) -> None:
+def _warn_if_misaligned(counts: np.ndarray, names: list | None, stacklevel: int = 3) -> None:
     """Issue :class:`LabelOrderWarning` when re-ordering the pred_probs columns would make
     their arg-max agree far better with the given labels (see ``looks_misaligned``)."""
     if not looks_misaligned(counts):
@@ -357,7 +396,7 @@ def _warn_if_misaligned(counts: np.ndarray, names: list | None) -> None:
         f"{best:.0%} if its columns were the classes [{_shown(likely)}]; the columns are "
         f"taken to be {taken} (string labels are sorted unless class_names gives the order). "
         "Give class_names (CLI: --class-names) in the order of the pred_probs columns",
-        LabelOrderWarning, stacklevel=3)
+        LabelOrderWarning, stacklevel=stacklevel)
 
 
 def _with_empty_classes(codes: np.ndarray, pred_probs, names: list, present: np.ndarray,
@@ -389,7 +428,7 @@ def _with_empty_classes(codes: np.ndarray, pred_probs, names: list, present: np.
         nm = validate_noise_matrix(options["noise_matrix"], num_classes=k)[np.ix_(keep, keep)]
         options["noise_matrix"] = nm / np.clip(nm.sum(axis=0), 1e-12, None)
     result = _find(to_sub[codes], sub, **options)
-    _warn_if_misaligned(result.pop("argmax_counts"), [names[i] for i in keep])
+    _warn_if_misaligned(result.pop("argmax_counts"), [names[i] for i in keep], stacklevel=5)
     result["labels"] = codes
     result["suggested_labels"] = keep[result["suggested_labels"]]
     result["noise"] = _expand_noise(result["noise"], keep, k)

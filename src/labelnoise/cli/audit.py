@@ -43,7 +43,7 @@ from labelnoise.cli._errors import (
                    "in (with --pred-probs too): an (N, D) float .npy, one row per example "
                    "(default: the embeddings or table given, else each fold's network's "
                    "penultimate layer, with the vote in the images' own patch view; with "
-                   "--pred-probs and no --features, no vote).")
+                   "--pred-probs, images and no --features, no vote).")
 @click.option("--data-root", type=click.Path(file_okay=False),
               help="Where datasets live (default: $LABELNOISE_DATA or the user cache).")
 @click.option("--quick", is_flag=True,
