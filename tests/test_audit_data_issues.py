@@ -313,6 +313,8 @@ def test_table_with_pred_probs_votes_in_its_standardised_columns(pred_probs_case
     settings = json.loads((out / "noise.json").read_text())["settings"]
     assert f"weight {expected.neighbour_vote_weight:.3f} on the vote" in settings["neighbour vote"]
     assert "the feature columns of t.csv" in settings["neighbour vote"]
+    # the classifier's agreement (and the weak-classifier note) read its own pred_probs
+    assert settings["agreement"] == round(float((pp.argmax(1) == y).mean()), 4)
 
 
 def test_bad_features_file_is_refused_in_one_line(pred_probs_case, tmp_path):

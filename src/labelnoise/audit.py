@@ -1256,8 +1256,8 @@ def audit(
             if issubclass(w.category, LabelOrderWarning):
                 notes.append(f"Warning: {w.message}")
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        weak = weak_classifier_note(data.labels, pp, issues.noise.noise_rate)
-        settings["agreement"] = round(float(_agreement(data.labels, pp)), 4)
+        weak = weak_classifier_note(data.labels, model_pp, issues.noise.noise_rate)
+        settings["agreement"] = round(float(_agreement(data.labels, model_pp)), 4)  # the model
         if weak is not None:
             notes.append(f"Warning: {weak}")
             _say(console, f"[yellow]Warning:[/yellow] {weak}")
