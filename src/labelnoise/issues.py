@@ -210,7 +210,8 @@ def find_issues(labels, pred_probs, *, class_names=None, filter_by: str = lfilte
         ValueError: invalid labels, pred_probs, class_names or options, as the functions
             named above; ``class_names`` (or the number of distinct string labels) not
             matching the K columns of pred_probs.
-            ``features`` not (N, D) finite real numbers for N >= 3 examples.
+            ``features`` not (N, D) finite real numbers for N >= 3 examples; ``neighbors``
+            not a (distances, indices) pair with one row of indices per example.
 
     Warns:
         LabelOrderWarning: the labels and the pred_probs columns look misaligned: the
