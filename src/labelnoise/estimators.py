@@ -205,8 +205,9 @@ class CleanClassifier(ClassifierMixin, BaseEstimator):
             exact brute force at small N). Default chosen by a rule fixed before the runs
             (``benchmarks/results/sklearn_estimator.md``): with the vote, mean clean test
             accuracy +1.63 points and F1 of the flags +0.051 over the 72
-            LogisticRegression-pipeline runs (select), +3.32 points and +0.090 over the 55
-            HistGradientBoosting runs (confirm).
+            LogisticRegression-pipeline runs (select), +2.96 points and +0.075 over the 72
+            HistGradientBoosting runs (confirm; +3.32 / +0.090 over the 55 of them run when
+            the default was set).
         n_neighbors: neighbours per example of the vote (int >= 1; at most N - 1 are used).
         random_state: seeds the fold assignment (int, ``numpy.random.RandomState`` or None).
             The estimator's own ``random_state`` is left as set.
