@@ -1771,7 +1771,7 @@ def with_neighbour_vote(labels, pred_probs, indices, *,
     images' patch view, a table's standardised columns), this is the audit's ranking and
     ``labelnoise.CleanClassifier``'s (``neighbour_vote``): mean AUPRC +0.07 / +0.08 on 41
     CIFAR-10 development cases and +0.14 / +0.13 on 60 table cases (select / confirm
-    halves, ``benchmarks/results/detection_dev.md``).
+    halves, ``benchmarks/results/audit.md``; the estimator: ``benchmarks/results/sklearn_estimator.md``).
 
     Args:
         labels: int array-like (N,), given labels in [0, K).
