@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from _html import ReportPage
+from _resume import count_calls
 from click.testing import CliRunner
 
 import labelnoise.audit as audit_mod
@@ -96,25 +97,10 @@ def test_audit_resumes_from_finished_folds(noisy_digits_csv, tmp_path, monkeypat
     path, _, _ = noisy_digits_csv
     fresh = audit(str(path), label_column="digit", out_dir=tmp_path / "a", progress=False)
 
-    real = cv._fit_predict_sklearn
-    calls = []
-
-    def flaky(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise SimulatedInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(cv, "_fit_predict_sklearn", flaky)
+    count_calls(monkeypatch, cv, "_fit_predict_sklearn", fail_at=3, exc=SimulatedInterrupt)
     with pytest.raises(SimulatedInterrupt):
         audit(str(path), label_column="digit", out_dir=tmp_path / "b", progress=False)
-    calls.clear()
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(cv, "_fit_predict_sklearn", counting)
+    calls = count_calls(monkeypatch, cv, "_fit_predict_sklearn")
     with pytest.raises(FileExistsError):
         audit(str(path), label_column="digit", out_dir=tmp_path / "b", progress=False)
     resumed = audit(str(path), label_column="digit", out_dir=tmp_path / "b", progress=False,

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from _html import ReportPage
+from _resume import count_calls
 from click.testing import CliRunner
 
 import labelnoise.crossval as cv
@@ -357,16 +358,7 @@ def test_resume_keeps_the_fold_features(tmp_path, monkeypatch, one_torch_thread)
             Image.fromarray(img).save(root / label / f"{i:02d}.png")
     kwargs = dict(out_dir=tmp_path / "out", model="resnet8", folds=2, progress=False,
                   train_kwargs=dict(epochs=1, batch_size=8))
-    real = cv._fit_predict_torch
-    calls = []
-
-    def interrupted(*args, **kw):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kw)
-
-    monkeypatch.setattr(cv, "_fit_predict_torch", interrupted)
+    calls = count_calls(monkeypatch, cv, "_fit_predict_torch", fail_at=2)
     with pytest.raises(KeyboardInterrupt):
         audit(str(root), **kwargs)
     folds = tmp_path / "out" / "cache" / "folds"

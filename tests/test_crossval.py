@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _resume import count_calls
 from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
@@ -66,28 +67,14 @@ def test_resume_after_interrupted_fold(data, tmp_path, monkeypatch):
     model = LogisticRegression(max_iter=500)
     expected = out_of_sample_pred_probs(X, y, model, folds=5, seed=3, progress=False)
 
-    real = cv._fit_predict_sklearn
-    calls = []
-
-    def interrupted(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise SimulatedInterrupt("simulated interruption")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(cv, "_fit_predict_sklearn", interrupted)
+    count_calls(monkeypatch, cv, "_fit_predict_sklearn", fail_at=2,
+                exc=SimulatedInterrupt("simulated interruption"))
     with pytest.raises(SimulatedInterrupt):
         out_of_sample_pred_probs(X, y, model, folds=5, seed=3, cache_dir=tmp_path, progress=False)
     assert sorted(p.name for p in tmp_path.glob("fold_*.npz")) == ["fold_0.npz"]
     assert not list(tmp_path.glob("*.tmp"))
 
-    calls.clear()
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(cv, "_fit_predict_sklearn", counting)
+    calls = count_calls(monkeypatch, cv, "_fit_predict_sklearn")
     resumed = out_of_sample_pred_probs(X, y, model, folds=5, seed=3, cache_dir=tmp_path,
                                        progress=False)
     assert len(calls) == 4  # only the 4 unfinished folds were trained
