@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from labelnoise._validation import LabelOrderWarning
-from labelnoise.data_issues import search_features, with_neighbour_vote
+from labelnoise.data_issues import _standardised, search_features, with_neighbour_vote
 
 #: Names of the built-in image dataset for DATASET.
 CIFAR_NAMES = ("cifar10", "cifar10n", "cifar-10", "cifar-10n")
@@ -845,14 +845,6 @@ def _noise_json(issues, data: AuditData, metrics, settings) -> dict:
 
 
 # ------------------------------------------------------------------------ data issues
-def _standardised(x) -> np.ndarray:
-    """float64 copy of ``x`` (N, D) with every column at mean 0 and standard deviation 1
-    (a constant column becomes 0)."""
-    x = np.asarray(x, dtype=np.float64)
-    std = x.std(axis=0)
-    return (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
-
-
 def _read_features(features, n: int) -> np.ndarray:
     """The user's ``--features``: a ``.npy`` file (read without unpickling) or an array,
     checked to be finite real numbers of shape (N, D) for the N examples audited.

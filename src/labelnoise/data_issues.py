@@ -1834,6 +1834,27 @@ def search_features(features, *, seed=0) -> tuple[np.ndarray, str]:
                      f"components ({100 * kept:.0f}% of the variance) for the neighbour search")
 
 
+def _vote_in_features(labels, pred_probs, features, *, k: int = NEIGHBOUR_VOTE_K,
+                      seed=0) -> tuple[np.ndarray, float]:
+    """:func:`with_neighbour_vote` over each example's ``k`` nearest neighbours in
+    ``features`` (validated as ``features``, N >= 3; wider than ``SEARCH_MAX_DIM``: PCA
+    first, :func:`search_features`): the vote of ``find_issues(..., features=)`` and of
+    ``CleanClassifier``. Returns the mixture float64 (N, K) and the weight."""
+    x = validate_features(features, name="features", num_rows=len(labels), min_rows=3)
+    view, _ = search_features(x, seed=seed)
+    _, ind = nearest_neighbors(view, min(k, x.shape[0] - 1), seed=seed)
+    return with_neighbour_vote(labels, pred_probs, ind)
+
+
+def _standardised(x) -> np.ndarray:
+    """float64 copy of ``x`` (N, D) with every column at mean 0 and standard deviation 1
+    (a constant column becomes 0): a table's columns as the vote and the data checks
+    search them."""
+    x = np.asarray(x, dtype=np.float64)
+    std = x.std(axis=0)
+    return (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
+
+
 def prototype_label_quality(features, labels, *, num_classes: int | None = None,
                             weights=None, temperature: float = 0.1) -> np.ndarray:
     """Label quality from class prototypes in feature space: how much closer each example
@@ -2319,7 +2340,7 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, images=N
         names_c, noise_c = [names[i] for i in present], None
     if x_label is None:
         label_neighbors = neighbors
-    if x_label is not None:
+    else:
         kk = min(k, n - 1)
         if label_neighbors is None:
             say(f"nearest neighbours of the label checks: {n} x {x_label.shape[1]} features, "

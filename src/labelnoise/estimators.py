@@ -138,8 +138,9 @@ def _vote_features(X, required: bool):
             raise ValueError(f"neighbour_vote=True needs X as a dense 2-D array of finite "
                              f"numbers; X is {reason} (use neighbour_vote='auto' or False)")
         return None
-    std = x.std(axis=0)
-    return (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    from labelnoise.data_issues import _standardised
+
+    return _standardised(x)
 
 
 class CleanClassifier(ClassifierMixin, BaseEstimator):
@@ -389,16 +390,11 @@ class CleanClassifier(ClassifierMixin, BaseEstimator):
         model_pred_probs = pred_probs = np.asarray(pred_probs, dtype=np.float64)
         vote_weight = None
         if vote_x is not None:
-            from labelnoise.data_issues import (
-                nearest_neighbors,
-                search_features,
-                with_neighbour_vote,
-            )
+            from labelnoise.data_issues import _vote_in_features
 
             seed = self.random_state if isinstance(self.random_state, numbers.Integral) else 0
-            view, _ = search_features(vote_x, seed=seed)
-            _, ind = nearest_neighbors(view, min(int(self.n_neighbors), n - 1), seed=seed)
-            pred_probs, vote_weight = with_neighbour_vote(y_enc, model_pred_probs, ind)
+            pred_probs, vote_weight = _vote_in_features(
+                y_enc, model_pred_probs, vote_x, k=int(self.n_neighbors), seed=seed)
         with warnings.catch_warnings():  # the columns are aligned by construction here
             warnings.simplefilter("ignore", LabelOrderWarning)
             issues = find_issues(y_enc, pred_probs, filter_by=filter_by,

@@ -268,24 +268,14 @@ def _detect(codes: np.ndarray, names, explicit: bool, class_names, pred_probs, *
 def _with_vote(codes: np.ndarray, pred_probs, features, neighbors) -> tuple[np.ndarray, float]:
     """pred_probs mixed with the label vote of each example's nearest neighbours (``neighbors``
     given, else searched in ``features``, validated here), and the vote's weight."""
-    from labelnoise.data_issues import (
-        NEIGHBOUR_VOTE_K,
-        nearest_neighbors,
-        search_features,
-        validate_features,
-        with_neighbour_vote,
-    )
+    from labelnoise.data_issues import _vote_in_features, with_neighbour_vote
 
-    if neighbors is not None:
-        if not isinstance(neighbors, (tuple, list)) or len(neighbors) != 2:
-            raise ValueError("neighbors must be the (distances, indices) pair of "
-                             "labelnoise.data_issues.nearest_neighbors")
-        ind = neighbors[1]
-    else:
-        x = validate_features(features, name="features", num_rows=codes.size, min_rows=3)
-        view, _ = search_features(x, seed=0)
-        _, ind = nearest_neighbors(view, min(NEIGHBOUR_VOTE_K, codes.size - 1), seed=0)
-    return with_neighbour_vote(codes, pred_probs, ind)
+    if neighbors is None:
+        return _vote_in_features(codes, pred_probs, features)
+    if not isinstance(neighbors, (tuple, list)) or len(neighbors) != 2:
+        raise ValueError("neighbors must be the (distances, indices) pair of "
+                         "labelnoise.data_issues.nearest_neighbors")
+    return with_neighbour_vote(codes, pred_probs, neighbors[1])
 
 
 def _warn_if_misaligned_probs(codes: np.ndarray, pred_probs, names) -> None:

@@ -471,7 +471,7 @@ def _data_issue_sections(add, data: ReportData, *, names, ids, id_name: str) -> 
         same = (check == "combined_label_issues"
                 and np.array_equal(res.label_quality_scores, data.issues.label_quality_scores)
                 and np.array_equal(flags, headline))
-        if same:  # an image audit ranks by this very combination
+        if same:  # the audit ranked by this very combination (its neighbour vote)
             add(" This is the ranking of the label issues above: the audit ranks by this "
                 "combination. The lowest scores:</p>")
         else:
