@@ -52,6 +52,8 @@ from labelnoise._io import atomic_write, write_text
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache" / "bench" / "data_issues"
+#: the natural pairs among the eval injection's flagged images, judged by eye
+VERDICTS = REPO / "benchmarks" / "results" / "raw" / "data_issues" / "natural_pairs.json"
 KINDS_DUP = ("exact", "flip", "shift2", "jpeg75")
 KINDS_OUT = ("uniform_noise", "constant", "digits")
 PER_KIND = 100
@@ -206,10 +208,41 @@ def _auroc(pos_scores, neg_scores) -> float:
     return float(roc_auc_score(y, np.r_[pos_scores, neg_scores]))
 
 
-def dup_eval(inj: dict, partner_of) -> dict:
+def load_verdicts(path: Path = VERDICTS) -> dict:
+    """``{(i, j): "S" | "M" | "D"}`` (i < j, rows of the eval injection) from the file of
+    natural pairs judged by eye (see its "about"); empty when the file is absent."""
+    import json
+
+    if not path.is_file():
+        return {}
+    return {(min(i, j), max(i, j)): v for i, j, v in json.loads(path.read_text())["pairs"]}
+
+
+def judged_date(path: Path = VERDICTS) -> str:
+    import json
+
+    return json.loads(path.read_text())["judged"] if path.is_file() else "never"
+
+
+def closest_partner(i: int, partners: set, feats: np.ndarray) -> int:
+    """The member of ``partners`` closest to row ``i`` in cosine similarity of ``feats``."""
+    ps = np.array(sorted(partners))
+    f = feats[ps] @ feats[i]
+    norms = np.linalg.norm(feats[ps], axis=1) * np.linalg.norm(feats[i])
+    return int(ps[np.argmax(f / np.maximum(norms, 1e-12))])
+
+
+def dup_eval(inj: dict, partner_of, feats: np.ndarray | None = None,
+             verdicts: dict | None = None) -> dict:
     """Per-kind recall (a copy counts when its source is among its found partners) and
     overall precision over flagged rows (a flagged row is right when it is an injected copy
-    or the source of one); ``partner_of(i)`` -> set of rows found as i's duplicates."""
+    or the source of one); ``partner_of(i)`` -> set of rows found as i's duplicates.
+
+    With ``feats`` and ``verdicts`` (:func:`load_verdicts`), also the precision that counts a
+    flagged natural image as right when the pair with its closest partner (:func:`closest_partner`)
+    was judged the same photograph ("S"; ``precision_same``), or the same or very similar
+    ("S" or "M"; ``precision_similar``); ``unverified`` lists the pairs with no verdict (their
+    images count as wrong), ``verdict_counts`` the verdicts of this row's natural pairs."""
     kind, source = inj["kind"], inj["source"]
     res = {}
     for name in KINDS_DUP:
@@ -222,7 +255,49 @@ def dup_eval(inj: dict, partner_of) -> dict:
     res["num_flagged"] = len(flagged)
     res["num_flagged_other"] = int(sum(1 for i in flagged if i not in truth))
     res["num_outliers_flagged"] = int(sum(1 for i in np.flatnonzero(outlier) if partner_of(i)))
+    if feats is not None and verdicts is not None and flagged:
+        counts = {"S": 0, "M": 0, "D": 0}
+        unverified = []
+        for i in flagged:
+            if i in truth:
+                continue
+            j = closest_partner(i, partner_of(i), feats)
+            key = (min(i, j), max(i, j))
+            if key in verdicts:
+                counts[verdicts[key]] += 1
+            else:
+                unverified.append(key)
+        right = len(flagged) - res["num_flagged_other"]
+        res["precision_same"] = (right + counts["S"]) / len(flagged)
+        res["precision_similar"] = (right + counts["S"] + counts["M"]) / len(flagged)
+        res["verdict_counts"] = counts
+        res["unverified"] = sorted(set(unverified))
     return res
+
+
+def pages_of_pairs(out_dir: Path, images: np.ndarray, pairs: list, first: int = 0) -> list[Path]:
+    """PNG pages of numbered image pairs (36 a page, each image enlarged 3x), for judging
+    natural pairs by eye; numbering starts at ``first``."""
+    from PIL import Image, ImageDraw
+
+    scale, cols, rows = 3, 6, 6
+    cw, ch = 68 * scale + 10, 32 * scale + 16
+    paths = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for p0 in range(0, len(pairs), cols * rows):
+        page = Image.new("RGB", (cols * cw, rows * ch), "white")
+        draw = ImageDraw.Draw(page)
+        for t, (i, j) in enumerate(pairs[p0:p0 + cols * rows]):
+            r, c = divmod(t, cols)
+            both = np.concatenate([images[i], np.full((32, 4, 3), 255, np.uint8), images[j]], axis=1)
+            page.paste(Image.fromarray(both).resize((both.shape[1] * scale, 32 * scale), Image.NEAREST),
+                       (c * cw, r * ch + 14))
+            draw.text((c * cw + 2, r * ch + 1), str(first + p0 + t), fill="black")
+        path = out_dir / f"unverified_pairs_{p0 // (cols * rows)}.png"
+        with atomic_write(path) as fh:
+            page.save(fh, format="PNG")
+        paths.append(path)
+    return paths
 
 
 def out_eval(inj: dict, flags: np.ndarray, scores: np.ndarray) -> dict:
@@ -250,7 +325,10 @@ def ours_partners(dups: di.Duplicates):
     return partner_of
 
 
-def run_ours(inj: dict, feats: np.ndarray, images: np.ndarray | None = None) -> dict:
+def run_ours(inj: dict, feats: np.ndarray, images: np.ndarray | None = None,
+             judge: tuple | None = None) -> dict:
+    """Our checks at the defaults; ``judge`` = (patch features, verdicts) adds the precision
+    with the judged natural pairs (:func:`dup_eval`)."""
     t0 = time.perf_counter()
     nbrs = di.nearest_neighbors(feats, 10)
     t1 = time.perf_counter()
@@ -261,7 +339,7 @@ def run_ours(inj: dict, feats: np.ndarray, images: np.ndarray | None = None) -> 
     t2 = time.perf_counter()
     exact = di.find_exact_duplicates(inj["images"])
     t3 = time.perf_counter()
-    return {"outliers": out_eval(inj, flags, scores), "near": dup_eval(inj, ours_partners(dups)),
+    return {"outliers": out_eval(inj, flags, scores), "near": dup_eval(inj, ours_partners(dups), *(judge or ())),
             "exact": dup_eval(inj, ours_partners(exact)), "threshold": dups.threshold,
             "seconds_knn": t1 - t0, "seconds_checks": t2 - t1, "seconds": t2 - t0,
             "seconds_near": t2 - t_dup,
@@ -269,7 +347,7 @@ def run_ours(inj: dict, feats: np.ndarray, images: np.ndarray | None = None) -> 
             "seconds_exact_hash": t3 - t2, "num_exact_sets": len(exact.sets)}
 
 
-def run_cleanlab(inj: dict, feats: np.ndarray) -> dict | None:
+def run_cleanlab(inj: dict, feats: np.ndarray, judge: tuple | None = None) -> dict | None:
     try:
         import cleanlab
         from cleanlab import Datalab
@@ -287,7 +365,7 @@ def run_cleanlab(inj: dict, feats: np.ndarray) -> dict | None:
     scores = -issues["outlier_score"].to_numpy()
     return {"version": cleanlab.__version__, "seconds": seconds,
             "outliers": out_eval(inj, flags, scores),
-            "near": dup_eval(inj, lambda i: set(np.asarray(sets[i]).tolist()))}
+            "near": dup_eval(inj, lambda i: set(np.asarray(sets[i]).tolist()), *(judge or ()))}
 
 
 def outlier_variants(inj: dict, feats: np.ndarray) -> list[tuple[str, dict]]:
@@ -541,6 +619,8 @@ def main(argv=None) -> None:
     ap.add_argument("--recompute", action="store_true",
                     help="recompute the cached backend and CIFAR-10N sections")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "data_issues.md"))
+    ap.add_argument("--pages", default=str(CACHE / "pages"),
+                    help="folder for the pages of flagged natural pairs not judged yet")
     args = ap.parse_args(argv)
 
     from labelnoise.datasets import load_cifar10
@@ -561,12 +641,19 @@ def main(argv=None) -> None:
     print(f"dev fraction {frac} (library default {di.NEAR_DUPLICATE_FRACTION})", flush=True)
     cand, pix_t, cand_grid, pix_grid = dev_pixel_rule(dev, f_dev)
     print(f"dev pixel rule: candidate fraction {cand}, pixel threshold {pix_t}", flush=True)
-    ours = run_ours(ev, f_ev)
-    ours_img = run_ours(ev, f_ev, ev["images"])
+    judge = (f_ev, load_verdicts())
+    ours = run_ours(ev, f_ev, judge=judge)
+    ours_img = run_ours(ev, f_ev, ev["images"], judge=judge)
     ours_pix = run_ours(ev, p_ev)
     print("ours", ours, "\nwith images", ours_img, "\npixels", ours_pix, flush=True)
-    cl = None if args.no_cleanlab else run_cleanlab(ev, f_ev)
+    cl = None if args.no_cleanlab else run_cleanlab(ev, f_ev, judge=judge)
     print("cleanlab", cl, flush=True)
+    judged_rows = [r["near"] for r in (ours, ours_img, cl) if r]
+    unverified = sorted({p for n in judged_rows for p in n["unverified"]})
+    if unverified:
+        pages = pages_of_pairs(Path(args.pages), ev["images"], unverified, len(judge[1]))
+        print(f"{len(unverified)} flagged natural pairs have no verdict: judge them on "
+              f"{', '.join(map(str, pages))} and add them to {VERDICTS}", flush=True)
 
     # real CIFAR-10: test images with a near duplicate in train (clean rows only)
     n_tr, n_te = ev["n_original"], len(test.labels)
@@ -684,7 +771,8 @@ def main(argv=None) -> None:
              "identical patch features and the digits are near duplicates of each other, see below). Outliers: recall per kind, precision over flagged, AUROC "
              "of the score (injected kind against every non-outlier image).\n")
     cols = ["tool", "features"] + [f"near {k}" for k in KINDS_DUP] + [
-        "near precision", "near flagged"] + [f"outlier {k}" for k in KINDS_OUT] + [
+        "near precision", "near precision, judged natural pairs right", "near flagged"] + [
+        f"outlier {k}" for k in KINDS_OUT] + [
         "outlier precision", "outlier flagged", "outlier AUROC", "seconds"]
     L.append("| " + " | ".join(cols) + " |")
     L.append("|" + "---|" * len(cols))
@@ -692,7 +780,8 @@ def main(argv=None) -> None:
     def row(tool, feat_name, r):
         n, o = r["near"], r["outliers"]
         return ("| " + " | ".join([tool, feat_name] + [fmt(n[k]) for k in KINDS_DUP]
-                                  + [fmt(n["precision"]), str(n["num_flagged"])]
+                                  + [fmt(n["precision"]), fmt(n.get("precision_same")),
+                                     str(n["num_flagged"])]
                                   + [fmt(o[k]) for k in KINDS_OUT]
                                   + [fmt(o["precision"]), str(o["num_flagged"]), fmt(o["auroc_all"]),
                                      fmt(r["seconds"], 1)]) + " |")
@@ -710,6 +799,31 @@ def main(argv=None) -> None:
              "near duplicates (mirrored, recoloured or slightly cropped copies of the same photo; "
              "see the band table and the page of them below: their labels agree), which this "
              "precision counts as wrong.\n")
+    L.append("'judged natural pairs right': every flagged image that is neither an injected copy nor "
+             "its source was shown beside its closest flagged partner (patch features) and judged by "
+             f"eye (`{VERDICTS.relative_to(REPO)}`, judged {judged_date()}: the pairs of all judged rows "
+             "pooled and ordered by index, enlarged 3x, so the judge did not see which tool flagged a "
+             "pair); an image counts as right when the pair shows the same photograph (shifted, "
+             "cropped, mirrored, rescaled, recoloured or re-encoded), as wrong otherwise, and as wrong "
+             "when not judged. The injected outliers stay out as before. Verdicts of each row's natural "
+             "flags (S same photograph / M very similar, the same object and scene in another shot / D "
+             "different), and the precision counting M as right too:\n")
+    L.append("| tool | features | natural flags | S | M | D | not judged | precision, S right | precision, S or M right |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    judged = [("labelnoise", "patch", ours), ("labelnoise", "patch + the images (pixel check)", ours_img)]
+    if cl:
+        judged.append((f"cleanlab {cl['version']} Datalab", "patch", cl))
+    for tool, feat_name, r in judged:
+        n = r["near"]
+        if "verdict_counts" not in n:
+            continue
+        c = n["verdict_counts"]
+        L.append(f"| {tool} | {feat_name} | {n['num_flagged_other']} | {c['S']} | {c['M']} | {c['D']} "
+                 f"| {len(n['unverified'])} | {fmt(n['precision_same'])} | {fmt(n['precision_similar'])} |")
+    L.append("\nThe different pairs are mostly photographs of a small dark aeroplane or bird on a plain "
+             "sky, which lie close together in the patch features; their aligned pixel distance is "
+             "large, so the pixel check never adds them (it judges only the pairs beyond the feature "
+             "radius).\n")
     L.append("Outlier AUROC per kind (patch features): " + ", ".join(
         f"{k} {fmt(ours['outliers']['auroc_' + k])}" for k in KINDS_OUT)
         + (" (cleanlab: " + ", ".join(f"{k} {fmt(cl['outliers']['auroc_' + k])}" for k in KINDS_OUT)

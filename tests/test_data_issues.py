@@ -895,6 +895,41 @@ def test_outlier_groups_benchmark_scores_a_planted_group():
     assert "| toy | kNN (k = 10, cosine) |" in md and "| toy | Mahalanobis (Ledoit-Wolf) |" in md
 
 
+def test_data_issues_benchmark_judged_precision(tmp_path):
+    """benchmarks/data_issues.py's precision with judged natural pairs, on a constructed
+    injection: 4 originals, a copy of row 0 (row 4) and an outlier (row 5, left out). Flagged:
+    the copy and its source (right), rows 1 and 2 (closest partners of each other, a pair
+    judged S) and row 3 (its one partner, row 1, judged D): precision 2/5 plain, 4/5 judged;
+    an unjudged pair is listed and counts as wrong; the verdict file round-trips."""
+    import json
+
+    from _bench import load_benchmark
+
+    bench = load_benchmark("data_issues")
+    inj = {"kind": np.array(["", "", "", "", "exact", "constant"], dtype=object),
+           "source": np.array([-1, -1, -1, -1, 0, -1])}
+    partners = {0: {4}, 4: {0}, 1: {2, 3}, 2: {1}, 3: {1}, 5: {1}}
+    feats = np.array([[1, 0], [0, 1], [0.1, 1], [1, 1], [1, 0], [0, 1]], dtype=float)
+    path = tmp_path / "pairs.json"
+    path.write_text(json.dumps({"about": "toy", "judged": "2026-01-01",
+                                "pairs": [[2, 1, "S"], [1, 3, "D"]]}))
+    verdicts = bench.load_verdicts(path)
+    assert verdicts == {(1, 2): "S", (1, 3): "D"} and bench.judged_date(path) == "2026-01-01"
+    assert bench.closest_partner(1, {2, 3}, feats) == 2
+    res = bench.dup_eval(inj, lambda i: partners.get(i, set()), feats, verdicts)
+    assert res["num_flagged"] == 5 and res["num_flagged_other"] == 3
+    assert res["precision"] == pytest.approx(2 / 5)
+    # rows 1 and 2 are a judged S pair, row 3's pair with 1 is D
+    assert res["verdict_counts"] == {"S": 2, "M": 0, "D": 1} and res["unverified"] == []
+    assert res["precision_same"] == pytest.approx(4 / 5)
+    res = bench.dup_eval(inj, lambda i: partners.get(i, set()), feats, {(1, 2): "M"})
+    assert res["precision_same"] == pytest.approx(2 / 5)
+    assert res["precision_similar"] == pytest.approx(4 / 5) and res["unverified"] == [(1, 3)]
+    assert "precision_same" not in bench.dup_eval(inj, lambda i: partners.get(i, set()))
+    pages = bench.pages_of_pairs(tmp_path / "pages", np.zeros((6, 32, 32, 3), np.uint8), [(1, 3)])
+    assert len(pages) == 1 and pages[0].is_file()
+
+
 def test_outlier_groups_variants_agree_with_direct_computations():
     """The benchmark's Gaussian variants: the first is the library's score; the
     class-conditional one is the distance to the given class's mean under the Ledoit-Wolf
