@@ -132,6 +132,12 @@ def test_image_folder_sections_show_thumbnails(pred_probs_case, tmp_path):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(root / name)
     shutil.copyfile(root / names[NEAR_OF], root / names[NEAR])  # one identical file
+    # EXACT's features copy EXACT_OF's: its image a copy with a few pixel values moved by one
+    # (not byte-identical), so that the pixels confirm the pair as well
+    with Image.open(root / names[EXACT_OF]) as im:
+        pixels = np.asarray(im).copy()
+    pixels[0, :3] ^= 1
+    Image.fromarray(pixels).save(root / names[EXACT])
     # a mirror image of a row's file written for its nearest neighbour in features, which is
     # beyond the features' near-duplicate radius but within the pixel check's candidates
     from labelnoise.data_issues import PIXEL_CANDIDATE_FRACTION, nearest_neighbors

@@ -511,6 +511,9 @@ def test_aligned_pixel_distance_known_answers():
 
 
 def test_near_duplicates_with_images_confirm_copies_by_their_pixels():
+    """With the images the pixels decide within the candidate radius: shifted and mirrored
+    copies beyond the feature radius are found, a feature look-alike or even a feature copy
+    whose image is another is not; across splits likewise."""
     x = _blob(60, seed=3)
     imgs = _smooth_images(60, seed=4)
     nn = np.sort(_brute(x), axis=1)[:, 0]
@@ -526,19 +529,24 @@ def test_near_duplicates_with_images_confirm_copies_by_their_pixels():
     x[50], imgs[50] = near(5, 0.5), _shift(imgs[5], -2, 2)  # a shifted copy, its features moved
     x[51], imgs[51] = near(6, 0.5), imgs[6][:, ::-1]  # a mirror image
     x[52] = near(7, 0.5)  # a look-alike in features, another image
+    x[53] = x[8]  # a copy in features whose image is another: the pixels overrule the features
+    x[54], imgs[54] = x[9], imgs[9]  # a copy in both
     plain = di.find_near_duplicates(x)
     assert plain.pixel_threshold is None and "pixel_distance" not in plain.pairs
     with_images = di.find_near_duplicates(x, images=imgs)
     found = set(map(tuple, with_images.pairs[["i", "j"]].to_numpy()))
-    assert {(5, 50), (6, 51)} <= found and (7, 52) not in found
-    assert found - set(map(tuple, plain.pairs[["i", "j"]].to_numpy())) == {(5, 50), (6, 51)}
+    assert {(5, 50), (6, 51), (9, 54)} <= found and (7, 52) not in found
+    plain_found = set(map(tuple, plain.pairs[["i", "j"]].to_numpy()))
+    assert {(8, 53), (9, 54)} <= plain_found and (8, 53) not in found
+    assert found - plain_found == {(5, 50), (6, 51)}
     assert with_images.pixel_threshold == di.PIXEL_DUPLICATE_THRESHOLD
     assert with_images.threshold == plain.threshold
-    by_pixels = with_images.pairs.set_index(["i", "j"]).loc[[(5, 50), (6, 51)], "pixel_distance"]
+    by_pixels = with_images.pairs.set_index(["i", "j"]).loc[[(5, 50), (6, 51), (9, 54)],
+                                                            "pixel_distance"]
     assert (by_pixels == 0).all()
-    # a candidate radius below the planted pairs leaves them to the features (not found)
+    # a candidate radius below the planted pairs: only the copy in both features and pixels
     tight = di.find_near_duplicates(x, images=imgs, candidate_fraction=0.2)
-    assert not {(5, 50), (6, 51)} & set(map(tuple, tight.pairs[["i", "j"]].to_numpy()))
+    assert {(5, 50), (6, 51), (9, 54)} & set(map(tuple, tight.pairs[["i", "j"]].to_numpy())) == {(9, 54)}
     # across splits: test rows 0 and 1 are a shifted copy and a look-alike of train rows
     test_x = np.stack([near(20, 0.5), near(21, 0.5)])
     test_imgs = np.stack([_shift(imgs[20], 2, 0), _smooth_images(1, seed=9)[0]])

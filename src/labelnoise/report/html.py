@@ -370,12 +370,13 @@ def _data_issue_sections(add, data: ReportData, *, names, ids, id_name: str) -> 
             _not_run(add, slug, di.not_run[check])
             continue
         if check == "near_duplicates":
-            add(f'<p class="sub">Pairs closer than {dup.threshold:.4g} ({_e(di.metric)} distance; '
-                "0.1 x the median distance to the nearest neighbour)"
-                + ("" if dup.pixel_threshold is None else
-                   f", and the pairs within {PIXEL_CANDIDATE_FRACTION} x that median distance "
-                   f"whose images differ by less than {dup.pixel_threshold:.3g} once shifts of "
-                   "a few pixels and mirroring are undone (aligned pixel distance)")
+            add('<p class="sub">'
+                + (f"Pairs closer than {dup.threshold:.4g} ({_e(di.metric)} distance; 0.1 x the "
+                   "median distance to the nearest neighbour)" if dup.pixel_threshold is None else
+                   f"Neighbour pairs within {PIXEL_CANDIDATE_FRACTION} x the median distance to the "
+                   f"nearest neighbour ({_e(di.metric)} distance) whose images differ by less than "
+                   f"{dup.pixel_threshold:.3g} once shifts of a few pixels and mirroring are undone "
+                   "(aligned pixel distance): the pixels decide, not the features")
                 + f", joined into sets: {_n(len(dup.sets), 'set')}, "
                 f"{_n(int(dup.is_duplicate.sum()), 'example')}.")
         else:
