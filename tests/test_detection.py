@@ -608,3 +608,42 @@ def test_detection_dev_candidate_c1_temperature_and_verdict():
     lines = "\n".join(bench.c1_section(seen + [row("small-images", 0.5, 0.55)]))
     assert "Verdict on the test families: passes: adopt it." in lines
     assert "no test cases built yet" in "\n".join(bench.c1_section(seen))
+
+
+def test_detection_dev_verified_protocol():
+    """The 'only confident learning's flags verified' view: each score's AUPRC is read against
+    the true errors among cleanlab's default filter's flags (checked against a direct
+    computation); the section's gaps are against cleanlab's best score per case."""
+    from _bench import load_benchmark
+    from sklearn.metrics import average_precision_score
+
+    from labelnoise import filter as lfilter
+
+    bench = load_benchmark("detection_dev")
+    rng = np.random.default_rng(11)
+    n, k = 600, 4
+    true = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k)) + 2.5 * np.eye(k)[true]
+    pp = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    labels = true.copy()
+    flip = rng.random(n) < 0.2
+    labels[flip] = (true[flip] + rng.integers(1, k, flip.sum())) % k
+    errors = labels != true
+    res = bench.evaluate(labels, pp, errors)
+    verified = errors & lfilter.find_label_issues(labels, pp, filter_by="prune_by_noise_rate")
+    assert 0 < verified.sum() < errors.sum()
+    for m in ("adaptive", "normalized_margin"):
+        q = labelnoise.label_quality_scores(labels, pp, method=m)
+        assert res["verified"][m] == pytest.approx(average_precision_score(verified, -q))
+
+    def row(half, family, ours, best):
+        return {"half": half, "family": family,
+                "score": {m: (ours if m in bench.OURS_SCORES else best)
+                          for m in bench.OURS_SCORES + bench.CLEANLAB_SCORES},
+                "verified": {m: (ours - 0.1 if m in bench.OURS_SCORES else best)
+                             for m in bench.OURS_SCORES + bench.CLEANLAB_SCORES}}
+
+    lines = "\n".join(bench.verified_section([row("select", "digits", 0.8, 0.7),
+                                              row("confirm", "digits", 0.6, 0.7)]))
+    assert "| adaptive | 1/1 | +0.0000 | +0.0000 | 0/1 | -0.2000 | -0.2000 |" in lines
+    assert "| digits | 2 | +0.0000 | -0.1000 |" in lines
