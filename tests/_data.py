@@ -57,3 +57,18 @@ def local_cluster(processes: bool):
             yield client
 
     return manager()
+
+
+def noisy_softmax_case(seed: int = 0, n: int = 400, k: int = 4, *, noise: float = 0.2,
+                       sharp: float = 2.5):
+    """(given int (n,), pred_probs float (n, k), true int (n,)): pred_probs of a decent model
+    (softmax of standard normal logits plus ``sharp`` on the true class) and labels with
+    about ``noise`` of them moved uniformly to another class."""
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k)) + sharp * np.eye(k)[true]
+    pp = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    given = true.copy()
+    flip = rng.random(n) < noise
+    given[flip] = (true[flip] + rng.integers(1, k, flip.sum())) % k
+    return given, pp, true

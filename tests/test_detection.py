@@ -615,19 +615,13 @@ def test_detection_dev_verified_protocol():
     the true errors among cleanlab's default filter's flags (checked against a direct
     computation); the section's gaps are against cleanlab's best score per case."""
     from _bench import load_benchmark
+    from _data import noisy_softmax_case
     from sklearn.metrics import average_precision_score
 
     from labelnoise import filter as lfilter
 
     bench = load_benchmark("detection_dev")
-    rng = np.random.default_rng(11)
-    n, k = 600, 4
-    true = rng.integers(0, k, n)
-    logits = rng.normal(size=(n, k)) + 2.5 * np.eye(k)[true]
-    pp = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-    labels = true.copy()
-    flip = rng.random(n) < 0.2
-    labels[flip] = (true[flip] + rng.integers(1, k, flip.sum())) % k
+    labels, pp, true = noisy_softmax_case(11, 600, 4)
     errors = labels != true
     res = bench.evaluate(labels, pp, errors)
     verified = errors & lfilter.find_label_issues(labels, pp, filter_by="prune_by_noise_rate")

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from _data import noisy_softmax_case
 from _html import ReportPage
 from click.testing import CliRunner
 
@@ -18,14 +19,7 @@ from labelnoise.filter import FILTERS
 
 
 def _case(seed=0, n=400, k=4):
-    rng = np.random.default_rng(seed)
-    true = rng.integers(0, k, n)
-    logits = rng.normal(size=(n, k)) + 2.5 * np.eye(k)[true]
-    pp = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-    given = true.copy()
-    flip = rng.random(n) < 0.2
-    given[flip] = (true[flip] + rng.integers(1, k, flip.sum())) % k
-    return given, pp, true
+    return noisy_softmax_case(seed, n, k)
 
 
 @pytest.mark.parametrize("filter_by", FILTERS)

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from _data import noisy_softmax_case
 from _html import ReportPage
 from click.testing import CliRunner
 
@@ -27,14 +28,7 @@ WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
 
 def _case(seed=0, n=600, k=4, noise=0.15):
     """pred_probs of a decent model and labels with ``noise`` of them moved to another class."""
-    rng = np.random.default_rng(seed)
-    true = rng.integers(0, k, n)
-    logits = rng.normal(size=(n, k)) + 3.0 * np.eye(k)[true]
-    pp = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-    given = true.copy()
-    flip = rng.random(n) < noise
-    given[flip] = (true[flip] + rng.integers(1, k, flip.sum())) % k
-    return given, pp, true
+    return noisy_softmax_case(seed, n, k, noise=noise, sharp=3.0)
 
 
 def _no_warnings(fn, *args, **kwargs):
