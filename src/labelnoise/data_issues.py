@@ -13,7 +13,7 @@ Every check is a plain function over arrays, like :func:`labelnoise.find_label_i
   neighbours in feature space (or, without features, the entropy of ``pred_probs``), and a
   threshold fitted on the data;
 * :func:`find_near_duplicates` (within one set, or across two splits: train/test leakage;
-  with the images, candidate pairs confirmed by :func:`aligned_pixel_distance`, which
+  with the images, every candidate pair decided by :func:`aligned_pixel_distance`, which
   undoes small shifts and mirroring) and :func:`find_exact_duplicates` (content hash of
   the raw inputs);
 * :func:`overlapping_classes`: class pairs ranked by how much of each class is confused with
@@ -923,10 +923,11 @@ class Duplicates:
             arrays were compared.
         is_duplicate: bool (N,): the row has a duplicate (in the other array, when given).
         is_duplicate_other: bool (M,) for the other array, or None.
-        threshold: float, the distance below which two rows are duplicates (0 for exact).
-        pixel_threshold: float or None: with images, a candidate pair is also a duplicate
-            when its :func:`aligned_pixel_distance` is below this (``pairs`` then has a
-            ``pixel_distance`` column, NaN where the features alone decided); None without.
+        threshold: float, the distance below which two rows are duplicates by their
+            features (0 for exact); with images, the lower bound of the candidate radius.
+        pixel_threshold: float or None: with images, a candidate pair is a duplicate when
+            its :func:`aligned_pixel_distance` is below this (``pairs`` then has a
+            ``pixel_distance`` column); None without.
     """
 
     pairs: object
@@ -1212,8 +1213,8 @@ def find_near_duplicates(features, threshold: float | None = None, *, features_o
     With ``images`` (and ``images_other`` across splits) the pixels decide: every neighbour
     pair closer than ``candidate_fraction`` x that median distance is compared pixel by
     pixel (:func:`aligned_pixel_distance`, which undoes small shifts and mirror images), and
-    the pairs below ``pixel_threshold`` are the duplicates, ``threshold`` then only setting
-    the scale. Features alone miss copies that move every pixel (a 2-pixel shift of a
+    the pairs below ``pixel_threshold`` are the duplicates (``threshold`` then only bounds
+    the candidate radius from below). Features alone miss copies that move every pixel (a 2-pixel shift of a
     CIFAR-10 image is often farther than a natural look-alike) and join look-alikes that
     are not copies (small dark aeroplanes on a plain sky); the pixels tell both apart.
     Chosen in ``benchmarks/data_issues.py`` on copies injected into the CIFAR-10 test images
