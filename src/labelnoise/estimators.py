@@ -518,7 +518,7 @@ def _take_rows(X, idx: np.ndarray):
 # --------------------------------------------------------------- RobustMLPClassifier
 #: methods of :data:`labelnoise.training.METHODS` the MLP classifier trains with (the
 #: partial-label ones take candidate sets; RDCR's rotation task needs square images)
-MLP_METHODS = ("standard", "coteaching", "elr", "elr-plus", "dividemix", "forward")
+MLP_METHODS = ("standard", "coteaching", "elr", "elr-plus", "dividemix", "cpc", "forward")
 #: ELR's lambda and beta on an MLP head (ELR and ELR+): the paper tunes lambda per dataset
 #: (3 on CIFAR-10, 7 on CIFAR-100); on features ``benchmarks/train_features.py`` chose 7 /
 #: 0.7 by a stated rule on digits (its ``--select elr``), where lambda 3 memorises like
@@ -544,7 +544,8 @@ def _method_defaults(method: str, epochs: int, n: int, batch_size: int) -> dict:
         steps = epochs * -(-n // batch_size)
         return dict(lr=0.02, weight_decay=5e-4, ema_rampup_steps=max(1, steps // 2),
                     **ELR_ON_FEATURES)
-    # dividemix, Li et al. 2020: lr 0.02, x0.1 at half, warm-up 10 of 300 epochs
+    # dividemix, Li et al. 2020: lr 0.02, x0.1 at half, warm-up 10 of 300 epochs; cpc (the
+    # class prototype-based cleaner) trains inside DivideMix: the same schedule
     return dict(lr=0.02, weight_decay=5e-4, lr_decay_epoch=0.5 * epochs,
                 warmup_epochs=max(1, round(epochs * 10 / 300)))
 
@@ -563,7 +564,8 @@ class RobustMLPClassifier(ClassifierMixin, BaseEstimator):
       al. 2015), ``"elr"`` (Liu et al. 2020), ``"label-smoothing"``;
     * ``"coteaching"`` (Han et al. 2018; forget rate = ``noise_rate``), ``"elr"``,
       ``"elr-plus"`` (Liu et al. 2020), ``"dividemix"`` (Li et al. 2020; ``lambda_u``
-      from ``noise_rate``).
+      from ``noise_rate``), ``"cpc"`` (the class prototype-based cleaner, Zhang et al.,
+      inside DivideMix's training and schedule).
 
     Defaults per method are those of ``benchmarks/train_features.py`` (the papers'
     hyperparameters with epoch counts scaled to ``epochs``; ELR's lambda and beta:
