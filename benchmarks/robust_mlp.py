@@ -57,6 +57,11 @@ REPORTED = {
     # its warm-up (the default's choice): 2, 5 and 10 of the 50 epochs
     **{f"forward-w{w}": dict(method="forward", method_kwargs={"warmup_epochs": w})
        for w in (2, 5, 10)},
+    # DivideMix (Li et al. 2020) and CPC, the class prototype-based cleaner inside it, at
+    # their defaults within the estimator's 50 epochs (a CE warm-up of 10 epochs); added
+    # 2026-12-05 after CPC led the features track on digits
+    "dividemix": dict(method="dividemix"),
+    "cpc": dict(method="cpc"),
 }
 COLUMNS = {**CANDIDATES, **REPORTED}
 
@@ -130,7 +135,10 @@ def render(rows: list[dict], seeds, seconds: float) -> str:
         "after its default warm-up, 1 of the 50 epochs, and after 2, 5 or 10 (`forward-wN`); "
         "cross entropy's settings otherwise). The default warm-up's rule: the highest mean "
         "accuracy over digits' noisy settings among 1, 2, 5, 10 epochs (breast cancer was seen "
-        "when it was chosen, wine afterwards).", "",
+        "when it was chosen, wine afterwards). `dividemix` and `cpc` (DivideMix, Li et al. "
+        "2020, and the class prototype-based cleaner inside it) at their defaults within the "
+        "50 epochs (a cross-entropy warm-up of 10), added on 2026-12-05 after CPC led the "
+        "features track on digits.", "",
         "| dataset | setting | " + " | ".join(COLUMNS) + " |",
         "|---|---|" + "---|" * len(COLUMNS),
     ]

@@ -74,6 +74,8 @@ METHOD_ROWS = {
     "elr": ("elr", {}),
     "elr-plus": ("elr-plus", {}),
     "dividemix": ("dividemix", {}),
+    "cpc": ("cpc", {}),
+    "forward": ("forward", {}),
     "ill": ("ill", {}),
 }
 #: the protocol per dataset: epochs, batch size, the shared SGD settings (step schedule:
@@ -125,10 +127,16 @@ def method_kwargs(row: str, dataset: str, n_train: int) -> dict:
         steps = e * -(-n_train // bs)
         return dict(common, lr=0.02, weight_decay=5e-4, ema_rampup_steps=max(1, steps // 2),
                     **ELR_CHOICE)
-    if method == "dividemix":  # Li et al. 2020: lr 0.02, x0.1 after 150 of 300 epochs,
-        # warm-up 10 of 300 epochs; lambda_u and the confidence penalty from the noise rate
+    if method in ("dividemix", "cpc"):  # Li et al. 2020: lr 0.02, x0.1 after 150 of 300
+        # epochs, warm-up 10 of 300 epochs; lambda_u and the confidence penalty from the noise
+        # rate. CPC (the class prototype-based cleaner) trains inside DivideMix: its schedule,
+        # its prototype terms at the library defaults
         return dict(common, lr=0.02, weight_decay=5e-4, lr_decay_epoch=0.5 * e,
                     warmup_epochs=max(1, round(e * 10 / 300)))
+    if method == "forward":  # forward correction (Patrini et al. 2017) in CE's loop and
+        # schedule, as in the image track: CE for a fifth of the run, then the noise matrix
+        # from confident learning on the last warm-up epochs' predictions, then the corrected loss
+        return dict(common, lr=lr, weight_decay=wd, schedule="step", warmup_epochs=max(1, e // 5))
     if method == "ill":  # ILL (Chen et al. 2024, official CIFAR-10 configs, the same at every
         # noise rate): SGD lr 0.02, momentum 0.9, weight decay 1e-3, cosine over the run;
         # transition matrix scale 1, its lr = lr; class-balance weight 0.1; nothing to scale
@@ -336,7 +344,10 @@ def render(rows: list[dict], cost: list[dict] | None = None,
         "weight decay 1e-3, the CE schedule; ELR+: the same lambda and beta, lr 0.02, EMA ramp "
         "over half the steps; "
         "DivideMix: lr 0.02 x0.1 at 50%, warm-up 3.3% of the epochs, lambda_u from the noise "
-        "rate; ILL: lr 0.02, weight decay 1e-3, cosine, transition-matrix scale 1, balance "
+        "rate; CPC, the class prototype-based cleaner: inside DivideMix's training and schedule, "
+        "its prototype terms at the library defaults; forward correction: the CE settings, CE "
+        "for a fifth of the epochs, then the noise matrix from confident learning and the "
+        "corrected loss, as in the image track; ILL: lr 0.02, weight decay 1e-3, cosine, transition-matrix scale 1, balance "
         "weight 0.1; on features its weak and strong views are the same input, so its EM and "
         "consistency terms have zero gradient and it trains on the noisy-label likelihood "
         "through the learned transition matrix and the balance term). RDCR is left out (its "
