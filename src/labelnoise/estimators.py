@@ -564,8 +564,8 @@ class RobustMLPClassifier(ClassifierMixin, BaseEstimator):
       al. 2015), ``"elr"`` (Liu et al. 2020), ``"label-smoothing"``;
     * ``"coteaching"`` (Han et al. 2018; forget rate = ``noise_rate``), ``"elr"``,
       ``"elr-plus"`` (Liu et al. 2020), ``"dividemix"`` (Li et al. 2020; ``lambda_u``
-      from ``noise_rate``), ``"cpc"`` (the class prototype-based cleaner, Zhang et al.,
-      inside DivideMix's training and schedule).
+      from ``noise_rate``), ``"cpc"`` (the class prototype-based cleaner, Huang et al.
+      2022, inside DivideMix's training and schedule).
 
     Defaults per method are those of ``benchmarks/train_features.py`` (the papers'
     hyperparameters with epoch counts scaled to ``epochs``; ELR's lambda and beta:
