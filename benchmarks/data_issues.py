@@ -314,15 +314,23 @@ def out_eval(inj: dict, flags: np.ndarray, scores: np.ndarray) -> dict:
     return res
 
 
-def ours_partners(dups: di.Duplicates):
-    ids = dups.set_ids()
-    members = {s: set(m.tolist()) for s, m in enumerate(dups.sets)}
+def set_partners(n: int, sets: list) -> object:
+    """``partner_of(i)`` -> the other members of row i's set (empty when it has none), for
+    ``sets``: int arrays of rows, disjoint, over ``n`` rows."""
+    ids = np.full(n, -1, dtype=np.int64)
+    for s, m in enumerate(sets):
+        ids[m] = s
+    members = {s: set(m.tolist()) for s, m in enumerate(sets)}
 
     def partner_of(i):
         s = ids[i]
         return (members[s] - {i}) if s >= 0 else set()
 
     return partner_of
+
+
+def ours_partners(dups: di.Duplicates):
+    return set_partners(dups.is_duplicate.shape[0], dups.sets)
 
 
 def run_ours(inj: dict, feats: np.ndarray, images: np.ndarray | None = None,
@@ -415,25 +423,6 @@ def f1_table(name: str, rows: list, chosen: float, seconds: bool = False) -> lis
     return out
 
 
-def set_partners(n: int, i: np.ndarray, j: np.ndarray):
-    """``partner_of`` of the sets that the pairs ``(i, j)`` join (connected components)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
-    _, comp = connected_components(graph, directed=False)
-    in_pair = np.zeros(n, dtype=bool)
-    in_pair[i] = in_pair[j] = True
-    members: dict = {}
-    for r in np.flatnonzero(in_pair):
-        members.setdefault(comp[r], set()).add(int(r))
-
-    def partner_of(r):
-        return (members[comp[r]] - {r}) if in_pair[r] else set()
-
-    return partner_of
-
-
 def rule_comparison(inj: dict, feats: np.ndarray, judge: tuple | None = None) -> list[tuple]:
     """The pixel check at the library's defaults under two rules: the pixels decide every
     pair within the candidate radius (the library's rule since 2026-12-05), or the pairs
@@ -447,7 +436,8 @@ def rule_comparison(inj: dict, feats: np.ndarray, judge: tuple | None = None) ->
     j = np.r_[plain.pairs["j"].to_numpy(), beyond["j"].to_numpy()]
     out = []
     for rule, partner_of in (("features keep the pairs inside their radius, pixels decide "
-                              "beyond it (before 2026-12-05)", set_partners(len(feats), i, j)),
+                              "beyond it (before 2026-12-05)",
+                              set_partners(len(feats), di._components(len(feats), i, j))),
                              ("pixels decide every pair within the candidate radius (default)",
                               ours_partners(pixels))):
         e = dup_eval(inj, partner_of, *(judge or ()))
@@ -711,7 +701,8 @@ def main(argv=None) -> None:
                                            np.flatnonzero(leak.is_duplicate_other))))
     leak_refused = int(len(np.setdiff1d(np.flatnonzero(leak.is_duplicate_other),
                                         np.flatnonzero(leak_img.is_duplicate_other))))
-    leak_img_same = float(np.mean(train.labels[leak_img.pairs["i"]] == test.labels[leak_img.pairs["j"]]))
+    leak_same, leak_img_same = (
+        float(np.mean(train.labels[d.pairs["i"]] == test.labels[d.pairs["j"]])) for d in (leak, leak_img))
     leak_exact = di.find_exact_duplicates(train.inputs, test.inputs)
     d_te, i_te = di.nearest_neighbors(f_ev[:n_tr], 1, features_query=f_dev[:n_te])
     median_nn = leak.threshold / di.NEAR_DUPLICATE_FRACTION
@@ -947,8 +938,7 @@ def main(argv=None) -> None:
              f"the features' radius; {leak_refused} of the features' {int(leak.is_duplicate_other.sum())} "
              f"refused by their pixels), {len(leak_img.pairs)} pairs, {sec_leak_img:.1f} s; "
              f"{fmt(leak_img_same, 2)} of these pairs share a label, against "
-             f"{fmt(float(np.mean(train.labels[leak.pairs['i']] == test.labels[leak.pairs['j']])), 2)} "
-             "of the features' pairs.")
+             f"{fmt(leak_same, 2)} of the features' pairs.")
     L.append("\nWhat the pixel check adds, within the 50,000 train images (no injection): the "
              "neighbour pairs beyond the feature radius, within the candidate radius, by band of "
              f"aligned pixel distance (up to {PIXEL_GRID[-1]}, beyond the default "

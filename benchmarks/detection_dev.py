@@ -197,7 +197,6 @@ def margin_section(rows: list[dict]) -> list[str]:
 def verified_section(rows: list[dict]) -> list[str]:
     """The lines of the table 'AUPRC when only confident learning's flags are verified'."""
     rows = [r for r in rows if "verified" in r]
-    methods = OURS_SCORES + CLEANLAB_SCORES
     lines = ["### AUPRC when only confident learning's flags are verified", "",
              "The test sets of Northcutt et al. 2021 (\"Pervasive Label Errors in Test Sets\") "
              "know an error only where confident learning flagged the example and the crowd "
@@ -208,13 +207,13 @@ def verified_section(rows: list[dict]) -> list[str]:
              "table; cases with no flagged error left out.", "",
              "| method | select: wins | mean gap | worst gap | confirm: wins | mean gap | worst gap |",
              "|---|---|---|---|---|---|---|"]
-    for m in methods:
-        cells = []
-        for half in ("select", "confirm"):
-            g = np.array([r["verified"][m] - max(r["verified"][c] for c in CLEANLAB_SCORES)
-                          for r in rows if r["half"] == half])
-            cells += [f"{int(np.sum(g >= -1e-12))}/{g.size}", f"{g.mean():+.4f}", f"{g.min():+.4f}"]
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    halves = [summarise([r for r in rows if r["half"] == h], "verified", OURS_SCORES,
+                        CLEANLAB_SCORES) for h in ("select", "confirm")]
+    sizes = [sum(r["half"] == h for r in rows) for h in ("select", "confirm")]
+    for per_method in zip(*halves):
+        cells = [f"{wins}/{size} | {mean:+.4f} | {worst:+.4f}"
+                 for (_, wins, mean, worst), size in zip(per_method, sizes)]
+        lines.append(f"| {per_method[0][0]} | " + " | ".join(cells) + " |")
     fams = sorted({r["family"] for r in rows}, key=lambda f: (f != "label-error-benchmarks", f))
     show = (lrank.DEFAULT_METHOD, "prior_adjusted_margin", "self_confidence", "normalized_margin")
     lines += ["", "By family, mean gap to cleanlab's best score, all known errors against only "

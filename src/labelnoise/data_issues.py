@@ -1214,9 +1214,10 @@ def find_near_duplicates(features, threshold: float | None = None, *, features_o
     pair closer than ``candidate_fraction`` x that median distance is compared pixel by
     pixel (:func:`aligned_pixel_distance`, which undoes small shifts and mirror images), and
     the pairs below ``pixel_threshold`` are the duplicates (``threshold`` then only bounds
-    the candidate radius from below). Features alone miss copies that move every pixel (a 2-pixel shift of a
-    CIFAR-10 image is often farther than a natural look-alike) and join look-alikes that
-    are not copies (small dark aeroplanes on a plain sky); the pixels tell both apart.
+    the candidate radius from below). Features alone miss copies that move every pixel (a
+    2-pixel shift of a CIFAR-10 image is often farther than a natural look-alike) and join
+    look-alikes that are not copies (small dark aeroplanes on a plain sky); the pixels tell
+    both apart.
     Chosen in ``benchmarks/data_issues.py`` on copies injected into the CIFAR-10 test images
     (dev): the candidate fraction 1.25 is the smallest of 0.25, 0.5, ..., 2 that holds every
     copy found among the k neighbours, the pixel threshold 0.25 the largest of 0.05, 0.1,
