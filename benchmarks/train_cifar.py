@@ -216,7 +216,7 @@ MEMORISE = dict(
              "training images (400 per class, seed 0), the fixed class-balanced 2,000-image "
              "test subset (seed 0), crop + flip, 150 epochs; CE: batch 128, SGD (Nesterov 0.9) "
              "lr 0.1, weight decay 5e-4, step schedule x0.1 at epochs 75 and 112 (no anneal to "
-             "zero); GCE, LDR-KL, forward correction, mixup and elr-ce (ELR) in CE's loop "
+             "zero); GCE, LDR-KL, NCE+RCE, forward correction, mixup and elr-ce (ELR) in CE's loop "
              "and schedule (only the loss or the mixing differs); every other method its "
              "paper's optimiser and schedule (listed under the table), except that DivideMix and "
              "CPC warm up with CE for forward correction's 30 epochs; noise drawn once over "
@@ -235,6 +235,10 @@ MEMORISE = dict(
                     weight_decay=5e-4, schedule="step"),
         "ldr-kl": dict(method="standard", loss="ldr-kl", epochs=_E, batch_size=128, lr=0.1,
                        weight_decay=5e-4, schedule="step"),
+        # NCE+RCE, the Active Passive Loss (Ma et al. 2020, eq. 7): alpha = beta = 1, the
+        # paper's CIFAR-10 values (the registry's defaults), in CE's loop as GCE
+        "nce+rce": dict(method="standard", loss="nce+rce", epochs=_E, batch_size=128, lr=0.1,
+                        weight_decay=5e-4, schedule="step"),
         # forward correction (Patrini et al. 2017) in CE's loop and schedule (only the loss
         # differs, as for GCE): 30 epochs of CE (a fifth of the run, inside the first
         # lr-0.1 phase, before CE memorises), then the noise matrix from confident learning
@@ -579,7 +583,7 @@ def adoptable_pilots(pilot: list[dict], done: set) -> list[dict]:
 #: a method's wall time per run relative to CE's (the cpu-small and memorise tables; the
 #: losses swapped into CE's loop about 1.1-1.4): orders the queue of a parallel run
 MEMORISE_COST = {"standard": 1.0, "elr": 1.0, "elr-ce": 1.0, "mixup": 1.0, "gce": 1.1,
-                 "forward": 1.1, "ldr-kl": 1.2,
+                 "forward": 1.1, "ldr-kl": 1.2, "nce+rce": 1.1,
                  "ill": 1.4, "coteaching": 2.0, "rdcr": 2.3, "elr-plus": 2.6, "dividemix": 8.0,
                  "cpc": 8.5}
 #: the hyperparameters counted in epochs (or steps), scaled with ``epochs`` by a smoke run

@@ -69,6 +69,7 @@ METHOD_ROWS = {
     "ce": ("standard", dict(loss="ce")),
     "gce": ("standard", dict(loss="gce")),
     "ldr-kl": ("standard", dict(loss="ldr-kl")),
+    "nce+rce": ("standard", dict(loss="nce+rce")),
     "mixup": ("mixup", {}),
     "coteaching": ("coteaching", {}),
     "elr": ("elr", {}),
@@ -336,7 +337,8 @@ def render(rows: list[dict], cost: list[dict] | None = None,
         f"{PROTOCOL['cifar-patch']['epochs']} epochs, batch "
         f"{PROTOCOL['cifar-patch']['batch_size']}. Noise drawn once (seed 0); seeds vary the "
         "initialisation and the data order. CE, GCE, LDR-KL (its authors' defaults: lambda 10, "
-        "margin 0.1) and mixup (alpha below): SGD lr 0.05, weight decay 5e-4, step "
+        "margin 0.1), NCE+RCE (Ma et al. 2020's APL, alpha = beta = 1, its CIFAR-10 values) "
+        "and mixup (alpha below): SGD lr 0.05, weight decay 5e-4, step "
         "schedule (x0.1 at 50% and 75% of the epochs); the other methods: their papers' "
         "hyperparameters, epoch counts scaled to the protocol (Co-teaching: Adam 1e-3, forget "
         "rate = noise rate, T_k = 5% of the epochs, decay from 40%; ELR: "

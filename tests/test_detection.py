@@ -641,3 +641,37 @@ def test_detection_dev_verified_protocol():
                                               row("confirm", "digits", 0.6, 0.7)]))
     assert "| adaptive | 1/1 | +0.0000 | +0.0000 | 0/1 | -0.2000 | -0.2000 |" in lines
     assert "| digits | 2 | +0.0000 | -0.1000 |" in lines
+
+
+def test_detection_dev_goals_lines_known_answer():
+    """The goals paragraph of the development benchmark on two hand-made cases: the default
+    wins one case of two, its mean is 0.01 below our best method by the mean (not met) and
+    0.015 below the per-case oracle of ours."""
+    from _bench import load_benchmark
+
+    from labelnoise import filter as lfilter
+    from labelnoise import rank as lrank
+
+    bench = load_benchmark("detection_dev")
+    other = next(m for m in bench.OURS_SCORES if m != lrank.DEFAULT_METHOD)
+    fother = next(m for m in bench.OURS_FILTERS if m != lfilter.DEFAULT_FILTER)
+
+    def row(default, mine, theirs):
+        score = {m: 0.0 for m in bench.OURS_SCORES + bench.CLEANLAB_SCORES}
+        score.update({lrank.DEFAULT_METHOD: default, other: mine,
+                      bench.CLEANLAB_SCORES[0]: theirs})
+        filt = {m: 0.0 for m in bench.OURS_FILTERS + bench.CLEANLAB_FILTERS}
+        filt.update({lfilter.DEFAULT_FILTER: default, fother: default + 0.001,
+                     bench.CLEANLAB_FILTERS[0]: theirs})
+        return {"score": score, "filter": filt}
+
+    # default 0.50 / 0.70, our other method 0.53 / 0.69, cleanlab's best 0.45 / 0.76
+    lines = "\n".join(bench.goals_lines([row(0.50, 0.53, 0.45), row(0.70, 0.69, 0.76)]))
+    assert (f"AUPRC of the default `{lrank.DEFAULT_METHOD}`: >= the best of cleanlab's on 1 of 2 "
+            "cases (goal: all; mean gap -0.0050)") in lines
+    assert (f"its mean 0.6000 against 0.6100 for our best by the mean (`{other}`): -0.0100 "
+            "(goal: within 0.005, not met); against the best of ours on each case (an "
+            "oracle): -0.0150.") in lines
+    assert (f"F1 of the default `{lfilter.DEFAULT_FILTER}`: >= the best of cleanlab's on 1 of "
+            "2 cases") in lines
+    assert f"(`{fother}`): -0.0010 (goal: within 0.005, met)" in lines
