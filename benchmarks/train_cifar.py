@@ -829,6 +829,19 @@ def plot_memorise_methods(rows: list[dict], path: Path, title: str) -> None:
     _save_figure(fig, list(axes.ravel()), title, path)
 
 
+def _sec_per_epoch_cell(rows: list[dict]) -> str:
+    """The s/epoch cell of a table row: the mean over its seeds, one mean per kind of
+    device when its seeds ran on different ones (a GPU seed and a CPU seed averaged would
+    be neither), e.g. ``1.18 (cuda) / 11.86 (cpu)``."""
+    kinds: dict[str, list[float]] = {}
+    for r in rows:
+        kinds.setdefault(str(r.get("device", "cpu")).split()[0], []).append(r["sec_per_epoch"])
+    if len(kinds) == 1:
+        return f"{np.mean(next(iter(kinds.values()))):.2f}"
+    return " / ".join(f"{np.mean(v):.2f} ({k})" for k, v in sorted(kinds.items(),
+                                                                   key=lambda kv: kv[0] != "cuda"))
+
+
 def _fastest(rows: list[dict]) -> float:
     """Mean over ``rows`` of each run's fastest epoch (seconds)."""
     return float(np.mean([min(h["seconds"] for h in r["history"]) for r in rows]))
@@ -1004,7 +1017,7 @@ def render_memorise(rows: list[dict], pilot: list[dict], superseded=(),
                 mem = [r["last_memorised"] for r in g if r["last_memorised"] is not None]
                 tr = [r["last_train_acc_given"] for r in g if r["last_train_acc_given"] is not None]
                 ce_g = groups.get((setting, "standard"))
-                spe = np.mean([r["sec_per_epoch"] for r in g])
+                spe = _sec_per_epoch_cell(g)
                 # the cost run where there is one; else runs made one at a time; runs
                 # sharing a GPU (workers > 1) time-slice it: no cost ratio
                 if method in cost_of and "standard" in cost_of:
@@ -1017,7 +1030,7 @@ def render_memorise(rows: list[dict], pilot: list[dict], superseded=(),
                     f"| {setting} | {100 * g[0]['noise_rate']:.1f}% | {method} | {len(g)} | "
                     f"{_ms([r['last_acc'] for r in g])} | {_ms([r['best_acc'] for r in g])} | "
                     f"{_ms(tr) if tr else '-'} | {_ms(mem) if mem else '-'} | "
-                    f"{spe:.2f} | {rel} |")
+                    f"{spe} | {rel} |")
             ce = groups.get((setting, "standard"))
             if ce:
                 ok, why = memorise_valid(ce[0])

@@ -437,3 +437,14 @@ def test_features_track_selection_is_remade_and_rendered(monkeypatch):
     stored = bench.load_rows(bench.store_dir("train_features") / "selection.jsonl")
     for kind in bench.SELECTION_GRIDS:
         assert "NOT the library's choice" not in bench.selection_text(kind, stored)
+
+
+def test_memorise_seconds_per_epoch_kept_apart_by_device():
+    """A table row whose seeds ran on a GPU and on the CPU shows one mean per device (GPU
+    first), not their average; one device gives one mean."""
+    tc = _bench("train_cifar")
+    gpu = {"device": "cuda (NVIDIA H200)", "sec_per_epoch": 1.2}
+    cpu = {"device": "cpu (2 threads)", "sec_per_epoch": 11.0}
+    assert tc._sec_per_epoch_cell([cpu, gpu, dict(cpu, sec_per_epoch=13.0)]) == \
+        "1.20 (cuda) / 12.00 (cpu)"
+    assert tc._sec_per_epoch_cell([cpu, dict(cpu, sec_per_epoch=12.0)]) == "11.50"
