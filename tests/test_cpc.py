@@ -197,16 +197,18 @@ def test_cli_trains_cpc_on_an_npz_of_embeddings(tmp_path):
     out = tmp_path / "run"
     res = CliRunner().invoke(main, [
         "train", str(tmp_path / "emb.npz"), "--test", str(tmp_path / "test.npz"),
-        "--method", "cpc", "--warmup-epochs", "1", "--lambda-u", "5", "--epochs", "3",
+        "--method", "cpc", "--warmup-epochs", "1", "--lambda-u", "5", "--forget-rate", "0.25",
+        "--epochs", "3",
         "--batch-size", "32", "--lr", "0.05", "--device", "cpu", "--no-progress",
         "--out", str(out)])
     assert res.exit_code == 0, res.output
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["method"] == "cpc"
-    assert cfg["method_kwargs"] == {"lambda_u": 5.0, "warmup_epochs": 1}
+    assert cfg["method_kwargs"] == {"lambda_u": 5.0, "warmup_epochs": 1, "forget_rate": 0.25}
     history = json.loads((out / "history.json").read_text())
     assert [r["epoch"] for r in history] == [1, 2, 3]
-    assert "labeled_fraction" in history[-1] and "proto_loss" in history[-1]
+    assert "proto_loss" in history[-1]
+    assert [r["labeled_fraction"] for r in history[1:]] == [0.75, 0.75]  # by rank
     final = json.loads((out / "final.json").read_text())
     assert final["test_acc"] > 0.8  # chance: 1/3
     assert np.load(out / "pred_probs.npy").shape == (90, 3)

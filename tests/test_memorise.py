@@ -121,6 +121,11 @@ def test_memorise_profile_settings_subset_and_section(tmp_path):
         assert set(kw) <= set(params), name
         assert kw.get("loss", "ce") in LOSSES, name
         assert kw.get("schedule") not in ("onecycle",), method  # no anneal to zero early
+    # "noise_rate" stands for the setting's realised noise rate (DivideMix's rank division)
+    _, fit_kw = bench._fit_call("dividemix-rank", "sym80", bench.MEMORISE["methods"][
+        "dividemix-rank"], 0.718, labels)
+    assert fit_kw["forget_rate"] == 0.718 and fit_kw["lambda_u"] == 25.0
+    assert bench.MEMORISE["methods"]["dividemix-rank"]["forget_rate"] == "noise_rate"
     for _model, _n, setting, kw in bench.MEMORISE_PILOT.values():
         assert setting in bench.MEMORISE_SETTINGS and kw["schedule"] == "step"
     # the section replaces an older one and leaves the other profiles' sections alone

@@ -101,7 +101,7 @@ def test_paper_settings_by_noise():
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--method", "dividemix", "--forget-rate", "0.2"], "--forget-rate applies to --method coteaching only"),
+    (["--method", "elr", "--forget-rate", "0.2"], "--forget-rate applies to --method coteaching or dividemix or cpc only"),
     (["--method", "standard", "--lambda-u", "1"], "--lambda-u applies to --method dividemix or cpc only"),
     (["--method", "rdcr", "--warmup-epochs", "1"], "--warmup-epochs applies to --method dividemix or cpc or coreg or forward only"),
     (["--method", "elr", "--strong-augment", "crop-flip"], "--strong-augment applies to --method ill or ill-partial only"),

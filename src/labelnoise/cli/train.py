@@ -385,7 +385,9 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
 @click.option("--batch-size", type=click.IntRange(min=2), default=None)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None)
 @click.option("--forget-rate", type=click.FloatRange(0, 1, max_open=True), default=None,
-              help="Co-teaching's tau (default: the realised noise rate on cifar10, else 0.2).")
+              help="Co-teaching's tau (default: the realised noise rate on cifar10, else "
+                   "0.2); DivideMix and CPC: divide by rank, this fraction of the examples "
+                   "unlabeled (default: the paper's division, clean probability > 0.5).")
 @click.option("--lambda-u", type=click.FloatRange(min=0), default=None,
               help="DivideMix's (and CPC's) unlabeled-loss weight (default: by noise level on "
                    "cifar10, as the paper; else 25).")

@@ -28,6 +28,7 @@ entropy) during the warm-up: ``conf_penalty=True``.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,6 +70,35 @@ def clean_probability(losses, *, seed: int = 0, reg_covar: float = 5e-4,
                           random_state=seed)
     gmm.fit(scaled)
     return gmm.predict_proba(scaled)[:, int(np.argmin(gmm.means_[:, 0]))]
+
+
+def labeled_mask(clean_prob, *, p_threshold: float = 0.5,
+                 forget_rate: float | None = None) -> np.ndarray:
+    """The labeled set of a division from the clean probabilities ``w`` (float (N,)).
+
+    * ``forget_rate`` None (the paper, Algorithm 1 line 7): ``w > p_threshold``;
+    * ``forget_rate`` in [0, 1): by rank, the ``round((1 - forget_rate) N)`` examples with
+      the highest ``w`` (ties to the lower index), as Co-teaching keeps the small-loss
+      fraction ``1 - tau`` (Han et al. 2018, Algorithm 1; ``tau`` = the noise rate). Our
+      option, not DivideMix's: the 0.5 cut of a mixture fitted to a loss distribution
+      with one hump (a weak warm-up network) puts most noisy labels in the labeled set
+      although the loss still ranks them (``benchmarks/results/training_features.md``).
+
+    At least the 2 most likely clean examples are labeled either way.
+
+    Returns:
+        bool ndarray (N,).
+    """
+    w = np.asarray(clean_prob, dtype=np.float64)
+    if forget_rate is None:
+        mask = w > p_threshold
+        if mask.sum() < 2:  # degenerate division: keep the two most likely clean
+            mask = np.zeros(w.size, dtype=bool)
+            mask[np.argsort(-w)[:2]] = True
+        return mask
+    mask = np.zeros(w.size, dtype=bool)
+    mask[np.argsort(-w, kind="stable")[:max(2, int(round((1 - forget_rate) * w.size)))]] = True
+    return mask
 
 
 def sharpen(p: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -116,8 +146,15 @@ class DivideMix(engine.Method):
     seed: int
     model_kwargs: dict | None
     true_labels: object = engine.not_in_config()
+    forget_rate: float | None = None
 
     def __post_init__(self):
+        if self.forget_rate is not None:
+            rate = self.forget_rate
+            if (isinstance(rate, (bool, np.bool_)) or not isinstance(rate, numbers.Real)
+                    or not 0 <= rate < 1):
+                raise ValueError(f"forget_rate must be None or in [0, 1), got {rate!r}")
+            self.forget_rate = float(rate)
         if self.epochs < 1 or self.batch_size < 2 or self.warmup_epochs < 0:
             raise ValueError(f"need epochs >= 1, batch_size >= 2, warmup_epochs >= 0; got "
                              f"{self.epochs}, {self.batch_size}, {self.warmup_epochs}")
@@ -154,21 +191,25 @@ class DivideMix(engine.Method):
         record = {}
         probs = self.co_divide(epoch)
         losses = []
+        masks = [labeled_mask(w, p_threshold=self.p_threshold, forget_rate=self.forget_rate)
+                 for w in probs]
         for i in range(2):  # net i learns from the division of its peer
-            w = probs[1 - i]
-            mask = w > self.p_threshold
-            if mask.sum() < 2:  # degenerate division: keep the two most likely clean
-                mask = np.zeros(self.data.n, dtype=bool)
-                mask[np.argsort(-w)[:2]] = True
+            w, mask = probs[1 - i], masks[1 - i]
             losses.append(self.train_one(i, epoch, np.flatnonzero(mask), w[mask],
                                          np.flatnonzero(~mask)))
-        pred1 = probs[0] > self.p_threshold
+        pred1 = masks[0]
         record["labeled_fraction"] = float(pred1.mean())
         if self.clean is not None:
             clean = self.clean
             record["split_precision"] = float(clean[pred1].mean()) if pred1.any() else 0.0
             record["split_recall"] = float(pred1[clean].mean()) if clean.any() else 0.0
         return dict(train_loss=float(np.mean(losses)), lr=self.lr_at(epoch + 1 - 1e-9), **record)
+
+    def config(self, data) -> dict:
+        cfg = super().config(data)
+        if self.forget_rate is None:  # the paper's division: configs (and checkpoints) as
+            cfg.pop("forget_rate")    # before the option existed
+        return cfg
 
     def co_divide(self, epoch) -> list[np.ndarray]:
         """Each network's clean probability of every example, float64 (N,) per network:
@@ -322,7 +363,7 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 300,
         conf_penalty: bool = False, loss_history: int = 1, augment: bool = True,
         seed: int = 0, device=None, test_images=None, test_labels=None, checkpoint_dir=None,
         resume: bool = False, progress: bool = True, num_classes: int | None = None,
-        true_labels=None, model_kwargs: dict | None = None,
+        true_labels=None, model_kwargs: dict | None = None, forget_rate: float | None = None,
         on_epoch=None) -> engine.FitResult:
     """Train two networks with DivideMix.
 
@@ -342,6 +383,10 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 300,
         lambda_u: weight of the unlabeled loss (paper: 0 for 20% symmetric noise, 25 for
             50% and 80%, 50 for 90%; 0 for asymmetric noise).
         p_threshold: clean-probability threshold of the division (paper: 0.5).
+        forget_rate: None (the paper's division by ``p_threshold``) or a fraction in [0, 1):
+            divide by rank instead, this fraction of the examples (the least likely clean)
+            unlabeled, as Co-teaching's forget rate (the noise rate; our option, see
+            :func:`labeled_mask`).
         temperature: sharpening temperature T (paper: 0.5).
         rampup_length: epochs over which lambda_u ramps up after the warm-up (paper: 16).
         conf_penalty: add the negative-entropy penalty in the warm-up (paper: asymmetric
@@ -369,7 +414,8 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 300,
                        p_threshold=p_threshold, temperature=temperature,
                        rampup_length=rampup_length, conf_penalty=conf_penalty,
                        loss_history=loss_history, augment=augment, seed=seed,
-                       model_kwargs=model_kwargs, true_labels=true_labels)
+                       model_kwargs=model_kwargs, true_labels=true_labels,
+                       forget_rate=forget_rate)
     return engine.run_on_labels(method, images, labels, num_classes=num_classes,
                                 test_images=test_images, test_labels=test_labels, device=device,
                                 checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
