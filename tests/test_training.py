@@ -136,6 +136,18 @@ def _assert_same_weights(a, b):
     for k in a:
         assert torch.equal(a[k], b[k]), k
 
+def _assert_resume_is_exact(fit, x, labels, tmp_path, monkeypatch, full, after, **kw):
+    """``fit`` interrupted after ``after`` checkpoint saves, then resumed, ends with the
+    weights of ``full`` (the uninterrupted run of the same call)."""
+    with monkeypatch.context() as m:
+        interrupt_after(m, after)
+        with pytest.raises(KeyboardInterrupt):
+            fit(x, labels, checkpoint_dir=tmp_path, **kw)
+    resumed = fit(x, labels, checkpoint_dir=tmp_path, resume=True, **kw)
+    for a, b in zip(full.models, resumed.models):
+        _assert_same_weights(_weights(a), _weights(b))
+
+
 
 def test_resume_gives_same_weights_as_uninterrupted(tmp_path, monkeypatch):
     x, y = blobs(96, 2)
@@ -215,13 +227,7 @@ def test_dividemix_on_images_and_resume(tmp_path, monkeypatch):
     kw = dict(model="resnet8", epochs=3, warmup_epochs=1, batch_size=16, lr=0.05,
               progress=False, seed=1)
     full = dividemix.fit(x, noisy, **kw)
-    with monkeypatch.context() as m:
-        interrupt_after(m, 2)
-        with pytest.raises(KeyboardInterrupt):
-            dividemix.fit(x, noisy, checkpoint_dir=tmp_path, **kw)
-    resumed = dividemix.fit(x, noisy, checkpoint_dir=tmp_path, resume=True, **kw)
-    for a, b in zip(full.models, resumed.models):
-        _assert_same_weights(_weights(a), _weights(b))
+    _assert_resume_is_exact(dividemix.fit, x, noisy, tmp_path, monkeypatch, full, 2, **kw)
     assert all(np.isfinite(h["train_loss"]) for h in full.history)
 
 
@@ -264,13 +270,7 @@ def test_dividemix_forget_rate_divides_by_rank_and_resumes(tmp_path, monkeypatch
     full = dividemix.fit(x, noisy, **kw)
     assert [h["labeled_fraction"] for h in full.history[2:]] == [pytest.approx(0.5)] * 3
     assert full.history[-1]["split_precision"] > 0.8  # of a set with half the labels wrong
-    with monkeypatch.context() as m:
-        interrupt_after(m, 3)
-        with pytest.raises(KeyboardInterrupt):
-            dividemix.fit(x, noisy, checkpoint_dir=tmp_path, **kw)
-    resumed = dividemix.fit(x, noisy, checkpoint_dir=tmp_path, resume=True, **kw)
-    for a, b in zip(full.models, resumed.models):
-        _assert_same_weights(_weights(a), _weights(b))
+    _assert_resume_is_exact(dividemix.fit, x, noisy, tmp_path, monkeypatch, full, 3, **kw)
     # the paper's division keeps the configs (and checkpoints) of runs made before the option
     data = engine.prepare_data(x, noisy)
     base = dict(model="mlp", epochs=2, warmup_epochs=1, batch_size=64, warmup_batch_size=None,
