@@ -7,7 +7,8 @@ Two networks. After a warm-up on all labels with cross entropy, every epoch:
    (no augmentation), the losses are scaled to [0, 1], and a two-component Gaussian mixture
    is fitted to them; ``w_i`` = posterior of the low-mean component is the probability that
    label i is clean (:func:`clean_probability`). Examples with ``w_i > p_threshold`` form
-   the labeled set, the rest the unlabeled set;
+   the labeled set, the rest the unlabeled set (our option ``forget_rate``: the
+   ``1 - forget_rate`` fraction with the highest ``w_i`` instead, :func:`labeled_mask`);
 2. each network is trained on the division made by its PEER (to avoid confirmation bias),
    with MixMatch (Berthelot et al. 2019): two augmentations of every image; label
    co-refinement for labeled examples, ``sharpen(w y + (1 - w) mean p_net)``; label
