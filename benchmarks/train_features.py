@@ -231,6 +231,19 @@ def cifar_patch_data(setting: str, bench_root: Path, n_train: int, n_test: int =
 COST_EPOCHS = {"digits": 12, "cifar-patch": 8}
 
 
+def noise_settings(row: str, rate: float, asymmetric: bool, true: np.ndarray) -> dict:
+    """The fit kwargs of ``row`` that depend on the noise: its method's paper settings from
+    the registry, the forget rate of the rows in FORGET_AT_NOISE_RATE, and the clean labels
+    of the memorisation diagnostic where the method takes them."""
+    entry = training.METHODS[METHOD_ROWS[row][0]]
+    extra = entry.settings_for(rate, asymmetric)
+    if row in FORGET_AT_NOISE_RATE:
+        extra["forget_rate"] = rate
+    if entry.accepts("true_labels"):
+        extra["true_labels"] = true
+    return extra
+
+
 def cost_one(dataset: str, row: str, args) -> dict:
     """Seconds per epoch of ``row`` at sym50, seed 0, on its own (run on a quiet machine,
     methods one after another): the cost column of the table."""
@@ -241,11 +254,7 @@ def cost_one(dataset: str, row: str, args) -> dict:
                                                             args.cifar_n_train)
     method, _ = METHOD_ROWS[row]
     entry = training.METHODS[method]
-    extra = entry.settings_for(rate, False)
-    if row in FORGET_AT_NOISE_RATE:
-        extra["forget_rate"] = rate
-    if entry.accepts("true_labels"):
-        extra["true_labels"] = true
+    extra = noise_settings(row, rate, False, true)
     seen = epoch_seconds(entry.load(), x, given, stop_after=COST_EPOCHS[dataset],
                          **{**extra, **method_kwargs(row, dataset, len(given))}, seed=0,
                          test_images=x_te, test_labels=y_te, num_classes=10, progress=False)
@@ -264,11 +273,7 @@ def run_one(dataset: str, setting: str, row: str, seed: int, args,
     method, _ = METHOD_ROWS[row]
     entry = training.METHODS[method]
     kw = {**method_kwargs(row, dataset, len(given)), **(override or {})}
-    extra = entry.settings_for(rate, setting == "asym40")
-    if row in FORGET_AT_NOISE_RATE:
-        extra["forget_rate"] = rate
-    if entry.accepts("true_labels"):
-        extra["true_labels"] = true
+    extra = noise_settings(row, rate, setting == "asym40", true)
     start = time.perf_counter()
     res = entry.load()(x, given, **{**extra, **kw}, seed=seed, test_images=x_te,
                        test_labels=y_te, num_classes=10, progress=False)
