@@ -280,10 +280,10 @@ MEMORISE = dict(
         "dividemix": dict(epochs=_E, warmup_epochs=30, batch_size=64, lr=0.02,
                           lr_decay_epoch=0.5 * _E),
         # DivideMix with its labeled set by rank at the noise rate (our option forget_rate,
-        # as Co-teaching's forget rate = the noise rate): at sym80 the 0.5 cut of the loss
-        # mixture labeled 86% of the examples at the clean fraction's precision while the
-        # loss still ranked clean labels (AUROC 0.755); on the features track the rank
-        # division gained 12-19 points at sym80 / asym40 on digits
+        # as Co-teaching's forget rate = the noise rate): an unfinished DivideMix sym80 run
+        # with this warm-up (stopped at epoch 51, not in the table; the stop-42 note) labeled
+        # most examples at about the clean fraction's precision; on the features track (training_features.md) the rank
+        # division gains at sym80 / asym40 on digits
         "dividemix-rank": dict(method="dividemix", epochs=_E, warmup_epochs=30, batch_size=64,
                                lr=0.02, lr_decay_epoch=0.5 * _E, forget_rate="noise_rate"),
         # CPC (class prototype-based cleaner): a cleaner inside DivideMix's training, so

@@ -243,6 +243,10 @@ def test_labeled_mask_by_threshold_and_by_rank():
     assert dividemix.labeled_mask(w, forget_rate=0.7).tolist() == [True, False, True, False,
                                                                    False]
     assert dividemix.labeled_mask(w, forget_rate=0.0).all()
+    with pytest.raises(ValueError, match="forget_rate"):
+        dividemix.labeled_mask(w, forget_rate=1.0)
+    with pytest.raises(ValueError, match="clean_prob"):
+        dividemix.labeled_mask(w[None])
 
 
 def test_rank_division_uses_a_one_hump_loss_that_the_mixture_cut_wastes():
@@ -252,7 +256,7 @@ def test_rank_division_uses_a_one_hump_loss_that_the_mixture_cut_wastes():
     the noise rate keeps a labeled set several times cleaner."""
     rng = np.random.default_rng(5)
     clean = np.arange(4000) < 1120  # 28% clean, as sym80
-    # skewed, overlapping losses (AUROC 0.77 for clean; the image run's was 0.755)
+    # skewed, overlapping losses (AUROC 0.77 for clean)
     loss = np.where(clean, rng.gamma(8, 0.03, 4000), rng.gamma(8, 0.045, 4000))
     w = dividemix.clean_probability(loss, seed=0)
     cut = dividemix.labeled_mask(w)

@@ -73,6 +73,16 @@ def clean_probability(losses, *, seed: int = 0, reg_covar: float = 5e-4,
     return gmm.predict_proba(scaled)[:, int(np.argmin(gmm.means_[:, 0]))]
 
 
+def _check_forget_rate(rate) -> float | None:
+    """``rate`` as a float in [0, 1), or None; a one-line ValueError otherwise."""
+    if rate is None:
+        return None
+    if (isinstance(rate, (bool, np.bool_)) or not isinstance(rate, numbers.Real)
+            or not 0 <= rate < 1):
+        raise ValueError(f"forget_rate must be None or in [0, 1), got {rate!r}")
+    return float(rate)
+
+
 def labeled_mask(clean_prob, *, p_threshold: float = 0.5,
                  forget_rate: float | None = None) -> np.ndarray:
     """The labeled set of a division from the clean probabilities ``w`` (float (N,)).
@@ -89,8 +99,15 @@ def labeled_mask(clean_prob, *, p_threshold: float = 0.5,
 
     Returns:
         bool ndarray (N,).
+
+    Raises:
+        ValueError: ``clean_prob`` not 1-D; ``forget_rate`` neither None nor a number in
+            [0, 1).
     """
     w = np.asarray(clean_prob, dtype=np.float64)
+    if w.ndim != 1:
+        raise ValueError(f"clean_prob must be 1-D, got shape {w.shape}")
+    forget_rate = _check_forget_rate(forget_rate)
     if forget_rate is None:
         mask = w > p_threshold
         if mask.sum() < 2:  # degenerate division: keep the two most likely clean
@@ -150,12 +167,7 @@ class DivideMix(engine.Method):
     forget_rate: float | None = None
 
     def __post_init__(self):
-        if self.forget_rate is not None:
-            rate = self.forget_rate
-            if (isinstance(rate, (bool, np.bool_)) or not isinstance(rate, numbers.Real)
-                    or not 0 <= rate < 1):
-                raise ValueError(f"forget_rate must be None or in [0, 1), got {rate!r}")
-            self.forget_rate = float(rate)
+        self.forget_rate = _check_forget_rate(self.forget_rate)
         if self.epochs < 1 or self.batch_size < 2 or self.warmup_epochs < 0:
             raise ValueError(f"need epochs >= 1, batch_size >= 2, warmup_epochs >= 0; got "
                              f"{self.epochs}, {self.batch_size}, {self.warmup_epochs}")
