@@ -144,3 +144,22 @@ def test_numpy_scalars_accepted():
     np.testing.assert_array_equal(
         labelnoise.find_label_issues(labels, pp, filter_by="both", frac_noise=np.float64(0.5),
                                      min_examples_per_class=np.int64(0)), plain)
+
+
+@pytest.mark.parametrize("value", [0, 0.0, 0.25, np.float32(0.5), 0.999])
+def test_check_fraction_accepts_numbers_in_the_half_open_unit_interval(value):
+    out = _validation.check_fraction(value, "forget_rate")
+    assert isinstance(out, float) and out == pytest.approx(float(value))
+
+
+@pytest.mark.parametrize("value", [1, 1.0, -0.01, float("nan"), float("inf"), True,
+                                   np.bool_(False), "0.5", None, [0.1]])
+def test_check_fraction_refuses_with_the_argument_name(value):
+    with pytest.raises(ValueError, match=r"^val_fraction must be a number in \[0, 1\), got"):
+        _validation.check_fraction(value, "val_fraction")
+
+
+def test_check_fraction_none_only_where_allowed():
+    assert _validation.check_fraction(None, "noise_rate", allow_none=True) is None
+    with pytest.raises(ValueError, match=r"noise_rate must be None or a number in \[0, 1\)"):
+        _validation.check_fraction(1.5, "noise_rate", allow_none=True)

@@ -19,6 +19,7 @@ Nothing passed in is modified: renormalisation happens on per-chunk copies.
 
 from __future__ import annotations
 
+import numbers
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -135,6 +136,23 @@ def validate_seed(seed, name: str = "seed"):
     if seed < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {seed}")
     return int(seed)
+
+
+def check_fraction(value, name: str, *, allow_none: bool = False) -> float | None:
+    """Check a fraction in [0, 1) (a forget rate, a noise rate, a validation fraction).
+
+    Returns ``float(value)``, or None when ``value`` is None and ``allow_none``.
+
+    Raises:
+        ValueError: a bool, a non-number, NaN, or a value outside [0, 1), naming ``name``.
+    """
+    if value is None and allow_none:
+        return None
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+            or not 0 <= value < 1):
+        what = "None or a number in [0, 1)" if allow_none else "a number in [0, 1)"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return float(value)
 
 
 def check_all_classes_present(labels: np.ndarray, num_classes: int, name: str = "labels") -> None:

@@ -43,6 +43,8 @@ from sklearn.utils.validation import (
     indexable,
 )
 
+from labelnoise._validation import check_fraction
+
 __all__ = ["CleanClassifier", "RobustMLPClassifier", "REFIT_MODES"]
 
 #: how :class:`CleanClassifier` refits: on the examples kept, or on all examples weighted
@@ -679,11 +681,7 @@ class RobustMLPClassifier(ClassifierMixin, BaseEstimator):
                                   or not np.isfinite(v) or v < 0 or (name == "lr" and v == 0)):
                 raise ValueError(f"{name} must be a {'positive' if name == 'lr' else 'non-negative'}"
                                  f" finite number or None, got {v!r}")
-        if self.noise_rate is not None and (isinstance(self.noise_rate, bool)
-                                            or not isinstance(self.noise_rate, numbers.Real)
-                                            or not 0 <= self.noise_rate < 1):
-            raise ValueError(f"noise_rate must be a number in [0, 1) or None, got "
-                             f"{self.noise_rate!r}")
+        check_fraction(self.noise_rate, "noise_rate", allow_none=True)
         extra = dict(self.method_kwargs or {})
         reserved = {"model", "model_kwargs", "epochs", "batch_size", "seed", "device",
                     "progress", "num_classes", "test_images", "test_labels", "checkpoint_dir",

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
+from labelnoise._validation import check_fraction
 from labelnoise.training import engine
 
 
@@ -75,8 +76,7 @@ class CoTeaching(engine.Method):
     true_labels: object = engine.not_in_config()
 
     def __post_init__(self):
-        if not 0 <= self.forget_rate < 1:
-            raise ValueError(f"forget_rate must lie in [0, 1), got {self.forget_rate}")
+        self.forget_rate = check_fraction(self.forget_rate, "forget_rate")
         engine.validate_choice(self.optimizer, ("adam", "sgd"), "optimizer")
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError(f"epochs must be >= 1 and batch_size >= 2, got {self.epochs}, "

@@ -166,8 +166,9 @@ def stratified_split(labels, fraction: float, seed: int) -> tuple[np.ndarray, np
         ValueError: ``fraction`` outside [0, 1), or a positive fraction that leaves no
             validation example.
     """
-    if not (isinstance(fraction, (int, float, np.floating)) and 0 <= fraction < 1):
-        raise ValueError(f"val_fraction must be a number in [0, 1), got {fraction!r}")
+    from labelnoise._validation import check_fraction
+
+    fraction = check_fraction(fraction, "val_fraction")
     labels = np.asarray(labels)
     n = labels.shape[0]
     if fraction == 0:
@@ -512,7 +513,7 @@ def fit_dataset(
             but the ``labelnoise[text]`` packages are not installed (nothing is written).
     """
     from labelnoise import _io, training
-    from labelnoise._validation import validate_seed
+    from labelnoise._validation import check_fraction, validate_seed
     from labelnoise.models import MODELS
 
     t0 = time.perf_counter()
@@ -523,9 +524,7 @@ def fit_dataset(
     if entry.candidates:
         raise ValueError(f"method {method!r} learns from candidate sets; it is available for "
                          "CIFAR-10 only (labelnoise train cifar10 --candidates FILE)")
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float, np.floating)) \
-            or not 0 <= val_fraction < 1:
-        raise ValueError(f"val_fraction must be a number in [0, 1), got {val_fraction!r}")
+    check_fraction(val_fraction, "val_fraction")
     if isinstance(image_size, bool) or not isinstance(image_size, int | np.integer) or image_size < 8:
         raise ValueError(f"image_size must be an integer >= 8, got {image_size!r}")
     seed = validate_seed(seed)

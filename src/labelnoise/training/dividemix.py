@@ -29,7 +29,6 @@ entropy) during the warm-up: ``conf_penalty=True``.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +36,7 @@ import torch
 from sklearn.mixture import GaussianMixture
 from torch.nn import functional as F
 
+from labelnoise._validation import check_fraction
 from labelnoise.training import engine
 
 
@@ -73,16 +73,6 @@ def clean_probability(losses, *, seed: int = 0, reg_covar: float = 5e-4,
     return gmm.predict_proba(scaled)[:, int(np.argmin(gmm.means_[:, 0]))]
 
 
-def _check_forget_rate(rate) -> float | None:
-    """``rate`` as a float in [0, 1), or None; a one-line ValueError otherwise."""
-    if rate is None:
-        return None
-    if (isinstance(rate, (bool, np.bool_)) or not isinstance(rate, numbers.Real)
-            or not 0 <= rate < 1):
-        raise ValueError(f"forget_rate must be None or in [0, 1), got {rate!r}")
-    return float(rate)
-
-
 def labeled_mask(clean_prob, *, p_threshold: float = 0.5,
                  forget_rate: float | None = None) -> np.ndarray:
     """The labeled set of a division from the clean probabilities ``w`` (float (N,)).
@@ -107,7 +97,7 @@ def labeled_mask(clean_prob, *, p_threshold: float = 0.5,
     w = np.asarray(clean_prob, dtype=np.float64)
     if w.ndim != 1:
         raise ValueError(f"clean_prob must be 1-D, got shape {w.shape}")
-    forget_rate = _check_forget_rate(forget_rate)
+    forget_rate = check_fraction(forget_rate, "forget_rate", allow_none=True)
     if forget_rate is None:
         mask = w > p_threshold
         if mask.sum() < 2:  # degenerate division: keep the two most likely clean
@@ -167,7 +157,8 @@ class DivideMix(engine.Method):
     forget_rate: float | None = None
 
     def __post_init__(self):
-        self.forget_rate = _check_forget_rate(self.forget_rate)
+        self.forget_rate = check_fraction(self.forget_rate, "forget_rate",
+                                          allow_none=True)
         if self.epochs < 1 or self.batch_size < 2 or self.warmup_epochs < 0:
             raise ValueError(f"need epochs >= 1, batch_size >= 2, warmup_epochs >= 0; got "
                              f"{self.epochs}, {self.batch_size}, {self.warmup_epochs}")
