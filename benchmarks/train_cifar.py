@@ -157,6 +157,9 @@ PROFILES = {
             # forward correction: CE's settings, the noise matrix estimated after 2 epochs
             "forward": dict(epochs=8, batch_size=128, lr=0.1, weight_decay=5e-4,
                             schedule="onecycle", warmup_epochs=2),
+            # truncated GCE: CE's settings, pruning from epoch 3 every epoch (40 / 10 of 120)
+            "truncated-gce": dict(epochs=8, batch_size=128, lr=0.1, weight_decay=5e-4,
+                                  schedule="onecycle", prune_start=3, prune_every=1),
         },
     ),
     "cpu-long": dict(
@@ -239,6 +242,11 @@ MEMORISE = dict(
         # paper's CIFAR-10 values (the registry's defaults), in CE's loop as GCE
         "nce+rce": dict(method="standard", loss="nce+rce", epochs=_E, batch_size=128, lr=0.1,
                         weight_decay=5e-4, schedule="step"),
+        # truncated GCE (the GCE paper's truncated Lq loss, section 3.3: q 0.7, k 0.5), in
+        # CE's loop as GCE; its pruning from epoch 40 of 120 every 10 epochs, scaled to 150
+        "truncated-gce": dict(epochs=_E, batch_size=128, lr=0.1, weight_decay=5e-4,
+                              schedule="step", prune_start=round(_E / 3),
+                              prune_every=round(_E / 12)),
         # forward correction (Patrini et al. 2017) in CE's loop and schedule (only the loss
         # differs, as for GCE): 30 epochs of CE (a fifth of the run, inside the first
         # lr-0.1 phase, before CE memorises), then the noise matrix from confident learning
@@ -592,13 +600,13 @@ def adoptable_pilots(pilot: list[dict], done: set) -> list[dict]:
 #: a method's wall time per run relative to CE's (the cpu-small and memorise tables; the
 #: losses swapped into CE's loop about 1.1-1.4): orders the queue of a parallel run
 MEMORISE_COST = {"standard": 1.0, "elr": 1.0, "elr-ce": 1.0, "mixup": 1.0, "gce": 1.1,
-                 "forward": 1.1, "ldr-kl": 1.2, "nce+rce": 1.1,
+                 "forward": 1.1, "ldr-kl": 1.2, "nce+rce": 1.1, "truncated-gce": 1.1,
                  "ill": 1.4, "coteaching": 2.0, "rdcr": 2.3, "elr-plus": 2.6, "dividemix": 8.0,
                  "dividemix-rank": 8.0,
                  "cpc": 8.5}
 #: the hyperparameters counted in epochs (or steps), scaled with ``epochs`` by a smoke run
 EPOCH_KEYS = ("warmup_epochs", "decay_start", "lr_decay_epoch", "num_gradual", "rampup_epochs",
-              "ema_rampup_steps", "milestones")
+              "ema_rampup_steps", "milestones", "prune_start", "prune_every")
 
 
 def job_order(job: tuple) -> tuple:

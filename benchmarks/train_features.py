@@ -78,6 +78,7 @@ METHOD_ROWS = {
     "dividemix-rank": ("dividemix", {}),
     "cpc": ("cpc", {}),
     "forward": ("forward", {}),
+    "truncated-gce": ("truncated-gce", {}),
     "ill": ("ill", {}),
 }
 #: rows whose division is by rank at the noise rate (``forget_rate`` = the realised noise
@@ -122,6 +123,10 @@ def method_kwargs(row: str, dataset: str, n_train: int) -> dict:
     common = dict(model="mlp", epochs=e, batch_size=bs)
     if method in ("standard", "mixup"):  # mixup: CE's settings, alpha the library's
         return dict(common, lr=lr, weight_decay=wd, schedule="step", **extra)
+    if method == "truncated-gce":  # the GCE paper's truncated loss (q 0.7, k 0.5) in CE's
+        # loop as GCE; pruning from epoch 40 of 120 every 10 epochs, scaled to the run
+        return dict(common, lr=lr, weight_decay=wd, schedule="step",
+                    prune_start=round(e / 3), prune_every=max(1, round(e / 12)))
     if method == "elr":  # ELR (Liu et al. 2020): weight decay 1e-3; lambda, beta: ELR_CHOICE
         return dict(common, lr=lr, weight_decay=1e-3, schedule="step", **ELR_CHOICE)
     if method == "coteaching":  # Han et al. 2018: Adam 1e-3, T_k = 10 of 200 epochs,

@@ -520,7 +520,8 @@ def _take_rows(X, idx: np.ndarray):
 # --------------------------------------------------------------- RobustMLPClassifier
 #: methods of :data:`labelnoise.training.METHODS` the MLP classifier trains with (the
 #: partial-label ones take candidate sets; RDCR's rotation task needs square images)
-MLP_METHODS = ("standard", "coteaching", "elr", "elr-plus", "dividemix", "cpc", "forward")
+MLP_METHODS = ("standard", "coteaching", "elr", "elr-plus", "dividemix", "cpc", "forward",
+               "truncated-gce")
 #: ELR's lambda and beta on an MLP head (ELR and ELR+): the paper tunes lambda per dataset
 #: (3 on CIFAR-10, 7 on CIFAR-100); on features ``benchmarks/train_features.py`` chose 7 /
 #: 0.7 by a stated rule on digits (its ``--select elr``), where lambda 3 memorises like
@@ -532,9 +533,11 @@ def _method_defaults(method: str, epochs: int, n: int, batch_size: int) -> dict:
     """Each method's settings for an MLP head on features: the protocol of
     ``benchmarks/train_features.py`` (the papers' hyperparameters, epoch counts scaled to
     ``epochs``)."""
-    if method in ("standard", "forward"):  # SGD, x0.1 at 50% and 75% of the epochs;
-        # forward (Patrini et al. 2017): cross entropy's loop, its noise matrix estimated
-        # after epochs / 50 epochs (at least 1; its fit's default)
+    if method in ("standard", "forward", "truncated-gce"):  # SGD, x0.1 at 50% and 75% of
+        # the epochs; forward (Patrini et al. 2017): cross entropy's loop, its noise matrix
+        # estimated after epochs / 50 epochs (at least 1; its fit's default); truncated GCE
+        # (Zhang & Sabuncu 2018, section 3.3): cross entropy's loop, pruning from a third of
+        # the epochs every twelfth (its fit's defaults, the paper's 40 and 10 of 120)
         return dict(lr=0.05, weight_decay=5e-4, schedule="step")
     if method == "elr":  # Liu et al. 2020: weight decay 1e-3; lambda, beta: ELR_ON_FEATURES
         return dict(lr=0.05, weight_decay=1e-3, schedule="step", **ELR_ON_FEATURES)
@@ -567,7 +570,10 @@ class RobustMLPClassifier(ClassifierMixin, BaseEstimator):
     * ``"coteaching"`` (Han et al. 2018; forget rate = ``noise_rate``), ``"elr"``,
       ``"elr-plus"`` (Liu et al. 2020), ``"dividemix"`` (Li et al. 2020; ``lambda_u``
       from ``noise_rate``), ``"cpc"`` (the class prototype-based cleaner, Huang et al.
-      2022, inside DivideMix's training and schedule).
+      2022, inside DivideMix's training and schedule), ``"forward"`` (forward loss
+      correction, Patrini et al. 2017, its noise matrix estimated after a warm-up),
+      ``"truncated-gce"`` (the truncated Lq loss with pruning, Zhang & Sabuncu 2018,
+      section 3.3).
 
     Defaults per method are those of ``benchmarks/train_features.py`` (the papers'
     hyperparameters with epoch counts scaled to ``epochs``; ELR's lambda and beta:

@@ -15,7 +15,9 @@ smoothing, Szegedy et al. 2016 (CVPR), section 7; LDR-KL and ALDR-KL, Zhu, Ying 
 
 :class:`ForwardCorrectedLoss` (forward loss correction, Patrini et al. 2017, CVPR) needs the
 noise matrix, so it is not in :data:`LOSSES`; the training method ``forward`` builds
-it (exported in ``__all__``).
+it (exported in ``__all__``). Likewise :class:`TruncatedGCELoss` (the truncated Lq loss of
+the GCE paper, section 3.3), whose pruning step reads the network's predictions on the whole
+training set: the training method ``truncated-gce`` builds and prunes it.
 
 :class:`CoTAPLoss` is a ranking loss, not a classification loss: it is called as
 ``loss(scores, targets)`` with (B, M) query-candidate scores and soft relevance targets, and
@@ -363,6 +365,76 @@ class LDRKLLoss(_Loss):
         return _reduce(self._psi(d, lam_i) - penalty, self.reduction)
 
 
+class TruncatedGCELoss(_Loss):
+    r"""The truncated Lq loss (Zhang & Sabuncu 2018, section 3.3, eq. 9-11): GCE with the
+    examples whose given label the model finds unlikely pruned.
+
+    ``L_trunc(p, y) = Lq(k)`` when ``p_y <= k``, ``Lq(p_y) = (1 - p_y ** q) / q`` otherwise
+    (eq. 9): a constant, so no gradient, for an example whose given label has probability at
+    most ``k``. The paper optimises it by alternating (its Algorithm 1, "ACS") between the
+    network and binary per-example weights ``w_i``, minimising
+    ``sum_i w_i (Lq(p_{i, y_i}) - Lq(k))``: for a fixed network the best ``w_i`` is
+    ``[p_{i, y_i} > k]`` (the "pruning" step, :meth:`prune`), for fixed weights the network
+    takes gradient steps on the weighted Lq loss. This module holds the weights and computes
+    ``w_i (Lq(p_y) - Lq(k))`` per example; the training method ``truncated-gce``
+    (:mod:`labelnoise.training.truncated_gce`) calls :meth:`prune` on the schedule of the
+    paper. Until the first pruning every weight is 1 and the gradient is GCE's.
+
+    Args:
+        num_examples: N, the size of the training set (the length of the weight table).
+        q: in (0, 1]; the paper's 0.7.
+        k: the truncation threshold in (0, 1); the paper's 0.5.
+        reduction: "mean" (over the batch, pruned examples included as zeros, as in the
+            objective above), "sum" or "none".
+
+    Called as ``loss(logits, labels, index)`` (``needs_index``): logits float (B, K), labels
+    int64 (B,), index int64 (B,) positions in the training set.
+
+    Attributes:
+        weight: (N,) float32 buffer of the weights ``w_i`` in {0, 1} (saved with
+            ``state_dict``).
+
+    Raises:
+        ValueError: q outside (0, 1], k outside (0, 1), num_examples < 1.
+    """
+
+    needs_index = True
+
+    def __init__(self, num_examples: int, q: float = 0.7, k: float = 0.5,
+                 reduction: str = "mean"):
+        super().__init__(reduction)
+        if not 0 < q <= 1:
+            raise ValueError(f"q must lie in (0, 1], got {q}")
+        if not 0 < k < 1:
+            raise ValueError(f"k must lie in (0, 1), got {k}")
+        if int(num_examples) < 1:
+            raise ValueError(f"num_examples must be >= 1, got {num_examples}")
+        self.q, self.k = float(q), float(k)
+        self.register_buffer("weight", torch.ones(int(num_examples)))
+
+    def forward(self, logits, labels, index):
+        p_y = _p_y(logits, labels).clamp_min(1e-7)
+        lq_k = (1 - self.k**self.q) / self.q
+        per = ((1 - p_y**self.q) / self.q - lq_k) * self.weight[index]
+        return _reduce(per, self.reduction)
+
+    @torch.no_grad()
+    def prune(self, p_y: torch.Tensor, index: torch.Tensor | None = None) -> float:
+        """The pruning step: ``w_i = [p_{i, y_i} > k]`` for the examples of ``index`` (all N
+        when None), from ``p_y`` (float (len(index),) or (N,)), the probabilities of their
+        given labels under the current network. Returns the fraction of all N weights that
+        are 1 afterwards."""
+        keep = (p_y.to(self.weight.device) > self.k).to(self.weight.dtype)
+        if index is None:
+            if keep.shape != self.weight.shape:
+                raise ValueError(f"p_y must have shape {tuple(self.weight.shape)} when index "
+                                 f"is None, got {tuple(keep.shape)}")
+            self.weight.copy_(keep)
+        else:
+            self.weight[index] = keep
+        return float(self.weight.mean())
+
+
 class ForwardCorrectedLoss(_Loss):
     r"""Cross entropy after forward loss correction (Patrini, Rozza, Krishna Menon, Nock
     & Qu 2017, "Making Deep Neural Networks Robust to Label Noise: a Loss Correction
@@ -628,4 +700,5 @@ class CoTAPLoss(nn.Module):
 __all__ = ["LOSSES", "LOSS_NAMES", "build_loss",
            *dict.fromkeys(getattr(f, "func", f).__name__ for f in LOSSES.values()),
            "CoTAPLoss",  # a ranking loss, outside the classification registry
-           "ForwardCorrectedLoss"]  # needs a noise matrix: the method "forward" builds it
+           "ForwardCorrectedLoss",  # needs a noise matrix: the method "forward" builds it
+           "TruncatedGCELoss"]  # its pruning needs the network: the method "truncated-gce"

@@ -118,6 +118,7 @@ METHODS: dict[str, MethodEntry] = {
     "rdcr": MethodEntry("rdcr:fit"),
     "forward": MethodEntry("forward:fit", options=("warmup_epochs", "noise_matrix"),
                            distributed=True),
+    "truncated-gce": MethodEntry("truncated_gce:fit"),
     "complementary": MethodEntry("complementary:fit", candidates=True),
     "ill": MethodEntry("ill:fit", options=("strong_augment",)),
     "ill-partial": MethodEntry("ill:fit_partial", candidates=True, options=("strong_augment",)),
