@@ -418,7 +418,7 @@ def render(rows: list[dict], command: str, fold_diff: float | None = None) -> st
             + (f" Left out of the goals until all seeds have run: {', '.join(partial)}."
                if partial else ""))
     lines += ["### Goals of the issue (3 seeds)", "", *goal_lines, "",
-              *reweight_choice(rows), *vote_choice(rows),
+              *reweight_choice(rows), *vote_choice(rows), *refit_when_most_flagged(rows),
               f"Total wall time of these runs: "
               f"{sum(sum(r.get(f'sec_{c}', 0) for c in COLUMNS) for r in rows) / 60:.1f} min.",
               ""]
@@ -479,6 +479,38 @@ def reweight_choice(rows: list[dict]) -> list[str]:
             "select set (all LogisticRegression-pipeline runs); the HistGradientBoosting runs "
             "are the confirm set, reported as they came. " + "; ".join(out) + ". The default "
             f"is `reweight={CleanClassifier().reweight!r}`.", ""]
+
+
+def refit_when_most_flagged(rows: list[dict], above: float = 0.5) -> list[str]:
+    """The lines that test a switch of the refit, considered for the runs where the flags
+    remove most of the training set (weak models on the cifar10 features flag about 70%):
+    refit on all examples weighted by label quality (b') instead of on the examples kept
+    (b), where (b) flags more than ``above`` of the training examples. Judged by the rule of
+    the other defaults: adopted only if (b') gains over (b) on the select set (the
+    LogisticRegression pipeline's runs); the HistGradientBoosting runs as they came."""
+    out, select_gain = [], None
+    for est, half in (("lr", "select"), ("hgb", "confirm")):
+        g = [r for r in rows if r["estimator"] == est and r.get("flagged_clean", 0) > above
+             and "acc_clean_w" in r]
+        if not g:
+            continue
+        d = 100 * np.array([r["acc_clean_w"] - r["acc_clean"] for r in g])
+        dv = 100 * np.mean([r["acc_clean_w"] - r["acc_clean_v"] for r in g if "acc_clean_v" in r])
+        out.append(f"{half} ({est}, {len(g)} runs, flagged {100 * np.mean([r['flagged_clean'] for r in g]):.0f}% "
+                   f"on average): (b') - (b) {d.mean():+.2f} points (ahead in {int((d > 0).sum())}, "
+                   f"behind in {int((d < 0).sum())}), (b') - (b+v) {dv:+.2f}")
+        if half == "select":
+            select_gain = float(d.mean())
+    if not out:
+        return []
+    verdict = ("not adopted: (b') does not gain on the select set" if select_gain is not None
+               and select_gain <= 0 else "adopted" if select_gain is not None
+               else "not decided (the select set has not run)")
+    return [f"**Refit weighted where most examples are flagged?** Where (b) flags more than "
+            f"{above:.0%} of the training set (the failing HistGradientBoosting cifar10/asym 40% "
+            "setting flags about 72%), refitting on every example weighted by label quality "
+            "(b') instead of on the kept ones (b): " + "; ".join(out) + f". Switch {verdict}.",
+            ""]
 
 
 def vote_choice(rows: list[dict]) -> list[str]:
