@@ -571,6 +571,31 @@ def test_sklearn_estimator_benchmark_vote_rule_and_goal_column():
     assert bench.vote_choice([]) == []
 
 
+def test_sklearn_estimator_benchmark_weighted_refit_switch_reads_the_most_flagged_runs():
+    """The weighted-refit switch is judged on the runs whose flags remove more than half of
+    the training set, adopted only if (b') gains over (b) on the select set (LR runs)."""
+    from _bench import load_benchmark
+
+    bench = load_benchmark("sklearn_estimator")
+
+    def row(est, flagged, acc, acc_w, acc_v=0.5):
+        return dict(estimator=est, flagged_clean=flagged, acc_clean=acc, acc_clean_w=acc_w,
+                    acc_clean_v=acc_v)
+
+    rows = [row("lr", 0.7, 0.40, 0.38), row("lr", 0.6, 0.40, 0.41),
+            row("lr", 0.3, 0.90, 0.10),  # half or less flagged: not read
+            row("hgb", 0.8, 0.30, 0.35)]
+    text = " ".join(bench.refit_when_most_flagged(rows))
+    assert "select (lr, 2 runs, flagged 65% on average): (b') - (b) -0.50 points (ahead in " \
+           "1, behind in 1), (b') - (b+v) -10.50" in text
+    assert "confirm (hgb, 1 runs, flagged 80% on average): (b') - (b) +5.00 points" in text
+    assert "Switch not adopted" in text
+    gains = [row("lr", 0.7, 0.40, 0.45), row("hgb", 0.8, 0.30, 0.35)]
+    assert "Switch adopted" in " ".join(bench.refit_when_most_flagged(gains))
+    assert "not decided" in " ".join(bench.refit_when_most_flagged(gains[1:]))
+    assert bench.refit_when_most_flagged(rows[2:3]) == []
+
+
 def test_sklearn_estimator_benchmark_goals_count_only_settings_with_every_seed(tmp_path,
                                                                                monkeypatch):
     """A setting run on fewer than the issue's 3 seeds is shown in the table but left out of
