@@ -1,5 +1,6 @@
-"""Test helpers: interrupt a training run right after one of its checkpoints is written; count
-(and interrupt) the calls of a function."""
+"""Test helpers: interrupt a training run right after one of its checkpoints is written, and
+check that a resumed run ends as an uninterrupted one; count (and interrupt) the calls of a
+function."""
 
 from __future__ import annotations
 
@@ -20,6 +21,33 @@ def interrupt_after(monkeypatch, n_saves: int = 1) -> None:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(engine.Checkpointer, "save", save_then_crash)
+
+
+def assert_resumes_exactly(fit, args: tuple, kw: dict, stops, root, monkeypatch):
+    """Train ``fit(*args, **kw)`` uninterrupted; then, for each ``n`` of ``stops``, train
+    again with ``checkpoint_dir=root / str(n)``, interrupted right after its ``n``-th
+    checkpoint, and resume there: the resumed run's weights equal the uninterrupted run's
+    bit for bit, and so does its history but for the wall ``seconds``. Returns the
+    uninterrupted run's result."""
+    import pytest
+    import torch
+
+    def timeless(history):
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in history]
+
+    full = fit(*args, **kw)
+    for stop in stops:
+        d = root / str(stop)
+        with monkeypatch.context() as m:
+            interrupt_after(m, stop)
+            with pytest.raises(KeyboardInterrupt):
+                fit(*args, checkpoint_dir=d, **kw)
+        resumed = fit(*args, checkpoint_dir=d, resume=True, **kw)
+        for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values(),
+                        strict=True):
+            assert torch.equal(a, b)
+        assert timeless(resumed.history) == timeless(full.history)
+    return full
 
 
 def count_calls(monkeypatch, owner, name: str, *, fail_at: int | None = None,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from _data import gaussian_blobs
-from _resume import interrupt_after
+from _resume import assert_resumes_exactly
 
 from labelnoise import training
 from labelnoise.losses import ForwardCorrectedLoss
@@ -124,19 +124,8 @@ def test_forward_estimates_the_noise_matrix_after_the_warm_up():
 def test_forward_resumes_exactly_across_the_estimate(tmp_path, monkeypatch):
     x, noisy, y, xt, yt = _data()
     kw = {**KW, "epochs": 5, "warmup_epochs": 2}
-    full = forward.fit(x, noisy, **kw)
-    for stop in (1, 3):  # during the warm-up (predictions being summed), after the estimate
-        d = tmp_path / str(stop)
-        with monkeypatch.context() as m:
-            interrupt_after(m, stop)
-            with pytest.raises(KeyboardInterrupt):
-                forward.fit(x, noisy, checkpoint_dir=d, **kw)
-        resumed = forward.fit(x, noisy, checkpoint_dir=d, resume=True, **kw)
-        for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
-            assert torch.equal(a, b)
-        drop = ("seconds",)  # wall time
-        assert ([{k: v for k, v in r.items() if k not in drop} for r in resumed.history]
-                == [{k: v for k, v in r.items() if k not in drop} for r in full.history])
+    # interrupted during the warm-up (predictions being summed) and after the estimate
+    assert_resumes_exactly(forward.fit, (x, noisy), kw, (1, 3), tmp_path, monkeypatch)
     with pytest.raises(ValueError, match="other settings"):
         forward.fit(x, noisy, checkpoint_dir=tmp_path / "3", resume=True,
                     **{**kw, "warmup_epochs": 3})

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 from _data import digits_split, gaussian_blobs
-from _resume import interrupt_after
+from _resume import assert_resumes_exactly
 
 from labelnoise import noise, training
 from labelnoise.training import mixup, standard
@@ -61,20 +61,9 @@ def test_mixup_resumes_exactly(tmp_path, monkeypatch):
     x, y = gaussian_blobs(300, 0)
     given = noise.symmetric(y, 0.3, num_classes=4, seed=0).labels
     kw = dict(KW, epochs=4)
-    full = mixup.fit(x, given, **kw)
-    d = tmp_path / "run"
-    with monkeypatch.context() as m:
-        interrupt_after(m, 2)
-        with pytest.raises(KeyboardInterrupt):
-            mixup.fit(x, given, checkpoint_dir=d, **kw)
-    resumed = mixup.fit(x, given, checkpoint_dir=d, resume=True, **kw)
-    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
-        assert torch.equal(a, b)
-    drop = ("seconds",)
-    assert ([{k: v for k, v in r.items() if k not in drop} for r in resumed.history]
-            == [{k: v for k, v in r.items() if k not in drop} for r in full.history])
+    assert_resumes_exactly(mixup.fit, (x, given), kw, (2,), tmp_path, monkeypatch)
     with pytest.raises(ValueError, match="other settings"):
-        mixup.fit(x, given, checkpoint_dir=d, resume=True, **{**kw, "alpha": 2.0})
+        mixup.fit(x, given, checkpoint_dir=tmp_path / "2", resume=True, **{**kw, "alpha": 2.0})
 
 
 def test_mixup_in_the_registry_and_its_bad_arguments():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from _data import gaussian_blobs
-from _resume import interrupt_after
+from _resume import assert_resumes_exactly
 
 from labelnoise import training
 from labelnoise.losses import GCELoss, TruncatedGCELoss
@@ -112,19 +112,8 @@ def test_pruning_drops_mostly_wrong_labels_and_the_history_says_how_many():
 def test_resumes_exactly_across_a_pruning(tmp_path, monkeypatch):
     x, noisy, *_ = _data()
     kw = {**KW, "epochs": 5, "prune_start": 2, "prune_every": 2}
-    full = truncated_gce.fit(x, noisy, **kw)
-    for stop in (2, 3):  # right after the first pruning's epoch; between two prunings
-        d = tmp_path / str(stop)
-        with monkeypatch.context() as m:
-            interrupt_after(m, stop)
-            with pytest.raises(KeyboardInterrupt):
-                truncated_gce.fit(x, noisy, checkpoint_dir=d, **kw)
-        resumed = truncated_gce.fit(x, noisy, checkpoint_dir=d, resume=True, **kw)
-        for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
-            assert torch.equal(a, b)
-        drop = ("seconds",)  # wall time
-        assert ([{k: v for k, v in r.items() if k not in drop} for r in resumed.history]
-                == [{k: v for k, v in r.items() if k not in drop} for r in full.history])
+    # interrupted right after the first pruning's epoch, and between two prunings
+    assert_resumes_exactly(truncated_gce.fit, (x, noisy), kw, (2, 3), tmp_path, monkeypatch)
     with pytest.raises(ValueError, match="other settings"):
         truncated_gce.fit(x, noisy, checkpoint_dir=tmp_path / "3", resume=True,
                           **{**kw, "prune_every": 1})
