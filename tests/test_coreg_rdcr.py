@@ -67,6 +67,34 @@ def test_rdcr_ema_decay_bounds():
     assert rdcr.ema_decay(200, 250, 0.999, horizon=1.0) == pytest.approx(1 - 1 / 201)
 
 
+def test_rdcr_ema_update_averages_parameters_and_leaves_the_teachers_statistics():
+    torch.manual_seed(0)
+    student = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    teacher = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    student.train()(torch.randn(16, 3) * 5 + 2)  # the student's running statistics move
+    before = [b.clone() for b in teacher.buffers()]
+    want = [0.9 * pt + 0.1 * ps for pt, ps in zip(teacher.parameters(), student.parameters())]
+    rdcr.ema_update(teacher, student, 0.9)
+    for got, w in zip(teacher.parameters(), want):
+        torch.testing.assert_close(got, w)
+    # Mean Teacher's code averages parameters only: the BatchNorm statistics stay the
+    # teacher's own (its train-mode forward passes update them), not the student's
+    for got, b in zip(teacher.buffers(), before):
+        assert torch.equal(got, b)
+    assert not torch.equal(teacher[1].running_mean, student[1].running_mean)
+
+
+def test_rdcr_teacher_keeps_its_own_batchnorm_statistics_in_training():
+    x, y = colour_images(n=48, mark=True)
+    res = rdcr.fit(x, y, model="resnet8", epochs=2, batch_size=16, lr=0.05, seed=0,
+                   progress=False, model_kwargs=SMALL)
+    teacher, student = res.models
+    stats = [(name, b) for name, b in teacher.named_buffers() if name.endswith("running_mean")]
+    own = dict(student.named_buffers())
+    assert stats and any(not torch.equal(b, own[name]) for name, b in stats)
+    assert all(b.abs().sum() > 0 for _, b in stats)  # updated by the teacher's forwards
+
+
 def test_rdcr_resume_matches_uninterrupted(tmp_path):
     x, y = colour_images(n=48, mark=True)
     kw = dict(model="resnet8", epochs=2, batch_size=16, lr=0.05, seed=3, progress=False,
