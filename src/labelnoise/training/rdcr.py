@@ -155,8 +155,8 @@ def ema_update(teacher: nn.Module, student: nn.Module, decay: float) -> None:
     statistics) stay its own: its train-mode forward pass on view 2 updates them every step.
     Copying the student's statistics instead pairs them with weights that lag the student's
     by the EMA's time constant; once that constant is long (0.999 after the ramp-up), the
-    teacher's eval-mode outputs fall apart (an 80%-noise run's teacher dropped to chance,
-    10%, while its student stood at 25-30%)."""
+    teacher's eval-mode outputs can fall apart (seen in an unrecorded high-noise image run,
+    whose teacher fell to chance while its student did not: the stop-43 note)."""
     for pt, ps in zip(teacher.parameters(), student.parameters(), strict=True):
         pt.mul_(decay).add_(ps.detach(), alpha=1 - decay)
 
