@@ -26,9 +26,9 @@ def interrupt_after(monkeypatch, n_saves: int = 1) -> None:
 def assert_resumes_exactly(fit, args: tuple, kw: dict, stops, root, monkeypatch):
     """Train ``fit(*args, **kw)`` uninterrupted; then, for each ``n`` of ``stops``, train
     again with ``checkpoint_dir=root / str(n)``, interrupted right after its ``n``-th
-    checkpoint, and resume there: the resumed run's weights equal the uninterrupted run's
-    bit for bit, and so does its history but for the wall ``seconds``. Returns the
-    uninterrupted run's result."""
+    checkpoint, and resume there: the weights of every network the resumed run trained
+    (``models``) equal the uninterrupted run's bit for bit, and so does its history but for
+    the wall ``seconds``. Returns the uninterrupted run's result."""
     import pytest
     import torch
 
@@ -43,9 +43,12 @@ def assert_resumes_exactly(fit, args: tuple, kw: dict, stops, root, monkeypatch)
             with pytest.raises(KeyboardInterrupt):
                 fit(*args, checkpoint_dir=d, **kw)
         resumed = fit(*args, checkpoint_dir=d, resume=True, **kw)
-        for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values(),
-                        strict=True):
-            assert torch.equal(a, b)
+        for net_a, net_b in zip(full.models or (full.model,),
+                                resumed.models or (resumed.model,), strict=True):
+            a, b = net_a.state_dict(), net_b.state_dict()
+            assert a.keys() == b.keys()
+            for key in a:
+                assert torch.equal(a[key], b[key]), key
         assert timeless(resumed.history) == timeless(full.history)
     return full
 

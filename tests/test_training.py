@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from _data import gaussian_blobs
-from _resume import interrupt_after
+from _resume import assert_resumes_exactly, interrupt_after
 
 from labelnoise.training import engine, standard
 
@@ -136,18 +136,6 @@ def _assert_same_weights(a, b):
     for k in a:
         assert torch.equal(a[k], b[k]), k
 
-def _assert_resume_is_exact(fit, x, labels, tmp_path, monkeypatch, full, after, **kw):
-    """``fit`` interrupted after ``after`` checkpoint saves, then resumed, ends with the
-    weights of ``full`` (the uninterrupted run of the same call)."""
-    with monkeypatch.context() as m:
-        interrupt_after(m, after)
-        with pytest.raises(KeyboardInterrupt):
-            fit(x, labels, checkpoint_dir=tmp_path, **kw)
-    resumed = fit(x, labels, checkpoint_dir=tmp_path, resume=True, **kw)
-    for a, b in zip(full.models, resumed.models):
-        _assert_same_weights(_weights(a), _weights(b))
-
-
 
 def test_resume_gives_same_weights_as_uninterrupted(tmp_path, monkeypatch):
     x, y = blobs(96, 2)
@@ -226,8 +214,7 @@ def test_dividemix_on_images_and_resume(tmp_path, monkeypatch):
     noisy, _ = flip_labels(y, 0.3, 3)
     kw = dict(model="resnet8", epochs=3, warmup_epochs=1, batch_size=16, lr=0.05,
               progress=False, seed=1)
-    full = dividemix.fit(x, noisy, **kw)
-    _assert_resume_is_exact(dividemix.fit, x, noisy, tmp_path, monkeypatch, full, 2, **kw)
+    full = assert_resumes_exactly(dividemix.fit, (x, noisy), kw, (2,), tmp_path, monkeypatch)
     assert all(np.isfinite(h["train_loss"]) for h in full.history)
 
 
@@ -271,10 +258,9 @@ def test_dividemix_forget_rate_divides_by_rank_and_resumes(tmp_path, monkeypatch
     noisy, _ = flip_labels(y, 0.5, 2)
     kw = dict(model="mlp", epochs=5, warmup_epochs=2, batch_size=64, lr=0.05,
               progress=False, true_labels=y, model_kwargs={"hidden": (64,)}, forget_rate=0.5)
-    full = dividemix.fit(x, noisy, **kw)
+    full = assert_resumes_exactly(dividemix.fit, (x, noisy), kw, (3,), tmp_path, monkeypatch)
     assert [h["labeled_fraction"] for h in full.history[2:]] == [pytest.approx(0.5)] * 3
     assert full.history[-1]["split_precision"] > 0.8  # of a set with half the labels wrong
-    _assert_resume_is_exact(dividemix.fit, x, noisy, tmp_path, monkeypatch, full, 3, **kw)
     # the paper's division keeps the configs (and checkpoints) of runs made before the option
     data = engine.prepare_data(x, noisy)
     base = dict(model="mlp", epochs=2, warmup_epochs=1, batch_size=64, warmup_batch_size=None,
