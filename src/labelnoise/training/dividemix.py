@@ -171,12 +171,8 @@ class DivideMix(engine.Method):
             self.lr_decay_epoch = self.epochs / 2
 
     def setup(self, data):
-        self.clean = None  # bool (N,) ndarray: is the given label right (split diagnostics)
-        if self.true_labels is not None:
-            truth = engine.validate_labels(self.true_labels, name="true_labels")
-            if len(truth) != data.n:
-                raise ValueError(f"true_labels has {len(truth)} entries but labels has {data.n}")
-            self.clean = truth == data.y.cpu().numpy()
+        # bool (N,) ndarray or None: is the given label right (split diagnostics)
+        self.clean = engine.given_is_clean(self.true_labels, data)
         self.nets = [engine.make_model(self.model, data, seed=self.seed + i,
                                        **(self.model_kwargs or {})) for i in range(2)]
         self.optimizers = [engine.sgd(n, self.lr, self.weight_decay, self.momentum,

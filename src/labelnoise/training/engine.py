@@ -695,6 +695,23 @@ class Stopwatch:
 MEMORISATION_SAMPLE = 2000
 
 
+def given_is_clean(true_labels, data: TrainData) -> np.ndarray | None:
+    """bool (N,): whether each training example's given label equals its clean label in
+    ``true_labels`` (int (N,), for diagnostics only, never trained on); None when
+    ``true_labels`` is None.
+
+    Raises:
+        ValueError: ``true_labels`` not valid labels of the data's classes, or not N of them.
+    """
+    if true_labels is None:
+        return None
+    truth = validate_labels(true_labels, num_classes=data.num_classes, name="true_labels")
+    if len(truth) != data.n:
+        raise ValueError(f"true_labels has {len(truth)} entries but the training set has "
+                         f"{data.n}")
+    return truth == data.y.cpu().numpy()
+
+
 class Memorisation:
     """The per-epoch memorisation diagnostic (Arpit et al. 2017; Liu et al. 2020, Figure 1).
 

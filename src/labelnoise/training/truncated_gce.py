@@ -20,8 +20,9 @@ Why the truncation: the paper's CIFAR-10 results with class-dependent (asymmetri
 remove the examples that the bounded Lq loss still fits slowly but steadily.
 
 The history records ``kept``, the fraction of weights that are 1 after the epoch's pruning
-(1.0 before the first), and the weights are checkpointed with the loss, so a resumed run
-continues with the same pruned set.
+(1.0 before the first), and, given ``true_labels``, ``kept_precision`` / ``kept_recall``
+(of the clean labels, as DivideMix's ``split_precision`` / ``split_recall``); the weights
+are checkpointed with the loss, so a resumed run continues with the same pruned set.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class TruncatedGCE(standard.Standard):
     def setup(self, data):
         super().setup(data)  # the network and SGD; the loss is replaced below
         self.criterion = TruncatedGCELoss(data.n, q=self.q, k=self.k).to(data.device)
+        self.clean = engine.given_is_clean(self.true_labels, data)  # diagnostics only
 
     def train_epoch(self, epoch):
         if prunes_at(epoch, self.prune_start, self.prune_every):
@@ -81,7 +83,12 @@ class TruncatedGCE(standard.Standard):
                 p_y = F.softmax(logits, dim=1).gather(1, y[:, None]).squeeze(1)
                 self.criterion.prune(p_y)
         record = super().train_epoch(epoch)
-        record["kept"] = float(self.criterion.weight.mean())
+        kept = self.criterion.weight.cpu().numpy() > 0
+        record["kept"] = float(kept.mean())
+        if self.clean is not None:
+            record["kept_precision"] = float(self.clean[kept].mean()) if kept.any() else 0.0
+            record["kept_recall"] = (float(kept[self.clean].mean()) if self.clean.any()
+                                     else 0.0)
         return record
 
 
@@ -113,7 +120,9 @@ def fit(images, labels, *, model="resnet8", q: float = 0.7, k: float = 0.5,
 
     Returns:
         :class:`~labelnoise.training.engine.FitResult`; every history record has ``kept``,
-        the fraction of training examples whose weight is 1 (float in [0, 1]).
+        the fraction of training examples whose weight is 1 (float in [0, 1]), and with
+        ``true_labels`` ``kept_precision`` (the fraction of them whose given label is
+        right) and ``kept_recall`` (the fraction of the right labels kept).
 
     Raises:
         ValueError: as :func:`labelnoise.training.standard.fit`; ``q`` outside (0, 1], ``k``
