@@ -258,6 +258,10 @@ def test_memorise_goals_line_from_known_rows():
     assert "elr +16.0, coteaching -1.0" in line and "NOT every method >= CE" in line
     assert "best method elr 36.0 vs CE's best epoch 30.0 (met)" in line
     assert "vs CE's last + 15 = 35.0 (met)" in line
+    assert "rdcr" not in line  # RDCR's own goal only where it ran
+    groups[("sym80", "rdcr")] = rows(0.29, 0.31)
+    (line,) = bench.memorise_goals(groups)
+    assert "rdcr 29.0 vs CE's last + 10 = 30.0 (not met)" in line
 
 
 @pytest.mark.parametrize("script", ["small_folder", "train_features", "robust_mlp",
