@@ -814,6 +814,16 @@ def plot_memorise(rows: list[dict], path: Path, title: str) -> None:
     _save_figure(fig, list(axes), title, path)
 
 
+def method_colours(names) -> dict:
+    """One colour per method name, none repeated for up to 20 names: the ten dark colours of
+    matplotlib's tab20, then its ten light ones (then around again)."""
+    import matplotlib
+
+    tab20 = matplotlib.colormaps["tab20"].colors
+    palette = [*tab20[0::2], *tab20[1::2]]
+    return {m: palette[i % len(palette)] for i, m in enumerate(names)}
+
+
 def plot_memorise_methods(rows: list[dict], path: Path, title: str) -> None:
     """Per-epoch curves of the protocol's seed-0 runs, one column per setting: clean test
     accuracy (top) and the fraction of wrongly labelled training examples predicted as their
@@ -827,9 +837,7 @@ def plot_memorise_methods(rows: list[dict], path: Path, title: str) -> None:
     rows = [r for r in rows if r["seed"] == 0]
     settings = [s for s in MEMORISE_SETTINGS if any(r["setting"] == s for r in rows)]
     fig, axes = plt.subplots(2, len(settings), figsize=(4.6 * len(settings), 7), squeeze=False)
-    # one colour per method, none repeated: matplotlib's ten, then three more
-    palette = [f"C{i}" for i in range(10)] + ["black", "navy", "gold"]
-    colours = {m: palette[i % len(palette)] for i, m in enumerate(PROTOCOL_NAMES)}
+    colours = method_colours(PROTOCOL_NAMES)
     for j, setting in enumerate(settings):
         for r in sorted((r for r in rows if r["setting"] == setting),
                         key=lambda r: PROTOCOL_NAMES.index(r["method"])):

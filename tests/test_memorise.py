@@ -246,6 +246,12 @@ def test_elr_paper_settings_follow_the_noise_kind():
     assert entry.settings_for(0.8, False) == {}
 
 
+def test_memorise_curves_give_every_protocol_method_its_own_colour():
+    bench = _bench("train_cifar")
+    colours = bench.method_colours(bench.PROTOCOL_NAMES)
+    assert len(set(colours.values())) == len(bench.PROTOCOL_NAMES) <= 20
+
+
 def test_memorise_goals_line_from_known_rows():
     bench = _bench("train_cifar")
 
