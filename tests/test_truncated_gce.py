@@ -105,8 +105,8 @@ def test_pruning_drops_mostly_wrong_labels_and_the_history_says_how_many():
     plain = truncated_gce.fit(x, noisy, epochs=10, prune_start=6, prune_every=2, **KW)
     for a, b in zip(plain.model.state_dict().values(), res.model.state_dict().values()):
         assert torch.equal(a, b)
-    # and the network trained on it ends above plain GCE's (the paper's Table 2 shape at
-    # class-dependent 40% noise; here 0.93 against 0.82)
+    # and the network trained on it ends above plain GCE's (the paper's shape under
+    # class-dependent noise; here 0.93 against 0.82)
     gce = standard.fit(x, noisy, loss="gce", epochs=10, test_images=xt, test_labels=yt, **KW)
     assert h[-1]["test_acc"] > gce.history[-1]["test_acc"] + 0.05
 

@@ -15,9 +15,9 @@ paper's experiments train 120 epochs and prune from epoch 40 every 10 epochs (q 
 the defaults scale those to the run's length (``prune_start = round(epochs / 3)``,
 ``prune_every = max(1, round(epochs / 12))``).
 
-Why the truncation: the paper's CIFAR-10 results with class-dependent (asymmetric) noise at
-40% put GCE below cross entropy and the truncated loss above both (its Table 2); the weights
-remove the examples that the bounded Lq loss still fits slowly but steadily.
+Why the truncation: in the paper's CIFAR-10 experiments with class-dependent (asymmetric)
+noise at its highest rate, GCE falls below cross entropy and the truncated loss does not; the
+weights remove the examples that the bounded Lq loss still fits slowly but steadily.
 
 The history records ``kept``, the fraction of weights that are 1 after the epoch's pruning
 (1.0 before the first), and, given ``true_labels``, ``kept_precision`` / ``kept_recall``
