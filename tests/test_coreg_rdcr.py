@@ -5,7 +5,7 @@ import pytest
 import torch
 from _data import colour_images
 
-from labelnoise.training import coreg, rdcr
+from labelnoise.training import coreg, engine, rdcr
 
 torch.set_num_threads(1)
 SMALL = {"widths": (8, 8, 8)}
@@ -74,7 +74,7 @@ def test_rdcr_ema_update_averages_parameters_and_leaves_the_teachers_statistics(
     student.train()(torch.randn(16, 3) * 5 + 2)  # the student's running statistics move
     before = [b.clone() for b in teacher.buffers()]
     want = [0.9 * pt + 0.1 * ps for pt, ps in zip(teacher.parameters(), student.parameters())]
-    rdcr.ema_update(teacher, student, 0.9)
+    engine.ema_update(teacher, student, 0.9)
     for got, w in zip(teacher.parameters(), want):
         torch.testing.assert_close(got, w)
     # Mean Teacher's code averages parameters only: the BatchNorm statistics stay the

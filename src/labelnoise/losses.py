@@ -63,6 +63,18 @@ def _p_y(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.softmax(logits.float(), dim=1).gather(1, labels[:, None]).squeeze(1)
 
 
+def _check_q(q: float) -> float:
+    if not 0 < q <= 1:
+        raise ValueError(f"q must lie in (0, 1], got {q}")
+    return float(q)
+
+
+def _lq(p_y, q: float):
+    """GCE's Lq loss ``(1 - p_y ** q) / q`` (Zhang & Sabuncu 2018, eq. 6), of a tensor or a
+    float ``p_y``."""
+    return (1 - p_y**q) / q
+
+
 class CrossEntropy(_Loss):
     """Cross entropy ``-log p_y`` (the baseline, not robust)."""
 
@@ -86,13 +98,11 @@ class GCELoss(_Loss):
 
     def __init__(self, q: float = 0.7, reduction: str = "mean"):
         super().__init__(reduction)
-        if not 0 < q <= 1:
-            raise ValueError(f"q must lie in (0, 1], got {q}")
-        self.q = float(q)
+        self.q = _check_q(q)
 
     def forward(self, logits, labels):
         p_y = _p_y(logits, labels).clamp_min(1e-7)
-        return _reduce((1 - p_y**self.q) / self.q, self.reduction)
+        return _reduce(_lq(p_y, self.q), self.reduction)
 
 
 def _check_log_zero(A: float) -> float:
@@ -403,19 +413,17 @@ class TruncatedGCELoss(_Loss):
     def __init__(self, num_examples: int, q: float = 0.7, k: float = 0.5,
                  reduction: str = "mean"):
         super().__init__(reduction)
-        if not 0 < q <= 1:
-            raise ValueError(f"q must lie in (0, 1], got {q}")
+        self.q = _check_q(q)
         if not 0 < k < 1:
             raise ValueError(f"k must lie in (0, 1), got {k}")
         if int(num_examples) < 1:
             raise ValueError(f"num_examples must be >= 1, got {num_examples}")
-        self.q, self.k = float(q), float(k)
+        self.k = float(k)
         self.register_buffer("weight", torch.ones(int(num_examples)))
 
     def forward(self, logits, labels, index):
         p_y = _p_y(logits, labels).clamp_min(1e-7)
-        lq_k = (1 - self.k**self.q) / self.q
-        per = ((1 - p_y**self.q) / self.q - lq_k) * self.weight[index]
+        per = (_lq(p_y, self.q) - _lq(self.k, self.q)) * self.weight[index]
         return _reduce(per, self.reduction)
 
     @torch.no_grad()

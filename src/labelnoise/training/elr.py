@@ -99,12 +99,6 @@ def sigmoid_rampup(step: float, length: float) -> float:
     return float(math.exp(-5.0 * t * t))
 
 
-@torch.no_grad()
-def _update_ema(ema, net, momentum: float) -> None:
-    for pe, p in zip(ema.parameters(), net.parameters()):
-        pe.mul_(momentum).add_(p.detach(), alpha=1 - momentum)
-
-
 @dataclass
 class ELRPlus(engine.Method):
     """ELR+'s two networks, their weight averages and targets (hyperparameters: see
@@ -191,7 +185,7 @@ class ELRPlus(engine.Method):
                 loss.backward()
                 opt.step()
                 ramp = sigmoid_rampup(self.global_step + step + 1, self.ema_rampup_steps)
-                _update_ema(self.emas[i], net, ramp * self.ema_momentum)
+                engine.ema_update(self.emas[i], net, ramp * self.ema_momentum)
                 total += loss.detach() * len(idx)
             losses.append(float(total) / data.n)
         self.global_step += engine.num_batches(data.n, self.batch_size)

@@ -695,6 +695,21 @@ class Stopwatch:
 MEMORISATION_SAMPLE = 2000
 
 
+@torch.no_grad()
+def ema_update(ema: nn.Module, net: nn.Module, decay: float) -> None:
+    """``ema <- decay * ema + (1 - decay) * net`` for the parameters only, as Mean Teacher's
+    code (Tarvainen & Valpola 2017, ``update_ema_variables``); used by RDCR's teacher and
+    ELR+'s weight averages. The averaged network's buffers (BatchNorm running statistics)
+    stay its own: its train-mode forward passes update them. Copying the student's
+    statistics instead pairs them with weights that lag the student's by the average's
+    time constant; once that constant is long (RDCR's 0.999 after the ramp-up), the
+    averaged network's eval-mode outputs can fall apart (seen in an unrecorded high-noise
+    image run of RDCR, whose teacher fell to chance while its student did not: the stop-43
+    note)."""
+    for pe, p in zip(ema.parameters(), net.parameters(), strict=True):
+        pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
+
+
 def given_is_clean(true_labels, data: TrainData) -> np.ndarray | None:
     """bool (N,): whether each training example's given label equals its clean label in
     ``true_labels`` (int (N,), for diagnostics only, never trained on); None when

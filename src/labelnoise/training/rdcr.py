@@ -148,19 +148,6 @@ class HeadedNet(nn.Module):
         return logits, {name: head(feats) for name, head in self.heads.items()}, feats
 
 
-@torch.no_grad()
-def ema_update(teacher: nn.Module, student: nn.Module, decay: float) -> None:
-    """``teacher <- decay * teacher + (1 - decay) * student`` for the parameters only, as
-    Mean Teacher's code (``update_ema_variables``). The teacher's buffers (BatchNorm running
-    statistics) stay its own: its train-mode forward pass on view 2 updates them every step.
-    Copying the student's statistics instead pairs them with weights that lag the student's
-    by the EMA's time constant; once that constant is long (0.999 after the ramp-up), the
-    teacher's eval-mode outputs can fall apart (seen in an unrecorded high-noise image run,
-    whose teacher fell to chance while its student did not: the stop-43 note)."""
-    for pt, ps in zip(teacher.parameters(), student.parameters(), strict=True):
-        pt.mul_(decay).add_(ps.detach(), alpha=1 - decay)
-
-
 def ema_decay(step: int, total_steps: int, decay: float, horizon: float = 0.1) -> float:
     """The teacher's EMA decay at optimisation ``step`` (0-based) of ``total_steps``.
 
@@ -275,7 +262,7 @@ class RDCR(engine.Method):
             loss.backward()
             self.optimizer.step()
             decay = self.ema_rampup if t < self.rampup_epochs else self.ema
-            ema_update(teacher, student, ema_decay(epoch * steps + step, self.epochs * steps,
+            engine.ema_update(teacher, student, ema_decay(epoch * steps + step, self.epochs * steps,
                                                    decay, self.ema_horizon))
             sums["loss"] += float(loss.detach()) * len(idx)
             for key in ("ce", "rotation", "consistency"):
