@@ -135,7 +135,7 @@ def test_forward_validates_its_arguments():
     x, noisy, *_ = _data()
     with pytest.raises(ValueError, match="warmup_epochs must be below epochs"):
         forward.fit(x, noisy, **{**KW, "epochs": 3}, warmup_epochs=3)
-    with pytest.raises(ValueError, match="warmup_epochs must be an int"):
+    with pytest.raises(ValueError, match="warmup_epochs must be an integer"):
         forward.fit(x, noisy, **KW, warmup_epochs=0)
     with pytest.raises(ValueError, match="must be \\(4, 4\\)"):
         forward.fit(x, noisy, **KW, noise_matrix=np.eye(3))

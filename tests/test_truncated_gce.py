@@ -125,9 +125,9 @@ def test_defaults_scale_the_papers_schedule_and_arguments_are_checked():
     x, noisy, *_ = _data()
     res = truncated_gce.fit(x, noisy, epochs=12, **KW)  # prune_start 4, prune_every 1
     assert [r["kept"] == 1.0 for r in res.history] == [True] * 4 + [False] * 8
-    with pytest.raises(ValueError, match="prune_every must be an int >= 1"):
+    with pytest.raises(ValueError, match="prune_every must be an integer >= 1"):
         truncated_gce.fit(x, noisy, epochs=2, prune_every=0, **KW)
-    with pytest.raises(ValueError, match="prune_start must be an int >= 0"):
+    with pytest.raises(ValueError, match="prune_start must be an integer >= 0"):
         truncated_gce.fit(x, noisy, epochs=2, prune_start=-1, **KW)
     with pytest.raises(ValueError, match=r"k must lie in \(0, 1\)"):
         truncated_gce.fit(x, noisy, epochs=2, k=1.5, **KW)

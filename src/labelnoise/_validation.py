@@ -138,6 +138,22 @@ def validate_seed(seed, name: str = "seed"):
     return int(seed)
 
 
+def check_int(value, name: str, low: int) -> int:
+    """Check an integer argument (a count, an epoch, a neighbour number) against its
+    least allowed value.
+
+    Returns ``int(value)``.
+
+    Raises:
+        ValueError: a bool, a non-integer (floats included) or a value below ``low``,
+            naming ``name``.
+    """
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral)
+            or value < low):
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
 def check_fraction(value, name: str, *, allow_none: bool = False) -> float | None:
     """Check a fraction in [0, 1) (a forget rate, a noise rate, a validation fraction).
 

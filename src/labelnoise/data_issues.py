@@ -92,6 +92,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labelnoise._validation import (
+    check_int,
     validate_choice,
     validate_labels,
     validate_labels_and_pred_probs,
@@ -175,12 +176,6 @@ def validate_features(features, *, name: str = "features", num_rows: int | None 
         r, c = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(f"{name} must be finite; {name}[{r}, {c}] = {float(arr[r, c])!r}")
     return np.ascontiguousarray(arr)
-
-
-def _check_int(value, name: str, low: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 def _check_threshold(threshold) -> None:
@@ -526,10 +521,10 @@ def nearest_neighbors(features, k: int = 10, *, features_query=None, metric: str
     x = validate_features(features)
     q = None if features_query is None else validate_features(
         features_query, name="features_query", num_columns=x.shape[1], min_rows=1)
-    k = _check_int(k, "k", 1)
-    ef = None if ef is None else _check_int(ef, "ef", 1)
-    m = _check_int(m, "m", 2)
-    nprobe = None if nprobe is None else _check_int(nprobe, "nprobe", 1)
+    k = check_int(k, "k", 1)
+    ef = None if ef is None else check_int(ef, "ef", 1)
+    m = check_int(m, "m", 2)
+    nprobe = None if nprobe is None else check_int(nprobe, "nprobe", 1)
     limit = x.shape[0] - (1 if q is None else 0)
     if k > limit:
         raise ValueError(f"k must be at most {limit} (the number of candidate neighbours), got {k}")
@@ -601,7 +596,7 @@ def nearest_neighbors_by_fold(fold_features, k: int = 10, *, metric: str = "cosi
     if not parts:
         raise ValueError("fold_features is empty; give one (held_out, features) per fold")
     n = np.asarray(parts[0][1]).shape[0]
-    k = _check_int(k, "k", 1)
+    k = check_int(k, "k", 1)
     if k > n - 1:
         raise ValueError(f"k must be at most {n - 1} (the number of candidate neighbours), got {k}")
     dist = np.empty((n, k), dtype=np.float64)
@@ -689,7 +684,7 @@ def outlier_scores(features=None, pred_probs=None, *, k: int = 10, metric: str =
             raise ValueError("outlier_scores needs features (N, D) or pred_probs (N, K); got neither")
         validate_choice(method, ("entropy", "least_confidence"), "method")
         return _entropy_scores(pred_probs) if method == "entropy" else _least_confidence_scores(pred_probs)
-    k = _check_int(k, "k", 1)
+    k = check_int(k, "k", 1)
     dist, _ = _neighbors_or_search(features, neighbors, k, metric, backend, n_jobs, seed)
     return dist[:, :k].mean(axis=1)
 
@@ -744,7 +739,7 @@ def mahalanobis_outlier_scores(features, *, max_fit_rows: int = MAHALANOBIS_FIT_
     from sklearn.covariance import LedoitWolf
 
     x = validate_features(features)
-    max_fit_rows = _check_int(max_fit_rows, "max_fit_rows", 2)
+    max_fit_rows = check_int(max_fit_rows, "max_fit_rows", 2)
     n = x.shape[0]
     if n > max_fit_rows:
         rows = np.sort(np.random.default_rng(seed).choice(n, max_fit_rows, replace=False))
@@ -859,7 +854,7 @@ def refine_outlier_scores(features, scores, *, k: int = 10, metric: str = "cosin
     if s.shape[1] != 1:
         raise ValueError(f"scores must be 1-D of shape (N,), got shape {np.shape(scores)}")
     s = s[:, 0].astype(np.float64)  # a copy: the caller's scores are not modified
-    k = _check_int(k, "k", 1)
+    k = check_int(k, "k", 1)
     if k > x.shape[0] - 1:
         raise ValueError(f"k must be at most {x.shape[0] - 1} (the number of candidate neighbours), got {k}")
     validate_choice(metric, METRICS, "metric")
@@ -1094,9 +1089,9 @@ def aligned_pixel_distance(images, i, j, *, images_other=None,
             counts that differ, indices that are not 1-D integers in range, lengths that
             differ, bad ``resolution`` / ``max_shift`` / ``chunk``.
     """
-    max_shift = _check_int(max_shift, "max_shift", 0)
-    side = _check_int(resolution, "resolution", 2 * max_shift + 1)
-    chunk = _check_int(chunk, "chunk", 1)
+    max_shift = check_int(max_shift, "max_shift", 0)
+    side = check_int(resolution, "resolution", 2 * max_shift + 1)
+    chunk = check_int(chunk, "chunk", 1)
     i = np.asarray(i)
     j = np.asarray(j)
     for arr, nm in ((i, "i"), (j, "j")):
@@ -1256,7 +1251,7 @@ def find_near_duplicates(features, threshold: float | None = None, *, features_o
             the reverse) across splits, bad images.
     """
     x = validate_features(features)
-    k = _check_int(k, "k", 1)
+    k = check_int(k, "k", 1)
     kk = min(k, x.shape[0] - 1)
     if threshold is not None and (not isinstance(threshold, (int, float, np.floating))
                                   or not math.isfinite(threshold) or threshold < 0):
@@ -1465,7 +1460,7 @@ def overlapping_classes(labels, pred_probs, *, class_names=None, top: int | None
     frame = frame.sort_values(["joint_probability", "class_a", "class_b"],
                               ascending=[False, True, True], kind="stable").reset_index(drop=True)
     if top is not None:
-        frame = frame.head(_check_int(top, "top", 1)).reset_index(drop=True)
+        frame = frame.head(check_int(top, "top", 1)).reset_index(drop=True)
     return frame
 
 
@@ -1731,7 +1726,7 @@ def knn_label_quality(features, labels, k: int = 10, *, pred_probs=None,
     labels = validate_labels(labels)
     if labels.size != n:
         raise ValueError(f"labels has {labels.size} entries but features has {n} rows; they must match (N)")
-    k = _check_int(k, "k", 1)
+    k = check_int(k, "k", 1)
     if not (isinstance(knn_weight, str) and knn_weight == "ml") and (
             isinstance(knn_weight, (bool, str, np.bool_))
             or not isinstance(knn_weight, (int, float, np.integer, np.floating))
@@ -1905,7 +1900,7 @@ def prototype_label_quality(features, labels, *, num_classes: int | None = None,
     x = validate_features(features)
     n = x.shape[0]
     if num_classes is not None:
-        num_classes = _check_int(num_classes, "num_classes", 2)
+        num_classes = check_int(num_classes, "num_classes", 2)
     y = validate_labels(labels, num_classes=num_classes)
     if y.size != n:
         raise ValueError(f"labels has {y.size} entries but features has {n} rows; they must match (N)")
@@ -2278,7 +2273,7 @@ def find_data_issues(labels, pred_probs, *, features=None, inputs=None, images=N
     names = tuple(str(c) for c in (class_names if class_names is not None else range(n_classes)))
     if len(names) != n_classes:
         raise ValueError(f"class_names has {len(names)} entries but there are K = {n_classes} classes")
-    k = _check_int(k, "k", 1)
+    k = check_int(k, "k", 1)
     validate_choice(metric, METRICS, "metric")
     probs = pp.materialize()
     not_run: dict[str, str] = {}

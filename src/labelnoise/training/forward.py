@@ -35,12 +35,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
 from labelnoise import count
-from labelnoise._validation import validate_noise_matrix
+from labelnoise._validation import check_int, validate_noise_matrix
 from labelnoise.losses import ForwardCorrectedLoss
 from labelnoise.training import engine, standard
 
@@ -61,9 +60,7 @@ class Forward(standard.Standard):
 
     def __post_init__(self):
         super().__post_init__()
-        w = self.warmup_epochs
-        if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1:
-            raise ValueError(f"warmup_epochs must be an int >= 1, got {w!r}")
+        w = self.warmup_epochs = check_int(self.warmup_epochs, "warmup_epochs", 1)
         if self.noise_matrix is None and w >= self.epochs:
             raise ValueError(f"warmup_epochs must be below epochs ({self.epochs}) when the "
                              f"noise matrix is estimated, got {w}")

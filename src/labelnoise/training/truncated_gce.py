@@ -29,18 +29,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
+from labelnoise._validation import check_int
 from labelnoise.losses import TruncatedGCELoss
 from labelnoise.training import engine, standard
-
-
-def _check_epoch_count(value, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return int(value)
 
 
 def prunes_at(epoch: int, prune_start: int, prune_every: int) -> bool:
@@ -63,8 +57,8 @@ class TruncatedGCE(standard.Standard):
 
     def __post_init__(self):
         super().__post_init__()
-        self.prune_start = _check_epoch_count(self.prune_start, "prune_start", 0)
-        self.prune_every = _check_epoch_count(self.prune_every, "prune_every", 1)
+        self.prune_start = check_int(self.prune_start, "prune_start", 0)
+        self.prune_every = check_int(self.prune_every, "prune_every", 1)
 
     @property
     def label(self):
