@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from _data import colour_images, gaussian_blobs
-from _resume import interrupt_after
+from _resume import assert_resumes_exactly
 from click.testing import CliRunner
 
 from labelnoise import noise, training
@@ -170,21 +170,12 @@ def test_resume_is_bit_exact_on_images(tmp_path, monkeypatch):
     kw = dict(model="resnet8", model_kwargs={"widths": (8, 8, 8)}, epochs=3, warmup_epochs=1,
               batch_size=16, lr=0.05, min_class_size=4, seed=2, progress=False,
               true_labels=y, test_images=x[:16], test_labels=y[:16])
-    full = cpc.fit(x, noisy, **kw)
-    with monkeypatch.context() as m:
-        interrupt_after(m, 2)  # after the first post-warm-up epoch
-        with pytest.raises(KeyboardInterrupt):
-            cpc.fit(x, noisy, checkpoint_dir=tmp_path, **kw)
-    resumed = cpc.fit(x, noisy, checkpoint_dir=tmp_path, resume=True, **kw)
-    for a, b in zip(full.models, resumed.models):
-        for ta, tb in zip(a.state_dict().values(), b.state_dict().values()):
-            assert torch.equal(ta, tb)
-    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in full.history]
-    assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history] == strip
+    # interrupted after the first post-warm-up epoch
+    full = assert_resumes_exactly(cpc.fit, (x, noisy), kw, (2,), tmp_path, monkeypatch)
     assert all(np.isfinite(r["train_loss"]) for r in full.history)
     assert "proto_loss" in full.history[-1]
     with pytest.raises(ValueError, match="other settings"):
-        cpc.fit(x, noisy, checkpoint_dir=tmp_path, resume=True,
+        cpc.fit(x, noisy, checkpoint_dir=tmp_path / "2", resume=True,
                 **{**kw, "prototype_weight": 0.5})
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from _data import colour_images, digits_split
-from _resume import interrupt_after
+from _resume import assert_resumes_exactly
 from click.testing import CliRunner
 from torch.nn import functional as F
 
@@ -151,21 +151,12 @@ def test_unlabeled_term_trains_resumes_exactly_and_is_validated(tmp_path, monkey
               seed=4, view_dropout=0.3, progress=False)
     off = ill.fit_partial(x, cand, **kw).history
     assert all(h["unsup_loss"] == 0 for h in off)
-    full = ill.fit_partial(x, cand, unlabeled_ratio=2, **kw)
+    full = assert_resumes_exactly(ill.fit_partial, (x, cand), {**kw, "unlabeled_ratio": 2},
+                                  (2,), tmp_path, monkeypatch)
     assert all(h["unsup_loss"] > 0 for h in full.history)
     assert full.history[0]["train_loss"] != off[0]["train_loss"]
-    with monkeypatch.context() as m:
-        interrupt_after(m, 2)
-        with pytest.raises(KeyboardInterrupt):
-            ill.fit_partial(x, cand, unlabeled_ratio=2, checkpoint_dir=tmp_path, **kw)
-    resumed = ill.fit_partial(x, cand, unlabeled_ratio=2, checkpoint_dir=tmp_path, resume=True,
-                              **kw)
-    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
-        assert torch.equal(a, b)
-    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in full.history]
-    assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history] == strip
     with pytest.raises(ValueError, match="other settings"):
-        ill.fit_partial(x, cand, checkpoint_dir=tmp_path, resume=True, **kw)
+        ill.fit_partial(x, cand, checkpoint_dir=tmp_path / "2", resume=True, **kw)
     for bad in (-1, 1.5, True, "3"):
         with pytest.raises(ValueError, match="unlabeled_ratio must be an integer >= 0"):
             ill.fit_partial(x, cand, unlabeled_ratio=bad, **{**kw, "epochs": 1})
@@ -189,21 +180,12 @@ def test_resume_is_bit_exact(tmp_path, monkeypatch, partial):
         target[np.arange(48), rng.integers(0, 3, 48)] = True
     else:
         fit, target = ill.fit, noisy
-    full = fit(x, target, **kw)
-    with monkeypatch.context() as m:
-        interrupt_after(m, 2)
-        with pytest.raises(KeyboardInterrupt):
-            fit(x, target, checkpoint_dir=tmp_path, **kw)
-    resumed = fit(x, target, checkpoint_dir=tmp_path, resume=True, **kw)
-    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
-        assert torch.equal(a, b)
-    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in full.history]
-    assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history] == strip
+    full = assert_resumes_exactly(fit, (x, target), kw, (2,), tmp_path, monkeypatch)
     last = full.history[-1]
     assert 0 < last["transition_diag"] < 1 and 0 <= last["posterior_acc"] <= 1
     assert ("memorised" in last) is (not partial)  # data.y is a placeholder for candidates
     with pytest.raises(ValueError, match="other settings"):
-        fit(x, target, checkpoint_dir=tmp_path, resume=True, **{**kw, "noise_scale": 2.0})
+        fit(x, target, checkpoint_dir=tmp_path / "2", resume=True, **{**kw, "noise_scale": 2.0})
 
 
 def test_view_dropout_gives_embeddings_a_strong_view_and_resumes_exactly(tmp_path, monkeypatch):
@@ -214,16 +196,9 @@ def test_view_dropout_gives_embeddings_a_strong_view_and_resumes_exactly(tmp_pat
     kw = dict(model="mlp", model_kwargs={"hidden": (16,)}, epochs=3, batch_size=16, lr=0.05,
               seed=4, progress=False)
     one_view = ill.fit(x, noisy, **kw).history
-    full = ill.fit(x, noisy, view_dropout=0.3, **kw)
+    full = assert_resumes_exactly(ill.fit, (x, noisy), {**kw, "view_dropout": 0.3}, (1,),
+                                  tmp_path, monkeypatch)
     assert full.history[0]["train_loss"] != one_view[0]["train_loss"]
-    with monkeypatch.context() as m:
-        interrupt_after(m, 1)
-        with pytest.raises(KeyboardInterrupt):
-            ill.fit(x, noisy, view_dropout=0.3, checkpoint_dir=tmp_path, **kw)
-    resumed = ill.fit(x, noisy, view_dropout=0.3, checkpoint_dir=tmp_path, resume=True, **kw)
-    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
-        assert torch.equal(a, b)
-    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
     images, labels = colour_images(n=12)
     with pytest.raises(ValueError, match="view_dropout applies to"):
         ill.fit(images, labels, model="resnet8", epochs=1, view_dropout=0.3, progress=False)
@@ -300,19 +275,13 @@ def test_strong_view_is_recorded_in_the_config_and_resumes_bit_exactly(tmp_path,
     x, y = colour_images(n=48)
     kw = dict(model="resnet8", model_kwargs={"widths": (8, 8, 8)}, epochs=2, batch_size=16,
               lr=0.05, seed=5, progress=False)
-    full = ill.fit(x, y, **kw)  # the default: RandAugment + random erasing
-    with monkeypatch.context() as m:
-        interrupt_after(m, 1)
-        with pytest.raises(KeyboardInterrupt):
-            ill.fit(x, y, checkpoint_dir=tmp_path, **kw)
-    config = json.loads((tmp_path / "checkpoint.json").read_text())["config"]
+    # the default: RandAugment + random erasing
+    full = assert_resumes_exactly(ill.fit, (x, y), kw, (1,), tmp_path, monkeypatch)
+    config = json.loads((tmp_path / "1" / "checkpoint.json").read_text())["config"]
     assert config["strong_augment"] == "randaugment"
-    resumed = ill.fit(x, y, checkpoint_dir=tmp_path, resume=True, **kw)
-    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
-        assert torch.equal(a, b)
-    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
     with pytest.raises(ValueError, match="other settings"):
-        ill.fit(x, y, checkpoint_dir=tmp_path, resume=True, strong_augment="crop-flip", **kw)
+        ill.fit(x, y, checkpoint_dir=tmp_path / "1", resume=True, strong_augment="crop-flip",
+                **kw)
     # the strong view changes training; "crop-flip" is a second crop + flip draw only
     plain = ill.fit(x, y, strong_augment="crop-flip", **{**kw, "epochs": 1})
     assert plain.history[0]["train_loss"] != full.history[0]["train_loss"]

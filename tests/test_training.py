@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from _data import gaussian_blobs
-from _resume import assert_resumes_exactly, interrupt_after
+from _resume import assert_resumes_exactly
 
 from labelnoise.training import engine, standard
 
@@ -127,31 +127,13 @@ def test_standard_fit_mlp_on_embeddings_with_robust_loss():
     assert res.history[-1]["test_acc"] > 0.8
 
 
-def _weights(model):
-    return {k: v.clone() for k, v in model.state_dict().items()}
-
-
-def _assert_same_weights(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
-
-
 def test_resume_gives_same_weights_as_uninterrupted(tmp_path, monkeypatch):
     x, y = blobs(96, 2)
     kw = dict(model="resnet8", loss="elr", epochs=3, batch_size=32, lr=0.05, progress=False,
               seed=3, test_images=x[:16], test_labels=y[:16])
-    full = standard.fit(x, y, **kw)
-    with monkeypatch.context() as m:
-        interrupt_after(m, 2)
-        with pytest.raises(KeyboardInterrupt):
-            standard.fit(x, y, checkpoint_dir=tmp_path, **kw)
-    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["epoch"] == 2
-    resumed = standard.fit(x, y, checkpoint_dir=tmp_path, resume=True, **kw)
-    _assert_same_weights(_weights(full.model), _weights(resumed.model))
-    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
+    assert_resumes_exactly(standard.fit, (x, y), kw, (2,), tmp_path, monkeypatch)
     with pytest.raises(ValueError, match="other settings"):
-        standard.fit(x, y, checkpoint_dir=tmp_path, resume=True, **{**kw, "lr": 0.1})
+        standard.fit(x, y, checkpoint_dir=tmp_path / "2", resume=True, **{**kw, "lr": 0.1})
     with pytest.raises(ValueError, match="no checkpoint"):
         standard.fit(x, y, checkpoint_dir=tmp_path / "empty", resume=True, **kw)
 
@@ -274,6 +256,45 @@ def test_dividemix_forget_rate_divides_by_rank_and_resumes(tmp_path, monkeypatch
             dividemix.DivideMix(**base, forget_rate=bad)
 
 
+def test_dividemix_estimated_forget_rate_recovers_the_noise_rate_and_resumes(tmp_path,
+                                                                              monkeypatch):
+    """forget_rate="estimate": confident learning on 2-fold out-of-sample predictions (made
+    before the warm-up with its settings) recovers the realised noise rate of a separable
+    problem, the division then labels 1 - that fraction, and a run interrupted inside the
+    warm-up or after it resumes exactly (the estimate is checkpointed)."""
+    x, y = gaussian_features(600, 0, spread=1.2)
+    noisy, _ = flip_labels(y, 0.3, 2)
+    realised = float((noisy != y).mean())
+    kw = dict(model="mlp", epochs=6, warmup_epochs=3, batch_size=64, lr=0.05,
+              progress=False, true_labels=y, model_kwargs={"hidden": (64,)},
+              forget_rate="estimate")
+    full = assert_resumes_exactly(dividemix.fit, (x, noisy), kw, (2, 4), tmp_path, monkeypatch)
+    estimated = [h.get("estimated_noise_rate") for h in full.history]
+    assert estimated[1:] == [None] * 5
+    assert abs(estimated[0] - realised) < 0.05, (estimated[0], realised)
+    assert [h["labeled_fraction"] for h in full.history[3:]] == [
+        pytest.approx(1 - estimated[0], abs=1 / 600)] * 3
+    assert full.history[-1]["split_precision"] > 0.9  # of a set with 30% of labels wrong
+    data = engine.prepare_data(x, noisy)
+    base = dict(model="mlp", epochs=2, warmup_epochs=1, batch_size=64, warmup_batch_size=None,
+                lr=0.05, weight_decay=5e-4, momentum=0.9, lr_decay_epoch=None, alpha=4.0,
+                lambda_u=25.0, p_threshold=0.5, temperature=0.5, rampup_length=16.0,
+                conf_penalty=False, loss_history=1, augment=True, seed=0, model_kwargs=None)
+    method = dividemix.DivideMix(**base, forget_rate="estimate")
+    assert method.config(data)["forget_rate"] == "estimate"
+    assert "estimated_forget_rate" in method.checkpointed
+    assert "estimated_forget_rate" not in dividemix.DivideMix(**base, forget_rate=0.3).checkpointed
+    with pytest.raises(ValueError, match="warmup_epochs >= 1"):
+        dividemix.DivideMix(**{**base, "warmup_epochs": 0}, forget_rate="estimate")
+    with pytest.raises(ValueError, match="forget_rate must be None, a fraction"):
+        dividemix.DivideMix(**base, forget_rate="guess")
+    lonely = noisy.copy()
+    lonely[:] = np.where(lonely == 3, 2, lonely)
+    lonely[0] = 3  # class 3 has one example: no 2-fold estimate
+    with pytest.raises(ValueError, match="needs at least 2 examples of every class"):
+        dividemix.fit(x, lonely, **{**kw, "epochs": 2, "warmup_epochs": 1})
+
+
 def test_coteaching_schedule_and_selection():
     assert coteaching.kept_fraction(0, 0.4, 10) == pytest.approx(1.0)
     assert coteaching.kept_fraction(5, 0.4, 10) == pytest.approx(0.8)
@@ -292,19 +313,12 @@ def test_coteaching_keeps_clean_examples_and_learns(tmp_path, monkeypatch):
     kw = dict(model="resnet8", forget_rate=0.4, num_gradual=2, epochs=4, batch_size=32,
               optimizer="sgd", lr=0.05, test_images=xt, test_labels=yt, progress=False,
               true_labels=y)
-    res = coteaching.fit(x, noisy, **kw)
+    res = assert_resumes_exactly(coteaching.fit, (x, noisy), kw, (1,), tmp_path, monkeypatch)
     h = res.history
     assert h[-1]["kept_fraction"] == pytest.approx(0.6)
     # kept examples are much cleaner than the 60% clean labels
     assert h[-1]["label_precision"] > 0.7
     assert h[-1]["test_acc"] > 0.5 and h[-1]["test_acc_net2"] > 0.5
-    with monkeypatch.context() as m:
-        interrupt_after(m, 1)
-        with pytest.raises(KeyboardInterrupt):
-            coteaching.fit(x, noisy, checkpoint_dir=tmp_path, **kw)
-    resumed = coteaching.fit(x, noisy, checkpoint_dir=tmp_path, resume=True, **kw)
-    for a, b in zip(res.models, resumed.models):
-        _assert_same_weights(_weights(a), _weights(b))
 
 
 def test_elr_fit_beats_chance_and_fills_targets():
@@ -329,16 +343,9 @@ def test_elr_plus_learns_and_resumes(tmp_path, monkeypatch):
     noisy, _ = flip_labels(y, 0.4, 2)
     kw = dict(model="mlp", epochs=5, batch_size=32, lr=0.05, ema_rampup_steps=20,
               test_images=xt, test_labels=yt, progress=False, model_kwargs={"hidden": (64,)})
-    res = elr.fit_plus(x, noisy, **kw)
+    res = assert_resumes_exactly(elr.fit_plus, (x, noisy), kw, (3,), tmp_path, monkeypatch)
     assert res.history[-1]["test_acc"] > 0.8
     assert isinstance(res.model, engine.Ensemble)
-    with monkeypatch.context() as m:
-        interrupt_after(m, 3)
-        with pytest.raises(KeyboardInterrupt):
-            elr.fit_plus(x, noisy, checkpoint_dir=tmp_path, **kw)
-    resumed = elr.fit_plus(x, noisy, checkpoint_dir=tmp_path, resume=True, **kw)
-    for a, b in zip(res.models, resumed.models):
-        _assert_same_weights(_weights(a), _weights(b))
 
 
 def test_step_schedule_factor_reaches_the_optimizer_and_is_validated():
