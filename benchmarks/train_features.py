@@ -76,6 +76,7 @@ METHOD_ROWS = {
     "elr-plus": ("elr-plus", {}),
     "dividemix": ("dividemix", {}),
     "dividemix-rank": ("dividemix", {}),
+    "dividemix-est": ("dividemix", dict(forget_rate="estimate")),
     "cpc": ("cpc", {}),
     "forward": ("forward", {}),
     "truncated-gce": ("truncated-gce", {}),
@@ -143,7 +144,7 @@ def method_kwargs(row: str, dataset: str, n_train: int) -> dict:
         # rate. CPC (the class prototype-based cleaner) trains inside DivideMix: its schedule,
         # its prototype terms at the library defaults
         return dict(common, lr=0.02, weight_decay=5e-4, lr_decay_epoch=0.5 * e,
-                    warmup_epochs=max(1, round(e * 10 / 300)))
+                    warmup_epochs=max(1, round(e * 10 / 300)), **extra)
     if method == "forward":  # forward correction (Patrini et al. 2017) in CE's loop and
         # schedule, as in the image track: CE for a fifth of the run, then the noise matrix
         # from confident learning on the last warm-up epochs' predictions, then the corrected loss
@@ -290,12 +291,31 @@ def run_one(dataset: str, setting: str, row: str, seed: int, args,
                 last_acc=accs[-1], best_acc=max(accs), best_epoch=int(np.argmax(accs)) + 1,
                 epochs=len(accs), last_train_acc_given=h[-1].get("train_acc_given"),
                 last_memorised=h[-1].get("memorised"),
+                estimated_noise_rate=next((r["estimated_noise_rate"] for r in h
+                                           if "estimated_noise_rate" in r), None),
                 sec_per_epoch=float(np.mean([r["seconds"] for r in h])),
                 wall_seconds=round(wall, 2),
                 hyperparameters={**{k: v for k, v in extra.items() if k != "true_labels"}, **kw},
                 torch=torch.__version__, curve=[round(a, 4) for a in accs],
                 memorised_curve=[None if r.get("memorised") is None else round(r["memorised"], 4)
                                  for r in h])
+
+
+def estimate_lines(ds_rows: list[dict]) -> list[str]:
+    """The paragraph of the noise rates estimated at the end of a warm-up (runs that
+    recorded one: dividemix-est, forward), mean over seeds against the realised rate."""
+    est: dict = {}
+    for r in ds_rows:
+        if r.get("estimated_noise_rate") is not None:
+            est.setdefault((r["method"], r["setting"], r["noise_rate"]), []).append(
+                r["estimated_noise_rate"])
+    if not est:
+        return []
+    return ["Noise rate estimated at the end of the warm-up (confident learning on the "
+            "warm-up networks' in-sample predictions; mean over the seeds that recorded it) "
+            "against the realised rate: " + "; ".join(
+                f"{m} {s} {100 * np.mean(v):.1f}% ({100 * rate:.1f}%)"
+                for (m, s, rate), v in est.items()) + ".", ""]
 
 
 def select_runs(kind: str, args) -> list[dict]:
@@ -369,7 +389,9 @@ def render(rows: list[dict], cost: list[dict] | None = None,
         "rate) fraction most likely clean, instead of the paper's clean probability > 0.5 "
         "(our option `forget_rate`, set to the realised noise rate as Co-teaching's; tried "
         "first in a scratch run on digits, 3 seeds, which these digits rows repeat, then on "
-        "cifar-patch); "
+        "cifar-patch); dividemix-est: the same division at the noise rate estimated at the "
+        "end of the warm-up, as a user without the noise rate would run it (`forget_rate="
+        "'estimate'`: confident learning on both networks' predictions over the warm-up); "
         "CPC, the class prototype-based cleaner: inside DivideMix's training and schedule, "
         "its prototype terms at the library defaults; forward correction: the CE settings, CE "
         "for a fifth of the epochs, then the noise matrix from confident learning and the "
@@ -451,6 +473,7 @@ def render(rows: list[dict], cost: list[dict] | None = None,
                     "last_acc": np.mean([r["last_acc"] for r in ce])})
                 validity.append(f"{setting}: CE {why} -> {'valid' if ok else 'NOT valid'}")
         lines += ["", "Validity (CE memorises?): " + "; ".join(validity) + ".", ""]
+        lines += estimate_lines(ds_rows)
         lines.append(f"CE (cost run): {ce_sec:.3f} s per epoch on this dataset. Total wall time "
                      f"of the accuracy runs (shared CPU): "
                      f"{sum(r['wall_seconds'] for r in ds_rows) / 60:.1f} min.")

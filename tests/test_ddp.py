@@ -109,6 +109,8 @@ def _checks(root: str) -> dict:
     r = dividemix.fit(x, y, checkpoint_dir=root / "dm", **dm,
                       on_epoch=_copy_checkpoint(root / "dm", root / "dm-1a", root / "dm-1b"))
     out["dividemix"] = _weights(*r.models), _strip(r.history)
+    r = dividemix.fit(x, y, forget_rate="estimate", **dm)
+    out["dividemix_est"] = _weights(*r.models), _strip(r.history)
     if world.active:  # every rank resumes from rank 0's copy of the epoch-1 checkpoint
         r = dividemix.fit(x, y, checkpoint_dir=root / "dm-1a", resume=True, **dm)
         out["dividemix_resumed"] = _weights(*r.models), _strip(r.history)
@@ -203,6 +205,11 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path, one_t
         print(key, "largest weight difference", _close(one[key][0], two[key][0]))
         _same_history(one[key][1], two[key][1])
     assert two["dividemix"][1][1]["labeled_fraction"] == one["dividemix"][1][1]["labeled_fraction"]
+    # DivideMix's estimated forget rate: each rank makes the same 2-fold estimate
+    _close(one["dividemix_est"][0], two["dividemix_est"][0])
+    _same_history(one["dividemix_est"][1], two["dividemix_est"][1])
+    assert (two["dividemix_est"][1][0]["estimated_noise_rate"]
+            == one["dividemix_est"][1][0]["estimated_noise_rate"])
     assert 0 < one["dividemix"][1][1]["labeled_fraction"] < 1
     # the returned networks have their own BatchNorm back
     assert two["batchnorm"] == one["batchnorm"] and "GlobalBatchNorm" not in two["batchnorm"]

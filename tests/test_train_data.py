@@ -308,3 +308,30 @@ def test_mixup_through_the_cli_on_embeddings(data, tmp_path):
                                     "--forget-rate", "0.2", "--out", str(tmp_path / "bad"),
                                     *CLI_SMALL])
     assert bad.exit_code != 0 and "--forget-rate applies to --method coteaching" in bad.output
+
+
+def test_dividemix_estimated_forget_rate_through_the_cli(data, tmp_path):
+    """`labelnoise train emb.npz --method dividemix --forget-rate estimate` estimates the
+    noise rate (the planted 20%) and divides by rank at it; the word is refused for a
+    method that cannot estimate it, and a rate outside [0, 1) for any."""
+    out = tmp_path / "dm"
+    res = CliRunner().invoke(main, ["train", str(data / "emb.npz"), "--method", "dividemix",
+                                    "--forget-rate", "estimate", "--warmup-epochs", "2",
+                                    "--out", str(out), *CLI_SMALL])
+    assert res.exit_code == 0, res.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["method_kwargs"] == {"forget_rate": "estimate", "warmup_epochs": 2}
+    history = json.loads((out / "history.json").read_text())
+    given, true = np.load(data / "emb.npz")["labels"], np.load(data / "emb.npz")["true_labels"]
+    assert abs(history[0]["estimated_noise_rate"] - float((given != true).mean())) < 0.1
+    assert history[-1]["labeled_fraction"] == pytest.approx(
+        1 - history[0]["estimated_noise_rate"], abs=0.01)
+    for args, message in ((["--method", "coteaching", "--forget-rate", "estimate"],
+                           "--forget-rate estimate applies to --method dividemix or cpc"),
+                          (["--method", "dividemix", "--forget-rate", "1.5"], "not in [0, 1)"),
+                          (["--method", "dividemix", "--forget-rate", "soon"],
+                           "neither a number in [0, 1) nor 'estimate'")):
+        bad = CliRunner().invoke(main, ["train", str(data / "emb.npz"), *args, "--out",
+                                        str(tmp_path / "bad"), *CLI_SMALL])
+        assert bad.exit_code == 2 and message in bad.output, bad.output
+    assert not (tmp_path / "bad").exists()

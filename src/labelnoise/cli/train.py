@@ -150,6 +150,23 @@ def _write_json_atomic(path: Path, text: str) -> None:
     write_text(path, text)
 
 
+class ForgetRate(click.ParamType):
+    """A fraction in [0, 1) or the word ``estimate``."""
+
+    name = "RATE|estimate"
+
+    def convert(self, value, param, ctx):
+        if value is None or value == training.ESTIMATE_FORGET_RATE:
+            return value
+        try:
+            rate = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is neither a number in [0, 1) nor {training.ESTIMATE_FORGET_RATE!r}", param, ctx)
+        if not 0 <= rate < 1:  # also refuses NaN
+            self.fail(f"{value!r} is not in [0, 1)", param, ctx)
+        return rate
+
+
 CONFIG_KEYS = ("dataset", "noise", "label_set", "method", "candidates", "loss", "model", "epochs",
                "batch_size", "lr", "forget_rate", "lambda_u", "warmup_epochs", "subset",
                "test_subset", "data_root", "seed", "device")
@@ -384,10 +401,12 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
               help="Epochs (default: the method's paper setting).")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None)
-@click.option("--forget-rate", type=click.FloatRange(0, 1, max_open=True), default=None,
+@click.option("--forget-rate", type=ForgetRate(), default=None,
               help="Co-teaching's tau (default: the realised noise rate on cifar10, else "
                    "0.2); DivideMix and CPC: divide by rank, this fraction of the examples "
-                   "unlabeled (default: the paper's division, clean probability > 0.5).")
+                   "unlabeled, or 'estimate': at the noise rate estimated by 2-fold "
+                   "cross-validation with the warm-up's settings (default: the paper's "
+                   "division, clean probability > 0.5).")
 @click.option("--lambda-u", type=click.FloatRange(min=0), default=None,
               help="DivideMix's (and CPC's) unlabeled-loss weight (default: by noise level on "
                    "cifar10, as the paper; else 25).")
@@ -492,6 +511,10 @@ def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidate
             if given[opt] != default and opt not in entry.options:
                 raise click.UsageError(f"--{opt.replace('_', '-')} applies to --method "
                                        f"{_methods_taking(opt)} only")
+        if forget_rate == training.ESTIMATE_FORGET_RATE and method not in training.FORGET_RATE_ESTIMATORS:
+            raise click.UsageError(f"--forget-rate {training.ESTIMATE_FORGET_RATE} applies to --method "
+                                   f"{' or '.join(training.FORGET_RATE_ESTIMATORS)} only (they estimate "
+                                   f"the noise rate with their warm-up's settings)")
         _check_processes(nproc, method, device)
         if noise_matrix_path is not None:  # the matrix itself goes into config.json
             from labelnoise.cli.simulate import read_noise_matrix

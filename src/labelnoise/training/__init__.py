@@ -125,6 +125,14 @@ METHODS: dict[str, MethodEntry] = {
 }
 
 
+#: the ``forget_rate`` of the methods built on DivideMix that estimates the noise rate by
+#: cross-validation with the warm-up's settings and divides by rank at it
+#: (:meth:`labelnoise.training.dividemix.DivideMix.estimate_noise_rate`); the methods that
+#: take it
+ESTIMATE_FORGET_RATE = "estimate"
+FORGET_RATE_ESTIMATORS = ("dividemix", "cpc")
+
+
 def get(name: str):
     """The ``fit`` function of the method ``name`` (a key of :data:`METHODS`).
 

@@ -321,8 +321,8 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 300,
         prototype_mix: float = 0.5, min_class_size: int = 10, augment: bool = True,
         seed: int = 0, device=None, test_images=None, test_labels=None, checkpoint_dir=None,
         resume: bool = False, progress: bool = True, num_classes: int | None = None,
-        true_labels=None, model_kwargs: dict | None = None, forget_rate: float | None = None,
-        on_epoch=None) -> engine.FitResult:
+        true_labels=None, model_kwargs: dict | None = None,
+        forget_rate: float | str | None = None, on_epoch=None) -> engine.FitResult:
     """Train two networks with CPC (class-aware, prototype-based division inside DivideMix;
     see the module docstring for equations CPC-1 to CPC-5 and the sources of the defaults).
 
@@ -347,7 +347,8 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 300,
             defaults: 300 epochs, 10 warm-up epochs, batch 64, SGD lr 0.02, weight decay
             5e-4, momentum 0.9, lr / 10 at ``lr_decay_epoch`` (default ``epochs / 2``),
             alpha 4, T 0.5, p_threshold 0.5, lambda_u 25 (:func:`paper_settings` by noise));
-            ``forget_rate`` (our option) divides by rank as there
+            ``forget_rate`` (our option: a fraction, or ``"estimate"`` for the noise rate
+            estimated by 2-fold cross-validation before the warm-up) divides by rank as there
             (:func:`labelnoise.training.dividemix.labeled_mask`), CPC-4's ``w_i`` ranked.
 
     Returns:

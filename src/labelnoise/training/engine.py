@@ -427,6 +427,65 @@ def gathered_logits(model: nn.Module, x: torch.Tensor, world: _dist.World, *,
     return world.gather(own, x.shape[0])
 
 
+def cross_validated_noise(data: TrainData, model, *, model_kwargs: dict | None = None,
+                          epochs: int, batch_size: int, lr: float, weight_decay: float,
+                          momentum: float = 0.9, augment: bool = True, seed: int = 0,
+                          who: str = "the noise estimate", remedy: str = ""):
+    """Confident learning's noise estimate (:func:`labelnoise.count.estimate_noise`) from
+    out-of-sample predicted probabilities of 2-fold cross-validation on the training data.
+
+    The examples are split by ``StratifiedKFold(2, shuffle=True, random_state=seed)`` on
+    the given labels; per fold a fresh network (``model``, initialised with ``seed + 1000 +
+    fold``) is trained on the other half for ``epochs`` epochs with cross entropy, SGD
+    (``lr``, ``weight_decay``, ``momentum``, no Nesterov, constant learning rate), batches
+    of ``batch_size`` and the training augmentation, then predicts its held-out half (eval
+    mode, no augmentation). The fold networks are discarded; their random streams are
+    their own (the calling run's generator is not touched). Every process of a distributed
+    run computes the same estimate (same seeds, no communication).
+
+    Returns:
+        :class:`labelnoise.count.NoiseEstimate`.
+
+    Raises:
+        ValueError: a class with fewer than 2 examples, or the estimate impossible;
+            the message starts with ``who`` and ends with ``remedy``.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    from labelnoise import count
+
+    y = data.y.cpu().numpy()
+    tail = f"; {remedy}" if remedy else ""
+    if np.bincount(y, minlength=data.num_classes).min() < 2:
+        raise ValueError(f"{who} needs at least 2 examples of every class (2-fold "
+                         f"cross-validation){tail}")
+    pred_probs = np.zeros((data.n, data.num_classes))
+    splits = StratifiedKFold(2, shuffle=True, random_state=seed).split(y, y)
+    for fold, (train_idx, test_idx) in enumerate(splits):
+        net = make_model(model, data, seed=seed + 1000 + fold, **(model_kwargs or {}))
+        opt = sgd(net, lr, weight_decay, momentum, nesterov=False)
+        gen = torch.Generator().manual_seed(seed + 1000 + fold)
+        rows = torch.as_tensor(train_idx, device=data.device)
+        net.train()
+        for _ in range(epochs):
+            for idx in batches(len(rows), batch_size, gen, data.device):
+                idx = rows[idx]
+                x = batch_inputs(data, idx, gen, augment)
+                with autocast(data.device):
+                    logits = net(x).float()
+                loss = F.cross_entropy(logits, data.y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        held_out = torch.as_tensor(test_idx, device=data.x.device)
+        logits = logits_of(net, data.x[held_out])
+        pred_probs[test_idx] = F.softmax(logits, dim=1).double().cpu().numpy()
+    try:
+        return count.estimate_noise(y, pred_probs)
+    except ValueError as exc:
+        raise ValueError(f"{who}: cannot estimate the noise ({exc}){tail}") from None
+
+
 def accuracy(model: nn.Module, x: torch.Tensor | None, y: torch.Tensor | None,
              batch_size: int = 1024, world: _dist.World = _dist.SINGLE
              ) -> float | None:
