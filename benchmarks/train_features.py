@@ -302,8 +302,8 @@ def run_one(dataset: str, setting: str, row: str, seed: int, args,
 
 
 def estimate_lines(ds_rows: list[dict]) -> list[str]:
-    """The paragraph of the noise rates estimated at the end of a warm-up (runs that
-    recorded one: dividemix-est, forward), mean over seeds against the realised rate."""
+    """The paragraph of the noise rates the runs estimated (those that recorded one:
+    dividemix-est), mean over seeds against the realised rate."""
     est: dict = {}
     for r in ds_rows:
         if r.get("estimated_noise_rate") is not None:
@@ -311,8 +311,7 @@ def estimate_lines(ds_rows: list[dict]) -> list[str]:
                 r["estimated_noise_rate"])
     if not est:
         return []
-    return ["Noise rate estimated at the end of the warm-up (confident learning on the "
-            "warm-up networks' in-sample predictions; mean over the seeds that recorded it) "
+    return ["Noise rate estimated by the runs that estimate it (mean over the seeds) "
             "against the realised rate: " + "; ".join(
                 f"{m} {s} {100 * np.mean(v):.1f}% ({100 * rate:.1f}%)"
                 for (m, s, rate), v in est.items()) + ".", ""]
@@ -389,9 +388,10 @@ def render(rows: list[dict], cost: list[dict] | None = None,
         "rate) fraction most likely clean, instead of the paper's clean probability > 0.5 "
         "(our option `forget_rate`, set to the realised noise rate as Co-teaching's; tried "
         "first in a scratch run on digits, 3 seeds, which these digits rows repeat, then on "
-        "cifar-patch); dividemix-est: the same division at the noise rate estimated at the "
-        "end of the warm-up, as a user without the noise rate would run it (`forget_rate="
-        "'estimate'`: confident learning on both networks' predictions over the warm-up); "
+        "cifar-patch); dividemix-est: the same division at an estimated noise rate, as a "
+        "user without the noise rate would run it (`forget_rate='estimate'`: confident "
+        "learning on the out-of-sample predictions of 2-fold cross-validation, each fold a "
+        "network trained with the warm-up's settings, made before the warm-up); "
         "CPC, the class prototype-based cleaner: inside DivideMix's training and schedule, "
         "its prototype terms at the library defaults; forward correction: the CE settings, CE "
         "for a fifth of the epochs, then the noise matrix from confident learning and the "
