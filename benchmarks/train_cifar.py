@@ -294,6 +294,11 @@ MEMORISE = dict(
         # division gains at sym80 / asym40 on digits
         "dividemix-rank": dict(method="dividemix", epochs=_E, warmup_epochs=30, batch_size=64,
                                lr=0.02, lr_decay_epoch=0.5 * _E, forget_rate="noise_rate"),
+        # the same division at the noise rate DivideMix estimates itself (forget_rate=
+        # "estimate": 2-fold out-of-sample confident learning with the warm-up's settings,
+        # before the warm-up), as a user without the noise rate runs it
+        "dividemix-est": dict(method="dividemix", epochs=_E, warmup_epochs=30, batch_size=64,
+                              lr=0.02, lr_decay_epoch=0.5 * _E, forget_rate="estimate"),
         # CPC (class prototype-based cleaner): a cleaner inside DivideMix's training, so
         # DivideMix's schedule above; its prototype terms at the library defaults
         "cpc": dict(epochs=_E, warmup_epochs=30, batch_size=64, lr=0.02,
@@ -602,7 +607,7 @@ def adoptable_pilots(pilot: list[dict], done: set) -> list[dict]:
 MEMORISE_COST = {"standard": 1.0, "elr": 1.0, "elr-ce": 1.0, "mixup": 1.0, "gce": 1.1,
                  "forward": 1.1, "ldr-kl": 1.2, "nce+rce": 1.1, "truncated-gce": 1.1,
                  "ill": 1.4, "coteaching": 2.0, "rdcr": 2.3, "elr-plus": 2.6, "dividemix": 8.0,
-                 "dividemix-rank": 8.0,
+                 "dividemix-rank": 8.0, "dividemix-est": 8.2,
                  "cpc": 8.5}
 #: the hyperparameters counted in epochs (or steps), scaled with ``epochs`` by a smoke run
 EPOCH_KEYS = ("warmup_epochs", "decay_start", "lr_decay_epoch", "num_gradual", "rampup_epochs",
@@ -1138,8 +1143,9 @@ def render_memorise(rows: list[dict], pilot: list[dict], superseded=(),
                 for r in rows:
                     if r["method"] == method and r.get("estimated_noise_rate") is not None:
                         lines.append(
-                            f"  * {r['setting']} seed {r['seed']}: noise rate estimated after "
-                            f"the warm-up {100 * r['estimated_noise_rate']:.1f}% (realised "
+                            f"  * {r['setting']} seed {r['seed']}: noise rate estimated "
+                            f"{'before' if method == 'dividemix-est' else 'after'} the warm-up "
+                            f"{100 * r['estimated_noise_rate']:.1f}% (realised "
                             f"{100 * r['noise_rate']:.1f}%)")
         lines.append("")
     lines += ["![per-epoch clean test accuracy and the fraction of wrongly labelled training "

@@ -30,7 +30,6 @@ def assert_resumes_exactly(fit, args: tuple, kw: dict, stops, root, monkeypatch)
     (``models``) equal the uninterrupted run's bit for bit, and so does its history but for
     the wall ``seconds``. Returns the uninterrupted run's result."""
     import pytest
-    import torch
 
     def timeless(history):
         return [{k: v for k, v in r.items() if k != "seconds"} for r in history]
@@ -45,12 +44,19 @@ def assert_resumes_exactly(fit, args: tuple, kw: dict, stops, root, monkeypatch)
         resumed = fit(*args, checkpoint_dir=d, resume=True, **kw)
         for net_a, net_b in zip(full.models or (full.model,),
                                 resumed.models or (resumed.model,), strict=True):
-            a, b = net_a.state_dict(), net_b.state_dict()
-            assert a.keys() == b.keys()
-            for key in a:
-                assert torch.equal(a[key], b[key]), key
+            assert_same_weights(net_a, net_b)
         assert timeless(resumed.history) == timeless(full.history)
     return full
+
+
+def assert_same_weights(net_a, net_b) -> None:
+    """The two networks' state dicts (parameters and buffers) are equal bit for bit."""
+    import torch
+
+    a, b = net_a.state_dict(), net_b.state_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
 
 
 def count_calls(monkeypatch, owner, name: str, *, fail_at: int | None = None,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 from _bench import load_benchmark
-from _resume import interrupt_after
-from test_training import _assert_same_weights, _weights, blobs, flip_labels
+from _resume import assert_resumes_exactly, assert_same_weights
+from test_training import blobs, flip_labels
 
 from labelnoise.training import coteaching, engine, standard
 
@@ -31,7 +31,7 @@ def test_memorisation_recorded_only_with_true_labels_and_training_unchanged():
             assert 0.0 <= rec[key] <= 1.0, (key, rec[key])
     assert all(key not in rec for rec in plain.history for key in KEYS)
     # the diagnostic draws no random numbers and leaves BatchNorm alone: same training
-    _assert_same_weights(_weights(with_diag.model), _weights(plain.model))
+    assert_same_weights(with_diag.model, plain.model)
     assert ([h["train_loss"] for h in with_diag.history]
             == [h["train_loss"] for h in plain.history])
     # the true labels are not a setting: not in the checkpoint's config
@@ -76,16 +76,8 @@ def test_memorisation_resume_is_bit_exact(tmp_path, monkeypatch):
     x, noisy, y = _data()
     kw = dict(model="resnet8", epochs=3, batch_size=32, lr=0.05, progress=False, seed=3,
               test_images=x[:16], test_labels=y[:16], true_labels=y)
-    full = standard.fit(x, noisy, **kw)
-    with monkeypatch.context() as m:
-        interrupt_after(m, 2)
-        with pytest.raises(KeyboardInterrupt):
-            standard.fit(x, noisy, checkpoint_dir=tmp_path, **kw)
-    resumed = standard.fit(x, noisy, checkpoint_dir=tmp_path, resume=True, **kw)
-    _assert_same_weights(_weights(full.model), _weights(resumed.model))
-    for a, b in zip(full.history, resumed.history):
-        assert [a[k] for k in ("train_loss", "test_acc", *KEYS)] == \
-            [b[k] for k in ("train_loss", "test_acc", *KEYS)]
+    full = assert_resumes_exactly(standard.fit, (x, noisy), kw, (2,), tmp_path, monkeypatch)
+    assert all(key in r for r in full.history for key in KEYS)  # the diagnostics resumed too
 
 
 def test_memorisation_on_a_two_network_method():
