@@ -163,3 +163,12 @@ def test_check_fraction_none_only_where_allowed():
     assert _validation.check_fraction(None, "noise_rate", allow_none=True) is None
     with pytest.raises(ValueError, match=r"noise_rate must be None or a number in \[0, 1\)"):
         _validation.check_fraction(1.5, "noise_rate", allow_none=True)
+
+
+def test_check_int_accepts_integers_at_or_above_the_least_value():
+    assert _validation.check_int(3, "k", 1) == 3
+    out = _validation.check_int(np.int64(0), "max_shift", 0)
+    assert out == 0 and type(out) is int
+    for bad in (0, -2, 1.0, 2.5, float("nan"), True, np.bool_(True), "3", None):
+        with pytest.raises(ValueError, match=r"^k must be an integer >= 1, got"):
+            _validation.check_int(bad, "k", 1)
