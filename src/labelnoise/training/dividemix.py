@@ -166,7 +166,7 @@ class DivideMix(engine.Method):
                                  f"{ESTIMATE!r}, got {self.forget_rate!r}")
             if isinstance(self.warmup_epochs, int) and self.warmup_epochs < 1:
                 raise ValueError(f"forget_rate={ESTIMATE!r} needs warmup_epochs >= 1 (the "
-                                 f"estimate is made at the end of the warm-up), got "
+                                 f"estimate's networks train for the warm-up's epochs), got "
                                  f"{self.warmup_epochs}")
             # the estimate is state: checkpointed only in this mode, so checkpoints of the
             # other modes keep their layout
@@ -263,9 +263,9 @@ class DivideMix(engine.Method):
         epochs, the warm-up's batch size, cross entropy, this run's SGD). Out of sample, so
         a network that fits the noisy labels of its own half does not hide them: the
         in-sample predictions of the warm-up networks agree with more given labels every
-        epoch, and an estimate from them falls towards no noise (on digits, 44% symmetric
-        noise: 0.44 after one warm-up epoch, 0.04 after ten). Costs about one warm-up epoch
-        of one network per warm-up epoch.
+        epoch, and an estimate from them falls towards no noise (an MLP on digits with 44%
+        symmetric noise: 0.44 after one warm-up epoch, 0.04 after ten). Costs as much as
+        the warm-up of one of the two networks.
 
         Raises:
             ValueError: a class with fewer than 2 examples, or no estimate possible.
