@@ -317,6 +317,35 @@ def estimate_lines(ds_rows: list[dict]) -> list[str]:
                 for (m, s, rate), v in est.items()) + ".", ""]
 
 
+#: the rule for DivideMix's division where the user gives no noise rate, fixed before any
+#: cifar-patch run of dividemix-est (after digits, where the estimate was designed): the
+#: estimate becomes the default of RobustMLPClassifier and `labelnoise train DATASET` if its
+#: mean last-epoch accuracy over cifar-patch's settings is at least the paper's division's
+ESTIMATE_RULE = ("dividemix-est", "dividemix", "cifar-patch")
+
+
+def estimate_rule_lines(rows: list[dict]) -> list[str]:
+    """The verdict of ESTIMATE_RULE on the stored rows (nothing until both rows exist on
+    every setting of the confirmation dataset)."""
+    cand, ref, dataset = ESTIMATE_RULE
+    means = {}
+    for m in (cand, ref):
+        per = [np.mean([r["last_acc"] for r in rows if (r["dataset"], r["setting"], r["method"])
+                        == (dataset, s, m)] or [np.nan]) for s in SETTINGS[dataset]]
+        means[m] = float(np.mean(per))
+    if any(np.isnan(v) for v in means.values()):
+        return []
+    adopted = means[cand] >= means[ref]
+    return [f"Rule for DivideMix's division where no noise rate is given (fixed after digits, "
+            f"before any {dataset} run of {cand}): {cand} becomes the default of "
+            f"`RobustMLPClassifier` and `labelnoise train DATASET` if its mean last-epoch "
+            f"accuracy over {dataset}'s {len(SETTINGS[dataset])} settings is at least {ref}'s "
+            f"(the paper's division). {dataset}: {100 * means[cand]:.2f} against "
+            f"{100 * means[ref]:.2f}: " + ("adopted." if adopted else
+                                            "not adopted; the paper's division stays the "
+                                            "default and the estimate an option."), ""]
+
+
 def select_runs(kind: str, args) -> list[dict]:
     """The selection of ``kind`` (a key of SELECTION_GRIDS) re-made: every candidate on
     digits, seed 0, at each of SELECTION_SETTINGS; one row per (candidate, setting) with its
@@ -474,6 +503,8 @@ def render(rows: list[dict], cost: list[dict] | None = None,
                 validity.append(f"{setting}: CE {why} -> {'valid' if ok else 'NOT valid'}")
         lines += ["", "Validity (CE memorises?): " + "; ".join(validity) + ".", ""]
         lines += estimate_lines(ds_rows)
+        if dataset == ESTIMATE_RULE[2]:
+            lines += estimate_rule_lines(rows)
         lines.append(f"CE (cost run): {ce_sec:.3f} s per epoch on this dataset. Total wall time "
                      f"of the accuracy runs (shared CPU): "
                      f"{sum(r['wall_seconds'] for r in ds_rows) / 60:.1f} min.")
