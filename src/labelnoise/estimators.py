@@ -601,7 +601,9 @@ class RobustMLPClassifier(ClassifierMixin, BaseEstimator):
             paper sets hyperparameters from it (Co-teaching's forget rate, DivideMix's
             ``lambda_u``); None: the method's defaults (forget rate 0.2, ``lambda_u`` 25).
         method_kwargs: other keyword arguments of the method's ``fit`` (e.g.
-            ``{"loss_kwargs": {"q": 0.7}}``, ``{"forget_rate": 0.3}``); None: none.
+            ``{"loss_kwargs": {"q": 0.7}}``, ``{"forget_rate": 0.3}``; for DivideMix
+            ``{"forget_rate": "estimate"}`` divides by rank at its own estimate of the noise
+            rate, measured in ``benchmarks/results/robust_mlp.md``); None: none.
         device: torch device to train on (None: CUDA if available, else CPU). The fitted
             network is kept on the CPU.
         random_state: int seed of the initialisation and data order; a RandomState or None
