@@ -108,3 +108,16 @@ def test_train_cli_elr_on_asymmetric_noise_takes_the_papers_schedule(data_root, 
                                     "--out", str(out), "--data-root", str(data_root), *args])
     assert res.exit_code == 0, res.output
     assert all(r["lr"] > 1e-3 for r in _metrics(out))  # restarts every 10 epochs, floor 5%
+
+
+def test_forget_rate_option_takes_a_fraction_or_the_word_estimate():
+    import click
+
+    from labelnoise.cli.train import ForgetRate
+
+    kind = ForgetRate()
+    assert kind.convert("0.3", None, None) == 0.3 and kind.convert(0.0, None, None) == 0.0
+    assert kind.convert("Estimate", None, None) == "estimate"
+    for bad in ("1", "-0.1", "nan", "inf", "soon"):
+        with pytest.raises(click.BadParameter):
+            kind.convert(bad, None, None)

@@ -156,8 +156,10 @@ class ForgetRate(click.ParamType):
     name = "RATE|estimate"
 
     def convert(self, value, param, ctx):
-        if value is None or value == training.ESTIMATE_FORGET_RATE:
+        if value is None:
             return value
+        if isinstance(value, str) and value.strip().lower() == training.ESTIMATE_FORGET_RATE:
+            return training.ESTIMATE_FORGET_RATE
         try:
             rate = float(value)
         except (TypeError, ValueError):
@@ -401,7 +403,7 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
               help="Epochs (default: the method's paper setting).")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None)
-@click.option("--forget-rate", type=ForgetRate(), default=None,
+@click.option("--forget-rate", type=ForgetRate(), default=None, metavar="RATE|estimate",
               help="Co-teaching's tau (default: the realised noise rate on cifar10, else "
                    "0.2); DivideMix and CPC: divide by rank, this fraction of the examples "
                    "unlabeled, or 'estimate': at the noise rate estimated by 2-fold "
