@@ -295,6 +295,21 @@ def test_dividemix_estimated_forget_rate_recovers_the_noise_rate_and_resumes(tmp
         dividemix.fit(x, lonely, **{**kw, "epochs": 2, "warmup_epochs": 1})
 
 
+def test_cross_validated_noise_leaves_a_given_module_untouched():
+    from labelnoise.models import build_model
+
+    x, y = gaussian_features(200, 3, spread=1.2)
+    noisy, _ = flip_labels(y, 0.25, 4)
+    data = engine.prepare_data(x, noisy)
+    module = build_model("mlp", 4, in_features=x.shape[1], hidden=(16,))
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    est = engine.cross_validated_noise(data, module, epochs=2, batch_size=32, lr=0.05,
+                                       weight_decay=5e-4, seed=0)
+    assert 0 <= est.noise_rate < 1 and est.noise_matrix.shape == (4, 4)
+    after = module.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
 def test_coteaching_schedule_and_selection():
     assert coteaching.kept_fraction(0, 0.4, 10) == pytest.approx(1.0)
     assert coteaching.kept_fraction(5, 0.4, 10) == pytest.approx(0.8)

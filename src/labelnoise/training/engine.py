@@ -37,6 +37,7 @@ weights as an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import json
@@ -435,8 +436,8 @@ def cross_validated_noise(data: TrainData, model, *, model_kwargs: dict | None =
     out-of-sample predicted probabilities of 2-fold cross-validation on the training data.
 
     The examples are split by ``StratifiedKFold(2, shuffle=True, random_state=seed)`` on
-    the given labels; per fold a fresh network (``model``, initialised with ``seed + 1000 +
-    fold``) is trained on the other half for ``epochs`` epochs with cross entropy, SGD
+    the given labels; per fold a fresh network (``model``, a name built with the seed
+    ``seed + 1000 + fold``, or a copy of a given module) is trained on the other half for ``epochs`` epochs with cross entropy, SGD
     (``lr``, ``weight_decay``, ``momentum``, no Nesterov, constant learning rate), batches
     of ``batch_size`` and the training augmentation, then predicts its held-out half (eval
     mode, no augmentation). The fold networks are discarded; their random streams are
@@ -462,7 +463,9 @@ def cross_validated_noise(data: TrainData, model, *, model_kwargs: dict | None =
     pred_probs = np.zeros((data.n, data.num_classes))
     splits = StratifiedKFold(2, shuffle=True, random_state=seed).split(y, y)
     for fold, (train_idx, test_idx) in enumerate(splits):
-        net = make_model(model, data, seed=seed + 1000 + fold, **(model_kwargs or {}))
+        # a module given as the model is copied (the run trains the module itself)
+        given = copy.deepcopy(model) if isinstance(model, nn.Module) else model
+        net = make_model(given, data, seed=seed + 1000 + fold, **(model_kwargs or {}))
         opt = sgd(net, lr, weight_decay, momentum, nesterov=False)
         gen = torch.Generator().manual_seed(seed + 1000 + fold)
         rows = torch.as_tensor(train_idx, device=data.device)
