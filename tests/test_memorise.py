@@ -164,6 +164,29 @@ def test_features_track_kwargs_fit_the_methods():
     assert 0.3 < rate < 0.5 and np.all((given == true) | (given == (true + 1) % 10))
 
 
+def test_features_track_estimate_rule_verdict_from_the_rows():
+    """ESTIMATE_RULE's sentence: nothing until both rows cover every setting of the
+    confirmation dataset; 'adopted' when the candidate's mean over the settings (of its
+    seed means) is at least the reference's, 'not adopted' otherwise."""
+    bench = _bench("train_features")
+    cand, ref, dataset = bench.ESTIMATE_RULE
+    settings = bench.SETTINGS[dataset]
+
+    def rows(cand_acc, ref_accs):
+        out = [dict(dataset=dataset, setting=s, method=cand, last_acc=cand_acc)
+               for s in settings]
+        out += [dict(dataset=dataset, setting=s, method=ref, last_acc=a)
+                for s in settings for a in ref_accs]
+        return out
+
+    missing = [r for r in rows(0.5, [0.4, 0.6])
+               if (r["method"], r["setting"]) != (cand, settings[-1])]
+    assert bench.estimate_rule_lines(missing) == []  # a setting without the candidate
+    assert "adopted." in bench.estimate_rule_lines(rows(0.5, [0.4, 0.6]))[0]  # 50.00 = 50.00
+    lines = bench.estimate_rule_lines(rows(0.49, [0.4, 0.6]))
+    assert "49.00 against 50.00: not adopted" in lines[0]
+
+
 def test_memorise_adopts_only_pilots_that_are_protocol_runs():
     bench = _bench("train_cifar")
     proto = dict(method="standard", seed=0, model=bench.MEMORISE["model"],
