@@ -1140,11 +1140,15 @@ def render_memorise(rows: list[dict], pilot: list[dict], superseded=(),
                         kw = ", ".join(f"{k}={v}" for k, v in over.items())
                         lines.append(f"  * at {setting} (its paper's setting for that noise "
                                      f"kind): {kw}")
+                # DivideMix's forget_rate="estimate" estimates before its warm-up, forward
+                # correction after it
+                estimated_first = (MEMORISE["methods"][method].get("forget_rate")
+                                   == training.ESTIMATE_FORGET_RATE)
                 for r in rows:
                     if r["method"] == method and r.get("estimated_noise_rate") is not None:
                         lines.append(
                             f"  * {r['setting']} seed {r['seed']}: noise rate estimated "
-                            f"{'before' if method == 'dividemix-est' else 'after'} the warm-up "
+                            f"{'before' if estimated_first else 'after'} the warm-up "
                             f"{100 * r['estimated_noise_rate']:.1f}% (realised "
                             f"{100 * r['noise_rate']:.1f}%)")
         lines.append("")

@@ -328,7 +328,8 @@ def test_dividemix_estimated_forget_rate_through_the_cli(data, tmp_path):
         1 - history[0]["estimated_noise_rate"], abs=0.01)
     for args, message in ((["--method", "coteaching", "--forget-rate", "estimate"],
                            "--forget-rate estimate applies to --method dividemix or cpc"),
-                          (["--method", "dividemix", "--forget-rate", "1.5"], "not in [0, 1)"),
+                          (["--method", "dividemix", "--forget-rate", "1.5"],
+                           "--forget-rate must be a number in [0, 1), got 1.5"),
                           (["--method", "dividemix", "--forget-rate", "soon"],
                            "neither a number in [0, 1) nor 'estimate'")):
         bad = CliRunner().invoke(main, ["train", str(data / "emb.npz"), *args, "--out",

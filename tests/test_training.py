@@ -235,6 +235,14 @@ def test_rank_division_uses_a_one_hump_loss_that_the_mixture_cut_wastes():
     assert clean[ranked].mean() > 0.5
 
 
+#: every field of dividemix.DivideMix (the method object, built directly in the tests)
+DIVIDEMIX_FIELDS = dict(model="mlp", epochs=2, warmup_epochs=1, batch_size=64,
+                        warmup_batch_size=None, lr=0.05, weight_decay=5e-4, momentum=0.9,
+                        lr_decay_epoch=None, alpha=4.0, lambda_u=25.0, p_threshold=0.5,
+                        temperature=0.5, rampup_length=16.0, conf_penalty=False,
+                        loss_history=1, augment=True, seed=0, model_kwargs=None)
+
+
 def test_dividemix_forget_rate_divides_by_rank_and_resumes(tmp_path, monkeypatch):
     x, y = gaussian_features(600, 0, spread=1.2)
     noisy, _ = flip_labels(y, 0.5, 2)
@@ -245,10 +253,7 @@ def test_dividemix_forget_rate_divides_by_rank_and_resumes(tmp_path, monkeypatch
     assert full.history[-1]["split_precision"] > 0.8  # of a set with half the labels wrong
     # the paper's division keeps the configs (and checkpoints) of runs made before the option
     data = engine.prepare_data(x, noisy)
-    base = dict(model="mlp", epochs=2, warmup_epochs=1, batch_size=64, warmup_batch_size=None,
-                lr=0.05, weight_decay=5e-4, momentum=0.9, lr_decay_epoch=None, alpha=4.0,
-                lambda_u=25.0, p_threshold=0.5, temperature=0.5, rampup_length=16.0,
-                conf_penalty=False, loss_history=1, augment=True, seed=0, model_kwargs=None)
+    base = DIVIDEMIX_FIELDS
     assert "forget_rate" not in dividemix.DivideMix(**base).config(data)
     assert dividemix.DivideMix(**base, forget_rate=0.3).config(data)["forget_rate"] == 0.3
     for bad in (1.0, -0.1, True, "0.3"):
@@ -276,10 +281,7 @@ def test_dividemix_estimated_forget_rate_recovers_the_noise_rate_and_resumes(tmp
         pytest.approx(1 - estimated[0], abs=1 / 600)] * 3
     assert full.history[-1]["split_precision"] > 0.9  # of a set with 30% of labels wrong
     data = engine.prepare_data(x, noisy)
-    base = dict(model="mlp", epochs=2, warmup_epochs=1, batch_size=64, warmup_batch_size=None,
-                lr=0.05, weight_decay=5e-4, momentum=0.9, lr_decay_epoch=None, alpha=4.0,
-                lambda_u=25.0, p_threshold=0.5, temperature=0.5, rampup_length=16.0,
-                conf_penalty=False, loss_history=1, augment=True, seed=0, model_kwargs=None)
+    base = DIVIDEMIX_FIELDS
     method = dividemix.DivideMix(**base, forget_rate="estimate")
     assert method.config(data)["forget_rate"] == "estimate"
     assert "estimated_forget_rate" in method.checkpointed

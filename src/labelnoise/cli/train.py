@@ -160,13 +160,17 @@ class ForgetRate(click.ParamType):
             return value
         if isinstance(value, str) and value.strip().lower() == training.ESTIMATE_FORGET_RATE:
             return training.ESTIMATE_FORGET_RATE
+        from labelnoise._validation import check_fraction
+
         try:
             rate = float(value)
         except (TypeError, ValueError):
-            self.fail(f"{value!r} is neither a number in [0, 1) nor {training.ESTIMATE_FORGET_RATE!r}", param, ctx)
-        if not 0 <= rate < 1:  # also refuses NaN
-            self.fail(f"{value!r} is not in [0, 1)", param, ctx)
-        return rate
+            self.fail(f"{value!r} is neither a number in [0, 1) nor "
+                      f"{training.ESTIMATE_FORGET_RATE!r}", param, ctx)
+        try:
+            return check_fraction(rate, "--forget-rate")  # also refuses NaN
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 CONFIG_KEYS = ("dataset", "noise", "label_set", "method", "candidates", "loss", "model", "epochs",
@@ -513,10 +517,12 @@ def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidate
             if given[opt] != default and opt not in entry.options:
                 raise click.UsageError(f"--{opt.replace('_', '-')} applies to --method "
                                        f"{_methods_taking(opt)} only")
-        if forget_rate == training.ESTIMATE_FORGET_RATE and method not in training.FORGET_RATE_ESTIMATORS:
-            raise click.UsageError(f"--forget-rate {training.ESTIMATE_FORGET_RATE} applies to --method "
-                                   f"{' or '.join(training.FORGET_RATE_ESTIMATORS)} only (they estimate "
-                                   f"the noise rate with their warm-up's settings)")
+        if (forget_rate == training.ESTIMATE_FORGET_RATE
+                and method not in training.FORGET_RATE_ESTIMATORS):
+            raise click.UsageError(
+                f"--forget-rate {training.ESTIMATE_FORGET_RATE} applies to --method "
+                f"{' or '.join(training.FORGET_RATE_ESTIMATORS)} only (they estimate the noise "
+                f"rate with their warm-up's settings)")
         _check_processes(nproc, method, device)
         if noise_matrix_path is not None:  # the matrix itself goes into config.json
             from labelnoise.cli.simulate import read_noise_matrix

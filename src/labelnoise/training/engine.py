@@ -437,10 +437,10 @@ def cross_validated_noise(data: TrainData, model, *, model_kwargs: dict | None =
 
     The examples are split by ``StratifiedKFold(2, shuffle=True, random_state=seed)`` on
     the given labels; per fold a fresh network (``model``, a name built with the seed
-    ``seed + 1000 + fold``, or a copy of a given module) is trained on the other half for ``epochs`` epochs with cross entropy, SGD
-    (``lr``, ``weight_decay``, ``momentum``, no Nesterov, constant learning rate), batches
-    of ``batch_size`` and the training augmentation, then predicts its held-out half (eval
-    mode, no augmentation). The fold networks are discarded; their random streams are
+    ``seed + 1000 + fold``, or a copy of a given module) is trained on the other half for
+    ``epochs`` epochs with cross entropy, SGD (``lr``, ``weight_decay``, ``momentum``, no
+    Nesterov, constant learning rate), batches of ``batch_size`` and the training
+    augmentation, then predicts its held-out half (eval mode, no augmentation). The fold networks are discarded; their random streams are
     their own (the calling run's generator is not touched). Every process of a distributed
     run computes the same estimate (same seeds, no communication).
 

@@ -262,8 +262,9 @@ class RDCR(engine.Method):
             loss.backward()
             self.optimizer.step()
             decay = self.ema_rampup if t < self.rampup_epochs else self.ema
-            engine.ema_update(teacher, student, ema_decay(epoch * steps + step, self.epochs * steps,
-                                                   decay, self.ema_horizon))
+            engine.ema_update(teacher, student, ema_decay(epoch * steps + step,
+                                                          self.epochs * steps, decay,
+                                                          self.ema_horizon))
             sums["loss"] += float(loss.detach()) * len(idx)
             for key in ("ce", "rotation", "consistency"):
                 sums[key] += parts[key] * len(idx)
