@@ -263,9 +263,9 @@ class DivideMix(engine.Method):
         epochs, the warm-up's batch size, cross entropy, this run's SGD). Out of sample, so
         a network that fits the noisy labels of its own half does not hide them: the
         in-sample predictions of the warm-up networks agree with more given labels every
-        epoch, and an estimate from them falls towards no noise (an MLP on digits with 44%
-        symmetric noise: 0.44 after one warm-up epoch, 0.04 after ten). Costs as much as
-        the warm-up of one of the two networks.
+        epoch, and an estimate from them falls towards no noise as they memorise. Costs as
+        much as the warm-up of one of the two networks. Measured as the features track's
+        ``dividemix-est`` row (``benchmarks/results/training_features.md``).
 
         Raises:
             ValueError: a class with fewer than 2 examples, or no estimate possible.

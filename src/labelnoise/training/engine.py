@@ -442,10 +442,23 @@ def cross_validated_noise(data: TrainData, model, *, model_kwargs: dict | None =
     Nesterov, constant learning rate), batches of ``batch_size`` and the training
     augmentation, then predicts its held-out half (eval mode, no augmentation). The fold networks are discarded; their random streams are
     their own (the calling run's generator is not touched). Every process of a distributed
-    run computes the same estimate (same seeds, no communication).
+    run computes the same estimate (same seeds, no communication). Source of the estimate:
+    Northcutt, Jiang & Chuang 2021, "Confident Learning", sections 2-3 (the calibrated
+    confident joint); the cross-validation is ours, so that networks which fit their own
+    half's noisy labels do not hide them.
+
+    Args:
+        data: the run's :class:`TrainData` (inputs on the device, int64 labels (N,)).
+        model, model_kwargs: the network, as for :func:`make_model`.
+        epochs, batch_size: training of each fold network (ints >= 1, >= 2).
+        lr, weight_decay, momentum: its SGD settings (floats).
+        augment: train on augmented images (embeddings are never augmented).
+        seed: the split's ``random_state`` and the fold networks' seeds (int).
+        who, remedy: the start and the end of an error message.
 
     Returns:
-        :class:`labelnoise.count.NoiseEstimate`.
+        :class:`labelnoise.count.NoiseEstimate` (``noise_rate`` float in [0, 1),
+        ``noise_matrix`` float64 (K, K)).
 
     Raises:
         ValueError: a class with fewer than 2 examples, or the estimate impossible;
