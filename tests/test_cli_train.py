@@ -113,8 +113,13 @@ def test_train_cli_elr_on_asymmetric_noise_takes_the_papers_schedule(data_root, 
 def test_forget_rate_option_takes_a_fraction_or_the_word_estimate():
     import click
 
+    from labelnoise import training
     from labelnoise.cli.train import ForgetRate
 
+    # the word's takers (from the registry) each take the option
+    takers = training.FORGET_RATE_ESTIMATORS
+    assert takers and all("forget_rate" in training.METHODS[n].options for n in takers)
+    assert "coteaching" not in training.FORGET_RATE_ESTIMATORS  # ranks by its loss alone
     kind = ForgetRate()
     assert kind.convert("0.3", None, None) == 0.3 and kind.convert(0.0, None, None) == 0.0
     assert kind.convert("Estimate", None, None) == "estimate"

@@ -256,8 +256,9 @@ def test_dividemix_forget_rate_divides_by_rank_and_resumes(tmp_path, monkeypatch
     base = DIVIDEMIX_FIELDS
     assert "forget_rate" not in dividemix.DivideMix(**base).config(data)
     assert dividemix.DivideMix(**base, forget_rate=0.3).config(data)["forget_rate"] == 0.3
-    for bad in (1.0, -0.1, True, "0.3"):
-        with pytest.raises(ValueError, match="forget_rate"):
+    for bad in (1.0, -0.1, True, "0.3"):  # one message for a bad number and a bad word
+        with pytest.raises(ValueError, match="forget_rate must be None, a fraction in "
+                                             r"\[0, 1\) or 'estimate'"):
             dividemix.DivideMix(**base, forget_rate=bad)
 
 

@@ -62,6 +62,8 @@ class MethodEntry:
         distributed: True when the method trains with DistributedDataParallel in a run of
             several processes (``labelnoise train --nproc N``, ``torchrun``; see
             :mod:`labelnoise.training.distributed`); its ``Method`` class says the same.
+        estimates_forget_rate: True when ``forget_rate`` may be ``"estimate"``
+            (:data:`ESTIMATE_FORGET_RATE`: the methods built on DivideMix's division).
     """
 
     fit: str
@@ -69,6 +71,7 @@ class MethodEntry:
     options: tuple[str, ...] = ()
     noise_settings: str | None = None
     distributed: bool = False
+    estimates_forget_rate: bool = False
 
     @property
     def module(self) -> str:
@@ -110,9 +113,10 @@ METHODS: dict[str, MethodEntry] = {
     "elr": MethodEntry("elr:fit", noise_settings="elr:paper_settings", distributed=True),
     "elr-plus": MethodEntry("elr:fit_plus"),
     "dividemix": MethodEntry("dividemix:fit", options=("lambda_u", "warmup_epochs", "forget_rate"),
-                             noise_settings="dividemix:paper_settings", distributed=True),
+                             noise_settings="dividemix:paper_settings", distributed=True,
+                             estimates_forget_rate=True),
     "cpc": MethodEntry("cpc:fit", options=("lambda_u", "warmup_epochs", "forget_rate"),
-                       noise_settings="cpc:paper_settings"),
+                       noise_settings="cpc:paper_settings", estimates_forget_rate=True),
     "proden": MethodEntry("proden:fit", candidates=True),
     "coreg": MethodEntry("coreg:fit", candidates=True, options=("warmup_epochs",)),
     "rdcr": MethodEntry("rdcr:fit"),
@@ -128,9 +132,10 @@ METHODS: dict[str, MethodEntry] = {
 #: the ``forget_rate`` of the methods built on DivideMix that estimates the noise rate by
 #: cross-validation with the warm-up's settings and divides by rank at it
 #: (:meth:`labelnoise.training.dividemix.DivideMix.estimate_noise_rate`); the methods that
-#: take it
+#: take it (derived from :data:`METHODS`)
 ESTIMATE_FORGET_RATE = "estimate"
-FORGET_RATE_ESTIMATORS = ("dividemix", "cpc")
+FORGET_RATE_ESTIMATORS = tuple(name for name, entry in METHODS.items()
+                               if entry.estimates_forget_rate)
 
 
 def get(name: str):

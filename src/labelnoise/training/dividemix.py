@@ -173,8 +173,12 @@ class DivideMix(engine.Method):
             self.checkpointed = {**type(self).checkpointed,
                                  "estimated_forget_rate": "forget_rate_"}
         else:
-            self.forget_rate = check_fraction(self.forget_rate, "forget_rate",
-                                              allow_none=True)
+            try:
+                self.forget_rate = check_fraction(self.forget_rate, "forget_rate",
+                                                  allow_none=True)
+            except ValueError as exc:  # the same words as the string case above
+                raise ValueError(f"forget_rate must be None, a fraction in [0, 1) or "
+                                 f"{ESTIMATE!r}, got {self.forget_rate!r}") from exc
         if self.epochs < 1 or self.batch_size < 2 or self.warmup_epochs < 0:
             raise ValueError(f"need epochs >= 1, batch_size >= 2, warmup_epochs >= 0; got "
                              f"{self.epochs}, {self.batch_size}, {self.warmup_epochs}")
