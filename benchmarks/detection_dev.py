@@ -281,10 +281,11 @@ def evaluate(labels: np.ndarray, pred_probs: np.ndarray, errors: np.ndarray) -> 
                       "k = number of errors (oracle)": float(f1_at[errors.sum() - 1]),
                       **{f"k = {f}'s count": float(f1_at[max(int(masks[f].sum()), 1) - 1])
                          for f in OURS_FILTERS + CLEANLAB_FILTERS}}
-    out["count_ratio"] = {f: max(int(masks[f].sum()), 1) / int(errors.sum())
-                          for f in OURS_FILTERS + CLEANLAB_FILTERS}
-    # where the F1 of the ranking peaks, as a multiple of the number of errors
-    out["count_ratio"]["best k (oracle)"] = (int(f1_at.argmax()) + 1) / int(errors.sum())
+    # the depth of each ranking row that is not the number of errors, over that number
+    # (best k: where the ranking's F1 peaks), keyed as out["ranking"]
+    out["count_ratio"] = {"best k (oracle)": (int(f1_at.argmax()) + 1) / int(errors.sum()),
+                          **{f"k = {f}'s count": max(int(masks[f].sum()), 1) / int(errors.sum())
+                             for f in OURS_FILTERS + CLEANLAB_FILTERS}}
     return out
 
 
@@ -482,10 +483,11 @@ def main() -> None:
                              for r in by_half[half]])
             cells.append(f"{int(np.sum(gaps >= -1e-12))}/{len(gaps)} | {gaps.mean():+.4f} | "
                          f"{gaps.min():+.4f}")
-        f = (name[len("k = "):-len("'s count")] if name.endswith("'s count")
-             else name if name in rows[0]["count_ratio"] else None)
-        logs = np.log([r["count_ratio"][f] for r in rows]) if f else None
-        err = f"{np.median(np.abs(logs)):.3f} | {logs.mean():+.3f}" if f else "n/a | n/a"
+        if name in rows[0]["count_ratio"]:
+            logs = np.log([r["count_ratio"][name] for r in rows])
+            err = f"{np.median(np.abs(logs)):.3f} | {logs.mean():+.3f}"
+        else:
+            err = "n/a | n/a"
         lines.append(f"| {name} | {cells[0]} | {cells[1]} | {err} |")
     own = {h: {t[0]: t for t in tables[(h, "filter")]}[lfilter.DEFAULT_FILTER] for h in by_half}
     at_best = sum(r["ranking"]["best k (oracle)"] >= max(r["filter"][m] for m in CLEANLAB_FILTERS)

@@ -160,10 +160,7 @@ class DivideMix(engine.Method):
     forget_rate: float | str | None = None
 
     def __post_init__(self):
-        if isinstance(self.forget_rate, str):
-            if self.forget_rate != ESTIMATE:
-                raise ValueError(f"forget_rate must be None, a fraction in [0, 1) or "
-                                 f"{ESTIMATE!r}, got {self.forget_rate!r}")
+        if isinstance(self.forget_rate, str) and self.forget_rate == ESTIMATE:
             if isinstance(self.warmup_epochs, int) and self.warmup_epochs < 1:
                 raise ValueError(f"forget_rate={ESTIMATE!r} needs warmup_epochs >= 1 (the "
                                  f"estimate's networks train for the warm-up's epochs), got "
@@ -173,12 +170,12 @@ class DivideMix(engine.Method):
             self.checkpointed = {**type(self).checkpointed,
                                  "estimated_forget_rate": "forget_rate_"}
         else:
-            try:
+            try:  # any other word is refused here too, as not a number
                 self.forget_rate = check_fraction(self.forget_rate, "forget_rate",
                                                   allow_none=True)
-            except ValueError as exc:  # the same words as the string case above
+            except ValueError:
                 raise ValueError(f"forget_rate must be None, a fraction in [0, 1) or "
-                                 f"{ESTIMATE!r}, got {self.forget_rate!r}") from exc
+                                 f"{ESTIMATE!r}, got {self.forget_rate!r}") from None
         if self.epochs < 1 or self.batch_size < 2 or self.warmup_epochs < 0:
             raise ValueError(f"need epochs >= 1, batch_size >= 2, warmup_epochs >= 0; got "
                              f"{self.epochs}, {self.batch_size}, {self.warmup_epochs}")

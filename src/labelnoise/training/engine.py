@@ -440,8 +440,9 @@ def cross_validated_noise(data: TrainData, model, *, model_kwargs: dict | None =
     ``seed + 1000 + fold``, or a copy of a given module) is trained on the other half for
     ``epochs`` epochs with cross entropy, SGD (``lr``, ``weight_decay``, ``momentum``, no
     Nesterov, constant learning rate), batches of ``batch_size`` and the training
-    augmentation, then predicts its held-out half (eval mode, no augmentation). The fold networks are discarded; their random streams are
-    their own (the calling run's generator is not touched). Every process of a distributed
+    augmentation, then predicts its held-out half (eval mode, no augmentation). The fold
+    networks are discarded; their random streams are their own (the calling run's
+    generator is not touched). Every process of a distributed
     run computes the same estimate (same seeds, no communication). Source of the estimate:
     Northcutt, Jiang & Chuang 2021, "Confident Learning", sections 2-3 (the calibrated
     confident joint); the cross-validation is ours, so that networks which fit their own
