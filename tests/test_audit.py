@@ -289,6 +289,29 @@ def test_patch_features_mirror_average(tmp_path):
     assert len(names) == 2 and sum(n.endswith("_mirror_seed3.npy") for n in names) == 1
 
 
+def test_table_audit_feature_columns_leave_out_what_is_no_feature(noisy_digits_csv, tmp_path):
+    """--feature-column: the audit of a table with an extra column, given its feature
+    columns, ranks exactly as the audit of the table without it."""
+    path, _, _ = noisy_digits_csv
+    frame = pd.read_csv(path)
+    features = [c for c in frame.columns if c != "digit"]
+    frame["batch"] = np.random.default_rng(1).integers(0, 3, len(frame))  # not a feature
+    extra = tmp_path / "extra.csv"
+    frame.to_csv(extra, index=False)
+    runs = {}
+    for name, args in (("plain", [str(path)]),
+                       ("named", [str(extra), *[a for f in features
+                                                for a in ("--feature-column", f)]])):
+        res = CliRunner().invoke(main, ["audit", *args, "--label-column", "digit", "--out",
+                                        str(tmp_path / name), "--no-progress"])
+        assert res.exit_code == 0, res.output
+        runs[name] = pd.read_csv(tmp_path / name / "issues.csv")
+    pd.testing.assert_frame_equal(runs["named"], runs["plain"])
+    bad = CliRunner().invoke(main, ["audit", str(extra), "--label-column", "digit",
+                                    "--feature-column", "nope", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code != 0 and "'nope'" in bad.output
+
+
 def test_table_audit_ranks_by_the_neighbours_vote_in_its_columns(noisy_digits_csv, tmp_path):
     """A table audit ranks by the model's pred_probs mixed with the label vote of each row's
     10 nearest neighbours in its standardised columns (the vote's weight by maximum

@@ -211,6 +211,53 @@ def test_table_cli_without_validation(data, tmp_path):
     assert again.exit_code == 4 and "not empty" in again.output
 
 
+def test_table_id_and_feature_columns_leave_the_features_as_the_plain_table(data, tmp_path):
+    """A table with an id column and a column that is no feature: naming them gives the very
+    run of the table without them (same pred_probs), with no warning about the id."""
+    import warnings
+
+    from labelnoise.datasets import TableWarning
+
+    for name in ("table.csv", "table_test.csv"):
+        frame = pd.read_csv(data / name)
+        frame.insert(0, "row_id", [f"r{i:04d}" for i in range(len(frame))])
+        frame["junk"] = np.random.default_rng(3).normal(size=len(frame))
+        frame.to_csv(tmp_path / f"extra_{name}", index=False)
+    features = [f"f{i}" for i in range(5)]
+    ref = fit_dataset(data / "table.csv", label_column="y", test=data / "table_test.csv",
+                      **SMALL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TableWarning)  # the id is named: nothing to warn about
+        res = fit_dataset(tmp_path / "extra_table.csv", label_column="y", id_column="row_id",
+                          feature_columns=features, test=tmp_path / "extra_table_test.csv",
+                          **SMALL)
+    np.testing.assert_array_equal(res.pred_probs, ref.pred_probs)
+    # without feature_columns the junk column is a feature: another run
+    other = fit_dataset(tmp_path / "extra_table.csv", label_column="y", id_column="row_id",
+                        test=tmp_path / "extra_table_test.csv", **SMALL)
+    assert not np.array_equal(other.pred_probs, ref.pred_probs)
+    # the CLI: the same options, written into config.json, and a resume reads them back
+    out = tmp_path / "cli"
+    args = ["train", str(tmp_path / "extra_table.csv"), "--label-column", "y", "--id-column",
+            "row_id", *[a for f in features for a in ("--feature-column", f)], "--test",
+            str(tmp_path / "extra_table_test.csv"), "--out", str(out), *CLI_SMALL]
+    res_cli = CliRunner().invoke(main, args)
+    assert res_cli.exit_code == 0, res_cli.output
+    assert "Warning" not in res_cli.output
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["id_column"] == "row_id" and cfg["feature_columns"] == features
+    np.testing.assert_array_equal(np.load(out / "pred_probs.npy"), ref.pred_probs)
+    # one-line errors naming the option
+    with pytest.raises(ValueError, match=r"feature_columns must be a list.*\['f0'\]"):
+        fit_dataset(data / "table.csv", label_column="y", feature_columns="f0")
+    with pytest.raises(ValueError, match=r"id_column \(--id-column\) names columns of a table"):
+        fit_dataset(data / "emb.npz", id_column="row_id")
+    bad = CliRunner().invoke(main, ["train", str(data / "emb.npz"), "--feature-column", "f0",
+                                    "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2 and "--feature-column" in bad.output
+    assert not (tmp_path / "bad").exists()
+
+
 def test_resume_gives_the_weights_of_an_uninterrupted_run(data, tmp_path, monkeypatch):
     full = tmp_path / "full"
     ref = fit_dataset(data / "emb.npz", test=data / "emb_test.npz", val_fraction=0.2,

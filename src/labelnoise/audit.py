@@ -331,6 +331,7 @@ def _cifar_images(data_root) -> np.ndarray | None:
 
 def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_images: bool,
                   id_column: str | None = None, text_columns: list[str] | None = None,
+                  feature_columns: list[str] | None = None,
                   progress: bool = False) -> AuditData:
     from labelnoise import datasets as ds
 
@@ -368,8 +369,8 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
     if suffix in (".csv", ".tsv", ".parquet", ".pq"):
         if not label_column:
             raise ValueError(f"a table ({p.name}) needs --label-column naming its label column")
-        d = ds.load_table(p, label_column, id_column=id_column, text_columns=text_columns,
-                          progress=progress)
+        d = ds.load_table(p, label_column, feature_columns or None, id_column=id_column,
+                          text_columns=text_columns, progress=progress)
         text_cols = d.info.get("text_columns")
         return AuditData(labels=d.labels, class_names=list(d.class_names), inputs=d.inputs,
                          true_labels=d.true_labels, description=f"table {p}",
@@ -982,6 +983,7 @@ def audit(
     class_names=None,
     id_column: str | None = None,
     text_columns: list[str] | None = None,
+    feature_columns: list[str] | None = None,
     features: str | os.PathLike | np.ndarray | None = None,
     data_root: str | os.PathLike | None = None,
     quick: bool = False,
@@ -1052,6 +1054,10 @@ def audit(
         text_columns: free-text columns of the dataset table to embed as features
             (all-MiniLM-L6-v2 sentence embeddings, 384 per column, offline; see
             :func:`labelnoise.datasets.load_table`); needs ``pip install "labelnoise[text]"``.
+        feature_columns: the feature columns of the dataset table (a list of names); default
+            every column but the label, id and text columns (non-numeric ones with few
+            values one-hot encoded, free text and ids left out with a
+            :class:`~labelnoise.datasets.TableWarning`).
         features: a ``.npy`` file (read with ``allow_pickle=False``) or an array of float
             (N, D) features of the examples (e.g. embeddings from a pretrained network),
             one row per example in the order of the labels, for the data-issue checks.
@@ -1093,9 +1099,9 @@ def audit(
         FileExistsError: ``out_dir`` is not empty and neither ``force`` nor ``resume``.
         ValueError: an unknown label set, a pred_probs file whose shape does not match the
             labels, a table without ``label_column``, ``features`` that are not finite (N, D),
-            ``text_columns`` without a dataset table, ``client`` with ``pred_probs`` or not a
-            connected ``distributed.Client``, and the errors of the loaders and of
-            :func:`labelnoise.crossval.out_of_sample_pred_probs` (a fold failing on a
+            ``text_columns`` or ``feature_columns`` without a dataset table, ``client`` with
+            ``pred_probs`` or not a connected ``distributed.Client``, and the errors of the
+            loaders and of :func:`labelnoise.crossval.out_of_sample_pred_probs` (a fold failing on a
             worker raises what it raises in this process).
         labelnoise.crossval.WorkerLostError: a fold's task killed every worker that ran it.
         labelnoise._io.InputFileError: an unreadable ``features`` file.
@@ -1128,6 +1134,13 @@ def audit(
     if text_columns and dataset is None:
         raise ValueError("text_columns (--text-column) names free-text columns of a table given "
                          "as the dataset; no dataset was given")
+    if feature_columns is not None:
+        from labelnoise.training.data import check_table_options
+
+        if dataset is None:
+            raise ValueError("feature_columns (--feature-column) names columns of a table given "
+                             "as the dataset; no dataset was given")
+        feature_columns = check_table_options(dataset, feature_columns=feature_columns)[1]
     if dataset is not None and str(dataset).lower() in CIFAR_NAMES:
         from labelnoise.datasets import CIFAR10N_LABEL_SETS
 
@@ -1146,7 +1159,8 @@ def audit(
             dataset_data = _from_dataset(dataset, label_set=label_set, data_root=data_root,
                                          label_column=label_column, load_images=True,
                                          id_column=id_column if labels is None else None,
-                                         text_columns=text_columns, progress=progress)
+                                         text_columns=text_columns,
+                                         feature_columns=feature_columns, progress=progress)
         if pred_probs is not None:
             data, pp = _from_pred_probs_file(pred_probs, labels_path=labels,
                                              row_to_index_path=row_to_index, data_root=data_root,

