@@ -52,3 +52,18 @@ def test_explicit_text_column_is_encoded_and_numeric_nan_still_refused(tmp_path)
     df.to_csv(path, index=False)
     with pytest.raises(ValueError, match=r"'alcohol'.*row 5"):
         load_table(path, "y", feature_columns=["alcohol", "region"])
+
+
+def test_feature_columns_refuse_the_label_the_id_repeats_and_an_empty_table(tmp_path):
+    df, path = _table(tmp_path)
+    with pytest.raises(ValueError, match=r"feature column 'y' \(--feature-column\) is a label"):
+        load_table(path, "y", feature_columns=["alcohol", "y"])  # the answer among the inputs
+    with pytest.raises(ValueError, match="'bottle_id' .* is also the id column"):
+        load_table(path, "y", feature_columns=["bottle_id"], id_column="bottle_id")
+    with pytest.raises(ValueError, match="'alcohol' .* is named twice"):
+        load_table(path, "y", feature_columns=["alcohol", "region", "alcohol"])
+    with pytest.raises(ValueError, match=r"feature_columns must be a list.*\['alcohol'\]"):
+        load_table(path, "y", feature_columns="alcohol")
+    df[["bottle_id", "comment", "y"]].to_csv(tmp_path / "bare.csv", index=False)
+    with pytest.warns(TableWarning), pytest.raises(ValueError, match="bare.csv has no feature"):
+        load_table(tmp_path / "bare.csv", "y", id_column="bottle_id")

@@ -66,7 +66,8 @@ def load_table(path: str | os.PathLike, label_column: str,
             value in a numeric feature column, true labels outside the given labels'
             classes; ``text_columns`` not a list of names, naming a label, id or feature
             column or one twice, or a text column with a missing or non-text value (the
-            message names the column and the row).
+            message names the column and the row); ``feature_columns`` a single string,
+            naming a label or the id column or one twice; no feature column at all.
         labelnoise.text.MissingTextExtraError: (an ``ImportError``) ``text_columns`` given
             but the ``labelnoise[text]`` packages are not installed.
     """
@@ -83,6 +84,18 @@ def load_table(path: str | os.PathLike, label_column: str,
     if id_column is not None and id_column in label_cols:
         raise ValueError(f"id column {id_column!r} is also a label column")
     text_columns = _text_columns(text_columns, label_cols, id_column, feature_columns)
+    if feature_columns is not None:
+        if isinstance(feature_columns, str | bytes):
+            raise ValueError(f"feature_columns must be a list of column names, got the string "
+                             f"{feature_columns!r} (use [{feature_columns!r}])")
+        feature_columns = list(feature_columns)
+        for i, c in enumerate(feature_columns):
+            if c in label_cols:  # the label among the inputs: a model that reads its answer
+                raise ValueError(f"feature column {c!r} (--feature-column) is a label column")
+            if id_column is not None and c == id_column:
+                raise ValueError(f"feature column {c!r} (--feature-column) is also the id column")
+            if c in feature_columns[:i]:
+                raise ValueError(f"feature column {c!r} (--feature-column) is named twice")
     for c in (label_cols + list(feature_columns or []) + ([id_column] if id_column else [])
               + text_columns):
         if c not in df.columns:
@@ -123,6 +136,9 @@ def load_table(path: str | os.PathLike, label_column: str,
         onehot = enc.fit_transform(cats.astype(str))
         encoded += [str(n) for n in enc.get_feature_names_out(categorical)]
         inputs = onehot if inputs is None else np.hstack([inputs, onehot])
+    if inputs is None and not text_columns:
+        raise ValueError(f"{p.name} has no feature column (columns: {list(df.columns)}; the "
+                         "label, id and free-text-like columns are not features)")
     text_info = {}
     if text_columns:
         from labelnoise import text
