@@ -259,7 +259,7 @@ CASES = [
     # ---------------------------------------------------------------- train DATASET (not cifar10)
     Case("train-table-label-column-missing", {"l.csv": "csv-labels"}, ["train", "{t}/l.csv", "--label-column", "y", "--out", "{t}/run"], EXIT_USAGE, ("'y'", "l.csv"), ("run",)),
     Case("train-table-no-label-column", {}, ["train", "{t}/ann.csv", "--out", "{t}/run"], EXIT_USAGE, ("ann.csv", "--label-column"), ("run",)),
-    Case("train-table-no-features", {"l.csv": "csv-labels"}, ["train", "{t}/l.csv", "--label-column", "label", "--out", "{t}/run"], EXIT_USAGE, ("l.csv", "no numeric feature columns"), ("run",)),
+    Case("train-table-no-features", {"l.csv": "csv-labels"}, ["train", "{t}/l.csv", "--label-column", "label", "--out", "{t}/run"], EXIT_USAGE, ("l.csv", "no feature column"), ("run",)),
     Case("train-val-fraction", {}, ["train", "{t}/ann.csv", "--label-column", "label", "--val-fraction", "1.5", "--out", "{t}/run"], EXIT_USAGE, ("--val-fraction", "1.5"), ("run",)),
     Case("train-empty-image-folder", {"img": "folder"}, ["train", "{t}/img", "--out", "{t}/run"], EXIT_USAGE, ("img", "class subfolders"), ("run",)),
     Case("train-embeddings-nan", {"x.npz": "npz-nan-X"}, ["train", "{t}/x.npz", "--out", "{t}/run"], EXIT_USAGE, ("x.npz", "NaN"), ("run",)),

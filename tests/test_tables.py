@@ -67,3 +67,34 @@ def test_feature_columns_refuse_the_label_the_id_repeats_and_an_empty_table(tmp_
     df[["bottle_id", "comment", "y"]].to_csv(tmp_path / "bare.csv", index=False)
     with pytest.warns(TableWarning), pytest.raises(ValueError, match="bare.csv has no feature"):
         load_table(tmp_path / "bare.csv", "y", id_column="bottle_id")
+
+
+def test_a_test_table_is_encoded_with_the_training_tables_categories(tmp_path):
+    """fit on train, transform on test: a category the test table lacks keeps its column
+    (all zeros), a category it alone has gets none (all zeros), the columns keep their order."""
+    df, path = _table(tmp_path)
+    train = load_table(path, "y", id_column="bottle_id", feature_columns=["alcohol", "region"])
+    enc = train.info["encoding"]
+    assert enc == {"feature_columns": ["alcohol", "region"], "categorical_columns": ["region"],
+                   "categories": {"region": ["(missing)", "east", "north", "south"]}}
+    test = pd.DataFrame({"alcohol": [11.0, 12.5, 13.0], "region": ["south", "west", "north"],
+                         "y": ["red", "white", "red"]})
+    test.to_csv(tmp_path / "test.csv", index=False)
+    with pytest.warns(TableWarning, match="'region'"):  # 3 values in 3 rows: looks like ids
+        assert load_table(tmp_path / "test.csv", "y").info["feature_columns"] == ["alcohol"]
+    own = load_table(tmp_path / "test.csv", "y", feature_columns=["alcohol", "region"])
+    assert own.info["encoded_features"] == ["alcohol", "region_north", "region_south",
+                                            "region_west"]
+    d = load_table(tmp_path / "test.csv", "y", encoding=enc)
+    assert d.info["encoded_features"] == train.info["encoded_features"]
+    np.testing.assert_array_equal(d.inputs, [[11.0, 0, 0, 0, 1],
+                                             [12.5, 0, 0, 0, 0],  # 'west': unknown, zeros
+                                             [13.0, 0, 0, 1, 0]])
+    with pytest.raises(ValueError, match="not both"):
+        load_table(tmp_path / "test.csv", "y", encoding=enc, feature_columns=["alcohol"])
+    test.drop(columns="region").to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(ValueError, match="'region' .*training table.* not in short.csv"):
+        load_table(tmp_path / "short.csv", "y", encoding=enc)
+    test.assign(alcohol=["high", "low", "low"]).to_csv(tmp_path / "words.csv", index=False)
+    with pytest.raises(ValueError, match="'alcohol' is numeric in the training table"):
+        load_table(tmp_path / "words.csv", "y", encoding=enc)

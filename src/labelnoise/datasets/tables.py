@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +27,7 @@ def load_table(path: str | os.PathLike, label_column: str,
                true_label_column: str | None = None,
                id_column: str | None = None,
                text_columns: Sequence[str] | None = None,
+               encoding: dict | None = None,
                progress: bool = False) -> LabeledDataset:
     """A CSV (``.csv``, ``.tsv``) or Parquet (``.parquet``, ``.pq``) table.
 
@@ -47,6 +49,12 @@ def load_table(path: str | os.PathLike, label_column: str,
             float32 values per column, unit norm, offline; needs
             ``pip install "labelnoise[text]"``); each becomes 384 features after the numeric
             and one-hot ones. Every row needs a string there.
+        encoding: the feature encoding of another table, its ``info["encoding"]``, for test or
+            new data: the same feature columns (numeric ones as numbers, categorical ones
+            one-hot over that table's categories, a value it did not have giving all zeros),
+            so that the inputs have that table's columns in its order. Without it the
+            categories are this table's own, and a test table with other categories would
+            get other columns (scikit-learn's fit on train, transform on test).
         progress: show the embedding's progress bar (with ``text_columns``).
 
     Returns:
@@ -57,8 +65,10 @@ def load_table(path: str | os.PathLike, label_column: str,
         ``info["text_columns"]``, ``info["encoded_features"]`` (the D input names; a text
         column's are ``<column>_emb_000`` .. ``<column>_emb_383``), ``info["text_model"]``
         (with text columns: the model and package versions),
-        ``info["example_ids"]`` (an (N,) array, with ``id_column``) and
-        ``info["id_column"]``.
+        ``info["example_ids"]`` (an (N,) array, with ``id_column``),
+        ``info["id_column"]`` and ``info["encoding"]`` (a JSON-able dict: ``feature_columns``,
+        ``categorical_columns``, ``categories`` per categorical column; give it as
+        ``encoding`` to encode another table the same way).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -67,10 +77,14 @@ def load_table(path: str | os.PathLike, label_column: str,
             classes; ``text_columns`` not a list of names, naming a label, id or feature
             column or one twice, or a text column with a missing or non-text value (the
             message names the column and the row); ``feature_columns`` a single string,
-            naming a label or the id column or one twice; no feature column at all.
+            naming a label or the id column or one twice; no feature column at all;
+            ``encoding`` with ``feature_columns``, or a column of ``encoding`` that is
+            numeric there and not here.
         labelnoise.text.MissingTextExtraError: (an ``ImportError``) ``text_columns`` given
             but the ``labelnoise[text]`` packages are not installed.
     """
+
+    import pandas as pd
 
     from labelnoise._io import read_table
 
@@ -104,8 +118,22 @@ def load_table(path: str | os.PathLike, label_column: str,
         if df[c].isna().any():
             i = int(np.flatnonzero(df[c].isna().to_numpy())[0])
             raise ValueError(f"label column {c!r} has a missing value in row {i}")
-    feature_columns, categorical = _feature_columns(df, feature_columns, label_cols, id_column,
-                                                    p.name, text_columns)
+    categories = None
+    if encoding is not None:
+        if feature_columns is not None:
+            raise ValueError("give feature_columns or encoding (another table's), not both")
+        feature_columns, categorical, categories = _check_encoding(encoding)
+        for c in feature_columns:
+            if c not in df.columns:
+                raise ValueError(f"column {c!r} (a feature of the training table) not in "
+                                 f"{p.name} (columns: {list(df.columns)})")
+        for c in feature_columns:
+            if c not in categorical and not pd.api.types.is_numeric_dtype(df[c]):
+                raise ValueError(f"{p.name}: feature column {c!r} is numeric in the training "
+                                 f"table but holds non-numbers here ({df[c].dtype})")
+    else:
+        feature_columns, categorical = _feature_columns(df, feature_columns, label_cols,
+                                                        id_column, p.name, text_columns)
     classes = _sorted_classes(df[label_column].tolist())
     index = {v: i for i, v in enumerate(classes)}
     labels = np.fromiter((index[v] for v in df[label_column]), dtype=np.int64, count=len(df))
@@ -131,9 +159,15 @@ def load_table(path: str | os.PathLike, label_column: str,
     if categorical:
         from sklearn.preprocessing import OneHotEncoder
 
-        enc = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float64)
+        enc = OneHotEncoder(categories="auto" if categories is None else
+                            [categories[c] for c in categorical],
+                            handle_unknown="ignore", sparse_output=False, dtype=np.float64)
         cats = df[categorical].astype(object).where(df[categorical].notna(), "(missing)")
-        onehot = enc.fit_transform(cats.astype(str))
+        with warnings.catch_warnings():  # a category of the training table only: all zeros
+            warnings.filterwarnings("ignore", message="Found unknown categories")
+            onehot = enc.fit_transform(cats.astype(str))
+        categories = {c: [str(v) for v in cats_c] for c, cats_c in zip(categorical,
+                                                                       enc.categories_)}
         encoded += [str(n) for n in enc.get_feature_names_out(categorical)]
         inputs = onehot if inputs is None else np.hstack([inputs, onehot])
     if inputs is None and not text_columns:
@@ -159,6 +193,9 @@ def load_table(path: str | os.PathLike, label_column: str,
         source=str(p),
         info={"dataset": "table", "feature_columns": feature_columns,
               "categorical_columns": categorical, "text_columns": list(text_columns),
+              "encoding": {"feature_columns": list(feature_columns),
+                           "categorical_columns": list(categorical),
+                           "categories": categories or {}},
               "encoded_features": encoded, **text_info,
               **({"id_column": id_column, "example_ids": df[id_column].to_numpy()}
                  if id_column is not None else {})},
@@ -188,6 +225,20 @@ def _text_columns(text_columns, label_cols, id_column, feature_columns) -> list[
             raise ValueError(f"text column {c!r} (--text-column) is named twice")
         seen.add(c)
     return names
+
+
+def _check_encoding(encoding) -> tuple[list, list, dict]:
+    """(feature columns, categorical columns, categories) of a table's ``info["encoding"]``."""
+    try:
+        features = list(encoding["feature_columns"])
+        categorical = list(encoding["categorical_columns"])
+        categories = {c: [str(v) for v in encoding["categories"][c]] for c in categorical}
+    except (TypeError, KeyError) as exc:
+        raise ValueError(f"encoding must be a table's info['encoding'] (feature_columns, "
+                         f"categorical_columns, categories); {exc!r} is missing") from None
+    if not set(categorical) <= set(features):
+        raise ValueError("encoding: its categorical_columns must be among its feature_columns")
+    return features, categorical, categories
 
 
 class TableWarning(UserWarning):
@@ -233,8 +284,6 @@ def _feature_columns(df, feature_columns, label_cols, id_column, file_name, text
         else:
             left_out.append(f"{c!r} ({distinct} distinct values)")
     if left_out:
-        import warnings
-
         warnings.warn(f"{file_name}: column(s) {', '.join(left_out)} look like free text or "
                       "ids and are not used as features (name an id with --id-column, embed "
                       "free text with --text-column (pip install \"labelnoise[text]\"), or "

@@ -156,7 +156,8 @@ def check_text_columns(text_columns, dataset) -> list[str] | None:
 
 def load_dataset(path: str | os.PathLike, *, label_column: str | None = None,
                  text_columns: list[str] | None = None, id_column: str | None = None,
-                 feature_columns: list[str] | None = None, progress: bool = False):
+                 feature_columns: list[str] | None = None, encoding: dict | None = None,
+                 progress: bool = False):
     """Load an image folder, a table (needs ``label_column``) or an ``.npz`` of embeddings
     with the loaders of :mod:`labelnoise.datasets`.
 
@@ -169,6 +170,8 @@ def load_dataset(path: str | os.PathLike, *, label_column: str | None = None,
         id_column: a column of a table naming each example (never a feature).
         feature_columns: the feature columns of a table (default: every column but the
             label, id and text columns, as :func:`labelnoise.datasets.load_table` chooses).
+        encoding: a table's feature encoding (``info["encoding"]`` of the training table) for
+            a test table: its columns and categories (:func:`labelnoise.datasets.load_table`).
         progress: show the text embedding's progress bar (with ``text_columns``).
 
     Returns:
@@ -198,7 +201,7 @@ def load_dataset(path: str | os.PathLike, *, label_column: str | None = None,
         if not label_column:
             raise ValueError(f"a table ({p.name}) needs a label column (--label-column NAME)")
         return ds.load_table(p, label_column, feature_columns, id_column=id_column,
-                             text_columns=text_columns, progress=progress)
+                             text_columns=text_columns, encoding=encoding, progress=progress)
     return ds.load_embeddings(p)
 
 
@@ -291,7 +294,7 @@ class _Prep:
 
 
 def _as_dataset(source, labels, *, label_column, what: str, text_columns=None,
-                id_column=None, feature_columns=None, progress: bool = False):
+                id_column=None, feature_columns=None, encoding=None, progress: bool = False):
     """(LabeledDataset, description) for a path, a LabeledDataset or (inputs, labels)."""
     from labelnoise.datasets import LabeledDataset
 
@@ -302,7 +305,7 @@ def _as_dataset(source, labels, *, label_column, what: str, text_columns=None,
         try:
             ds = load_dataset(source, label_column=label_column, text_columns=text_columns,
                               id_column=id_column, feature_columns=feature_columns,
-                              progress=progress)
+                              encoding=encoding, progress=progress)
         except (FileNotFoundError, ValueError) as exc:
             if what == "dataset":
                 raise
@@ -639,8 +642,12 @@ def fit_dataset(
             test_ds = LabeledDataset(inputs=test[0], labels=y_test, source="arrays")
             test_desc = f"arrays {tuple(getattr(test[0], 'shape', (len(test[0]),)))}"
         else:
+            # a test table is encoded as the training table (its columns and categories)
+            encoding = ds.info.get("encoding") if ds.info else None
+            test_table = dict(table, feature_columns=None) if encoding else table
             test_ds, test_desc = _as_dataset(test, None, label_column=label_column,
-                                             what="test set", progress=progress, **table)
+                                             what="test set", progress=progress,
+                                             encoding=encoding, **test_table)
             y_test = _test_labels(test_ds, class_names)
         if _input_kind(test_ds.inputs, f"test set {test_desc}") != kind:
             raise ValueError("the test set must be of the dataset's kind (images or features)")
