@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "datasets": ("labelnoise.cli.datasets_cmd", "datasets", "List the datasets available under the data root."),
     "consensus": ("labelnoise.cli.consensus", "consensus", "Consensus labels and annotator quality from several annotators."),
     "train": ("labelnoise.cli.train", "train", "Train a classifier on noisy labels with a robust method."),
+    "predict": ("labelnoise.cli.predict", "predict", "Predict new data with a model from labelnoise train."),
     "audit": ("labelnoise.cli.audit", "audit", "Find the label errors of a dataset end to end and write a report."),
 }
 

@@ -19,7 +19,7 @@ from labelnoise.datasets.cifar import (
 from labelnoise.datasets.cifar_n import CIFAR10N_LABEL_SETS, load_cifar10n, load_cifar100n
 from labelnoise.datasets.container import LabeledDataset
 from labelnoise.datasets.folders import ImageFolderSequence, load_image_folder
-from labelnoise.datasets.tables import TableWarning, load_embeddings, load_table
+from labelnoise.datasets.tables import TableWarning, load_embeddings, load_table, read_table_inputs
 
 __all__ = [
     "TableWarning",
@@ -40,4 +40,5 @@ __all__ = [
     "load_embeddings",
     "load_image_folder",
     "load_table",
+    "read_table_inputs",
 ]

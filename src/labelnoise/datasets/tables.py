@@ -84,7 +84,6 @@ def load_table(path: str | os.PathLike, label_column: str,
             but the ``labelnoise[text]`` packages are not installed.
     """
 
-    import pandas as pd
 
     from labelnoise._io import read_table
 
@@ -122,15 +121,7 @@ def load_table(path: str | os.PathLike, label_column: str,
     if encoding is not None:
         if feature_columns is not None:
             raise ValueError("give feature_columns or encoding (another table's), not both")
-        feature_columns, categorical, categories = _check_encoding(encoding)
-        for c in feature_columns:
-            if c not in df.columns:
-                raise ValueError(f"column {c!r} (a feature of the training table) not in "
-                                 f"{p.name} (columns: {list(df.columns)})")
-        for c in feature_columns:
-            if c not in categorical and not pd.api.types.is_numeric_dtype(df[c]):
-                raise ValueError(f"{p.name}: feature column {c!r} is numeric in the training "
-                                 f"table but holds non-numbers here ({df[c].dtype})")
+        feature_columns, categorical, categories = _check_encoding(encoding, df, p.name)
     else:
         feature_columns, categorical = _feature_columns(df, feature_columns, label_cols,
                                                         id_column, p.name, text_columns)
@@ -147,44 +138,8 @@ def load_table(path: str | os.PathLike, label_column: str,
             )
         true_labels = np.fromiter((index[v] for v in df[true_label_column]), dtype=np.int64,
                                   count=len(df))
-    numeric = [c for c in feature_columns if c not in categorical]
-    inputs = df[numeric].to_numpy(dtype=np.float64) if numeric else None
-    if inputs is not None:
-        bad = ~np.isfinite(inputs)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise ValueError(f"{p.name}: feature column {numeric[col]!r} has a missing, "
-                             f"NaN or infinite value in row {int(row)}")
-    encoded = list(numeric)
-    if categorical:
-        from sklearn.preprocessing import OneHotEncoder
-
-        enc = OneHotEncoder(categories="auto" if categories is None else
-                            [categories[c] for c in categorical],
-                            handle_unknown="ignore", sparse_output=False, dtype=np.float64)
-        cats = df[categorical].astype(object).where(df[categorical].notna(), "(missing)")
-        with warnings.catch_warnings():  # a category of the training table only: all zeros
-            warnings.filterwarnings("ignore", message="Found unknown categories")
-            onehot = enc.fit_transform(cats.astype(str))
-        categories = {c: [str(v) for v in cats_c] for c, cats_c in zip(categorical,
-                                                                       enc.categories_)}
-        encoded += [str(n) for n in enc.get_feature_names_out(categorical)]
-        inputs = onehot if inputs is None else np.hstack([inputs, onehot])
-    if inputs is None and not text_columns:
-        raise ValueError(f"{p.name} has no feature column (columns: {list(df.columns)}; the "
-                         "label, id and free-text-like columns are not features)")
-    text_info = {}
-    if text_columns:
-        from labelnoise import text
-
-        for c in text_columns:  # every column checked before the model is loaded
-            text._check_texts(df[c], f"{p.name}: text column {c!r}")
-        blocks = [text.embed_texts(df[c], progress=progress,
-                                   name=f"{p.name}: text column {c!r}").astype(np.float64)
-                  for c in text_columns]
-        encoded += [f"{c}_emb_{j:03d}" for c in text_columns for j in range(text.EMBEDDING_DIM)]
-        inputs = np.hstack(([] if inputs is None else [inputs]) + blocks)
-        text_info = {"text_model": text.model_description()}
+    inputs, encoded, categories, text_info = _encode(df, p.name, feature_columns, categorical,
+                                                     categories, text_columns, progress)
     return LabeledDataset(
         inputs=inputs,
         labels=labels,
@@ -227,8 +182,57 @@ def _text_columns(text_columns, label_cols, id_column, feature_columns) -> list[
     return names
 
 
-def _check_encoding(encoding) -> tuple[list, list, dict]:
-    """(feature columns, categorical columns, categories) of a table's ``info["encoding"]``."""
+def _encode(df, file_name: str, feature_columns, categorical, categories, text_columns,
+            progress: bool):
+    """(inputs float64 (N, D), encoded feature names, categories per categorical column,
+    text-model info) of a table: numbers as they are, categorical columns one-hot (over
+    ``categories`` when given, else their own), then 384 embedding values per text column."""
+    numeric = [c for c in feature_columns if c not in categorical]
+    inputs = df[numeric].to_numpy(dtype=np.float64) if numeric else None
+    if inputs is not None:
+        bad = ~np.isfinite(inputs)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise ValueError(f"{file_name}: feature column {numeric[col]!r} has a missing, "
+                             f"NaN or infinite value in row {int(row)}")
+    encoded = list(numeric)
+    if categorical:
+        from sklearn.preprocessing import OneHotEncoder
+
+        enc = OneHotEncoder(categories="auto" if categories is None else
+                            [categories[c] for c in categorical],
+                            handle_unknown="ignore", sparse_output=False, dtype=np.float64)
+        cats = df[categorical].astype(object).where(df[categorical].notna(), "(missing)")
+        with warnings.catch_warnings():  # a category of the training table only: all zeros
+            warnings.filterwarnings("ignore", message="Found unknown categories")
+            onehot = enc.fit_transform(cats.astype(str))
+        categories = {c: [str(v) for v in cats_c] for c, cats_c in zip(categorical,
+                                                                       enc.categories_)}
+        encoded += [str(n) for n in enc.get_feature_names_out(categorical)]
+        inputs = onehot if inputs is None else np.hstack([inputs, onehot])
+    if inputs is None and not text_columns:
+        raise ValueError(f"{file_name} has no feature column (columns: {list(df.columns)}; the "
+                         "label, id and free-text-like columns are not features)")
+    text_info = {}
+    if text_columns:
+        from labelnoise import text
+
+        for c in text_columns:  # every column checked before the model is loaded
+            text._check_texts(df[c], f"{file_name}: text column {c!r}")
+        blocks = [text.embed_texts(df[c], progress=progress,
+                                   name=f"{file_name}: text column {c!r}").astype(np.float64)
+                  for c in text_columns]
+        encoded += [f"{c}_emb_{j:03d}" for c in text_columns for j in range(text.EMBEDDING_DIM)]
+        inputs = np.hstack(([] if inputs is None else [inputs]) + blocks)
+        text_info = {"text_model": text.model_description()}
+    return inputs, encoded, categories or {}, text_info
+
+
+def _check_encoding(encoding, df, file_name: str) -> tuple[list, list, dict]:
+    """(feature columns, categorical columns, categories) of a table's ``info["encoding"]``,
+    checked against the table ``df`` (each column present, numeric where it was)."""
+    import pandas as pd
+
     try:
         features = list(encoding["feature_columns"])
         categorical = list(encoding["categorical_columns"])
@@ -238,6 +242,13 @@ def _check_encoding(encoding) -> tuple[list, list, dict]:
                          f"categorical_columns, categories); {exc!r} is missing") from None
     if not set(categorical) <= set(features):
         raise ValueError("encoding: its categorical_columns must be among its feature_columns")
+    for c in features:
+        if c not in df.columns:
+            raise ValueError(f"column {c!r} (a feature of the training table) not in "
+                             f"{file_name} (columns: {list(df.columns)})")
+        if c not in categorical and not pd.api.types.is_numeric_dtype(df[c]):
+            raise ValueError(f"{file_name}: feature column {c!r} is numeric in the training "
+                             f"table but holds non-numbers here ({df[c].dtype})")
     return features, categorical, categories
 
 
@@ -290,6 +301,56 @@ def _feature_columns(df, feature_columns, label_cols, id_column, file_name, text
                       "list the feature columns with --feature-column; in Python id_column=, "
                       "text_columns=, feature_columns=)", TableWarning, stacklevel=3)
     return used, categorical
+
+
+def read_table_inputs(path: str | os.PathLike, encoding: dict, *,
+                      label_column: str | None = None, id_column: str | None = None,
+                      text_columns: Sequence[str] | None = None,
+                      progress: bool = False) -> tuple[np.ndarray, np.ndarray | None,
+                                                       np.ndarray | None]:
+    """New rows for a model trained on a table: the inputs of the table at ``path`` encoded
+    as the training table was (``encoding``: its ``info["encoding"]``, see
+    :func:`load_table`), with no label needed.
+
+    Args:
+        path: a ``.csv``/``.tsv``/``.parquet``/``.pq`` table.
+        encoding: the training table's ``info["encoding"]``.
+        label_column, id_column: the training table's; used when this table has them.
+        text_columns: the training table's text columns (embedded the same way).
+        progress: show the text embedding's progress bar.
+
+    Returns:
+        ``(inputs, labels, ids)``: float64 (N, D); the label column's values as strings (an
+        object array; None when the table has no such column); the id column's values (None
+        when absent).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: an unknown suffix, a feature or text column missing, a numeric feature
+            column that holds non-numbers or a missing / infinite value.
+    """
+    from labelnoise._io import read_table
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise FileNotFoundError(f"table not found: {p}")
+    if p.suffix.lower() not in _CSV + _PARQUET:
+        raise ValueError(f"path must end in one of {_CSV + _PARQUET}, got {p.name!r}")
+    df = read_table(p, "table")
+    features, categorical, categories = _check_encoding(encoding, df, p.name)
+    text_columns = list(text_columns or [])
+    for c in text_columns:
+        if c not in df.columns:
+            raise ValueError(f"text column {c!r} (of the training table) not in {p.name} "
+                             f"(columns: {list(df.columns)})")
+    inputs, _, _, _ = _encode(df, p.name, features, categorical, categories, text_columns,
+                              progress)
+    labels = None
+    if label_column is not None and label_column in df.columns:
+        labels = np.asarray([None if v is None or (isinstance(v, float) and np.isnan(v))
+                             else str(v) for v in df[label_column]], dtype=object)
+    ids = df[id_column].to_numpy() if id_column is not None and id_column in df.columns else None
+    return inputs, labels, ids
 
 
 def load_embeddings(path: str | os.PathLike) -> LabeledDataset:

@@ -152,7 +152,7 @@ def get(name: str):
 _MODULES = ("engine", "data", "distributed",
             *dict.fromkeys(entry.module for entry in METHODS.values()))
 #: names defined in a submodule, imported (with torch) on first use
-_LAZY = {"fit_dataset": "data", "TrainResult": "data"}
+_LAZY = {"fit_dataset": "data", "TrainResult": "data", "load_run": "data"}
 __all__ = ["METHODS", "MethodEntry", "get", *_LAZY, *_MODULES]
 
 

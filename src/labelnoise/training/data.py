@@ -368,7 +368,8 @@ class TrainResult:
         pred_probs: float32 (N_test, K) of ``best_model`` on the test set, or None.
         test_labels: int64 (N_test,) test labels as indices into ``class_names``, or None.
         class_names: the K class names.
-        train_index, val_index: indices into the dataset of the training and validation parts.
+        train_index, val_index: indices into the dataset of the training and validation parts
+            (None in a result read back by :func:`load_run`: the folder does not keep them).
         summary: the contents of ``final.json``.
         out_dir: the output folder, or None.
     """
@@ -380,11 +381,12 @@ class TrainResult:
     pred_probs: np.ndarray | None
     test_labels: np.ndarray | None
     class_names: list[str]
-    train_index: np.ndarray
-    val_index: np.ndarray
+    train_index: np.ndarray | None
+    val_index: np.ndarray | None
     summary: dict
     out_dir: Path | None = None
     _prep: _Prep | None = field(default=None, repr=False)
+    _config: dict | None = field(default=None, repr=False)
 
     @property
     def test_acc(self) -> float | None:
@@ -397,6 +399,80 @@ class TrainResult:
         from labelnoise.training.engine import predict_proba
 
         return predict_proba(self.best_model if best else self.model, self._prep(inputs))
+
+    def read_inputs(self, path: str | os.PathLike, *, progress: bool = False):
+        """New data for :meth:`predict_proba`, read as the training set was: a table with the
+        training table's feature columns, categories and text columns (its label column
+        optional), an ``.npz`` (``X``), an ``.npy`` (N, D) array, or an image folder (every
+        image file under it, in sorted order).
+
+        Returns:
+            ``(inputs, labels, example_ids)``: the inputs, the given labels as names (an
+            object array, or None when the data has none), and the examples' ids (a table's
+            ``id_column``, the images' relative paths, or None).
+
+        Raises:
+            FileNotFoundError: ``path`` does not exist.
+            ValueError: data of another kind than the training set, a missing column, a
+                label outside the run's classes, non-finite features.
+        """
+        from labelnoise import datasets as ds
+        from labelnoise._io import read_npy, read_npz
+
+        cfg = self._config or {}
+        p = Path(path).expanduser()
+        if not p.exists():
+            raise FileNotFoundError(f"data not found: {p}")
+        images = self._prep is not None and self._prep.kind == "images"
+        kind = "images" if p.is_dir() else ("table" if p.suffix.lower() in TABLE_SUFFIXES
+                                            else p.suffix.lower())
+        if (kind == "images") != images:
+            raise ValueError(f"{p.name}: the run trained on "
+                             f"{'images' if images else 'features'}; give data of that kind")
+        if kind == "images":
+            from labelnoise.datasets.folders import IMAGE_SUFFIXES
+
+            files = sorted(f for f in p.rglob("*")
+                           if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            if not files:
+                raise ValueError(f"{p} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+            rel = [f.relative_to(p).parts for f in files]
+            # a folder of class subfolders (a labelled set, as the training folder): labels
+            labelled = all(len(r) > 1 and r[0] in self.class_names for r in rel)
+            labels = np.asarray([r[0] for r in rel], dtype=object) if labelled else None
+            return (ds.ImageFolderSequence(files), labels,
+                    np.asarray(["/".join(r) for r in rel], dtype=object))
+        if kind == "table":
+            encoding = cfg.get("table_encoding")
+            if encoding is None:
+                raise ValueError(f"{p.name} is a table, but the run's config.json holds no "
+                                 "table encoding (the run did not train on a table, or was "
+                                 "made before labelnoise recorded it: train it again)")
+            return ds.read_table_inputs(p, encoding, label_column=cfg.get("label_column"),
+                                        id_column=cfg.get("id_column"),
+                                        text_columns=cfg.get("text_columns"),
+                                        progress=progress)
+        if kind == ".npz":
+            z = read_npz(p, "data")
+            if "X" not in z:
+                raise ValueError(f"{p.name} must hold an array 'X'; has {sorted(z)}")
+            labels = None
+            if "labels" in z:
+                idx = np.asarray(z["labels"])
+                names = [str(n) for n in z["class_names"]] if "class_names" in z else None
+                if names is None:
+                    if not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 or \
+                            idx.max() >= len(self.class_names):
+                        raise ValueError(f"{p.name}: labels must index the run's "
+                                         f"{len(self.class_names)} classes")
+                    names = self.class_names
+                labels = np.asarray(names, dtype=object)[idx]
+            return z["X"], labels, None
+        if kind == ".npy":
+            return read_npy(p, "data"), None, None
+        raise ValueError(f"{p.name}: give a table (.csv/.tsv/.parquet), an .npz, an .npy or an "
+                         "image folder")
 
 
 # ------------------------------------------------------------------------------ outputs
@@ -601,6 +677,9 @@ def fit_dataset(
     if reserved & set(method_kwargs):
         raise ValueError(f"method_kwargs may not set {sorted(reserved & set(method_kwargs))}; "
                          "they are arguments of fit_dataset or set by it")
+    unknown = sorted(a for a in method_kwargs if not entry.accepts(a))
+    if unknown:
+        raise ValueError(f"method_kwargs: method {method!r} takes no {', '.join(unknown)}")
     if isinstance(dataset, (str, os.PathLike)) and isinstance(test, (str, os.PathLike)):
         kind, test_kind = dataset_kind(dataset), dataset_kind(test)
         if kind != test_kind:
@@ -674,6 +753,9 @@ def fit_dataset(
         # absent (None) in the configs of runs made before these options: a resume compares
         # saved.get(key), so such runs still resume
         "id_column": id_column, "feature_columns": feature_columns,
+        # how a new table is encoded as this one (load_run, labelnoise predict); derived
+        # from the data, which the engine's checkpoint already fingerprints: not compared
+        "table_encoding": (ds.info or {}).get("encoding"),
         "method": method, "model": model,
         "method_kwargs": method_kwargs, "epochs": epochs, "batch_size": batch_size, "lr": lr,
         "val_fraction": float(val_fraction), "num_classes": num_classes,
@@ -686,7 +768,7 @@ def fit_dataset(
             saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{out / 'config.json'} is not a valid run configuration ({exc})") from None
-        ignore = ("device",)
+        ignore = ("device", "table_encoding")
         diff = {key: (saved.get(key) if isinstance(saved, dict) else None, value)
                 for key, value in settings.items()
                 if key not in ignore and (not isinstance(saved, dict) or saved.get(key) != value)}
@@ -822,3 +904,121 @@ def fit_dataset(
                        selected_epoch=selected, pred_probs=pred_probs, test_labels=y_test,
                        class_names=class_names, train_index=train_idx, val_index=val_idx,
                        summary=summary, out_dir=out, _prep=prep)
+
+
+# ------------------------------------------------------------------------------ read back
+def load_run(run_dir: str | os.PathLike, *, device=None) -> TrainResult:
+    """The result of a finished ``labelnoise train DATASET`` / :func:`fit_dataset` run, read
+    back from its folder, to predict new data of the training set's kind.
+
+    The networks are rebuilt from the engine's manifest (``checkpoint.json``: the network,
+    its options, K and the input shape) and loaded from ``model.pt`` / ``model_best.pt``
+    with ``torch.load(weights_only=True)`` (two-network methods: the
+    :class:`~labelnoise.training.engine.Ensemble` they predict with). The preprocessing is the
+    run's (``config.json``: the features' mean and standard deviation, or the image size);
+    a table's encoding (columns, categories) is in ``config.json`` too, for
+    :meth:`TrainResult.read_inputs`. The training data is not needed.
+
+    Args:
+        run_dir: the ``out_dir`` of a finished run (``final.json`` present).
+        device: where the networks go (default CUDA if available, else CPU).
+
+    Returns:
+        :class:`TrainResult` with ``model``, ``best_model`` (``model`` itself without a
+        validation set), ``history`` (``history.json``), ``selected_epoch``, ``pred_probs``
+        (``pred_probs.npy`` or None), ``class_names``, ``summary`` (``final.json``) and
+        ``out_dir``; ``test_labels``, ``train_index`` and ``val_index`` are None.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` or one of its files is missing (an unfinished run has
+            no ``final.json``: finish it with ``labelnoise train --resume``).
+        ValueError: the folder is not a ``labelnoise train DATASET`` run, or its weights do
+            not fit the network the manifest names.
+    """
+    import torch
+
+    from labelnoise import _io
+    from labelnoise.models import MODELS, build_model
+    from labelnoise.training import engine
+
+    run = Path(run_dir).expanduser()
+    if not run.is_dir():
+        raise FileNotFoundError(f"run folder not found: {run}")
+
+    def read(name):
+        path = run / name
+        if not path.is_file():
+            if name == "config.json":
+                raise FileNotFoundError(f"{run} is not a labelnoise train run (no config.json)")
+            hint = (f" (the run is not finished: labelnoise train --resume {run})"
+                    if name == "final.json" else "")
+            raise FileNotFoundError(f"{path} is missing{hint}")
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path} is not valid JSON ({exc})") from None
+
+    config = read("config.json")
+    if not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT:
+        raise ValueError(f"{run} is not a labelnoise train DATASET run (its config.json has "
+                         f"no format {CONFIG_FORMAT!r}; a CIFAR-10 run keeps its model.pt only)")
+    summary, manifest = read("final.json"), read(engine.MANIFEST_NAME)
+    history = read("history.json")
+    try:
+        name = manifest["config"]["model"]
+        model_kwargs = dict(manifest["config"].get("model_kwargs") or {})
+        k = int(manifest["data"]["num_classes"])
+        shape = list(manifest["data"]["input_shape"])
+        spec = MODELS[name]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{run / engine.MANIFEST_NAME}: no network to rebuild ({exc!r})") from None
+    model_kwargs.setdefault("in_channels" if spec.inputs == "images" else "in_features", shape[0])
+    dev = engine.resolve_device(device)
+
+    def build(state, prefix):
+        """One network whose weights are the keys of ``state`` under ``prefix``: the
+        backbone, or the backbone with linear heads (``HeadedNet``: RDCR, CPC)."""
+        from torch import nn
+
+        from labelnoise.training.rdcr import HeadedNet
+
+        net = build_model(name, k, **model_kwargs)
+        keys = [key[len(prefix):] for key in state if key.startswith(prefix)]
+        if any(key.startswith("backbone.") for key in keys):
+            heads = {key.split(".")[1]: nn.Linear(*state[prefix + key].shape[::-1])
+                     for key in keys if key.startswith("heads.") and key.endswith(".weight")}
+            net = HeadedNet(net, heads)
+        return net
+
+    def rebuild(file_name):
+        state = torch.load(run / file_name, map_location="cpu", weights_only=True)
+        members = sorted({int(key.split(".")[1]) for key in state if key.startswith("members.")})
+        net = (engine.Ensemble([build(state, f"members.{i}.") for i in members]) if members
+               else build(state, ""))
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise ValueError(f"{run / file_name}: the weights do not fit the network "
+                             f"{name!r} of method {config.get('method')!r} ({first})") from None
+        net = net.to(dev)
+        if spec.inputs == "images":
+            net = net.to(memory_format=torch.channels_last)
+        return net.eval()
+
+    model = rebuild("model.pt")
+    best = rebuild("model_best.pt") if (run / "model_best.pt").is_file() else model
+    prep_cfg = config.get("preprocessing") or {}
+    if prep_cfg.get("kind") == "images":
+        prep = _Prep("images", int(prep_cfg["image_size"]))
+    else:
+        prep = _Prep("features", int(config.get("image_size") or DEFAULT_IMAGE_SIZE),
+                     mean=np.asarray(prep_cfg["standardize_mean"], dtype=np.float64),
+                     std=np.asarray(prep_cfg["standardize_std"], dtype=np.float64))
+    pred_probs = (_io.read_npy(run / "pred_probs.npy", "pred_probs.npy")
+                  if (run / "pred_probs.npy").is_file() else None)
+    return TrainResult(model=model, best_model=best, history=history,
+                       selected_epoch=int(summary["selected_epoch"]), pred_probs=pred_probs,
+                       test_labels=None, class_names=list(config["class_names"]),
+                       train_index=None, val_index=None, summary=summary, out_dir=run,
+                       _prep=prep, _config=config)

@@ -1,0 +1,74 @@
+"""``labelnoise predict``: predict new data with a model trained by ``labelnoise train DATASET``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from labelnoise.cli._errors import Command, progress_option, show_progress
+
+
+@click.command("predict", cls=Command)
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--out", "out_path", type=click.Path(path_type=Path), required=True,
+              help="Where to write: a .csv table (example_id and given_label when DATA "
+                   "has them, predicted_label, then one column of pred_probs per class, named "
+                   "by the class) or a .npy of the (N, K) pred_probs.")
+@click.option("--last", is_flag=True,
+              help="Predict with the last epoch's network (default: the selected epoch's, "
+                   "model_best.pt, when the run held out a validation set).")
+@click.option("--device", default=None, help="torch device (default: cuda if available).")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@progress_option
+def predict(run_dir, data, out_path, last, device, force, progress):
+    """Predict DATA with the model of RUN_DIR (a finished `labelnoise train DATASET --out
+    RUN_DIR`).
+
+    DATA is of the training set's kind: a table (its feature columns encoded as the training
+    table's; the label column is optional), an .npz (X[, labels, class_names]) or .npy (N, D)
+    of embeddings, or an image folder (every image under it; class subfolders give labels).
+    Where DATA has labels, the accuracy against them is printed.
+
+    Example: labelnoise train shop.csv --label-column y --id-column sku --out runs/shop;
+    labelnoise predict runs/shop new-items.csv --out predictions.csv
+    """
+    import numpy as np
+    import pandas as pd
+
+    from labelnoise import _io
+    from labelnoise.training.data import load_run
+
+    suffix = out_path.suffix.lower()
+    if suffix not in (".csv", ".npy"):
+        raise click.BadParameter(f"must end in .csv or .npy, got {out_path.name!r}",
+                                 param_hint="--out")
+    _io.check_output_file(out_path, "--out", force=force)
+    result = load_run(run_dir, device=device)
+    inputs, labels, ids = result.read_inputs(data, progress=show_progress(progress))
+    pred_probs = result.predict_proba(inputs, best=not last)
+    names = result.class_names
+    predicted = np.asarray(names, dtype=object)[pred_probs.argmax(1)]
+    if suffix == ".npy":
+        _io.save_npy(out_path, pred_probs)
+    else:
+        frame = pd.DataFrame({"predicted_label": predicted})
+        if labels is not None:
+            frame.insert(0, "given_label", labels)
+        if ids is not None:
+            frame.insert(0, "example_id", ids)
+        frame = pd.concat([frame, pd.DataFrame(pred_probs, columns=[str(n) for n in names])],
+                          axis=1)
+        _io.write_csv(out_path, frame, index=False)
+    click.echo(f"{len(pred_probs)} predictions ({'last' if last else 'selected'} epoch's "
+               f"network) -> {out_path}")
+    if labels is not None:
+        known = np.asarray([lab is not None for lab in labels])
+        unknown = sorted({str(lab) for lab in labels[known]} - set(names))
+        if unknown:
+            click.echo(f"labels of DATA outside the run's classes (counted as wrong): "
+                       f"{unknown[:5]}")
+        acc = float(np.mean(predicted[known] == labels[known])) if known.any() else float("nan")
+        click.echo(f"accuracy against the labels in {Path(data).name}: {acc:.4f} "
+                   f"({int(known.sum())} labelled examples)")

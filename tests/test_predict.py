@@ -1,0 +1,138 @@
+"""Reading a finished training run back (training.load_run) and `labelnoise predict`."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from labelnoise import training
+from labelnoise.cli import main
+from labelnoise.training import fit_dataset, load_run
+
+NAMES = ["cat", "dog", "eel"]
+
+
+def _blobs(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    return 3.0 * np.eye(3, 4)[y] + rng.normal(size=(n, 4)) + 5.0, y
+
+
+#: every method that trains on one label per example on features (not the candidate-set
+#: ones; not rdcr, which rotates images: the image-folder test below reads its network back)
+FEATURE_METHODS = [m for m, e in training.METHODS.items() if not e.candidates and m != "rdcr"]
+
+
+@pytest.mark.parametrize("method", FEATURE_METHODS)
+def test_a_run_read_back_predicts_as_the_network_that_was_trained(method, tmp_path):
+    """Each method's network (one net, or the ensemble of two) rebuilt from model.pt and the
+    manifest gives the very pred_probs of the fitted result, for new inputs too."""
+    x, y = _blobs(60, 0)
+    x_test, y_test = _blobs(30, 1)
+    np.savez(tmp_path / "train.npz", X=x, labels=y, class_names=np.array(NAMES))
+    np.savez(tmp_path / "test.npz", X=x_test, labels=y_test, class_names=np.array(NAMES))
+    kwargs = {"warmup_epochs": 1} if training.METHODS[method].accepts("warmup_epochs") else {}
+    res = fit_dataset(tmp_path / "train.npz", test=tmp_path / "test.npz", method=method,
+                      epochs=2, batch_size=16, device="cpu", progress=False,
+                      val_fraction=0.2, method_kwargs=kwargs, out_dir=tmp_path / "run")
+    back = load_run(tmp_path / "run", device="cpu")
+    np.testing.assert_allclose(back.pred_probs, res.pred_probs)
+    fresh = np.random.default_rng(2).normal(size=(7, 4)) + 5.0
+    for best in (True, False):
+        np.testing.assert_allclose(back.predict_proba(fresh, best=best),
+                                   res.predict_proba(fresh, best=best), rtol=1e-5, atol=1e-6)
+    assert back.class_names == NAMES and back.selected_epoch == res.selected_epoch
+    assert back.history == json.loads((tmp_path / "run" / "history.json").read_text())
+
+
+def test_predict_a_new_table_with_ids_and_no_labels(tmp_path):
+    rng = np.random.default_rng(0)
+    to_class = {"east": "a", "north": "b", "south": "c"}
+    region = rng.choice(list(to_class), 240)
+    train = pd.DataFrame({"sku": [f"s{i}" for i in range(240)], "x": rng.normal(size=240),
+                          "region": region, "y": [to_class[r] for r in region]})
+    train.to_csv(tmp_path / "shop.csv", index=False)
+    res = CliRunner().invoke(main, ["train", str(tmp_path / "shop.csv"), "--label-column", "y",
+                                    "--id-column", "sku", "--epochs", "15", "--batch-size",
+                                    "32", "--device", "cpu", "--out", str(tmp_path / "run"),
+                                    "--no-progress"])
+    assert res.exit_code == 0, res.output
+    new = pd.DataFrame({"sku": ["n1", "n2", "n3"], "region": ["south", "north", "west"],
+                        "x": [0.1, -0.2, 0.3]})  # no label column; columns in another order
+    new.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "pred.csv"
+    res = CliRunner().invoke(main, ["predict", str(tmp_path / "run"), str(tmp_path / "new.csv"),
+                                    "--out", str(out), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["example_id", "predicted_label", "a", "b", "c"]
+    assert list(frame["example_id"]) == ["n1", "n2", "n3"]
+    assert list(frame["predicted_label"][:2]) == ["c", "b"]  # 'west' is unknown: any class
+    np.testing.assert_allclose(frame[["a", "b", "c"]].sum(axis=1), 1.0, atol=1e-5)
+    # the API reads the same inputs
+    back = load_run(tmp_path / "run", device="cpu")
+    inputs, labels, ids = back.read_inputs(tmp_path / "new.csv")
+    assert labels is None and list(ids) == ["n1", "n2", "n3"]
+    np.testing.assert_allclose(back.predict_proba(inputs), frame[["a", "b", "c"]], atol=1e-6)
+    # with labels: the accuracy is said; .npy gives the bare pred_probs
+    res = CliRunner().invoke(main, ["predict", str(tmp_path / "run"), str(tmp_path / "shop.csv"),
+                                    "--out", str(tmp_path / "pp.npy"), "--device", "cpu"])
+    assert res.exit_code == 0 and "accuracy against the labels in shop.csv: 1.0000" in res.output
+    assert np.load(tmp_path / "pp.npy").shape == (240, 3)
+
+
+def test_predict_an_image_folder_flat_or_by_class(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(NAMES):
+        (tmp_path / "img" / name).mkdir(parents=True)
+        for i in range(6):
+            pixels = rng.integers(0, 50, (12, 12, 3))
+            pixels[..., c] += 180
+            Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "img" / name / f"{i}.png")
+    res = fit_dataset(tmp_path / "img", method="rdcr", epochs=1, batch_size=8, device="cpu",
+                      progress=False, image_size=12, out_dir=tmp_path / "run")
+    back = load_run(tmp_path / "run", device="cpu")
+    x, labels, ids = back.read_inputs(tmp_path / "img")  # class subfolders: labelled
+    assert list(labels[:6]) == ["cat"] * 6 and ids[0] == "cat/0.png"
+    np.testing.assert_allclose(back.predict_proba(x), res.predict_proba(x), atol=1e-6)
+    (tmp_path / "flat").mkdir()
+    for name in ("b.png", "a.png"):
+        Image.fromarray(rng.integers(0, 255, (20, 20, 3)).astype(np.uint8)).save(
+            tmp_path / "flat" / name)
+    out = tmp_path / "pred.csv"
+    res_cli = CliRunner().invoke(main, ["predict", str(tmp_path / "run"), str(tmp_path / "flat"),
+                                        "--out", str(out), "--device", "cpu"])
+    assert res_cli.exit_code == 0, res_cli.output
+    frame = pd.read_csv(out)
+    assert list(frame["example_id"]) == ["a.png", "b.png"] and "given_label" not in frame
+
+
+def test_predict_refuses_what_it_cannot_read(tmp_path):
+    x, y = _blobs(40, 0)
+    np.savez(tmp_path / "train.npz", X=x, labels=y)
+    run = tmp_path / "run"
+    fit_dataset(tmp_path / "train.npz", epochs=1, batch_size=16, device="cpu", progress=False,
+                out_dir=run)
+    cases = [
+        ([str(tmp_path), str(tmp_path / "train.npz"), "--out", str(tmp_path / "p.csv")],
+         3, "not a labelnoise train run"),
+        ([str(run), str(tmp_path / "train.npz"), "--out", str(tmp_path / "p.txt")],
+         2, "--out"),
+        ([str(run), str(tmp_path / "nope.npz"), "--out", str(tmp_path / "p.csv")],
+         3, "nope.npz"),
+        ([str(run), str(tmp_path), "--out", str(tmp_path / "p.csv")], 2, "trained on features"),
+    ]
+    for args, code, text in cases:
+        res = CliRunner().invoke(main, ["predict", *args])
+        assert res.exit_code == code and text in res.output, (args, res.output)
+    assert not (tmp_path / "p.csv").exists()
+    with pytest.raises(ValueError, match="method 'standard' takes no lambda_u"):
+        fit_dataset(tmp_path / "train.npz", method_kwargs={"lambda_u": 1.0})
+    (run / "final.json").unlink()  # an unfinished run
+    res = CliRunner().invoke(main, ["predict", str(run), str(tmp_path / "train.npz"), "--out",
+                                    str(tmp_path / "p.csv")])
+    assert res.exit_code == 3 and "not finished" in res.output and "--resume" in res.output
