@@ -92,6 +92,13 @@ def test_cache_of_another_run_is_refused(data, tmp_path):
     with pytest.raises(ValueError, match="seed"):
         out_of_sample_pred_probs(X, y, LogisticRegression(), folds=3, seed=1, cache_dir=tmp_path,
                                  progress=False)
+    # the same labels and settings on other inputs (say, other feature columns): refused too
+    with pytest.raises(ValueError, match="inputs_sha1"):
+        out_of_sample_pred_probs(X[:, ::-1], y, LogisticRegression(), folds=3, seed=0,
+                                 cache_dir=tmp_path, progress=False)
+    again = out_of_sample_pred_probs(X.copy(), y, LogisticRegression(), folds=3, seed=0,
+                                     cache_dir=tmp_path, progress=False)  # equal inputs: reused
+    assert again.shape == (len(y), int(y.max()) + 1)
 
 
 def test_parallel_folds_equal_sequential(data):

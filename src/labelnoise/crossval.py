@@ -87,8 +87,24 @@ def _model_description(model, train_kwargs: Mapping[str, Any]) -> str:
     return f"sklearn:{model!r}"
 
 
-def _fingerprint(labels: np.ndarray, k: int, folds: int, seed: int, model_desc: str) -> dict:
+def _inputs_sha1(X) -> str | None:
+    """SHA-1 of in-memory inputs (a numeric ndarray: features or uint8 images), so that a
+    cache made for other inputs with the same labels (say, other feature columns of a
+    table) is refused; None for lazy inputs (an image folder's files are not re-read)."""
+    if not isinstance(X, np.ndarray) or X.dtype == object:
+        return None
+    digest = hashlib.sha1(str((X.dtype.str, X.shape)).encode())
+    flat = np.ascontiguousarray(X).reshape(X.shape[0], -1) if X.ndim else X.reshape(1)
+    for start in range(0, flat.shape[0], 8192):  # in blocks: no full copy of a large array
+        digest.update(np.ascontiguousarray(flat[start:start + 8192]).tobytes())
+    return digest.hexdigest()
+
+
+def _fingerprint(labels: np.ndarray, k: int, folds: int, seed: int, model_desc: str,
+                 X=None) -> dict:
+    inputs = _inputs_sha1(X)
     return {
+        **({} if inputs is None else {"inputs_sha1": inputs}),
         "version": _CACHE_VERSION,
         "num_examples": int(labels.shape[0]),
         "num_classes": int(k),
@@ -476,7 +492,8 @@ def out_of_sample_pred_probs(
         num_classes: K (default ``labels.max() + 1``).
         cache_dir: folder where each finished fold is saved (``fold_<i>.npz`` with
             ``indices``, ``pred_probs`` and, with ``return_features`` and a torch model,
-            ``features``, plus ``crossval.json`` describing the run); a rerun with the same
+            ``features``, plus ``crossval.json`` describing the run: labels, folds, seed,
+            model and, for in-memory array inputs, their SHA-1); a rerun with the same
             arguments loads finished folds instead of training.
         n_jobs: folds trained at the same time through joblib (scikit-learn models only;
             default 1: the estimator's own BLAS threads already use the cores). Torch
@@ -564,7 +581,8 @@ def out_of_sample_pred_probs(
 
     if cache_dir is not None and client is not None:
         cache_dir = Path(cache_dir).resolve()  # the workers may run in other folders
-    cache = _prepare_cache(cache_dir, _fingerprint(lab, k, folds, seed, _model_description(model, train_kwargs)))
+    cache = _prepare_cache(cache_dir, _fingerprint(lab, k, folds, seed,
+                                                   _model_description(model, train_kwargs), X))
     pred_probs = np.zeros((n, k), dtype=np.float64)
     fold_features: dict[int, np.ndarray | None] = {}
     todo = []
