@@ -71,7 +71,10 @@ def test_predict_a_new_table_with_ids_and_no_labels(tmp_path):
     assert list(frame["example_id"]) == ["n1", "n2", "n3"]
     assert list(frame["predicted_label"][:2]) == ["c", "b"]  # 'west' is unknown: any class
     np.testing.assert_allclose(frame[["a", "b", "c"]].sum(axis=1), 1.0, atol=1e-5)
-    # the API reads the same inputs
+    # the API reads the same inputs, from a fitted result as from one read back
+    fitted = fit_dataset(tmp_path / "shop.csv", label_column="y", id_column="sku", epochs=1,
+                         batch_size=32, device="cpu", progress=False)
+    assert list(fitted.read_inputs(tmp_path / "new.csv")[2]) == ["n1", "n2", "n3"]
     back = load_run(tmp_path / "run", device="cpu")
     inputs, labels, ids = back.read_inputs(tmp_path / "new.csv")
     assert labels is None and list(ids) == ["n1", "n2", "n3"]
@@ -126,6 +129,9 @@ def test_predict_refuses_what_it_cannot_read(tmp_path):
          3, "nope.npz"),
         ([str(run), str(tmp_path), "--out", str(tmp_path / "p.csv")], 2, "trained on features"),
     ]
+    np.savez(tmp_path / "bad_labels.npz", X=x[:3], labels=np.array([0, 1, 5]))
+    cases.append(([str(run), str(tmp_path / "bad_labels.npz"), "--out", str(tmp_path / "p.csv")],
+                  2, "labels must be (N,) integers indexing"))
     for args, code, text in cases:
         res = CliRunner().invoke(main, ["predict", *args])
         assert res.exit_code == code and text in res.output, (args, res.output)

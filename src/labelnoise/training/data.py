@@ -460,13 +460,12 @@ class TrainResult:
             labels = None
             if "labels" in z:
                 idx = np.asarray(z["labels"])
-                names = [str(n) for n in z["class_names"]] if "class_names" in z else None
-                if names is None:
-                    if not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 or \
-                            idx.max() >= len(self.class_names):
-                        raise ValueError(f"{p.name}: labels must index the run's "
-                                         f"{len(self.class_names)} classes")
-                    names = self.class_names
+                names = ([str(n) for n in z["class_names"]] if "class_names" in z
+                         else self.class_names)
+                if (idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer)
+                        or (idx.size and (idx.min() < 0 or idx.max() >= len(names)))):
+                    raise ValueError(f"{p.name}: labels must be (N,) integers indexing its "
+                                     f"{len(names)} class names")
                 labels = np.asarray(names, dtype=object)[idx]
             return z["X"], labels, None
         if kind == ".npy":
@@ -903,7 +902,7 @@ def fit_dataset(
     return TrainResult(model=final_model, best_model=best_model, history=history,
                        selected_epoch=selected, pred_probs=pred_probs, test_labels=y_test,
                        class_names=class_names, train_index=train_idx, val_index=val_idx,
-                       summary=summary, out_dir=out, _prep=prep)
+                       summary=summary, out_dir=out, _prep=prep, _config=settings)
 
 
 # ------------------------------------------------------------------------------ read back
