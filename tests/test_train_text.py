@@ -144,6 +144,13 @@ def test_cli_train_with_a_text_column_predicts_the_test_table(extra, table, tmp_
     api = fit_dataset(path, label_column="topic", text_columns=["review"], test=path,
                       seed=0, **SMALL)
     np.testing.assert_array_equal(api.pred_probs, pp)
+    # labelnoise predict embeds the new table's text column as training did (no label
+    # column needed): the same pred_probs as the run's own test predictions
+    df.drop(columns="topic").to_csv(tmp_path / "new.csv", index=False)
+    res = CliRunner().invoke(main, ["predict", str(out), str(tmp_path / "new.csv"), "--out",
+                                    str(tmp_path / "pred.npy"), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    np.testing.assert_allclose(np.load(tmp_path / "pred.npy"), pp, atol=1e-6)
 
 
 def test_cli_resumes_a_text_run_with_its_text_columns(extra, table, tmp_path, monkeypatch):

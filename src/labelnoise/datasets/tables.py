@@ -85,23 +85,13 @@ def load_table(path: str | os.PathLike, label_column: str,
     """
 
 
-    from labelnoise._io import read_table
-
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise FileNotFoundError(f"table not found: {p}")
-    if p.suffix.lower() not in _CSV + _PARQUET:
-        raise ValueError(f"path must end in one of {_CSV + _PARQUET}, got {p.name!r}")
-    df = read_table(p, "table")
+    p, df = _read(path)
     label_cols = [c for c in (label_column, true_label_column) if c is not None]
     if id_column is not None and id_column in label_cols:
         raise ValueError(f"id column {id_column!r} is also a label column")
     text_columns = _text_columns(text_columns, label_cols, id_column, feature_columns)
     if feature_columns is not None:
-        if isinstance(feature_columns, str | bytes):
-            raise ValueError(f"feature_columns must be a list of column names, got the string "
-                             f"{feature_columns!r} (use [{feature_columns!r}])")
-        feature_columns = list(feature_columns)
+        feature_columns = column_names(feature_columns, "feature_columns") or []
         for i, c in enumerate(feature_columns):
             if c in label_cols:  # the label among the inputs: a model that reads its answer
                 raise ValueError(f"feature column {c!r} (--feature-column) is a label column")
@@ -157,15 +147,43 @@ def load_table(path: str | os.PathLike, label_column: str,
     )
 
 
+def column_names(value, name: str) -> list | None:
+    """``value`` (a sequence of column names, as ``text_columns`` / ``feature_columns``) as a
+    list, or None when it is None or empty.
+
+    Raises:
+        ValueError: a single string (a list was meant) or not a sequence; the message names
+            ``name``.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str | bytes):
+        raise ValueError(f"{name} must be a list of column names, got the string {value!r} "
+                         f"(use [{value!r}])")
+    try:
+        names = list(value)
+    except TypeError:
+        raise ValueError(f"{name} must be a list of column names, got "
+                         f"{type(value).__name__}") from None
+    return names or None
+
+
+def _read(path, what: str = "table"):
+    """(path, DataFrame) of a CSV/TSV/Parquet file (one-line errors naming it)."""
+    from labelnoise._io import read_table
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise FileNotFoundError(f"table not found: {p}")
+    if p.suffix.lower() not in _CSV + _PARQUET:
+        raise ValueError(f"path must end in one of {_CSV + _PARQUET}, got {p.name!r}")
+    return p, read_table(p, what)
+
+
 def _text_columns(text_columns, label_cols, id_column, feature_columns) -> list[str]:
     """``text_columns`` as a list of distinct names that are not label, id or feature
     columns (one-line ValueErrors naming the argument)."""
-    if text_columns is None:
-        return []
-    if isinstance(text_columns, str | bytes):
-        raise ValueError(f"text_columns must be a list of column names, got the string "
-                         f"{text_columns!r} (use [{text_columns!r}])")
-    names = list(text_columns)
+    names = column_names(text_columns, "text_columns") or []
     for c in names:
         if c in label_cols:
             raise ValueError(f"text column {c!r} (--text-column) is also a label column")
@@ -329,14 +347,7 @@ def read_table_inputs(path: str | os.PathLike, encoding: dict, *,
         ValueError: an unknown suffix, a feature or text column missing, a numeric feature
             column that holds non-numbers or a missing / infinite value.
     """
-    from labelnoise._io import read_table
-
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise FileNotFoundError(f"table not found: {p}")
-    if p.suffix.lower() not in _CSV + _PARQUET:
-        raise ValueError(f"path must end in one of {_CSV + _PARQUET}, got {p.name!r}")
-    df = read_table(p, "table")
+    p, df = _read(path)
     features, categorical, categories = _check_encoding(encoding, df, p.name)
     text_columns = list(text_columns or [])
     for c in text_columns:

@@ -94,31 +94,26 @@ def check_table_options(dataset, *, id_column=None, feature_columns=None) -> tup
         ValueError: ``id_column`` not a string; ``feature_columns`` a single string or not a
             sequence of names; either given while ``dataset`` is not a table path.
     """
+    from labelnoise.datasets.tables import column_names
+
     if id_column is not None and not isinstance(id_column, str):
         raise ValueError(f"id_column must be a column name (a string), got "
                          f"{type(id_column).__name__}")
-    if feature_columns is not None:
-        if isinstance(feature_columns, str | bytes):
-            raise ValueError(f"feature_columns must be a list of column names, got the string "
-                             f"{feature_columns!r} (use [{feature_columns!r}])")
-        try:
-            feature_columns = list(feature_columns)
-        except TypeError:
-            raise ValueError(f"feature_columns must be a list of column names, got "
-                             f"{type(feature_columns).__name__}") from None
-        if not feature_columns:
-            feature_columns = None
+    feature_columns = column_names(feature_columns, "feature_columns")
     for value, name, option in ((id_column, "id_column", "--id-column"),
                                 (feature_columns, "feature_columns", "--feature-column")):
-        if value is None:
-            continue
-        if not isinstance(dataset, str | os.PathLike):
-            raise ValueError(f"{name} ({option}) names columns of a table; the dataset is a "
-                             f"{type(dataset).__name__}, not a table file")
-        if Path(dataset).suffix.lower() not in TABLE_SUFFIXES:
-            raise ValueError(f"{name} ({option}) names columns of a table; dataset "
-                             f"{str(dataset)!r} is not a table")
+        if value is not None:
+            _needs_table(dataset, f"{name} ({option}) names columns of a table")
     return id_column, feature_columns
+
+
+def _needs_table(dataset, says: str) -> None:
+    """Refuse a column option (``says``: what it names) for a dataset that is not a table
+    file."""
+    if not isinstance(dataset, str | os.PathLike):
+        raise ValueError(f"{says}; the dataset is a {type(dataset).__name__}, not a table file")
+    if Path(dataset).suffix.lower() not in TABLE_SUFFIXES:
+        raise ValueError(f"{says}; dataset {str(dataset)!r} is not a table")
 
 
 def check_text_columns(text_columns, dataset) -> list[str] | None:
@@ -133,24 +128,11 @@ def check_text_columns(text_columns, dataset) -> list[str] | None:
             names are given but ``dataset`` is not a ``.csv``/``.tsv``/``.parquet`` path
             (the messages are those of ``labelnoise audit``).
     """
-    if text_columns is None:
-        return None
-    if isinstance(text_columns, str | bytes):
-        raise ValueError(f"text_columns must be a list of column names, got the string "
-                         f"{text_columns!r} (use [{text_columns!r}])")
-    try:
-        names = list(text_columns)
-    except TypeError:
-        raise ValueError(f"text_columns must be a list of column names, got "
-                         f"{type(text_columns).__name__}") from None
-    if not names:
-        return None
-    if not isinstance(dataset, str | os.PathLike):
-        raise ValueError(f"text_columns (--text-column) names free-text columns of a table; "
-                         f"the dataset is a {type(dataset).__name__}, not a table file")
-    if Path(dataset).suffix.lower() not in TABLE_SUFFIXES:
-        raise ValueError(f"text_columns (--text-column) names free-text columns of a table; "
-                         f"dataset {str(dataset)!r} is not a table")
+    from labelnoise.datasets.tables import column_names
+
+    names = column_names(text_columns, "text_columns")
+    if names is not None:
+        _needs_table(dataset, "text_columns (--text-column) names free-text columns of a table")
     return names
 
 
