@@ -942,7 +942,8 @@ def load_run(run_dir: str | os.PathLike, *, device=None) -> TrainResult:
     config = read("config.json")
     if not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT:
         raise ValueError(f"{run} is not a labelnoise train DATASET run (its config.json has "
-                         f"no format {CONFIG_FORMAT!r}; a CIFAR-10 run keeps its model.pt only)")
+                         f"no format {CONFIG_FORMAT!r}; a labelnoise train cifar10 run is a "
+                         "benchmark run and keeps its checkpoint, not a model to predict with)")
     summary, manifest = read("final.json"), read(engine.MANIFEST_NAME)
     history = read("history.json")
     try:
