@@ -611,8 +611,8 @@ def adoptable_pilots(pilot: list[dict], done: set) -> list[dict]:
 #: losses swapped into CE's loop about 1.1-1.4): orders the queue of a parallel run
 MEMORISE_COST = {"standard": 1.0, "elr": 1.0, "elr-ce": 1.0, "mixup": 1.0, "gce": 1.1,
                  "forward": 1.1, "ldr-kl": 1.2, "aldr-kl": 1.3, "nce+rce": 1.1,
-                 "truncated-gce": 1.1, "ill": 1.4, "coteaching": 2.0, "rdcr": 2.3, "elr-plus": 2.6, "dividemix": 8.0,
-                 "dividemix-rank": 8.0, "dividemix-est": 8.2,
+                 "truncated-gce": 1.1, "ill": 1.4, "coteaching": 2.0, "rdcr": 2.3,
+                 "elr-plus": 2.6, "dividemix": 8.0, "dividemix-rank": 8.0, "dividemix-est": 8.2,
                  "cpc": 8.5}
 #: the hyperparameters counted in epochs (or steps), scaled with ``epochs`` by a smoke run
 EPOCH_KEYS = ("warmup_epochs", "decay_start", "lr_decay_epoch", "num_gradual", "rampup_epochs",

@@ -334,11 +334,10 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
                   feature_columns: list[str] | None = None,
                   progress: bool = False) -> AuditData:
     from labelnoise import datasets as ds
+    from labelnoise.training.data import check_text_columns
 
     name = str(dataset)
-    if text_columns and Path(name).suffix.lower() not in (".csv", ".tsv", ".parquet", ".pq"):
-        raise ValueError(f"text_columns (--text-column) names free-text columns of a table; "
-                         f"dataset {name!r} is not a table")
+    check_text_columns(text_columns, name)  # the message labelnoise train gives too
     if id_column is not None and Path(name).suffix.lower() not in (".csv", ".tsv", ".parquet", ".pq"):
         raise ValueError(f"id_column (--id-column) names a column of a table or of a labels "
                          f"CSV; dataset {name!r} is not a table (an image folder's examples are "
@@ -369,7 +368,7 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
     if suffix in (".csv", ".tsv", ".parquet", ".pq"):
         if not label_column:
             raise ValueError(f"a table ({p.name}) needs --label-column naming its label column")
-        d = ds.load_table(p, label_column, feature_columns or None, id_column=id_column,
+        d = ds.load_table(p, label_column, feature_columns, id_column=id_column,
                           text_columns=text_columns, progress=progress)
         text_cols = d.info.get("text_columns")
         return AuditData(labels=d.labels, class_names=list(d.class_names), inputs=d.inputs,

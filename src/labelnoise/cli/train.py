@@ -456,8 +456,9 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
 @progress_option
 def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, loss, model,
           test, label_column, text_columns, id_column, feature_columns, val_fraction,
-          num_classes, epochs, batch_size, lr, forget_rate, lambda_u, warmup_epochs, strong_augment, noise_matrix_path, subset,
-          test_subset, out, resume_dir, data_root, seed, device, nproc, progress):
+          num_classes, epochs, batch_size, lr, forget_rate, lambda_u, warmup_epochs,
+          strong_augment, noise_matrix_path, subset, test_subset, out, resume_dir, data_root,
+          seed, device, nproc, progress):
     """Train a classifier on noisy labels.
 
     DATASET: cifar10 (the default: CIFAR-10 with --noise, --label-set or --candidates,
@@ -477,8 +478,8 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
     try:
         _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidates_file,
                        loss, model, test, label_column, list(text_columns) or None,
-                       id_column, list(feature_columns) or None, val_fraction, num_classes, epochs, batch_size, lr, forget_rate,
-                       lambda_u, warmup_epochs, strong_augment, noise_matrix_path, subset,
+                       id_column, list(feature_columns) or None, val_fraction, num_classes,
+                       epochs, batch_size, lr, forget_rate, lambda_u, warmup_epochs, strong_augment, noise_matrix_path, subset,
                        test_subset, out, resume_dir, data_root, seed, device, nproc,
                        show_progress(progress))
         finished = True
@@ -489,14 +490,12 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
 
 def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, loss,
                    model, test, label_column, text_columns, id_column, feature_columns,
-                   val_fraction, num_classes, epochs,
-                   batch_size, lr, forget_rate, lambda_u, warmup_epochs, strong_augment,
-                   noise_matrix_path, subset, test_subset, out, resume_dir, data_root, seed,
-                   device, nproc, progress):
+                   val_fraction, num_classes, epochs, batch_size, lr, forget_rate, lambda_u,
+                   warmup_epochs, strong_augment, noise_matrix_path, subset, test_subset, out,
+                   resume_dir, data_root, seed, device, nproc, progress):
     given = dict(noise=noise, label_set=label_set, candidates_file=candidates_file,
                  subset=subset, test_subset=test_subset, data_root=data_root, test=test,
                  label_column=label_column, val_fraction=val_fraction, num_classes=num_classes,
-                 id_column=id_column, feature_columns=feature_columns,
                  loss=loss, forget_rate=forget_rate, lambda_u=lambda_u,
                  warmup_epochs=warmup_epochs, strong_augment=strong_augment,
                  noise_matrix=noise_matrix_path)
@@ -542,10 +541,7 @@ def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidate
         from labelnoise.training.data import check_table_options, check_text_columns
 
         check_text_columns(text_columns, dataset)  # audit's error: text columns of a table only
-        try:
-            check_table_options(dataset, id_column=id_column, feature_columns=feature_columns)
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from None
+        check_table_options(dataset, id_column=id_column, feature_columns=feature_columns)
 
         if dataset.lower() not in CIFAR_NAMES:
             _refuse_options(given, CIFAR_ONLY, "applies to DATASET cifar10 only")

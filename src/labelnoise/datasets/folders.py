@@ -45,6 +45,18 @@ class ImageFolderSequence(Sequence):
         return f"ImageFolderSequence({len(self)} images)"
 
 
+def image_files(folder: Path, root: Path | None = None) -> list[Path]:
+    """The image files below ``folder`` (recursively; suffix in :data:`IMAGE_SUFFIXES`),
+    sorted by path, none in a hidden file or folder (a part of the path relative to
+    ``root``, default ``folder``, starting with a dot)."""
+    root = folder if root is None else root
+    return sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
 def load_image_folder(path: str | os.PathLike) -> LabeledDataset:
     """Images in class-named subfolders: ``path/<class>/<...>/<file>``.
 
@@ -70,11 +82,7 @@ def load_image_folder(path: str | os.PathLike) -> LabeledDataset:
         raise ValueError(f"{root} has no class subfolders (expected {root}/<class>/<image>)")
     paths, labels = [], []
     for k, name in enumerate(classes):
-        files = sorted(
-            p for p in (root / name).rglob("*")
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-            and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        )
+        files = image_files(root / name, root)
         paths.extend(files)
         labels.extend([k] * len(files))
     if not paths:

@@ -412,11 +412,9 @@ class TrainResult:
             raise ValueError(f"{p.name}: the run trained on "
                              f"{'images' if images else 'features'}; give data of that kind")
         if kind == "images":
-            from labelnoise.datasets.folders import IMAGE_SUFFIXES
+            from labelnoise.datasets.folders import IMAGE_SUFFIXES, image_files
 
-            files = sorted(f for f in p.rglob("*")
-                           if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
-                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            files = image_files(p)
             if not files:
                 raise ValueError(f"{p} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
             rel = [f.relative_to(p).parts for f in files]
