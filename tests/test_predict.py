@@ -142,3 +142,49 @@ def test_predict_refuses_what_it_cannot_read(tmp_path):
     res = CliRunner().invoke(main, ["predict", str(run), str(tmp_path / "train.npz"), "--out",
                                     str(tmp_path / "p.csv")])
     assert res.exit_code == 3 and "not finished" in res.output and "--resume" in res.output
+
+
+def test_predict_integer_labels_with_a_gap_and_a_class_named_like_a_column(tmp_path):
+    """A table whose integer label column has a missing value is read by pandas as floats
+    (3.0): its labels still match the run's classes '3'... And a class named
+    'predicted_label' keeps its pred_probs column; the leading column moves aside."""
+    x, y = _blobs(90, 0)
+    train = pd.DataFrame(x, columns=list("abcd"))
+    train["y"] = np.array([3, 7, 9])[y]
+    train.to_csv(tmp_path / "int.csv", index=False)
+    run = tmp_path / "run_int"
+    res = CliRunner().invoke(main, ["train", str(tmp_path / "int.csv"), "--label-column", "y",
+                                    "--epochs", "10", "--batch-size", "16", "--device", "cpu",
+                                    "--out", str(run), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    new = train.copy()
+    new["y"] = new["y"].astype(float)
+    new.loc[0, "y"] = np.nan
+    new.to_csv(tmp_path / "gap.csv", index=False)
+    _, labels, _ = load_run(run, device="cpu").read_inputs(tmp_path / "gap.csv")
+    assert labels[0] is None and list(labels[1:4]) == ["7", "9", "3"]
+    out = tmp_path / "pred.csv"
+    res = CliRunner().invoke(main, ["predict", str(run), str(tmp_path / "gap.csv"),
+                                    "--out", str(out), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert "outside the run's classes" not in res.output
+    acc = res.output.split("accuracy against the labels in gap.csv: ")[1]
+    assert float(acc.split()[0]) > 0.9 and "(89 labelled" in acc  # 0.0 when read as '3.0'
+
+    train["y"] = np.array(["predicted_label", "given_label", "eel"])[y]
+    train.to_csv(tmp_path / "odd.csv", index=False)
+    run = tmp_path / "run_odd"
+    res = CliRunner().invoke(main, ["train", str(tmp_path / "odd.csv"), "--label-column", "y",
+                                    "--epochs", "10", "--batch-size", "16", "--device", "cpu",
+                                    "--out", str(run), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["predict", str(run), str(tmp_path / "odd.csv"),
+                                    "--out", str(out), "--device", "cpu", "--force"])
+    assert res.exit_code == 0, res.output
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["given_label_", "predicted_label_", "eel", "given_label",
+                                   "predicted_label"]
+    assert (frame["predicted_label_"] == train["y"]).mean() > 0.9
+    assert (frame["given_label_"] == train["y"]).all()
+    np.testing.assert_allclose(frame[["eel", "given_label", "predicted_label"]].sum(axis=1), 1.0,
+                               atol=1e-5)

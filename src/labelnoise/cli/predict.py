@@ -9,13 +9,22 @@ import click
 from labelnoise.cli._errors import Command, progress_option, show_progress
 
 
+def _lead_name(name: str, classes: list[str]) -> str:
+    """``name`` with underscores appended until no class is so named (the pred_probs columns
+    keep the class names)."""
+    while name in classes:
+        name += "_"
+    return name
+
+
 @click.command("predict", cls=Command)
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--out", "out_path", type=click.Path(path_type=Path), required=True,
               help="Where to write: a .csv table (example_id and given_label when DATA "
                    "has them, predicted_label, then one column of pred_probs per class, named "
-                   "by the class) or a .npy of the (N, K) pred_probs.")
+                   "by the class; a leading column named like a class gets a trailing '_') or "
+                   "a .npy of the (N, K) pred_probs.")
 @click.option("--last", is_flag=True,
               help="Predict with the last epoch's network (default: the selected epoch's, "
                    "model_best.pt, when the run held out a validation set).")
@@ -53,13 +62,15 @@ def predict(run_dir, data, out_path, last, device, force, progress):
     if suffix == ".npy":
         _io.save_npy(out_path, pred_probs)
     else:
-        frame = pd.DataFrame({"predicted_label": predicted})
-        if labels is not None:
-            frame.insert(0, "given_label", labels)
-        if ids is not None:
-            frame.insert(0, "example_id", ids)
-        frame = pd.concat([frame, pd.DataFrame(pred_probs, columns=[str(n) for n in names])],
-                          axis=1)
+        classes = [str(n) for n in names]
+        lead = {"example_id": ids, "given_label": labels, "predicted_label": predicted}
+        frame = pd.DataFrame({_lead_name(key, classes): value for key, value in lead.items()
+                              if value is not None})
+        renamed = [col for col in frame.columns if col not in lead]
+        if renamed:
+            click.echo(f"a class is named like a leading column; that column is written as "
+                       f"{', '.join(renamed)}")
+        frame = pd.concat([frame, pd.DataFrame(pred_probs, columns=classes)], axis=1)
         _io.write_csv(out_path, frame, index=False)
     click.echo(f"{len(pred_probs)} predictions ({'last' if last else 'selected'} epoch's "
                f"network) -> {out_path}")

@@ -324,6 +324,7 @@ def _feature_columns(df, feature_columns, label_cols, id_column, file_name, text
 def read_table_inputs(path: str | os.PathLike, encoding: dict, *,
                       label_column: str | None = None, id_column: str | None = None,
                       text_columns: Sequence[str] | None = None,
+                      class_names: Sequence[str] | None = None,
                       progress: bool = False) -> tuple[np.ndarray, np.ndarray | None,
                                                        np.ndarray | None]:
     """New rows for a model trained on a table: the inputs of the table at ``path`` encoded
@@ -335,12 +336,15 @@ def read_table_inputs(path: str | os.PathLike, encoding: dict, *,
         encoding: the training table's ``info["encoding"]``.
         label_column, id_column: the training table's; used when this table has them.
         text_columns: the training table's text columns (embedded the same way).
+        class_names: the training table's class names. pandas reads an integer column with
+            a missing value as floats (``3.0``); such a value is given as the class ``"3"``
+            when that is a class name and ``"3.0"`` is not.
         progress: show the text embedding's progress bar.
 
     Returns:
         ``(inputs, labels, ids)``: float64 (N, D); the label column's values as strings (an
-        object array; None when the table has no such column); the id column's values (None
-        when absent).
+        object array; None for a missing value, and None when the table has no such
+        column); the id column's values (None when absent).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -358,8 +362,17 @@ def read_table_inputs(path: str | os.PathLike, encoding: dict, *,
                               progress)
     labels = None
     if label_column is not None and label_column in df.columns:
-        labels = np.asarray([None if v is None or (isinstance(v, float) and np.isnan(v))
-                             else str(v) for v in df[label_column]], dtype=object)
+        names = {str(n) for n in class_names or ()}
+
+        def name(v):
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                return None
+            if (isinstance(v, float) and v.is_integer() and str(v) not in names
+                    and str(int(v)) in names):
+                return str(int(v))  # an integer column that pandas read as floats
+            return str(v)
+
+        labels = np.asarray([name(v) for v in df[label_column]], dtype=object)
     ids = df[id_column].to_numpy() if id_column is not None and id_column in df.columns else None
     return inputs, labels, ids
 

@@ -432,7 +432,7 @@ class TrainResult:
             return ds.read_table_inputs(p, encoding, label_column=cfg.get("label_column"),
                                         id_column=cfg.get("id_column"),
                                         text_columns=cfg.get("text_columns"),
-                                        progress=progress)
+                                        class_names=self.class_names, progress=progress)
         if kind == ".npz":
             z = read_npz(p, "data")
             if "X" not in z:
