@@ -132,6 +132,27 @@ def test_predict_refuses_what_it_cannot_read(tmp_path):
     np.savez(tmp_path / "bad_labels.npz", X=x[:3], labels=np.array([0, 1, 5]))
     cases.append(([str(run), str(tmp_path / "bad_labels.npz"), "--out", str(tmp_path / "p.csv")],
                   2, "labels must be (N,) integers indexing"))
+    np.save(tmp_path / "one_d.npy", np.arange(4.0))
+    np.save(tmp_path / "empty.npy", np.zeros((0, 4)))
+    (tmp_path / "garbage.npy").write_bytes(b"not a numpy file")
+    for name, text in (("one_d.npy", "2-D (N, D) array, got shape (4,)"),
+                       ("empty.npy", "no inputs to predict (0 rows)")):
+        cases.append(([str(run), str(tmp_path / name), "--out", str(tmp_path / "p.csv")], 2,
+                      text))
+    cases.append(([str(run), str(tmp_path / "garbage.npy"), "--out", str(tmp_path / "p.csv")],
+                  3, "garbage.npy: not a .npy array (it does not begin as a NumPy file)"))
+    import shutil
+
+    for broken, damage in (("run_garbled", b"garbage"), ("run_no_model", None)):
+        shutil.copytree(run, tmp_path / broken)
+        if damage is None:
+            (tmp_path / broken / "model.pt").unlink()
+        else:
+            (tmp_path / broken / "model.pt").write_bytes(damage)
+    cases.append(([str(tmp_path / "run_garbled"), str(tmp_path / "train.npz"), "--out",
+                   str(tmp_path / "p.csv")], 2, "model.pt is not a readable weights file"))
+    cases.append(([str(tmp_path / "run_no_model"), str(tmp_path / "train.npz"), "--out",
+                   str(tmp_path / "p.csv")], 3, "model.pt is missing"))
     for args, code, text in cases:
         res = CliRunner().invoke(main, ["predict", *args])
         assert res.exit_code == code and text in res.output, (args, res.output)

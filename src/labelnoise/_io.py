@@ -163,6 +163,7 @@ def read_npy(path: str | os.PathLike, what: str, *, mmap: bool = False) -> np.nd
     with _reading(p, what, ".npy array"):
         if p.stat().st_size == 0:
             raise InputFileError(f"{what} {p}: the file is empty (0 bytes)")
+        _check_magic(p, what, ".npy array")
         arr = np.load(p, mmap_mode="r" if mmap else None, allow_pickle=False)
     if isinstance(arr, np.lib.npyio.NpzFile):
         arr.close()
@@ -182,10 +183,25 @@ def read_npz(path: str | os.PathLike, what: str) -> dict[str, np.ndarray]:
             truncated, or holds Python objects.
     """
     p = _existing_file(path, what, ".npz file")
+    with _reading(p, what, ".npz archive"):
+        _check_magic(p, what, ".npz archive")
     with _reading(p, what, ".npz archive"), np.load(p, allow_pickle=False) as z:
         if not isinstance(z, np.lib.npyio.NpzFile):
             raise InputFileError(f"{what} {p}: is a single .npy array, expected a .npz archive")
         return {key: z[key] for key in z.files}
+
+
+#: how a .npy file and a zip archive (.npz) begin; numpy takes any other file for a pickle
+_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK"
+
+
+def _check_magic(p: Path, what: str, kind: str) -> None:
+    """An InputFileError unless ``p`` begins as a .npy file or a zip archive does (numpy
+    would call any other file a pickle, and refuse it as one)."""
+    with open(p, "rb") as fh:
+        head = fh.read(len(_NPY_MAGIC))
+    if not (head.startswith(_NPY_MAGIC) or head.startswith(_ZIP_MAGIC)):
+        raise InputFileError(f"{what} {p}: not a {kind} (it does not begin as a NumPy file)")
 
 
 def _existing_file(path, what: str, expected: str) -> Path:

@@ -254,6 +254,8 @@ class _Prep:
             x = x[index]
         if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
             raise ValueError(f"features must be real numbers, got dtype {x.dtype}")
+        if x.ndim != 2:
+            raise ValueError(f"features must be a 2-D (N, D) array, got shape {x.shape}")
         x = x.astype(np.float64)
         if not np.isfinite(x).all():
             row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
@@ -380,6 +382,8 @@ class TrainResult:
         set's kind (images are resized, features standardised as in training)."""
         from labelnoise.training.engine import predict_proba
 
+        if len(inputs) == 0:
+            raise ValueError("no inputs to predict (0 rows)")
         return predict_proba(self.best_model if best else self.model, self._prep(inputs))
 
     def read_inputs(self, path: str | os.PathLike, *, progress: bool = False):
@@ -971,7 +975,16 @@ def load_run(run_dir: str | os.PathLike, *, device=None) -> TrainResult:
         return net
 
     def rebuild(file_name):
-        state = torch.load(run / file_name, map_location="cpu", weights_only=True)
+        path = run / file_name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing (the run's final network)")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ValueError(f"{path} is not a readable weights file ({first[:120]})") from None
+        if not isinstance(state, dict):
+            raise ValueError(f"{path} holds no state_dict")
         members = sorted({int(key.split(".")[1]) for key in state if key.startswith("members.")})
         net = (engine.Ensemble([build(state, f"members.{i}.") for i in members]) if members
                else build(state, ""))
