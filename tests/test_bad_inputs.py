@@ -524,3 +524,33 @@ def test_api_uniform_pred_probs_warn():
 
 def test_there_are_at_least_60_bad_inputs():
     assert len(CASES) + len(API_CASES) >= 60
+
+
+def test_read_json_names_the_file_and_what_it_should_be(tmp_path):
+    """The one reader of labelnoise's own JSON files (manifests, run settings): a missing
+    file stays a FileNotFoundError for the caller to explain; anything unreadable is one
+    InputFileError naming the file, what it should be and why; a corrupt resume manifest
+    reaches the user through it."""
+    from sklearn.linear_model import LogisticRegression
+
+    from labelnoise._io import InputFileError, read_json
+
+    good = tmp_path / "good.json"
+    good.write_text('{"a": [1, 2]}', encoding="utf-8")
+    assert read_json(good, "a manifest") == {"a": [1, 2]}
+    with pytest.raises(FileNotFoundError):
+        read_json(tmp_path / "none.json", "a manifest")
+    for name, data in (("broken.json", b'{"a": '), ("latin1.json", b'{"a": "\xe9"}')):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(InputFileError, match=rf"{name} is not a manifest \(.+\)"):
+            read_json(tmp_path / name, "a manifest")
+    from labelnoise.crossval import out_of_sample_pred_probs
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "crossval.json").write_text("{", encoding="utf-8")
+    x = np.random.default_rng(0).normal(size=(20, 2))
+    with pytest.raises(InputFileError, match="cache_dir .*crossval.json is not a valid "
+                                             "cross-validation manifest .*delete cache_dir"):
+        out_of_sample_pred_probs(x, np.arange(20) % 2, LogisticRegression(), folds=2,
+                                 cache_dir=cache)

@@ -125,6 +125,27 @@ def write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> 
     write_text(path, json.dumps(obj, indent=indent) + "\n")
 
 
+def read_json(path: str | os.PathLike, what: str) -> Any:
+    """The JSON document in ``path`` (a file labelnoise wrote: a manifest, a run's settings).
+
+    Args:
+        path: the file.
+        what: what it should be, for the message (``"a valid manifest"``).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist (callers say what is missing).
+        InputFileError: it cannot be read, is not UTF-8 or not JSON: ``"{path} is {what}"``
+            negated, with the reason.
+    """
+    p = Path(path)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputFileError(f"{p} is not {what} ({exc})") from None
+
+
 def save_npy(path: str | os.PathLike, array) -> None:
     """Save one array as ``.npy`` to ``path`` atomically (no pickles: object arrays refused)."""
     with atomic_write(path) as fh:

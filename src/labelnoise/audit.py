@@ -24,7 +24,6 @@ labels and the CIFAR-10 images are found automatically.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -259,9 +258,11 @@ def detection_metrics(labels, true_labels, is_issue, label_quality_scores) -> di
 
 def _is_audit_folder(out: Path) -> bool:
     """Whether ``out`` holds the manifest of an audit this library wrote."""
+    from labelnoise import _io
+
     try:
-        meta = json.loads((out / AUDIT_MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        meta = _io.read_json(out / AUDIT_MANIFEST, "an audit manifest")
+    except (OSError, ValueError):
         return False
     return isinstance(meta, dict) and meta.get("format") == AUDIT_FORMAT
 

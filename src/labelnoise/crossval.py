@@ -123,10 +123,9 @@ def _prepare_cache(cache_dir, fingerprint: dict) -> Path | None:
     meta = cache / "crossval.json"
     if meta.exists():
         try:
-            old = json.loads(meta.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cache_dir {str(cache)!r}: {meta.name} is not a valid "
-                             f"cross-validation manifest ({exc}); delete cache_dir") from None
+            old = _io.read_json(meta, "a valid cross-validation manifest")
+        except _io.InputFileError as exc:
+            raise _io.InputFileError(f"cache_dir {str(cache)!r}: {exc}; delete cache_dir") from None
         if not isinstance(old, dict):
             raise ValueError(f"cache_dir {str(cache)!r}: {meta.name} is not a valid "
                              "cross-validation manifest; delete cache_dir")

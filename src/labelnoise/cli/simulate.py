@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 
 import click
@@ -135,14 +134,14 @@ def _audit_noise_matrix(path: Path, option: str):
     """The ``noise_matrix`` entry of an audit's ``noise.json`` (InputFileError otherwise)."""
     import numpy as np
 
-    from labelnoise._io import InputFileError
+    from labelnoise._io import InputFileError, read_json
 
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = read_json(path, "a readable JSON file")
     except FileNotFoundError:
         raise InputFileError(f"{option} {path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputFileError(f"{option} {path}: not a readable JSON file ({exc})") from None
+    except InputFileError as exc:
+        raise InputFileError(f"{option} {exc}") from None
     if not isinstance(doc, dict) or "noise_matrix" not in doc:
         raise InputFileError(f"{option} {path}: a JSON file must be an audit's noise.json, "
                              "with a 'noise_matrix' entry")

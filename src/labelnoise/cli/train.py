@@ -195,10 +195,12 @@ def read_config(path: Path) -> dict:
 
     if not path.is_file():
         raise click.UsageError(f"{path} not found: nothing to resume")
+    from labelnoise._io import read_json
+
     try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise click.UsageError(f"{path} is not a valid run configuration ({exc})") from None
+        cfg = read_json(path, "a valid run configuration")
+    except (OSError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
     if isinstance(cfg, dict) and cfg.get("format") == CONFIG_FORMAT:
         missing = [k for k in DATASET_CONFIG_KEYS if k not in cfg]
         if missing:

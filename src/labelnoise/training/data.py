@@ -747,10 +747,9 @@ def fit_dataset(
     }
     settings = _normalise(settings)
     if resume:
-        try:
-            saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{out / 'config.json'} is not a valid run configuration ({exc})") from None
+        from labelnoise._io import read_json
+
+        saved = read_json(out / "config.json", "a valid run configuration")
         ignore = ("device", "table_encoding")
         diff = {key: (saved.get(key) if isinstance(saved, dict) else None, value)
                 for key, value in settings.items()
@@ -936,10 +935,7 @@ def load_run(run_dir: str | os.PathLike, *, device=None) -> TrainResult:
             hint = (f" (the run is not finished: labelnoise train --resume {run})"
                     if name == "final.json" else "")
             raise FileNotFoundError(f"{path} is missing{hint}")
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path} is not valid JSON ({exc})") from None
+        return _io.read_json(path, "valid JSON")
 
     config = read("config.json")
     if not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT:

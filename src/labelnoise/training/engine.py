@@ -53,6 +53,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from labelnoise._io import read_json
 from labelnoise._validation import validate_choice, validate_labels
 from labelnoise.models import MODELS, build_model
 from labelnoise.training import distributed as _dist
@@ -636,10 +637,7 @@ class Checkpointer:
         if not self.manifest_path.is_file():
             raise ValueError(f"{self.path} has no {MANIFEST_NAME} beside it: it was not written "
                              "by this version of labelnoise, so it is not loaded")
-        try:
-            saved = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{self.manifest_path} is not a valid manifest ({exc})") from None
+        saved = read_json(self.manifest_path, "a valid manifest")
         if not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{self.manifest_path} is not a labelnoise checkpoint manifest")
         if saved.get("version") != CHECKPOINT_VERSION:
