@@ -361,6 +361,8 @@ def _echo_dataset_result(s: dict | None, out_dir) -> None:
                         if s["final_test_acc"] != s["test_acc"] else ""))
     parts.append(f"results in {out_dir}")
     click.echo("; ".join(parts))
+    click.echo(f"predict new data with it: labelnoise predict {out_dir} DATA --out "
+               "predictions.csv")
 
 
 def _refuse_options(given: dict, defaults: dict, why: str) -> None:
