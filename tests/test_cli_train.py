@@ -33,6 +33,26 @@ def test_train_cli_standard_cifar10n(data_root, tmp_path):
     assert final["n_train"] == 128 and final["n_test"] == 64
     assert final["noise_rate"] == pytest.approx(0.40, abs=0.1)  # worse: ~40% on the subset
     assert (out / "checkpoint.pt").exists() and "final clean test accuracy" in res.output
+    # the run's network read back (training.load_run) scores the run's own test subset as
+    # the run did, and `labelnoise predict` applies it to a folder of images
+    import numpy as np
+    from PIL import Image
+
+    from labelnoise.cli.train import load_data
+    from labelnoise.training import load_run
+
+    back = load_run(out, device="cpu")
+    _, _, _, x_test, y_test, _ = load_data(json.loads((out / "config.json").read_text()))
+    pp = back.predict_proba(x_test)
+    assert np.mean(pp.argmax(1) == y_test) == pytest.approx(final["final_test_acc"], abs=1e-9)
+    assert back.class_names[:2] == ["airplane", "automobile"] and back.selected_epoch == 2
+    (tmp_path / "new").mkdir()
+    for i in range(3):
+        Image.fromarray(x_test[i]).save(tmp_path / "new" / f"{i}.png")
+    res = CliRunner().invoke(main, ["predict", str(out), str(tmp_path / "new"), "--out",
+                                    str(tmp_path / "p.npy"), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), pp[:3], atol=1e-5)
     # refuses to write into a non-empty folder
     again = CliRunner().invoke(main, ["train", "--label-set", "worse", "--out", str(out),
                                       "--data-root", str(data_root), *TINY])

@@ -44,13 +44,28 @@ def test_partial_label_methods_from_candidates(data_root, candidates, tmp_path, 
     final = json.loads((tmp_path / "run" / "final.json").read_text())
     assert final["method"] == method and final["n_train"] == 96 and final["n_test"] == 64
     assert 0.0 <= final["final_test_acc"] <= 1.0
+    _read_back_scores_as_trained(tmp_path / "run", final)
+
+
+def _read_back_scores_as_trained(run, final):
+    """The run's model.pt read back (training.load_run: Co-Reg's two networks with their
+    embedding heads, RDCR's with its rotation head) scores the run's test subset as the run
+    did."""
+    from labelnoise.cli.train import load_data
+    from labelnoise.training import load_run
+
+    _, _, _, x_test, y_test, _ = load_data(json.loads((run / "config.json").read_text()))
+    pp = load_run(run, device="cpu").predict_proba(x_test)
+    assert np.mean(pp.argmax(1) == y_test) == pytest.approx(final["final_test_acc"], abs=1e-9)
 
 
 def test_rdcr_from_noisy_labels(data_root, tmp_path):
     res = _train(["--method", "rdcr", "--noise", "symmetric:0.5", "--data-root", str(data_root),
                   "--out", str(tmp_path / "run")])
     assert res.exit_code == 0, res.output
-    assert json.loads((tmp_path / "run" / "final.json").read_text())["method"] == "rdcr"
+    final = json.loads((tmp_path / "run" / "final.json").read_text())
+    assert final["method"] == "rdcr"
+    _read_back_scores_as_trained(tmp_path / "run", final)
 
 
 def test_candidates_required_and_exclusive(data_root, candidates, tmp_path):

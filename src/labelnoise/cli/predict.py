@@ -1,4 +1,4 @@
-"""``labelnoise predict``: predict new data with a model trained by ``labelnoise train DATASET``."""
+"""``labelnoise predict``: predict new data with a model trained by ``labelnoise train``."""
 
 from __future__ import annotations
 
@@ -33,11 +33,12 @@ def _lead_name(name: str, classes: list[str]) -> str:
 @progress_option
 def predict(run_dir, data, out_path, last, device, force, progress):
     """Predict DATA with the model of RUN_DIR (a finished `labelnoise train DATASET --out
-    RUN_DIR`).
+    RUN_DIR`, or `labelnoise train cifar10 --out RUN_DIR`).
 
     DATA is of the training set's kind: a table (its feature columns encoded as the training
     table's; the label column is optional), an .npz (X[, labels, class_names]) or .npy (N, D)
-    of embeddings, or an image folder (every image under it; class subfolders give labels).
+    of embeddings, or an image folder (every image under it; class subfolders give labels;
+    a CIFAR-10 run's images are resized to 32 x 32).
     Where DATA has labels, the accuracy against them is printed.
 
     Example: labelnoise train shop.csv --label-column y --id-column sku --out runs/shop;

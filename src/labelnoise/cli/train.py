@@ -5,7 +5,8 @@ CIFAR-10 with synthetic noise (``--noise``), CIFAR-10N human labels (``--label-s
 candidate sets (``--candidates``), evaluated on the clean test set. Writes into ``--out DIR``:
 ``config.json`` (the command's settings), ``metrics.jsonl`` (one JSON object per epoch,
 rewritten atomically after every epoch), ``checkpoint.pt`` (everything needed to resume)
-and, at the end, ``final.json`` (last and best clean test accuracy, wall time, device).
+and, at the end, ``model.pt`` (the last epoch's network, which ``labelnoise predict`` reads)
+and ``final.json`` (last and best clean test accuracy, wall time, device).
 
 ``labelnoise train DATASET``, DATASET an image folder, an ``.npz`` of embeddings or a
 ``.csv``/``.parquet`` table (``--label-column``; ``--text-column`` embeds free-text columns as
@@ -270,6 +271,11 @@ def run(cfg: dict, out: Path, *, resume: bool, progress: bool) -> dict:
     if world.active:
         final["processes"] = world.size
     if world.is_main:
+        from labelnoise.training.data import _save_state_dict
+
+        # the last epoch's network, for labelnoise predict / training.load_run
+        _save_state_dict(out / "model.pt", result.model)
+        final["outputs"] = ["model.pt", "final.json"]
         _write_json_atomic(out / "final.json", json.dumps(final, indent=2) + "\n")
     return final
 

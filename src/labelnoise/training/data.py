@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -890,8 +891,9 @@ def fit_dataset(
 
 # ------------------------------------------------------------------------------ read back
 def load_run(run_dir: str | os.PathLike, *, device=None) -> TrainResult:
-    """The result of a finished ``labelnoise train DATASET`` / :func:`fit_dataset` run, read
-    back from its folder, to predict new data of the training set's kind.
+    """The result of a finished ``labelnoise train DATASET`` / :func:`fit_dataset` run, or of
+    a ``labelnoise train cifar10`` run, read back from its folder, to predict new data of the
+    training set's kind (a CIFAR-10 run: images, resized to 32 x 32, its ten classes).
 
     The networks are rebuilt from the engine's manifest (``checkpoint.json``: the network,
     its options, K and the input shape) and loaded from ``model.pt`` / ``model_best.pt``
@@ -907,15 +909,16 @@ def load_run(run_dir: str | os.PathLike, *, device=None) -> TrainResult:
 
     Returns:
         :class:`TrainResult` with ``model``, ``best_model`` (``model`` itself without a
-        validation set), ``history`` (``history.json``), ``selected_epoch``, ``pred_probs``
+        validation set), ``history`` (``history.json``; a CIFAR-10 run's
+        ``metrics.jsonl``), ``selected_epoch``, ``pred_probs``
         (``pred_probs.npy`` or None), ``class_names``, ``summary`` (``final.json``) and
         ``out_dir``; ``test_labels``, ``train_index`` and ``val_index`` are None.
 
     Raises:
         FileNotFoundError: ``run_dir`` or one of its files is missing (an unfinished run has
             no ``final.json``: finish it with ``labelnoise train --resume``).
-        ValueError: the folder is not a ``labelnoise train DATASET`` run, or its weights do
-            not fit the network the manifest names.
+        ValueError: the folder is not a ``labelnoise train`` run, or its weights do not fit
+            the network the manifest names.
     """
     import torch
 
@@ -938,12 +941,28 @@ def load_run(run_dir: str | os.PathLike, *, device=None) -> TrainResult:
         return _io.read_json(path, "valid JSON")
 
     config = read("config.json")
-    if not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT:
-        raise ValueError(f"{run} is not a labelnoise train DATASET run (its config.json has "
-                         f"no format {CONFIG_FORMAT!r}; a labelnoise train cifar10 run is a "
-                         "benchmark run and keeps its checkpoint, not a model to predict with)")
+    # a labelnoise train cifar10 run: its own config.json (the command's settings), its
+    # history in metrics.jsonl, the last epoch's network (no validation set)
+    cifar = (isinstance(config, dict) and "format" not in config
+             and config.get("dataset") == "cifar10")
+    if not cifar and (not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT):
+        raise ValueError(f"{run} is not a labelnoise train run (its config.json has neither "
+                         f"format {CONFIG_FORMAT!r} nor dataset 'cifar10')")
     summary, manifest = read("final.json"), read(engine.MANIFEST_NAME)
-    history = read("history.json")
+    if cifar:
+        from labelnoise.datasets import CIFAR10_CLASSES
+
+        try:
+            history = [json.loads(line) for line in (run / "metrics.jsonl").read_text(
+                encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise _io.InputFileError(f"{run / 'metrics.jsonl'} is not a run's history "
+                                     f"({exc})") from None
+        config = dict(config, class_names=list(CIFAR10_CLASSES),
+                      preprocessing={"kind": "images", "image_size": 32})
+        summary = dict(summary, selected_epoch=len(history))
+    else:
+        history = read("history.json")
     try:
         name = manifest["config"]["model"]
         model_kwargs = dict(manifest["config"].get("model_kwargs") or {})
@@ -957,23 +976,22 @@ def load_run(run_dir: str | os.PathLike, *, device=None) -> TrainResult:
 
     def build(state, prefix):
         """One network whose weights are the keys of ``state`` under ``prefix``: the
-        backbone, or the backbone with linear heads (``HeadedNet``: RDCR, CPC)."""
-        from torch import nn
-
+        backbone, or a ``HeadedNet`` (RDCR, CPC, Co-Reg) without its extra heads, which
+        predicting does not use (``rebuild`` drops their weights)."""
         from labelnoise.training.rdcr import HeadedNet
 
         net = build_model(name, k, **model_kwargs)
-        keys = [key[len(prefix):] for key in state if key.startswith(prefix)]
-        if any(key.startswith("backbone.") for key in keys):
-            heads = {key.split(".")[1]: nn.Linear(*state[prefix + key].shape[::-1])
-                     for key in keys if key.startswith("heads.") and key.endswith(".weight")}
-            net = HeadedNet(net, heads)
+        if any(key.startswith(prefix + "backbone.") for key in state):
+            net = HeadedNet(net)
         return net
+
+    head_key = re.compile(r"^(members\.\d+\.)?heads\.")  # a HeadedNet's extra heads
 
     def rebuild(file_name):
         path = run / file_name
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing (the run's final network)")
+            raise FileNotFoundError(f"{path} is missing (the run's final network; a "
+                                    "labelnoise train cifar10 run saves it since 2026-12-06)")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
@@ -981,6 +999,7 @@ def load_run(run_dir: str | os.PathLike, *, device=None) -> TrainResult:
             raise ValueError(f"{path} is not a readable weights file ({first[:120]})") from None
         if not isinstance(state, dict):
             raise ValueError(f"{path} holds no state_dict")
+        state = {key: value for key, value in state.items() if not head_key.match(key)}
         members = sorted({int(key.split(".")[1]) for key in state if key.startswith("members.")})
         net = (engine.Ensemble([build(state, f"members.{i}.") for i in members]) if members
                else build(state, ""))
