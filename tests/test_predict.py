@@ -209,3 +209,30 @@ def test_predict_integer_labels_with_a_gap_and_a_class_named_like_a_column(tmp_p
     assert (frame["given_label_"] == train["y"]).all()
     np.testing.assert_allclose(frame[["eel", "given_label", "predicted_label"]].sum(axis=1), 1.0,
                                atol=1e-5)
+
+
+def test_a_device_this_machine_lacks_is_refused_in_one_line(tmp_path):
+    """--device (train, predict) and the API's device= name a device this machine has, or
+    get a one-line refusal before any data is read (torch's own errors surfaced as
+    'internal error' from the first tensor moved)."""
+    import torch
+
+    from labelnoise.training.engine import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="'nonsense' is not a torch device"):
+        resolve_device("nonsense")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device 'cuda:1': .*use 'cpu'"):
+            resolve_device("cuda:1")
+    if not torch.backends.mps.is_available():
+        with pytest.raises(ValueError, match="MPS is not available"):
+            resolve_device("mps")
+    x, y = _blobs(30, 0)
+    np.savez(tmp_path / "train.npz", X=x, labels=y)
+    for command in (["train", str(tmp_path / "train.npz"), "--out", str(tmp_path / "run")],
+                    ["predict", str(tmp_path / "run"), str(tmp_path / "train.npz"), "--out",
+                     str(tmp_path / "p.csv")]):
+        res = CliRunner().invoke(main, [*command, "--device", "nonsense"])
+        assert res.exit_code == 2 and "Invalid value for --device: device 'nonsense'" in res.output
+    assert not (tmp_path / "run").exists() and not (tmp_path / "p.csv").exists()

@@ -55,6 +55,13 @@ def predict(run_dir, data, out_path, last, device, force, progress):
         raise click.BadParameter(f"must end in .csv or .npy, got {out_path.name!r}",
                                  param_hint="--out")
     _io.check_output_file(out_path, "--out", force=force)
+    if device is not None:
+        from labelnoise.training.engine import resolve_device
+
+        try:
+            resolve_device(device)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--device") from None
     result = load_run(run_dir, device=device)
     inputs, labels, ids = result.read_inputs(data, progress=show_progress(progress))
     pred_probs = result.predict_proba(inputs, best=not last)

@@ -509,6 +509,13 @@ def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidate
                  loss=loss, forget_rate=forget_rate, lambda_u=lambda_u,
                  warmup_epochs=warmup_epochs, strong_augment=strong_augment,
                  noise_matrix=noise_matrix_path)
+    if device is not None:  # refused before any data is read or folder written
+        from labelnoise.training.engine import resolve_device
+
+        try:
+            resolve_device(device)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--device") from None
     if resume_dir is not None:
         if out is not None and Path(out) != resume_dir:
             raise click.UsageError("give either --out (new run) or --resume (continue), not both")

@@ -111,10 +111,33 @@ class Ensemble(nn.Module):
 
 # ------------------------------------------------------------------------------ device
 def resolve_device(device=None) -> torch.device:
-    """``device`` as a ``torch.device``; None picks CUDA when available, else CPU."""
+    """``device`` as a ``torch.device``; None picks CUDA when available, else CPU.
+
+    Raises:
+        ValueError: ``device`` is not a torch device name, or names a CUDA / MPS device that
+            this machine or this torch build does not have (a one-line message, instead of
+            torch's error from deep inside the first tensor moved there).
+    """
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device {device!r} is not a torch device (e.g. 'cpu', 'cuda', "
+                         "'cuda:1')") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = ("this torch build has no CUDA" if torch.version.cuda is None
+                   else "no CUDA GPU is visible")
+            raise ValueError(f"device {device!r}: {why} (torch {torch.__version__}); "
+                             "use 'cpu'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: {torch.cuda.device_count()} CUDA GPU(s) "
+                             "visible")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"device {device!r}: MPS is not available here; use 'cpu'")
+    return dev
 
 
 def autocast(device: torch.device):
