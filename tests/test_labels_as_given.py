@@ -82,6 +82,19 @@ def test_encode_labels_rules():
     assert codes.tolist() == [2, 0, 2] and names == ["hi", "mid", "lo"]
     codes, names, _ = encode_labels(np.array([10, 2, 10, 2], dtype=object))  # object ints: indices
     assert codes.tolist() == [10, 2, 10, 2] and names is None
+    for flags in (np.array([True, False, True]), [True, False, True],
+                  pd.Series([True, False, True])):  # booleans: the classes False, True
+        codes, names, explicit = encode_labels(flags)
+        assert codes.tolist() == [1, 0, 1] and names == [False, True] and not explicit
+
+
+def test_boolean_labels_give_the_result_of_their_integers():
+    given, pp, _ = _case(k=2)
+    as_bool = _no_warnings(find_issues, given.astype(bool), pp)
+    _same_result(as_bool, find_issues(given, pp))
+    assert as_bool.class_names == [False, True]
+    assert as_bool.to_frame()["given_label"].tolist()[:3] == \
+        given.astype(bool)[as_bool.ranking[:3]].tolist()
 
 
 @pytest.mark.parametrize(("labels", "class_names", "match"), [

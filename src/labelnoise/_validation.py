@@ -643,9 +643,10 @@ def encode_labels(labels, *, class_names=None, name: str = "labels",
       its categories, in their order, are the classes (unused categories included).
     * integer labels without ``class_names``: indices, checked by :func:`validate_labels`
       (the existing behaviour; the class names are then unknown).
-    * any other labels (strings, mixed objects) without ``class_names``: the distinct
-      values sorted (numbers numerically, else by string) are the classes; the pred_probs
-      columns must then be in that order (see :class:`LabelOrderWarning`).
+    * any other labels (strings, booleans, mixed objects) without ``class_names``: the
+      distinct values sorted (numbers numerically, else by string; ``False`` before
+      ``True``, scikit-learn's ``classes_`` order) are the classes; the pred_probs columns
+      must then be in that order (see :class:`LabelOrderWarning`).
 
     Args:
         labels: array-like (N,), a pandas Series or Categorical.
@@ -686,7 +687,7 @@ def encode_labels(labels, *, class_names=None, name: str = "labels",
         raise ValueError(f"{name} is empty")
     numeric = np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
     if names is None:
-        if numeric:
+        if numeric and arr.dtype != np.bool_:
             return validate_labels(arr, name=name), None, False
         obj = arr.astype(object) if arr.dtype != object else arr
         as_num = _object_integers(obj)
