@@ -165,6 +165,16 @@ def test_predict_refuses_what_it_cannot_read(tmp_path):
     assert res.exit_code == 3 and "not finished" in res.output and "--resume" in res.output
 
 
+def _train_table(frame, path, run):
+    """``labelnoise train`` on ``frame`` (label column ``y``) written to ``path``."""
+    frame.to_csv(path, index=False)
+    res = CliRunner().invoke(main, ["train", str(path), "--label-column", "y", "--epochs", "10",
+                                    "--batch-size", "16", "--device", "cpu", "--out", str(run),
+                                    "--no-progress"])
+    assert res.exit_code == 0, res.output
+    return run
+
+
 def test_predict_integer_labels_with_a_gap_and_a_class_named_like_a_column(tmp_path):
     """A table whose integer label column has a missing value is read by pandas as floats
     (3.0): its labels still match the run's classes '3'... And a class named
@@ -172,12 +182,7 @@ def test_predict_integer_labels_with_a_gap_and_a_class_named_like_a_column(tmp_p
     x, y = _blobs(90, 0)
     train = pd.DataFrame(x, columns=list("abcd"))
     train["y"] = np.array([3, 7, 9])[y]
-    train.to_csv(tmp_path / "int.csv", index=False)
-    run = tmp_path / "run_int"
-    res = CliRunner().invoke(main, ["train", str(tmp_path / "int.csv"), "--label-column", "y",
-                                    "--epochs", "10", "--batch-size", "16", "--device", "cpu",
-                                    "--out", str(run), "--no-progress"])
-    assert res.exit_code == 0, res.output
+    run = _train_table(train, tmp_path / "int.csv", tmp_path / "run_int")
     new = train.copy()
     new["y"] = new["y"].astype(float)
     new.loc[0, "y"] = np.nan
@@ -193,12 +198,7 @@ def test_predict_integer_labels_with_a_gap_and_a_class_named_like_a_column(tmp_p
     assert float(acc.split()[0]) > 0.9 and "(89 labelled" in acc  # 0.0 when read as '3.0'
 
     train["y"] = np.array(["predicted_label", "given_label", "eel"])[y]
-    train.to_csv(tmp_path / "odd.csv", index=False)
-    run = tmp_path / "run_odd"
-    res = CliRunner().invoke(main, ["train", str(tmp_path / "odd.csv"), "--label-column", "y",
-                                    "--epochs", "10", "--batch-size", "16", "--device", "cpu",
-                                    "--out", str(run), "--no-progress"])
-    assert res.exit_code == 0, res.output
+    run = _train_table(train, tmp_path / "odd.csv", tmp_path / "run_odd")
     res = CliRunner().invoke(main, ["predict", str(run), str(tmp_path / "odd.csv"),
                                     "--out", str(out), "--device", "cpu", "--force"])
     assert res.exit_code == 0, res.output
