@@ -990,8 +990,9 @@ def load_run(run_dir: str | os.PathLike, *, device=None) -> TrainResult:
     def rebuild(file_name):
         path = run / file_name
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing (the run's final network; a "
-                                    "labelnoise train cifar10 run saves it since 2026-12-06)")
+            hint = (f"; a cifar10 run made before 2026-12-06 has none: labelnoise train "
+                    f"--resume {run} writes it" if cifar else "")
+            raise FileNotFoundError(f"{path} is missing (the run's final network{hint})")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
