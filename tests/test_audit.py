@@ -76,6 +76,15 @@ def test_table_audit_finds_injected_errors(noisy_digits_csv, tmp_path):
     assert ids["n-examples"] == str(len(issues))
     assert ids["n-issues"] == str(int(issues["is_label_issue"].sum()))
     assert float(ids["noise-rate"]) == pytest.approx(noise["noise_rate"], abs=1e-4)
+    # the table of suspects shows the table's first feature columns, values as in the file
+    from labelnoise.audit import REPORT_FEATURE_COLUMNS
+
+    page = (out / "report.html").read_text()
+    shown = [f"px{i}" for i in range(REPORT_FEATURE_COLUMNS)]
+    assert "".join(f"<th>{c}</th>" for c in shown) + "</tr>" in page
+    table = pd.read_csv(path)
+    top = int(issues["index"][0])
+    assert "".join(f"<td>{table[c][top]}</td>" for c in shown) + "</tr>" in page
 
 
 def test_out_dir_is_protected(noisy_digits_csv, tmp_path):

@@ -67,6 +67,25 @@ def test_report_without_images_lists_suspects_in_a_table():
     assert f"<td>1</td><td>{first}</td>" in page
 
 
+def test_the_table_of_suspects_shows_what_was_labelled():
+    """A table's shown columns (its text and first feature columns) stand beside each
+    suspect: text escaped and cut at SHOWN_TEXT_CHARS characters, numbers right-aligned."""
+    from dataclasses import replace
+
+    from labelnoise.report.html import SHOWN_TEXT_CHARS
+
+    data = _case(with_images=False, with_truth=False)
+    n = len(data.issues.labels)
+    text = np.array([f"review <{i}> " + "x" * (i % 2) * 300 for i in range(n)], dtype=object)
+    page = render_report(replace(data, columns={"review": text, "stars": np.arange(n) % 5}),
+                         max_images=10)
+    assert '<th class="t">review</th><th>stars</th></tr>' in page
+    for i in data.issues.ranking[:10]:
+        cell = f"review &lt;{i}&gt; " + ("x" * (SHOWN_TEXT_CHARS - len(f"review <{i}> ") - 1)
+                                        + "\u2026" if i % 2 else "")
+        assert f'<td class="t">{cell}</td><td>{i % 5}</td></tr>' in page
+
+
 def test_true_noise_matrix_known_answer():
     from labelnoise.noise import empirical_noise_matrix
 

@@ -40,7 +40,13 @@ def test_audit_with_a_text_column_ranks_the_planted_labels_first(table, tmp_path
     assert len(issues) == len(df)
     planted_ids = sorted(df["row_id"].iloc[list(PLANTED)])
     assert sorted(issues.sort_values("rank")["example_id"].iloc[:3]) == planted_ids
-    assert "all-MiniLM-L6-v2" in (out / "report.html").read_text(encoding="utf-8")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "all-MiniLM-L6-v2" in page
+    # the reviewer reads each suspect's text beside its labels
+    import html
+
+    first = df.set_index("row_id").loc[issues["example_id"][0], "review"]
+    assert f'<td class="t">{html.escape(first)}</td>' in page
 
 
 def test_text_column_errors_are_one_line_with_their_exit_code(table, tmp_path, monkeypatch):

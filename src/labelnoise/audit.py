@@ -147,6 +147,9 @@ class AuditData:
     #: a table's columns), and a sentence saying what they are
     features: np.ndarray | None = None
     features_source: str | None = None
+    #: a table's columns shown beside each suspect in the report (column -> (N,) values as
+    #: in the file): its text columns and its first ``REPORT_FEATURE_COLUMNS`` feature columns
+    shown_columns: dict | None = None
     #: the image inputs as one uint8 array (N, H, W, 3), filled by :func:`_images` on first
     #: use, so that an image folder is read and resized once per audit
     image_cache: np.ndarray | None = field(default=None, repr=False)
@@ -373,6 +376,7 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
                           text_columns=text_columns, progress=progress)
         text_cols = d.info.get("text_columns")
         return AuditData(labels=d.labels, class_names=list(d.class_names), inputs=d.inputs,
+                         shown_columns=_shown_columns(p, d.info),
                          true_labels=d.true_labels, description=f"table {p}",
                          notes=[f"Text column(s) {', '.join(map(repr, text_cols))} embedded "
                                 f"with {d.info['text_model']}: 384 features each (sentence "
@@ -390,6 +394,25 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
     raise ValueError(
         f"dataset {name!r}: unknown kind of file (expected a folder, .csv, .parquet or .npz)"
     )
+
+
+#: how many of a table's feature columns the report shows beside each suspected label error
+#: (in table order, values as in the file; its text columns are always shown)
+REPORT_FEATURE_COLUMNS = 5
+
+
+def _shown_columns(path: Path, info: dict) -> dict:
+    """The columns of the table at ``path`` that the report shows beside each suspect
+    (:attr:`AuditData.shown_columns`), read again from the file, only those columns."""
+    from labelnoise._io import read_table
+
+    cols = (list(info.get("text_columns") or [])
+            + list(info.get("feature_columns") or [])[:REPORT_FEATURE_COLUMNS])
+    if not cols:
+        return {}
+    parquet = path.suffix.lower() in (".parquet", ".pq")
+    frame = read_table(path, "table", **({"columns": cols} if parquet else {"usecols": cols}))
+    return {c: frame[c].to_numpy(dtype=object) for c in cols}
 
 
 def _merge_class_names(class_names, header) -> list | None:
@@ -1309,7 +1332,7 @@ def audit(
             issues=issues, class_names=data.class_names, true_labels=data.true_labels,
             metrics=metrics, get_image=data.get_image, example_ids=data.example_ids,
             id_name=data.id_name, title="labelnoise audit", settings=settings, notes=notes,
-            data_issues=data_issues,
+            data_issues=data_issues, columns=data.shown_columns,
         ))
         _say(console, f"wrote {', '.join(OUTPUT_FILES)} to {out}")
         return AuditResult(

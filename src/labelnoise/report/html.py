@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import numbers
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,9 @@ class ReportData:
         data_issues: the :class:`labelnoise.data_issues.DataIssues` of the audit's
             data-issue checks, shown in one section per check (a check that did not run
             says why), or ``None`` (no data-issue sections).
+        columns: ``column name -> (N,) values`` shown beside each suspect in the table of
+            suspects (a table's text and first feature columns, so that a reviewer reads
+            what was labelled; text cut at ``SHOWN_TEXT_CHARS`` characters), or ``None``.
     """
 
     issues: LabelIssues
@@ -53,6 +57,17 @@ class ReportData:
     settings: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     data_issues: Any = None
+    columns: dict | None = None
+
+
+#: the longest cell text of a shown column in the table of suspects (longer text is cut)
+SHOWN_TEXT_CHARS = 160
+
+
+def _shown(value) -> str:
+    """A table value for a cell: its text, cut at ``SHOWN_TEXT_CHARS`` characters."""
+    text = str(value)
+    return text if len(text) <= SHOWN_TEXT_CHARS else text[:SHOWN_TEXT_CHARS - 1] + "\u2026"
 
 
 _CSS = """
@@ -226,9 +241,15 @@ def render_report(data: ReportData, *, max_images: int = 60) -> str:
         add("</div>")
     else:
         id_cls = "" if data.example_ids is None or np.issubdtype(ids.dtype, np.number) else ' class="t"'
+        shown = dict(data.columns or {})
+        # numbers right-aligned as the other numeric columns, text left-aligned
+        align = {c: "" if all(isinstance(v, numbers.Number) and not isinstance(v, bool)
+                              for v in np.asarray(values, dtype=object)[top]) else ' class="t"'
+                 for c, values in shown.items()}
         add(f'<table id="suspects"><thead><tr><th>rank</th><th{id_cls}>{_e(id_name)}</th>'
             '<th class="t">given</th><th class="t">suggested</th><th>score</th><th>flagged</th>'
-            + ('<th class="t">true</th>' if data.true_labels is not None else "") + "</tr></thead><tbody>")
+            + ('<th class="t">true</th>' if data.true_labels is not None else "")
+            + "".join(f"<th{align[c]}>{_e(c)}</th>" for c in shown) + "</tr></thead><tbody>")
         for r, i in enumerate(top):
             add(f"<tr><td>{r + 1}</td><td{id_cls}>{_e(ids[i])}</td>"
                 f"<td class=\"t\">{_e(names[labels[i]])}</td>"
@@ -236,6 +257,8 @@ def render_report(data: ReportData, *, max_images: int = 60) -> str:
                 f"<td>{'yes' if is_issue[i] else 'no'}</td>")
             if data.true_labels is not None:
                 add(f'<td class="t">{_e(names[data.true_labels[i]])}</td>')
+            add("".join(f"<td{align[c]}>{_e(_shown(values[i]))}</td>"
+                        for c, values in shown.items()))
             add("</tr>")
         add("</tbody></table>")
     if data.data_issues is not None:
