@@ -76,6 +76,14 @@ def test_table_audit_finds_injected_errors(noisy_digits_csv, tmp_path):
     assert ids["n-examples"] == str(len(issues))
     assert ids["n-issues"] == str(int(issues["is_label_issue"].sum()))
     assert float(ids["noise-rate"]) == pytest.approx(noise["noise_rate"], abs=1e-4)
+    # the command prints the first flagged rows of issues.csv under its summary
+    assert f"all {len(flagged)} in" in res.output
+    first = issues[issues["is_label_issue"]].iloc[0]
+    import re
+
+    assert re.search(rf"│ {first['index']}\s+│ {first['given_label']}\s+│ "
+                     rf"{first['suggested_label']}\s+│ {first['label_quality_score']:.4f} │",
+                     res.output)
     # the table of suspects shows the table's first feature columns, values as in the file
     from labelnoise.audit import REPORT_FEATURE_COLUMNS
 

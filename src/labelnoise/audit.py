@@ -183,6 +183,8 @@ class AuditResult:
         data_issues: the :class:`labelnoise.data_issues.DataIssues` of the data-issue
             checks (what data_issues.json, the extra issues.csv columns and the report's
             data-issue sections show).
+        example_ids: (N,) the examples' names in issues.csv's ``example_id`` (an image's
+            path, a table's id column), or None (rows are named by their index).
     """
 
     out_dir: Path
@@ -194,6 +196,7 @@ class AuditResult:
     settings: dict
     seconds: float
     data_issues: Any = None
+    example_ids: np.ndarray | None = None
     model_pred_probs: np.ndarray | None = None
 
     @property
@@ -1339,6 +1342,7 @@ def audit(
             out_dir=out, pred_probs=pp, issues=issues, class_names=list(data.class_names),
             true_labels=data.true_labels, metrics=metrics, settings=settings,
             seconds=time.time() - t0, data_issues=data_issues, model_pred_probs=model_pp,
+            example_ids=data.example_ids,
         )
     except Exception:
         _clean_up_failed(out, created)

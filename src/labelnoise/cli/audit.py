@@ -101,7 +101,7 @@ def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id
         if pred_probs is not None:
             raise ValueError(CLIENT_WITH_PRED_PROBS)
         _check_out_dir(out_dir, force=force, resume=resume)
-    console = Console(stderr=True)
+    console = Console(stderr=True, log_path=False)
     train_kwargs = {"epochs": epochs} if (model and epochs) else None
     # the local cluster (--workers) is closed on every way out: success, error, Ctrl-C
     with cluster_client(scheduler=scheduler, workers=workers,
@@ -145,4 +145,31 @@ def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id
     table.add_row("model", str(result.settings.get("model", result.settings.get("pred_probs", ""))))
     table.add_row("time", f"{result.seconds:.1f} s")
     table.add_row("report", str(result.out_dir / "report.html"))
+    Console().print(table)
+    _print_top_suspects(result)
+
+
+#: how many of the flagged examples the audit prints under its summary
+TOP_SUSPECTS = 5
+
+
+def _print_top_suspects(result) -> None:
+    """The first ``TOP_SUSPECTS`` flagged examples of the ranking (issues.csv's first rows):
+    name, given and suggested label, label quality score."""
+    from rich.console import Console
+    from rich.table import Table
+
+    issues = result.issues
+    top = [int(i) for i in issues.ranking if issues.is_label_issue[i]][:TOP_SUSPECTS]
+    if not top:
+        return
+    names, ids = result.class_names, result.example_ids
+    table = Table(title=f"most likely wrong labels (all {int(issues.is_label_issue.sum()):,} "
+                        "in issues.csv and the report)")
+    for header in ("example" if ids is not None else "index", "given", "suggested", "score"):
+        table.add_column(header)
+    for i in top:
+        table.add_row(str(ids[i] if ids is not None else i), str(names[issues.labels[i]]),
+                      str(names[issues.suggested_labels[i]]),
+                      f"{issues.label_quality_scores[i]:.4f}")
     Console().print(table)
