@@ -77,7 +77,7 @@ def test_table_audit_finds_injected_errors(noisy_digits_csv, tmp_path):
     assert ids["n-issues"] == str(int(issues["is_label_issue"].sum()))
     assert float(ids["noise-rate"]) == pytest.approx(noise["noise_rate"], abs=1e-4)
     # the command prints the first flagged rows of issues.csv under its summary
-    assert f"all {len(flagged)} in" in res.output
+    assert "most likely wrong labels" in res.output
     first = issues[issues["is_label_issue"]].iloc[0]
     import re
 

@@ -46,6 +46,14 @@ def test_find_issues_writes_ranked_csv(tmp_path):
     np.testing.assert_array_equal(np.sort(frame["index"]), np.flatnonzero(pooled < 0.5))
     assert (frame["suggested_label"] != frame["given_label"]).all()
     assert flip[frame["index"]].mean() > 0.9  # flagged examples are mostly the injected flips
+    # the first flagged rows of the CSV are printed under the summary
+    import re
+
+    assert "most likely wrong labels" in res.output
+    for _, row in frame.head(5).iterrows():
+        assert re.search(rf"│ {row['index']}\s+│ {row['given_label']}\s+│ "
+                         rf"{row['suggested_label']}\s+│ {row['label_quality_score']:.4f} │",
+                         res.output), row
     # refuses to overwrite, works with --force, labels from a CSV column
     res = CliRunner().invoke(main, ["find-issues", "--labels", str(tmp_path / "labels.npy"),
                                     "--pred-probs", str(tmp_path / "pp.npy"), "--out", str(out)])

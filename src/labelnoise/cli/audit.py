@@ -91,6 +91,7 @@ def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id
     from rich.table import Table
 
     from labelnoise.audit import audit as run_audit
+    from labelnoise.cli._tables import top_suspects
     from labelnoise.crossval import WorkerLostError, check_cluster_args, cluster_client
 
     check_cluster_args(scheduler, workers)
@@ -146,30 +147,7 @@ def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id
     table.add_row("time", f"{result.seconds:.1f} s")
     table.add_row("report", str(result.out_dir / "report.html"))
     Console().print(table)
-    _print_top_suspects(result)
-
-
-#: how many of the flagged examples the audit prints under its summary
-TOP_SUSPECTS = 5
-
-
-def _print_top_suspects(result) -> None:
-    """The first ``TOP_SUSPECTS`` flagged examples of the ranking (issues.csv's first rows):
-    name, given and suggested label, label quality score."""
-    from rich.console import Console
-    from rich.table import Table
-
-    issues = result.issues
-    top = [int(i) for i in issues.ranking if issues.is_label_issue[i]][:TOP_SUSPECTS]
-    if not top:
-        return
-    names, ids = result.class_names, result.example_ids
-    table = Table(title=f"most likely wrong labels (all {int(issues.is_label_issue.sum()):,} "
-                        "in issues.csv and the report)")
-    for header in ("example" if ids is not None else "index", "given", "suggested", "score"):
-        table.add_column(header)
-    for i in top:
-        table.add_row(str(ids[i] if ids is not None else i), str(names[issues.labels[i]]),
-                      str(names[issues.suggested_labels[i]]),
-                      f"{issues.label_quality_scores[i]:.4f}")
-    Console().print(table)
+    suspects = top_suspects(result.issues, result.example_ids,
+                            class_names=result.class_names)
+    if suspects is not None:
+        Console().print(suspects)

@@ -124,6 +124,7 @@ def find_issues(labels_path, label_column, id_column, pred_probs_paths, class_na
     from rich.table import Table
 
     from labelnoise._io import check_output_file, read_pred_probs, write_csv
+    from labelnoise.cli._tables import top_suspects
     from labelnoise.issues import find_issues as detect
 
     del progress  # detection shows no progress bar
@@ -178,6 +179,9 @@ def find_issues(labels_path, label_column, id_column, pred_probs_paths, class_na
     for g, t, c in result.confused_pairs(top=5):
         table.add_row(str(result.class_name(g)), str(result.class_name(t)), f"{c:,}")
     console.print(table)
+    suspects = top_suspects(result, ids)
+    if suspects is not None:
+        console.print(suspects)
     console.print(f"wrote {out_path}")
 
 
