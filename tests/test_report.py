@@ -127,3 +127,31 @@ def test_data_issue_sections():
     assert exact.count("data:image/png;base64,") == 2  # the pair, side by side
     assert "bird &lt;&amp;&gt;" in page[page.index('id="class-health"'):]
     assert len(p.imgs) == 5 + 5 + 2  # suspects, plots, the duplicate pair
+
+
+def test_data_issue_sections_of_a_table_show_its_columns():
+    """Without images, the outlier tables and each duplicate set list the rows' shown
+    columns, so a duplicate pair is seen to be one (and whose labels differ)."""
+    from dataclasses import replace
+
+    from labelnoise.data_issues import find_data_issues
+
+    data = _case(with_images=False, with_truth=False)
+    issues = data.issues
+    rng = np.random.default_rng(2)
+    features = rng.normal(size=(120, 4))
+    features[7] = features[3]  # an exact duplicate pair
+    features[11] += 40.0  # an outlier
+    note = np.array([f"row {i}" for i in range(120)], dtype=object)
+    note[7] = note[3] = "the same row"
+    di = find_data_issues(issues.labels, np.eye(3)[issues.labels] * 0.7 + 0.1,
+                          features=features, inputs=features, class_names=data.class_names,
+                          is_label_issue=issues.is_label_issue, inputs_source="rows")
+    page = render_report(replace(data, data_issues=di, columns={"note": note, "x": np.arange(120)}),
+                         max_images=5)
+    outliers = page[page.index('id="outlier-table"'):page.index('id="near-duplicates"')]
+    assert '<th class="t">note</th><th>x</th></tr>' in outliers
+    assert '<td class="t">row 11</td><td>11</td></tr>' in outliers
+    exact = page[page.index('id="exact-duplicates-sets"'):page.index('id="overlapping-classes"')]
+    for i in (3, 7):
+        assert f'<td class="t">the same row</td><td>{i}</td></tr>' in exact

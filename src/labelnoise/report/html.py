@@ -70,6 +70,22 @@ def _shown(value) -> str:
     return text if len(text) <= SHOWN_TEXT_CHARS else text[:SHOWN_TEXT_CHARS - 1] + "\u2026"
 
 
+def _columns_html(columns: dict | None, rows) -> tuple[str, Callable[[int], str]]:
+    """The header cells of ``ReportData.columns`` and a function ``i -> row cells`` for a
+    table of the examples ``rows`` (numbers right-aligned, text left-aligned; no columns:
+    empty strings)."""
+    shown = dict(columns or {})
+    align = {c: "" if all(isinstance(v, numbers.Number) and not isinstance(v, bool)
+                          for v in np.asarray(values, dtype=object)[np.asarray(rows, dtype=int)])
+             else ' class="t"' for c, values in shown.items()}
+    header = "".join(f"<th{align[c]}>{_e(c)}</th>" for c in shown)
+
+    def cells(i: int) -> str:
+        return "".join(f"<td{align[c]}>{_e(_shown(values[i]))}</td>" for c, values in shown.items())
+
+    return header, cells
+
+
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#f6f7f9}
 main{max-width:1100px;margin:0 auto;padding:20px 28px 60px}
@@ -241,15 +257,11 @@ def render_report(data: ReportData, *, max_images: int = 60) -> str:
         add("</div>")
     else:
         id_cls = "" if data.example_ids is None or np.issubdtype(ids.dtype, np.number) else ' class="t"'
-        shown = dict(data.columns or {})
-        # numbers right-aligned as the other numeric columns, text left-aligned
-        align = {c: "" if all(isinstance(v, numbers.Number) and not isinstance(v, bool)
-                              for v in np.asarray(values, dtype=object)[top]) else ' class="t"'
-                 for c, values in shown.items()}
+        header, cells = _columns_html(data.columns, top)
         add(f'<table id="suspects"><thead><tr><th>rank</th><th{id_cls}>{_e(id_name)}</th>'
             '<th class="t">given</th><th class="t">suggested</th><th>score</th><th>flagged</th>'
             + ('<th class="t">true</th>' if data.true_labels is not None else "")
-            + "".join(f"<th{align[c]}>{_e(c)}</th>" for c in shown) + "</tr></thead><tbody>")
+            + header + "</tr></thead><tbody>")
         for r, i in enumerate(top):
             add(f"<tr><td>{r + 1}</td><td{id_cls}>{_e(ids[i])}</td>"
                 f"<td class=\"t\">{_e(names[labels[i]])}</td>"
@@ -257,9 +269,7 @@ def render_report(data: ReportData, *, max_images: int = 60) -> str:
                 f"<td>{'yes' if is_issue[i] else 'no'}</td>")
             if data.true_labels is not None:
                 add(f'<td class="t">{_e(names[data.true_labels[i]])}</td>')
-            add("".join(f"<td{align[c]}>{_e(_shown(values[i]))}</td>"
-                        for c, values in shown.items()))
-            add("</tr>")
+            add(cells(i) + "</tr>")
         add("</tbody></table>")
     if data.data_issues is not None:
         _data_issue_sections(add, data, names=names, ids=ids, id_name=id_name)
@@ -352,11 +362,14 @@ def _data_issue_sections(add, data: ReportData, *, names, ids, id_name: str) -> 
                 add(cell(i, f"score {scores[i]:.3f}", flag))
             add("</div>")
         else:
+            header, cells = _columns_html(data.columns, top)
             add(f'<table id="outlier-table"><thead><tr><th{id_cls}>{_e(id_name)}</th>'
-                '<th class="t">given</th><th>outlier score</th><th>outlier</th></tr></thead><tbody>')
+                '<th class="t">given</th><th>outlier score</th><th>outlier</th>'
+                f"{header}</tr></thead><tbody>")
             for i in top:
                 add(f"<tr><td{id_cls}>{_e(ids[i])}</td><td class=\"t\">{_e(names[labels[i]])}</td>"
-                    f"<td>{scores[i]:.4f}</td><td>{'yes' if di.is_outlier[i] else 'no'}</td></tr>")
+                    f"<td>{scores[i]:.4f}</td><td>{'yes' if di.is_outlier[i] else 'no'}</td>"
+                    f"{cells(i)}</tr>")
             add("</tbody></table>")
         if di.gaussian_outlier_scores is not None:
             far = np.argsort(-di.gaussian_outlier_scores, kind="stable")[:top.size]
@@ -375,13 +388,14 @@ def _data_issue_sections(add, data: ReportData, *, names, ids, id_name: str) -> 
                              *(["also a neighbour outlier"] if di.is_outlier[i] else [])))
                 add("</div>")
             else:
+                header, cells = _columns_html(data.columns, far)
                 add(f'<table id="gaussian-outlier-table"><thead><tr><th{id_cls}>{_e(id_name)}'
                     '</th><th class="t">given</th><th>distance</th><th>neighbour outlier</th>'
-                    "</tr></thead><tbody>")
+                    f"{header}</tr></thead><tbody>")
                 for i in far:
                     add(f"<tr><td{id_cls}>{_e(ids[i])}</td><td class=\"t\">"
                         f"{_e(names[labels[i]])}</td><td>{di.gaussian_outlier_scores[i]:.2f}</td>"
-                        f"<td>{'yes' if di.is_outlier[i] else 'no'}</td></tr>")
+                        f"<td>{'yes' if di.is_outlier[i] else 'no'}</td>{cells(i)}</tr>")
                 add("</tbody></table>")
 
     # ----------------------------------------------------------- duplicates
@@ -423,6 +437,16 @@ def _data_issue_sections(add, data: ReportData, *, names, ids, id_name: str) -> 
                 if more > 0:
                     add(f'<div class="hd">and {more} more</div>')
                 add("</div>")
+            elif data.columns:  # a table: the members' rows side by side
+                listed = members[:MAX_SET_MEMBERS_SHOWN]
+                header, cells = _columns_html(data.columns, listed)
+                add(f'<div class="dupset"><div class="hd">{head}'
+                    + (f" (and {more} more)" if more > 0 else "") + "</div>"
+                    f"<table><thead><tr><th{id_cls}>{_e(id_name)}</th><th class=\"t\">given"
+                    f"</th>{header}</tr></thead><tbody>"
+                    + "".join(f"<tr><td{id_cls}>{_e(ids[i])}</td><td class=\"t\">"
+                              f"{_e(names[labels[i]])}</td>{cells(i)}</tr>" for i in listed)
+                    + "</tbody></table></div>")
             else:
                 listed = ", ".join(f"{_e(ids[i])} ({_e(names[labels[i]])})"
                                    for i in members[:MAX_SET_MEMBERS_SHOWN])
