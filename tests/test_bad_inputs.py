@@ -554,3 +554,21 @@ def test_read_json_names_the_file_and_what_it_should_be(tmp_path):
                                              "cross-validation manifest .*delete cache_dir"):
         out_of_sample_pred_probs(x, np.arange(20) % 2, LogisticRegression(), folds=2,
                                  cache_dir=cache)
+
+
+def test_a_table_that_is_not_utf8_says_how_to_save_it(tmp_path):
+    """A spreadsheet's CSV in Latin-1 (a French review: 'café') is refused in one line that
+    says what it is and how to fix it, never read with a guessed encoding."""
+    from click.testing import CliRunner
+
+    from labelnoise.cli import main
+
+    (tmp_path / "labels.csv").write_bytes(b"text,label\ncaf\xe9 bon,pos\nmauvais,neg\n")
+    np.save(tmp_path / "pp.npy", np.array([[0.2, 0.8], [0.9, 0.1]]))
+    res = CliRunner().invoke(main, ["find-issues", "--labels", str(tmp_path / "labels.csv"),
+                                    "--label-column", "label", "--pred-probs",
+                                    str(tmp_path / "pp.npy"), "--out", str(tmp_path / "i.csv")])
+    assert res.exit_code == 3
+    assert res.output.strip().splitlines()[-1].endswith(
+        "labels.csv: not UTF-8 text (it holds the byte 0xe9); save it as UTF-8 (a "
+        "spreadsheet's 'CSV UTF-8')")

@@ -280,7 +280,11 @@ def read_table(path: str | os.PathLike, what: str, **read_kwargs):
             frame = pd.read_csv(p, sep=read_kwargs.pop("sep", sep), **read_kwargs)
     except pd.errors.EmptyDataError:
         raise InputFileError(f"{what} {p}: the file is empty") from None
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+    except UnicodeDecodeError as exc:  # a spreadsheet's CSV in Latin-1 / Windows-1252
+        raise InputFileError(f"{what} {p}: not UTF-8 text (it holds the byte "
+                             f"0x{exc.object[exc.start]:02x}); save it as UTF-8 (a "
+                             "spreadsheet's 'CSV UTF-8')") from None
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise InputFileError(f"{what} {p}: not a readable table ({_first_line(str(exc))})") from None
     except Exception as exc:  # pyarrow's own errors on a corrupt Parquet file
         raise InputFileError(f"{what} {p}: not a readable table ({_first_line(str(exc))})") from None
