@@ -572,3 +572,14 @@ def test_a_table_that_is_not_utf8_says_how_to_save_it(tmp_path):
     assert res.output.strip().splitlines()[-1].endswith(
         "labels.csv: not UTF-8 text (it holds the byte 0xe9); save it as UTF-8 (a "
         "spreadsheet's 'CSV UTF-8')")
+    # a ';'-separated export (decimal commas) is one column when read with commas
+    (tmp_path / "semi.csv").write_text("text;label;score\ncafe;pos;0,5\nmauvais;neg;1,5\n")
+    for command in (["find-issues", "--labels", str(tmp_path / "semi.csv"), "--label-column",
+                     "label", "--pred-probs", str(tmp_path / "pp.npy"), "--out",
+                     str(tmp_path / "i.csv")],
+                    ["audit", str(tmp_path / "semi.csv"), "--label-column", "label", "--out",
+                     str(tmp_path / "a")]):
+        res = CliRunner().invoke(main, command)
+        assert res.exit_code == 3 and res.output.strip().splitlines()[-1].endswith(
+            "semi.csv: one column named 'text;label;score': the file looks ';'-separated; "
+            "save it comma-separated (with decimal points), or as .tsv"), res.output

@@ -262,8 +262,9 @@ def read_table(path: str | os.PathLike, what: str, **read_kwargs):
         A pandas DataFrame with at least one row.
 
     Raises:
-        InputFileError: the file is missing, a folder, unreadable, empty, has a header but
-            no rows, or is not a table pandas can parse.
+        InputFileError: the file is missing, a folder, unreadable, not UTF-8, empty, has a
+            header but no rows, is a ';'-separated CSV (one column whose name holds ';'), or
+            is not a table pandas can parse.
     """
     import pandas as pd
 
@@ -290,6 +291,12 @@ def read_table(path: str | os.PathLike, what: str, **read_kwargs):
         raise InputFileError(f"{what} {p}: not a readable table ({_first_line(str(exc))})") from None
     if len(frame) == 0:
         raise InputFileError(f"{what} {p}: has a header but no rows")
+    if p.suffix.lower() == ".csv" and frame.shape[1] == 1 and ";" in str(frame.columns[0]):
+        # a European spreadsheet's CSV: read as commas it is one column, and its decimal
+        # commas would turn numbers into text, so it is not re-read with a guessed format
+        raise InputFileError(f"{what} {p}: one column named {str(frame.columns[0])[:60]!r}: "
+                             "the file looks ';'-separated; save it comma-separated (with "
+                             "decimal points), or as .tsv")
     return frame
 
 
