@@ -92,7 +92,7 @@ def test_table_audit_finds_injected_errors(noisy_digits_csv, tmp_path):
     assert "".join(f"<th>{c}</th>" for c in shown) + "</tr>" in page
     table = pd.read_csv(path)
     top = int(issues["index"][0])
-    assert "".join(f"<td>{table[c][top]}</td>" for c in shown) + "</tr>" in page
+    assert "".join(f"<td>{table[c][top]:.6g}</td>" for c in shown) + "</tr>" in page
 
 
 def test_out_dir_is_protected(noisy_digits_csv, tmp_path):

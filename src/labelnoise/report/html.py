@@ -43,7 +43,8 @@ class ReportData:
             says why), or ``None`` (no data-issue sections).
         columns: ``column name -> (N,) values`` shown beside each suspect in the table of
             suspects (a table's text and first feature columns, so that a reviewer reads
-            what was labelled; text cut at ``SHOWN_TEXT_CHARS`` characters), or ``None``.
+            what was labelled; floats to 6 significant digits, text cut at
+            ``SHOWN_TEXT_CHARS`` characters), or ``None``.
     """
 
     issues: LabelIssues
@@ -65,7 +66,10 @@ SHOWN_TEXT_CHARS = 160
 
 
 def _shown(value) -> str:
-    """A table value for a cell: its text, cut at ``SHOWN_TEXT_CHARS`` characters."""
+    """A table value for a cell: a float to 6 significant digits, else its text, cut at
+    ``SHOWN_TEXT_CHARS`` characters."""
+    if isinstance(value, float | np.floating):
+        return f"{value:.6g}"
     text = str(value)
     return text if len(text) <= SHOWN_TEXT_CHARS else text[:SHOWN_TEXT_CHARS - 1] + "\u2026"
 
