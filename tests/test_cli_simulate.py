@@ -111,3 +111,59 @@ def test_modules_do_not_import_torch():
     code = ("import sys; import labelnoise.noise, labelnoise.datasets, labelnoise.cli.simulate, "
             "labelnoise.cli.datasets_cmd; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_simulate_a_table_then_audit_it_against_its_true_labels(tmp_path):
+    """A table with string labels: the noisy table keeps every column, puts the noisy labels
+    (class names) in the label column and the originals in <label>_true, exactly as
+    labelnoise.noise draws them on the sorted classes; the audit then measures its flags
+    against that column, which is never one of its features."""
+    import pandas as pd
+    from sklearn.datasets import load_wine
+
+    from labelnoise.cli import main
+
+    x, y = load_wine(return_X_y=True)
+    names = np.array(["barolo", "grignolino", "barbera"])
+    frame = pd.DataFrame(x[:, :6], columns=[f"f{i}" for i in range(6)])
+    frame.insert(0, "bottle", [f"b{i}" for i in range(len(y))])
+    frame["cultivar"] = names[y]
+    frame.to_csv(tmp_path / "wine.csv", index=False)
+    out = tmp_path / "noisy.csv"
+    res = CliRunner().invoke(main, ["simulate", "--dataset", str(tmp_path / "wine.csv"),
+                                    "--label-column", "cultivar", "--noise", "symmetric:0.2",
+                                    "--seed", "3", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "classes (the order of a noise matrix): barbera, barolo, grignolino" in res.output
+    noisy = pd.read_csv(out)
+    assert list(noisy.columns) == ["bottle", *[f"f{i}" for i in range(6)], "cultivar",
+                                   "cultivar_true"]
+    assert (noisy["cultivar_true"] == names[y]).all()
+    classes = sorted(names)
+    expected = noise.symmetric(np.searchsorted(classes, names[y]), 0.2, num_classes=3, seed=3)
+    np.testing.assert_array_equal(noisy["cultivar"], np.array(classes)[expected.labels])
+    changed = int((noisy["cultivar"] != noisy["cultivar_true"]).sum())
+    assert f"{changed} of {len(y)} labels changed" in res.output and 20 < changed < 52
+    res = CliRunner().invoke(main, ["audit", str(out), "--label-column", "cultivar",
+                                    "--true-label-column", "cultivar_true", "--id-column",
+                                    "bottle", "--out", str(tmp_path / "audit"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert f"true noise rate          │ {changed / len(y):.4f}" in res.output
+    assert "precision / recall / F1" in res.output and "AUPRC" in res.output
+    report = (tmp_path / "audit" / "report.html").read_text()
+    assert "<th>cultivar_true</th>" not in report  # not a feature, so not a shown column
+    # refusals: a table needs --label-column and a table --out; the _true column must be free
+    for args, hint in (([], "is a table: give --label-column"),
+                       (["--label-column", "cultivar", "--out", str(tmp_path / "n.npy")],
+                        "saved as a table: .csv or .tsv"),
+                       (["--label-column", "nope"], "column 'nope' not in wine.csv")):
+        res = CliRunner().invoke(main, ["simulate", "--dataset", str(tmp_path / "wine.csv"),
+                                        "--noise", "symmetric:0.2",
+                                        *(args if "--out" in args else
+                                          [*args, "--out", str(tmp_path / "n.csv")])])
+        assert res.exit_code == 2 and hint in res.output, res.output
+    res = CliRunner().invoke(main, ["simulate", "--dataset", str(out), "--label-column",
+                                    "cultivar", "--noise", "symmetric:0.2", "--out",
+                                    str(tmp_path / "n.csv")])
+    assert res.exit_code == 2 and "already has a column 'cultivar_true'" in res.output
+    assert not (tmp_path / "n.csv").exists()

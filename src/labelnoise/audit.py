@@ -339,6 +339,7 @@ def _cifar_images(data_root) -> np.ndarray | None:
 def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_images: bool,
                   id_column: str | None = None, text_columns: list[str] | None = None,
                   feature_columns: list[str] | None = None,
+                  true_label_column: str | None = None,
                   progress: bool = False) -> AuditData:
     from labelnoise import datasets as ds
     from labelnoise.training.data import check_text_columns
@@ -349,6 +350,10 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
         raise ValueError(f"id_column (--id-column) names a column of a table or of a labels "
                          f"CSV; dataset {name!r} is not a table (an image folder's examples are "
                          "named by their paths)")
+    if true_label_column is not None and Path(name).suffix.lower() not in (
+            ".csv", ".tsv", ".parquet", ".pq"):
+        raise ValueError(f"true_label_column (--true-label-column) names a column of a table; "
+                         f"dataset {name!r} is not a table")
     if name.lower() in CIFAR_NAMES:
         d = ds.load_cifar10n(label_set, data_root=data_root, load_images=load_images)
         desc = f"CIFAR-10 train set with CIFAR-10N '{d.info['label_set']}' human labels"
@@ -376,7 +381,8 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
         if not label_column:
             raise ValueError(f"a table ({p.name}) needs --label-column naming its label column")
         d = ds.load_table(p, label_column, feature_columns, id_column=id_column,
-                          text_columns=text_columns, progress=progress)
+                          true_label_column=true_label_column, text_columns=text_columns,
+                          progress=progress)
         text_cols = d.info.get("text_columns")
         return AuditData(labels=d.labels, class_names=list(d.class_names), inputs=d.inputs,
                          shown_columns=_shown_columns(p, d.info),
@@ -1008,6 +1014,7 @@ def audit(
     label_column: str | None = None,
     class_names=None,
     id_column: str | None = None,
+    true_label_column: str | None = None,
     text_columns: list[str] | None = None,
     feature_columns: list[str] | None = None,
     features: str | os.PathLike | np.ndarray | None = None,
@@ -1077,6 +1084,10 @@ def audit(
         id_column: a column of the table (the dataset or the ``labels`` table) naming each
             example (e.g. ``bottle_id``): written as ``example_id`` in issues.csv and shown in
             the report; image folders are named by their file paths relative to the folder.
+        true_label_column: a column of the dataset table holding known-correct labels (the
+            ``<label>_true`` column that ``labelnoise simulate`` writes beside the noisy
+            labels): never a feature; the audit then reports precision, recall, F1 and AUPRC
+            of its flags against them, as for CIFAR-10N.
         text_columns: free-text columns of the dataset table to embed as features
             (all-MiniLM-L6-v2 sentence embeddings, 384 per column, offline; see
             :func:`labelnoise.datasets.load_table`); needs ``pip install "labelnoise[text]"``.
@@ -1185,6 +1196,7 @@ def audit(
             dataset_data = _from_dataset(dataset, label_set=label_set, data_root=data_root,
                                          label_column=label_column, load_images=True,
                                          id_column=id_column if labels is None else None,
+                                         true_label_column=true_label_column,
                                          text_columns=text_columns,
                                          feature_columns=feature_columns, progress=progress)
         if pred_probs is not None:

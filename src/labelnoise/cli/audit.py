@@ -32,6 +32,10 @@ from labelnoise.cli._errors import (
 @click.option("--label-column", help="Label column of a CSV/Parquet table (DATASET or --labels).")
 @click.option("--id-column", help="Column of the table (DATASET or --labels) naming each example; "
                                   "written as example_id in issues.csv and shown in the report.")
+@click.option("--true-label-column", default=None,
+              help="Column of the DATASET table with known-correct labels (the <label>_true "
+                   "column of `labelnoise simulate`): never a feature; the audit reports "
+                   "precision, recall, F1 and AUPRC against it.")
 @click.option("--text-column", "text_columns", multiple=True,
               help="Free-text column of the table to embed as features (all-MiniLM-L6-v2 "
                    "sentence embeddings, offline; repeatable; needs "
@@ -74,7 +78,7 @@ from labelnoise.cli._errors import (
 @click.option("--resume", is_flag=True, help="Continue an interrupted audit in --out.")
 @progress_option
 def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id_column,
-          text_columns, feature_columns, class_names, features, data_root, quick, model, epochs,
+          true_label_column, text_columns, feature_columns, class_names, features, data_root, quick, model, epochs,
           folds, seed, out_dir, scheduler, workers, force, resume, progress):
     """Find the label errors of DATASET and write a report to --out.
 
@@ -111,7 +115,8 @@ def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id
             result = run_audit(
                 dataset, out_dir=out_dir, label_set=label_set, pred_probs=pred_probs,
                 labels=labels, row_to_index=row_to_index, label_column=label_column,
-                id_column=id_column, text_columns=list(text_columns) or None,
+                id_column=id_column, true_label_column=true_label_column,
+                text_columns=list(text_columns) or None,
                 feature_columns=list(feature_columns) or None,
                 class_names=class_names, features=features,
                 data_root=data_root, quick=quick, model=model, train_kwargs=train_kwargs,

@@ -76,6 +76,75 @@ def _load(dataset: str, data_root, need_inputs: bool, download: bool = True):
         param_hint="--dataset")
 
 
+#: the column of ``simulate``'s output table holding a table's original labels
+TRUE_SUFFIX = "_true"
+_TABLES = (".csv", ".tsv", ".parquet", ".pq")
+
+
+def _load_table(dataset: str, label_column: str | None, out: Path, *, need_inputs: bool):
+    """A table --dataset: ``{"frame", "column", "classes", "labels" (int64 codes into the
+    sorted classes), "inputs" (its encoded feature columns, for instance noise, or None)}``;
+    None for any other --dataset. Refuses a table without --label-column, --label-column
+    without a table, an --out that is not .csv/.tsv, a label column that is missing, has a
+    missing value or one class, and an existing ``<label>_true`` column."""
+    import numpy as np
+
+    from labelnoise import _io
+    from labelnoise._validation import sorted_classes
+
+    path = Path(dataset).expanduser()
+    if path.suffix.lower() not in _TABLES:
+        if label_column is not None:
+            raise click.BadParameter("applies to a table --dataset (.csv, .tsv, .parquet)",
+                                     param_hint="--label-column")
+        return None
+    if label_column is None:
+        raise click.BadParameter(f"{path.name} is a table: give --label-column",
+                                 param_hint="--label-column")
+    if out.suffix.lower() not in (".csv", ".tsv"):
+        raise click.BadParameter(f"a table --dataset is saved as a table: .csv or .tsv, got "
+                                 f"{out.name!r}", param_hint="--out")
+    frame = _io.read_table(path, "--dataset")
+    if label_column not in frame.columns:
+        raise click.BadParameter(f"column {label_column!r} not in {path.name} (columns: "
+                                 f"{list(frame.columns)})", param_hint="--label-column")
+    if label_column + TRUE_SUFFIX in frame.columns:
+        raise click.BadParameter(f"{path.name} already has a column "
+                                 f"{label_column + TRUE_SUFFIX!r}, where the original labels "
+                                 "would go", param_hint="--label-column")
+    values = frame[label_column]
+    if values.isna().any():
+        row = int(values.isna().to_numpy().nonzero()[0][0])
+        raise click.BadParameter(f"column {label_column!r} has a missing value in row {row}",
+                                 param_hint="--label-column")
+    classes = sorted_classes(values.tolist())
+    if len(classes) < 2:
+        raise click.BadParameter(f"column {label_column!r} holds one class; simulating noise "
+                                 "needs at least 2", param_hint="--label-column")
+    index = {v: i for i, v in enumerate(classes)}
+    labels = np.fromiter((index[v] for v in values.tolist()), np.int64, len(values))
+    inputs = None
+    if need_inputs:  # instance noise: the table's feature columns, encoded as the audit does
+        from labelnoise import datasets
+
+        inputs = datasets.load_table(path, label_column).inputs
+    return {"frame": frame, "column": label_column, "classes": classes, "labels": labels,
+            "inputs": inputs}
+
+
+def _noisy_table(table: dict, noisy):
+    """The --dataset table with the noisy labels (class values) in its label column and the
+    original ones in ``<label>_true`` right after it."""
+    import numpy as np
+
+    frame = table["frame"].copy()
+    column = table["column"]
+    at = list(frame.columns).index(column) + 1
+    frame.insert(at, column + TRUE_SUFFIX, frame[column].to_numpy())
+    frame[column] = np.asarray(table["classes"], dtype=object)[noisy]
+    return frame
+
+
 def read_noise_matrix(path: Path, num_classes: int | None, *, transpose: bool = False,
                       option: str = "--noise-matrix"):
     """A noise matrix ``noise_matrix[i, j] = P(given = i | true = j)`` (columns sum to 1)
@@ -154,8 +223,13 @@ def _audit_noise_matrix(path: Path, option: str):
 
 @click.command("simulate", cls=Command)
 @click.option("--dataset", required=True,
-              help="cifar10, cifar10-test, cifar100, cifar100-test, or a labels .npy / "
-                   "embeddings .npz (X, labels) file.")
+              help="cifar10, cifar10-test, cifar100, cifar100-test, a labels .npy / "
+                   "embeddings .npz (X, labels) file, or a .csv/.tsv/.parquet table "
+                   "(--label-column).")
+@click.option("--label-column", default=None,
+              help="The label column of a table --dataset (any values: strings, integers); "
+                   "its classes are its sorted distinct values (the order of a "
+                   "--noise-matrix's rows and columns).")
 @click.option("--noise", "noise_spec", default=None,
               help="MODEL:RATE with MODEL in symmetric, asymmetric, pairflip, instance "
                    "(e.g. symmetric:0.5); or give --noise-matrix.")
@@ -167,7 +241,10 @@ def _audit_noise_matrix(path: Path, option: str):
                    "true = i), each row summing to 1.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
-              help="Where to save the noisy labels (.npy, int64).")
+              help="Where to save the noisy labels (.npy, int64); for a table --dataset a "
+                   ".csv/.tsv: the table with the noisy labels in --label-column and the "
+                   "original ones in a new column <label-column>_true (for `labelnoise "
+                   "audit --true-label-column`).")
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data root (default: $LABELNOISE_DATA or ~/.cache/labelnoise).")
 @click.option("--include-true", is_flag=True,
@@ -179,8 +256,8 @@ def _audit_noise_matrix(path: Path, option: str):
               help="Download a missing CIFAR dataset (checksum-verified).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @progress_option
-def simulate(dataset, noise_spec, noise_matrix_path, noise_matrix_transpose, seed, out, data_root,
-             include_true, noise_matrix_out, download, force, progress):
+def simulate(dataset, label_column, noise_spec, noise_matrix_path, noise_matrix_transpose, seed,
+             out, data_root, include_true, noise_matrix_out, download, force, progress):
     """Corrupt a dataset's labels with a seeded noise model and save them.
 
     Prints the realised noise rate (fraction of labels changed). Examples:
@@ -188,6 +265,10 @@ def simulate(dataset, noise_spec, noise_matrix_path, noise_matrix_transpose, see
         labelnoise simulate --dataset cifar10 --noise symmetric:0.5 --seed 0 --out noisy.npy
 
         labelnoise simulate --dataset labels.npy --noise-matrix T.csv --out noisy.npy
+
+        labelnoise simulate --dataset shop.csv --label-column y --noise pairflip:0.2
+        --out shop-noisy.csv; then labelnoise audit shop-noisy.csv --label-column y
+        --true-label-column y_true measures the audit on your own data
     """
     import numpy as np
 
@@ -205,8 +286,12 @@ def simulate(dataset, noise_spec, noise_matrix_path, noise_matrix_transpose, see
     for option, path in (("--out", out), ("--noise-matrix-out", noise_matrix_out)):
         if path is not None:
             _io.check_output_file(path, option, force=force)
-    inputs, labels, k, asym = _load(dataset, data_root, need_inputs=model == "instance",
-                                     download=download)
+    table = _load_table(dataset, label_column, out, need_inputs=model == "instance")
+    if table is not None:
+        inputs, labels, k, asym = table["inputs"], table["labels"], len(table["classes"]), None
+    else:
+        inputs, labels, k, asym = _load(dataset, data_root, need_inputs=model == "instance",
+                                         download=download)
     if model == "matrix":
         fixed_k = asym is not None or Path(dataset).suffix == ".npz"  # CIFAR, or X with labels
         matrix = read_noise_matrix(noise_matrix_path, k if fixed_k else None,
@@ -238,12 +323,22 @@ def simulate(dataset, noise_spec, noise_matrix_path, noise_matrix_transpose, see
         for path, array in ((out, result.labels), (noise_matrix_out, result.noise_matrix)):
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                fh = stack.enter_context(_io.atomic_write(path))
-                np.save(fh, array, allow_pickle=False)
+                if table is not None and path is out:
+                    fh = stack.enter_context(_io.atomic_write(path, "w", newline=""))
+                    _noisy_table(table, result.labels).to_csv(
+                        fh, index=False, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+                else:
+                    fh = stack.enter_context(_io.atomic_write(path))
+                    np.save(fh, array, allow_pickle=False)
     realised = float(np.mean(result.labels != labels))
     requested = (f"requested rate {rate:g}" if rate is not None else
                  f"K = {result.noise_matrix.shape[0]}, expected rate "
                  f"{1.0 - float(np.mean(matrix.diagonal()[labels])):.4f}")
     click.echo(f"{model} noise, {requested}, seed {seed}: {int(np.sum(result.labels != labels))}"
                f" of {labels.shape[0]} labels changed, realised noise rate {realised:.4f}")
-    click.echo(f"saved noisy labels (int64, shape {result.labels.shape}) to {out}")
+    if table is not None:
+        click.echo(f"classes (the order of a noise matrix): {', '.join(map(str, table['classes']))}")
+        click.echo(f"saved the table with noisy labels in {table['column']!r} and the original "
+                   f"ones in {table['column'] + TRUE_SUFFIX!r} to {out}")
+    else:
+        click.echo(f"saved noisy labels (int64, shape {result.labels.shape}) to {out}")
