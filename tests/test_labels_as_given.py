@@ -414,7 +414,8 @@ def test_audit_image_folder_names_examples_by_path(tmp_path):
 def test_audit_labels_csv_with_ids_and_a_pred_probs_parquet(tmp_path):
     given, pp, _ = _case(seed=9, n=400, k=3)
     values = np.array([30, 10, 20])  # integer classes that are not 0..K-1
-    pd.DataFrame({"item": [f"i{j}" for j in range(400)], "y": values[given]}).to_csv(
+    pd.DataFrame({"item": [f"i{j}" for j in range(400)], "y": values[given],
+                  "caption": [f"photo <{j}>" for j in range(400)]}).to_csv(
         tmp_path / "labels.csv", index=False)
     pd.DataFrame(pp, columns=["30", "10", "20"]).to_parquet(tmp_path / "pp.parquet")
     out = tmp_path / "out"
@@ -428,6 +429,11 @@ def test_audit_labels_csv_with_ids_and_a_pred_probs_parquet(tmp_path):
     np.testing.assert_array_equal(issues["given_label"], values[given[api.ranking]])
     np.testing.assert_array_equal(issues["example_id"], [f"i{j}" for j in api.ranking])
     np.testing.assert_array_equal(issues["is_label_issue"], api.is_label_issue[api.ranking])
+    # the report shows the labels table's other columns beside each suspect
+    first = int(api.ranking[0])
+    assert (f'<td class="t">i{first}</td><td class="t">{values[given[first]]}</td>'
+            in (out / "report.html").read_text())
+    assert f'<td class="t">photo &lt;{first}&gt;</td></tr>' in (out / "report.html").read_text()
 
 
 # ------------------------------------------------------------------- progress bars

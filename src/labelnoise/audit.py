@@ -454,15 +454,17 @@ def _reorder_classes(data: AuditData, order: list) -> None:
 
 
 def _read_labels_file(path: Path, label_column: str | None, id_column: str | None):
-    """(labels as written, ids or None) from a ``.npy`` (N,) or a column of a CSV/Parquet
-    table (``label_column``, default the first column; ``id_column``: the ids)."""
+    """(labels as written, ids or None, shown columns) from a ``.npy`` (N,) or a column of a
+    CSV/Parquet table (``label_column``, default the first column; ``id_column``: the ids;
+    the shown columns: the table's first ``REPORT_FEATURE_COLUMNS`` other columns, e.g. the
+    text that was labelled, for the report's table of suspects)."""
     from labelnoise._io import read_table
 
     if path.suffix.lower() not in (".csv", ".tsv", ".txt", ".parquet", ".pq"):
         if id_column is not None:
             raise ValueError(f"--labels {path} is a .npy array; id_column (--id-column) needs "
                              "the labels in a CSV/Parquet table")
-        return _load_npy(path, "--labels"), None
+        return _load_npy(path, "--labels"), None, {}
     frame = read_table(path, "--labels")
     col = label_column or frame.columns[0]
     for c, what in ((col, "label_column (--label-column)"), (id_column, "id_column (--id-column)")):
@@ -470,7 +472,9 @@ def _read_labels_file(path: Path, label_column: str | None, id_column: str | Non
             raise ValueError(f"{what} {c!r} is not a column of {path} (columns: "
                              f"{list(frame.columns)})")
     labels = frame[col].reset_index(drop=True)
-    return labels, None if id_column is None else frame[id_column].to_numpy()
+    others = [c for c in frame.columns if c not in (col, id_column)][:REPORT_FEATURE_COLUMNS]
+    return (labels, None if id_column is None else frame[id_column].to_numpy(),
+            {str(c): frame[c].to_numpy(dtype=object) for c in others})
 
 
 def _from_pred_probs_file(pred_probs_path, *, labels_path, row_to_index_path, data_root,
@@ -488,8 +492,10 @@ def _from_pred_probs_file(pred_probs_path, *, labels_path, row_to_index_path, da
     here = pp_path.parent
     true_labels = None
     ids = None
+    shown = None
     if labels_path is not None:
-        labels, ids = _read_labels_file(Path(labels_path).expanduser(), label_column, id_column)
+        labels, ids, shown = _read_labels_file(Path(labels_path).expanduser(), label_column,
+                                               id_column)
         beside_true = Path(labels_path).expanduser().parent / "true_labels.npy"
         if beside_true.is_file():
             true_labels = _load_npy(beside_true, "true labels")
@@ -539,7 +545,8 @@ def _from_pred_probs_file(pred_probs_path, *, labels_path, row_to_index_path, da
 
     data = AuditData(labels=labels, class_names=names or [str(i) for i in range(k)],
                      true_labels=true_labels, description=f"pred_probs {pp_path}; {source}",
-                     explicit_classes=explicit, example_ids=ids, id_name=id_column or "id")
+                     explicit_classes=explicit, example_ids=ids, id_name=id_column or "id",
+                     shown_columns=shown or None)
     if dataset_data is not None:
         if labels_path is not None and names is None:
             data.class_names = dataset_data.class_names
@@ -553,6 +560,7 @@ def _from_pred_probs_file(pred_probs_path, *, labels_path, row_to_index_path, da
             data.inputs = dataset_data.inputs
             data.features, data.features_source = dataset_data.features, dataset_data.features_source
             data.notes += dataset_data.notes  # e.g. how text columns were embedded
+            data.shown_columns = data.shown_columns or dataset_data.shown_columns
         return data, pred_probs
     if names is not None:
         return data, pred_probs
