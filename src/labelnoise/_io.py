@@ -365,8 +365,11 @@ def check_output_file(path: str | os.PathLike, what: str, *, force: bool) -> Pat
     return p
 
 
-#: suffixes :func:`read_pred_probs` reads as tables
-PRED_PROBS_TABLES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+#: the suffixes of a dataset table (DATASET, --test, simulate --dataset) ...
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
+#: ... and of a table of labels or pred_probs (read_pred_probs), which may also be a .txt
+#: (read as CSV)
+LABEL_TABLE_SUFFIXES = TABLE_SUFFIXES + (".txt",)
 
 
 def read_pred_probs(path: str | os.PathLike, what: str = "--pred-probs", *,
@@ -398,7 +401,7 @@ def read_pred_probs(path: str | os.PathLike, what: str = "--pred-probs", *,
     suffix = p.suffix.lower()
     if suffix == ".npy":
         return read_npy(p, what, mmap=mmap), None
-    if suffix not in PRED_PROBS_TABLES:
+    if suffix not in LABEL_TABLE_SUFFIXES:
         raise InputFileError(f"{what} {p}: expected a .npy array or a .csv/.parquet table of "
                              f"pred_probs (one column per class), got {p.suffix or 'no suffix'!r}")
     frame = read_table(p, what)

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from labelnoise._io import LABEL_TABLE_SUFFIXES, TABLE_SUFFIXES
 from labelnoise._validation import LabelOrderWarning
 from labelnoise.data_issues import _standardised, search_features, with_neighbour_vote
 
@@ -346,12 +347,11 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
 
     name = str(dataset)
     check_text_columns(text_columns, name)  # the message labelnoise train gives too
-    if id_column is not None and Path(name).suffix.lower() not in (".csv", ".tsv", ".parquet", ".pq"):
+    if id_column is not None and Path(name).suffix.lower() not in TABLE_SUFFIXES:
         raise ValueError(f"id_column (--id-column) names a column of a table or of a labels "
                          f"CSV; dataset {name!r} is not a table (an image folder's examples are "
                          "named by their paths)")
-    if true_label_column is not None and Path(name).suffix.lower() not in (
-            ".csv", ".tsv", ".parquet", ".pq"):
+    if true_label_column is not None and Path(name).suffix.lower() not in TABLE_SUFFIXES:
         raise ValueError(f"true_label_column (--true-label-column) names a column of a table; "
                          f"dataset {name!r} is not a table")
     if name.lower() in CIFAR_NAMES:
@@ -377,7 +377,7 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
                          example_ids=np.asarray(d.info["relative_paths"], dtype=object),
                          id_name="file", explicit_classes=True)
     suffix = p.suffix.lower()
-    if suffix in (".csv", ".tsv", ".parquet", ".pq"):
+    if suffix in TABLE_SUFFIXES:
         if not label_column:
             raise ValueError(f"a table ({p.name}) needs --label-column naming its label column")
         d = ds.load_table(p, label_column, feature_columns, id_column=id_column,
@@ -460,7 +460,7 @@ def _read_labels_file(path: Path, label_column: str | None, id_column: str | Non
     text that was labelled, for the report's table of suspects)."""
     from labelnoise._io import read_table
 
-    if path.suffix.lower() not in (".csv", ".tsv", ".txt", ".parquet", ".pq"):
+    if path.suffix.lower() not in LABEL_TABLE_SUFFIXES:
         if id_column is not None:
             raise ValueError(f"--labels {path} is a .npy array; id_column (--id-column) needs "
                              "the labels in a CSV/Parquet table")

@@ -43,7 +43,7 @@ def read_annotations(path: Path, num_classes: int | None, *, columns: dict | Non
         click.BadParameter: a column is missing, or the suffix is unknown.
         ValueError: bad labels or ids (see ``Annotations.from_long``).
     """
-    from labelnoise._io import InputFileError, read_npy, read_table
+    from labelnoise._io import TABLE_SUFFIXES, InputFileError, read_npy, read_table
     from labelnoise._validation import encode_labels
     from labelnoise.multiannotator import Annotations
 
@@ -55,7 +55,7 @@ def read_annotations(path: Path, num_classes: int | None, *, columns: dict | Non
     if suffix == ".npy":
         ann = Annotations.from_dense(read_npy(path, "--annotations"),
                                      num_classes=num_classes or (len(names) if names else None))
-    elif suffix in (".csv", ".tsv", ".parquet", ".pq"):
+    elif suffix in TABLE_SUFFIXES:
         frame = read_table(path, "--annotations")
         cols = {**DEFAULT_COLUMNS, **(columns or {})}
         missing = [c for c in cols.values() if c not in frame.columns]

@@ -12,6 +12,7 @@ from labelnoise.cli._errors import Command, progress_option
 def scan_data_root(root: Path) -> list[dict]:
     """One row per known dataset: name, status (available / incomplete / missing), path,
     loader and a note. Nothing is read beyond file names."""
+    from labelnoise._io import TABLE_SUFFIXES
     from labelnoise.datasets import cifar, cifar_n
 
     rows = []
@@ -51,7 +52,7 @@ def scan_data_root(root: Path) -> list[dict]:
             if p.suffix == ".npz":
                 rows.append({"name": p.name, "status": "available", "path": str(p),
                              "loader": "load_embeddings", "note": ""})
-            elif p.suffix.lower() in (".csv", ".tsv", ".parquet", ".pq"):
+            elif p.suffix.lower() in TABLE_SUFFIXES:
                 rows.append({"name": p.name, "status": "available", "path": str(p),
                              "loader": "load_table", "note": "needs label_column"})
             elif p.is_dir():

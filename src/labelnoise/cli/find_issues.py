@@ -23,7 +23,6 @@ from labelnoise.filter import DEFAULT_FILTER, FILTERS
 from labelnoise.multilabel import DEFAULT_FILTER as MULTILABEL_DEFAULT_FILTER
 
 #: suffixes of the label files read as tables
-LABEL_TABLES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
 
 def read_labels(path: Path, column: str | None, id_column: str | None = None,
@@ -42,13 +41,13 @@ def read_labels(path: Path, column: str | None, id_column: str | None = None,
         click.BadParameter: a column is not in the table, ``id_column`` with a .npy file,
             or the suffix is not .npy/.csv/.tsv/.txt/.parquet/.pq.
     """
-    from labelnoise._io import read_npy, read_table
+    from labelnoise._io import LABEL_TABLE_SUFFIXES, read_npy, read_table
 
     suffix = _labels_file_suffix(path, option, id_column)
     if suffix == ".npy":
         labels = read_npy(path, option)
         return labels if id_column is None else (labels, None)
-    if suffix in LABEL_TABLES:
+    if suffix in LABEL_TABLE_SUFFIXES:
         frame = read_table(path, option)
         col = column or frame.columns[0]
         for c, hint in ((col, "--label-column"), (id_column, "--id-column")):
@@ -273,12 +272,12 @@ def _labels_file_suffix(path: Path, option: str, id_column: str | None) -> str:
 def _read_multilabel_labels(path: Path, column: str | None, id_column: str | None,
                             delimiter: str, num_classes: int, names: list | None):
     """(labels: label lists or an (N, K) matrix, class names or None, ids or None)."""
-    from labelnoise._io import read_npy, read_table
+    from labelnoise._io import LABEL_TABLE_SUFFIXES, read_npy, read_table
 
     suffix = _labels_file_suffix(path, "--labels", id_column)
     if suffix == ".npy":
         return read_npy(path, "--labels"), names, None
-    if suffix not in LABEL_TABLES:
+    if suffix not in LABEL_TABLE_SUFFIXES:
         raise click.BadParameter(f"{path}: expected a .npy 0/1 matrix or a .csv/.parquet table",
                                  param_hint="--labels")
     frame = read_table(path, "--labels", keep_default_na=False, na_values=[""]) \

@@ -78,7 +78,6 @@ def _load(dataset: str, data_root, need_inputs: bool, download: bool = True):
 
 #: the column of ``simulate``'s output table holding a table's original labels
 TRUE_SUFFIX = "_true"
-_TABLES = (".csv", ".tsv", ".parquet", ".pq")
 
 
 def _load_table(dataset: str, label_column: str | None, out: Path, *, need_inputs: bool):
@@ -93,7 +92,7 @@ def _load_table(dataset: str, label_column: str | None, out: Path, *, need_input
     from labelnoise._validation import sorted_classes
 
     path = Path(dataset).expanduser()
-    if path.suffix.lower() not in _TABLES:
+    if path.suffix.lower() not in _io.TABLE_SUFFIXES:
         if label_column is not None:
             raise click.BadParameter("applies to a table --dataset (.csv, .tsv, .parquet)",
                                      param_hint="--label-column")

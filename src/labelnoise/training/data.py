@@ -44,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from labelnoise._io import TABLE_SUFFIXES  # the suffixes a table DATASET may have
+
 #: the default network for images: the smallest CIFAR ResNet of :data:`labelnoise.models.MODELS`
 DEFAULT_IMAGE_MODEL = "resnet8"
 #: the default (and only) network for features (tables, embeddings)
@@ -55,7 +57,6 @@ CONFIG_FORMAT = "labelnoise-train-dataset"
 CONFIG_VERSION = 1
 #: the copy of the checkpoint of the best epoch so far (runs with a validation set)
 BEST_DIR = "best-checkpoint"
-TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 #: written at the end; final.json last
 OUTPUT_FILES = ("model.pt", "model_best.pt", "pred_probs.npy", "final.json")
 
