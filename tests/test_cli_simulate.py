@@ -166,4 +166,9 @@ def test_simulate_a_table_then_audit_it_against_its_true_labels(tmp_path):
                                     "cultivar", "--noise", "symmetric:0.2", "--out",
                                     str(tmp_path / "n.csv")])
     assert res.exit_code == 2 and "already has a column 'cultivar_true'" in res.output
+    np.save(tmp_path / "T4.npy", np.eye(4))  # a noise matrix of 4 classes for 3
+    res = CliRunner().invoke(main, ["simulate", "--dataset", str(tmp_path / "wine.csv"),
+                                    "--label-column", "cultivar", "--noise-matrix",
+                                    str(tmp_path / "T4.npy"), "--out", str(tmp_path / "n.csv")])
+    assert res.exit_code == 2 and "--noise-matrix" in res.output, res.output
     assert not (tmp_path / "n.csv").exists()

@@ -292,7 +292,8 @@ def simulate(dataset, label_column, noise_spec, noise_matrix_path, noise_matrix_
         inputs, labels, k, asym = _load(dataset, data_root, need_inputs=model == "instance",
                                          download=download)
     if model == "matrix":
-        fixed_k = asym is not None or Path(dataset).suffix == ".npz"  # CIFAR, or X with labels
+        # CIFAR, X with labels or a table: K is the data's (a labels .npy: any K above its max)
+        fixed_k = asym is not None or Path(dataset).suffix == ".npz" or table is not None
         matrix = read_noise_matrix(noise_matrix_path, k if fixed_k else None,
                                    transpose=noise_matrix_transpose)
         if labels.max() >= matrix.shape[0]:
