@@ -291,3 +291,32 @@ def test_find_issues_multilabel_errors(tmp_path, case, code, message):
         res = _run("--labels", labels, "--pred-probs", probs, "--out", tmp_path / "o.csv", *extra)
     assert res.exit_code == code, res.output
     assert message in " ".join(res.output.split()), res.output
+
+
+def test_find_issues_measures_its_flags_against_a_true_label_column(tmp_path):
+    """--true-label-column (a column of the --labels table, e.g. simulate's <label>_true):
+    the printed precision / recall / F1 / AUPRC are the audit's detection_metrics on the
+    same result, and the CSV gets true_label (as class names)."""
+    from labelnoise.audit import detection_metrics
+
+    given, pp, flip = _files(tmp_path)
+    names = np.array(["ant", "bee", "cow"])
+    true = np.where(flip, (given - 1) % 3, given)  # the labels before _files flipped them
+    pd.DataFrame({"y": names[given], "y_true": names[true]}).to_csv(tmp_path / "t.csv",
+                                                                     index=False)
+    out = tmp_path / "issues.csv"
+    res = CliRunner().invoke(main, ["find-issues", "--labels", str(tmp_path / "t.csv"),
+                                    "--label-column", "y", "--true-label-column", "y_true",
+                                    "--pred-probs", str(tmp_path / "pp.npy"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    api = labelnoise.find_issues(given, pp)
+    m = detection_metrics(given, true, api.is_label_issue, api.label_quality_scores)
+    assert (f"true noise rate {m['true_noise_rate']:.4f}; precision / recall / F1 "
+            f"{m['precision']:.4f} / {m['recall']:.4f} / {m['f1']:.4f}; AUPRC "
+            f"{m['auprc']:.4f}") in res.output
+    frame = pd.read_csv(out)
+    np.testing.assert_array_equal(frame["true_label"], names[true[frame["index"]]])
+    res = CliRunner().invoke(main, ["find-issues", "--labels", str(tmp_path / "labels.npy"),
+                                    "--true-label-column", "y_true", "--pred-probs",
+                                    str(tmp_path / "pp.npy"), "--out", str(out), "--force"])
+    assert res.exit_code == 2 and "--labels is a .npy" in res.output

@@ -62,6 +62,23 @@ def read_labels(path: Path, column: str | None, id_column: str | None = None,
                              param_hint=option)
 
 
+def _true_labels(path: Path, column: str, class_names):
+    """The known-correct labels of ``column`` of the --labels table, as class indices in the
+    order of the given labels' classes (``class_names``; None: the labels are indices)."""
+    from labelnoise._validation import encode_labels
+
+    if path.suffix.lower() == ".npy":
+        raise click.BadParameter("names a column of a --labels table; --labels is a .npy",
+                                 param_hint="--true-label-column")
+    values = read_labels(path, column, option="--labels")
+    try:
+        codes, _, _ = encode_labels(values, class_names=class_names,
+                                    name=f"--true-label-column {column!r}")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--true-label-column") from None
+    return codes
+
+
 @click.command("find-issues", cls=Command)
 @click.option("--labels", "labels_path", type=click.Path(path_type=Path),
               required=True, help="Given labels: .npy of shape (N,) or a column of a CSV/Parquet "
@@ -70,6 +87,10 @@ def read_labels(path: Path, column: str | None, id_column: str | None = None,
                                                    "(default: the first).")
 @click.option("--id-column", default=None,
               help="Column of --labels (a table) naming each example; written as example_id.")
+@click.option("--true-label-column", default=None,
+              help="Column of --labels (a table) with known-correct labels (e.g. the "
+                   "<label>_true column of `labelnoise simulate`): prints the flags' "
+                   "precision, recall, F1 and AUPRC against it and writes true_label.")
 @click.option("--pred-probs", "pred_probs_paths", type=click.Path(path_type=Path),
               required=True, multiple=True,
               help="Out-of-sample pred_probs (N, K): .npy, or a CSV/Parquet table with one column "
@@ -97,9 +118,9 @@ def read_labels(path: Path, column: str | None, id_column: str | None = None,
 @click.option("--only-issues", is_flag=True, help="Write only the flagged examples.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @progress_option
-def find_issues(labels_path, label_column, id_column, pred_probs_paths, class_names, filter_by,
-                multi_label, label_delimiter, features_path, out_path, only_issues, force,
-                progress):
+def find_issues(labels_path, label_column, id_column, true_label_column, pred_probs_paths,
+                class_names, filter_by, multi_label, label_delimiter, features_path, out_path,
+                only_issues, force, progress):
     """Rank label issues from given labels and out-of-sample pred_probs.
 
     Writes one row per example, most likely wrong first (``labelnoise.LabelIssues.to_frame``,
@@ -133,6 +154,9 @@ def find_issues(labels_path, label_column, id_column, pred_probs_paths, class_na
         raise click.BadParameter("must not be empty", param_hint="--label-delimiter")
     if features_path is not None and multi_label:
         raise click.BadParameter("is not used with --multi-label", param_hint="--features")
+    if true_label_column is not None and multi_label:
+        raise click.BadParameter("is not used with --multi-label",
+                                 param_hint="--true-label-column")
     check_output_file(out_path, "--out", force=force)
     names = parse_class_names(class_names)
     if multi_label:
@@ -154,8 +178,11 @@ def find_issues(labels_path, label_column, id_column, pred_probs_paths, class_na
         features = _read_features(features_path, len(labels))
     result = detect(labels, arrays if len(arrays) > 1 else arrays[0], class_names=names,
                     filter_by=filter_by, features=features)
+    true = None if true_label_column is None else _true_labels(
+        labels_path, true_label_column, result.class_names)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    write_csv(out_path, result.to_frame(only_issues=only_issues, example_ids=ids))
+    write_csv(out_path, result.to_frame(only_issues=only_issues, example_ids=ids,
+                                        true_labels=true))
 
     console = Console()
     n, noise = result.num_examples, result.noise
@@ -172,6 +199,15 @@ def find_issues(labels_path, label_column, id_column, pred_probs_paths, class_na
                       f"neighbours in --features {features_path}")
     console.print(f"label issues found ({filter_by}): [bold]{result.num_issues:,}[/] "
                   f"({result.num_issues / n:.2%})")
+    if true is not None:
+        from labelnoise.audit import detection_metrics
+
+        m = detection_metrics(result.labels, true, result.is_label_issue,
+                              result.label_quality_scores)
+        console.print(f"against --true-label-column {true_label_column!r}: true noise rate "
+                      f"{m['true_noise_rate']:.4f}; precision / recall / F1 {m['precision']:.4f}"
+                      f" / {m['recall']:.4f} / {m['f1']:.4f}; AUPRC {m['auprc']:.4f}",
+                      soft_wrap=True)
     table = Table(title="most confused class pairs (confident joint)")
     for col in ("given", "true (estimated)", "count"):
         table.add_column(col, justify="right")
