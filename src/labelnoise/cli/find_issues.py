@@ -67,9 +67,6 @@ def _true_labels(path: Path, column: str, class_names):
     order of the given labels' classes (``class_names``; None: the labels are indices)."""
     from labelnoise._validation import encode_labels
 
-    if path.suffix.lower() == ".npy":
-        raise click.BadParameter("names a column of a --labels table; --labels is a .npy",
-                                 param_hint="--true-label-column")
     values = read_labels(path, column, option="--labels")
     try:
         codes, _, _ = encode_labels(values, class_names=class_names,
@@ -156,6 +153,9 @@ def find_issues(labels_path, label_column, id_column, true_label_column, pred_pr
         raise click.BadParameter("is not used with --multi-label", param_hint="--features")
     if true_label_column is not None and multi_label:
         raise click.BadParameter("is not used with --multi-label",
+                                 param_hint="--true-label-column")
+    if true_label_column is not None and labels_path.suffix.lower() == ".npy":
+        raise click.BadParameter("names a column of a --labels table; --labels is a .npy",
                                  param_hint="--true-label-column")
     check_output_file(out_path, "--out", force=force)
     names = parse_class_names(class_names)
