@@ -86,10 +86,8 @@ def _load_table(dataset: str, label_column: str | None, out: Path, *, need_input
     None for any other --dataset. Refuses a table without --label-column, --label-column
     without a table, an --out that is not .csv/.tsv, a label column that is missing, has a
     missing value or one class, and an existing ``<label>_true`` column."""
-    import numpy as np
-
     from labelnoise import _io
-    from labelnoise._validation import sorted_classes
+    from labelnoise.datasets.tables import label_codes
 
     path = Path(dataset).expanduser()
     if path.suffix.lower() not in _io.TABLE_SUFFIXES:
@@ -116,12 +114,10 @@ def _load_table(dataset: str, label_column: str | None, out: Path, *, need_input
         row = int(values.isna().to_numpy().nonzero()[0][0])
         raise click.BadParameter(f"column {label_column!r} has a missing value in row {row}",
                                  param_hint="--label-column")
-    classes = sorted_classes(values.tolist())
+    labels, classes = label_codes(values)
     if len(classes) < 2:
         raise click.BadParameter(f"column {label_column!r} holds one class; simulating noise "
                                  "needs at least 2", param_hint="--label-column")
-    index = {v: i for i, v in enumerate(classes)}
-    labels = np.fromiter((index[v] for v in values.tolist()), np.int64, len(values))
     inputs = None
     if need_inputs:  # instance noise: the table's feature columns, encoded as the audit does
         from labelnoise import datasets

@@ -22,6 +22,18 @@ def _sorted_classes(values) -> list:
     return sorted_classes(values)
 
 
+def label_codes(values) -> tuple[np.ndarray, list]:
+    """A table's label column as class indices: ``(codes, classes)``, the classes being its
+    distinct values sorted (numbers numerically, anything else by its string) and the codes
+    int64 (N,) indices into them. The one rule for a table's classes (:func:`load_table`,
+    ``labelnoise simulate``), so that a noise matrix given in that order means the classes
+    the audit sees. The values must not be missing (callers check)."""
+    values = values.tolist() if hasattr(values, "tolist") else list(values)
+    classes = _sorted_classes(values)
+    index = {v: i for i, v in enumerate(classes)}
+    return np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values)), classes
+
+
 def load_table(path: str | os.PathLike, label_column: str,
                feature_columns: Sequence[str] | None = None, *,
                true_label_column: str | None = None,
@@ -115,9 +127,8 @@ def load_table(path: str | os.PathLike, label_column: str,
     else:
         feature_columns, categorical = _feature_columns(df, feature_columns, label_cols,
                                                         id_column, p.name, text_columns)
-    classes = _sorted_classes(df[label_column].tolist())
+    labels, classes = label_codes(df[label_column])
     index = {v: i for i, v in enumerate(classes)}
-    labels = np.fromiter((index[v] for v in df[label_column]), dtype=np.int64, count=len(df))
     true_labels = None
     if true_label_column is not None:
         unknown = set(df[true_label_column]) - set(index)
