@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from labelnoise._io import LABEL_TABLE_SUFFIXES, TABLE_SUFFIXES
+from labelnoise._io import LABEL_TABLE_SUFFIXES, TABLE_SUFFIXES, read_json
 from labelnoise._validation import LabelOrderWarning
 from labelnoise.data_issues import _standardised, search_features, with_neighbour_vote
 
@@ -265,10 +265,8 @@ def detection_metrics(labels, true_labels, is_issue, label_quality_scores) -> di
 
 def _is_audit_folder(out: Path) -> bool:
     """Whether ``out`` holds the manifest of an audit this library wrote."""
-    from labelnoise import _io
-
     try:
-        meta = _io.read_json(out / AUDIT_MANIFEST, "an audit manifest")
+        meta = read_json(out / AUDIT_MANIFEST, "an audit manifest")
     except (OSError, ValueError):
         return False
     return isinstance(meta, dict) and meta.get("format") == AUDIT_FORMAT

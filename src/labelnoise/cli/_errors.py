@@ -163,6 +163,26 @@ def progress_option(command):
         help="Show progress bars [default: only when stderr is a terminal].")(command)
 
 
+def _check_device(ctx, param, value):  # noqa: ARG001 - click callback signature
+    """``--device`` as given, once :func:`labelnoise.training.engine.resolve_device` has
+    accepted it (a device this machine has), before the command reads any data."""
+    if value is None:
+        return None
+    from labelnoise.training.engine import resolve_device
+
+    try:
+        resolve_device(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--device") from None
+    return value
+
+
+def device_option(command):
+    """The ``--device`` option of the commands that run a network (train, predict)."""
+    return click.option("--device", default=None, callback=_check_device,
+                        help="torch device (default: cuda if available).")(command)
+
+
 def show_progress(progress: bool | None) -> bool:
     """Whether to show progress bars: as asked, else only when stderr is a terminal (so a
     piped or logged run stays quiet)."""

@@ -78,8 +78,9 @@ from labelnoise.cli._errors import (
 @click.option("--resume", is_flag=True, help="Continue an interrupted audit in --out.")
 @progress_option
 def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id_column,
-          true_label_column, text_columns, feature_columns, class_names, features, data_root, quick, model, epochs,
-          folds, seed, out_dir, scheduler, workers, force, resume, progress):
+          true_label_column, text_columns, feature_columns, class_names, features, data_root,
+          quick, model, epochs, folds, seed, out_dir, scheduler, workers, force, resume,
+          progress):
     """Find the label errors of DATASET and write a report to --out.
 
     DATASET is cifar10 (CIFAR-10 with CIFAR-10N labels, the default), an image folder

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from labelnoise.cli._errors import Command, progress_option, show_progress
+from labelnoise.cli._errors import Command, device_option, progress_option, show_progress
 
 
 def _lead_name(name: str, classes: list[str]) -> str:
@@ -28,7 +28,7 @@ def _lead_name(name: str, classes: list[str]) -> str:
 @click.option("--last", is_flag=True,
               help="Predict with the last epoch's network (default: the selected epoch's, "
                    "model_best.pt, when the run held out a validation set).")
-@click.option("--device", default=None, help="torch device (default: cuda if available).")
+@device_option
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @progress_option
 def predict(run_dir, data, out_path, last, device, force, progress):
@@ -55,13 +55,6 @@ def predict(run_dir, data, out_path, last, device, force, progress):
         raise click.BadParameter(f"must end in .csv or .npy, got {out_path.name!r}",
                                  param_hint="--out")
     _io.check_output_file(out_path, "--out", force=force)
-    if device is not None:
-        from labelnoise.training.engine import resolve_device
-
-        try:
-            resolve_device(device)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--device") from None
     result = load_run(run_dir, device=device)
     inputs, labels, ids = result.read_inputs(data, progress=show_progress(progress))
     pred_probs = result.predict_proba(inputs, best=not last)

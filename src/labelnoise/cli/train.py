@@ -43,7 +43,13 @@ from pathlib import Path
 import click
 
 from labelnoise import training
-from labelnoise.cli._errors import Command, install_signal_handlers, progress_option, show_progress
+from labelnoise.cli._errors import (
+    Command,
+    device_option,
+    install_signal_handlers,
+    progress_option,
+    show_progress,
+)
 from labelnoise.losses import LOSSES as _LOSSES
 from labelnoise.models import IMAGE_MODELS
 from labelnoise.models import MODELS as _ALL_MODELS
@@ -457,7 +463,7 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
               path_type=Path), default=None, help="Continue the run in this folder.")
 @click.option("--data-root", default=None, help="cifar10: data root (default: $LABELNOISE_DATA).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default=None, help="torch device (default: cuda if available).")
+@device_option
 @click.option("--nproc", type=click.IntRange(min=1), default=None,
               help="Train with this many local processes (PyTorch DDP: gloo on CPU, nccl with "
                    "one GPU each); --batch-size stays the global batch. Methods "
@@ -489,9 +495,9 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
         _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidates_file,
                        loss, model, test, label_column, list(text_columns) or None,
                        id_column, list(feature_columns) or None, val_fraction, num_classes,
-                       epochs, batch_size, lr, forget_rate, lambda_u, warmup_epochs, strong_augment, noise_matrix_path, subset,
-                       test_subset, out, resume_dir, data_root, seed, device, nproc,
-                       show_progress(progress))
+                       epochs, batch_size, lr, forget_rate, lambda_u, warmup_epochs,
+                       strong_augment, noise_matrix_path, subset, test_subset, out, resume_dir,
+                       data_root, seed, device, nproc, show_progress(progress))
         finished = True
     finally:
         if distributed.launched_by_torchrun():
@@ -509,13 +515,6 @@ def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidate
                  loss=loss, forget_rate=forget_rate, lambda_u=lambda_u,
                  warmup_epochs=warmup_epochs, strong_augment=strong_augment,
                  noise_matrix=noise_matrix_path)
-    if device is not None:  # refused before any data is read or folder written
-        from labelnoise.training.engine import resolve_device
-
-        try:
-            resolve_device(device)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--device") from None
     if resume_dir is not None:
         if out is not None and Path(out) != resume_dir:
             raise click.UsageError("give either --out (new run) or --resume (continue), not both")
