@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -84,15 +85,50 @@ def test_table_audit_finds_injected_errors(noisy_digits_csv, tmp_path):
     assert re.search(rf"│ {first['index']}\s+│ {first['given_label']}\s+│ "
                      rf"{first['suggested_label']}\s+│ {first['label_quality_score']:.4f} │",
                      res.output)
-    # the table of suspects shows the table's first feature columns, values as in the file
+    # the table of suspects shows the most label-informative feature columns (reference:
+    # the ANOVA F statistic between the given classes, computed here with scipy), values as
+    # in the file
+    from scipy.stats import f_oneway
+
     from labelnoise.audit import REPORT_FEATURE_COLUMNS
 
     page = (out / "report.html").read_text()
-    shown = [f"px{i}" for i in range(REPORT_FEATURE_COLUMNS)]
-    assert "".join(f"<th>{c}</th>" for c in shown) + "</tr>" in page
     table = pd.read_csv(path)
+    pixels = [c for c in table.columns if c != "digit"]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = [f_oneway(*(table[c][noisy == k] for k in range(10))).statistic for c in pixels]
+    f = np.nan_to_num(np.asarray(f), nan=-1.0)
+    shown = [pixels[i] for i in np.argsort(-f, kind="stable")[:REPORT_FEATURE_COLUMNS]]
+    assert "px0" not in shown  # a constant (all-zero) pixel tells nothing
+    assert "".join(f"<th>{c}</th>" for c in shown) + "</tr>" in page
     top = int(issues["index"][0])
     assert "".join(f"<td>{table[c][top]:.6g}</td>" for c in shown) + "</tr>" in page
+
+
+def test_informative_columns_rank_by_between_class_f(tmp_path):
+    """Known answer: a column equal to the label ranks first, a categorical column that
+    decides the label next, noise after, a constant column last (ties in table order)."""
+    from labelnoise.audit import informative_columns
+    from labelnoise.datasets import load_table
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, size=300)
+    frame = pd.DataFrame({"const": 1.0, "noise_a": rng.normal(size=300),
+                          "colour": np.array(["red", "green", "blue"])[(y + (rng.random(300) < 0.2)) % 3],
+                          "signal": y + rng.normal(scale=0.1, size=300),
+                          "noise_b": rng.normal(size=300), "label": y})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    d = load_table(tmp_path / "t.csv", "label")
+    assert d.info["categorical_columns"] == ["colour"]
+    order = informative_columns(d.inputs, d.labels, d.info, n=5)
+    assert order[:2] == ["signal", "colour"] and order[-1] == "const"
+    assert set(order[2:4]) == {"noise_a", "noise_b"}
+    assert informative_columns(d.inputs, d.labels, d.info, n=2) == ["signal", "colour"]
+    # one class only: no F statistic, table order
+    frame.assign(label=0).to_csv(tmp_path / "one.csv", index=False)
+    one = load_table(tmp_path / "one.csv", "label")
+    assert informative_columns(one.inputs, one.labels, one.info, n=2) == ["const", "noise_a"]
 
 
 def test_out_dir_is_protected(noisy_digits_csv, tmp_path):

@@ -149,7 +149,8 @@ class AuditData:
     features: np.ndarray | None = None
     features_source: str | None = None
     #: a table's columns shown beside each suspect in the report (column -> (N,) values as
-    #: in the file): its text columns and its first ``REPORT_FEATURE_COLUMNS`` feature columns
+    #: in the file): its text columns and its ``REPORT_FEATURE_COLUMNS`` most label-informative
+    #: feature columns (:func:`informative_columns`)
     shown_columns: dict | None = None
     #: the image inputs as one uint8 array (N, H, W, 3), filled by :func:`_images` on first
     #: use, so that an image folder is read and resized once per audit
@@ -380,10 +381,10 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
             raise ValueError(f"a table ({p.name}) needs --label-column naming its label column")
         d = ds.load_table(p, label_column, feature_columns, id_column=id_column,
                           true_label_column=true_label_column, text_columns=text_columns,
-                          progress=progress)
+                          keep_frame=True, progress=progress)
         text_cols = d.info.get("text_columns")
         return AuditData(labels=d.labels, class_names=list(d.class_names), inputs=d.inputs,
-                         shown_columns=_shown_columns(p, d.info),
+                         shown_columns=_shown_columns(d),
                          true_labels=d.true_labels, description=f"table {p}",
                          notes=[f"Text column(s) {', '.join(map(repr, text_cols))} embedded "
                                 f"with {d.info['text_model']}: 384 features each (sentence "
@@ -404,21 +405,57 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
 
 
 #: how many of a table's feature columns the report shows beside each suspected label error
-#: (in table order, values as in the file; its text columns are always shown)
+#: (the most label-informative ones, values as in the file; its text columns are always shown)
 REPORT_FEATURE_COLUMNS = 5
 
 
-def _shown_columns(path: Path, info: dict) -> dict:
-    """The columns of the table at ``path`` that the report shows beside each suspect
-    (:attr:`AuditData.shown_columns`), read again from the file, only those columns."""
-    from labelnoise._io import read_table
+def informative_columns(inputs: np.ndarray, labels: np.ndarray, info: dict,
+                        n: int = REPORT_FEATURE_COLUMNS) -> list[str]:
+    """The ``n`` feature columns of a table that tell the most about its labels, most first.
 
-    cols = (list(info.get("text_columns") or [])
-            + list(info.get("feature_columns") or [])[:REPORT_FEATURE_COLUMNS])
-    if not cols:
-        return {}
-    parquet = path.suffix.lower() in (".parquet", ".pq")
-    frame = read_table(path, "table", **({"columns": cols} if parquet else {"usecols": cols}))
+    A column's strength is scikit-learn's one-way ANOVA F statistic of its values between
+    the classes of the given labels (:func:`sklearn.feature_selection.f_classif`); a
+    categorical column counts by the largest F of its one-hot columns; a constant column
+    ranks last (ties in table order). Used for the few columns the report shows beside each
+    suspect: the values a reviewer needs to judge a label, rather than the first columns
+    of a wide table.
+
+    Args:
+        inputs: float64 (N, D), a :func:`labelnoise.datasets.load_table` result's ``inputs``.
+        labels: int (N,) class indices, its ``labels``.
+        info: its ``info`` (``feature_columns``, ``encoding``).
+        n: how many columns (at most the number of feature columns).
+
+    Returns:
+        column names of the table (not the encoded names), strongest first.
+    """
+    from sklearn.feature_selection import f_classif
+
+    columns = list(info.get("feature_columns") or [])
+    if len(columns) <= 1 or len(np.unique(labels)) < 2:
+        return columns[:n]
+    categorical = set(info["encoding"]["categorical_columns"])
+    categories = info["encoding"]["categories"]
+    owner = [c for c in columns if c not in categorical]  # encoded order: numbers, one-hots
+    owner += [c for c in info["encoding"]["categorical_columns"] for _ in categories[c]]
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant columns: sklearn warns and gives NaN
+        f_stat, _ = f_classif(inputs[:, :len(owner)], labels)
+    f_stat = np.where(np.isfinite(f_stat), f_stat, -1.0)
+    strength = dict.fromkeys(columns, -1.0)
+    for c, f in zip(owner, f_stat):
+        strength[c] = max(strength[c], float(f))
+    order = sorted(range(len(columns)), key=lambda i: (-strength[columns[i]], i))
+    return [columns[i] for i in order[:n]]
+
+
+def _shown_columns(d) -> dict:
+    """The columns of a table's :class:`LabeledDataset` (loaded with ``keep_frame``) that the
+    report shows beside each suspect (:attr:`AuditData.shown_columns`): its text columns
+    and its :func:`informative_columns`, values as read from the file."""
+    frame = d.info.pop("frame")
+    cols = (list(d.info.get("text_columns") or [])
+            + informative_columns(d.inputs, d.labels, d.info))
     return {c: frame[c].to_numpy(dtype=object) for c in cols}
 
 

@@ -277,10 +277,10 @@ def run(cfg: dict, out: Path, *, resume: bool, progress: bool) -> dict:
     if world.active:
         final["processes"] = world.size
     if world.is_main:
-        from labelnoise.training.data import _save_state_dict
+        from labelnoise.training.data import save_state_dict
 
         # the last epoch's network, for labelnoise predict / training.load_run
-        _save_state_dict(out / "model.pt", result.model)
+        save_state_dict(out / "model.pt", result.model)
         final["outputs"] = ["model.pt", "final.json"]
         _write_json_atomic(out / "final.json", json.dumps(final, indent=2) + "\n")
     return final

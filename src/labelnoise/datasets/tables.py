@@ -11,9 +11,6 @@ import numpy as np
 
 from labelnoise.datasets.container import LabeledDataset
 
-_CSV = (".csv", ".tsv", ".txt")
-_PARQUET = (".parquet", ".pq")
-
 
 def _sorted_classes(values) -> list:
     """Distinct values sorted (numbers numerically, anything else by its string)."""
@@ -40,6 +37,7 @@ def load_table(path: str | os.PathLike, label_column: str,
                id_column: str | None = None,
                text_columns: Sequence[str] | None = None,
                encoding: dict | None = None,
+               keep_frame: bool = False,
                progress: bool = False) -> LabeledDataset:
     """A CSV (``.csv``, ``.tsv``) or Parquet (``.parquet``, ``.pq``) table.
 
@@ -67,6 +65,10 @@ def load_table(path: str | os.PathLike, label_column: str,
             so that the inputs have that table's columns in its order. Without it the
             categories are this table's own, and a test table with other categories would
             get other columns (scikit-learn's fit on train, transform on test).
+        keep_frame: also return the feature and text columns as read (before encoding) as
+            ``info["frame"]``, a pandas DataFrame, e.g. to show the values as written
+            beside each example (the audit's report); off by default, as it keeps a copy
+            of the table in memory.
         progress: show the embedding's progress bar (with ``text_columns``).
 
     Returns:
@@ -80,7 +82,8 @@ def load_table(path: str | os.PathLike, label_column: str,
         ``info["example_ids"]`` (an (N,) array, with ``id_column``),
         ``info["id_column"]`` and ``info["encoding"]`` (a JSON-able dict: ``feature_columns``,
         ``categorical_columns``, ``categories`` per categorical column; give it as
-        ``encoding`` to encode another table the same way).
+        ``encoding`` to encode another table the same way); with ``keep_frame``,
+        ``info["frame"]``.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -154,7 +157,9 @@ def load_table(path: str | os.PathLike, label_column: str,
                            "categories": categories or {}},
               "encoded_features": encoded, **text_info,
               **({"id_column": id_column, "example_ids": df[id_column].to_numpy()}
-                 if id_column is not None else {})},
+                 if id_column is not None else {}),
+              **({"frame": df[list(feature_columns) + list(text_columns)]}
+                 if keep_frame else {})},
     )
 
 
@@ -181,13 +186,13 @@ def column_names(value, name: str) -> list | None:
 
 def _read(path, what: str = "table"):
     """(path, DataFrame) of a CSV/TSV/Parquet file (one-line errors naming it)."""
-    from labelnoise._io import read_table
+    from labelnoise._io import TABLE_SUFFIXES, read_table
 
     p = Path(path).expanduser()
     if not p.is_file():
         raise FileNotFoundError(f"table not found: {p}")
-    if p.suffix.lower() not in _CSV + _PARQUET:
-        raise ValueError(f"path must end in one of {_CSV + _PARQUET}, got {p.name!r}")
+    if p.suffix.lower() not in TABLE_SUFFIXES:  # the audit's and train's DATASET rule
+        raise ValueError(f"path must end in one of {TABLE_SUFFIXES}, got {p.name!r}")
     return p, read_table(p, what)
 
 

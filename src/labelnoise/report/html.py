@@ -42,7 +42,8 @@ class ReportData:
             data-issue checks, shown in one section per check (a check that did not run
             says why), or ``None`` (no data-issue sections).
         columns: ``column name -> (N,) values`` shown beside each suspect in the table of
-            suspects (a table's text and first feature columns, so that a reviewer reads
+            suspects (a table's text and most label-informative feature columns,
+            :func:`labelnoise.audit.informative_columns`, so that a reviewer reads
             what was labelled; floats to 6 significant digits, text cut at
             ``SHOWN_TEXT_CHARS`` characters), or ``None``.
     """

@@ -532,7 +532,14 @@ def _restore(fit, x, y, kwargs: dict, best_dir: Path, epochs: int):
     return result.model
 
 
-def _save_state_dict(path: Path, model) -> None:
+def save_state_dict(path: Path, model) -> None:
+    """Write ``model``'s ``state_dict`` (tensors detached, copied to the CPU) to ``path``
+    atomically (:func:`labelnoise._io.atomic_write`): the ``model.pt`` of a run, which
+    :func:`load_run` reads back with ``torch.load(..., weights_only=True)``.
+
+    Raises:
+        OSError: ``path``'s folder is not writable (nothing is left under ``path``).
+    """
     import torch
 
     from labelnoise import _io
@@ -860,7 +867,7 @@ def fit_dataset(
                 outputs.append(("model_best.pt", best_model))
             for name, net in outputs:
                 written.append(out / name)
-                _save_state_dict(out / name, net)
+                save_state_dict(out / name, net)
             if pred_probs is not None:
                 written.append(out / "pred_probs.npy")
                 _io.save_npy(out / "pred_probs.npy", pred_probs)
