@@ -98,3 +98,21 @@ def test_a_test_table_is_encoded_with_the_training_tables_categories(tmp_path):
     test.assign(alcohol=["high", "low", "low"]).to_csv(tmp_path / "words.csv", index=False)
     with pytest.raises(ValueError, match="'alcohol' is numeric in the training table"):
         load_table(tmp_path / "words.csv", "y", encoding=enc)
+
+
+def test_table_suffixes_are_those_of_a_dataset_and_keep_frame(tmp_path):
+    """load_table reads exactly the DATASET suffixes of the audit and train (no .txt), and
+    keep_frame hands back the feature and text columns as read, before encoding."""
+    df, path = _table(tmp_path)
+    txt = tmp_path / "wine.txt"
+    txt.write_bytes(path.read_bytes())
+    with pytest.raises(ValueError, match=r"wine\.txt.*|must end in one of"):
+        load_table(txt, "y")
+    with pytest.warns(TableWarning):
+        d = load_table(path, "y", id_column="bottle_id", keep_frame=True)
+        plain = load_table(path, "y", id_column="bottle_id")
+    assert "frame" not in plain.info
+    frame = d.info["frame"]
+    assert list(frame.columns) == d.info["feature_columns"] == ["alcohol", "organic", "region"]
+    assert frame["region"].isna().sum() == 1 and frame["region"][0] == df["region"][0]
+    np.testing.assert_array_equal(frame["alcohol"], df["alcohol"])
