@@ -68,3 +68,34 @@ def test_consensus_bad_input_is_a_clean_error(tmp_path):
     res = CliRunner().invoke(main, ["consensus", "--annotations", str(bad), "--out",
                                     str(tmp_path / "o2")])
     assert res.exit_code != 0 and "annotator_id" in res.output
+
+
+def test_consensus_names_the_missing_column_and_a_k_that_cannot_be(tmp_path):
+    """A missing column is named with the option that sets it (a default told as such); a
+    --num-classes other than the number of string classes is refused before any work."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"example_id": np.repeat(np.arange(20), 3),
+                          "annotator_id": np.tile(["a", "b", "c"], 20),
+                          "label": rng.choice(["cat", "dog"], 60)})
+    path = tmp_path / "ann.csv"
+    frame.to_csv(path, index=False)
+    run = CliRunner().invoke
+    res = run(main, ["consensus", "--annotations", str(path), "--example-column", "photo",
+                     "--out", str(tmp_path / "o1")])
+    assert res.exit_code == 2
+    assert "no column 'photo' (--example-column)" in res.output and "'annotator_id'" in res.output
+    frame.drop(columns="label").to_csv(tmp_path / "nolabel.csv", index=False)
+    res = run(main, ["consensus", "--annotations", str(tmp_path / "nolabel.csv"),
+                     "--out", str(tmp_path / "o2")])
+    assert res.exit_code == 2
+    assert "no column 'label' (the default; name its column with --label-column)" in res.output
+    res = run(main, ["consensus", "--annotations", str(path), "--num-classes", "5",
+                     "--out", str(tmp_path / "o3")])
+    assert res.exit_code == 2 and "--num-classes" in res.output and "2 classes" in res.output
+    assert not (tmp_path / "o3" / "consensus.csv").exists()
+    # K above the string classes is fine when their names are given
+    res = run(main, ["consensus", "--annotations", str(path), "--class-names", "cat,dog,bird",
+                     "--num-classes", "3", "--method", "majority_vote", "--out", str(tmp_path / "o4")])
+    assert res.exit_code == 0, res.output
+    out = pd.read_csv(tmp_path / "o4" / "consensus.csv")
+    assert set(out["consensus_label"]) <= {"cat", "dog"} and len(out) == 20

@@ -502,7 +502,7 @@ def test_consensus_with_named_columns_and_string_labels(tmp_path):
     assert strict.mean() > 0.8
     np.testing.assert_array_equal(ordered["consensus_label"][strict], cons["consensus_label"][strict])
     res = CliRunner().invoke(main, [*cmd[:-4], "--out", str(tmp_path / "bad")])
-    assert res.exit_code == 2 and "--label-column 'label'" in res.output
+    assert res.exit_code == 2 and "no column 'label' (the default; name its column with --label-column)" in res.output
     pd.DataFrame(np.full((120, 3), 1 / 3), columns=["dog", "cat", "emu"]).to_csv(tmp_path / "pp.csv", index=False)
     res = CliRunner().invoke(main, [*cmd, "--class-names", "cat,dog,emu", "--pred-probs",
                                     str(tmp_path / "pp.csv"), "--out", str(tmp_path / "pp")])

@@ -62,9 +62,13 @@ def read_annotations(path: Path, num_classes: int | None, *, columns: dict | Non
         if missing:
             options = {"example": "--example-column", "annotator": "--annotator-column",
                        "label": "--label-column"}
-            hint = ", ".join(f"{options[k]} {v!r}" for k, v in cols.items() if v in missing)
-            raise click.BadParameter(f"{path} lacks column(s) {missing} (has {list(frame.columns)}); "
-                                     f"name them with {hint}", param_hint="--annotations")
+            which = "; ".join(
+                f"no column {v!r} (" + (f"{options[k]}" if (columns or {}).get(k) not in
+                                        (None, DEFAULT_COLUMNS[k]) else
+                                        f"the default; name its column with {options[k]}") + ")"
+                for k, v in cols.items() if v in missing)
+            raise click.BadParameter(f"{path.name} has {which}; its columns: "
+                                     f"{list(frame.columns)}", param_hint="--annotations")
         labelled = frame[cols["label"]].notna().to_numpy()
         if not labelled.all():
             click.echo(f"Note: skipped {int((~labelled).sum())} row(s) of {path.name} with no "
@@ -133,6 +137,11 @@ def consensus(annotations_path, example_column, annotator_column, label_column, 
     ann, names = read_annotations(
         annotations_path, num_classes, class_names=names, return_class_names=True,
         columns={"example": example_column, "annotator": annotator_column, "label": label_column})
+    if names is not None and num_classes is not None and num_classes != len(names):
+        raise click.BadParameter(
+            f"{num_classes}, but the labels name {len(names)} classes "
+            f"({', '.join(map(str, names[:10]))}); with class names K is their number: give "
+            "--class-names to add classes that no annotator used", param_hint="--num-classes")
     if names is not None and pred_probs is not None and pred_probs.ndim == 2 \
             and pred_probs.shape[1] != len(names):
         raise click.BadParameter(f"--pred-probs has K = {pred_probs.shape[1]} columns but the "
