@@ -282,7 +282,34 @@ def test_load_embeddings(tmp_path):
     with pytest.raises(ValueError, match="rows"):
         load_embeddings(path)
     np.savez(path, features=X)
-    with pytest.raises(ValueError, match="'X' and 'labels'"):
+    with pytest.raises(ValueError, match="'labels'"):
+        load_embeddings(path)
+    np.savez(path, vectors=X, labels=np.arange(6) % 3)
+    with pytest.raises(ValueError, match="one feature array named 'X' or 'features' or "
+                                         "'embeddings'; has \\['labels', 'vectors'\\]"):
+        load_embeddings(path)
+    np.savez(path, X=X, features=X, labels=np.arange(6) % 3)
+    with pytest.raises(ValueError, match="ambiguous"):
+        load_embeddings(path)
+
+
+def test_load_embeddings_as_embedding_code_writes_them(tmp_path):
+    """An .npz named as embedding code names it (``embeddings``/``features``) with string
+    labels: the classes are the sorted strings, or the file's ``class_names`` order; a
+    true label that is not a class is refused."""
+    X = np.random.default_rng(1).normal(size=(6, 4))
+    words = np.array(["dog", "cat", "dog", "bird", "cat", "dog"])
+    path = tmp_path / "e.npz"
+    np.savez(path, embeddings=X, labels=words, true_labels=np.where(words == "bird", "cat", words))
+    ds = load_embeddings(path)
+    np.testing.assert_array_equal(ds.inputs, X)
+    assert ds.class_names == ["bird", "cat", "dog"] and ds.labels.tolist() == [2, 1, 2, 0, 1, 2]
+    assert ds.true_labels.tolist() == [2, 1, 2, 1, 1, 2]
+    np.savez(path, features=X, labels=words, class_names=np.array(["dog", "cat", "bird"]))
+    ds = load_embeddings(path)
+    assert ds.class_names == ["dog", "cat", "bird"] and ds.labels.tolist() == [0, 1, 0, 2, 1, 0]
+    np.savez(path, features=X, labels=words, true_labels=np.array(["dog"] * 5 + ["fox"]))
+    with pytest.raises(ValueError, match="fox"):
         load_embeddings(path)
 
 

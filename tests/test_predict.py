@@ -236,3 +236,25 @@ def test_a_device_this_machine_lacks_is_refused_in_one_line(tmp_path):
         res = CliRunner().invoke(main, [*command, "--device", "nonsense"])
         assert res.exit_code == 2 and "Invalid value for --device: device 'nonsense'" in res.output
     assert not (tmp_path / "run").exists() and not (tmp_path / "p.csv").exists()
+
+
+def test_embeddings_named_as_embedding_code_names_them_with_string_labels(tmp_path):
+    """An .npz with ``embeddings`` and string labels trains, and predict reads another such
+    file: its labels are compared as class names (not indices)."""
+    words = np.array(["ant", "bee", "cow"])
+    x, y = _blobs(90, 0)
+    x_new, y_new = _blobs(30, 1)
+    np.savez(tmp_path / "train.npz", embeddings=x, labels=words[y])
+    np.savez(tmp_path / "new.npz", embeddings=x_new, labels=words[y_new])
+    res = CliRunner().invoke(main, ["train", str(tmp_path / "train.npz"), "--epochs", "10",
+                                    "--out", str(tmp_path / "run"), "--no-progress",
+                                    "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["predict", str(tmp_path / "run"), str(tmp_path / "new.npz"),
+                                    "--out", str(tmp_path / "p.csv"), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    out = pd.read_csv(tmp_path / "p.csv")
+    assert list(out.columns) == ["given_label", "predicted_label", "ant", "bee", "cow"]
+    assert list(out["given_label"]) == list(words[y_new])
+    accuracy = float((out["given_label"] == out["predicted_label"]).mean())
+    assert accuracy > 0.9 and f"{accuracy:.4f}" in res.output

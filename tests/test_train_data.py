@@ -335,6 +335,12 @@ def test_bad_arguments_leave_nothing(data, tmp_path):
                     test=_relabel(data / "table_test.csv", tmp_path, "cow"))
     with pytest.raises(ValueError, match="num_classes 2"):
         fit_dataset(data / "emb.npz", num_classes=2, out_dir=out)
+    # string labels name their classes: a larger K would have nameless classes
+    z = np.load(data / "emb.npz")
+    named = tmp_path / "named.npz"
+    np.savez(named, features=z["X"], labels=np.array(["a", "b", "c"])[z["labels"] % 3])
+    with pytest.raises(ValueError, match=r"num_classes 6 is above the 3 named classes of the dataset \(a, b, c\)"):
+        fit_dataset(named, num_classes=6, out_dir=out)
     assert not out.exists()
 
 

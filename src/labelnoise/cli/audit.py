@@ -85,7 +85,7 @@ def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id
 
     DATASET is cifar10 (CIFAR-10 with CIFAR-10N labels, the default), an image folder
     (one subfolder per class), a .csv/.parquet table (with --label-column) or an .npz of
-    embeddings (X, labels). With --pred-probs no model is trained. Labels may be any
+    embeddings (X or features or embeddings, labels: integers or class names). With --pred-probs no model is trained. Labels may be any
     values (strings, integers); --class-names gives the order of the pred_probs columns.
     Outliers, near and exact duplicates, overlapping classes, class health and label
     issues from the nearest neighbours' labels are checked too (data_issues.json, columns

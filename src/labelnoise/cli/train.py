@@ -479,7 +479,8 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
 
     DATASET: cifar10 (the default: CIFAR-10 with --noise, --label-set or --candidates,
     tested on its clean test set), an image folder (one subfolder per class), an .npz of
-    embeddings (X, labels[, class_names]) or a .csv/.parquet table (--label-column;
+    embeddings (X or features or embeddings, labels: integers or class names[, class_names])
+    or a .csv/.parquet table (--label-column;
     --text-column COL embeds a free-text column, pip install "labelnoise[text]").
 
     Examples: labelnoise train --label-set worse --method dividemix --model resnet20

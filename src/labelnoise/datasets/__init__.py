@@ -19,7 +19,14 @@ from labelnoise.datasets.cifar import (
 from labelnoise.datasets.cifar_n import CIFAR10N_LABEL_SETS, load_cifar10n, load_cifar100n
 from labelnoise.datasets.container import LabeledDataset
 from labelnoise.datasets.folders import ImageFolderSequence, load_image_folder
-from labelnoise.datasets.tables import TableWarning, load_embeddings, load_table, read_table_inputs
+from labelnoise.datasets.tables import (
+    NPZ_FEATURE_KEYS,
+    TableWarning,
+    load_embeddings,
+    load_table,
+    npz_features,
+    read_table_inputs,
+)
 
 __all__ = [
     "TableWarning",
@@ -38,6 +45,8 @@ __all__ = [
     "load_cifar100n",
     "load_cifar10n",
     "load_embeddings",
+    "npz_features",
+    "NPZ_FEATURE_KEYS",
     "load_image_folder",
     "load_table",
     "read_table_inputs",

@@ -393,42 +393,87 @@ def read_table_inputs(path: str | os.PathLike, encoding: dict, *,
     return inputs, labels, ids
 
 
-def load_embeddings(path: str | os.PathLike) -> LabeledDataset:
-    """Precomputed features in a ``.npz``: ``X`` (N, D) float, ``labels`` (N,) int, and
-    optionally ``true_labels`` (N,) int and ``class_names`` (K,) str.
+#: the names an ``.npz``'s feature array may have (exactly one of them): ``X`` as
+#: scikit-learn writes it, or what embedding code usually calls it
+NPZ_FEATURE_KEYS = ("X", "features", "embeddings")
 
-    Read with ``allow_pickle=False`` (no code can run from the file).
+
+def npz_features(z, file_name: str) -> np.ndarray:
+    """The feature array of an ``.npz`` (its one array named as in :data:`NPZ_FEATURE_KEYS`).
+
+    Raises:
+        ValueError: none of those names, or more than one of them (which is meant is
+            unclear).
+    """
+    found = [k for k in NPZ_FEATURE_KEYS if k in z]
+    if len(found) != 1:
+        raise ValueError(
+            f"{file_name} must hold one feature array named {' or '.join(map(repr, NPZ_FEATURE_KEYS))}"
+            + (f"; it holds {found}, which is ambiguous" if found else f"; has {sorted(z)}"))
+    return z[found[0]]
+
+
+def npz_labels(values, names: list | None, what: str) -> tuple[np.ndarray, list | None]:
+    """``(codes int64 (N,), class names or None)`` of an ``.npz``'s label array: integers
+    are class indices (into ``names`` when the file has ``class_names``); any other labels
+    (strings, booleans) are values, looked up in ``names`` or, without them, their sorted
+    distinct values are the classes (:func:`labelnoise._validation.encode_labels`).
+
+    Raises:
+        ValueError: not 1-D, non-integer numbers, a value not in ``names``.
+    """
+    from labelnoise._validation import encode_labels, validate_labels
+
+    values = np.asarray(values)
+    if np.issubdtype(values.dtype, np.number) and not np.issubdtype(values.dtype, np.bool_):
+        return validate_labels(values, name=what), names
+    codes, found, _ = encode_labels(values, class_names=names, name=what)
+    return codes, found
+
+
+def load_embeddings(path: str | os.PathLike) -> LabeledDataset:
+    """Precomputed features in a ``.npz``: the features (N, D) float, as ``X`` (or
+    ``features`` / ``embeddings``, :data:`NPZ_FEATURE_KEYS`), ``labels`` (N,), and
+    optionally ``true_labels`` (N,) and ``class_names`` (K,) str. Integer labels are class
+    indices (into ``class_names`` when given); string (or boolean) labels are the classes
+    themselves, sorted unless ``class_names`` gives their order (:func:`npz_labels`).
+
+    Read with ``allow_pickle=False`` (no code can run from the file; an array of Python
+    strings saved as objects is refused, a NumPy string array is read).
 
     Returns:
-        :class:`LabeledDataset` with ``inputs`` = ``X`` (its float dtype kept), ``labels``
-        int64, ``true_labels`` int64 or ``None``; ``class_names`` from the file or
-        ``"0".."K-1"``.
+        :class:`LabeledDataset` with ``inputs`` = the features (their float dtype kept),
+        ``labels`` int64, ``true_labels`` int64 or ``None``; ``class_names`` from the file,
+        the string labels, or ``"0".."K-1"``.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: a missing ``X``/``labels``, wrong shapes, or non-integer labels.
+        ValueError: no feature array or several, no ``labels``, wrong shapes, non-integer
+            numbers as labels, true labels not among the classes.
     """
     from labelnoise._io import read_npz
-    from labelnoise._validation import validate_labels
 
     p = Path(path).expanduser()
     if not p.is_file():
         raise FileNotFoundError(f"embeddings file not found: {p}")
     z = read_npz(p, "embeddings")
-    for key in ("X", "labels"):
-        if key not in z:
-            raise ValueError(f"{p.name} must hold arrays 'X' and 'labels'; has {sorted(z)}")
-    X = z["X"]
-    labels = validate_labels(z["labels"], name="labels")
-    true_labels = validate_labels(z["true_labels"], name="true_labels") if "true_labels" in z else None
+    X = npz_features(z, p.name)
+    if "labels" not in z:
+        raise ValueError(f"{p.name} must hold an array 'labels'; has {sorted(z)}")
     names = [str(s) for s in z["class_names"]] if "class_names" in z else None
+    labels, names = npz_labels(z["labels"], names, "labels")
+    true_labels = None
+    if "true_labels" in z:
+        true_labels, _ = npz_labels(z["true_labels"], names, "true_labels")
     if X.ndim != 2 or not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
-        raise ValueError(f"{p.name}: X must be a real numeric (N, D) array, got {X.dtype}{X.shape}")
+        raise ValueError(f"{p.name}: the features must be a real numeric (N, D) array, got "
+                         f"{X.dtype}{X.shape}")
     if not np.isfinite(X).all():
         row = int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0])
-        raise ValueError(f"{p.name}: X has a NaN or infinite value in row {row}")
+        raise ValueError(f"{p.name}: the features have a NaN or infinite value in row {row}")
     if X.shape[0] != labels.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} rows but labels has {labels.shape[0]} entries")
+        raise ValueError(f"{p.name}: the features have {X.shape[0]} rows but labels has "
+                         f"{labels.shape[0]} entries")
     if true_labels is not None and true_labels.shape != labels.shape:
         raise ValueError(f"true_labels has shape {true_labels.shape}, labels {labels.shape}")
     k = int(max(labels.max(), true_labels.max() if true_labels is not None else 0)) + 1

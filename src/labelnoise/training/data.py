@@ -318,6 +318,12 @@ def _class_names(ds, num_classes: int | None) -> list[str]:
         if num_classes < len(names):
             raise ValueError(f"num_classes {num_classes} is below the {len(names)} classes of "
                              "the dataset")
+        if num_classes > len(names) and names != [str(i) for i in range(len(names))]:
+            # named classes (strings, a file's class_names): a number is no name for the rest
+            raise ValueError(
+                f"num_classes {num_classes} is above the {len(names)} named classes of the "
+                f"dataset ({', '.join(names[:10])}); name every class instead (an .npz's "
+                "class_names array)")
         names += [str(i) for i in range(len(names), num_classes)]
     if len(names) < 2:
         raise ValueError(f"training needs at least 2 classes, the dataset has {len(names)}")
@@ -441,19 +447,23 @@ class TrainResult:
                                         class_names=self.class_names, progress=progress)
         if kind == ".npz":
             z = read_npz(p, "data")
-            if "X" not in z:
-                raise ValueError(f"{p.name} must hold an array 'X'; has {sorted(z)}")
+            X = ds.npz_features(z, p.name)
             labels = None
             if "labels" in z:
                 idx = np.asarray(z["labels"])
+                if idx.dtype.kind in "USb":  # the labels themselves (class names)
+                    if idx.ndim != 1:
+                        raise ValueError(f"{p.name}: labels must be 1-D (N,), got shape "
+                                         f"{idx.shape}")
+                    return X, idx.astype(str).astype(object), None
                 names = ([str(n) for n in z["class_names"]] if "class_names" in z
                          else self.class_names)
                 if (idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer)
                         or (idx.size and (idx.min() < 0 or idx.max() >= len(names)))):
                     raise ValueError(f"{p.name}: labels must be (N,) integers indexing its "
-                                     f"{len(names)} class names")
+                                     f"{len(names)} class names, or the class names")
                 labels = np.asarray(names, dtype=object)[idx]
-            return z["X"], labels, None
+            return X, labels, None
         if kind == ".npy":
             return read_npy(p, "data"), None, None
         raise ValueError(f"{p.name}: give a table (.csv/.tsv/.parquet), an .npz, an .npy or an "
