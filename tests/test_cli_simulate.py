@@ -130,7 +130,7 @@ def test_simulate_a_table_then_audit_it_against_its_true_labels(tmp_path):
     frame["cultivar"] = names[y]
     frame.to_csv(tmp_path / "wine.csv", index=False)
     out = tmp_path / "noisy.csv"
-    res = CliRunner().invoke(main, ["simulate", "--dataset", str(tmp_path / "wine.csv"),
+    res = CliRunner().invoke(simulate, ["--dataset", str(tmp_path / "wine.csv"),
                                     "--label-column", "cultivar", "--noise", "symmetric:0.2",
                                     "--seed", "3", "--out", str(out)])
     assert res.exit_code == 0, res.output
@@ -157,18 +157,47 @@ def test_simulate_a_table_then_audit_it_against_its_true_labels(tmp_path):
                        (["--label-column", "cultivar", "--out", str(tmp_path / "n.npy")],
                         "saved as a table: .csv or .tsv"),
                        (["--label-column", "nope"], "column 'nope' not in wine.csv")):
-        res = CliRunner().invoke(main, ["simulate", "--dataset", str(tmp_path / "wine.csv"),
+        res = CliRunner().invoke(simulate, ["--dataset", str(tmp_path / "wine.csv"),
                                         "--noise", "symmetric:0.2",
                                         *(args if "--out" in args else
                                           [*args, "--out", str(tmp_path / "n.csv")])])
         assert res.exit_code == 2 and hint in res.output, res.output
-    res = CliRunner().invoke(main, ["simulate", "--dataset", str(out), "--label-column",
+    res = CliRunner().invoke(simulate, ["--dataset", str(out), "--label-column",
                                     "cultivar", "--noise", "symmetric:0.2", "--out",
                                     str(tmp_path / "n.csv")])
     assert res.exit_code == 2 and "already has a column 'cultivar_true'" in res.output
     np.save(tmp_path / "T4.npy", np.eye(4))  # a noise matrix of 4 classes for 3
-    res = CliRunner().invoke(main, ["simulate", "--dataset", str(tmp_path / "wine.csv"),
+    res = CliRunner().invoke(simulate, ["--dataset", str(tmp_path / "wine.csv"),
                                     "--label-column", "cultivar", "--noise-matrix",
                                     str(tmp_path / "T4.npy"), "--out", str(tmp_path / "n.csv")])
     assert res.exit_code == 2 and "--noise-matrix" in res.output, res.output
     assert not (tmp_path / "n.csv").exists()
+
+
+def test_simulate_a_npy_of_class_names_writes_class_names(tmp_path):
+    """Labels saved as strings are simulated over their sorted classes and written back as
+    strings; an array output must be named .npy (np.save would write NumPy bytes into a
+    .csv)."""
+    names = np.array(["cat", "dog", "eel"])
+    labels = names[np.arange(300) % 3]
+    np.save(tmp_path / "y.npy", labels)
+    matrix = np.full((3, 3), 0.1) + 0.7 * np.eye(3)
+    np.save(tmp_path / "T.npy", matrix)
+    res = CliRunner().invoke(simulate, ["--dataset", str(tmp_path / "y.npy"),
+                                    "--noise-matrix", str(tmp_path / "T.npy"),
+                                    "--out", str(tmp_path / "noisy.npy")])
+    assert res.exit_code == 0, res.output
+    assert "classes (the order of a noise matrix): cat, dog, eel" in res.output
+    noisy = np.load(tmp_path / "noisy.npy")
+    assert noisy.dtype.kind == "U" and set(noisy) <= set(names)
+    assert 0.1 < np.mean(noisy != labels) < 0.3  # expected 0.2
+    for given in names:  # each flip goes to another class, as the matrix says
+        assert set(noisy[labels == given]) == set(names)
+    res = CliRunner().invoke(simulate, ["--dataset", str(tmp_path / "y.npy"),
+                                    "--noise", "symmetric:0.2", "--out", str(tmp_path / "n.csv")])
+    assert res.exit_code == 2 and "give a .npy name" in res.output
+    assert not (tmp_path / "n.csv").exists()
+    np.save(tmp_path / "one.npy", np.array(["cat"] * 5))
+    res = CliRunner().invoke(simulate, ["--dataset", str(tmp_path / "one.npy"),
+                                    "--noise", "symmetric:0.2", "--out", str(tmp_path / "o.npy")])
+    assert res.exit_code == 2 and "one distinct value ('cat')" in res.output

@@ -42,7 +42,8 @@ def parse_noise(spec: str, allowed: tuple[str, ...] = NOISE_MODELS) -> tuple[str
 
 
 def _load(dataset: str, data_root, need_inputs: bool, download: bool = True):
-    """(inputs or None, true labels, K, asymmetric-mapping name or None)."""
+    """(inputs or None, true labels, K, asymmetric-mapping name or None, class names of
+    string labels in a ``.npy`` or None)."""
 
     from labelnoise import datasets
 
@@ -50,29 +51,35 @@ def _load(dataset: str, data_root, need_inputs: bool, download: bool = True):
         ds = datasets.load_cifar10("test" if dataset.endswith("test") else "train",
                                    data_root=data_root, load_images=need_inputs,
                                    download=download)
-        return ds.inputs, ds.labels, 10, "cifar10"
+        return ds.inputs, ds.labels, 10, "cifar10", None
     if dataset in ("cifar100", "cifar100-test"):
         ds = datasets.load_cifar100("test" if dataset.endswith("test") else "train",
                                     data_root=data_root, load_images=need_inputs,
                                    download=download)
-        return ds.inputs, ds.labels, 100, "cifar100"
+        return ds.inputs, ds.labels, 100, "cifar100", None
     path = Path(dataset)
     if path.suffix == ".npz" and path.is_file():
         ds = datasets.load_embeddings(path)
-        return ds.inputs, ds.labels, ds.num_classes, None
+        return ds.inputs, ds.labels, ds.num_classes, None, None
     if path.suffix == ".npy" and path.is_file():
         from labelnoise._io import read_npy
-        from labelnoise._validation import validate_labels
+        from labelnoise._validation import encode_labels, validate_labels
 
-        labels = validate_labels(read_npy(path, "--dataset"), name=f"labels in {path}")
-        k = int(labels.max()) + 1
+        raw = read_npy(path, "--dataset")
+        classes = None
+        if raw.dtype.kind in "USb":  # class names (or booleans): sorted, written back as such
+            labels, classes, _ = encode_labels(raw, name=f"labels in {path}")
+            k = len(classes)
+        else:
+            labels = validate_labels(raw, name=f"labels in {path}")
+            k = int(labels.max()) + 1
         if k < 2:
             raise click.BadParameter(f"{path}: every label is class 0; simulating noise needs "
                                      "labels of at least 2 classes", param_hint="--dataset")
-        return None, labels, k, None
+        return None, labels, k, None, classes
     raise click.BadParameter(
         f"{dataset!r} is neither a known dataset (cifar10, cifar10-test, cifar100, "
-        "cifar100-test) nor an existing .npy (labels) / .npz (X, labels) file",
+        "cifar100-test) nor an existing .npy (labels) / .npz (features, labels) file",
         param_hint="--dataset")
 
 
@@ -218,8 +225,9 @@ def _audit_noise_matrix(path: Path, option: str):
 
 @click.command("simulate", cls=Command)
 @click.option("--dataset", required=True,
-              help="cifar10, cifar10-test, cifar100, cifar100-test, a labels .npy / "
-                   "embeddings .npz (X, labels) file, or a .csv/.tsv/.parquet table "
+              help="cifar10, cifar10-test, cifar100, cifar100-test, a labels .npy (class "
+                   "indices or names) / embeddings .npz (features, labels) file, or a "
+                   ".csv/.tsv/.parquet table "
                    "(--label-column).")
 @click.option("--label-column", default=None,
               help="The label column of a table --dataset (any values: strings, integers); "
@@ -236,7 +244,8 @@ def _audit_noise_matrix(path: Path, option: str):
                    "true = i), each row summing to 1.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
-              help="Where to save the noisy labels (.npy, int64); for a table --dataset a "
+              help="Where to save the noisy labels (.npy: int64, or the class names when "
+                   "--dataset is a .npy of class names); for a table --dataset a "
                    ".csv/.tsv: the table with the noisy labels in --label-column and the "
                    "original ones in a new column <label-column>_true (for `labelnoise "
                    "audit --true-label-column`).")
@@ -281,12 +290,20 @@ def simulate(dataset, label_column, noise_spec, noise_matrix_path, noise_matrix_
     for option, path in (("--out", out), ("--noise-matrix-out", noise_matrix_out)):
         if path is not None:
             _io.check_output_file(path, option, force=force)
+    if noise_matrix_out is not None and noise_matrix_out.suffix.lower() != ".npy":
+        raise click.BadParameter(f"the matrix is saved as a NumPy array: give a .npy name, got "
+                                 f"{noise_matrix_out.name!r}", param_hint="--noise-matrix-out")
     table = _load_table(dataset, label_column, out, need_inputs=model == "instance")
+    classes = None
     if table is not None:
         inputs, labels, k, asym = table["inputs"], table["labels"], len(table["classes"]), None
     else:
-        inputs, labels, k, asym = _load(dataset, data_root, need_inputs=model == "instance",
-                                         download=download)
+        if out.suffix.lower() != ".npy":  # a table --dataset was checked by _load_table
+            raise click.BadParameter(f"noisy labels are saved as a NumPy array: give a .npy "
+                                     f"name, got {out.name!r}", param_hint="--out")
+        inputs, labels, k, asym, classes = _load(dataset, data_root,
+                                                  need_inputs=model == "instance",
+                                                  download=download)
     if model == "matrix":
         # CIFAR, X with labels or a table: K is the data's (a labels .npy: any K above its max)
         fixed_k = asym is not None or Path(dataset).suffix == ".npz" or table is not None
@@ -311,8 +328,8 @@ def simulate(dataset, label_column, noise_spec, noise_matrix_path, noise_matrix_
         result = noise.pair_flip(labels, rate, num_classes=k, seed=seed)
     else:
         if inputs is None:
-            raise click.BadParameter("instance noise needs inputs (a dataset or a .npz "
-                                     "with X)", param_hint="--dataset")
+            raise click.BadParameter("instance noise needs inputs (a dataset, a table or a "
+                                     ".npz with features)", param_hint="--dataset")
         result = noise.instance_dependent(inputs, labels, rate, num_classes=k, seed=seed)
     # both files or neither: each is written to a temporary file first, renamed together
     with contextlib.ExitStack() as stack:
@@ -324,6 +341,8 @@ def simulate(dataset, label_column, noise_spec, noise_matrix_path, noise_matrix_
                     _noisy_table(table, result.labels).to_csv(
                         fh, index=False, sep="\t" if path.suffix.lower() == ".tsv" else ",")
                 else:
+                    if path is out and classes is not None:
+                        array = np.asarray(classes)[array]  # the class names, as given
                     fh = stack.enter_context(_io.atomic_write(path))
                     np.save(fh, array, allow_pickle=False)
     realised = float(np.mean(result.labels != labels))
@@ -336,5 +355,8 @@ def simulate(dataset, label_column, noise_spec, noise_matrix_path, noise_matrix_
         click.echo(f"classes (the order of a noise matrix): {', '.join(map(str, table['classes']))}")
         click.echo(f"saved the table with noisy labels in {table['column']!r} and the original "
                    f"ones in {table['column'] + TRUE_SUFFIX!r} to {out}")
+    elif classes is not None:
+        click.echo(f"classes (the order of a noise matrix): {', '.join(map(str, classes))}")
+        click.echo(f"saved noisy labels (class names, shape {result.labels.shape}) to {out}")
     else:
         click.echo(f"saved noisy labels (int64, shape {result.labels.shape}) to {out}")
