@@ -211,6 +211,15 @@ def test_find_issues_multilabel_npy_matrix(tmp_path):
     assert not list(tmp_path.glob(".labelnoise-tmp-*"))  # written atomically
 
 
+def test_find_issues_multilabel_on_multiclass_labels_says_drop_the_flag(tmp_path):
+    _, noisy, pp = _multilabel_files(tmp_path)
+    np.save(tmp_path / "classes.npy", noisy.argmax(axis=1))
+    res = _run("--labels", tmp_path / "classes.npy", "--pred-probs", tmp_path / "pp.npy",
+               "--out", tmp_path / "o.csv")
+    assert res.exit_code == 2 and "drop --multi-label" in res.output
+    assert not (tmp_path / "o.csv").exists()
+
+
 def test_find_issues_multilabel_table_of_label_lists(tmp_path):
     from labelnoise import multilabel
 

@@ -312,7 +312,13 @@ def _read_multilabel_labels(path: Path, column: str | None, id_column: str | Non
 
     suffix = _labels_file_suffix(path, "--labels", id_column)
     if suffix == ".npy":
-        return read_npy(path, "--labels"), names, None
+        matrix = read_npy(path, "--labels")
+        if matrix.ndim == 1:
+            raise click.BadParameter(f"{path.name} holds one class per example (shape "
+                                     f"{matrix.shape}): that is multi-class; drop --multi-label "
+                                     "(a multi-label .npy is an (N, K) 0/1 matrix)",
+                                     param_hint="--labels")
+        return matrix, names, None
     if suffix not in LABEL_TABLE_SUFFIXES:
         raise click.BadParameter(f"{path}: expected a .npy 0/1 matrix or a .csv/.parquet table",
                                  param_hint="--labels")
