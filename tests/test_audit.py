@@ -392,3 +392,17 @@ def test_table_audit_ranks_by_the_neighbours_vote_in_its_columns(noisy_digits_cs
     alone = find_issues(noisy, res.model_pred_probs).label_quality_scores
     assert (average_precision_score(wrong, -res.label_quality_scores)
             > average_precision_score(wrong, -alone))
+
+
+def test_audit_refuses_options_its_model_would_ignore(noisy_digits_csv, tmp_path):
+    """--epochs on a table (a scikit-learn model) and a true-label column that is the label
+    column itself are refused in one line, not ignored."""
+    path, _, _ = noisy_digits_csv
+    res = CliRunner().invoke(main, ["audit", str(path), "--label-column", "digit", "--epochs", "3",
+                                    "--out", str(tmp_path / "a"), "--no-progress"])
+    assert res.exit_code == 2 and "takes none" in res.output and "--epochs" in res.output
+    assert not (tmp_path / "a" / "issues.csv").exists()
+    res = CliRunner().invoke(main, ["audit", str(path), "--label-column", "digit",
+                                    "--true-label-column", "digit",
+                                    "--out", str(tmp_path / "b"), "--no-progress"])
+    assert res.exit_code == 2 and "is the label column itself" in res.output

@@ -789,6 +789,11 @@ def _compute_pred_probs(data: AuditData, *, model, quick: bool, folds: int | Non
         if small and not given_epochs:
             train_kwargs["epochs"] = scaled_epochs(len(data.labels), folds,
                                                    train_kwargs["epochs"])
+    if train_kwargs and not (isinstance(model, str) and model != "patch-features"):
+        what = ("the patch-feature model" if model == "patch-features" else
+                "a table's or embeddings' scikit-learn model")
+        raise ValueError(f"train_kwargs (--epochs: {train_kwargs}) apply to a torch network "
+                         f"(images, or model=<network name>); {what} takes none")
     folds = folds or 5
     settings["folds"] = folds
     if model == "patch-features":
@@ -1179,7 +1184,8 @@ def audit(
         FileExistsError: ``out_dir`` is not empty and neither ``force`` nor ``resume``.
         ValueError: an unknown label set, a pred_probs file whose shape does not match the
             labels, a table without ``label_column``, ``features`` that are not finite (N, D),
-            ``text_columns`` or ``feature_columns`` without a dataset table, ``client`` with
+            ``text_columns`` or ``feature_columns`` without a dataset table,
+            ``train_kwargs`` for a model that is not a torch network, ``client`` with
             ``pred_probs`` or not a connected ``distributed.Client``, and the errors of the
             loaders and of :func:`labelnoise.crossval.out_of_sample_pred_probs` (a fold failing on a
             worker raises what it raises in this process).

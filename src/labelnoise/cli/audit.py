@@ -59,7 +59,8 @@ from labelnoise.cli._errors import (
               help="Image model trained per fold instead of the default (a small CNN; below "
                    "10,000 images averaged with patch features + logistic regression): a torch "
                    "network (resnet8, resnet20, airbench, preact-resnet18) or patch-features.")
-@click.option("--epochs", type=int, default=None, help="Epochs per fold with --model.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs per fold of the image network (the default's or --model's).")
 @click.option("--folds", type=int, default=None,
               help="Cross-validation folds (default: 2 for the CPU image model, 3 below "
                    "10,000 images, else 5).")
@@ -108,7 +109,7 @@ def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id
             raise ValueError(CLIENT_WITH_PRED_PROBS)
         _check_out_dir(out_dir, force=force, resume=resume)
     console = Console(stderr=True, log_path=False)
-    train_kwargs = {"epochs": epochs} if (model and epochs) else None
+    train_kwargs = {"epochs": epochs} if epochs is not None else None
     # the local cluster (--workers) is closed on every way out: success, error, Ctrl-C
     with cluster_client(scheduler=scheduler, workers=workers,
                         cache_dir=Path(out_dir).expanduser() / "cache") as client:

@@ -101,6 +101,9 @@ def load_table(path: str | os.PathLike, label_column: str,
 
 
     p, df = _read(path)
+    if true_label_column is not None and true_label_column == label_column:
+        raise ValueError(f"true_label_column {true_label_column!r} is the label column itself; "
+                         "give the column of known-correct labels")
     label_cols = [c for c in (label_column, true_label_column) if c is not None]
     if id_column is not None and id_column in label_cols:
         raise ValueError(f"id column {id_column!r} is also a label column")
