@@ -119,6 +119,40 @@ def test_clean_classifier_agrees_with_reference_computation(digits_noisy):
     assert np.allclose(clf.decision_function(x), refit.decision_function(x))
 
 
+def test_clean_classifier_with_given_pred_probs_skips_cross_validation(digits_noisy):
+    """fit(pred_probs=) equals the fit that cross-validated those very pred_probs, without
+    refitting any fold; a single-example class is then fine; bad pred_probs are refused."""
+    x_tr, noisy, *_ = digits_noisy
+    x, y = x_tr[:400], noisy[:400]
+    kw = dict(cv=4, neighbour_vote=False, random_state=3)
+    cv_fit = CleanClassifier(LogisticRegression(max_iter=1000), **kw).fit(x, y)
+    folds_fitted = []
+
+    class Counting(LogisticRegression):
+        def fit(self, X, y, sample_weight=None):
+            folds_fitted.append(len(y))
+            return super().fit(X, y, sample_weight=sample_weight)
+
+    given = CleanClassifier(Counting(max_iter=1000), **kw).fit(x, y, pred_probs=cv_fit.pred_probs_)
+    assert len(folds_fitted) == 1 and folds_fitted[0] == int(given.kept_.sum())  # the refit only
+    assert given.n_splits_ is None
+    np.testing.assert_array_equal(given.is_label_issue_, cv_fit.is_label_issue_)
+    np.testing.assert_allclose(given.predict_proba(x), cv_fit.predict_proba(x))
+    # the neighbour vote still runs on X
+    voted = CleanClassifier(LogisticRegression(max_iter=1000), random_state=3).fit(
+        x, y, pred_probs=cv_fit.pred_probs_)
+    assert voted.neighbour_vote_weight_ is not None
+    np.testing.assert_array_equal(voted.model_pred_probs_, cv_fit.pred_probs_)
+    y_one = y.copy()
+    y_one[0] = 99  # a class with one example: no cross-validation, so allowed
+    pp = np.hstack([cv_fit.pred_probs_ * 0.99, np.full((400, 1), 0.01)])
+    assert CleanClassifier(**kw).fit(x, y_one, pred_probs=pp).classes_[-1] == 99
+    for bad, match in ((cv_fit.pred_probs_[:-1], "rows"), (np.full((400, 9), 1 / 9), "9 columns but y has 10"),
+                       (np.full((400, 10), np.nan), "finite")):
+        with pytest.raises(ValueError, match=match):
+            CleanClassifier(**kw).fit(x, y, pred_probs=bad)
+
+
 def test_clean_classifier_recovers_injected_noise_on_digits(digits_noisy):
     x_tr, noisy, y_tr, x_te, y_te = digits_noisy
     wrong = noisy != y_tr

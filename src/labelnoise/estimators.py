@@ -310,7 +310,7 @@ class CleanClassifier(ClassifierMixin, BaseEstimator):
         return splitter, splitter.get_n_splits()
 
     # -------------------------------------------------------------- fit
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, pred_probs=None):
         """Cross-validate, find the label issues, refit (see the class docstring).
 
         Args:
@@ -320,12 +320,19 @@ class CleanClassifier(ClassifierMixin, BaseEstimator):
             sample_weight: optional float (N,), passed to the estimator's ``fit`` in every
                 fold and in the refit (multiplied by the label-quality scores with
                 ``refit="weighted"``).
+            pred_probs: optional float (N, K) out-of-sample predicted probabilities computed
+                elsewhere (another model's cross-validation, ``labelnoise audit``'s
+                ``pred_probs.npy``), columns in ``classes_`` order (the sorted classes of
+                ``y``): step 1 is skipped (``n_splits_`` is then None), as cleanlab's
+                ``CleanLearning.fit(pred_probs=...)`` does. They must be out-of-sample:
+                a model's predictions on its own training data hide its label errors.
 
         Returns:
             self.
 
         Raises:
-            ValueError: see the class docstring.
+            ValueError: see the class docstring; ``pred_probs`` not (N, K) probabilities
+                (NaN, inf, rows not summing to 1).
         """
         from sklearn.model_selection import cross_val_predict
         from sklearn.utils.validation import _check_sample_weight
@@ -379,16 +386,26 @@ class CleanClassifier(ClassifierMixin, BaseEstimator):
                      else bool(self.neighbour_vote))
         vote_x = (None if vote_mode is False or n < 3
                   else _vote_features(X, required=vote_mode is True))
-        splitter, self.n_splits_ = self._splitter(y_enc)
+        if pred_probs is not None:
+            from labelnoise._validation import validate_pred_probs
 
-        params = {} if sample_weight is None else {weight_param: sample_weight}
-        with warnings.catch_warnings():
-            # a fold whose training part misses a class: cross_val_predict gives that
-            # class probability 0 there, which is what confident learning should see
-            warnings.filterwarnings("ignore", message="Number of classes in training fold")
-            pred_probs = cross_val_predict(clone(base), X, y_enc, cv=splitter,
-                                           method="predict_proba", n_jobs=self.n_jobs,
-                                           params=params)
+            pred_probs = np.asarray(pred_probs, dtype=np.float64)
+            validate_pred_probs(pred_probs, num_rows=n)
+            if pred_probs.shape[1] != self.classes_.size:
+                raise ValueError(f"pred_probs has {pred_probs.shape[1]} columns but y has "
+                                 f"{self.classes_.size} classes; its columns must be the "
+                                 "sorted classes of y (classes_)")
+            self.n_splits_ = None
+        else:
+            splitter, self.n_splits_ = self._splitter(y_enc)
+            params = {} if sample_weight is None else {weight_param: sample_weight}
+            with warnings.catch_warnings():
+                # a fold whose training part misses a class: cross_val_predict gives that
+                # class probability 0 there, which is what confident learning should see
+                warnings.filterwarnings("ignore", message="Number of classes in training fold")
+                pred_probs = cross_val_predict(clone(base), X, y_enc, cv=splitter,
+                                               method="predict_proba", n_jobs=self.n_jobs,
+                                               params=params)
         model_pred_probs = pred_probs = np.asarray(pred_probs, dtype=np.float64)
         vote_weight = None
         if vote_x is not None:
