@@ -1108,7 +1108,8 @@ def audit(
         dataset: ``"cifar10"`` / ``"cifar10n"`` (CIFAR-10 train images with the CIFAR-10N
             ``label_set``; the default when neither dataset nor ``pred_probs`` is given), an
             image folder, a ``.csv``/``.parquet`` table (needs ``label_column``), or an
-            ``.npz`` of embeddings (``X``, ``labels``[, ``true_labels``, ``class_names``]).
+            ``.npz`` of embeddings (``X`` / ``features`` / ``embeddings``, ``labels``[,
+            ``true_labels``, ``class_names``]; :func:`labelnoise.datasets.load_embeddings`).
         out_dir: output folder; must be empty or absent unless ``force`` / ``resume``.
         label_set: the CIFAR-10N label set (``worse``, ``aggre``, ``random1``..3, ``clean``).
         pred_probs: out-of-sample predicted probabilities (N, K): a ``.npy``, or a

@@ -36,7 +36,7 @@ def predict(run_dir, data, out_path, last, device, force, progress):
     RUN_DIR`, or `labelnoise train cifar10 --out RUN_DIR`).
 
     DATA is of the training set's kind: a table (its feature columns encoded as the training
-    table's; the label column is optional), an .npz (X[, labels, class_names]) or .npy (N, D)
+    table's; the label column is optional), an .npz (X or features or embeddings[, labels, class_names]) or .npy (N, D)
     of embeddings, or an image folder (every image under it; class subfolders give labels;
     a CIFAR-10 run's images are resized to 32 x 32).
     Where DATA has labels, the accuracy against them is printed.

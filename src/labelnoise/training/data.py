@@ -397,7 +397,7 @@ class TrainResult:
     def read_inputs(self, path: str | os.PathLike, *, progress: bool = False):
         """New data for :meth:`predict_proba`, read as the training set was: a table with the
         training table's feature columns, categories and text columns (its label column
-        optional), an ``.npz`` (``X``), an ``.npy`` (N, D) array, or an image folder (every
+        optional), an ``.npz`` (``X`` / ``features`` / ``embeddings``), an ``.npy`` (N, D) array, or an image folder (every
         image file under it, in sorted order).
 
         Returns:
@@ -594,7 +594,8 @@ def fit_dataset(
 
     Args:
         dataset: an image folder, a ``.csv``/``.tsv``/``.parquet`` table (with
-            ``label_column``) or an ``.npz`` of embeddings (``X``, ``labels``[,
+            ``label_column``) or an ``.npz`` of embeddings (``X`` / ``features`` / ``embeddings``,
+            ``labels`` as indices or class names[,
             ``class_names``]); a :class:`~labelnoise.datasets.LabeledDataset`; or inputs as
             an array: uint8 images (N, H, W, C), features (N, D), or a sequence of images.
         labels: int (N,) given labels: required with array inputs; with a path or a
