@@ -500,3 +500,35 @@ def test_annotator_quality_from_result_and_agreement():
     np.testing.assert_array_equal(q.annotator_ids, [0, 1, 2])
     q2 = annotator_quality(dense, method="majority_vote")
     np.testing.assert_allclose(q2.accuracy, q.accuracy)
+
+
+def test_from_long_takes_labels_as_class_names():
+    """String labels: the sorted names are the classes (or class_names' order, with unused
+    classes), kept on the annotations, on every result and through consensus; numbers stay
+    class indices; a num_classes other than the number of names is refused."""
+    rng = np.random.default_rng(4)
+    true = rng.integers(0, 3, 80)
+    names = np.array(["ant", "bee", "cow"])
+    rows = [(e, a, names[true[e]] if rng.random() < 0.85 else names[rng.integers(3)])
+            for e in range(80) for a in ("w1", "w2", "w3")]
+    ex, an, lab = (np.array(c) for c in zip(*rows))
+    ann = Annotations.from_long(ex, an, lab)
+    assert ann.class_names == ["ant", "bee", "cow"] and ann.num_classes == 3
+    as_indices = Annotations.from_long(ex, an, np.searchsorted(names, lab))
+    assert as_indices.class_names is None
+    np.testing.assert_array_equal(ann.label, as_indices.label)
+    res = consensus_labels(ann, method="majority_vote")
+    np.testing.assert_array_equal(res.consensus_labels,
+                                  consensus_labels(as_indices, method="majority_vote").consensus_labels)
+    assert (res.consensus_label_names == names[res.consensus_labels]).all()
+    assert (res.consensus_label_names == names[true]).mean() > 0.9
+    assert consensus_labels(as_indices, method="majority_vote").consensus_label_names is None
+    ordered = Annotations.from_long(ex, an, lab, class_names=["cow", "bee", "ant", "yak"])
+    assert ordered.num_classes == 4 and ordered.class_names[-1] == "yak"
+    np.testing.assert_array_equal(ordered.label, 2 - ann.label)
+    cat = Annotations.from_long(ex, an, pd.Categorical(lab, categories=["cow", "ant", "bee"]))
+    assert cat.class_names == ["cow", "ant", "bee"]
+    with pytest.raises(ValueError, match="num_classes 5, but the labels name 3 classes"):
+        Annotations.from_long(ex, an, lab, num_classes=5)
+    with pytest.raises(ValueError, match="num_classes 4"):
+        ann.with_num_classes(4)

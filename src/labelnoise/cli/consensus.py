@@ -74,12 +74,21 @@ def read_annotations(path: Path, num_classes: int | None, *, columns: dict | Non
             click.echo(f"Note: skipped {int((~labelled).sum())} row(s) of {path.name} with no "
                        "label", err=True)
             frame = frame[labelled]
-        codes, found, _ = encode_labels(frame[cols["label"]].reset_index(drop=True),
-                                        class_names=names, name=f"column {cols['label']!r}")
-        names = found
+        raw = frame[cols["label"]].reset_index(drop=True)
+        # the classes first (the one rule, encode_labels), so that a --num-classes that
+        # cannot be is named as the option before any work
+        _, found, _ = encode_labels(raw, class_names=names, name=f"column {cols['label']!r}")
+        if found is not None and num_classes is not None and num_classes != len(found):
+            raise click.BadParameter(
+                f"{num_classes}, but the labels name {len(found)} classes "
+                f"({', '.join(map(str, found[:10]))}); with class names K is their number: "
+                "give --class-names to add classes that no annotator used",
+                param_hint="--num-classes")
         ann = Annotations.from_long(frame[cols["example"]].to_numpy(),
-                                    frame[cols["annotator"]].astype(str).to_numpy(), codes,
-                                    num_classes=num_classes or (len(names) if names else None))
+                                    frame[cols["annotator"]].astype(str).to_numpy(), raw,
+                                    class_names=names,
+                                    num_classes=num_classes if found is None else None)
+        names = ann.class_names
     else:
         raise click.BadParameter(f"{path}: expected a .npy (N x M) or a .csv/.parquet long table",
                                  param_hint="--annotations")
@@ -137,11 +146,6 @@ def consensus(annotations_path, example_column, annotator_column, label_column, 
     ann, names = read_annotations(
         annotations_path, num_classes, class_names=names, return_class_names=True,
         columns={"example": example_column, "annotator": annotator_column, "label": label_column})
-    if names is not None and num_classes is not None and num_classes != len(names):
-        raise click.BadParameter(
-            f"{num_classes}, but the labels name {len(names)} classes "
-            f"({', '.join(map(str, names[:10]))}); with class names K is their number: give "
-            "--class-names to add classes that no annotator used", param_hint="--num-classes")
     if names is not None and pred_probs is not None and pred_probs.ndim == 2 \
             and pred_probs.shape[1] != len(names):
         raise click.BadParameter(f"--pred-probs has K = {pred_probs.shape[1]} columns but the "

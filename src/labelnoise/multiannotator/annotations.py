@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from labelnoise._validation import (
+    encode_labels,
     validate_labels,
 )
 from labelnoise.multiannotator._checks import _check_int, _validate_ids
@@ -27,6 +28,9 @@ class Annotations:
         num_classes: K.
         annotator_ids: (M,) array naming annotator column m (``None``: the column index).
         example_ids: (N,) array naming example row n (``None``: the row index).
+        class_names: the K class names when the labels were given as names
+            (:meth:`from_long` with string labels or ``class_names``), else ``None``;
+            ``label`` indexes into it (``consensus_label_names`` of a result reads it).
 
     Build with :meth:`from_dense` or :meth:`from_long`; one example is labelled at most once
     by each annotator.
@@ -40,6 +44,7 @@ class Annotations:
     num_classes: int
     annotator_ids: np.ndarray | None = None
     example_ids: np.ndarray | None = None
+    class_names: list | None = None
 
     @property
     def n_labels(self) -> int:
@@ -76,9 +81,14 @@ class Annotations:
                 f"annotations hold class {int(self.label[i])} (example {int(self.example[i])}, "
                 f"annotator {int(self.annotator[i])}) but K = {num_classes} classes"
             )
+        if self.class_names is not None and num_classes != len(self.class_names):
+            raise ValueError(f"num_classes {num_classes}, but the labels name "
+                             f"{len(self.class_names)} classes ({', '.join(map(str, self.class_names[:10]))}); "
+                             "with class names K is their number: give class_names to add "
+                             "classes that no annotator used")
         return Annotations(self.example, self.annotator, self.label, self.n_examples,
                            self.n_annotators, int(num_classes), self.annotator_ids,
-                           self.example_ids)
+                           self.example_ids, self.class_names)
 
     @classmethod
     def from_dense(cls, annotations, *, num_classes: int | None = None,
@@ -146,7 +156,7 @@ class Annotations:
 
     @classmethod
     def from_long(cls, example_ids, annotator_ids, labels, *, num_classes: int | None = None,
-                  n_examples: int | None = None) -> Annotations:
+                  n_examples: int | None = None, class_names=None) -> Annotations:
         """From a long table with one row per annotation: (example id, annotator id, label).
 
         Args:
@@ -157,9 +167,16 @@ class Annotations:
             annotator_ids: (L,) annotator of each annotation (any hashable values); columns
                 are the sorted unique ids, kept in ``annotator_ids`` of the result (the
                 annotator id order).
-            labels: (L,) class indices in [0, K).
-            num_classes: K (default: the largest label + 1).
+            labels: (L,) class indices in [0, K), or labels as people have them (strings,
+                booleans, a pandas categorical): their sorted distinct values are the
+                classes unless ``class_names`` gives them
+                (:func:`labelnoise._validation.encode_labels`, the rule of every labelnoise
+                input), and the result keeps them in ``class_names``.
+            num_classes: K (default: the largest label + 1, or the number of class names).
             n_examples: N, for integer example ids (default: the largest id + 1).
+            class_names: optional K class names in the order of the classes (e.g. of a
+                model's pred_probs columns for ``method="model_aware"``); classes no
+                annotator used are allowed.
 
         Ids of one argument must all be of one type: strings and numbers mixed (e.g.
         ``["w1", 2]``, or a table column read with some ids as text and some as numbers) are
@@ -177,7 +194,19 @@ class Annotations:
             num_classes = _check_int(num_classes, "num_classes", 2)
         if n_examples is not None:
             n_examples = _check_int(n_examples, "n_examples", 1)
-        lab = validate_labels(labels, num_classes=num_classes, name="labels")
+        names = None
+        if class_names is None and _are_indices(labels):
+            lab = validate_labels(labels, num_classes=num_classes, name="labels")
+        else:
+            lab, names, _ = encode_labels(labels, class_names=class_names, name="labels")
+            if names is None:  # integer labels as indices of the class_names given
+                names = list(class_names)
+            if num_classes is not None and num_classes != len(names):
+                raise ValueError(
+                    f"num_classes {num_classes}, but the labels name {len(names)} classes "
+                    f"({', '.join(map(str, names[:10]))}); with class names K is their "
+                    "number: give class_names to add classes that no annotator used")
+            num_classes = len(names)
         ex = _validate_ids(example_ids, "example_ids")
         an = _validate_ids(annotator_ids, "annotator_ids")
         if ex.ndim != 1 or an.ndim != 1 or ex.shape[0] != lab.shape[0] or an.shape[0] != lab.shape[0]:
@@ -204,7 +233,7 @@ class Annotations:
             raise ValueError(f"annotator {_py(an_names[a[i]])!r} labelled example "
                              f"{_py(name_e)!r} more than once; keep one label per "
                              "(example, annotator)")
-        return cls(e, a, lab, n, int(an_names.shape[0]), k, an_names, ex_names)
+        return cls(e, a, lab, n, int(an_names.shape[0]), k, an_names, ex_names, names)
 
     def design_matrix(self) -> sp.csr_matrix:
         """Sparse (N, M*K) float64 one-hot matrix with a 1 at (n, m*K + label)."""
@@ -213,6 +242,17 @@ class Annotations:
         np.cumsum(np.bincount(self.example, minlength=n), out=indptr[1:])
         cols = self.annotator * k + self.label
         return sp.csr_matrix((np.ones(self.n_labels), cols, indptr), shape=(n, m * k))
+
+
+def _are_indices(labels) -> bool:
+    """Whether ``labels`` are numbers, read as class indices (integers, or integral floats
+    as a table column with gaps holds them), not names, booleans or a pandas
+    categorical."""
+    if getattr(getattr(labels, "dtype", None), "name", "") == "category" or \
+            type(labels).__name__ == "Categorical":
+        return False
+    arr = np.asarray(labels)
+    return arr.dtype != np.bool_ and np.issubdtype(arr.dtype, np.number)
 
 
 def _py(x):
@@ -254,7 +294,8 @@ def _require_all_labelled(ann: Annotations) -> None:
 def _subset_examples(ann: Annotations, keep: np.ndarray) -> Annotations:
     new_index = np.cumsum(keep) - 1
     return Annotations(new_index[ann.example], ann.annotator, ann.label, int(keep.sum()),
-                       ann.n_annotators, ann.num_classes, ann.annotator_ids, None)
+                       ann.n_annotators, ann.num_classes, ann.annotator_ids, None,
+                       ann.class_names)
 
 
 def _overlapping_annotators(ann: Annotations) -> np.ndarray:

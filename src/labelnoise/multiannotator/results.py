@@ -62,6 +62,13 @@ class ConsensusResult:
     converged: bool = True
     prior_strength: float | None = None
 
+    @property
+    def consensus_label_names(self) -> np.ndarray | None:
+        """object (N,): the consensus labels as class names, when the annotations were
+        given as names (``annotations.class_names``); else ``None``."""
+        names = self.annotations.class_names
+        return None if names is None else np.asarray(names, dtype=object)[self.consensus_labels]
+
 
 @dataclass
 class AnnotatorQuality:
