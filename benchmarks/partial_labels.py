@@ -29,6 +29,11 @@ Usage:
     # true label swapped out of 30% of them), the standard noisy-partial-label benchmark:
     flock /tmp/labelnoise-heavy.lock python benchmarks/partial_labels.py --data-root DIR \
         --simulate 0.3,0.3 --epochs 20
+    # the long regime of the training issue (ResNet-20, the image track's 4,000 / 2,000
+    # class-balanced images, 150 epochs; each run checkpointed and resumed: run one method
+    # per call in a background chain)
+    flock /tmp/labelnoise-heavy.lock python benchmarks/partial_labels.py --data-root DIR \
+        --profile memorise --simulate 0.3,0.3 --methods coreg --work-dir /path/kept
 
 Writes ``benchmarks/results/partial.md``: one section per question (weak annotators, strong
 annotators, each simulated ``q, eta``), regenerated in place by every run of that question
@@ -65,18 +70,56 @@ ANNOTATOR_SETS = {
     ],
 }
 ANNOTATORS = ANNOTATOR_SETS["weak"]
+
+#: ``--profile``: ``reduced`` (ResNet-8, the sizes and epochs given on the command line) or
+#: ``memorise``, the long regime of the training issue's image track
+#: (``benchmarks/train_cifar.py --profile memorise``): ResNet-20, its class-balanced 4,000
+#: training and 2,000 test images (seed 0), 150 epochs, each run checkpointed every epoch
+#: under ``--work-dir/partial-ckpt`` and resumed, so that a run of hours survives restarts
+PROFILES = {
+    "reduced": dict(model="resnet8", n_train=None, n_test=None, epochs=None),
+    "memorise": dict(model="resnet20", n_train=4000, n_test=2000, epochs=150),
+}
+#: each method's settings in the ``memorise`` profile (the ``reduced`` one uses the fit
+#: defaults and the batch sizes noted in :func:`run_method`): CE and PRODEN in the image
+#: track's CE loop (batch 128, SGD lr 0.1, weight decay 5e-4, step schedule x0.1 at 50% and
+#: 75%: only the loss differs, as for the robust losses there); Co-Reg its official 50
+#: warm-up epochs (of 800; here a third of the run, the reduced runs' rule) and the reduced
+#: runs' batch 64 / lr 0.05 (its batch 256 is for 50,000 images); DivideMix the image
+#: track's settings (warm-up 30, batch 64, lr 0.02 x0.1 at 50%); ILL its official
+#: partial-label settings (batch 64, lr 0.02, weight decay 1e-3, cosine, RandAugment view)
+MEMORISE_METHODS = {
+    "ce": dict(batch_size=128, lr=0.1, weight_decay=5e-4, schedule="step"),
+    "proden": dict(batch_size=128, lr=0.1, weight_decay=5e-4, schedule="step"),
+    "coreg": dict(warmup_epochs=50, start_contrastive=0, lr=0.05, batch_size=64),
+    "dividemix": dict(warmup_epochs=30, batch_size=64, lr=0.02, lr_decay_epoch=75.0),
+    "ill": dict(batch_size=64, lr=0.02, weight_decay=1e-3, schedule="cosine",
+                strong_augment="randaugment"),
+    "ill-u3": dict(batch_size=64, lr=0.02, weight_decay=1e-3, schedule="cosine",
+                   strong_augment="randaugment", unlabeled_ratio=3),
+}
 RESULTS = Path(__file__).parent / "results" / "partial.md"
 MACHINE = "2-core CPU, 24 GB, torch 2.13.0+cpu"
 
 
-def subsets(data_root, *, n_train: int, n_test: int, seed: int):
+def subsets(data_root, *, n_train: int, n_test: int, seed: int, balanced: bool = False):
     """(CIFAR-10 train set, indices of the training subset, of the annotators' pool, test
-    subset images, test subset labels), all from ``seed``."""
+    subset images, test subset labels), all from ``seed``; ``balanced``: the image track's
+    class-balanced subsets (:func:`train_cifar.balanced_subset`, seed 0, the same images as
+    ``train_cifar.py --profile memorise``), the pool the other training images in a
+    ``seed``-shuffled order."""
     from labelnoise import datasets
 
     train = datasets.load_cifar10("train", data_root=data_root)
     test = datasets.load_cifar10("test", data_root=data_root)
     rng = np.random.default_rng(seed)
+    if balanced:
+        from train_cifar import balanced_subset
+
+        tr = balanced_subset(train.labels, n_train, seed=0)
+        pool = rng.permutation(np.setdiff1d(np.arange(len(train.labels)), tr))
+        te = balanced_subset(test.labels, n_test, seed=0)
+        return train, tr, pool, test.inputs[te], test.labels[te]
     order = rng.permutation(len(train.labels))
     tr, pool = np.sort(order[:n_train]), order[n_train:]
     te = np.sort(rng.choice(len(test.labels), size=min(n_test, len(test.labels)), replace=False))
@@ -84,13 +127,13 @@ def subsets(data_root, *, n_train: int, n_test: int, seed: int):
 
 
 def build(data_root, *, n_train: int, n_test: int, seed: int, progress: bool,
-          annotators=ANNOTATORS):
+          annotators=ANNOTATORS, balanced: bool = False):
     """(x_train, y_train, x_test, y_test, annotations (N, M), candidates, stats)."""
     from labelnoise.partial import candidate_set_stats, candidates_from_annotations
     from labelnoise.training import engine, standard
 
     train, tr, pool, x_test, y_test = subsets(data_root, n_train=n_train, n_test=n_test,
-                                              seed=seed)
+                                              seed=seed, balanced=balanced)
     x, y = train.inputs[tr], train.labels[tr]
     cols, start = [], 0
     for name, arch, widths, size, epochs, s in annotators:
@@ -109,7 +152,8 @@ def build(data_root, *, n_train: int, n_test: int, seed: int, progress: bool,
     return x, y, x_test, y_test, ann, cand, stats
 
 
-def simulate(data_root, *, q: float, noise_rate: float, n_train: int, n_test: int, seed: int):
+def simulate(data_root, *, q: float, noise_rate: float, n_train: int, n_test: int, seed: int,
+             balanced: bool = False):
     """Like :func:`build`, with simulated noisy partial labels instead of annotators:
     uniform candidate sets (``q``) that miss the true label with probability
     ``noise_rate`` (:func:`labelnoise.noise.partial_labels`, ALIM's generation); the one
@@ -118,7 +162,8 @@ def simulate(data_root, *, q: float, noise_rate: float, n_train: int, n_test: in
     from labelnoise.noise import _uniform_member, partial_labels
     from labelnoise.partial import candidate_set_stats
 
-    train, tr, _, x_test, y_test = subsets(data_root, n_train=n_train, n_test=n_test, seed=seed)
+    train, tr, _, x_test, y_test = subsets(data_root, n_train=n_train, n_test=n_test, seed=seed,
+                                           balanced=balanced)
     x, y = train.inputs[tr], train.labels[tr]
     cand = partial_labels(y, q=q, num_classes=10, noise_rate=noise_rate, seed=seed)
     rng = np.random.default_rng(seed + 1)
@@ -149,12 +194,56 @@ METHOD_LABELS = {
 }
 
 
-def question_title(annotators: str, simulate: tuple[float, float] | None) -> str:
-    """The heading of a question's section (no date: a rerun replaces the section)."""
+def question_title(annotators: str, simulate: tuple[float, float] | None,
+                   profile: str = "reduced") -> str:
+    """The heading of a question's section (no date: a rerun replaces the section); the
+    ``memorise`` profile's runs are a question of their own."""
     if simulate:
         q, eta = simulate
-        return f"Simulated CIFAR-10 (noisy partial labels, q = {q:g}, eta = {eta:g})"
-    return f"Model-annotated CIFAR-10 (noisy partial labels, {annotators} annotators)"
+        title = f"Simulated CIFAR-10 (noisy partial labels, q = {q:g}, eta = {eta:g})"
+    else:
+        title = f"Model-annotated CIFAR-10 (noisy partial labels, {annotators} annotators)"
+    return title if profile == "reduced" else f"{title}: the long regime ({profile} profile)"
+
+
+def run_method(method: str, x, y, ann, cand, *, profile: str, epochs: int, seed: int,
+               x_test, y_test, checkpoint_dir=None, progress: bool = False, model=None):
+    """One method's run (an ``engine.FitResult``): ``ann`` (N, M) annotations (CE trains on
+    column 0, DivideMix on their majority vote), ``cand`` bool (N, K) candidate sets (PRODEN,
+    Co-Reg, ILL), ``y`` the clean labels (the memorisation diagnostics). With
+    ``checkpoint_dir`` every epoch is checkpointed there and a run whose checkpoint exists
+    resumes from it (a finished one returns at once). ``model``: overrides the profile's."""
+    from labelnoise.training import coreg, dividemix, ill, proden, standard
+
+    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
+    resume = ckpt is not None and (ckpt / "checkpoint.pt").exists()
+    common = dict(model=model or PROFILES[profile]["model"], epochs=epochs, seed=seed,
+                  test_images=x_test, test_labels=y_test, progress=progress,
+                  checkpoint_dir=ckpt, resume=resume)
+    long = MEMORISE_METHODS.get(method, {}) if profile == "memorise" else {}
+    if method not in METHOD_LABELS:
+        raise SystemExit(f"unknown method {method}")
+    if method == "ce":
+        return standard.fit(x, ann[:, 0], num_classes=10, **long, **common)
+    if method == "proden":
+        return proden.fit(x, cand, true_labels=y, **long, **common)
+    if method == "coreg":
+        # reduced: batch 64 (warm-up 128): the official 256 (512) is for 50,000 images; on a
+        # 10x smaller set it left 10 warm-up steps an epoch (weak annotators, 20 epochs:
+        # 32.55% at 256 vs 38.25% at 64)
+        kw = long or dict(warmup_epochs=max(1, epochs // 3), start_contrastive=0, lr=0.05,
+                          batch_size=64)
+        return coreg.fit(x, cand, true_labels=y, **kw, **common)
+    if method == "dividemix":
+        kw = long or dict(warmup_epochs=max(1, epochs // 3))  # batch 64 (official)
+        return dividemix.fit(x, majority_vote(ann, 10), num_classes=10, true_labels=y, **kw,
+                             **common)
+    # ILL's partial-label defaults (official code: batch 64, SGD lr 0.02, wd 1e-3, cosine; a
+    # weak crop + flip view and a RandAugment strong view); ill-u3 adds the official code's
+    # unlabelled term (3 unlabelled examples per labelled one, distribution-aligned
+    # pseudo-labels; about 4x the cost per step)
+    kw = long or ({"unlabeled_ratio": 3} if method == "ill-u3" else {})
+    return ill.fit_partial(x, cand, true_labels=y, **kw, **common)
 
 
 def _title_question(heading: str) -> str:
@@ -263,9 +352,13 @@ def write_section(path: Path, title: str, setup: list[str], new_rows: list[dict]
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-root", default=None)
-    ap.add_argument("--n-train", type=int, default=5000)
-    ap.add_argument("--n-test", type=int, default=2000)
-    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--profile", choices=sorted(PROFILES), default="reduced",
+                    help="reduced (ResNet-8, the sizes and epochs below) or memorise (the image "
+                         "track's long regime: ResNet-20, its 4,000 / 2,000 class-balanced "
+                         "images, 150 epochs, checkpointed and resumed under --work-dir)")
+    ap.add_argument("--n-train", type=int, default=None, help="default 5000 (memorise: 4000)")
+    ap.add_argument("--n-test", type=int, default=None, help="default 2000")
+    ap.add_argument("--epochs", type=int, default=None, help="default 10 (memorise: 150)")
     ap.add_argument("--methods", default="ce,proden,coreg,dividemix")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--build-only", action="store_true")
@@ -278,6 +371,11 @@ def main():
     ap.add_argument("--work-dir", type=Path, default=Path("/tmp/labelnoise-partial-bench"),
                     help="cache of the annotators' build (reused when present)")
     args = ap.parse_args()
+    prof = PROFILES[args.profile]
+    args.n_train = args.n_train or prof["n_train"] or 5000
+    args.n_test = args.n_test or prof["n_test"] or 2000
+    args.epochs = args.epochs or prof["epochs"] or 10
+    balanced = args.profile == "memorise"
 
     import torch
 
@@ -288,12 +386,14 @@ def main():
     if args.simulate:
         q, eta = (float(v) for v in args.simulate.split(","))
         tag = f"-sim-q{q:g}-eta{eta:g}"
+    if balanced:
+        tag += "-balanced"
     args.work_dir.mkdir(parents=True, exist_ok=True)
     cache = args.work_dir / f"build{tag}-n{args.n_train}-t{args.n_test}-s{args.seed}.npz"
     if args.simulate:
         x, y, x_test, y_test, ann, cand, stats = simulate(
             args.data_root, q=q, noise_rate=eta, n_train=args.n_train, n_test=args.n_test,
-            seed=args.seed)
+            seed=args.seed, balanced=balanced)
         build_s = time.perf_counter() - t0
     elif cache.exists():  # the build is deterministic under the seed; reuse it
         z = np.load(cache, allow_pickle=False)
@@ -305,53 +405,46 @@ def main():
         x, y, x_test, y_test, ann, cand, stats = build(args.data_root, n_train=args.n_train,
                                                        n_test=args.n_test, seed=args.seed,
                                                        progress=args.progress,
-                                                       annotators=annotators)
+                                                       annotators=annotators, balanced=balanced)
         build_s = time.perf_counter() - t0
         np.savez(cache, x=x, y=y, x_test=x_test, y_test=y_test, ann=ann, cand=cand,
                  stats=json.dumps(stats), build_s=build_s)
     print(json.dumps(stats))
     rows = []
     if not args.build_only:
-        from labelnoise.training import coreg, dividemix, ill, proden, standard
-
-        common = dict(model="resnet8", epochs=args.epochs, seed=args.seed, test_images=x_test,
-                      test_labels=y_test, progress=args.progress)
         for method in args.methods.split(","):
             t = time.perf_counter()
-            if method == "ce":
-                res = standard.fit(x, ann[:, 0], num_classes=10, **common)
-            elif method == "proden":
-                res = proden.fit(x, cand, true_labels=y, **common)
-            elif method == "coreg":
-                # batch 64 (warm-up 128): the official 256 (512) is for 50,000 images; on a
-                # 10x smaller set it left 10 warm-up steps an epoch (weak annotators, 20
-                # epochs: 32.55% at 256 vs 38.25% at 64)
-                res = coreg.fit(x, cand, warmup_epochs=max(1, args.epochs // 3),
-                                start_contrastive=0, lr=0.05, batch_size=64, true_labels=y,
-                                **common)
-            elif method == "dividemix":
-                res = dividemix.fit(x, majority_vote(ann, 10), warmup_epochs=max(1, args.epochs // 3),
-                                    num_classes=10, true_labels=y, **common)  # batch 64 (official)
-            elif method == "ill":
-                # ILL's partial-label defaults (official code: batch 64, SGD lr 0.02, wd 1e-3,
-                # cosine; a weak crop + flip view and a RandAugment strong view)
-                res = ill.fit_partial(x, cand, true_labels=y, **common)
-            elif method == "ill-u3":
-                # the same with the official code's unlabelled term (3 unlabelled examples per
-                # labelled one, distribution-aligned pseudo-labels; about 4x the cost per step)
-                res = ill.fit_partial(x, cand, true_labels=y, unlabeled_ratio=3, **common)
-            else:
-                raise SystemExit(f"unknown method {method}")
+            run_tag = f"{args.profile}{tag}-{method}-e{args.epochs}-n{args.n_train}-s{args.seed}"
+            # the long regime's runs are checkpointed and resumed (hours each); the reduced
+            # ones retrain every time
+            ckpt = (args.work_dir / "partial-ckpt" / run_tag if args.profile == "memorise"
+                    else None)
+            res = run_method(method, x, y, ann, cand, profile=args.profile, epochs=args.epochs,
+                             seed=args.seed, x_test=x_test, y_test=y_test, checkpoint_dir=ckpt,
+                             progress=args.progress)
             rows.append(dict(method=method, label=METHOD_LABELS[method][bool(args.simulate)],
                              last=res.last_test_acc, best=res.best_test_acc,
-                             seconds=time.perf_counter() - t, epochs=args.epochs,
-                             n_train=args.n_train, n_test=args.n_test, seed=args.seed))
+                             # training time over every session (a resumed run included)
+                             seconds=float(sum(h.get("seconds", 0.0) for h in res.history))
+                             or time.perf_counter() - t, epochs=args.epochs,
+                             n_train=args.n_train, n_test=args.n_test, seed=args.seed,
+                             profile=args.profile))
             print(rows[-1])
-            (args.work_dir / f"history{tag}-{method}-e{args.epochs}-n{args.n_train}.json").write_text(
+            hist_name = (f"history-{run_tag}.json" if args.profile == "memorise" else
+                         f"history{tag}-{method}-e{args.epochs}-n{args.n_train}.json")
+            (args.work_dir / hist_name).write_text(
                 json.dumps(res.history, default=float))
 
-    setup = [f"REDUCED CPU schedule (ResNet-8, {args.n_train:,} training and {args.n_test:,} test "
-             "images, few epochs), not the papers' settings.", ""]
+    setup = ([f"REDUCED CPU schedule (ResNet-8, {args.n_train:,} training and {args.n_test:,} "
+              "test images, few epochs), not the papers' settings.", ""]
+             if args.profile == "reduced" else
+             [f"The image track's long regime (`train_cifar.py --profile memorise`): ResNet-20, "
+              f"its class-balanced {args.n_train:,} training and {args.n_test:,} test images "
+              f"(seed 0), {args.epochs} epochs; each method's settings: "
+              "`partial_labels.MEMORISE_METHODS` (CE and PRODEN in CE's step-schedule loop, "
+              "Co-Reg 50 warm-up epochs, DivideMix and ILL as in the image track). Each run "
+              "is checkpointed every epoch and resumed; seconds: the training time summed "
+              "over its epochs.", ""])
     if args.simulate:
         setup += [f"Candidate sets: uniform (each wrong class with probability q), the true "
                  f"label swapped for an outside class with probability eta "
@@ -370,7 +463,9 @@ def main():
                   f"{stats['missing_true_fraction']:.3f} (n = {stats['n']}); built in {build_s:.0f} s.",
                   ""]
     date = datetime.date.today().isoformat()
-    command = (f"python benchmarks/partial_labels.py --n-train {args.n_train} --n-test "
+    command = ("python benchmarks/partial_labels.py "
+               + (f"--profile {args.profile} " if args.profile != "reduced" else "")
+               + f"--n-train {args.n_train} --n-test "
                f"{args.n_test} --epochs {args.epochs} --methods {args.methods} "
                + (f"--simulate {args.simulate}" if args.simulate else f"--annotators {args.annotators}")
                + (f" --seed {args.seed}" if args.seed else "")
@@ -380,7 +475,7 @@ def main():
                   "annotator_acc": [round(a, 4) for a in stats["annotator_acc"]]}
     for row in rows:
         row.update(command=command, date=date, candidates=candidates)
-    title = question_title(args.annotators, (q, eta) if args.simulate else None)
+    title = question_title(args.annotators, (q, eta) if args.simulate else None, args.profile)
     print(write_section(RESULTS, title, setup, rows, command, date))
 
 
