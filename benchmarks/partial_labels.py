@@ -424,9 +424,11 @@ def main():
                              progress=args.progress)
             rows.append(dict(method=method, label=METHOD_LABELS[method][bool(args.simulate)],
                              last=res.last_test_acc, best=res.best_test_acc,
-                             # training time over every session (a resumed run included)
-                             seconds=float(sum(h.get("seconds", 0.0) for h in res.history))
-                             or time.perf_counter() - t, epochs=args.epochs,
+                             # memorise: the training time over every session of a resumed
+                             # run; reduced: this call's wall time
+                             seconds=(float(sum(h.get("seconds", 0.0) for h in res.history))
+                                      if ckpt is not None else time.perf_counter() - t),
+                             epochs=args.epochs,
                              n_train=args.n_train, n_test=args.n_test, seed=args.seed,
                              profile=args.profile))
             print(rows[-1])
