@@ -99,3 +99,31 @@ def test_consensus_names_the_missing_column_and_a_k_that_cannot_be(tmp_path):
     assert res.exit_code == 0, res.output
     out = pd.read_csv(tmp_path / "o4" / "consensus.csv")
     assert set(out["consensus_label"]) <= {"cat", "dog"} and len(out) == 20
+
+
+def test_consensus_wide_table_one_column_per_annotator(tmp_path):
+    """--wide: cleanlab's labels_multiannotator layout (a row per example, a column per
+    annotator, empty cells) gives the consensus of the same annotations as a long table."""
+    rng = np.random.default_rng(1)
+    true = rng.choice(["ant", "bee", "cow"], 40)
+    wide = pd.DataFrame({f"w{m}": np.where(rng.random(40) < 0.8, true,
+                                           rng.choice(["ant", "bee", "cow"], 40))
+                         for m in range(3)})
+    wide.iloc[::7, 1] = ""  # gaps
+    wide.insert(0, "example_id", [f"img{i:02d}" for i in range(40)])
+    wide.to_csv(tmp_path / "wide.csv", index=False)
+    long = wide.melt("example_id", var_name="annotator_id", value_name="label").dropna()
+    long[long["label"] != ""].to_csv(tmp_path / "long.csv", index=False)
+    run = CliRunner().invoke
+    for name, extra in (("wide", ["--wide"]), ("long", [])):
+        res = run(main, ["consensus", "--annotations", str(tmp_path / f"{name}.csv"), *extra,
+                         "--method", "dawid_skene", "--out", str(tmp_path / name)])
+        assert res.exit_code == 0, res.output
+    a = pd.read_csv(tmp_path / "wide" / "consensus.csv")
+    b = pd.read_csv(tmp_path / "long" / "consensus.csv")
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a["example"][:2]) == ["img00", "img01"] and set(a["consensus_label"]) <= {"ant", "bee", "cow"}
+    assert (a.set_index("example")["consensus_label"] == pd.Series(true, index=wide["example_id"])).mean() > 0.85
+    res = run(main, ["consensus", "--annotations", str(tmp_path / "x.npy"), "--wide",
+                     "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "--wide" in res.output

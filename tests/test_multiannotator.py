@@ -532,3 +532,35 @@ def test_from_long_takes_labels_as_class_names():
         Annotations.from_long(ex, an, lab, num_classes=5)
     with pytest.raises(ValueError, match="num_classes 4"):
         ann.with_num_classes(4)
+
+
+def test_from_dense_takes_a_dataframe_of_names_with_gaps_as_cleanlab_lays_it_out():
+    """One row per example, one column per annotator, names with None / NaN / "" / pd.NA
+    where unlabelled: the same annotations as the long table of the same labels; integer
+    columns with gaps (floats with NaN, nullable Int64) stay class indices."""
+    frame = pd.DataFrame({"w1": ["cat", "dog", None, "cat"],
+                          "w2": ["cat", "", np.nan, "dog"],
+                          "w3": pd.array(["dog", "dog", "cat", pd.NA], dtype="string")})
+    ann = Annotations.from_dense(frame, example_ids=np.array(["a", "b", "c", "d"]))
+    assert ann.class_names == ["cat", "dog"] and list(ann.annotator_ids) == ["w1", "w2", "w3"]
+    assert ann.to_dense().tolist() == [[0, 0, 1], [1, -1, 1], [-1, -1, 0], [0, 1, -1]]
+    long = frame.assign(example=list("abcd")).melt("example", var_name="w", value_name="y")
+    long = long[long["y"].notna() & (long["y"] != "")]
+    ref = Annotations.from_long(long["example"].to_numpy(), long["w"].to_numpy(),
+                                long["y"].astype(str).to_numpy())
+    for field in ("example", "annotator", "label"):
+        np.testing.assert_array_equal(getattr(ann, field), getattr(ref, field))
+    assert list(ann.example_ids) == list(ref.example_ids)
+    res = consensus_labels(ann, method="majority_vote")
+    assert list(res.consensus_label_names) == ["cat", "dog", "cat", "cat"]
+    ints = Annotations.from_dense(pd.DataFrame({"a": [0, 1, np.nan], "b": pd.array([1, None, 2],
+                                                                                  dtype="Int64")}))
+    assert ints.class_names is None and ints.to_dense().tolist() == [[0, 1], [1, -1], [-1, 2]]
+    named = Annotations.from_dense(np.array([[0, 1], [1, -1]]), class_names=["x", "y", "z"])
+    assert named.num_classes == 3 and named.class_names == ["x", "y", "z"]
+    with pytest.raises(ValueError, match="every cell is missing"):
+        Annotations.from_dense(pd.DataFrame({"a": ["", None]}, dtype=object))
+    with pytest.raises(ValueError, match=r"example_ids must be distinct; 'a' names rows 0 and 1"):
+        Annotations.from_dense(frame, example_ids=np.array(["a", "a", "c", "d"]))
+    with pytest.raises(ValueError, match="class indices or class names"):
+        Annotations.from_dense(np.zeros((2, 2), complex))

@@ -22,15 +22,21 @@ DEFAULT_COLUMNS = {"example": "example_id", "annotator": "annotator_id", "label"
 
 
 def read_annotations(path: Path, num_classes: int | None, *, columns: dict | None = None,
-                     class_names: list | None = None, return_class_names: bool = False):
-    """An :class:`~labelnoise.multiannotator.Annotations` from a .npy (N, M) matrix with -1
-    for missing (class indices), or a CSV/Parquet long table with one row per annotation.
+                     class_names: list | None = None, return_class_names: bool = False,
+                     wide: bool = False):
+    """An :class:`~labelnoise.multiannotator.Annotations` from a .npy (N, M) matrix (class
+    indices with -1 for missing, or class names with "" for missing), a CSV/Parquet long
+    table with one row per annotation, or (``wide``) a CSV/Parquet table with one row per
+    example and one column per annotator (empty where unlabelled; cleanlab's
+    ``labels_multiannotator`` layout).
 
     Args:
         path: the file.
         num_classes: K, or None (from the class names, else the data).
         columns: ``{"example": ..., "annotator": ..., "label": ...}``, the long table's
-            column names (default :data:`DEFAULT_COLUMNS`).
+            column names (default :data:`DEFAULT_COLUMNS`); of a wide table, the example
+            column (its ids) when the table has it, every other column an annotator.
+        wide: the table is one row per example, one column per annotator.
         class_names: the classes in order (labels are matched to them as by
             :func:`labelnoise._validation.encode_labels`), or None: integer labels are
             class indices, other labels (strings) are the sorted distinct values.
@@ -52,9 +58,22 @@ def read_annotations(path: Path, num_classes: int | None, *, columns: dict | Non
                                                            if path.is_dir() else "file not found"))
     suffix = path.suffix.lower()
     names = class_names
-    if suffix == ".npy":
-        ann = Annotations.from_dense(read_npy(path, "--annotations"),
-                                     num_classes=num_classes or (len(names) if names else None))
+    if suffix == ".npy" or (wide and suffix in TABLE_SUFFIXES):
+        ids = None
+        if suffix == ".npy":
+            matrix = read_npy(path, "--annotations")
+        else:
+            matrix = read_table(path, "--annotations")
+            example = (columns or {}).get("example", DEFAULT_COLUMNS["example"])
+            if example in matrix.columns:
+                ids = matrix[example].to_numpy()
+                matrix = matrix.drop(columns=example)
+            if matrix.shape[1] == 0:
+                raise click.BadParameter(f"{path.name} has no annotator column",
+                                         param_hint="--annotations")
+        ann = Annotations.from_dense(matrix, num_classes=num_classes, class_names=names,
+                                     example_ids=ids)
+        names = ann.class_names if ann.class_names is not None else names
     elif suffix in TABLE_SUFFIXES:
         frame = read_table(path, "--annotations")
         cols = {**DEFAULT_COLUMNS, **(columns or {})}
@@ -98,8 +117,14 @@ def read_annotations(path: Path, num_classes: int | None, *, columns: dict | Non
 @click.command("consensus", cls=Command)
 @click.option("--annotations", "annotations_path",
               type=click.Path(path_type=Path), required=True,
-              help="Annotations: .npy (N, M) int with -1 for missing, or a CSV/Parquet long table "
-                   "with one row per annotation (example, annotator, label; labels may be strings).")
+              help="Annotations: .npy (N, M) (class indices with -1, or class names with '', "
+                   "for missing), or a CSV/Parquet long table with one row per annotation "
+                   "(example, annotator, label; labels may be strings), or with --wide a "
+                   "table with one row per example and one column per annotator.")
+@click.option("--wide", is_flag=True,
+              help="--annotations is a table with one row per example and one column per "
+                   "annotator, empty where unlabelled (cleanlab's labels_multiannotator "
+                   "layout); its --example-column, when present, names the examples.")
 @click.option("--example-column", default=DEFAULT_COLUMNS["example"], show_default=True,
               help="Column of the long table naming the example.")
 @click.option("--annotator-column", default=DEFAULT_COLUMNS["annotator"], show_default=True,
@@ -119,8 +144,8 @@ def read_annotations(path: Path, num_classes: int | None, *, columns: dict | Non
               help="Directory for consensus.csv and annotators.csv.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @progress_option
-def consensus(annotations_path, example_column, annotator_column, label_column, class_names,
-              pred_probs_path, method, num_classes, out_dir, force, progress):
+def consensus(annotations_path, wide, example_column, annotator_column, label_column,
+              class_names, pred_probs_path, method, num_classes, out_dir, force, progress):
     """Consensus labels and annotator quality from several annotators per example.
 
     Writes DIR/consensus.csv (example, consensus_label, consensus_quality, num_labels,
@@ -143,8 +168,11 @@ def consensus(annotations_path, example_column, annotator_column, label_column, 
     if pred_probs_path is not None:
         pred_probs, header = _io.read_pred_probs(pred_probs_path, "--pred-probs")
         names = merge_class_names(names, [header])
+    if wide and annotations_path.suffix.lower() == ".npy":
+        raise click.BadParameter("applies to a table (.csv/.parquet); a .npy (N, M) is wide "
+                                 "already", param_hint="--wide")
     ann, names = read_annotations(
-        annotations_path, num_classes, class_names=names, return_class_names=True,
+        annotations_path, num_classes, class_names=names, return_class_names=True, wide=wide,
         columns={"example": example_column, "annotator": annotator_column, "label": label_column})
     if names is not None and pred_probs is not None and pred_probs.ndim == 2 \
             and pred_probs.shape[1] != len(names):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,14 +93,25 @@ class Annotations:
 
     @classmethod
     def from_dense(cls, annotations, *, num_classes: int | None = None,
-                   annotator_ids=None) -> Annotations:
-        """From an (N, M) matrix of class indices with -1 (or NaN) where unlabelled.
+                   annotator_ids=None, class_names=None, example_ids=None) -> Annotations:
+        """From an (N, M) matrix, one row per example and one column per annotator: class
+        indices with -1 (or NaN) where unlabelled, or labels as people have them (strings,
+        booleans) with None, NaN or an empty string where unlabelled. A pandas DataFrame
+        works as is (the layout of cleanlab's ``labels_multiannotator``); its column names
+        are the annotator ids.
 
         Args:
-            annotations: array-like (N, M), integers (or integral floats) in [-1, K).
-            num_classes: K (default: the largest label + 1).
+            annotations: array-like or DataFrame (N, M): integers (or integral floats) in
+                [-1, K), or class names (the sorted distinct names are the classes unless
+                ``class_names`` gives them; :func:`labelnoise._validation.encode_labels`).
+            num_classes: K (default: the largest label + 1, or the number of class names).
             annotator_ids: optional (M,) names of the columns, distinct and of one type
-                (all strings, or all numbers, ...).
+                (all strings, or all numbers, ...); default a DataFrame's column names.
+            class_names: optional K class names: the names' order (and classes no
+                annotator used), or the names of integer classes; kept as
+                ``class_names``.
+            example_ids: optional (N,) names of the rows (distinct, of one type), kept as
+                ``example_ids``.
 
         Raises:
             ValueError: not 2-D, empty, non-integral values, values below -1 or >= K (the
@@ -110,14 +122,25 @@ class Annotations:
         """
         if num_classes is not None:
             num_classes = _check_int(num_classes, "num_classes", 2)
+        if hasattr(annotations, "columns") and hasattr(annotations, "to_numpy"):  # DataFrame
+            if annotator_ids is None:
+                annotator_ids = np.asarray(list(annotations.columns), dtype=object)
+            annotations = annotations.to_numpy()
         arr = np.asarray(annotations)
         if arr.ndim != 2:
             raise ValueError(f"annotations must be 2-D of shape (N, M), got shape {arr.shape}")
         if arr.shape[0] == 0 or arr.shape[1] == 0:
             raise ValueError(f"annotations is empty (shape {arr.shape})")
-        if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer)
-                                         or np.issubdtype(arr.dtype, np.floating)):
+        if example_ids is not None:
+            example_ids = _distinct_ids(example_ids, arr.shape[0], "example_ids", "rows")
+        if arr.dtype == np.bool_:  # a mask, more likely than labels (as the Dask path)
             raise ValueError(f"annotations must hold integer class indices, got dtype {arr.dtype}")
+        if arr.dtype.kind in "OUS":  # labels as names
+            return cls._from_dense_names(arr, num_classes, annotator_ids, class_names,
+                                         example_ids)
+        if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+            raise ValueError(f"annotations must hold class indices or class names, got dtype "
+                             f"{arr.dtype}")
         if np.issubdtype(arr.dtype, np.floating):
             observed = ~np.isnan(arr)
             bad = observed & (~np.isfinite(arr) | (arr != np.round(arr)))
@@ -139,20 +162,51 @@ class Annotations:
             i = int(np.argmax(labels))
             raise ValueError(f"annotations must lie in [0, {k}) (K = {k} classes) or be -1; "
                              f"annotations[{rows[i]}, {cols[i]}] = {labels[i]}")
-        ids = None
-        if annotator_ids is not None:
-            if np.ndim(annotator_ids) != 1 or len(annotator_ids) != arr.shape[1]:
-                raise ValueError(f"annotator_ids must have shape ({arr.shape[1]},), "
-                                 f"got {np.shape(annotator_ids)}")
-            ids = _validate_ids(annotator_ids, "annotator_ids")
-            uniq, counts = np.unique(ids, return_counts=True)
-            if (counts > 1).any():
-                dup = int(np.flatnonzero(counts > 1)[0])
-                cols = np.flatnonzero(ids == uniq[dup])[:2].tolist()
-                raise ValueError(f"annotator_ids must be distinct; {_py(uniq[dup])!r} names "
-                                 f"columns {cols[0]} and {cols[1]}")
+        names = None
+        if class_names is not None:  # integer classes with names
+            from labelnoise._validation import validate_class_names
+
+            names = list(validate_class_names(class_names))
+            if num_classes is not None and num_classes != len(names):
+                raise ValueError(f"num_classes {num_classes} but {len(names)} class_names")
+            if labels.size and labels.max() >= len(names):
+                i = int(np.argmax(labels))
+                raise ValueError(f"annotations[{rows[i]}, {cols[i]}] = {labels[i]} is not a "
+                                 f"class of the {len(names)} class_names")
+            k = len(names)
         return cls(rows.astype(np.int64), cols.astype(np.int64), labels, int(arr.shape[0]),
-                   int(arr.shape[1]), k, ids, None)
+                   int(arr.shape[1]), k, _dense_annotator_ids(annotator_ids, arr.shape[1]),
+                   example_ids, names)
+
+    @classmethod
+    def _from_dense_names(cls, arr: np.ndarray, num_classes, annotator_ids, class_names,
+                          example_ids):
+        """:meth:`from_dense` for a matrix of labels as names (None / NaN / "" missing)."""
+        import pandas as pd
+
+        flat = arr.astype(object).ravel()
+        missing = pd.isna(flat) | np.fromiter((isinstance(v, str) and not v.strip()
+                                               for v in flat), dtype=bool, count=flat.size)
+        idx = np.flatnonzero(~missing)  # row-major: sorted by example, then annotator
+        if idx.size == 0:
+            raise ValueError("annotations hold no labels (every cell is missing)")
+        if all(isinstance(v, numbers.Number) and not isinstance(v, (bool, np.bool_))
+               for v in flat[idx]):  # numbers stored as objects (columns with gaps): indices
+            return cls.from_dense(np.where(missing, np.nan, flat).reshape(arr.shape)
+                                  .astype(np.float64), num_classes=num_classes,
+                                  annotator_ids=annotator_ids, class_names=class_names,
+                                  example_ids=example_ids)
+        codes, names, _ = encode_labels(flat[idx], class_names=class_names,
+                                        name="annotations")
+        if num_classes is not None and num_classes != len(names):
+            raise ValueError(
+                f"num_classes {num_classes}, but the labels name {len(names)} classes "
+                f"({', '.join(map(str, names[:10]))}); with class names K is their number: "
+                "give class_names to add classes that no annotator used")
+        rows, cols = np.divmod(idx, arr.shape[1])
+        return cls(rows.astype(np.int64), cols.astype(np.int64), codes.astype(np.int64),
+                   int(arr.shape[0]), int(arr.shape[1]), len(names),
+                   _dense_annotator_ids(annotator_ids, arr.shape[1]), example_ids, list(names))
 
     @classmethod
     def from_long(cls, example_ids, annotator_ids, labels, *, num_classes: int | None = None,
@@ -242,6 +296,27 @@ class Annotations:
         np.cumsum(np.bincount(self.example, minlength=n), out=indptr[1:])
         cols = self.annotator * k + self.label
         return sp.csr_matrix((np.ones(self.n_labels), cols, indptr), shape=(n, m * k))
+
+
+def _dense_annotator_ids(annotator_ids, m: int) -> np.ndarray | None:
+    """The (M,) annotator ids of a dense matrix's columns, checked, or None."""
+    return None if annotator_ids is None else _distinct_ids(annotator_ids, m, "annotator_ids",
+                                                            "columns")
+
+
+def _distinct_ids(ids, n: int, name: str, what: str) -> np.ndarray:
+    """``ids`` as an (n,) array: 1-D of length ``n``, of one type, distinct (the message
+    names the first repeated id and two of its ``what``)."""
+    if np.ndim(ids) != 1 or len(ids) != n:
+        raise ValueError(f"{name} must have shape ({n},), got {np.shape(ids)}")
+    ids = _validate_ids(ids, name)
+    uniq, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        dup = int(np.flatnonzero(counts > 1)[0])
+        at = np.flatnonzero(ids == uniq[dup])[:2].tolist()
+        raise ValueError(f"{name} must be distinct; {_py(uniq[dup])!r} names {what} {at[0]} "
+                         f"and {at[1]}")
+    return ids
 
 
 def _are_indices(labels) -> bool:
