@@ -79,6 +79,14 @@ def test_input_validation():
         engine.prepare_data(x, y, test_images=x)
     with pytest.raises(ValueError, match="mlp"):
         standard.fit(x, y, model="mlp", epochs=1, progress=False)
+    # NaN / inf hyperparameters are refused before training, for every method (engine.run)
+    from labelnoise.training import coteaching
+
+    for fit, kw, field in ((standard.fit, {"lr": float("nan")}, "lr"),
+                           (standard.fit, {"weight_decay": float("inf")}, "weight_decay"),
+                           (coteaching.fit, {"forget_rate": 0.2, "lr": float("-inf")}, "lr")):
+        with pytest.raises(ValueError, match=f"^{field} must be a finite number"):
+            fit(x, y, epochs=1, progress=False, **kw)
 
 
 def test_predict_proba_and_tta():

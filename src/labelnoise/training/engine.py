@@ -400,6 +400,22 @@ def lr_multiplier(t: float, total: float, schedule: str = "onecycle", *,
     return 1.0
 
 
+def check_finite_hyperparameters(method) -> None:
+    """Refuse a method whose float hyperparameters (its dataclass fields: ``lr``,
+    ``weight_decay``, ``momentum``, loss weights, ...) hold NaN or infinity, before any
+    training: torch would train on without complaint and return a network of NaNs.
+
+    Raises:
+        ValueError: naming the first such field and its value.
+    """
+    if not dataclasses.is_dataclass(method):
+        return
+    for f in dataclasses.fields(method):
+        value = getattr(method, f.name, None)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{f.name} must be a finite number, got {value}")
+
+
 def sgd(model: nn.Module, lr: float, weight_decay: float, momentum: float = 0.9,
         nesterov: bool = True) -> torch.optim.SGD:
     """SGD with (Nesterov) momentum over ``model``'s parameters."""
@@ -1118,6 +1134,7 @@ def run(method: Method, data: TrainData, *, checkpoint_dir=None, resume: bool = 
     every rank reads the same checkpoint. The networks returned have their own BatchNorm
     layers back and are the same on every rank.
     """
+    check_finite_hyperparameters(method)
     world = _dist.current()
     if world.active and not method.distributed:
         from labelnoise.training import METHODS
