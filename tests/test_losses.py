@@ -147,3 +147,11 @@ def test_ce_matches_torch_and_errors():
         build_loss("elr", 3)
     with pytest.raises(ValueError, match="A"):
         SCELoss(A=4.0)
+    # the two terms' weights: finite, >= 0, not both 0 (NaN would train a network of NaNs)
+    for name in ("sce", "nce+rce"):
+        for kw, match in (({"alpha": float("nan")}, "alpha must be a finite number >= 0"),
+                          ({"beta": -1.0}, "beta must be a finite number >= 0"),
+                          ({"alpha": 0.0, "beta": 0.0}, "both 0"),
+                          ({"A": float("-inf")}, "finite negative")):
+            with pytest.raises(ValueError, match=match):
+                build_loss(name, 3, **kw)

@@ -106,10 +106,23 @@ class GCELoss(_Loss):
 
 
 def _check_log_zero(A: float) -> float:
-    """The RCE constant that replaces log 0 must be negative (ValueError otherwise)."""
-    if A >= 0:
-        raise ValueError(f"A (the value used for log 0) must be negative, got {A}")
+    """The RCE constant that replaces log 0 must be a finite negative number (ValueError
+    otherwise)."""
+    if not (math.isfinite(A) and A < 0):
+        raise ValueError(f"A (the value used for log 0) must be a finite negative number, "
+                         f"got {A}")
     return float(A)
+
+
+def _check_weights(alpha: float, beta: float) -> tuple[float, float]:
+    """The two terms' weights of SCE / NCE+RCE: finite, >= 0, not both 0."""
+    for name, w in (("alpha", alpha), ("beta", beta)):
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) \
+                or w < 0:
+            raise ValueError(f"{name} must be a finite number >= 0, got {w!r}")
+    if alpha == 0 and beta == 0:
+        raise ValueError("alpha and beta are both 0: the loss would be 0")
+    return float(alpha), float(beta)
 
 
 def _rce(logits: torch.Tensor, labels: torch.Tensor, A: float) -> torch.Tensor:
@@ -134,7 +147,7 @@ class SCELoss(_Loss):
     def __init__(self, alpha: float = 0.1, beta: float = 1.0, A: float = -4.0,
                  reduction: str = "mean"):
         super().__init__(reduction)
-        self.alpha, self.beta, self.A = float(alpha), float(beta), _check_log_zero(A)
+        (self.alpha, self.beta), self.A = _check_weights(alpha, beta), _check_log_zero(A)
 
     def forward(self, logits, labels):
         ce = F.cross_entropy(logits.float(), labels, reduction="none")
@@ -157,7 +170,7 @@ class NCERCELoss(_Loss):
     def __init__(self, alpha: float = 1.0, beta: float = 1.0, A: float = -4.0,
                  reduction: str = "mean"):
         super().__init__(reduction)
-        self.alpha, self.beta, self.A = float(alpha), float(beta), _check_log_zero(A)
+        (self.alpha, self.beta), self.A = _check_weights(alpha, beta), _check_log_zero(A)
 
     def forward(self, logits, labels):
         log_p = F.log_softmax(logits.float(), dim=1)
