@@ -155,3 +155,5 @@ def test_ce_matches_torch_and_errors():
                           ({"A": float("-inf")}, "finite negative")):
             with pytest.raises(ValueError, match=match):
                 build_loss(name, 3, **kw)
+    with pytest.raises(ValueError, match="lam must be a finite number >= 0"):
+        build_loss("elr", 3, num_examples=5, lam=float("inf"))

@@ -254,6 +254,8 @@ class ELRLoss(_Loss):
         super().__init__(reduction)
         if not 0 <= beta < 1:
             raise ValueError(f"beta must lie in [0, 1), got {beta}")
+        if not (math.isfinite(lam) and lam >= 0):
+            raise ValueError(f"lam must be a finite number >= 0, got {lam}")
         self.lam, self.beta = float(lam), float(beta)
         self.register_buffer("target", torch.zeros(int(num_examples), int(num_classes)))
 
