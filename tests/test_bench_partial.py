@@ -51,3 +51,23 @@ def test_memorise_profile_settings_and_titles(bench):
     long = bench.question_title("weak", (0.3, 0.3), "memorise")
     assert long.startswith(reduced) and long != reduced
     assert bench._title_question("## " + long) == long
+
+
+@pytest.mark.parametrize("profile", ["reduced", "memorise"])
+def test_coreg_ablations_change_only_their_terms(bench, monkeypatch, profile):
+    """coreg-ls / coreg-nou call Co-Reg with the same settings as coreg except the weights
+    they switch off."""
+    from labelnoise.training import coreg
+
+    calls = {}
+    monkeypatch.setattr(coreg, "fit", lambda *a, **kw: calls.setdefault(len(calls), kw))
+    x, y, ann, cand = _tiny()
+    for method in ("coreg", "coreg-ls", "coreg-nou"):
+        bench.run_method(method, x, y, ann, cand, profile=profile, epochs=30, seed=0,
+                         x_test=x[:4], y_test=y[:4])
+    full, ls, nou = ({k: v for k, v in calls[i].items() if not isinstance(v, np.ndarray)}
+                     for i in range(3))
+    assert {k: v for k, v in ls.items() if k not in ("proto_weight", "supcon_weight")} == \
+        {k: v for k, v in full.items() if k not in ("proto_weight", "supcon_weight")}
+    assert ls["proto_weight"] == ls["supcon_weight"] == 0.0 and "proto_weight" not in full
+    assert nou["lambda_u"] == 0.0 and {k: v for k, v in nou.items() if k != "lambda_u"} == full
