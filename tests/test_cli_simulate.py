@@ -201,3 +201,21 @@ def test_simulate_a_npy_of_class_names_writes_class_names(tmp_path):
     res = CliRunner().invoke(simulate, ["--dataset", str(tmp_path / "one.npy"),
                                     "--noise", "symmetric:0.2", "--out", str(tmp_path / "o.npy")])
     assert res.exit_code == 2 and "one distinct value ('cat')" in res.output
+
+
+def test_datasets_tells_an_image_folder_from_another_folder(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "root"
+    for cls in ("cat", "dog"):
+        (root / "pets" / cls).mkdir(parents=True)
+        Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(root / "pets" / cls / "0.png")
+    (root / "notes" / "drafts").mkdir(parents=True)
+    (root / "notes" / "drafts" / "a.txt").write_text("text")
+    result = CliRunner().invoke(datasets, ["--data-root", str(root)])
+    assert result.exit_code == 0, result.output
+    lines = {line.split("│")[1].strip(): line for line in result.output.splitlines()
+             if line.count("│") > 3 and line.split("│")[1].strip()}
+    assert "load_image_folder" in lines["pets"] and "2 class folders" in lines["pets"]
+    assert "available" in lines["pets"]
+    assert "other" in lines["notes"] and "load_image_folder" not in lines["notes"]

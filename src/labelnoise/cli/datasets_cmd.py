@@ -56,8 +56,13 @@ def scan_data_root(root: Path) -> list[dict]:
                 rows.append({"name": p.name, "status": "available", "path": str(p),
                              "loader": "load_table", "note": "needs label_column"})
             elif p.is_dir():
-                rows.append({"name": p.name, "status": "other", "path": str(p),
-                             "loader": "load_image_folder?", "note": "directory"})
+                classes = _image_class_folders(p)
+                rows.append({"name": p.name, "path": str(p),
+                             **({"status": "available", "loader": "load_image_folder",
+                                 "note": f"{len(classes)} class folders of images"}
+                                if len(classes) >= 2 else
+                                {"status": "other", "loader": "",
+                                 "note": "directory (not <class>/<image> folders)"})})
     return rows
 
 
@@ -84,3 +89,16 @@ def datasets(data_root, progress):
                       row["note"])
     Console(width=160).print(table)
     click.echo("missing CIFAR data is downloaded on first use (loaders take download=True)")
+
+
+def _image_class_folders(folder: Path) -> list[str]:
+    """The subfolders of ``folder`` that hold an image file directly (the classes of an
+    image folder dataset, :func:`labelnoise.datasets.load_image_folder`); each looked at
+    only until its first image."""
+    from labelnoise.datasets.folders import IMAGE_SUFFIXES
+
+    def has_image(sub: Path) -> bool:
+        return any(f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() for f in sub.iterdir())
+
+    return [sub.name for sub in sorted(folder.iterdir())
+            if sub.is_dir() and not sub.name.startswith(".") and has_image(sub)]
