@@ -289,7 +289,11 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(data, tmp_path, monkey
                         out_dir=part, **SMALL)
     assert (part / "checkpoint.pt").exists()
     assert not any((part / n).exists() for n in ("model.pt", "pred_probs.npy", "final.json"))
-    # the CLI resumes a DATASET run from its config.json
+    # the CLI resumes a DATASET run from its config.json; a setting given beside --resume
+    # would be ignored, so it is refused before anything runs
+    res = CliRunner().invoke(main, ["train", str(data / "emb.npz"), "--epochs", "9",
+                                    "--resume", str(part), "--no-progress"])
+    assert res.exit_code == 2 and "DATASET, --epochs cannot change them" in res.output
     res = CliRunner().invoke(main, ["train", "--resume", str(part), "--no-progress"])
     assert res.exit_code == 0, res.output
     assert _history(part) == _history(full)

@@ -491,6 +491,8 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
     """
     from labelnoise.training import distributed
 
+    if resume_dir is not None:
+        _refuse_settings_on_resume(click.get_current_context(), resume_dir)
     finished = False
     try:
         _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidates_file,
@@ -503,6 +505,27 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
     finally:
         if distributed.launched_by_torchrun():
             distributed.shutdown(barrier=finished)
+
+
+#: what may be given with --resume: where to find the data, how to run and show it; every
+#: other option is a setting of the run, saved in its config.json
+RESUME_OPTIONS = ("resume_dir", "out", "data_root", "nproc", "progress")
+
+
+def _refuse_settings_on_resume(ctx: click.Context, resume_dir: Path) -> None:
+    """``--resume DIR`` continues with the settings of ``DIR/config.json``: a setting also
+    given on the command line (DATASET, --epochs, ...) would be silently ignored, so it is
+    refused (click.UsageError naming them)."""
+    from click.core import ParameterSource
+
+    extra = [p.human_readable_name.strip("[]") if isinstance(p, click.Argument) else p.opts[0]
+             for p in ctx.command.params
+             if p.name not in RESUME_OPTIONS
+             and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE]
+    if extra:
+        raise click.UsageError(
+            f"--resume continues with the settings saved in {resume_dir / 'config.json'}; "
+            f"{', '.join(extra)} cannot change them (drop them, or start a new run with --out)")
 
 
 def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, loss,
