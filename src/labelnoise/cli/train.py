@@ -16,7 +16,8 @@ same kind and a ``--val-fraction`` of the given labels held out to select the ep
 ``config.json``, ``history.json``, the checkpoint, ``model.pt``, ``model_best.pt`` (with a
 validation set), ``pred_probs.npy`` (with a test set) and ``final.json``.
 
-``--resume DIR`` continues an interrupted run with the settings saved in ``DIR/config.json``.
+``--resume DIR`` continues an interrupted run with the settings saved in ``DIR/config.json``
+(only ``--data-root``, ``--nproc`` and ``--progress`` may be given beside it).
 
 ``--nproc N`` trains with N local processes and PyTorch ``DistributedDataParallel`` (gloo on
 CPU, nccl with one GPU per process; :mod:`labelnoise.training.distributed`) for the methods
@@ -460,7 +461,9 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (must be new or empty).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True,
-              path_type=Path), default=None, help="Continue the run in this folder.")
+              path_type=Path), default=None,
+              help="Continue the run in this folder with its saved settings (only --data-root, "
+                   "--nproc and --progress may be given beside it).")
 @click.option("--data-root", default=None, help="cifar10: data root (default: $LABELNOISE_DATA).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option
