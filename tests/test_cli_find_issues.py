@@ -123,6 +123,13 @@ def test_find_issues_features_ranks_by_the_neighbour_vote(tmp_path):
         return 2 * (flags & flip).sum() / (flags.sum() + flip.sum())
 
     assert f1(ref.is_label_issue) > f1(plain.is_label_issue) + 0.2
+    # the same embeddings in an .npz as embedding code writes it: the same file
+    np.savez(tmp_path / "feats.npz", embeddings=feats)
+    res = CliRunner().invoke(main, ["find-issues", "--labels", str(tmp_path / "labels.csv"),
+                                    "--pred-probs", str(tmp_path / "pp.npy"), "--features",
+                                    str(tmp_path / "feats.npz"), "--out", str(tmp_path / "z.csv")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "z.csv").read_bytes() == out.read_bytes()
     # errors: a features file of another length; with --multi-label
     np.save(tmp_path / "short.npy", feats[:10])
     res = CliRunner().invoke(main, ["find-issues", "--labels", str(tmp_path / "labels.csv"),

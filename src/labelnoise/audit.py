@@ -927,8 +927,10 @@ def _noise_json(issues, data: AuditData, metrics, settings) -> dict:
 
 # ------------------------------------------------------------------------ data issues
 def _read_features(features, n: int) -> np.ndarray:
-    """The user's ``--features``: a ``.npy`` file (read without unpickling) or an array,
-    checked to be finite real numbers of shape (N, D) for the N examples audited.
+    """The user's ``--features``: a ``.npy`` file, an ``.npz`` holding one array named ``X``,
+    ``features`` or ``embeddings`` (:func:`labelnoise.datasets.npz_features`; both read
+    without unpickling) or an array, checked to be finite real numbers of shape (N, D) for
+    the N examples audited.
 
     Raises:
         InputFileError: the file is missing, unreadable, not a ``.npy`` array or holds
@@ -942,7 +944,17 @@ def _read_features(features, n: int) -> np.ndarray:
         arr, what = features, "features"
     else:
         path = Path(features).expanduser()
-        arr, what = _load_npy(path, "--features"), f"--features {path}"
+        what = f"--features {path}"
+        if path.suffix.lower() == ".npz" and path.is_file():
+            from labelnoise._io import read_npz
+            from labelnoise.datasets import npz_features
+
+            try:
+                arr = np.asarray(npz_features(read_npz(path, "--features"), path.name))
+            except ValueError as exc:
+                raise ValueError(f"--features {exc}") from None
+        else:
+            arr = _load_npy(path, "--features")
     if arr.ndim != 2:
         raise ValueError(f"{what} must be a 2-D (N, D) array with one row per example, got "
                          f"shape {arr.shape}")

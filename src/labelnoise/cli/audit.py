@@ -47,7 +47,8 @@ from labelnoise.cli._errors import (
 @click.option("--features", "features", type=click.Path(),
               help="Features of the examples for the data-issue checks (outliers, duplicates, "
                    "neighbours' labels) and for the neighbours' label vote the ranking mixes "
-                   "in (with --pred-probs too): an (N, D) float .npy, one row per example "
+                   "in (with --pred-probs too): an (N, D) float .npy (or .npz with one array "
+                   "named X, features or embeddings), one row per example "
                    "(default: the embeddings or table given, else each fold's network's "
                    "penultimate layer, with the vote in the images' own patch view; with "
                    "--pred-probs, images and no --features, no vote).")

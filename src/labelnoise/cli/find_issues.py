@@ -106,7 +106,8 @@ def _true_labels(path: Path, column: str, class_names):
               help="With --multi-label: what separates the classes of one cell of a label "
                    "table [default: ,].")
 @click.option("--features", "features_path", type=click.Path(path_type=Path), default=None,
-              help="Embeddings of the examples, .npy (N, D): rank by the pred_probs mixed with "
+              help="Embeddings of the examples, .npy (N, D) or .npz (one array named X, "
+                   "features or embeddings): rank by the pred_probs mixed with "
                    "the label vote of each example's 10 nearest neighbours in them (weight by "
                    "maximum likelihood; the ranking `labelnoise audit` uses when it trains its "
                    "model). Not with --multi-label.")
