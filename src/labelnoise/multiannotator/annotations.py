@@ -114,11 +114,13 @@ class Annotations:
                 ``example_ids``.
 
         Raises:
-            ValueError: not 2-D, empty, non-integral values, values below -1 or >= K (the
-                message names the (row, column)), ``num_classes`` not an integer >= 2, or
-                ``annotator_ids`` of the wrong length, with a repeated or missing
-                (None/NaN) id, or mixing id types (e.g. ``["w1", 2]``: refused rather than
-                cast, since numpy would silently turn ``2`` into ``"2"``).
+            ValueError: not 2-D, empty, a boolean matrix, non-integral numbers, values
+                below -1 or >= K (the message names the (row, column)), no label at all,
+                a name not in ``class_names``, ``num_classes`` not an integer >= 2 or not
+                the number of class names, or ``annotator_ids`` / ``example_ids`` of the
+                wrong length, with a repeated or missing (None/NaN) id, or mixing id types
+                (e.g. ``["w1", 2]``: refused rather than cast, since numpy would silently
+                turn ``2`` into ``"2"``).
         """
         if num_classes is not None:
             num_classes = _check_int(num_classes, "num_classes", 2)
@@ -238,8 +240,10 @@ class Annotations:
         with a string id ``"2"``; cast them yourself (e.g. all to ``str``) if that is meant.
 
         Raises:
-            ValueError: lengths differ, bad labels, ``num_classes`` or ``n_examples`` not an
-                integer (>= 2, >= 1), missing (None/NaN) or infinite ids, ``example_ids`` or
+            ValueError: lengths differ, bad labels (a name not in ``class_names``),
+                ``num_classes`` or ``n_examples`` not an integer (>= 2, >= 1), a
+                ``num_classes`` other than the number of class names, missing (None/NaN) or
+                infinite ids, ``example_ids`` or
                 ``annotator_ids`` mixing id types (the message names the argument and two
                 positions of different types), negative or too large integer example ids,
                 or one annotator labelling one example twice (names the pair).
