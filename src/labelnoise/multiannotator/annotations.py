@@ -82,11 +82,8 @@ class Annotations:
                 f"annotations hold class {int(self.label[i])} (example {int(self.example[i])}, "
                 f"annotator {int(self.annotator[i])}) but K = {num_classes} classes"
             )
-        if self.class_names is not None and num_classes != len(self.class_names):
-            raise ValueError(f"num_classes {num_classes}, but the labels name "
-                             f"{len(self.class_names)} classes ({', '.join(map(str, self.class_names[:10]))}); "
-                             "with class names K is their number: give class_names to add "
-                             "classes that no annotator used")
+        if self.class_names is not None:
+            _check_k_of_names(num_classes, self.class_names)
         return Annotations(self.example, self.annotator, self.label, self.n_examples,
                            self.n_annotators, int(num_classes), self.annotator_ids,
                            self.example_ids, self.class_names)
@@ -169,8 +166,7 @@ class Annotations:
             from labelnoise._validation import validate_class_names
 
             names = list(validate_class_names(class_names))
-            if num_classes is not None and num_classes != len(names):
-                raise ValueError(f"num_classes {num_classes} but {len(names)} class_names")
+            _check_k_of_names(num_classes, names)
             if labels.size and labels.max() >= len(names):
                 i = int(np.argmax(labels))
                 raise ValueError(f"annotations[{rows[i]}, {cols[i]}] = {labels[i]} is not a "
@@ -200,11 +196,7 @@ class Annotations:
                                   example_ids=example_ids)
         codes, names, _ = encode_labels(flat[idx], class_names=class_names,
                                         name="annotations")
-        if num_classes is not None and num_classes != len(names):
-            raise ValueError(
-                f"num_classes {num_classes}, but the labels name {len(names)} classes "
-                f"({', '.join(map(str, names[:10]))}); with class names K is their number: "
-                "give class_names to add classes that no annotator used")
+        _check_k_of_names(num_classes, names)
         rows, cols = np.divmod(idx, arr.shape[1])
         return cls(rows.astype(np.int64), cols.astype(np.int64), codes.astype(np.int64),
                    int(arr.shape[0]), int(arr.shape[1]), len(names),
@@ -259,11 +251,7 @@ class Annotations:
             lab, names, _ = encode_labels(labels, class_names=class_names, name="labels")
             if names is None:  # integer labels as indices of the class_names given
                 names = list(class_names)
-            if num_classes is not None and num_classes != len(names):
-                raise ValueError(
-                    f"num_classes {num_classes}, but the labels name {len(names)} classes "
-                    f"({', '.join(map(str, names[:10]))}); with class names K is their "
-                    "number: give class_names to add classes that no annotator used")
+            _check_k_of_names(num_classes, names)
             num_classes = len(names)
         ex = _validate_ids(example_ids, "example_ids")
         an = _validate_ids(annotator_ids, "annotator_ids")
@@ -300,6 +288,15 @@ class Annotations:
         np.cumsum(np.bincount(self.example, minlength=n), out=indptr[1:])
         cols = self.annotator * k + self.label
         return sp.csr_matrix((np.ones(self.n_labels), cols, indptr), shape=(n, m * k))
+
+
+def _check_k_of_names(num_classes: int | None, names: list) -> None:
+    """With class names K is their number: refuse another ``num_classes`` (a number names
+    no class)."""
+    if num_classes is not None and num_classes != len(names):
+        raise ValueError(f"num_classes {num_classes}, but the labels name {len(names)} classes "
+                         f"({', '.join(map(str, names[:10]))}); with class names K is their "
+                         "number: give class_names to add classes that no annotator used")
 
 
 def _dense_annotator_ids(annotator_ids, m: int) -> np.ndarray | None:
