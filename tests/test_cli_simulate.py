@@ -96,11 +96,16 @@ def test_simulate_missing_data_is_a_clean_error(tmp_path):
     assert not (tmp_path / "o.npy").exists()
 
 
+def _rows(output: str) -> dict:
+    """The rows of the printed table of ``labelnoise datasets``, by dataset name."""
+    return {line.split("│")[1].strip(): line for line in output.splitlines()
+            if line.count("│") > 3 and line.split("│")[1].strip()}
+
+
 def test_datasets_lists_the_data_root(data_root, tmp_path):
     result = CliRunner().invoke(datasets, ["--data-root", str(data_root)])
     assert result.exit_code == 0, result.output
-    lines = {line.split("│")[1].strip(): line for line in result.output.splitlines()
-             if line.count("│") > 3 and line.split("│")[1].strip()}
+    lines = _rows(result.output)
     assert "available" in lines["cifar10"] and "available" in lines["cifar10n"]
     assert "missing" in lines["cifar100"]
     empty = CliRunner().invoke(datasets, ["--data-root", str(tmp_path / "none")])
@@ -214,8 +219,7 @@ def test_datasets_tells_an_image_folder_from_another_folder(tmp_path):
     (root / "notes" / "drafts" / "a.txt").write_text("text")
     result = CliRunner().invoke(datasets, ["--data-root", str(root)])
     assert result.exit_code == 0, result.output
-    lines = {line.split("│")[1].strip(): line for line in result.output.splitlines()
-             if line.count("│") > 3 and line.split("│")[1].strip()}
+    lines = _rows(result.output)
     assert "load_image_folder" in lines["pets"] and "2 class folders" in lines["pets"]
     assert "available" in lines["pets"]
     assert "other" in lines["notes"] and "load_image_folder" not in lines["notes"]
