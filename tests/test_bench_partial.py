@@ -71,3 +71,15 @@ def test_coreg_ablations_change_only_their_terms(bench, monkeypatch, profile):
         {k: v for k, v in full.items() if k not in ("proto_weight", "supcon_weight")}
     assert ls["proto_weight"] == ls["supcon_weight"] == 0.0 and "proto_weight" not in full
     assert nou["lambda_u"] == 0.0 and {k: v for k, v in nou.items() if k != "lambda_u"} == full
+
+
+@pytest.mark.parametrize("method", ["dividemix", "coreg", "ill"])
+def test_memorise_settings_are_accepted_by_each_method(bench, method):
+    """The long regime's settings of the slow methods run as given (a warm-up of 50 epochs
+    needs at least 50: 52 epochs on 64 tiny images), starting at their learning rate."""
+    x, y, ann, cand = _tiny(n=64)
+    res = bench.run_method(method, x, y, ann, cand, profile="memorise", epochs=52, seed=0,
+                           x_test=x[:8], y_test=y[:8], model="resnet8")
+    assert len(res.history) == 52
+    # (a cosine schedule has moved by at most 0.1% after the first epoch)
+    assert res.history[0]["lr"] == pytest.approx(bench.MEMORISE_METHODS[method]["lr"], rel=1e-2)
