@@ -516,6 +516,10 @@ def test_from_long_takes_labels_as_class_names():
     assert ann.class_names == ["ant", "bee", "cow"] and ann.num_classes == 3
     as_indices = Annotations.from_long(ex, an, np.searchsorted(names, lab))
     assert as_indices.class_names is None
+    # integers held as objects (a table column read with gaps) are indices too
+    as_objects = Annotations.from_long(ex, an, np.searchsorted(names, lab).astype(object))
+    assert as_objects.class_names is None
+    np.testing.assert_array_equal(as_objects.label, as_indices.label)
     np.testing.assert_array_equal(ann.label, as_indices.label)
     res = consensus_labels(ann, method="majority_vote")
     np.testing.assert_array_equal(res.consensus_labels,

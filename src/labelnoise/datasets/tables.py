@@ -416,30 +416,13 @@ def npz_features(z, file_name: str) -> np.ndarray:
     return z[found[0]]
 
 
-def npz_labels(values, names: list | None, what: str) -> tuple[np.ndarray, list | None]:
-    """``(codes int64 (N,), class names or None)`` of an ``.npz``'s label array: integers
-    are class indices (into ``names`` when the file has ``class_names``); any other labels
-    (strings, booleans) are values, looked up in ``names`` or, without them, their sorted
-    distinct values are the classes (:func:`labelnoise._validation.encode_labels`).
-
-    Raises:
-        ValueError: not 1-D, non-integer numbers, a value not in ``names``.
-    """
-    from labelnoise._validation import encode_labels, validate_labels
-
-    values = np.asarray(values)
-    if np.issubdtype(values.dtype, np.number) and not np.issubdtype(values.dtype, np.bool_):
-        return validate_labels(values, name=what), names
-    codes, found, _ = encode_labels(values, class_names=names, name=what)
-    return codes, found
-
-
 def load_embeddings(path: str | os.PathLike) -> LabeledDataset:
     """Precomputed features in a ``.npz``: the features (N, D) float, as ``X`` (or
     ``features`` / ``embeddings``, :data:`NPZ_FEATURE_KEYS`), ``labels`` (N,), and
     optionally ``true_labels`` (N,) and ``class_names`` (K,) str. Integer labels are class
     indices (into ``class_names`` when given); string (or boolean) labels are the classes
-    themselves, sorted unless ``class_names`` gives their order (:func:`npz_labels`).
+    themselves, sorted unless ``class_names`` gives their order
+    (:func:`labelnoise._validation.encode_labels`, the rule of every labelnoise input).
 
     Read with ``allow_pickle=False`` (no code can run from the file; an array of Python
     strings saved as objects is refused, a NumPy string array is read).
@@ -455,6 +438,7 @@ def load_embeddings(path: str | os.PathLike) -> LabeledDataset:
             numbers as labels, true labels not among the classes.
     """
     from labelnoise._io import read_npz
+    from labelnoise._validation import encode_labels
 
     p = Path(path).expanduser()
     if not p.is_file():
@@ -464,10 +448,10 @@ def load_embeddings(path: str | os.PathLike) -> LabeledDataset:
     if "labels" not in z:
         raise ValueError(f"{p.name} must hold an array 'labels'; has {sorted(z)}")
     names = [str(s) for s in z["class_names"]] if "class_names" in z else None
-    labels, names = npz_labels(z["labels"], names, "labels")
+    labels, names, _ = encode_labels(z["labels"], class_names=names, name="labels")
     true_labels = None
     if "true_labels" in z:
-        true_labels, _ = npz_labels(z["true_labels"], names, "true_labels")
+        true_labels = encode_labels(z["true_labels"], class_names=names, name="true_labels")[0]
     if X.ndim != 2 or not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise ValueError(f"{p.name}: the features must be a real numeric (N, D) array, got "
                          f"{X.dtype}{X.shape}")
@@ -480,10 +464,8 @@ def load_embeddings(path: str | os.PathLike) -> LabeledDataset:
     if true_labels is not None and true_labels.shape != labels.shape:
         raise ValueError(f"true_labels has shape {true_labels.shape}, labels {labels.shape}")
     k = int(max(labels.max(), true_labels.max() if true_labels is not None else 0)) + 1
-    if names is None:
+    if names is None:  # (with class_names, encode_labels checked every label against them)
         names = [str(i) for i in range(k)]
-    elif len(names) < k:
-        raise ValueError(f"class_names has {len(names)} names but labels go up to {k - 1}")
     if not np.issubdtype(X.dtype, np.floating):
         X = X.astype(np.float64)
     return LabeledDataset(

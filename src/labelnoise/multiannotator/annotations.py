@@ -244,13 +244,11 @@ class Annotations:
             num_classes = _check_int(num_classes, "num_classes", 2)
         if n_examples is not None:
             n_examples = _check_int(n_examples, "n_examples", 1)
-        names = None
-        if class_names is None and _are_indices(labels):
-            lab = validate_labels(labels, num_classes=num_classes, name="labels")
+        lab, names, _ = encode_labels(labels, class_names=class_names, name="labels")
+        if names is None:  # class indices: checked against num_classes too
+            lab = validate_labels(lab, num_classes=num_classes, name="labels")
         else:
-            lab, names, _ = encode_labels(labels, class_names=class_names, name="labels")
-            if names is None:  # integer labels as indices of the class_names given
-                names = list(class_names)
+            names = list(names)
             _check_k_of_names(num_classes, names)
             num_classes = len(names)
         ex = _validate_ids(example_ids, "example_ids")
@@ -318,17 +316,6 @@ def _distinct_ids(ids, n: int, name: str, what: str) -> np.ndarray:
         raise ValueError(f"{name} must be distinct; {_py(uniq[dup])!r} names {what} {at[0]} "
                          f"and {at[1]}")
     return ids
-
-
-def _are_indices(labels) -> bool:
-    """Whether ``labels`` are numbers, read as class indices (integers, or integral floats
-    as a table column with gaps holds them), not names, booleans or a pandas
-    categorical."""
-    if getattr(getattr(labels, "dtype", None), "name", "") == "category" or \
-            type(labels).__name__ == "Categorical":
-        return False
-    arr = np.asarray(labels)
-    return arr.dtype != np.bool_ and np.issubdtype(arr.dtype, np.number)
 
 
 def _py(x):
