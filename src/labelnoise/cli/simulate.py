@@ -63,16 +63,11 @@ def _load(dataset: str, data_root, need_inputs: bool, download: bool = True):
         return ds.inputs, ds.labels, ds.num_classes, None, None
     if path.suffix == ".npy" and path.is_file():
         from labelnoise._io import read_npy
-        from labelnoise._validation import encode_labels, validate_labels
+        from labelnoise._validation import encode_labels
 
-        raw = read_npy(path, "--dataset")
-        classes = None
-        if raw.dtype.kind in "USb":  # class names (or booleans): sorted, written back as such
-            labels, classes, _ = encode_labels(raw, name=f"labels in {path}")
-            k = len(classes)
-        else:
-            labels = validate_labels(raw, name=f"labels in {path}")
-            k = int(labels.max()) + 1
+        # class indices, or class names (sorted; written back as names): the one rule
+        labels, classes, _ = encode_labels(read_npy(path, "--dataset"), name=f"labels in {path}")
+        k = len(classes) if classes is not None else int(labels.max()) + 1
         if k < 2:
             raise click.BadParameter(f"{path}: every label is class 0; simulating noise needs "
                                      "labels of at least 2 classes", param_hint="--dataset")
