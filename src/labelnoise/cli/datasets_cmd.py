@@ -60,7 +60,7 @@ def scan_data_root(root: Path) -> list[dict]:
                 rows.append({"name": p.name, "path": str(p),
                              **({"status": "available", "loader": "load_image_folder",
                                  "note": f"{len(classes)} class folders of images"}
-                                if len(classes) >= 2 else
+                                if classes else
                                 {"status": "other", "loader": "",
                                  "note": "directory (not <class>/<image> folders)"})})
     return rows
@@ -92,13 +92,12 @@ def datasets(data_root, progress):
 
 
 def _image_class_folders(folder: Path) -> list[str]:
-    """The subfolders of ``folder`` that hold an image file directly (the classes of an
-    image folder dataset, :func:`labelnoise.datasets.load_image_folder`); each looked at
-    only until its first image."""
-    from labelnoise.datasets.folders import IMAGE_SUFFIXES
+    """The class folders of ``folder`` when :func:`labelnoise.datasets.load_image_folder`
+    would read it (its class subfolders, :func:`~labelnoise.datasets.folders.class_folders`,
+    with an image file somewhere below them), else []; the search stops at the first image."""
+    from labelnoise.datasets.folders import IMAGE_SUFFIXES, class_folders
 
-    def has_image(sub: Path) -> bool:
-        return any(f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() for f in sub.iterdir())
-
-    return [sub.name for sub in sorted(folder.iterdir())
-            if sub.is_dir() and not sub.name.startswith(".") and has_image(sub)]
+    classes = class_folders(folder)
+    has_image = any(f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
+                    for c in classes for f in (folder / c).rglob("*"))
+    return classes if has_image else []

@@ -57,6 +57,12 @@ def image_files(folder: Path, root: Path | None = None) -> list[Path]:
     )
 
 
+def class_folders(root: Path) -> list[str]:
+    """The class names of an image folder: its subfolders, sorted, hidden ones (a leading
+    dot) left out."""
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def load_image_folder(path: str | os.PathLike) -> LabeledDataset:
     """Images in class-named subfolders: ``path/<class>/<...>/<file>``.
 
@@ -77,7 +83,7 @@ def load_image_folder(path: str | os.PathLike) -> LabeledDataset:
     root = Path(path).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"image folder not found: {root} is not a directory")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = class_folders(root)
     if not classes:
         raise ValueError(f"{root} has no class subfolders (expected {root}/<class>/<image>)")
     paths, labels = [], []
