@@ -50,7 +50,6 @@ def read_annotations(path: Path, num_classes: int | None, *, columns: dict | Non
         ValueError: bad labels or ids (see ``Annotations.from_long``).
     """
     from labelnoise._io import TABLE_SUFFIXES, InputFileError, read_npy, read_table
-    from labelnoise._validation import encode_labels
     from labelnoise.multiannotator import Annotations
 
     if not path.is_file():
@@ -93,21 +92,19 @@ def read_annotations(path: Path, num_classes: int | None, *, columns: dict | Non
             click.echo(f"Note: skipped {int((~labelled).sum())} row(s) of {path.name} with no "
                        "label", err=True)
             frame = frame[labelled]
-        raw = frame[cols["label"]].reset_index(drop=True)
-        # the classes first (the one rule, encode_labels), so that a --num-classes that
-        # cannot be is named as the option before any work
-        _, found, _ = encode_labels(raw, class_names=names, name=f"column {cols['label']!r}")
-        if found is not None and num_classes is not None and num_classes != len(found):
-            raise click.BadParameter(
-                f"{num_classes}, but the labels name {len(found)} classes "
-                f"({', '.join(map(str, found[:10]))}); with class names K is their number: "
+        ann = Annotations.from_long(frame[cols["example"]].to_numpy(),
+                                    frame[cols["annotator"]].astype(str).to_numpy(),
+                                    frame[cols["label"]].reset_index(drop=True),
+                                    class_names=names)
+        names = ann.class_names
+        if num_classes is not None and names is not None and num_classes != len(names):
+            raise click.BadParameter(  # named as the option, before the consensus runs
+                f"{num_classes}, but the labels name {len(names)} classes "
+                f"({', '.join(map(str, names[:10]))}); with class names K is their number: "
                 "give --class-names to add classes that no annotator used",
                 param_hint="--num-classes")
-        ann = Annotations.from_long(frame[cols["example"]].to_numpy(),
-                                    frame[cols["annotator"]].astype(str).to_numpy(), raw,
-                                    class_names=names,
-                                    num_classes=num_classes if found is None else None)
-        names = ann.class_names
+        if num_classes is not None and num_classes != ann.num_classes:
+            ann = ann.with_num_classes(num_classes)
     else:
         raise click.BadParameter(f"{path}: expected a .npy (N x M) or a .csv/.parquet long table",
                                  param_hint="--annotations")
