@@ -389,6 +389,7 @@ def test_corrupt_image_in_audited_folder(tmp_path: Path):
                     "--out", str(tmp_path / "audit"), "--no-progress"], tmp_path, timeout=300)
     assert proc.returncode == EXIT_INPUT, proc.stderr
     assert "broken.png" in proc.stderr and "Traceback" not in proc.stderr
+    assert "--skip-unreadable" in proc.stderr
     assert not (tmp_path / "audit").exists()  # a failed audit leaves nothing; a rerun is not refused
 
 

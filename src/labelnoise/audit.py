@@ -117,6 +117,10 @@ IMAGE_VIEW_FEATURES = dict(n_centroids=64, patch_size=6, stride=2, n_patches=50_
 IMAGE_VIEW_PCA_DIM = 128
 
 OUTPUT_FILES = ("issues.csv", "pred_probs.npy", "noise.json", "data_issues.json", "report.html")
+#: written beside them when image files were left out (``skip_unreadable``)
+UNREADABLE_FILE = "unreadable.csv"
+#: the report's note lists at most this many of the unreadable files by name
+UNREADABLE_SHOWN = 10
 #: neighbours per example of the data-issue checks (SimiFeat's k)
 DATA_ISSUES_K = 10
 #: the manifest an audit writes into --out first; --resume accepts only such folders
@@ -155,6 +159,10 @@ class AuditData:
     #: the image inputs as one uint8 array (N, H, W, 3), filled by :func:`_images` on first
     #: use, so that an image folder is read and resized once per audit
     image_cache: np.ndarray | None = field(default=None, repr=False)
+    #: image files left out because they cannot be decoded (``skip_unreadable``): dicts
+    #: ``file``, ``given_label``, ``error``; and their rows in the folder's full listing
+    unreadable: list = field(default_factory=list)
+    unreadable_rows: np.ndarray | None = None
 
 
 def _images(data: AuditData) -> np.ndarray:
@@ -187,6 +195,8 @@ class AuditResult:
             data-issue sections show).
         example_ids: (N,) the examples' names in issues.csv's ``example_id`` (an image's
             path, a table's id column), or None (rows are named by their index).
+        unreadable: the image files left out with ``skip_unreadable``, each a dict
+            ``file``, ``given_label``, ``error`` (as in ``unreadable.csv``); empty otherwise.
     """
 
     out_dir: Path
@@ -200,6 +210,7 @@ class AuditResult:
     data_issues: Any = None
     example_ids: np.ndarray | None = None
     model_pred_probs: np.ndarray | None = None
+    unreadable: list = field(default_factory=list)
 
     @property
     def labels(self) -> np.ndarray:
@@ -327,6 +338,15 @@ def _clean_up_failed(out: Path, created: list[Path]) -> None:
 
 
 # ------------------------------------------------------------------------ data loading
+def unreadable_note(unreadable: list[dict]) -> str:
+    """The report's sentence on the image files left out (``skip_unreadable``)."""
+    shown = "; ".join(f"{u['file']} ({u['error']})" for u in unreadable[:UNREADABLE_SHOWN])
+    more = len(unreadable) - UNREADABLE_SHOWN
+    return (f"{len(unreadable)} image file(s) could not be read and were left out of the audit "
+            f"(all listed in {UNREADABLE_FILE}): {shown}"
+            + (f"; and {more} more" if more > 0 else "") + ".")
+
+
 def _cifar_images(data_root) -> np.ndarray | None:
     from labelnoise.datasets import load_cifar10
 
@@ -340,6 +360,7 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
                   id_column: str | None = None, text_columns: list[str] | None = None,
                   feature_columns: list[str] | None = None,
                   true_label_column: str | None = None,
+                  skip_unreadable: bool = False,
                   progress: bool = False) -> AuditData:
     from labelnoise import datasets as ds
     from labelnoise.training.data import check_text_columns
@@ -353,6 +374,9 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
     if true_label_column is not None and Path(name).suffix.lower() not in TABLE_SUFFIXES:
         raise ValueError(f"true_label_column (--true-label-column) names a column of a table; "
                          f"dataset {name!r} is not a table")
+    if skip_unreadable and not Path(name).expanduser().is_dir():
+        raise ValueError(f"skip_unreadable (--skip-unreadable) leaves unreadable image files "
+                         f"out of an image folder; dataset {name!r} is not an image folder")
     if name.lower() in CIFAR_NAMES:
         d = ds.load_cifar10n(label_set, data_root=data_root, load_images=load_images)
         desc = f"CIFAR-10 train set with CIFAR-10N '{d.info['label_set']}' human labels"
@@ -369,12 +393,15 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
             "image folder, a .csv/.parquet table or an .npz of embeddings"
         )
     if p.is_dir():
-        d = ds.load_image_folder(p)
+        d = ds.load_image_folder(p, skip_unreadable=skip_unreadable, progress=progress)
         seq = d.inputs
+        bad = d.info["unreadable"]
         return AuditData(labels=d.labels, class_names=list(d.class_names), inputs=seq,
                          description=f"image folder {p}", get_image=lambda i: seq[i],
                          example_ids=np.asarray(d.info["relative_paths"], dtype=object),
-                         id_name="file", explicit_classes=True)
+                         id_name="file", explicit_classes=True, unreadable=bad,
+                         unreadable_rows=d.info["unreadable_rows"],
+                         notes=[unreadable_note(bad)] if bad else [])
     suffix = p.suffix.lower()
     if suffix in TABLE_SUFFIXES:
         if not label_column:
@@ -555,6 +582,15 @@ def _from_pred_probs_file(pred_probs_path, *, labels_path, row_to_index_path, da
         if order is not None:
             _reorder_classes(dataset_data, order)
         labels, true_labels = dataset_data.labels, dataset_data.true_labels
+        skipped = dataset_data.unreadable_rows
+        if skipped is not None and len(skipped) and \
+                pred_probs.shape[0] == labels.shape[0] + len(skipped):
+            # rows for every file of the folder: the unreadable files' rows are left out too
+            pred_probs = np.delete(pred_probs, skipped, axis=0)
+            dataset_data.notes.append(
+                f"--pred-probs {pp_path.name} has a row for every file of the folder "
+                f"({pred_probs.shape[0] + len(skipped)}); the rows of the {len(skipped)} "
+                "unreadable files were left out with them.")
     else:
         labels, names, explicit = encode_labels(labels, class_names=order)
     if pred_probs.shape[0] != labels.shape[0]:
@@ -591,6 +627,7 @@ def _from_pred_probs_file(pred_probs_path, *, labels_path, row_to_index_path, da
             data.example_ids = dataset_data.example_ids
             data.id_name = dataset_data.id_name
         data.get_image = dataset_data.get_image
+        data.unreadable = dataset_data.unreadable
         if len(dataset_data.labels) == len(labels):  # the dataset's rows are the examples
             data.inputs = dataset_data.inputs
             data.features, data.features_source = dataset_data.features, dataset_data.features_source
@@ -1089,6 +1126,7 @@ def audit(
     progress: bool = True,
     console=None,
     client=None,
+    skip_unreadable: bool = False,
 ) -> AuditResult:
     """Audit a dataset's labels end to end and write issues.csv, pred_probs.npy, noise.json,
     data_issues.json and report.html to ``out_dir``.
@@ -1188,6 +1226,12 @@ def audit(
             (``out_dir/cache/folds``) must be on a filesystem every worker sees. Not with
             ``pred_probs`` (nothing is trained). Default None: the folds run in this
             process.
+        skip_unreadable: for an image folder, leave out the files Pillow cannot decode
+            (checked by decoding every file once before the audit;
+            :func:`labelnoise.datasets.load_image_folder`) instead of stopping at the first;
+            they are listed in ``unreadable.csv`` (file, given_label, error), the report and
+            ``AuditResult.unreadable``. With ``pred_probs`` that has a row for every file of
+            the folder, the unreadable files' rows are left out too. Not with ``labels``.
 
     Returns:
         :class:`AuditResult`.
@@ -1224,6 +1268,10 @@ def audit(
         class_names = validate_class_names(class_names)
     if pred_probs is None and dataset is None:
         dataset = "cifar10"
+    if skip_unreadable and labels is not None:
+        raise ValueError("skip_unreadable (--skip-unreadable) with labels (--labels): the labels' "
+                         "rows cannot be matched to the files left out; remove the unreadable "
+                         "files, or leave --labels out (the folder names the labels)")
     if client is not None:
         if pred_probs is not None:
             raise ValueError(CLIENT_WITH_PRED_PROBS)
@@ -1260,7 +1308,8 @@ def audit(
                                          id_column=id_column if labels is None else None,
                                          true_label_column=true_label_column,
                                          text_columns=text_columns,
-                                         feature_columns=feature_columns, progress=progress)
+                                         feature_columns=feature_columns,
+                                         skip_unreadable=skip_unreadable, progress=progress)
         if pred_probs is not None:
             data, pp = _from_pred_probs_file(pred_probs, labels_path=labels,
                                              row_to_index_path=row_to_index, data_root=data_root,
@@ -1402,6 +1451,13 @@ def audit(
         _io.write_json(out / "noise.json", _noise_json(issues, data, metrics, settings), indent=1)
         _io.write_json(out / "data_issues.json",
                        data_issues.summary(example_ids=data.example_ids), indent=1)
+        if data.unreadable:
+            import pandas as pd
+
+            _io.write_csv(out / UNREADABLE_FILE, pd.DataFrame(
+                data.unreadable, columns=["file", "given_label", "error"]))
+        elif (out / UNREADABLE_FILE).is_file() and _is_audit_folder(out):
+            (out / UNREADABLE_FILE).unlink()  # an earlier audit's, not this one's
 
         from labelnoise.report import ReportData, write_report
 
@@ -1416,7 +1472,7 @@ def audit(
             out_dir=out, pred_probs=pp, issues=issues, class_names=list(data.class_names),
             true_labels=data.true_labels, metrics=metrics, settings=settings,
             seconds=time.time() - t0, data_issues=data_issues, model_pred_probs=model_pp,
-            example_ids=data.example_ids,
+            example_ids=data.example_ids, unreadable=list(data.unreadable),
         )
     except Exception:
         _clean_up_failed(out, created)

@@ -76,13 +76,17 @@ from labelnoise.cli._errors import (
 @click.option("--workers", type=int, default=None, metavar="N",
               help="Run the cross-validation folds on a local Dask cluster of N worker "
                    "processes (1 thread each), started and closed by this command.")
+@click.option("--skip-unreadable", is_flag=True,
+              help="For an image folder: leave out the files that cannot be decoded (each file "
+                   "is decoded once beforehand) and list them in unreadable.csv and the report, "
+                   "instead of stopping at the first.")
 @click.option("--force", is_flag=True, help="Overwrite the audit files in a non-empty --out.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted audit in --out.")
 @progress_option
 def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id_column,
           true_label_column, text_columns, feature_columns, class_names, features, data_root,
-          quick, model, epochs, folds, seed, out_dir, scheduler, workers, force, resume,
-          progress):
+          quick, model, epochs, folds, seed, out_dir, scheduler, workers, skip_unreadable, force,
+          resume, progress):
     """Find the label errors of DATASET and write a report to --out.
 
     DATASET is cifar10 (CIFAR-10 with CIFAR-10N labels, the default), an image folder
@@ -97,6 +101,7 @@ def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id
     from rich.console import Console
     from rich.table import Table
 
+    from labelnoise.audit import UNREADABLE_FILE
     from labelnoise.audit import audit as run_audit
     from labelnoise.cli._tables import top_suspects
     from labelnoise.crossval import WorkerLostError, check_cluster_args, cluster_client
@@ -125,6 +130,7 @@ def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id
                 data_root=data_root, quick=quick, model=model, train_kwargs=train_kwargs,
                 folds=folds, seed=seed, force=force, resume=resume,
                 progress=show_progress(progress), console=console, client=client,
+                skip_unreadable=skip_unreadable,
             )
         except WorkerLostError as exc:  # not a bug of labelnoise: one line, exit 1
             raise CLIError(" ".join(str(exc).split()), EXIT_INTERNAL) from None
@@ -151,6 +157,9 @@ def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id
         else:
             dup = getattr(di, check)
             table.add_row(label, f"{int(dup.is_duplicate.sum()):,} in {len(dup.sets):,} sets")
+    if result.unreadable:
+        table.add_row("unreadable files left out",
+                      f"{len(result.unreadable):,} (listed in {result.out_dir / UNREADABLE_FILE})")
     table.add_row("model", str(result.settings.get("model", result.settings.get("pred_probs", ""))))
     table.add_row("time", f"{result.seconds:.1f} s")
     table.add_row("report", str(result.out_dir / "report.html"))

@@ -78,7 +78,8 @@ CIFAR_DEFAULT_MODEL = "preact-resnet18"
 #: when not given)
 CIFAR_ONLY = {"noise": None, "label_set": None, "candidates_file": None, "subset": None,
               "test_subset": None, "data_root": None}
-DATASET_ONLY = {"test": None, "label_column": None, "val_fraction": None, "num_classes": None}
+DATASET_ONLY = {"test": None, "label_column": None, "val_fraction": None, "num_classes": None,
+                "skip_unreadable": False}
 
 
 def _methods_taking(option: str) -> str:
@@ -358,7 +359,7 @@ def run_dataset(cfg: dict, out: Path, *, resume: bool, progress: bool):
         epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"],
         method_kwargs=cfg["method_kwargs"], num_classes=cfg["num_classes"],
         image_size=cfg["image_size"], seed=cfg["seed"], device=cfg["device"], out_dir=out,
-        resume=resume, progress=progress)
+        resume=resume, progress=progress, skip_unreadable=bool(cfg.get("skip_unreadable")))
 
 
 def _echo_dataset_result(s: dict | None, out_dir) -> None:
@@ -372,6 +373,9 @@ def _echo_dataset_result(s: dict | None, out_dir) -> None:
         parts.append(f"test accuracy {s['test_acc']:.4f}"
                      + (f" (last epoch {s['final_test_acc']:.4f})"
                         if s["final_test_acc"] != s["test_acc"] else ""))
+    left_out = s.get("unreadable_left_out", 0) + s.get("test_unreadable_left_out", 0)
+    if left_out:
+        parts.append(f"{left_out} unreadable image file(s) left out (listed in config.json)")
     parts.append(f"results in {out_dir}")
     click.echo("; ".join(parts))
     click.echo(f"predict new data with it: labelnoise predict {out_dir} DATA --out "
@@ -427,6 +431,10 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
                    "the epoch of the best accuracy on it (no clean labels needed). Default 0.")
 @click.option("--num-classes", type=click.IntRange(min=2), default=None,
               help="K for an .npz whose last classes have no example (default: from the data).")
+@click.option("--skip-unreadable", is_flag=True,
+              help="Image folders (DATASET and --test): leave out the files that cannot be "
+                   "decoded (each file is decoded once beforehand; their paths are kept in "
+                   "config.json) instead of stopping at the first.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Epochs (default: the method's paper setting).")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None)
@@ -475,9 +483,9 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
 @progress_option
 def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, loss, model,
           test, label_column, text_columns, id_column, feature_columns, val_fraction,
-          num_classes, epochs, batch_size, lr, forget_rate, lambda_u, warmup_epochs,
-          strong_augment, noise_matrix_path, subset, test_subset, out, resume_dir, data_root,
-          seed, device, nproc, progress):
+          num_classes, skip_unreadable, epochs, batch_size, lr, forget_rate, lambda_u,
+          warmup_epochs, strong_augment, noise_matrix_path, subset, test_subset, out, resume_dir,
+          data_root, seed, device, nproc, progress):
     """Train a classifier on noisy labels.
 
     DATASET: cifar10 (the default: CIFAR-10 with --noise, --label-set or --candidates,
@@ -501,9 +509,9 @@ def train(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, l
         _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidates_file,
                        loss, model, test, label_column, list(text_columns) or None,
                        id_column, list(feature_columns) or None, val_fraction, num_classes,
-                       epochs, batch_size, lr, forget_rate, lambda_u, warmup_epochs,
-                       strong_augment, noise_matrix_path, subset, test_subset, out, resume_dir,
-                       data_root, seed, device, nproc, show_progress(progress))
+                       skip_unreadable, epochs, batch_size, lr, forget_rate, lambda_u,
+                       warmup_epochs, strong_augment, noise_matrix_path, subset, test_subset,
+                       out, resume_dir, data_root, seed, device, nproc, show_progress(progress))
         finished = True
     finally:
         if distributed.launched_by_torchrun():
@@ -533,12 +541,14 @@ def _refuse_settings_on_resume(ctx: click.Context, resume_dir: Path) -> None:
 
 def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidates_file, loss,
                    model, test, label_column, text_columns, id_column, feature_columns,
-                   val_fraction, num_classes, epochs, batch_size, lr, forget_rate, lambda_u,
-                   warmup_epochs, strong_augment, noise_matrix_path, subset, test_subset, out,
-                   resume_dir, data_root, seed, device, nproc, progress):
+                   val_fraction, num_classes, skip_unreadable, epochs, batch_size, lr,
+                   forget_rate, lambda_u, warmup_epochs, strong_augment, noise_matrix_path,
+                   subset, test_subset, out, resume_dir, data_root, seed, device, nproc,
+                   progress):
     given = dict(noise=noise, label_set=label_set, candidates_file=candidates_file,
                  subset=subset, test_subset=test_subset, data_root=data_root, test=test,
                  label_column=label_column, val_fraction=val_fraction, num_classes=num_classes,
+                 skip_unreadable=skip_unreadable,
                  loss=loss, forget_rate=forget_rate, lambda_u=lambda_u,
                  warmup_epochs=warmup_epochs, strong_augment=strong_augment,
                  noise_matrix=noise_matrix_path)
@@ -612,7 +622,7 @@ def _train_command(dataset_arg, dataset_opt, noise, label_set, method, candidate
                                                    if given[opt] is not None},
                        epochs=epochs, batch_size=batch_size, lr=lr, val_fraction=val_fraction,
                        num_classes=num_classes, image_size=DEFAULT_IMAGE_SIZE, seed=seed,
-                       device=device)
+                       device=device, skip_unreadable=skip_unreadable)
             _join(device)
             summary = _train(_dataset_worker, cfg, out, resume=False, progress=progress,
                              nproc=nproc or 1)

@@ -19,7 +19,8 @@ class ImageFolderSequence(Sequence):
     """A lazy sequence of images: ``seq[i]`` opens ``seq.paths[i]`` with Pillow and returns
     a uint8 array (H, W, 3) (RGB); a slice gives another lazy sequence. Nothing is decoded
     until indexed; a file that cannot be decoded raises
-    :class:`labelnoise._io.InputFileError` naming it."""
+    :class:`labelnoise._io.InputFileError` naming it (``load_image_folder(...,
+    skip_unreadable=True)`` leaves such files out beforehand)."""
 
     def __init__(self, paths: Sequence[Path]):
         self.paths = list(paths)
@@ -39,10 +40,28 @@ class ImageFolderSequence(Sequence):
             with Image.open(path) as im:
                 return np.asarray(im.convert("RGB"))
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            raise InputFileError(f"image {path}: cannot be read ({exc})") from None
+            raise InputFileError(
+                f"image {path}: cannot be read ({exc}); remove it, or leave every unreadable "
+                "file out with --skip-unreadable (load_image_folder(skip_unreadable=True))"
+            ) from None
 
     def __repr__(self) -> str:
         return f"ImageFolderSequence({len(self)} images)"
+
+
+def unreadable_reason(path: Path) -> str | None:
+    """Why ``path`` cannot be decoded as an image (Pillow's message), or None if it can.
+
+    The whole file is decoded (``Image.load``), as reading it for training would, so a
+    truncated file is caught, not only a bad header."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        return str(exc) or type(exc).__name__
+    return None
 
 
 def image_files(folder: Path, root: Path | None = None) -> list[Path]:
@@ -63,22 +82,37 @@ def class_folders(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def load_image_folder(path: str | os.PathLike) -> LabeledDataset:
+def load_image_folder(path: str | os.PathLike, *, skip_unreadable: bool = False,
+                      progress: bool = False) -> LabeledDataset:
     """Images in class-named subfolders: ``path/<class>/<...>/<file>``.
 
     Classes are the immediate subdirectories of ``path`` (hidden ones skipped), sorted by
     name; every file below a class folder whose suffix is in :data:`IMAGE_SUFFIXES` is an
     example of that class (recursively, sorted by path).
 
+    Args:
+        path: the folder.
+        skip_unreadable: decode every file now (:func:`unreadable_reason`) and leave out
+            those Pillow cannot decode (a truncated download, a text file named ``.jpg``),
+            listing them in ``info["unreadable"]``. Costs one extra decode of every image.
+            Default False: images are read lazily and the first unreadable one raises
+            :class:`labelnoise._io.InputFileError` naming it, when it is read.
+        progress: a progress bar over the files while ``skip_unreadable`` checks them.
+
     Returns:
         :class:`LabeledDataset` with ``inputs`` an :class:`ImageFolderSequence` (lazy),
         ``labels`` int64 (N,) indices into the sorted ``class_names``, ``true_labels=None``;
         ``info["paths"]`` lists the file paths, ``info["relative_paths"]`` the same paths
-        relative to ``path`` (``cat/001.png``, with ``/``), the examples' ids.
+        relative to ``path`` (``cat/001.png``, with ``/``), the examples' ids;
+        ``info["unreadable"]`` the files left out, each a dict ``file`` (relative path),
+        ``given_label`` (its class folder), ``error`` (Pillow's message), and
+        ``info["unreadable_rows"]`` int64 their positions in the full listing (the order
+        of the rows without ``skip_unreadable``); both empty unless ``skip_unreadable``.
 
     Raises:
         FileNotFoundError: ``path`` is not a directory.
-        ValueError: no class subfolders, or no images in them.
+        ValueError: no class subfolders, no images in them, or (``skip_unreadable``) none of
+            them readable.
     """
     root = Path(path).expanduser()
     if not root.is_dir():
@@ -93,11 +127,29 @@ def load_image_folder(path: str | os.PathLike) -> LabeledDataset:
         labels.extend([k] * len(files))
     if not paths:
         raise ValueError(f"{root} has class folders {classes[:5]} but no image files in them")
+    unreadable, rows = [], []
+    if skip_unreadable:
+        from tqdm.auto import tqdm
+
+        for i, p in enumerate(tqdm(paths, desc="checking images", unit="image",
+                                   disable=not progress)):
+            reason = unreadable_reason(p)
+            if reason is not None:
+                rows.append(i)
+                unreadable.append({"file": p.relative_to(root).as_posix(),
+                                   "given_label": classes[labels[i]], "error": reason})
+        if len(rows) == len(paths):
+            raise ValueError(f"{root}: none of its {len(paths)} image files can be read "
+                             f"(e.g. {unreadable[0]['file']}: {unreadable[0]['error']})")
+        keep = np.setdiff1d(np.arange(len(paths)), rows)
+        paths = [paths[i] for i in keep]
+        labels = [labels[i] for i in keep]
     return LabeledDataset(
         inputs=ImageFolderSequence(paths),
         labels=np.asarray(labels, dtype=np.int64),
         class_names=classes,
         source=str(root),
         info={"dataset": "image_folder", "paths": [str(p) for p in paths],
-              "relative_paths": [p.relative_to(root).as_posix() for p in paths]},
+              "relative_paths": [p.relative_to(root).as_posix() for p in paths],
+              "unreadable": unreadable, "unreadable_rows": np.asarray(rows, dtype=np.int64)},
     )

@@ -109,6 +109,7 @@ td.t,th.t{text-align:left}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(118px,1fr));gap:10px}
 .cell{background:#fff;border-radius:6px;padding:6px;box-shadow:0 1px 2px rgba(0,0,0,.12);font-size:11.5px;text-align:center}
 .cell img{width:96px;height:96px;image-rendering:pixelated;display:block;margin:0 auto 4px}
+.noimg{width:96px;height:96px;margin:0 auto 4px;display:flex;align-items:center;justify-content:center;text-align:center;font-size:11px;color:#a33;background:#f6eaea}
 .given{color:#c9302c}.sugg{color:#2d8a34}.true{color:#1f5fbf}
 .note{background:#fff8e1;border-left:4px solid #f0ad4e;padding:6px 10px;font-size:13px;margin:6px 0}
 .dupset{display:flex;gap:8px;flex-wrap:wrap;align-items:flex-start;background:#eef0f4;border-radius:8px;padding:8px;margin:8px 0}
@@ -125,8 +126,22 @@ def _card(value: str, label: str, ident: str) -> str:
     return f'<div class="card"><div class="v" id="{ident}">{_e(value)}</div><div class="l">{_e(label)}</div></div>'
 
 
-def _img(b64: str, alt: str) -> str:
+def _img(b64: str | None, alt: str) -> str:
+    if b64 is None:
+        return f'<div class="noimg" title="{_e(alt)}">image cannot be read</div>'
     return f'<img alt="{_e(alt)}" src="data:image/png;base64,{b64}">'
+
+
+def _thumbnail(get_image, i: int) -> str | None:
+    """Example ``i``'s thumbnail (base64 PNG), or None when its file cannot be decoded (the
+    report still shows the example; the audit with ``skip_unreadable`` leaves such files
+    out beforehand)."""
+    from labelnoise._io import InputFileError
+
+    try:
+        return _images.thumbnail_base64(get_image(int(i)))
+    except InputFileError:
+        return None
 
 
 def render_report(data: ReportData, *, max_images: int = 60) -> str:
@@ -251,7 +266,7 @@ def render_report(data: ReportData, *, max_images: int = 60) -> str:
     if data.get_image is not None:
         add('<div class="grid" id="suspects">')
         for r, i in enumerate(top):
-            b64 = _images.thumbnail_base64(data.get_image(int(i)))
+            b64 = _thumbnail(data.get_image, i)
             lines = [f"#{r + 1} &middot; {_e(id_name)} {_e(ids[i])}",
                      f'<span class="given">{_e(names[labels[i]])}</span> &rarr; '
                      f'<span class="sugg">{_e(names[suggested[i]])}</span>',
@@ -315,7 +330,7 @@ def _data_issue_sections(add, data: ReportData, *, names, ids, id_name: str) -> 
     def cell(i: int, *lines: str) -> str:
         body = "<br>".join([f"{_e(id_name)} {_e(ids[i])}",
                             f'<span class="given">{_e(names[labels[i]])}</span>', *lines])
-        return f'<div class="cell">{_img(_images.thumbnail_base64(get_image(int(i))), f"example {ids[i]}")}{body}</div>'
+        return f'<div class="cell">{_img(_thumbnail(get_image, i), f"example {ids[i]}")}{body}</div>'
 
     add('<h2 id="data-issues">Data issues</h2>')
     label_view = ""

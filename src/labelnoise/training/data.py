@@ -141,7 +141,7 @@ def check_text_columns(text_columns, dataset) -> list[str] | None:
 def load_dataset(path: str | os.PathLike, *, label_column: str | None = None,
                  text_columns: list[str] | None = None, id_column: str | None = None,
                  feature_columns: list[str] | None = None, encoding: dict | None = None,
-                 progress: bool = False):
+                 skip_unreadable: bool = False, progress: bool = False):
     """Load an image folder, a table (needs ``label_column``) or an ``.npz`` of embeddings
     with the loaders of :mod:`labelnoise.datasets`.
 
@@ -156,7 +156,10 @@ def load_dataset(path: str | os.PathLike, *, label_column: str | None = None,
             label, id and text columns, as :func:`labelnoise.datasets.load_table` chooses).
         encoding: a table's feature encoding (``info["encoding"]`` of the training table) for
             a test table: its columns and categories (:func:`labelnoise.datasets.load_table`).
-        progress: show the text embedding's progress bar (with ``text_columns``).
+        skip_unreadable: an image folder's undecodable files are left out (listed in
+            ``info["unreadable"]``; :func:`labelnoise.datasets.load_image_folder`).
+        progress: show the text embedding's progress bar (with ``text_columns``) or the
+            image check's (with ``skip_unreadable``).
 
     Returns:
         :class:`~labelnoise.datasets.LabeledDataset` (a table's ``inputs``: float64 (N, D),
@@ -179,8 +182,11 @@ def load_dataset(path: str | os.PathLike, *, label_column: str | None = None,
                                                      feature_columns=feature_columns)
     kind = dataset_kind(path)
     p = Path(path).expanduser()
+    if skip_unreadable and kind != "images":
+        raise ValueError(f"skip_unreadable (--skip-unreadable) leaves unreadable image files out "
+                         f"of an image folder; {p} is not an image folder")
     if kind == "images":
-        return ds.load_image_folder(p)
+        return ds.load_image_folder(p, skip_unreadable=skip_unreadable, progress=progress)
     if kind == "table":
         if not label_column:
             raise ValueError(f"a table ({p.name}) needs a label column (--label-column NAME)")
@@ -280,7 +286,8 @@ class _Prep:
 
 
 def _as_dataset(source, labels, *, label_column, what: str, text_columns=None,
-                id_column=None, feature_columns=None, encoding=None, progress: bool = False):
+                id_column=None, feature_columns=None, encoding=None,
+                skip_unreadable: bool = False, progress: bool = False):
     """(LabeledDataset, description) for a path, a LabeledDataset or (inputs, labels)."""
     from labelnoise.datasets import LabeledDataset
 
@@ -291,7 +298,8 @@ def _as_dataset(source, labels, *, label_column, what: str, text_columns=None,
         try:
             ds = load_dataset(source, label_column=label_column, text_columns=text_columns,
                               id_column=id_column, feature_columns=feature_columns,
-                              encoding=encoding, progress=progress)
+                              encoding=encoding, skip_unreadable=skip_unreadable,
+                              progress=progress)
         except (FileNotFoundError, ValueError) as exc:
             if what == "dataset":
                 raise
@@ -587,6 +595,7 @@ def fit_dataset(
     out_dir: str | os.PathLike | None = None,
     resume: bool = False,
     progress: bool = True,
+    skip_unreadable: bool = False,
 ) -> TrainResult:
     """Train a classifier on a dataset's given (noisy) labels with a method of
     :data:`labelnoise.training.METHODS`; optionally select the epoch on a noisy validation
@@ -636,6 +645,11 @@ def fit_dataset(
         resume: continue the interrupted run in ``out_dir`` (same data and settings; the
             result is that of an uninterrupted run).
         progress: show a progress bar.
+        skip_unreadable: leave the undecodable files of an image folder (the dataset, and
+            an image-folder test set) out instead of stopping at the first (each file is
+            decoded once beforehand; :func:`labelnoise.datasets.load_image_folder`); their
+            paths are kept in config.json (``unreadable``, ``test_unreadable``). Only with
+            a dataset given by its path and no ``labels``.
 
     Returns:
         :class:`TrainResult`. In a distributed run (a process group of several processes,
@@ -700,10 +714,16 @@ def fit_dataset(
             raise ValueError(f"{out} holds no config.json: nothing to resume")
 
     # ---- data
+    if skip_unreadable and not isinstance(dataset, (str, os.PathLike)):
+        raise ValueError("skip_unreadable (--skip-unreadable) leaves unreadable files out of an "
+                         "image folder given by its path; the dataset is not a path")
+    if skip_unreadable and labels is not None:
+        raise ValueError("skip_unreadable (--skip-unreadable) with labels: their rows cannot "
+                         "be matched to the files left out; remove the unreadable files")
     table = dict(text_columns=text_columns, id_column=id_column,
                  feature_columns=feature_columns)
     ds, desc = _as_dataset(dataset, labels, label_column=label_column, what="dataset",
-                           progress=progress, **table)
+                           skip_unreadable=skip_unreadable, progress=progress, **table)
     kind = _input_kind(ds.inputs, f"dataset {desc}")
     class_names = _class_names(ds, num_classes)
     k = len(class_names)
@@ -727,9 +747,10 @@ def fit_dataset(
             # a test table is encoded as the training table (its columns and categories)
             encoding = ds.info.get("encoding") if ds.info else None
             test_table = dict(table, feature_columns=None) if encoding else table
-            test_ds, test_desc = _as_dataset(test, None, label_column=label_column,
-                                             what="test set", progress=progress,
-                                             encoding=encoding, **test_table)
+            test_ds, test_desc = _as_dataset(
+                test, None, label_column=label_column, what="test set", progress=progress,
+                encoding=encoding, skip_unreadable=skip_unreadable and isinstance(
+                    test, (str, os.PathLike)) and dataset_kind(test) == "images", **test_table)
             y_test = _test_labels(test_ds, class_names)
         if _input_kind(test_ds.inputs, f"test set {test_desc}") != kind:
             raise ValueError("the test set must be of the dataset's kind (images or features)")
@@ -756,6 +777,11 @@ def fit_dataset(
         # absent (None) in the configs of runs made before these options: a resume compares
         # saved.get(key), so such runs still resume
         "id_column": id_column, "feature_columns": feature_columns,
+        "skip_unreadable": skip_unreadable or None,
+        # the files left out (skip_unreadable): the dataset's and the test set's
+        "unreadable": [u["file"] for u in (ds.info or {}).get("unreadable", [])] or None,
+        "test_unreadable": [u["file"] for u in ((test_ds.info or {}) if test_ds is not None
+                                                else {}).get("unreadable", [])] or None,
         # how a new table is encoded as this one (load_run, labelnoise predict); derived
         # from the data, which the engine's checkpoint already fingerprints: not compared
         "table_encoding": (ds.info or {}).get("encoding"),
@@ -860,6 +886,8 @@ def fit_dataset(
             "num_classes": k, "class_names": class_names, "n_train": int(len(train_idx)),
             "n_val": int(len(val_idx)), "n_test": None if y_test is None else int(len(y_test)),
             "val_fraction": float(val_fraction), "epochs": len(history),
+            "unreadable_left_out": len(settings["unreadable"] or []),
+            "test_unreadable_left_out": len(settings["test_unreadable"] or []),
             "selection": "best val_acc (given labels)" if validating else "last epoch",
             "selected_epoch": selected,
             "best_val_acc": history[selected - 1]["val_acc"] if validating else None,
