@@ -150,3 +150,17 @@ def test_train_skips_unreadable_files(tmp_path):
     final = json.loads((out / "final.json").read_text())
     assert final["n_train"] == 12 and final["n_test"] == 6
     assert np.load(out / "pred_probs.npy").shape == (6, 2)
+
+    # predicting a folder with unreadable files: stopped with the file named, or left out
+    pred = tmp_path / "pred.csv"
+    res = CliRunner().invoke(main, ["predict", str(out), str(test_root), "--out", str(pred),
+                                    "--device", "cpu", "--no-progress"])
+    assert res.exit_code != 0 and "1b.png" in res.output and not pred.exists()
+    res = CliRunner().invoke(main, ["predict", str(out), str(test_root), "--out", str(pred),
+                                    "--device", "cpu", "--no-progress", "--skip-unreadable"])
+    assert res.exit_code == 0, res.output
+    assert f"2 unreadable image file(s) left out: {', '.join(test_broken)}" in res.output
+    frame = pd.read_csv(pred)
+    assert len(frame) == 6 and not set(test_broken) & set(frame["example_id"])
+    np.testing.assert_allclose(frame[["cat", "dog"]].to_numpy(),
+                               np.load(out / "pred_probs.npy"), atol=1e-6)

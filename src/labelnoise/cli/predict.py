@@ -29,9 +29,12 @@ def _lead_name(name: str, classes: list[str]) -> str:
               help="Predict with the last epoch's network (default: the selected epoch's, "
                    "model_best.pt, when the run held out a validation set).")
 @device_option
+@click.option("--skip-unreadable", is_flag=True,
+              help="Image folders: leave out the files that cannot be decoded (each file is "
+                   "decoded once beforehand) and name them, instead of stopping at the first.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @progress_option
-def predict(run_dir, data, out_path, last, device, force, progress):
+def predict(run_dir, data, out_path, last, device, skip_unreadable, force, progress):
     """Predict DATA with the model of RUN_DIR (a finished `labelnoise train DATASET --out
     RUN_DIR`, or `labelnoise train cifar10 --out RUN_DIR`).
 
@@ -56,7 +59,15 @@ def predict(run_dir, data, out_path, last, device, force, progress):
                                  param_hint="--out")
     _io.check_output_file(out_path, "--out", force=force)
     result = load_run(run_dir, device=device)
-    inputs, labels, ids = result.read_inputs(data, progress=show_progress(progress))
+    inputs, labels, ids = result.read_inputs(data, progress=show_progress(progress),
+                                             skip_unreadable=skip_unreadable)
+    if skip_unreadable:
+        from labelnoise.datasets.folders import image_files
+
+        left_out = sorted({f.relative_to(data).as_posix() for f in image_files(data)} - set(ids))
+        if left_out:
+            click.echo(f"{len(left_out)} unreadable image file(s) left out: "
+                       f"{', '.join(left_out[:10])}{', ...' if len(left_out) > 10 else ''}")
     pred_probs = result.predict_proba(inputs, best=not last)
     names = result.class_names
     predicted = np.asarray(names, dtype=object)[pred_probs.argmax(1)]

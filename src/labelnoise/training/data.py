@@ -402,11 +402,13 @@ class TrainResult:
             raise ValueError("no inputs to predict (0 rows)")
         return predict_proba(self.best_model if best else self.model, self._prep(inputs))
 
-    def read_inputs(self, path: str | os.PathLike, *, progress: bool = False):
+    def read_inputs(self, path: str | os.PathLike, *, progress: bool = False,
+                    skip_unreadable: bool = False):
         """New data for :meth:`predict_proba`, read as the training set was: a table with the
         training table's feature columns, categories and text columns (its label column
         optional), an ``.npz`` (``X`` / ``features`` / ``embeddings``), an ``.npy`` (N, D) array, or an image folder (every
-        image file under it, in sorted order).
+        image file under it, in sorted order; with ``skip_unreadable`` every file is decoded
+        once now and those that cannot be are left out, so that the returned ids lack them).
 
         Returns:
             ``(inputs, labels, example_ids)``: the inputs, the given labels as names (an
@@ -416,7 +418,8 @@ class TrainResult:
         Raises:
             FileNotFoundError: ``path`` does not exist.
             ValueError: data of another kind than the training set, a missing column, a
-                label outside the run's classes, non-finite features.
+                label outside the run's classes, non-finite features, ``skip_unreadable``
+                for data that is not an image folder or whose images none can be read.
         """
         from labelnoise import datasets as ds
         from labelnoise._io import read_npy, read_npz
@@ -431,12 +434,22 @@ class TrainResult:
         if (kind == "images") != images:
             raise ValueError(f"{p.name}: the run trained on "
                              f"{'images' if images else 'features'}; give data of that kind")
+        if skip_unreadable and kind != "images":
+            raise ValueError(f"skip_unreadable (--skip-unreadable) leaves unreadable image files "
+                             f"out of an image folder; {p.name} is not one")
         if kind == "images":
-            from labelnoise.datasets.folders import IMAGE_SUFFIXES, image_files
+            from labelnoise.datasets.folders import IMAGE_SUFFIXES, image_files, unreadable_reason
 
             files = image_files(p)
             if not files:
                 raise ValueError(f"{p} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+            if skip_unreadable:
+                from tqdm.auto import tqdm
+
+                files = [f for f in tqdm(files, desc="checking images", unit="image",
+                                         disable=not progress) if unreadable_reason(f) is None]
+                if not files:
+                    raise ValueError(f"{p}: none of its image files can be read")
             rel = [f.relative_to(p).parts for f in files]
             # a folder of class subfolders (a labelled set, as the training folder): labels
             labelled = all(len(r) > 1 and r[0] in self.class_names for r in rel)
