@@ -40,6 +40,12 @@ def test_errors(fn):
     bad[3, 0] += 0.2
     with pytest.raises(ValueError, match=r"non-negative; pred_probs\[3, 2\]"):
         fn(labels, bad)
+    with pytest.raises(ValueError, match=r"non-negative.*\(logits\? give the softmax"):
+        fn(labels, np.log(pp))  # logits are named as such
+    with pytest.raises(ValueError, match=r"in \[0, 1\].*\(percentages\? divide by 100\)"):
+        fn(labels, 100 * pp)
+    with pytest.raises(ValueError, match=r"in \[0, 1\].*\(logits or scores\?"):
+        fn(labels, 3 * pp)
     bad = pp.copy()
     bad[1] *= 1.1
     with pytest.raises(ValueError, match=r"row 1 sums to 1.1"):

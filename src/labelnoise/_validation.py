@@ -284,12 +284,16 @@ def _locate_bad_value(arr: np.ndarray, name: str) -> None:
             r, c = np.unravel_index(np.argmin(block), block.shape)
             raise ValueError(
                 f"{name} must be non-negative; {name}[{start + r}, {c}] = {float(block[r, c])!r}"
+                " (logits? give the softmax of each row)"
             )
         if block.max() > 1.0 + ROW_SUM_ATOL:
             r, c = np.unravel_index(np.argmax(block), block.shape)
+            hint = (" (percentages? divide by 100)"
+                    if np.allclose(block.sum(axis=1, dtype=np.float64), 100.0, atol=0.1)
+                    else " (logits or scores? give the softmax of each row)")
             raise ValueError(
                 f"{name} values must be probabilities in [0, 1]; "
-                f"{name}[{start + r}, {c}] = {float(block[r, c])!r}"
+                f"{name}[{start + r}, {c}] = {float(block[r, c])!r}{hint}"
             )
         dev = np.abs(block.sum(axis=1, dtype=np.float64) - 1.0)
         worst = int(np.argmax(dev))
