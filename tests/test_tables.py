@@ -116,3 +116,21 @@ def test_table_suffixes_are_those_of_a_dataset_and_keep_frame(tmp_path):
     assert list(frame.columns) == d.info["feature_columns"] == ["alcohol", "organic", "region"]
     assert frame["region"].isna().sum() == 1 and frame["region"][0] == df["region"][0]
     np.testing.assert_array_equal(frame["alcohol"], df["alcohol"])
+
+
+def test_missing_labels_and_repeated_ids_are_told(tmp_path):
+    """A row without a label is refused with the count and a way out; an id column that
+    repeats is used, with a TableWarning naming an id and its rows."""
+    df, path = _table(tmp_path)
+    df.loc[[4, 9], "y"] = None
+    df.to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"'y' has a missing value in row 4 \(2 of 40 rows "
+                                         r"have none; .*dropna\(subset=\['y'\]\)"):
+        load_table(path, "y", feature_columns=["alcohol"])
+    df, path = _table(tmp_path)
+    df["batch"] = np.arange(40) % 30  # 0..9 twice
+    df.to_csv(path, index=False)
+    with pytest.warns(TableWarning, match=r"'batch' does not name each row once: 20 rows share "
+                                          r"an id \(e.g. 0 in rows \[0, 30\]\)"):
+        d = load_table(path, "y", id_column="batch", feature_columns=["alcohol"])
+    assert d.info["example_ids"].tolist() == df["batch"].tolist()

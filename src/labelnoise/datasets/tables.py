@@ -123,8 +123,20 @@ def load_table(path: str | os.PathLike, label_column: str,
             raise ValueError(f"column {c!r} not in {p.name} (columns: {list(df.columns)})")
     for c in label_cols:
         if df[c].isna().any():
-            i = int(np.flatnonzero(df[c].isna().to_numpy())[0])
-            raise ValueError(f"label column {c!r} has a missing value in row {i}")
+            rows = np.flatnonzero(df[c].isna().to_numpy())
+            raise ValueError(f"label column {c!r} has a missing value in row {int(rows[0])} "
+                             f"({len(rows)} of {len(df)} rows have none; keep the labelled rows "
+                             f"only, e.g. pandas' dropna(subset=[{c!r}]))")
+    if id_column is not None:
+        dup = df[id_column].duplicated(keep=False).to_numpy()
+        if dup.any():
+            first = df[id_column].iloc[int(np.flatnonzero(dup)[0])]
+            first = first.item() if isinstance(first, np.generic) else first
+            rows = np.flatnonzero((df[id_column] == first).to_numpy())[:3].tolist()
+            warnings.warn(TableWarning(
+                f"id column {id_column!r} does not name each row once: {int(dup.sum())} rows "
+                f"share an id (e.g. {first!r} in rows {rows}); the outputs keep the row index "
+                "beside it"), stacklevel=2)
     categories = None
     if encoding is not None:
         if feature_columns is not None:
@@ -290,8 +302,9 @@ def _check_encoding(encoding, df, file_name: str) -> tuple[list, list, dict]:
 
 
 class TableWarning(UserWarning):
-    """A column of a table is not used as a feature (it looks like free text or an id;
-    ``text_columns=`` / ``--text-column`` embeds free text instead)."""
+    """Something about a table's columns worth saying: a column not used as a feature (it
+    looks like free text or an id; ``text_columns=`` / ``--text-column`` embeds free text
+    instead), or an id column whose values repeat."""
 
 
 #: a non-numeric column with at most this many distinct values (and fewer than half the
