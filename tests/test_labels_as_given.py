@@ -272,7 +272,7 @@ def test_find_issues_cli_with_names_ids_and_a_pred_probs_header(tmp_path):
     assert "[fox, emu, dog, cat]" in " ".join(res.output.split())
     res = run(main, ["find-issues", "--labels", str(tmp_path / "labels.csv"), "--label-column", "nope",
                      "--pred-probs", str(tmp_path / "pp.csv"), "--out", str(tmp_path / "z.csv")])
-    assert res.exit_code == 2 and "'nope' not in" in res.output
+    assert res.exit_code == 2 and "column 'nope' (--label-column) is not in the table" in res.output
 
 
 def test_find_issues_cli_pred_probs_file_errors(tmp_path):

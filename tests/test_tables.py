@@ -134,3 +134,32 @@ def test_missing_labels_and_repeated_ids_are_told(tmp_path):
                                           r"an id \(e.g. 0 in rows \[0, 30\]\)"):
         d = load_table(path, "y", id_column="batch", feature_columns=["alcohol"])
     assert d.info["example_ids"].tolist() == df["batch"].tolist()
+
+
+def test_label_files_say_missing_labels_and_repeated_ids(tmp_path):
+    """find-issues and audit --labels read a labels table with one reader
+    (read_label_table): a missing label is refused with the count, repeated ids warned."""
+    from click.testing import CliRunner
+
+    from labelnoise.cli import main
+
+    rng = np.random.default_rng(3)
+    pp = rng.dirichlet([1, 1, 1], size=30)
+    np.save(tmp_path / "pp.npy", pp)
+    labels = np.array(["a", "b", "c"], dtype=object)[rng.integers(0, 3, 30)]
+    frame = pd.DataFrame({"y": labels, "id": np.arange(30) % 25})
+    frame.to_csv(tmp_path / "dup.csv", index=False)
+    frame.loc[[2, 7, 8], "y"] = None
+    frame.to_csv(tmp_path / "missing.csv", index=False)
+    for cmd in (["find-issues", "--out", str(tmp_path / "o.csv")],
+                ["audit", "--out", str(tmp_path / "a"), "--no-progress"]):
+        res = CliRunner().invoke(main, [*cmd, "--pred-probs", str(tmp_path / "pp.npy"), "--labels",
+                                        str(tmp_path / "missing.csv"), "--label-column", "y"])
+        assert res.exit_code == 2, res.output
+        assert "missing value in row 2 (3 of 30 rows have none" in res.output
+        res = CliRunner().invoke(main, [*cmd, "--pred-probs", str(tmp_path / "pp.npy"), "--labels",
+                                        str(tmp_path / "dup.csv"), "--label-column", "y",
+                                        "--id-column", "id", "--force"])
+        assert res.exit_code == 0, res.output
+        assert "'id' does not name each row once: 10 rows share an id (e.g. 0 in rows [0, 25])" \
+            in " ".join(res.output.split())

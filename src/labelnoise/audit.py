@@ -520,23 +520,17 @@ def _read_labels_file(path: Path, label_column: str | None, id_column: str | Non
     CSV/Parquet table (``label_column``, default the first column; ``id_column``: the ids;
     the shown columns: the table's first ``REPORT_FEATURE_COLUMNS`` other columns, e.g. the
     text that was labelled, for the report's table of suspects)."""
-    from labelnoise._io import read_table
+    from labelnoise.datasets.tables import read_label_table
 
     if path.suffix.lower() not in LABEL_TABLE_SUFFIXES:
         if id_column is not None:
             raise ValueError(f"--labels {path} is a .npy array; id_column (--id-column) needs "
                              "the labels in a CSV/Parquet table")
         return _load_npy(path, "--labels"), None, {}
-    frame = read_table(path, "--labels")
-    col = label_column or frame.columns[0]
-    for c, what in ((col, "label_column (--label-column)"), (id_column, "id_column (--id-column)")):
-        if c is not None and c not in frame.columns:
-            raise ValueError(f"{what} {c!r} is not a column of {path} (columns: "
-                             f"{list(frame.columns)})")
-    labels = frame[col].reset_index(drop=True)
-    others = [c for c in frame.columns if c not in (col, id_column)][:REPORT_FEATURE_COLUMNS]
-    return (labels, None if id_column is None else frame[id_column].to_numpy(),
-            {str(c): frame[c].to_numpy(dtype=object) for c in others})
+    frame, labels, ids = read_label_table(path, label_column, id_column, "--labels")
+    others = [c for c in frame.columns
+              if c not in (labels.name, id_column)][:REPORT_FEATURE_COLUMNS]
+    return labels, ids, {str(c): frame[c].to_numpy(dtype=object) for c in others}
 
 
 def _from_pred_probs_file(pred_probs_path, *, labels_path, row_to_index_path, data_root,

@@ -38,26 +38,24 @@ def read_labels(path: Path, column: str | None, id_column: str | None = None,
 
     Raises:
         InputFileError: the file cannot be read or has no rows.
-        click.BadParameter: a column is not in the table, ``id_column`` with a .npy file,
-            or the suffix is not .npy/.csv/.tsv/.txt/.parquet/.pq.
+        ValueError: a column is not in the table, a missing label
+            (:func:`labelnoise.datasets.tables.read_label_table`).
+        click.BadParameter: ``id_column`` with a .npy file, or the suffix is not
+            .npy/.csv/.tsv/.txt/.parquet/.pq.
     """
-    from labelnoise._io import LABEL_TABLE_SUFFIXES, read_npy, read_table
+    from labelnoise._io import LABEL_TABLE_SUFFIXES, read_npy
 
     suffix = _labels_file_suffix(path, option, id_column)
     if suffix == ".npy":
         labels = read_npy(path, option)
         return labels if id_column is None else (labels, None)
     if suffix in LABEL_TABLE_SUFFIXES:
-        frame = read_table(path, option)
-        col = column or frame.columns[0]
-        for c, hint in ((col, "--label-column"), (id_column, "--id-column")):
-            if c is not None and c not in frame.columns:
-                raise click.BadParameter(f"column {c!r} not in {path} (columns: {list(frame.columns)})",
-                                         param_hint=hint)
-        labels = frame[col].reset_index(drop=True)
+        from labelnoise.datasets.tables import read_label_table
+
+        _, labels, ids = read_label_table(path, column, id_column, option)
         if id_column is None:
             return labels.to_numpy() if labels.dtype.kind in "iufb" else labels
-        return labels, frame[id_column].to_numpy()
+        return labels, ids
     raise click.BadParameter(f"{path}: expected a .npy file or a .csv/.parquet table",
                              param_hint=option)
 
@@ -309,7 +307,7 @@ def _labels_file_suffix(path: Path, option: str, id_column: str | None) -> str:
 def _read_multilabel_labels(path: Path, column: str | None, id_column: str | None,
                             delimiter: str, num_classes: int, names: list | None):
     """(labels: label lists or an (N, K) matrix, class names or None, ids or None)."""
-    from labelnoise._io import LABEL_TABLE_SUFFIXES, read_npy, read_table
+    from labelnoise._io import LABEL_TABLE_SUFFIXES, read_npy
 
     suffix = _labels_file_suffix(path, "--labels", id_column)
     if suffix == ".npy":
@@ -323,15 +321,10 @@ def _read_multilabel_labels(path: Path, column: str | None, id_column: str | Non
     if suffix not in LABEL_TABLE_SUFFIXES:
         raise click.BadParameter(f"{path}: expected a .npy 0/1 matrix or a .csv/.parquet table",
                                  param_hint="--labels")
-    frame = read_table(path, "--labels", keep_default_na=False, na_values=[""]) \
-        if suffix not in (".parquet", ".pq") else read_table(path, "--labels")
-    col = column or frame.columns[0]
-    for c, hint in ((col, "--label-column"), (id_column, "--id-column")):
-        if c is not None and c not in frame.columns:
-            raise click.BadParameter(f"column {c!r} not in {path} (columns: {list(frame.columns)})",
-                                     param_hint=hint)
-    lists, names = parse_label_lists(frame[col].tolist(), delimiter, num_classes, names)
-    ids = frame[id_column].to_numpy() if id_column is not None else None
+    from labelnoise.datasets.tables import read_label_table
+
+    _, labels, ids = read_label_table(path, column, id_column, "--labels", multi_label=True)
+    lists, names = parse_label_lists(labels.tolist(), delimiter, num_classes, names)
     return lists, names, ids
 
 

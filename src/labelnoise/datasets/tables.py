@@ -122,21 +122,9 @@ def load_table(path: str | os.PathLike, label_column: str,
         if c not in df.columns:
             raise ValueError(f"column {c!r} not in {p.name} (columns: {list(df.columns)})")
     for c in label_cols:
-        if df[c].isna().any():
-            rows = np.flatnonzero(df[c].isna().to_numpy())
-            raise ValueError(f"label column {c!r} has a missing value in row {int(rows[0])} "
-                             f"({len(rows)} of {len(df)} rows have none; keep the labelled rows "
-                             f"only, e.g. pandas' dropna(subset=[{c!r}]))")
+        _check_labels_present(df[c], c)
     if id_column is not None:
-        dup = df[id_column].duplicated(keep=False).to_numpy()
-        if dup.any():
-            first = df[id_column].iloc[int(np.flatnonzero(dup)[0])]
-            first = first.item() if isinstance(first, np.generic) else first
-            rows = np.flatnonzero((df[id_column] == first).to_numpy())[:3].tolist()
-            warnings.warn(TableWarning(
-                f"id column {id_column!r} does not name each row once: {int(dup.sum())} rows "
-                f"share an id (e.g. {first!r} in rows {rows}); the outputs keep the row index "
-                "beside it"), stacklevel=2)
+        _warn_repeated_ids(df[id_column], id_column)
     categories = None
     if encoding is not None:
         if feature_columns is not None:
@@ -176,6 +164,70 @@ def load_table(path: str | os.PathLike, label_column: str,
               **({"frame": df[list(feature_columns) + list(text_columns)]}
                  if keep_frame else {})},
     )
+
+
+def read_label_table(path: str | os.PathLike, label_column: str | None = None,
+                     id_column: str | None = None, option: str = "--labels", *,
+                     multi_label: bool = False):
+    """A table of given labels as ``labelnoise find-issues`` / ``audit --labels`` read it:
+    the labels of ``label_column`` (default the first column), as written (strings stay
+    strings, a categorical keeps its categories), and the ids of ``id_column``.
+
+    Args:
+        path: a CSV/TSV/Parquet file (:func:`labelnoise._io.read_table`).
+        label_column, id_column: column names (None: the first column / no ids).
+        option: how the file is named in messages (the CLI option).
+        multi_label: the cells are label lists, where an empty cell is the empty list (read
+            as ``""``, not as missing; CSV/TSV only) and no label is missing.
+
+    Returns:
+        ``(frame, labels, ids)``: the pandas DataFrame as read, the labels as a pandas
+        Series (index 0..N-1), the ids as an (N,) array or None.
+
+    Raises:
+        labelnoise._io.InputFileError: the file cannot be read or has no rows.
+        ValueError: a named column is not in the table; a label is missing (NaN, None,
+            empty cell), with their count; (a TableWarning, not an error: ids that repeat).
+    """
+    from labelnoise._io import read_table
+
+    text = Path(path).suffix.lower() not in (".parquet", ".pq")
+    frame = (read_table(path, option, keep_default_na=False, na_values=[""])
+             if multi_label and text else read_table(path, option))
+    col = label_column if label_column is not None else frame.columns[0]
+    for c, flag in ((col, "--label-column"), (id_column, "--id-column")):
+        if c is not None and c not in frame.columns:
+            raise ValueError(f"{option} {path}: column {c!r} ({flag}) is not in the table "
+                             f"(columns: {list(frame.columns)})")
+    labels = frame[col].reset_index(drop=True)
+    if not multi_label:
+        _check_labels_present(labels, col, f"{option} {path}: ")
+    if id_column is not None:
+        _warn_repeated_ids(frame[id_column], id_column)
+    return frame, labels, None if id_column is None else frame[id_column].to_numpy()
+
+
+def _check_labels_present(labels, column, where: str = "") -> None:
+    """ValueError when a label of ``column`` (a pandas Series) is missing, with their count."""
+    missing = labels.isna().to_numpy()
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        raise ValueError(f"{where}label column {column!r} has a missing value in row "
+                         f"{int(rows[0])} ({len(rows)} of {len(labels)} rows have none; keep "
+                         f"the labelled rows only, e.g. pandas' dropna(subset=[{column!r}]))")
+
+
+def _warn_repeated_ids(ids, column) -> None:
+    """A TableWarning when the id column ``column`` (a pandas Series) repeats a value."""
+    dup = ids.duplicated(keep=False).to_numpy()
+    if dup.any():
+        first = ids.iloc[int(np.flatnonzero(dup)[0])]
+        first = first.item() if isinstance(first, np.generic) else first
+        rows = np.flatnonzero((ids == first).to_numpy())[:3].tolist()
+        warnings.warn(TableWarning(
+            f"id column {column!r} does not name each row once: {int(dup.sum())} rows share an "
+            f"id (e.g. {first!r} in rows {rows}); the outputs keep the row index beside it"),
+            stacklevel=3)
 
 
 def column_names(value, name: str) -> list | None:
