@@ -304,21 +304,23 @@ def test_default_image_preset_scales_epochs_to_small_data(tmp_path, monkeypatch)
     assert seen == [(pre["model"], folds, audit_mod.MAX_SCALED_EPOCHS),
                     (pre["model"], folds, 3),
                     (quick["model"], quick["folds"], quick["train_kwargs"]["epochs"])]
-    # small data, default model (not --quick): the patch-feature model on the same folds,
-    # 4 quadrants x 8 centroids, and its pred_probs averaged with the network's
-    assert seen_patch == [((30, 32), folds, 0), ((30, 32), folds, 0)]
+    # small data, default model (not --quick): the patch-feature model (4 quadrants x 8
+    # centroids) and the scattering model (3 channels x 81 paths x 4 x 4 of the 32 x 32
+    # images) on the same folds, their pred_probs averaged with the network's
+    assert seen_patch == [((30, 32), folds, 0), ((30, 3888), folds, 0)] * 2
     labels = results[0].labels
-    expected = np.full((30, 3), (0.05 + 0.25) / 2)
-    expected[np.arange(30), labels] = (0.9 + 0.5) / 2
+    expected = np.full((30, 3), (0.05 + 0.25 + 0.25) / 3)
+    expected[np.arange(30), labels] = (0.9 + 0.5 + 0.5) / 3
     np.testing.assert_allclose(results[0].pred_probs, expected)
     assert "averaged with patch features" in results[0].settings["model"]
     assert "averaged with the mirror image" in results[0].settings["model"]
+    assert "and with scattering features (Bruna & Mallat 2013: J=2" in results[0].settings["model"]
     assert "averaged" not in results[2].settings["model"]  # --quick: the network alone
     np.testing.assert_allclose(results[2].pred_probs[np.arange(30), labels], 0.9)
     monkeypatch.setattr(audit_mod, "SMALL_DATA_N", 30)  # 30 images are not small now
     audit(str(tmp_path / "imgs"), out_dir=tmp_path / "o3", progress=False)
     assert seen[-1] == (pre["model"], pre["folds"], pre["train_kwargs"]["epochs"])
-    assert len(seen_patch) == 2  # no ensemble beyond SMALL_DATA_N
+    assert len(seen_patch) == 4  # no ensemble beyond SMALL_DATA_N
 
 
 def test_patch_features_mirror_average(tmp_path):

@@ -103,3 +103,83 @@ def test_errors():
         PatchFeatures(4, patch_size=3, n_patches=100, kmeans_iter=1).fit(images).transform(images[:, :6])
     with pytest.raises(ValueError, match="shape"):
         PatchFeatures(4).fit(np.zeros((3, 4)))
+
+
+# ------------------------------------------------------------------ wavelet scattering
+def test_scattering_of_a_constant_image_is_its_value_then_zero():
+    """Known answer: the low-pass filter has unit mass and every Morlet wavelet zero mean, so
+    a constant image (reflection padding keeps it constant) gives order 0 = the constant and
+    orders 1 and 2 = 0."""
+    from labelnoise.features import scattering_transform
+
+    x = np.full((2, 16, 16, 3), 0.25, dtype=np.float32)
+    s = scattering_transform(x, J=2, L=4)
+    assert s.shape == (2, 3, 1 + 2 * 4 + 16, 4, 4)
+    np.testing.assert_allclose(s[:, :, 0], 0.25, rtol=1e-4)
+    np.testing.assert_allclose(s[:, :, 1:], 0.0, atol=1e-5)
+
+
+def test_scattering_is_nearly_translation_invariant_and_sees_orientation():
+    """A shift by one pixel (well inside the 2**J = 8 pixel window) moves the coefficients of
+    a stripe pattern far less than turning the stripes by 90 degrees does (Bruna & Mallat
+    2013: invariance to translations, stability to deformations, sensitivity to
+    orientation)."""
+    from labelnoise.features import scattering_transform
+
+    u = np.arange(32)
+    stripes = (0.5 + 0.5 * np.sin(2 * np.pi * u / 5.0))[None, :].repeat(32, 0)  # vertical
+    imgs = np.stack([stripes, np.roll(stripes, 1, axis=1), stripes.T]).astype(np.float32)
+    s = scattering_transform(imgs[..., None], J=3, L=8)[:, 0, :, 1:-1, 1:-1]  # away from borders
+    shift = np.linalg.norm(s[1] - s[0]) / np.linalg.norm(s[0])
+    turn = np.linalg.norm(s[2] - s[0]) / np.linalg.norm(s[0])
+    assert shift < 0.1 and turn > 0.5, (shift, turn)
+
+
+def test_scattering_matches_kymatio():
+    """Agreement with a reference computation: Kymatio's Scattering2D (Andreux et al. 2020),
+    where it is installed (the dev extra), on RGB uint8 images and on a rectangular
+    two-channel float input at J = 3, L = 6. Kymatio normalises its Gaussians with 3.1415
+    instead of pi: hence the relative tolerance."""
+    torch = pytest.importorskip("torch")
+    kymatio = pytest.importorskip("kymatio.scattering2d.frontend.torch_frontend")
+    from labelnoise.features import scattering_transform
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    ref = kymatio.ScatteringTorch2D(J=2, shape=(32, 32), L=8)(
+        torch.from_numpy(x.transpose(0, 3, 1, 2).astype(np.float32) / 255).contiguous()).numpy()
+    got = scattering_transform(x, J=2, L=8, batch_size=2)  # several batches
+    assert got.shape == ref.shape == (5, 3, 81, 8, 8)
+    np.testing.assert_allclose(got, ref, rtol=2e-4, atol=2e-5 * np.abs(ref).max())
+    y = rng.random((2, 16, 24, 2)).astype(np.float32)
+    ref = kymatio.ScatteringTorch2D(J=3, shape=(16, 24), L=6)(
+        torch.from_numpy(y.transpose(0, 3, 1, 2)).contiguous()).numpy()
+    got = scattering_transform(y, J=3, L=6)
+    assert got.shape == ref.shape == (2, 2, 1 + 18 + 3 * 36, 2, 3)
+    np.testing.assert_allclose(got, ref, rtol=2e-4, atol=2e-5 * np.abs(ref).max())
+
+
+def test_scattering_features_log_pool_and_mirror():
+    """scattering_features = log(1 + S), 2 x 2 pooled, flattened, and with mirror=True the
+    mean of the image's and its mirror image's (reference computation); bad shapes refused."""
+    from labelnoise.features import scattering_features, scattering_transform
+
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+
+    def ref(a):
+        s = np.log1p(scattering_transform(a))  # (3, 3, 81, 4, 4)
+        return s.reshape(3, 3, 81, 2, 2, 2, 2).mean(axis=(4, 6)).reshape(3, -1)
+
+    plain = scattering_features(x, mirror=False)
+    np.testing.assert_allclose(plain, ref(x), rtol=1e-5, atol=1e-6)
+    both = scattering_features(x)
+    np.testing.assert_allclose(both, (ref(x) + ref(np.ascontiguousarray(x[:, :, ::-1]))) / 2,
+                               rtol=1e-5, atol=1e-6)
+    assert plain.shape == (3, 3 * 81 * 4) and plain.dtype == np.float32
+    with pytest.raises(ValueError, match="multiples of 2\\*\\*J = 4"):
+        scattering_features(np.zeros((2, 10, 12, 3), np.uint8))
+    with pytest.raises(ValueError, match="pool must be an integer >= 1 dividing the 4 x 4"):
+        scattering_features(x, pool=3)
+    with pytest.raises(ValueError, match="finite"):
+        scattering_features(np.full((1, 8, 8), np.nan, np.float32))

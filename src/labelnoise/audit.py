@@ -92,6 +92,16 @@ QUICK_FEATURES = dict(n_centroids=400, patch_size=6, n_patches=50_000, kmeans_it
 #: (benchmarks/small_folder.py --dev-cases)
 SMALL_DATA_PATCH_FEATURES = QUICK_FEATURES
 SMALL_DATA_PATCH_MIRROR = True
+#: Small data, third model (None: none): scattering features
+#: (:func:`labelnoise.features.scattering_features` with these arguments, mirror-averaged)
+#: + ``feature_classifier``, the same folds, averaged with the other two. Adopted on
+#: 2026-12-06 by a rule written before its figures (study 49: select on
+#: benchmarks/small_folder.py's 3,000-image folder, confirm on the 1,000-image one; the
+#: pred_probs before the neighbours' vote): AUPRC 0.738 -> 0.768 at 3,000 images and 0.618
+#: -> 0.676 at 1,000, for about 10 s of features and 15 s of cross-validation at 3,000
+#: images on the 2-core CPU (benchmarks/results/small_folder.md). Wavelet scattering is
+#: fixed (nothing is fitted), so no label leaks across folds.
+SMALL_DATA_SCATTERING = dict(J=2, L=8, pool=2)
 
 #: The images' own view (mirror-averaged Coates-Ng patch features with this small dictionary,
 #: standardised and projected to ``IMAGE_VIEW_PCA_DIM`` principal components; the recipe of
@@ -767,6 +777,43 @@ def _small_data_patch_pred_probs(images: np.ndarray, labels: np.ndarray, num_cla
                                     progress=progress)
 
 
+def _small_data_scattering_pred_probs(images: np.ndarray, labels: np.ndarray, num_classes: int,
+                                      *, folds: int, seed: int, cache: Path, resume: bool,
+                                      progress: bool, console) -> np.ndarray:
+    """Out-of-sample pred_probs (N, num_classes) of the small-data ensemble's third model:
+    scattering features (:func:`labelnoise.features.scattering_features` with
+    ``SMALL_DATA_SCATTERING``, mirror-averaged) + ``feature_classifier()``, cross-validated
+    with the network's folds; the features cached under ``cache`` (named by the settings
+    and a SHA-1 of the images' bytes), the folds under ``cache/folds-scattering``."""
+    import hashlib
+
+    from labelnoise._io import read_npy, save_npy
+    from labelnoise.crossval import out_of_sample_pred_probs
+    from labelnoise.features import scattering_features
+
+    # the scattering maps need sides that are multiples of 2**J x pool: centre-crop to them
+    # (32 x 32 images, folders included, are kept whole)
+    unit = 2 ** SMALL_DATA_SCATTERING["J"] * SMALL_DATA_SCATTERING["pool"]
+    h, w = images.shape[1] // unit * unit, images.shape[2] // unit * unit
+    top, left = (images.shape[1] - h) // 2, (images.shape[2] - w) // 2
+    images = images[:, top:top + h, left:left + w]
+    key = "_".join(f"{k}{v}" for k, v in sorted(SMALL_DATA_SCATTERING.items()))
+    digest = hashlib.sha1(np.ascontiguousarray(images).data).hexdigest()[:12]
+    path = cache / f"scattering_features_{images.shape[0]}_{digest}_{key}_mirror.npy"
+    if resume and path.is_file():
+        _say(console, f"scattering features: reusing {path.name}")
+        X = read_npy(path, "cached scattering features")
+    else:
+        t = time.time()
+        X = scattering_features(images, mirror=True, progress=progress, **SMALL_DATA_SCATTERING)
+        save_npy(path, X)
+        _say(console, f"scattering features {X.shape} in {time.time() - t:.0f} s")
+    _say(console, f"cross-validating the scattering model ({folds} folds)")
+    return out_of_sample_pred_probs(X, labels, feature_classifier(), folds=folds, seed=seed,
+                                    num_classes=num_classes, cache_dir=cache / "folds-scattering",
+                                    progress=progress)
+
+
 def _is_images(inputs) -> bool:
     return inputs is not None and (not isinstance(inputs, np.ndarray) or inputs.ndim == 4)
 
@@ -874,15 +921,28 @@ def _compute_pred_probs(data: AuditData, *, model, quick: bool, folds: int | Non
         train_kwargs=train_kwargs if isinstance(model, str) else None, return_features=True,
         client=client)
     if ensemble:  # X: the network's input, _images(data) (a folder read once)
-        pp = (pp + _small_data_patch_pred_probs(
+        members = [pp, _small_data_patch_pred_probs(
             X, to_fit[data.labels], present.size, folds=folds, seed=seed,
-            cache=cache, resume=resume, progress=progress, console=console)) / 2
+            cache=cache, resume=resume, progress=progress, console=console)]
         params = SMALL_DATA_PATCH_FEATURES
         settings["model"] += (
             f"; averaged with patch features (Coates & Ng 2011: {params['n_centroids']} "
             f"k-means centroids, {params['patch_size']}x{params['patch_size']} patches"
             f"{', averaged with the mirror image' if SMALL_DATA_PATCH_MIRROR else ''}) + "
-            f"logistic regression (C={IMAGE_CLASSIFIER_C}), the same folds")
+            f"logistic regression (C={IMAGE_CLASSIFIER_C})")
+        unit = 2 ** SMALL_DATA_SCATTERING["J"] * SMALL_DATA_SCATTERING["pool"] \
+            if SMALL_DATA_SCATTERING else 0
+        if SMALL_DATA_SCATTERING and min(_images(data).shape[1:3]) >= unit:
+            members.append(_small_data_scattering_pred_probs(
+                _images(data), to_fit[data.labels], present.size, folds=folds, seed=seed,
+                cache=cache, resume=resume, progress=progress, console=console))
+            sc = SMALL_DATA_SCATTERING
+            settings["model"] += (
+                f" and with scattering features (Bruna & Mallat 2013: J={sc['J']}, "
+                f"L={sc['L']}, order 2, log(1 + S) pooled {sc['pool']}x{sc['pool']}, averaged "
+                f"with the mirror image) + logistic regression (C={IMAGE_CLASSIFIER_C})")
+        settings["model"] += ", the same folds"
+        pp = sum(members) / len(members)
     if isinstance(model, str):
         features = fold_features
         source = ("the penultimate layer of each fold's network (each example's neighbours "
@@ -1199,8 +1259,9 @@ def audit(
             when CUDA is available, with ``SMALL_DATA_FOLDS`` folds and the epochs of
             :func:`scaled_epochs` below ``SMALL_DATA_N`` images unless ``folds`` /
             ``train_kwargs["epochs"]`` are given, and there (not with ``quick``) the
-            pred_probs averaged with those of the patch-feature model on the same folds,
-            ``SMALL_DATA_PATCH_ENSEMBLE``; for tables/embeddings standardise + logistic
+            pred_probs averaged with those of the patch-feature model and of the
+            scattering model on the same folds, ``SMALL_DATA_PATCH_ENSEMBLE`` and
+            ``SMALL_DATA_SCATTERING``; for tables/embeddings standardise + logistic
             regression), ``"patch-features"`` (Coates-Ng features + logistic regression),
             the name of a torch network for the training engine (e.g. ``"resnet20"``), or
             a scikit-learn classifier (tables/embeddings).

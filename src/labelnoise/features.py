@@ -240,3 +240,215 @@ class PatchFeatures:
     def fit_transform(self, images, y=None, *, progress: bool = False) -> np.ndarray:
         """:meth:`fit` then :meth:`transform` on the same images."""
         return self.fit(images).transform(images, progress=progress)
+
+
+# ------------------------------------------------------------------ wavelet scattering
+def _gabor(m: int, n: int, sigma: float, theta: float, xi: float, slant: float = 1.0) -> np.ndarray:
+    """A 2-D Gabor filter on an (m, n) periodic grid, complex128: the Gaussian envelope
+    ``exp(-u^T A u)``, ``A = R diag(1, slant^2) R^T / (2 sigma^2)`` (R the rotation by
+    ``theta``), times the plane wave ``exp(i xi (u_0 cos theta + u_1 sin theta))``, summed
+    over the 5 x 5 nearest periods (so that the filter is periodic) and divided by
+    ``2 pi sigma^2 / slant``."""
+    c, s = np.cos(theta), np.sin(theta)
+    rot = np.array([[c, -s], [s, c]])
+    a = rot @ np.diag([1.0, slant * slant]) @ rot.T / (2.0 * sigma * sigma)
+    out = np.zeros((m, n), dtype=np.complex128)
+    for px in range(-2, 3):
+        for py in range(-2, 3):
+            u0, u1 = np.meshgrid(np.arange(m) + px * m, np.arange(n) + py * n, indexing="ij")
+            quad = a[0, 0] * u0 * u0 + (a[0, 1] + a[1, 0]) * u0 * u1 + a[1, 1] * u1 * u1
+            out += np.exp(-quad + 1j * xi * (u0 * c + u1 * s))
+    return out / (2.0 * np.pi * sigma * sigma / slant)
+
+
+def _morlet(m: int, n: int, sigma: float, theta: float, xi: float, slant: float) -> np.ndarray:
+    """The Morlet wavelet: the Gabor filter minus the multiple of its envelope that makes its
+    sum (its mean, its zero frequency) exactly zero."""
+    wave = _gabor(m, n, sigma, theta, xi, slant)
+    envelope = _gabor(m, n, sigma, theta, 0.0, slant)
+    return wave - (wave.sum() / envelope.sum()) * envelope
+
+
+def _fold_filter(f: np.ndarray, res: int) -> np.ndarray:
+    """A filter's Fourier transform (m, n) for a signal subsampled by ``2**res``: the
+    frequencies above the new band are dropped, the rest folded (summed) onto the
+    ``(m / 2**res, n / 2**res)`` grid."""
+    if res == 0:
+        return f.copy()
+    m, n = f.shape
+    k = 2 ** res
+    keep = np.ones((m, n))
+    keep[int(m / (2 * k)): int(m / (2 * k)) + int(m * (1 - 1 / k)), :] = 0
+    keep[:, int(n / (2 * k)): int(n / (2 * k)) + int(n * (1 - 1 / k))] = 0
+    return (f * keep).reshape(k, m // k, k, n // k).sum(axis=(0, 2))
+
+
+def scattering_filters(m: int, n: int, J: int, L: int) -> dict:
+    """The filter bank of a 2-D scattering transform on (m, n) (padded) signals, in Fourier.
+
+    Morlet wavelets ``psi_{j, theta}`` for scales ``j < J`` and ``L`` orientations
+    (``sigma = 0.8 * 2**j``, central frequency ``3 pi / 4 / 2**j``, slant ``4 / L``: the
+    design of Bruna & Mallat 2013 and of the Kymatio package, Andreux et al. 2020) and the
+    Gaussian low-pass ``phi_J`` (``sigma = 0.8 * 2**(J - 1)``), each as the real part of its
+    DFT, also folded for the signals subsampled by ``2**res``.
+
+    Returns:
+        ``{"phi": [phi at res 0, ..., J - 1], "psi": [(j, theta, [psi at res 0, ...])]}``,
+        float64 arrays; ``psi`` ordered by ``j`` then ``theta``.
+    """
+    psi = []
+    for j in range(J):
+        for t in range(L):
+            angle = (int(L - L / 2 - 1) - t) * np.pi / L
+            f = np.real(np.fft.fft2(_morlet(m, n, 0.8 * 2 ** j, angle, 3.0 * np.pi / 4.0 / 2 ** j,
+                                            4.0 / L)))
+            psi.append((j, t, [_fold_filter(f, r) for r in range(min(j + 1, max(J - 1, 1)))]))
+    f = np.real(np.fft.fft2(_gabor(m, n, 0.8 * 2 ** (J - 1), 0.0, 0.0)))
+    return {"phi": [_fold_filter(f, r) for r in range(J)], "psi": psi}
+
+
+def _check_scattering_shape(shape: tuple, J, L) -> None:
+    """ValueError unless J, L are integers >= 1 and the (N, H, W, C) images' sides are
+    multiples of ``2**J``."""
+    if isinstance(J, bool) or not isinstance(J, int) or J < 1 or isinstance(L, bool) \
+            or not isinstance(L, int) or L < 1:
+        raise ValueError(f"J and L must be integers >= 1, got J={J!r}, L={L!r}")
+    h, w, k = shape[1], shape[2], 2 ** J
+    if h % k or w % k:
+        raise ValueError(f"images of {h} x {w} pixels: the sides must be multiples of 2**J = {k}")
+
+
+def scattering_transform(images, *, J: int = 2, L: int = 8, batch_size: int = 256,
+                         progress: bool = False) -> np.ndarray:
+    """The 2-D wavelet scattering transform of order 2 of every channel of every image.
+
+    Bruna & Mallat 2013, "Invariant Scattering Convolution Networks" (IEEE TPAMI), eq. 5 to
+    8 and Section III: with ``x`` one channel, ``*`` circular convolution after reflection
+    padding and ``phi_J`` averaging over ``2**J`` pixels,
+
+    * order 0: ``x * phi_J``;
+    * order 1: ``|x * psi_{j1, t1}| * phi_J`` for every scale ``j1 < J`` and orientation;
+    * order 2: ``||x * psi_{j1, t1}| * psi_{j2, t2}| * phi_J`` for ``j1 < j2 < J``,
+
+    each subsampled by ``2**J``; every wavelet modulus is computed at the resolution its
+    band needs (subsampled by ``2**j``), as in Kymatio (Andreux et al. 2020, JMLR), whose
+    coefficients these equal (tests/test_features.py compares them where Kymatio is
+    installed). Translation invariant up to ``2**J`` pixels, stable to small deformations;
+    no parameter is learned, so fitting nothing on held-out images leaks no label.
+
+    Args:
+        images: (N, H, W, C) or (N, H, W) array (uint8 0-255 or float); H and W multiples of
+            ``2**J``. Values are used as given (uint8 scaled to [0, 1]).
+        J: number of scales (the averaging window is ``2**J`` pixels); L: orientations.
+        batch_size: images per FFT batch (memory ~ ``batch_size * C * 20 * (H + 2**J)^2``
+            bytes at J = 2).
+        progress: a tqdm bar over the batches.
+
+    Returns:
+        float32 (N, C, P, H / 2**J, W / 2**J) with ``P = 1 + J L + L^2 J (J - 1) / 2``
+        paths (81 at J = 2, L = 8): order 0, then order 1 by (j1, t1), then order 2 by
+        (j1, t1, j2, t2).
+
+    Raises:
+        ValueError: not an (N, H, W[, C]) array, H or W not a multiple of ``2**J``,
+            ``J < 1`` or ``L < 1``, non-finite values.
+    """
+    import torch
+
+    x = _as_images(images)
+    _check_scattering_shape(x.shape, J, L)
+    n, h, w, ch = x.shape
+    k = 2 ** J
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / 255.0
+    else:
+        x = x.astype(np.float32)
+        if not np.isfinite(x).all():
+            raise ValueError("images must be finite (no NaN or inf)")
+    hp, wp = (h // k + 2) * k, (w // k + 2) * k  # room for the averaging window
+    top, left = (hp - h) // 2, (wp - w) // 2
+    bank = scattering_filters(hp, wp, J, L)
+    phi = [torch.from_numpy(f).float() for f in bank["phi"]]
+    psi = [(j, [torch.from_numpy(f).float() for f in levels]) for j, _, levels in bank["psi"]]
+
+    def sub(z, s: int):  # subsampling by s in space = folding (averaging) in Fourier,
+        # done as halvings (a reshape-mean over two axes is ten times slower on CPU)
+        if s == 1:
+            return z
+        for _ in range(int(np.log2(s))):
+            m2, n2 = z.shape[1] // 2, z.shape[2] // 2
+            z = z[:, :m2] + z[:, m2:]
+            z = z[:, :, :n2] + z[:, :, n2:]
+        return z / float(s * s)
+
+    def low(zf, res: int):  # (. * phi_J) subsampled to 2**J, unpadded
+        out = torch.fft.ifft2(sub(zf * phi[res], 2 ** (J - res))).real
+        return out[:, 1:-1, 1:-1]
+
+    paths = 1 + J * L + L * L * J * (J - 1) // 2
+    result = np.empty((n, ch, paths, h // k, w // k), dtype=np.float32)
+    starts = range(0, n, batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="scattering", unit="batch")
+    for a in starts:
+        xb = torch.from_numpy(np.ascontiguousarray(x[a:a + batch_size].transpose(0, 3, 1, 2)))
+        b = xb.shape[0]
+        xb = torch.nn.functional.pad(xb, (left, wp - w - left, top, hp - h - top),
+                                     mode="reflect").reshape(b * ch, hp, wp)
+        xf = torch.fft.fft2(xb.to(torch.complex64))  # a complex FFT is faster than a real one here
+        out = [low(xf, 0)]
+        second = []
+        for j1, lev1 in psi:
+            u1 = torch.fft.fft2(torch.fft.ifft2(sub(xf * lev1[0], 2 ** j1)).abs().to(xf.dtype))
+            out.append(low(u1, j1))
+            for j2, lev2 in psi:
+                if j2 > j1:
+                    u2 = torch.fft.ifft2(sub(u1 * lev2[j1], 2 ** (j2 - j1))).abs()
+                    u2 = torch.fft.fft2(u2.to(xf.dtype))
+                    second.append(low(u2, j2))
+        s = torch.stack(out + second, dim=1)  # (b * ch, P, h/k, w/k)
+        result[a:a + b] = s.reshape(b, ch, paths, h // k, w // k).numpy()
+    return result
+
+
+def scattering_features(images, *, J: int = 2, L: int = 8, pool: int = 2, mirror: bool = True,
+                        progress: bool = False) -> np.ndarray:
+    """Image features from the scattering transform (:func:`scattering_transform`):
+    ``log(1 + S)`` of every coefficient (Oyallon & Mallat 2015, "Deep Roto-Translation
+    Scattering for Object Classification": the log makes the coefficients' scales
+    comparable for a linear classifier), average-pooled over ``pool`` x ``pool`` blocks,
+    flattened; with ``mirror`` the average of each image's and its horizontal mirror
+    image's features (features a flip does not change).
+
+    Args:
+        images: as :func:`scattering_transform`; H / 2**J and W / 2**J multiples of ``pool``.
+        J, L: scales and orientations; pool: pooling block side (>= 1).
+
+    Returns:
+        float32 (N, C * P * (H / 2**J / pool) * (W / 2**J / pool)): 3,888 for 32 x 32 RGB
+        images at the defaults.
+
+    Raises:
+        ValueError: as :func:`scattering_transform`, or a ``pool`` that does not divide the
+            coefficient maps.
+    """
+    x = _as_images(images)
+    _check_scattering_shape(x.shape, J, L)
+    k = 2 ** J
+    if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1 \
+            or (x.shape[1] // k) % pool or (x.shape[2] // k) % pool:
+        raise ValueError(f"pool must be an integer >= 1 dividing the {x.shape[1] // k} x "
+                         f"{x.shape[2] // k} coefficient maps, got {pool!r}")
+
+    def one(arr):
+        s = np.log1p(scattering_transform(arr, J=J, L=L, progress=progress))
+        n, c, p, hh, ww = s.shape
+        s = s.reshape(n, c, p, hh // pool, pool, ww // pool, pool).mean(axis=(4, 6))
+        return s.reshape(n, -1)
+
+    feats = one(x)
+    if mirror:
+        feats = 0.5 * (feats + one(np.ascontiguousarray(x[:, :, ::-1])))
+    return feats.astype(np.float32)
