@@ -164,3 +164,19 @@ def test_train_skips_unreadable_files(tmp_path):
     assert len(frame) == 6 and not set(test_broken) & set(frame["example_id"])
     np.testing.assert_allclose(frame[["cat", "dog"]].to_numpy(),
                                np.load(out / "pred_probs.npy"), atol=1e-6)
+
+
+def test_quick_patch_feature_audit_keeps_the_unreadable_list(tmp_path, monkeypatch):
+    """The --quick patch-features audit re-builds its data on a subset: the files left out
+    are still listed (unreadable.csv, the report's note)."""
+    from labelnoise import audit as audit_mod
+
+    monkeypatch.setattr(audit_mod, "QUICK_FEATURES",
+                        dict(n_centroids=8, patch_size=4, n_patches=500, kmeans_iter=2))
+    monkeypatch.setattr(audit_mod, "QUICK_EXAMPLES", 6)
+    root, broken = _folder(tmp_path / "f", per_class=6)
+    res = audit(root, out_dir=tmp_path / "q", quick=True, model="patch-features", folds=2,
+                skip_unreadable=True, progress=False)
+    assert len(res.labels) == 6 and [u["file"] for u in res.unreadable] == broken
+    assert pd.read_csv(tmp_path / "q" / UNREADABLE_FILE)["file"].tolist() == broken
+    assert "could not be read and were left out" in (tmp_path / "q" / "report.html").read_text()

@@ -1396,6 +1396,7 @@ def audit(
                     example_ids=sub if data.example_ids is None else data.example_ids[sub],
                     description=data.description, explicit_classes=data.explicit_classes,
                     id_name="index" if data.example_ids is None else data.id_name,
+                    notes=data.notes, unreadable=data.unreadable,
                 )
                 notes.append(
                     f"Quick preset: audited a stratified random subset of {len(sub)} of the {full_n} "
