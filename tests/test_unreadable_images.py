@@ -128,10 +128,14 @@ def test_skip_unreadable_refused_where_it_cannot_apply(tmp_path):
                                     "--labels", str(tmp_path / "labels.npy"), "--skip-unreadable",
                                     "--out", str(tmp_path / "o2")])
     assert res.exit_code == 2 and "--labels" in res.output
+    res = CliRunner().invoke(main, ["audit", "--pred-probs", str(tmp_path / "pp.npy"), "--labels",
+                                    str(tmp_path / "labels.npy"), "--skip-unreadable", "--out",
+                                    str(tmp_path / "o4")])
+    assert res.exit_code == 2 and "no dataset was given" in res.output
     res = CliRunner().invoke(main, ["train", "--noise", "symmetric:0.2", "--skip-unreadable",
                                     "--out", str(tmp_path / "o3")])
     assert res.exit_code == 2 and "--skip-unreadable applies to an image folder" in res.output
-    assert not any((tmp_path / f"o{i}").exists() for i in (1, 2, 3))
+    assert not any((tmp_path / f"o{i}").exists() for i in (1, 2, 3, 4))
 
 
 def test_train_skips_unreadable_files(tmp_path):

@@ -1323,6 +1323,9 @@ def audit(
         class_names = validate_class_names(class_names)
     if pred_probs is None and dataset is None:
         dataset = "cifar10"
+    if skip_unreadable and dataset is None:
+        raise ValueError("skip_unreadable (--skip-unreadable) leaves unreadable image files out "
+                         "of an image folder given as the dataset; no dataset was given")
     if skip_unreadable and labels is not None:
         raise ValueError("skip_unreadable (--skip-unreadable) with labels (--labels): the labels' "
                          "rows cannot be matched to the files left out; remove the unreadable "
