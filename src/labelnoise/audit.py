@@ -38,6 +38,7 @@ import numpy as np
 from labelnoise._io import LABEL_TABLE_SUFFIXES, TABLE_SUFFIXES, read_json
 from labelnoise._validation import LabelOrderWarning
 from labelnoise.data_issues import _standardised, search_features, with_neighbour_vote
+from labelnoise.datasets.folders import skip_unreadable_refused
 
 #: Names of the built-in image dataset for DATASET.
 CIFAR_NAMES = ("cifar10", "cifar10n", "cifar-10", "cifar-10n")
@@ -385,8 +386,7 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
         raise ValueError(f"true_label_column (--true-label-column) names a column of a table; "
                          f"dataset {name!r} is not a table")
     if skip_unreadable and not Path(name).expanduser().is_dir():
-        raise ValueError(f"skip_unreadable (--skip-unreadable) leaves unreadable image files "
-                         f"out of an image folder; dataset {name!r} is not an image folder")
+        raise skip_unreadable_refused(f"dataset {name!r} is not an image folder")
     if name.lower() in CIFAR_NAMES:
         d = ds.load_cifar10n(label_set, data_root=data_root, load_images=load_images)
         desc = f"CIFAR-10 train set with CIFAR-10N '{d.info['label_set']}' human labels"
@@ -1324,8 +1324,7 @@ def audit(
     if pred_probs is None and dataset is None:
         dataset = "cifar10"
     if skip_unreadable and dataset is None:
-        raise ValueError("skip_unreadable (--skip-unreadable) leaves unreadable image files out "
-                         "of an image folder given as the dataset; no dataset was given")
+        raise skip_unreadable_refused("no dataset was given")
     if skip_unreadable and labels is not None:
         raise ValueError("skip_unreadable (--skip-unreadable) with labels (--labels): the labels' "
                          "rows cannot be matched to the files left out; remove the unreadable "

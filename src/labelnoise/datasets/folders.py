@@ -64,6 +64,13 @@ def unreadable_reason(path: Path) -> str | None:
     return None
 
 
+def skip_unreadable_refused(why: str) -> ValueError:
+    """The one error for ``skip_unreadable`` (``--skip-unreadable``) where it cannot apply;
+    ``why`` ends the sentence (e.g. "'t.csv' is not an image folder")."""
+    return ValueError(f"skip_unreadable (--skip-unreadable) leaves unreadable image files out "
+                      f"of an image folder; {why}")
+
+
 def image_files(folder: Path, root: Path | None = None) -> list[Path]:
     """The image files below ``folder`` (recursively; suffix in :data:`IMAGE_SUFFIXES`),
     sorted by path, none in a hidden file or folder (a part of the path relative to

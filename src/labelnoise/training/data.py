@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from labelnoise._io import TABLE_SUFFIXES  # the suffixes a table DATASET may have
+from labelnoise.datasets.folders import skip_unreadable_refused
 
 #: the default network for images: the smallest CIFAR ResNet of :data:`labelnoise.models.MODELS`
 DEFAULT_IMAGE_MODEL = "resnet8"
@@ -183,8 +184,7 @@ def load_dataset(path: str | os.PathLike, *, label_column: str | None = None,
     kind = dataset_kind(path)
     p = Path(path).expanduser()
     if skip_unreadable and kind != "images":
-        raise ValueError(f"skip_unreadable (--skip-unreadable) leaves unreadable image files out "
-                         f"of an image folder; {p} is not an image folder")
+        raise skip_unreadable_refused(f"{p} is not an image folder")
     if kind == "images":
         return ds.load_image_folder(p, skip_unreadable=skip_unreadable, progress=progress)
     if kind == "table":
@@ -435,8 +435,7 @@ class TrainResult:
             raise ValueError(f"{p.name}: the run trained on "
                              f"{'images' if images else 'features'}; give data of that kind")
         if skip_unreadable and kind != "images":
-            raise ValueError(f"skip_unreadable (--skip-unreadable) leaves unreadable image files "
-                             f"out of an image folder; {p.name} is not one")
+            raise skip_unreadable_refused(f"{p.name} is not an image folder")
         if kind == "images":
             from labelnoise.datasets.folders import IMAGE_SUFFIXES, image_files, unreadable_reason
 
@@ -728,8 +727,7 @@ def fit_dataset(
 
     # ---- data
     if skip_unreadable and not isinstance(dataset, (str, os.PathLike)):
-        raise ValueError("skip_unreadable (--skip-unreadable) leaves unreadable files out of an "
-                         "image folder given by its path; the dataset is not a path")
+        raise skip_unreadable_refused("the dataset is not given by its path")
     if skip_unreadable and labels is not None:
         raise ValueError("skip_unreadable (--skip-unreadable) with labels: their rows cannot "
                          "be matched to the files left out; remove the unreadable files")
