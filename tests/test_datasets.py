@@ -328,3 +328,33 @@ def test_labeled_dataset_validates_lengths():
     assert ds.labels.dtype == np.int64 and small.dtype == np.int32 and ds.noise_rate == 0.5
     with pytest.raises(ValueError, match="labels"):
         LabeledDataset(inputs=None, labels=np.array([0.5, 1.0]))
+
+
+def test_image_array_reads_jpegs_at_reduced_scale(tmp_path):
+    """image_array of an image folder: PNGs (and JPEGs no larger than twice the target) equal
+    the full decode resized bicubically; a large JPEG is decoded at a reduced scale
+    (ImageFolderSequence.read_resized, Image.draft) and stays within a few levels of it."""
+    from PIL import Image
+
+    from labelnoise.audit import image_array
+
+    rng = np.random.default_rng(0)
+    smooth = np.asarray(Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8))
+                        .resize((640, 480), Image.BICUBIC))
+    (tmp_path / "a").mkdir()
+    Image.fromarray(smooth).save(tmp_path / "a" / "big.jpg", quality=92)
+    Image.fromarray(smooth[:40, :40]).save(tmp_path / "a" / "small.jpg", quality=92)
+    Image.fromarray(rng.integers(0, 255, (50, 70, 3), dtype=np.uint8)).save(tmp_path / "a" / "p.png")
+    ds = load_image_folder(tmp_path)
+    got = image_array(ds.inputs, size=32)
+
+    def full(i):
+        return np.asarray(Image.fromarray(ds.inputs[i]).resize((32, 32), Image.BICUBIC))
+
+    names = [p.name for p in ds.inputs.paths]
+    for i, name in enumerate(names):
+        diff = np.abs(got[i].astype(int) - full(i))
+        if name == "big.jpg":
+            assert 0 < diff.max() <= 4, diff.max()  # decoded at 1/4 scale (160 x 120)
+        else:
+            assert diff.max() == 0, name

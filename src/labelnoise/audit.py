@@ -673,12 +673,19 @@ def _stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 def image_array(inputs, *, size: int = 32) -> np.ndarray:
     """Images as one uint8 array (N, H, W, 3); a lazy sequence of files (image folder) is
-    read and resized to ``size`` x ``size`` (the patch-feature model needs one shape)."""
+    read and resized to ``size`` x ``size`` (the patch-feature model needs one shape; a
+    JPEG decoded at a reduced scale first, :meth:`ImageFolderSequence.read_resized`)."""
     if isinstance(inputs, np.ndarray):
         return inputs
     from PIL import Image
 
+    from labelnoise.datasets import ImageFolderSequence
+
     out = np.empty((len(inputs), size, size, 3), dtype=np.uint8)
+    if isinstance(inputs, ImageFolderSequence):
+        for i in range(len(inputs)):
+            out[i] = inputs.read_resized(i, size)
+        return out
     for i in range(len(inputs)):
         img = inputs[i]
         if not isinstance(img, Image.Image):
