@@ -80,11 +80,13 @@ def unreadable_reason(path: Path) -> str | None:
     """Why ``path`` cannot be decoded as an image (Pillow's message), or None if it can.
 
     The whole file is decoded (``Image.load``), as reading it for training would, so a
-    truncated file is caught, not only a bad header."""
+    truncated file is caught, not only a bad header (a JPEG at a reduced scale, as
+    :meth:`ImageFolderSequence.read_resized` reads it: its whole data stream is still read)."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
+            im.draft("RGB", (64, 64))
             im.load()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         return str(exc) or type(exc).__name__
