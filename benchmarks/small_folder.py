@@ -377,7 +377,7 @@ def render_dev(rows: list[dict]) -> list[str]:
              "chosen, plainly: an exploration read both halves before the change (so the "
              "confirm half is not a clean test), and the average was adopted as the small-data "
              "default because it beat the network alone in every case here and then in both "
-             "folder audits above (`default` against `cnn-only`: the audit's own 3-fold network, "
+             "folder audits above (`ensemble-2` against `cnn-only`: the audit's own 3-fold network, "
              "a different network from these cases'; the folders are drawn from the same "
              "CIFAR-10 test images, with their own noise). Averaging the rows is the library's "
              "ensemble rule, not a fitted weight. The larger dictionary (`IMAGE_FEATURES`, "
@@ -385,7 +385,9 @@ def render_dev(rows: list[dict]) -> list[str]:
              "at 3,000 images on the shared CPU, against the 5-minute goal. The mirror-averaged "
              "features (the features of a flipped image are the image's, as the networks are "
              "trained with flips) came second, the same way: they beat the plain ones in every "
-             "case here, then in the folder audits (`default` against `ensemble-plain`).", "",
+             "case here, then in the folder audits (`ensemble-2` against `ensemble-plain`). These "
+             "rows predate the scattering model (2026-12-06; the cases are not built on the "
+             "machine of that change), so 'default' below is the two-model mean of 2026-12-05.", "",
              "| case | half | n | network | patch s (plain / mirror) | AUPRC network / patch / "
              "mean | AUPRC patch / mean, mirror-averaged features (the default) | F1 network / "
              "mean (default) | flagged / true network / mean (default) |",
