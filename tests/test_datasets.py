@@ -358,3 +358,28 @@ def test_image_array_reads_jpegs_at_reduced_scale(tmp_path):
             assert 0 < diff.max() <= 4, diff.max()  # decoded at 1/4 scale (160 x 120)
         else:
             assert diff.max() == 0, name
+
+
+def test_16_bit_and_float_grey_images_are_scaled_not_clipped(tmp_path):
+    """Pillow's convert("RGB") clips a 16-bit grey image at 255 (a scan came out 99.6% white);
+    the folder reader scales I;16 by 1/257 and I / F images from their own range."""
+    from PIL import Image
+
+    from labelnoise.audit import image_array
+    from labelnoise.datasets.folders import rgb8
+
+    ramp = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)  # 0 .. 65,520
+    (tmp_path / "a").mkdir()
+    Image.fromarray(ramp).save(tmp_path / "a" / "scan.png")
+    Image.fromarray(np.linspace(-1, 1, 64 * 64, dtype=np.float32).reshape(64, 64)).save(
+        tmp_path / "a" / "depth.tif")
+    ds = load_image_folder(tmp_path)
+    with Image.open(ds.inputs.paths[1]) as im:
+        assert im.mode == "I;16" and (np.asarray(im.convert("RGB")) == 255).mean() > 0.99
+        np.testing.assert_array_equal(np.asarray(rgb8(im))[..., 0],
+                                      np.rint(ramp / 257.0).astype(np.uint8))
+    full = ds.inputs[0]  # the float image, spread over 0-255
+    assert full.shape == (64, 64, 3) and full.min() == 0 and full.max() == 255
+    small = image_array(ds.inputs, size=32)
+    assert all(0.4 < img.mean() / 255 < 0.6 for img in small)  # ramps: mid-grey on average
+    assert rgb8(Image.fromarray(np.full((4, 4), 7, np.int32))).getextrema() == ((0, 0),) * 3

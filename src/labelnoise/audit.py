@@ -38,7 +38,7 @@ import numpy as np
 from labelnoise._io import LABEL_TABLE_SUFFIXES, TABLE_SUFFIXES, read_json
 from labelnoise._validation import LabelOrderWarning
 from labelnoise.data_issues import _standardised, search_features, with_neighbour_vote
-from labelnoise.datasets.folders import skip_unreadable_refused
+from labelnoise.datasets.folders import rgb8, skip_unreadable_refused
 
 #: Names of the built-in image dataset for DATASET.
 CIFAR_NAMES = ("cifar10", "cifar10n", "cifar-10", "cifar-10n")
@@ -690,7 +690,7 @@ def image_array(inputs, *, size: int = 32) -> np.ndarray:
         img = inputs[i]
         if not isinstance(img, Image.Image):
             img = Image.fromarray(np.asarray(img))
-        out[i] = np.asarray(img.convert("RGB").resize((size, size), Image.BICUBIC))
+        out[i] = np.asarray(rgb8(img).resize((size, size), Image.BICUBIC))
     return out
 
 

@@ -15,6 +15,24 @@ from labelnoise.datasets.container import LabeledDataset
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 
 
+def rgb8(im):
+    """A Pillow image as 8-bit RGB. 16-bit grey images (``I;16*``: PNG, TIFF) are scaled by
+    1/257 (65535 -> 255) first, 32-bit integer and float grey images (``I``, ``F``) from
+    their own minimum and maximum to 0-255: Pillow's own conversion clips them at 255, so a
+    16-bit scan came out almost white."""
+    from PIL import Image
+
+    if im.mode.startswith("I;16"):
+        arr = np.asarray(im, dtype=np.float64) / 257.0
+    elif im.mode in ("I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+        arr = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
+    else:
+        return im.convert("RGB")
+    return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L").convert("RGB")
+
+
 class ImageFolderSequence(Sequence):
     """A lazy sequence of images: ``seq[i]`` opens ``seq.paths[i]`` with Pillow and returns
     a uint8 array (H, W, 3) (RGB); a slice gives another lazy sequence. Nothing is decoded
@@ -38,7 +56,7 @@ class ImageFolderSequence(Sequence):
         path = self.paths[index]
         try:
             with Image.open(path) as im:
-                return np.asarray(im.convert("RGB"))
+                return np.asarray(rgb8(im))
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             raise InputFileError(
                 f"image {path}: cannot be read ({exc}); remove it, or leave every unreadable "
@@ -65,7 +83,7 @@ class ImageFolderSequence(Sequence):
         try:
             with Image.open(path) as im:
                 im.draft("RGB", (2 * size, 2 * size))
-                return np.asarray(im.convert("RGB").resize((size, size), Image.BICUBIC))
+                return np.asarray(rgb8(im).resize((size, size), Image.BICUBIC))
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             raise InputFileError(
                 f"image {path}: cannot be read ({exc}); remove it, or leave every unreadable "

@@ -23,10 +23,14 @@ def thumbnail_base64(image, *, size: int = 96) -> str:
     from PIL import Image
 
     if isinstance(image, Image.Image):
-        img = image
+        from labelnoise.datasets.folders import rgb8
+
+        img = rgb8(image)
     elif isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
+        from labelnoise.datasets.folders import rgb8
+
         with Image.open(image) as f:
-            img = f.convert("RGB")
+            img = rgb8(f)
     else:
         arr = np.asarray(image)
         if arr.ndim == 3 and arr.shape[2] == 1:
