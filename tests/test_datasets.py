@@ -383,3 +383,26 @@ def test_16_bit_and_float_grey_images_are_scaled_not_clipped(tmp_path):
     small = image_array(ds.inputs, size=32)
     assert all(0.4 < img.mean() / 255 < 0.6 for img in small)  # ramps: mid-grey on average
     assert rgb8(Image.fromarray(np.full((4, 4), 7, np.int32))).getextrema() == ((0, 0),) * 3
+
+
+def test_photos_are_turned_upright_by_their_exif_orientation(tmp_path):
+    """A JPEG stored sideways with EXIF orientation 6 (rotate 90 degrees clockwise to view)
+    is read upright, whole and resized (as phones write portrait photos)."""
+    from PIL import Image
+
+    from labelnoise.audit import image_array
+
+    upright = np.zeros((80, 40, 3), np.uint8)  # a tall image: white top half
+    upright[:40] = 255
+    stored = np.rot90(upright, k=1)  # what the phone stores: turned 90 degrees anticlockwise
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    (tmp_path / "a").mkdir()
+    Image.fromarray(np.ascontiguousarray(stored)).save(tmp_path / "a" / "p.jpg", exif=exif,
+                                                       quality=95)
+    ds = load_image_folder(tmp_path)
+    img = ds.inputs[0]
+    assert img.shape == (80, 40, 3)
+    assert img[:30].mean() > 200 and img[50:].mean() < 50
+    small = image_array(ds.inputs, size=16)[0]
+    assert small[:6].mean() > 200 and small[10:].mean() < 50

@@ -35,7 +35,8 @@ def rgb8(im):
 
 class ImageFolderSequence(Sequence):
     """A lazy sequence of images: ``seq[i]`` opens ``seq.paths[i]`` with Pillow and returns
-    a uint8 array (H, W, 3) (RGB); a slice gives another lazy sequence. Nothing is decoded
+    a uint8 array (H, W, 3) (RGB, upright by the file's EXIF orientation, 16-bit grey
+    scaled: :func:`rgb8`); a slice gives another lazy sequence. Nothing is decoded
     until indexed; a file that cannot be decoded raises
     :class:`labelnoise._io.InputFileError` naming it (``load_image_folder(...,
     skip_unreadable=True)`` leaves such files out beforehand)."""
@@ -49,19 +50,7 @@ class ImageFolderSequence(Sequence):
     def __getitem__(self, index):
         if isinstance(index, slice):
             return ImageFolderSequence(self.paths[index])
-        from PIL import Image
-
-        from labelnoise._io import InputFileError
-
-        path = self.paths[index]
-        try:
-            with Image.open(path) as im:
-                return np.asarray(rgb8(im))
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            raise InputFileError(
-                f"image {path}: cannot be read ({exc}); remove it, or leave every unreadable "
-                "file out with --skip-unreadable (load_image_folder(skip_unreadable=True))"
-            ) from None
+        return self._read(index, None)
 
     def read_resized(self, index: int, size: int) -> np.ndarray:
         """Image ``index`` as uint8 (size, size, 3) RGB, resized with bicubic interpolation.
@@ -75,15 +64,25 @@ class ImageFolderSequence(Sequence):
         Raises:
             labelnoise._io.InputFileError: the file cannot be decoded (naming it).
         """
-        from PIL import Image
+        return self._read(index, size)
+
+    def _read(self, index: int, size: int | None) -> np.ndarray:
+        """Decode image ``index``: turned upright by its EXIF orientation (a phone photo
+        taken sideways is stored sideways with a tag saying so), as 8-bit RGB
+        (:func:`rgb8`), resized to ``size`` x ``size`` unless ``size`` is None."""
+        from PIL import Image, ImageOps
 
         from labelnoise._io import InputFileError
 
         path = self.paths[index]
         try:
             with Image.open(path) as im:
-                im.draft("RGB", (2 * size, 2 * size))
-                return np.asarray(rgb8(im).resize((size, size), Image.BICUBIC))
+                if size is not None:
+                    im.draft("RGB", (2 * size, 2 * size))
+                rgb = rgb8(ImageOps.exif_transpose(im))
+                if size is not None:
+                    rgb = rgb.resize((size, size), Image.BICUBIC)
+                return np.asarray(rgb)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             raise InputFileError(
                 f"image {path}: cannot be read ({exc}); remove it, or leave every unreadable "
