@@ -127,6 +127,13 @@ def test_missing_labels_and_repeated_ids_are_told(tmp_path):
     with pytest.raises(ValueError, match=r"'y' has a missing value in row 4 \(2 of 40 rows "
                                          r"have none; .*dropna\(subset=\['y'\]\)"):
         load_table(path, "y", feature_columns=["alcohol"])
+    from click.testing import CliRunner
+
+    from labelnoise.cli import main
+
+    res = CliRunner().invoke(main, ["simulate", "--dataset", str(path), "--label-column", "y",
+                                    "--noise", "symmetric:0.2", "--out", str(tmp_path / "n.csv")])
+    assert res.exit_code == 2 and "(2 of 40 rows have none" in res.output  # the same check
     df, path = _table(tmp_path)
     df["batch"] = np.arange(40) % 30  # 0..9 twice
     df.to_csv(path, index=False)

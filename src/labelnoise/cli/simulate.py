@@ -89,7 +89,7 @@ def _load_table(dataset: str, label_column: str | None, out: Path, *, need_input
     without a table, an --out that is not .csv/.tsv, a label column that is missing, has a
     missing value or one class, and an existing ``<label>_true`` column."""
     from labelnoise import _io
-    from labelnoise.datasets.tables import label_codes
+    from labelnoise.datasets.tables import check_labels_present, label_codes
 
     path = Path(dataset).expanduser()
     if path.suffix.lower() not in _io.TABLE_SUFFIXES:
@@ -112,10 +112,10 @@ def _load_table(dataset: str, label_column: str | None, out: Path, *, need_input
                                  f"{label_column + TRUE_SUFFIX!r}, where the original labels "
                                  "would go", param_hint="--label-column")
     values = frame[label_column]
-    if values.isna().any():
-        row = int(values.isna().to_numpy().nonzero()[0][0])
-        raise click.BadParameter(f"column {label_column!r} has a missing value in row {row}",
-                                 param_hint="--label-column")
+    try:
+        check_labels_present(values, label_column)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--label-column") from None
     labels, classes = label_codes(values)
     if len(classes) < 2:
         raise click.BadParameter(f"column {label_column!r} holds one class; simulating noise "

@@ -122,7 +122,7 @@ def load_table(path: str | os.PathLike, label_column: str,
         if c not in df.columns:
             raise ValueError(f"column {c!r} not in {p.name} (columns: {list(df.columns)})")
     for c in label_cols:
-        _check_labels_present(df[c], c)
+        check_labels_present(df[c], c)
     if id_column is not None:
         _warn_repeated_ids(df[id_column], id_column)
     categories = None
@@ -201,14 +201,15 @@ def read_label_table(path: str | os.PathLike, label_column: str | None = None,
                              f"(columns: {list(frame.columns)})")
     labels = frame[col].reset_index(drop=True)
     if not multi_label:
-        _check_labels_present(labels, col, f"{option} {path}: ")
+        check_labels_present(labels, col, f"{option} {path}: ")
     if id_column is not None:
         _warn_repeated_ids(frame[id_column], id_column)
     return frame, labels, None if id_column is None else frame[id_column].to_numpy()
 
 
-def _check_labels_present(labels, column, where: str = "") -> None:
-    """ValueError when a label of ``column`` (a pandas Series) is missing, with their count."""
+def check_labels_present(labels, column, where: str = "") -> None:
+    """ValueError when a label of ``column`` (a pandas Series) is missing (NaN, None, pd.NA),
+    naming the first row and their count; ``where`` starts the message (a file, an option)."""
     missing = labels.isna().to_numpy()
     if missing.any():
         rows = np.flatnonzero(missing)
