@@ -349,6 +349,31 @@ def _clean_up_failed(out: Path, created: list[Path]) -> None:
 
 
 # ------------------------------------------------------------------------ data loading
+def _folder_true_labels(path: Path, relative_paths: list[str], class_names: list[str]):
+    """int64 (N,) true classes of an image folder's images from a table with columns
+    ``path`` (relative to the folder, as ``truth.csv`` of ``labelnoise simulate`` writes)
+    and ``true`` (a class folder name); rows for other files are ignored. ValueError for a
+    missing column, an image without a row, or a class that is not a folder."""
+    from labelnoise._io import read_table
+
+    frame = read_table(path, "--true-labels")
+    missing = [c for c in ("path", "true") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"--true-labels {path}: no column {missing[0]!r} (it needs 'path', "
+                         f"relative to the folder, and 'true'; columns: {list(frame.columns)})")
+    truth = dict(zip(frame["path"].astype(str), frame["true"].astype(str)))
+    absent = [p for p in relative_paths if p not in truth]
+    if absent:
+        raise ValueError(f"--true-labels {path}: {len(absent)} image(s) of the folder have no "
+                         f"row, e.g. {absent[0]!r}")
+    index = {str(c): k for k, c in enumerate(class_names)}
+    unknown = sorted({truth[p] for p in relative_paths} - set(index))
+    if unknown:
+        raise ValueError(f"--true-labels {path}: class(es) {unknown[:5]} are not class folders "
+                         f"({', '.join(map(str, class_names[:10]))})")
+    return np.asarray([index[truth[p]] for p in relative_paths], dtype=np.int64)
+
+
 def unreadable_note(unreadable: list[dict]) -> str:
     """The report's sentence on the image files left out (``skip_unreadable``)."""
     shown = "; ".join(f"{u['file']} ({u['error']})" for u in unreadable[:UNREADABLE_SHOWN])
@@ -371,7 +396,7 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
                   id_column: str | None = None, text_columns: list[str] | None = None,
                   feature_columns: list[str] | None = None,
                   true_label_column: str | None = None,
-                  skip_unreadable: bool = False,
+                  skip_unreadable: bool = False, true_labels_file=None,
                   progress: bool = False) -> AuditData:
     from labelnoise import datasets as ds
     from labelnoise.training.data import check_text_columns
@@ -385,6 +410,10 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
     if true_label_column is not None and Path(name).suffix.lower() not in TABLE_SUFFIXES:
         raise ValueError(f"true_label_column (--true-label-column) names a column of a table; "
                          f"dataset {name!r} is not a table")
+    if true_labels_file is not None and not Path(name).expanduser().is_dir():
+        raise ValueError(f"true_labels_file (--true-labels) gives an image folder's known-correct "
+                         f"classes; dataset {name!r} is not an image folder (a table names its "
+                         "column with --true-label-column)")
     if skip_unreadable and not Path(name).expanduser().is_dir():
         raise skip_unreadable_refused(f"dataset {name!r} is not an image folder")
     if name.lower() in CIFAR_NAMES:
@@ -406,7 +435,10 @@ def _from_dataset(dataset, *, label_set: str, data_root, label_column, load_imag
         d = ds.load_image_folder(p, skip_unreadable=skip_unreadable, progress=progress)
         seq = d.inputs
         bad = d.info["unreadable"]
+        truth = None if true_labels_file is None else _folder_true_labels(
+            Path(true_labels_file).expanduser(), d.info["relative_paths"], list(d.class_names))
         return AuditData(labels=d.labels, class_names=list(d.class_names), inputs=seq,
+                         true_labels=truth,
                          description=f"image folder {p}", get_image=lambda i: seq[i],
                          example_ids=np.asarray(d.info["relative_paths"], dtype=object),
                          id_name="file", explicit_classes=True, unreadable=bad,
@@ -1188,6 +1220,7 @@ def audit(
     console=None,
     client=None,
     skip_unreadable: bool = False,
+    true_labels_file: str | os.PathLike | None = None,
 ) -> AuditResult:
     """Audit a dataset's labels end to end and write issues.csv, pred_probs.npy, noise.json,
     data_issues.json and report.html to ``out_dir``.
@@ -1294,6 +1327,11 @@ def audit(
             they are listed in ``unreadable.csv`` (file, given_label, error), the report and
             ``AuditResult.unreadable``. With ``pred_probs`` that has a row for every file of
             the folder, the unreadable files' rows are left out too. Not with ``labels``.
+        true_labels_file: for an image folder, a CSV/Parquet table with columns ``path``
+            (relative to the folder) and ``true`` (a class folder name), e.g. the
+            ``truth.csv`` that ``labelnoise simulate --dataset FOLDER`` writes: the audit
+            then reports precision, recall, F1 and AUPRC against them (as
+            ``true_label_column`` does for a table).
 
     Returns:
         :class:`AuditResult`.
@@ -1330,6 +1368,9 @@ def audit(
         class_names = validate_class_names(class_names)
     if pred_probs is None and dataset is None:
         dataset = "cifar10"
+    if true_labels_file is not None and dataset is None:
+        raise ValueError("true_labels_file (--true-labels) gives an image folder DATASET's "
+                         "known-correct classes; no dataset was given")
     if skip_unreadable and dataset is None:
         raise skip_unreadable_refused("no dataset was given")
     if skip_unreadable and labels is not None:
@@ -1373,7 +1414,8 @@ def audit(
                                          true_label_column=true_label_column,
                                          text_columns=text_columns,
                                          feature_columns=feature_columns,
-                                         skip_unreadable=skip_unreadable, progress=progress)
+                                         skip_unreadable=skip_unreadable,
+                                         true_labels_file=true_labels_file, progress=progress)
         if pred_probs is not None:
             data, pp = _from_pred_probs_file(pred_probs, labels_path=labels,
                                              row_to_index_path=row_to_index, data_root=data_root,

@@ -76,6 +76,11 @@ from labelnoise.cli._errors import (
 @click.option("--workers", type=int, default=None, metavar="N",
               help="Run the cross-validation folds on a local Dask cluster of N worker "
                    "processes (1 thread each), started and closed by this command.")
+@click.option("--true-labels", "true_labels_file", type=click.Path(path_type=Path), default=None,
+              help="For an image folder: a CSV with columns path (relative to the folder) and "
+                   "true (a class folder name), such as the truth.csv of `labelnoise simulate "
+                   "--dataset FOLDER`; the audit then reports precision, recall, F1 and AUPRC "
+                   "against them.")
 @click.option("--skip-unreadable", is_flag=True,
               help="For an image folder: leave out the files that cannot be decoded (each file "
                    "is decoded once beforehand) and list them in unreadable.csv and the report, "
@@ -85,8 +90,8 @@ from labelnoise.cli._errors import (
 @progress_option
 def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id_column,
           true_label_column, text_columns, feature_columns, class_names, features, data_root,
-          quick, model, epochs, folds, seed, out_dir, scheduler, workers, skip_unreadable, force,
-          resume, progress):
+          quick, model, epochs, folds, seed, out_dir, scheduler, workers, true_labels_file,
+          skip_unreadable, force, resume, progress):
     """Find the label errors of DATASET and write a report to --out.
 
     DATASET is cifar10 (CIFAR-10 with CIFAR-10N labels, the default), an image folder
@@ -130,7 +135,7 @@ def audit(dataset, label_set, pred_probs, labels, row_to_index, label_column, id
                 data_root=data_root, quick=quick, model=model, train_kwargs=train_kwargs,
                 folds=folds, seed=seed, force=force, resume=resume,
                 progress=show_progress(progress), console=console, client=client,
-                skip_unreadable=skip_unreadable,
+                skip_unreadable=skip_unreadable, true_labels_file=true_labels_file,
             )
         except WorkerLostError as exc:  # not a bug of labelnoise: one line, exit 1
             raise CLIError(" ".join(str(exc).split()), EXIT_INTERNAL) from None

@@ -129,6 +129,76 @@ def _load_table(dataset: str, label_column: str | None, out: Path, *, need_input
             "inputs": inputs}
 
 
+#: the file ``simulate`` writes at the root of a noisy image folder: each image's path in
+#: it, its path in the original folder, its true class and the class folder it was put in
+TRUTH_FILE = "truth.csv"
+
+
+def _load_folder(dataset: str, out: Path, *, need_inputs: bool):
+    """An image-folder --dataset: ``{"data": LabeledDataset, "root", "inputs" (32 x 32
+    images for instance noise, or None)}``; None for any other --dataset. Refuses an --out
+    that exists and is not an empty folder (the noisy folder is new)."""
+    from labelnoise import _io, datasets
+
+    root = Path(dataset).expanduser()
+    if not root.is_dir():
+        return None
+    d = datasets.load_image_folder(root)
+    if len(d.class_names) < 2:
+        raise click.BadParameter(f"{root} has one class folder; simulating noise needs at "
+                                 "least 2", param_hint="--dataset")
+    _io.check_output_dir(out, "--out")
+    if out.exists() and any(out.iterdir()):
+        raise click.BadParameter(f"{out} exists and is not empty; the noisy copy of an image "
+                                 "folder goes into a new folder", param_hint="--out")
+    if out.resolve() == root.resolve() or root.resolve() in out.resolve().parents:
+        raise click.BadParameter("must be outside the --dataset folder", param_hint="--out")
+    inputs = None
+    if need_inputs:  # instance noise: the images as the audit reads them (32 x 32 RGB)
+        from labelnoise.audit import image_array
+
+        inputs = image_array(d.inputs)
+    return {"data": d, "root": root, "inputs": inputs}
+
+
+def _write_noisy_folder(folder: dict, noisy, out: Path) -> None:
+    """The image folder with each image in the folder of its noisy class: ``out/<given
+    class>/<n><suffix>`` (n its index in the original sorted listing, so that no name tells
+    the true class and no two names collide), hard-linked where the filesystem allows, else
+    copied; and ``out/truth.csv`` (``path``, ``original``, ``true``, ``given``). Built in a
+    ``.partial`` sibling folder and renamed, so an interrupted run leaves no folder under
+    ``out``'s name."""
+    import os
+    import shutil
+
+    import pandas as pd
+
+    from labelnoise import _io
+
+    d = folder["data"]
+    names = list(d.class_names)
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    rows = []
+    width = len(str(len(d.labels)))
+    for i, (src, t, g) in enumerate(zip(d.info["paths"], d.labels, noisy)):
+        src = Path(src)
+        rel = f"{names[g]}/{i:0{width}d}{src.suffix.lower()}"
+        (tmp / names[g]).mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, tmp / rel)
+        except OSError:
+            shutil.copy2(src, tmp / rel)
+        rows.append((rel, d.info["relative_paths"][i], names[t], names[g]))
+    for name in names:  # a class that lost every image keeps its (empty) folder
+        (tmp / name).mkdir(parents=True, exist_ok=True)
+    _io.write_csv(tmp / TRUTH_FILE, pd.DataFrame(rows, columns=["path", "original", "true",
+                                                                 "given"]))
+    if out.exists():
+        out.rmdir()  # checked empty before
+    tmp.rename(out)
+
+
 def _noisy_table(table: dict, noisy):
     """The --dataset table with the noisy labels (class values) in its label column and the
     original ones in ``<label>_true`` right after it."""
@@ -221,9 +291,9 @@ def _audit_noise_matrix(path: Path, option: str):
 @click.command("simulate", cls=Command)
 @click.option("--dataset", required=True,
               help="cifar10, cifar10-test, cifar100, cifar100-test, a labels .npy (class "
-                   "indices or names) / embeddings .npz (features, labels) file, or a "
-                   ".csv/.tsv/.parquet table "
-                   "(--label-column).")
+                   "indices or names) / embeddings .npz (features, labels) file, a "
+                   ".csv/.tsv/.parquet table (--label-column), or an image folder (one "
+                   "subfolder per class).")
 @click.option("--label-column", default=None,
               help="The label column of a table --dataset (any values: strings, integers); "
                    "its classes are its sorted distinct values (the order of a "
@@ -243,7 +313,9 @@ def _audit_noise_matrix(path: Path, option: str):
                    "--dataset is a .npy of class names); for a table --dataset a "
                    ".csv/.tsv: the table with the noisy labels in --label-column and the "
                    "original ones in a new column <label-column>_true (for `labelnoise "
-                   "audit --true-label-column`).")
+                   "audit --true-label-column`); for an image folder a new folder: each image "
+                   "in the folder of its noisy class, and truth.csv (for `labelnoise audit "
+                   "--true-labels`).")
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data root (default: $LABELNOISE_DATA or ~/.cache/labelnoise).")
 @click.option("--include-true", is_flag=True,
@@ -268,6 +340,9 @@ def simulate(dataset, label_column, noise_spec, noise_matrix_path, noise_matrix_
         labelnoise simulate --dataset shop.csv --label-column y --noise pairflip:0.2
         --out shop-noisy.csv; then labelnoise audit shop-noisy.csv --label-column y
         --true-label-column y_true measures the audit on your own data
+
+        labelnoise simulate --dataset photos/ --noise symmetric:0.15 --out photos-noisy/;
+        then labelnoise audit photos-noisy/ --true-labels photos-noisy/truth.csv
     """
     import numpy as np
 
@@ -283,14 +358,20 @@ def simulate(dataset, label_column, noise_spec, noise_matrix_path, noise_matrix_
     if noise_matrix_out is not None and Path(noise_matrix_out).resolve() == Path(out).resolve():
         raise click.BadParameter("must differ from --out", param_hint="--noise-matrix-out")
     for option, path in (("--out", out), ("--noise-matrix-out", noise_matrix_out)):
-        if path is not None:
+        if path is not None and not (path is out and Path(dataset).expanduser().is_dir()):
             _io.check_output_file(path, option, force=force)
     if noise_matrix_out is not None and noise_matrix_out.suffix.lower() != ".npy":
         raise click.BadParameter(f"the matrix is saved as a NumPy array: give a .npy name, got "
                                  f"{noise_matrix_out.name!r}", param_hint="--noise-matrix-out")
-    table = _load_table(dataset, label_column, out, need_inputs=model == "instance")
+    folder = None if label_column is not None else _load_folder(
+        dataset, out, need_inputs=model == "instance")
+    table = None if folder is not None else _load_table(dataset, label_column, out,
+                                                        need_inputs=model == "instance")
     classes = None
-    if table is not None:
+    if folder is not None:
+        inputs, labels, asym = folder["inputs"], folder["data"].labels, None
+        k = len(folder["data"].class_names)
+    elif table is not None:
         inputs, labels, k, asym = table["inputs"], table["labels"], len(table["classes"]), None
     else:
         if out.suffix.lower() != ".npy":  # a table --dataset was checked by _load_table
@@ -301,7 +382,8 @@ def simulate(dataset, label_column, noise_spec, noise_matrix_path, noise_matrix_
                                                   download=download)
     if model == "matrix":
         # CIFAR, X with labels or a table: K is the data's (a labels .npy: any K above its max)
-        fixed_k = asym is not None or Path(dataset).suffix == ".npz" or table is not None
+        fixed_k = (asym is not None or Path(dataset).suffix == ".npz" or table is not None
+                   or folder is not None)
         matrix = read_noise_matrix(noise_matrix_path, k if fixed_k else None,
                                    transpose=noise_matrix_transpose)
         if labels.max() >= matrix.shape[0]:
@@ -326,10 +408,15 @@ def simulate(dataset, label_column, noise_spec, noise_matrix_path, noise_matrix_
             raise click.BadParameter("instance noise needs inputs (a dataset, a table or a "
                                      ".npz with features)", param_hint="--dataset")
         result = noise.instance_dependent(inputs, labels, rate, num_classes=k, seed=seed)
+    if folder is not None:
+        if noise_matrix_out is not None:
+            noise_matrix_out.parent.mkdir(parents=True, exist_ok=True)
+            _io.save_npy(noise_matrix_out, result.noise_matrix)
+        _write_noisy_folder(folder, result.labels, out)
     # both files or neither: each is written to a temporary file first, renamed together
     with contextlib.ExitStack() as stack:
         for path, array in ((out, result.labels), (noise_matrix_out, result.noise_matrix)):
-            if path is not None:
+            if path is not None and folder is None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if table is not None and path is out:
                     fh = stack.enter_context(_io.atomic_write(path, "w", newline=""))
@@ -346,7 +433,14 @@ def simulate(dataset, label_column, noise_spec, noise_matrix_path, noise_matrix_
                  f"{1.0 - float(np.mean(matrix.diagonal()[labels])):.4f}")
     click.echo(f"{model} noise, {requested}, seed {seed}: {int(np.sum(result.labels != labels))}"
                f" of {labels.shape[0]} labels changed, realised noise rate {realised:.4f}")
-    if table is not None:
+    if folder is not None:
+        names = folder["data"].class_names
+        click.echo(f"classes (the order of a noise matrix): {', '.join(map(str, names))}")
+        click.echo(f"saved the {labels.shape[0]} images in the folders of their noisy classes "
+                   f"to {out} ({TRUTH_FILE} there: each image's true and given class); "
+                   f"labelnoise audit {out} --true-labels {out / TRUTH_FILE} measures an audit "
+                   "against them")
+    elif table is not None:
         click.echo(f"classes (the order of a noise matrix): {', '.join(map(str, table['classes']))}")
         click.echo(f"saved the table with noisy labels in {table['column']!r} and the original "
                    f"ones in {table['column'] + TRUE_SUFFIX!r} to {out}")
