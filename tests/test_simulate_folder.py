@@ -45,6 +45,9 @@ def test_simulate_writes_a_noisy_folder_and_the_audit_measures_against_it(tmp_pa
     assert f"--true-labels {out / 'truth.csv'}" in " ".join(res.output.split())
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 2 and "not empty" in again.output
+    as_file = CliRunner().invoke(main, args[:-1] + [str(tmp_path / "noisy.npy")])
+    assert as_file.exit_code == 2 and "is a new folder" in as_file.output
+    assert not (tmp_path / "noisy.npy").exists()
 
     monkeypatch.setattr(audit_mod, "IMAGE_FEATURES",
                         dict(n_centroids=16, patch_size=4, n_patches=5000, kmeans_iter=5))

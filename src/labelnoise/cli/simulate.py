@@ -147,6 +147,9 @@ def _load_folder(dataset: str, out: Path, *, need_inputs: bool):
     if len(d.class_names) < 2:
         raise click.BadParameter(f"{root} has one class folder; simulating noise needs at "
                                  "least 2", param_hint="--dataset")
+    if out.suffix.lower() in (".npy", ".npz", ".csv", ".tsv", ".parquet", ".pq", ".json"):
+        raise click.BadParameter(f"the noisy copy of an image folder is a new folder; got the "
+                                 f"file name {out.name!r}", param_hint="--out")
     _io.check_output_dir(out, "--out")
     if out.exists() and any(out.iterdir()):
         raise click.BadParameter(f"{out} exists and is not empty; the noisy copy of an image "
