@@ -183,6 +183,18 @@ def device_option(command):
                         help="torch device (default: cuda if available).")(command)
 
 
+def skip_unreadable_option(listed: str):
+    """The ``--skip-unreadable`` option of the commands that read image folders (audit,
+    train, predict); ``listed`` says where the files left out are named."""
+    def deco(command):
+        return click.option(
+            "--skip-unreadable", is_flag=True,
+            help="Image folders: leave out the files that cannot be decoded (each file is "
+                 f"decoded once beforehand) and {listed}, instead of stopping at the "
+                 "first.")(command)
+    return deco
+
+
 def show_progress(progress: bool | None) -> bool:
     """Whether to show progress bars: as asked, else only when stderr is a terminal (so a
     piped or logged run stays quiet)."""

@@ -14,6 +14,7 @@ from labelnoise.cli._errors import (
     parse_class_names,
     progress_option,
     show_progress,
+    skip_unreadable_option,
 )
 
 
@@ -81,10 +82,7 @@ from labelnoise.cli._errors import (
                    "true (a class folder name), such as the truth.csv of `labelnoise simulate "
                    "--dataset FOLDER`; the audit then reports precision, recall, F1 and AUPRC "
                    "against them.")
-@click.option("--skip-unreadable", is_flag=True,
-              help="For an image folder: leave out the files that cannot be decoded (each file "
-                   "is decoded once beforehand) and list them in unreadable.csv and the report, "
-                   "instead of stopping at the first.")
+@skip_unreadable_option("list them in unreadable.csv and the report")
 @click.option("--force", is_flag=True, help="Overwrite the audit files in a non-empty --out.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted audit in --out.")
 @progress_option

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from labelnoise.cli._errors import Command, device_option, progress_option, show_progress
+from labelnoise.cli._errors import (
+    Command,
+    device_option,
+    progress_option,
+    show_progress,
+    skip_unreadable_option,
+)
 
 
 def _lead_name(name: str, classes: list[str]) -> str:
@@ -29,9 +35,7 @@ def _lead_name(name: str, classes: list[str]) -> str:
               help="Predict with the last epoch's network (default: the selected epoch's, "
                    "model_best.pt, when the run held out a validation set).")
 @device_option
-@click.option("--skip-unreadable", is_flag=True,
-              help="Image folders: leave out the files that cannot be decoded (each file is "
-                   "decoded once beforehand) and name them, instead of stopping at the first.")
+@skip_unreadable_option("name them")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @progress_option
 def predict(run_dir, data, out_path, last, device, skip_unreadable, force, progress):

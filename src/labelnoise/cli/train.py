@@ -50,6 +50,7 @@ from labelnoise.cli._errors import (
     install_signal_handlers,
     progress_option,
     show_progress,
+    skip_unreadable_option,
 )
 from labelnoise.losses import LOSSES as _LOSSES
 from labelnoise.models import IMAGE_MODELS
@@ -431,10 +432,7 @@ def _refuse_options(given: dict, defaults: dict, why: str) -> None:
                    "the epoch of the best accuracy on it (no clean labels needed). Default 0.")
 @click.option("--num-classes", type=click.IntRange(min=2), default=None,
               help="K for an .npz whose last classes have no example (default: from the data).")
-@click.option("--skip-unreadable", is_flag=True,
-              help="Image folders (DATASET and --test): leave out the files that cannot be "
-                   "decoded (each file is decoded once beforehand; their paths are kept in "
-                   "config.json) instead of stopping at the first.")
+@skip_unreadable_option("keep their paths in config.json (DATASET and --test)")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Epochs (default: the method's paper setting).")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None)
