@@ -749,29 +749,42 @@ def _patch_features(images: np.ndarray, params: dict, cache: Path, *, seed: int,
     that a resumed audit never reads the features of other images); with ``mirror`` the
     average of the features of each image and of its horizontal mirror image (features that
     do not change under a flip)."""
-    import hashlib
-
     from labelnoise.features import PatchFeatures
 
+    def compute():
+        extractor = PatchFeatures(**params, seed=seed)
+        extractor.fit(images)
+        feats = extractor.transform(images, progress=progress)
+        if mirror:
+            flipped = np.ascontiguousarray(images[:, :, ::-1])
+            feats = (feats + extractor.transform(flipped, progress=progress)) / 2
+        return feats
+
     key = "_".join(f"{k}{v}" for k, v in sorted(params.items())) + ("_mirror" if mirror else "")
+    return _cached_features("patch_features", images, f"{key}_seed{seed}", compute, cache,
+                            resume=resume, console=console)
+
+
+def _cached_features(name: str, images: np.ndarray, key: str, compute, cache: Path, *,
+                     resume: bool, console) -> np.ndarray:
+    """``compute()`` (the (N, D) features of ``images``), cached as
+    ``cache/<name>_<N>_<sha1 of the images' bytes>_<key>.npy`` so that a resumed audit
+    never reads the features of other images or settings; with ``resume`` a cached file is
+    read instead."""
+    import hashlib
+
+    from labelnoise._io import read_npy, save_npy
+
+    what = name.replace("_", " ")
     digest = hashlib.sha1(np.ascontiguousarray(images).data).hexdigest()[:12]
-    path = cache / f"patch_features_{images.shape[0]}_{digest}_{key}_seed{seed}.npy"
+    path = cache / f"{name}_{images.shape[0]}_{digest}_{key}.npy"
     if resume and path.is_file():
-        from labelnoise._io import read_npy
-
-        _say(console, f"patch features: reusing {path.name}")
-        return read_npy(path, "cached patch features")
+        _say(console, f"{what}: reusing {path.name}")
+        return read_npy(path, f"cached {what}")
     t = time.time()
-    extractor = PatchFeatures(**params, seed=seed)
-    extractor.fit(images)
-    feats = extractor.transform(images, progress=progress)
-    if mirror:
-        flipped = np.ascontiguousarray(images[:, :, ::-1])
-        feats = (feats + extractor.transform(flipped, progress=progress)) / 2
-    from labelnoise._io import save_npy
-
+    feats = compute()
     save_npy(path, feats)
-    _say(console, f"patch features {feats.shape} in {time.time() - t:.0f} s")
+    _say(console, f"{what} {feats.shape} in {time.time() - t:.0f} s")
     return feats
 
 
@@ -818,15 +831,13 @@ def _small_data_patch_pred_probs(images: np.ndarray, labels: np.ndarray, num_cla
 
 def _small_data_scattering_pred_probs(images: np.ndarray, labels: np.ndarray, num_classes: int,
                                       *, folds: int, seed: int, cache: Path, resume: bool,
-                                      progress: bool, console) -> np.ndarray:
+                                      progress: bool, console) -> np.ndarray | None:
     """Out-of-sample pred_probs (N, num_classes) of the small-data ensemble's third model:
     scattering features (:func:`labelnoise.features.scattering_features` with
     ``SMALL_DATA_SCATTERING``, mirror-averaged) + ``feature_classifier()``, cross-validated
-    with the network's folds; the features cached under ``cache`` (named by the settings
-    and a SHA-1 of the images' bytes), the folds under ``cache/folds-scattering``."""
-    import hashlib
-
-    from labelnoise._io import read_npy, save_npy
+    with the network's folds; the features cached under ``cache``
+    (:func:`_cached_features`), the folds under ``cache/folds-scattering``. None when the
+    images are smaller than one scattering window (``2**J x pool`` pixels)."""
     from labelnoise.crossval import out_of_sample_pred_probs
     from labelnoise.features import scattering_features
 
@@ -834,19 +845,16 @@ def _small_data_scattering_pred_probs(images: np.ndarray, labels: np.ndarray, nu
     # (32 x 32 images, folders included, are kept whole)
     unit = 2 ** SMALL_DATA_SCATTERING["J"] * SMALL_DATA_SCATTERING["pool"]
     h, w = images.shape[1] // unit * unit, images.shape[2] // unit * unit
+    if h == 0 or w == 0:
+        return None
     top, left = (images.shape[1] - h) // 2, (images.shape[2] - w) // 2
     images = images[:, top:top + h, left:left + w]
     key = "_".join(f"{k}{v}" for k, v in sorted(SMALL_DATA_SCATTERING.items()))
-    digest = hashlib.sha1(np.ascontiguousarray(images).data).hexdigest()[:12]
-    path = cache / f"scattering_features_{images.shape[0]}_{digest}_{key}_mirror.npy"
-    if resume and path.is_file():
-        _say(console, f"scattering features: reusing {path.name}")
-        X = read_npy(path, "cached scattering features")
-    else:
-        t = time.time()
-        X = scattering_features(images, mirror=True, progress=progress, **SMALL_DATA_SCATTERING)
-        save_npy(path, X)
-        _say(console, f"scattering features {X.shape} in {time.time() - t:.0f} s")
+    X = _cached_features(
+        "scattering_features", images, f"{key}_mirror",
+        lambda: scattering_features(images, mirror=True, progress=progress,
+                                    **SMALL_DATA_SCATTERING),
+        cache, resume=resume, console=console)
     _say(console, f"cross-validating the scattering model ({folds} folds)")
     return out_of_sample_pred_probs(X, labels, feature_classifier(), folds=folds, seed=seed,
                                     num_classes=num_classes, cache_dir=cache / "folds-scattering",
@@ -969,12 +977,11 @@ def _compute_pred_probs(data: AuditData, *, model, quick: bool, folds: int | Non
             f"k-means centroids, {params['patch_size']}x{params['patch_size']} patches"
             f"{', averaged with the mirror image' if SMALL_DATA_PATCH_MIRROR else ''}) + "
             f"logistic regression (C={IMAGE_CLASSIFIER_C})")
-        unit = 2 ** SMALL_DATA_SCATTERING["J"] * SMALL_DATA_SCATTERING["pool"] \
-            if SMALL_DATA_SCATTERING else 0
-        if SMALL_DATA_SCATTERING and min(_images(data).shape[1:3]) >= unit:
-            members.append(_small_data_scattering_pred_probs(
-                _images(data), to_fit[data.labels], present.size, folds=folds, seed=seed,
-                cache=cache, resume=resume, progress=progress, console=console))
+        scattering = None if not SMALL_DATA_SCATTERING else _small_data_scattering_pred_probs(
+            X, to_fit[data.labels], present.size, folds=folds, seed=seed, cache=cache,
+            resume=resume, progress=progress, console=console)
+        if scattering is not None:
+            members.append(scattering)
             sc = SMALL_DATA_SCATTERING
             settings["model"] += (
                 f" and with scattering features (Bruna & Mallat 2013: J={sc['J']}, "
