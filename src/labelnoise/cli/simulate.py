@@ -135,8 +135,8 @@ TRUTH_FILE = "truth.csv"
 
 
 def _load_folder(dataset: str, out: Path, *, need_inputs: bool):
-    """An image-folder --dataset: ``{"data": LabeledDataset, "root", "inputs" (32 x 32
-    images for instance noise, or None)}``; None for any other --dataset. Refuses an --out
+    """An image-folder --dataset: ``{"data": LabeledDataset, "inputs" (32 x 32 images for
+    instance noise, or None)}``; None for any other --dataset. Refuses an --out
     that exists and is not an empty folder (the noisy folder is new)."""
     from labelnoise import _io, datasets
 
@@ -161,7 +161,7 @@ def _load_folder(dataset: str, out: Path, *, need_inputs: bool):
         from labelnoise.audit import image_array
 
         inputs = image_array(d.inputs)
-    return {"data": d, "root": root, "inputs": inputs}
+    return {"data": d, "inputs": inputs}
 
 
 def _write_noisy_folder(folder: dict, noisy, out: Path) -> None:

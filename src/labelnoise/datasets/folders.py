@@ -15,6 +15,14 @@ from labelnoise.datasets.container import LabeledDataset
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 
 
+def _decode_errors() -> tuple:
+    """What Pillow raises for a file it cannot decode (a bad header, a truncated stream, a
+    decompression bomb), imported on first use."""
+    from PIL import Image
+
+    return (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
 def rgb8(im):
     """A Pillow image as 8-bit RGB. 16-bit grey images (``I;16*``: PNG, TIFF) are scaled by
     1/257 (65535 -> 255) first, 32-bit integer and float grey images (``I``, ``F``) from
@@ -83,7 +91,7 @@ class ImageFolderSequence(Sequence):
                 if size is not None:
                     rgb = rgb.resize((size, size), Image.BICUBIC)
                 return np.asarray(rgb)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        except _decode_errors() as exc:
             raise InputFileError(
                 f"image {path}: cannot be read ({exc}); remove it, or leave every unreadable "
                 "file out with --skip-unreadable (load_image_folder(skip_unreadable=True))"
@@ -105,7 +113,7 @@ def unreadable_reason(path: Path) -> str | None:
         with Image.open(path) as im:
             im.draft("RGB", (64, 64))
             im.load()
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except _decode_errors() as exc:
         return str(exc) or type(exc).__name__
     return None
 

@@ -22,13 +22,11 @@ def thumbnail_base64(image, *, size: int = 96) -> str:
     """
     from PIL import Image
 
-    if isinstance(image, Image.Image):
-        from labelnoise.datasets.folders import rgb8
+    from labelnoise.datasets.folders import rgb8
 
+    if isinstance(image, Image.Image):
         img = rgb8(image)
     elif isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
-        from labelnoise.datasets.folders import rgb8
-
         with Image.open(image) as f:
             img = rgb8(f)
     else:
