@@ -99,8 +99,8 @@ SMALL_DATA_PATCH_MIRROR = True
 #: 2026-12-06 by a rule written before its figures (study 49: select on
 #: benchmarks/small_folder.py's 3,000-image folder, confirm on the 1,000-image one; the
 #: pred_probs before the neighbours' vote): AUPRC 0.738 -> 0.768 at 3,000 images and 0.618
-#: -> 0.676 at 1,000, for about 10 s of features and 15 s of cross-validation at 3,000
-#: images on the 2-core CPU (benchmarks/results/small_folder.md). Wavelet scattering is
+#: -> 0.676 at 1,000; the whole default audit's wall time at 3,000 images is in
+#: benchmarks/results/small_folder.md (256 s). Wavelet scattering is
 #: fixed (nothing is fitted), so no label leaks across folds.
 SMALL_DATA_SCATTERING = dict(J=2, L=8, pool=2)
 

@@ -13,8 +13,8 @@ information. Only numpy is used; the cost is a few matrix products per image bat
 :func:`scattering_transform` is the order-2 2-D wavelet scattering of Bruna and Mallat
 (2013): Morlet wavelet moduli cascaded and averaged by a Gaussian, no parameter learned;
 :func:`scattering_features` turns it into features for a linear model (log, pooling, flip
-averaging). Computed with torch FFTs (about 1.3 s per 1,000 RGB 32 x 32 images on two CPU
-cores), equal to the Kymatio package's coefficients (tests/test_features.py).
+averaging). Computed with torch FFTs, equal to the Kymatio package's coefficients
+(tests/test_features.py).
 """
 
 from __future__ import annotations
