@@ -280,7 +280,8 @@ MEMORISE = dict(
         # accuracy on the given labels stops at 78%); lambda, beta from the noise kind as above
         "elr-ce": dict(method="elr", epochs=_E, batch_size=128, lr=0.1, weight_decay=5e-4,
                        schedule="step"),
-        # ELR+: lr 0.02, x0.1 at 75%, EMA ramp-up over half of the steps (40,000 of 200 x 391)
+        # ELR+: lr 0.02, x0.1 at 75%, EMA ramp-up over half of the steps (40,000 of 200 x 391),
+        # lam 3, beta 0.7 (official CIFAR-10 symmetric-noise values; asym40: per_setting)
         "elr-plus": dict(epochs=_E, batch_size=128, lr=0.02, weight_decay=5e-4,
                          lr_decay_epoch=0.75 * _E, lam=3.0, beta=0.7,
                          ema_rampup_steps=_E * 32 // 2),
@@ -326,6 +327,9 @@ MEMORISE = dict(
     per_setting={
         ("elr", "asym40"): {k: v for k, v in training.METHODS["elr"].settings_for(
             0.4, True, epochs=_E).items() if k in ("schedule", "milestones", "gamma")},
+        # ELR+'s asymmetric-noise weights (official ELR_plus/config_cifar10_asym.json: lam 1,
+        # beta 0.9 against 3, 0.7), which replace the row's symmetric-noise values above
+        ("elr-plus", "asym40"): training.METHODS["elr-plus"].settings_for(0.4, True),
     },
     budget=(
         "Budget arithmetic (free 2-core CPU; s/epoch from CPU.md throughput, which the pilot's "

@@ -98,6 +98,11 @@ def test_paper_settings_by_noise():
     assert dividemix.paper_settings(0.4, True) == {"lambda_u": 0.0, "conf_penalty": True}
     assert training.METHODS["coteaching"].settings_for(0.3, False) == {"forget_rate": 0.3}
     assert training.METHODS["elr"].settings_for(0.3, False) == {}
+    # ELR+: the official asymmetric configuration changes only the loss's weights
+    assert training.METHODS["elr-plus"].settings_for(0.4, True) == {"lam": 1.0, "beta": 0.9}
+    assert training.METHODS["elr-plus"].settings_for(0.8, False) == {}
+    assert training.METHODS["elr-plus"].settings_for(0.4, True, epochs=30) == {"lam": 1.0,
+                                                                             "beta": 0.9}
 
 
 @pytest.mark.parametrize("args,message", [

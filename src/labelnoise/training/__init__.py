@@ -111,7 +111,7 @@ METHODS: dict[str, MethodEntry] = {
     "coteaching": MethodEntry("coteaching:fit", options=("forget_rate",),
                               noise_settings="coteaching:paper_settings", distributed=True),
     "elr": MethodEntry("elr:fit", noise_settings="elr:paper_settings", distributed=True),
-    "elr-plus": MethodEntry("elr:fit_plus"),
+    "elr-plus": MethodEntry("elr:fit_plus", noise_settings="elr:paper_settings_plus"),
     "dividemix": MethodEntry("dividemix:fit", options=("lambda_u", "warmup_epochs", "forget_rate"),
                              noise_settings="dividemix:paper_settings", distributed=True,
                              estimates_forget_rate=True),
