@@ -155,6 +155,25 @@ def test_dawid_skene_recovers_realised_confusion_matrices():
     assert res.converged
 
 
+def test_dawid_skene_class_never_given_keeps_zero_posterior():
+    # every annotator says 0: with K = 2 the +1-smoothed prior of class 1 used to let EM
+    # drift to the optimum where both true classes emit 0 (accuracies read as 0.50)
+    unanimous = np.zeros((5, 3), dtype=int)
+    for k in (None, 3):
+        res = consensus_labels(unanimous, method="dawid_skene", num_classes=k)
+        assert (res.consensus_labels == 0).all()
+        assert (res.posterior[:, 1:] == 0).all() and res.class_prior[1:].sum() == 0
+        assert (res.annotator_accuracy > 0.95).all() and (res.consensus_quality > 0.95).all()
+    # K = 3 with only classes 0 and 1 ever given: class 2 keeps posterior 0, the others
+    # are estimated as with K = 2
+    true, sim = _simulate(n=600, k=2, seed=7)
+    three = consensus_labels(sim.annotations, method="dawid_skene", num_classes=3)
+    two = consensus_labels(sim.annotations, method="dawid_skene")
+    assert (three.posterior[:, 2] == 0).all()
+    np.testing.assert_array_equal(three.consensus_labels, two.consensus_labels)
+    np.testing.assert_allclose(three.annotator_accuracy, two.annotator_accuracy, atol=0.02)
+
+
 def test_dawid_skene_sparse_annotators_beat_majority_vote():
     true, sim = _simulate(n=6000, k=4, accuracies=(0.95, 0.9, 0.5, 0.45, 0.4, 0.85),
                           seed=3, per_example=3)

@@ -147,21 +147,33 @@ def _dawid_skene_em(n: int, m: int, k: int, statistics, estep, *, prior_strength
     sums, float64 (K,) (first call: of the soft majority vote). ``estep(log_conf_rows,
     log_prior)`` replaces the posterior by the E-step's (``log_conf_rows`` (M*K, K),
     ``log_prior`` (K,)) and returns the log marginal likelihood. Returns (confusions,
-    prior, n_iter, converged, prior_strength used)."""
+    prior, n_iter, converged, prior_strength used).
+
+    A class that no annotator ever gave keeps prior (and posterior) 0: with annotators
+    better than chance (the assumption that makes the model identifiable) it has no
+    example, and its +1-smoothed prior would otherwise let EM drift to the degenerate
+    optimum where every true class emits the labels seen (all labels 0 with K = 2: every
+    annotator's accuracy read as 0.5). The first ``statistics()`` call's posterior is the
+    majority vote, so its zero column sums are exactly those classes."""
     auto = prior_strength == "auto"
     strength = 1.0 if auto else float(prior_strength)
     em = _EMProgress(progress, max_iter, "Dawid-Skene EM")
     ll_old = -np.inf
     it = 0
+    seen = None
     for it in range(1, max_iter + 1):
         # M-step: MAP confusion matrices and class prior
         counts, class_sums = statistics()
+        if seen is None:
+            seen = class_sums > 0
         if auto and (it & (it - 1)) == 0:  # re-estimate at iterations 1, 2, 4, 8, ...
             strength = _eb_prior_strength(counts, strength)
         conf = _smoothed_confusions(counts, strength)
-        prior = (class_sums + 1.0) / (n + k)
+        prior = np.where(seen, class_sums + 1.0, 0.0) / (n + int(seen.sum()))
         # E-step
-        ll = estep(np.log(conf).reshape(m * k, k), np.log(prior))
+        with np.errstate(divide="ignore"):  # log(0) = -inf for the classes never given
+            log_prior = np.log(prior)
+        ll = estep(np.log(conf).reshape(m * k, k), log_prior)
         if em.stop(abs(ll - ll_old), tol * n, loglik=f"{ll / n:.6f}"):
             break
         ll_old = ll
