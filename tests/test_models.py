@@ -95,3 +95,45 @@ def test_penultimate_features_give_the_logits(name):
     assert len(feats) == 2  # nothing recorded outside the block
     with pytest.raises(ValueError, match="no nn.Linear"):
         final_linear(torch.nn.Sequential(torch.nn.ReLU()))
+
+
+def test_patch_whitening_filters_whiten_the_patches():
+    from torch.nn import functional as F
+
+    from labelnoise.models import patch_whitening_filters
+
+    g = torch.Generator().manual_seed(0)
+    # correlated channels: a shared component plus small independent noise
+    base = torch.randn(64, 1, 12, 12, generator=g)
+    x = torch.cat([base + 0.1 * torch.randn(64, 1, 12, 12, generator=g) for _ in range(3)], 1)
+    f = patch_whitening_filters(x, 2, eps=1e-8)
+    assert f.shape == (12, 3, 2, 2) and f.dtype == torch.float32
+    out = F.conv2d(x.double(), f.double()).permute(0, 2, 3, 1).reshape(-1, 12)
+    second_moment = out.T @ out / out.shape[0]
+    torch.testing.assert_close(second_moment, torch.eye(12, dtype=torch.float64), atol=1e-4,
+                               rtol=0)
+    # largest-variance direction first: its filter has the smallest norm
+    norms = f.flatten(1).norm(dim=1)
+    assert (norms[1:] >= norms[:-1] - 1e-6).all()
+
+
+def test_whitened_airbench_stem_is_set_from_the_training_images_and_frozen():
+    import numpy as np
+
+    from labelnoise.models import AirbenchNet, patch_whitening_filters
+    from labelnoise.training.standard import fit
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
+    labels = np.arange(40) % 2
+    res = fit(images, labels, model="airbench", model_kwargs={"whiten": True}, epochs=2,
+              batch_size=16, progress=False, seed=0)
+    net = res.model
+    assert net.stem.weight.shape == (24, 3, 2, 2) and not net.stem.weight.requires_grad
+    x = torch.from_numpy(images).permute(0, 3, 1, 2)
+    f = patch_whitening_filters(net.normalize(x), 2)
+    torch.testing.assert_close(net.stem.weight.detach().cpu(), torch.cat([f, -f]))
+    grey = AirbenchNet(3, in_channels=1, whiten=True)
+    assert grey.stem.weight.shape == (8, 1, 2, 2)
+    with pytest.raises(ValueError, match="whiten=True"):
+        AirbenchNet(3).init_from_data(x)
