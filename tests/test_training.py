@@ -146,6 +146,16 @@ def test_resume_gives_same_weights_as_uninterrupted(tmp_path, monkeypatch):
         standard.fit(x, y, checkpoint_dir=tmp_path / "empty", resume=True, **kw)
 
 
+def test_whitened_airbench_resumes_exactly(tmp_path, monkeypatch):
+    # the audit's main-job training: whitened stem (set from the data, frozen), label
+    # smoothing; an interrupted run resumes to the uninterrupted run's weights
+    x, y = blobs(64, 2)
+    kw = dict(model="airbench", model_kwargs={"whiten": True}, loss="label-smoothing",
+              loss_kwargs={"smoothing": 0.2}, epochs=3, batch_size=32, lr=0.05,
+              progress=False, seed=1)
+    assert_resumes_exactly(standard.fit, (x, y), kw, (2,), tmp_path, monkeypatch)
+
+
 # ---------------------------------------------------------------- robust methods
 from labelnoise.training import coteaching, dividemix, elr  # noqa: E402
 
