@@ -68,6 +68,13 @@ CONFIGS: dict[str, dict] = {
     # the small-data default from 2026-12-05 to 2026-12-06: network + mirror-averaged patch
     # features, without the scattering model
     "ensemble-2": {"_scattering": None},
+    # the candidate for the main job's training of study 50 (label smoothing 0.2, airbench94's
+    # whitened stem, flip TTA; benchmarks/results/audit.md), checked here on data not used
+    # in its choice (its row: the run made as `default` while it was the default)
+    "main-ls-white-tta": dict(train_kwargs=dict(loss="label-smoothing",
+                                                loss_kwargs=dict(smoothing=0.2),
+                                                model_kwargs=dict(whiten=True),
+                                                predict_kwargs=dict(tta=True))),
     # the small-data default before 2026-12-04: 3 folds, scaled epochs, cross entropy, no flips
     "ce": dict(train_kwargs=dict(_CE)),
     # the CPU preset before it was scaled to small data: 2 folds x 8 epochs
@@ -454,7 +461,11 @@ def render(rows: list[dict], dev_rows: list[dict] | None = None) -> str:
         "on the 3,000-image folder's cached folds, and features plus cross-validation within "
         "30 s there; confirm: the same on a fresh default audit of the 1,000-image folder; "
         "the pred_probs before the vote): select 0.738 -> 0.768 in 27 s, confirm 0.618 -> "
-        "0.676; both held (scratch study 49, then these rows). "
+        "0.676; both held (scratch study 49, then these rows). From 10,000 images on "
+        "`default` is the CPU preset (2 folds x 8 epochs, cross entropy, no ensemble); "
+        "`main-ls-white-tta` the candidate of 2026-12-06 for the main job's training (label "
+        "smoothing 0.2, airbench94's whitened stem, flip TTA), which met its rule on CIFAR-10N "
+        "`worse` (benchmarks/results/audit.md) and lost here, so it was not kept. "
         "`cnn-only` is the default before 2026-12-05, the "
         "network alone; `ensemble-plain` the first ensemble, without the mirror images; "
         "`ce` names the same training explicitly (run before 2026-12-05: the network alone); "

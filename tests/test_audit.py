@@ -318,16 +318,26 @@ def test_default_image_preset_scales_epochs_to_small_data(tmp_path, monkeypatch)
     assert "and with scattering features (Bruna & Mallat 2013: J=2" in results[0].settings["model"]
     assert "averaged" not in results[2].settings["model"]  # --quick: the network alone
     np.testing.assert_allclose(results[2].pred_probs[np.arange(30), labels], 0.9)
-    assert all(not set(kw) & set(audit_mod.CPU_MAIN_TRAINING) for kw in seen_kwargs)
+    # the main job's extra training settings (none at present: a stand-in here) are merged
+    # in only from SMALL_DATA_N images on, on CPU, not with --quick
+    main = {"loss": "label-smoothing", "loss_kwargs": {"smoothing": 0.2},
+            "model_kwargs": {"whiten": True}, "predict_kwargs": {"tta": True}}
+    monkeypatch.setattr(audit_mod, "CPU_MAIN_TRAINING", main)
+    audit(str(tmp_path / "imgs"), out_dir=tmp_path / "o2b", progress=False)
+    assert not set(seen_kwargs[-1]) & set(main)  # 30 images are small data
     monkeypatch.setattr(audit_mod, "SMALL_DATA_N", 30)  # 30 images are not small now
     audit(str(tmp_path / "imgs"), out_dir=tmp_path / "o3", progress=False)
     assert seen[-1] == (pre["model"], pre["folds"], pre["train_kwargs"]["epochs"])
-    assert len(seen_patch) == 4  # no ensemble beyond SMALL_DATA_N
-    # the main job (CPU, not small, not quick): label smoothing, whitened stem, flip TTA
-    assert seen_kwargs[-1] == {"epochs": pre["train_kwargs"]["epochs"],
-                               **audit_mod.CPU_MAIN_TRAINING}
+    assert len(seen_patch) == 6  # no ensemble beyond SMALL_DATA_N
+    # the main job (CPU, not small, not quick): the stand-in merged into the preset
+    assert seen_kwargs[-1] == {"epochs": pre["train_kwargs"]["epochs"], **main}
     audit(str(tmp_path / "imgs"), out_dir=tmp_path / "o4", progress=False, quick=True)
     assert seen_kwargs[-1] == quick["train_kwargs"]
+    # a loss given replaces the preset's loss with its keyword arguments
+    audit(str(tmp_path / "imgs"), out_dir=tmp_path / "o5", progress=False,
+          train_kwargs={"loss": "gce"})
+    assert seen_kwargs[-1]["loss"] == "gce" and "loss_kwargs" not in seen_kwargs[-1]
+    assert seen_kwargs[-1]["model_kwargs"] == {"whiten": True}
 
 
 def test_patch_features_mirror_average(tmp_path):

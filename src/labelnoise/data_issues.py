@@ -1685,15 +1685,12 @@ def knn_label_quality(features, labels, k: int = 10, *, pred_probs=None,
     logistic-regression pred_probs it gives w = 0.19, and the combination ranks the wrong
     labels better than either alone, ``benchmarks/results/data_issues.md``; the plain
     average, w = 0.5, was no better than pred_probs alone there; with the default audit's
-    own network features and pred_probs (the cross-entropy network of 2026-12-05), w = 0.13
-    and the combination ranks as pred_probs alone do, AUPRC 0.9019 against 0.9021:
-    neighbours in a network's space vote much as that network predicts; in the images' own
-    patch view, which no model fitted to the labels, w = 0.07 and 0.9037, which is why the
-    audit votes there and ranks by this combination,
-    ``labelnoise.audit.IMAGE_VIEW_FEATURES`` (those tables are in the git history of
-    ``benchmarks/results/audit.md``; with the stronger network of 2026-12-06 the fitted
-    weight falls to 0.005, AUPRC 0.9085 against 0.9083 alone, the file's present table),
-    or a number in [0, 1].
+    own network features and pred_probs, w = 0.13 and the combination ranks as pred_probs
+    alone do, AUPRC 0.9019 against 0.9021, ``benchmarks/results/audit.md``: neighbours in a
+    network's space vote much as that network predicts; in the images' own patch view,
+    which no model fitted to the labels, w = 0.07 and 0.9037, which is why the audit votes
+    there and ranks by this combination, ``labelnoise.audit.IMAGE_VIEW_FEATURES``), or a
+    number in [0, 1].
 
     Args:
         features: float array-like (N, D).
