@@ -75,6 +75,11 @@ CONFIGS: dict[str, dict] = {
                                                 loss_kwargs=dict(smoothing=0.2),
                                                 model_kwargs=dict(whiten=True),
                                                 predict_kwargs=dict(tta=True))),
+    # its parts without label smoothing (which lost alone on the proxy): the whitened stem
+    # with flip TTA, and flip TTA alone
+    "main-white-tta": dict(train_kwargs=dict(loss="ce", model_kwargs=dict(whiten=True),
+                                             predict_kwargs=dict(tta=True))),
+    "main-tta": dict(train_kwargs=dict(loss="ce", predict_kwargs=dict(tta=True))),
     # the small-data default before 2026-12-04: 3 folds, scaled epochs, cross entropy, no flips
     "ce": dict(train_kwargs=dict(_CE)),
     # the CPU preset before it was scaled to small data: 2 folds x 8 epochs
@@ -465,7 +470,9 @@ def render(rows: list[dict], dev_rows: list[dict] | None = None) -> str:
         "`default` is the CPU preset (2 folds x 8 epochs, cross entropy, no ensemble); "
         "`main-ls-white-tta` the candidate of 2026-12-06 for the main job's training (label "
         "smoothing 0.2, airbench94's whitened stem, flip TTA), which met its rule on CIFAR-10N "
-        "`worse` (benchmarks/results/audit.md) and lost here, so it was not kept. "
+        "`worse` (benchmarks/results/audit.md) and lost here, so it was not kept; "
+        "`main-white-tta` and `main-tta` its parts without label smoothing (the whitened stem "
+        "with flips, flips alone; run after that decision, not part of any rule yet). "
         "`cnn-only` is the default before 2026-12-05, the "
         "network alone; `ensemble-plain` the first ensemble, without the mirror images; "
         "`ce` names the same training explicitly (run before 2026-12-05: the network alone); "
