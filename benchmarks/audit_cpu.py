@@ -8,7 +8,7 @@ folders stay under runs/audit-bench/; the markdown is rebuilt from all saved par
   default model and folds), timed end to end (loading, cross-validation, noise
   estimation, report); AUPRC, precision, recall, F1 against the clean labels.
 * ``quick``: the same with ``--quick``.
-* ``proxy``: the choice of the main job's training on CPU (``audit.CPU_MAIN_TRAINING``): an
+* ``proxy``: candidates for the main job's training on CPU (study 50, not kept): an
   airbench net on 10,000 of 20,000 random CIFAR-10N ``worse`` images, held-out AUPRC and
   clean accuracy of each arm of PROXY_ARMS without and with flip TTA (about 20 minutes).
 * ``pred-probs``: ``audit --pred-probs`` on every file of
@@ -507,7 +507,7 @@ def render() -> str:
 
 
 def _proxy_lines() -> list[str]:
-    """The ``proxy`` part's table (the choice of ``audit.CPU_MAIN_TRAINING``)."""
+    """The ``proxy`` part's table (candidates for the CPU preset's training)."""
     f = STORE / "proxy.json"
     if not f.exists():
         return []
@@ -535,7 +535,7 @@ def _proxy_lines() -> list[str]:
         "of `benchmarks/small_folder.py` (CIFAR-10 test images, 15% uniform noise), where it "
         "ranked worse than the preset (AUPRC 0.787 against 0.801, "
         "benchmarks/results/small_folder.md), so it was **not kept**: the default audit above "
-        "is the preset's (`audit.CPU_MAIN_TRAINING` is empty). The whitened stem stays "
+        "is the preset's, unchanged. The whitened stem stays "
         "available (`model_kwargs={'whiten': True}`).", "",
     ]
     c = STORE / "confirm.json"

@@ -271,7 +271,7 @@ def test_default_image_preset_scales_epochs_to_small_data(tmp_path, monkeypatch)
     assert audit_mod.scaled_epochs(10, 3, 8) == audit_mod.MAX_SCALED_EPOCHS
     assert audit_mod.scaled_epochs(10, 3, 300) == 300  # never below what was asked
     # the audit passes them to the folds (default model only; given epochs and --quick kept)
-    seen, seen_patch, seen_kwargs = [], [], []
+    seen, seen_patch = [], []
 
     def fake(x, labels, model, **kw):
         k = kw["num_classes"]
@@ -281,7 +281,6 @@ def test_default_image_preset_scales_epochs_to_small_data(tmp_path, monkeypatch)
             pp[np.arange(len(labels)), labels] = 0.5
             return pp
         seen.append((model, kw["folds"], kw["train_kwargs"]["epochs"]))
-        seen_kwargs.append(dict(kw["train_kwargs"]))
         pp = np.full((len(labels), k), 0.1 / (k - 1))
         pp[np.arange(len(labels)), labels] = 0.9
         return pp, None
@@ -318,26 +317,10 @@ def test_default_image_preset_scales_epochs_to_small_data(tmp_path, monkeypatch)
     assert "and with scattering features (Bruna & Mallat 2013: J=2" in results[0].settings["model"]
     assert "averaged" not in results[2].settings["model"]  # --quick: the network alone
     np.testing.assert_allclose(results[2].pred_probs[np.arange(30), labels], 0.9)
-    # the main job's extra training settings (none at present: a stand-in here) are merged
-    # in only from SMALL_DATA_N images on, on CPU, not with --quick
-    main = {"loss": "label-smoothing", "loss_kwargs": {"smoothing": 0.2},
-            "model_kwargs": {"whiten": True}, "predict_kwargs": {"tta": True}}
-    monkeypatch.setattr(audit_mod, "CPU_MAIN_TRAINING", main)
-    audit(str(tmp_path / "imgs"), out_dir=tmp_path / "o2b", progress=False)
-    assert not set(seen_kwargs[-1]) & set(main)  # 30 images are small data
     monkeypatch.setattr(audit_mod, "SMALL_DATA_N", 30)  # 30 images are not small now
     audit(str(tmp_path / "imgs"), out_dir=tmp_path / "o3", progress=False)
     assert seen[-1] == (pre["model"], pre["folds"], pre["train_kwargs"]["epochs"])
-    assert len(seen_patch) == 6  # no ensemble beyond SMALL_DATA_N
-    # the main job (CPU, not small, not quick): the stand-in merged into the preset
-    assert seen_kwargs[-1] == {"epochs": pre["train_kwargs"]["epochs"], **main}
-    audit(str(tmp_path / "imgs"), out_dir=tmp_path / "o4", progress=False, quick=True)
-    assert seen_kwargs[-1] == quick["train_kwargs"]
-    # a loss given replaces the preset's loss with its keyword arguments
-    audit(str(tmp_path / "imgs"), out_dir=tmp_path / "o5", progress=False,
-          train_kwargs={"loss": "gce"})
-    assert seen_kwargs[-1]["loss"] == "gce" and "loss_kwargs" not in seen_kwargs[-1]
-    assert seen_kwargs[-1]["model_kwargs"] == {"whiten": True}
+    assert len(seen_patch) == 4  # no ensemble beyond SMALL_DATA_N
 
 
 def test_patch_features_mirror_average(tmp_path):

@@ -47,16 +47,13 @@ CIFAR_NAMES = ("cifar10", "cifar10n", "cifar-10", "cifar-10n")
 #: benchmarks/results/audit.md): a small CNN trained per fold by the training engine.
 #: Two folds, so that 8 epochs per fold fit the 30-minute CPU budget.
 CPU_IMAGE_PRESET = dict(model="airbench", folds=2, train_kwargs=dict(epochs=8))
-#: Extra training settings of the main job on CPU (from ``SMALL_DATA_N`` images on; not
-#: --quick, not small data), merged into ``CPU_IMAGE_PRESET``'s: none. Study 50 (2026-12-06)
-#: tried label smoothing 0.2 + airbench94's frozen whitening stem (``AirbenchNet(whiten=True)``)
-#: + flip test-time augmentation, chosen by a rule written first (select on a 10,000-image
-#: proxy of CIFAR-10N worse: 0.830 against 0.820; confirm as the full default audit: AUPRC
-#: 0.9085 against 0.9037 in 24 minutes; benchmarks/results/audit.md), and it met the rule;
-#: but on benchmarks/small_folder.py's 10,000-image folder (15% uniform noise; data not used
-#: in the choice) it ranked worse than cross entropy (AUPRC 0.787 against 0.801), so it was
-#: not kept. A candidate goes here only when it also holds there.
-CPU_MAIN_TRAINING: dict = {}
+#: Tried and not kept (study 50, 2026-12-06): label smoothing 0.2 + airbench94's frozen
+#: whitening stem (``AirbenchNet(whiten=True)``) + flip test-time augmentation for this
+#: preset. Chosen by a rule written first (select on a 10,000-image proxy of CIFAR-10N worse:
+#: 0.830 against 0.820; confirm as the full default audit: AUPRC 0.9085 against 0.9037 in
+#: 24 minutes; benchmarks/results/audit.md), it met the rule, but on
+#: benchmarks/small_folder.py's 10,000-image folder (15% uniform noise; data not used in the
+#: choice) it ranked worse than cross entropy (AUPRC 0.787 against 0.801).
 #: The --quick preset on CPU: ResNet-8, 2 folds, 4 epochs (a first report in minutes).
 QUICK_IMAGE_PRESET = dict(model="resnet8", folds=2, train_kwargs=dict(epochs=4))
 #: Small data. The default presets' 8 epochs are only 48 optimizer steps per fold at 3,000
@@ -875,10 +872,8 @@ def _is_images(inputs) -> bool:
     return inputs is not None and (not isinstance(inputs, np.ndarray) or inputs.ndim == 4)
 
 
-def image_preset(quick: bool, n: int | None = None) -> dict:
-    """The default image model: GPU preset with CUDA, else the CPU (or quick) preset; on CPU
-    for ``n >= SMALL_DATA_N`` images (not quick) with ``CPU_MAIN_TRAINING`` in its
-    ``train_kwargs``."""
+def image_preset(quick: bool) -> dict:
+    """The default image model: GPU preset with CUDA, else the CPU (or quick) preset."""
     import torch
 
     if torch.cuda.is_available():
@@ -886,10 +881,7 @@ def image_preset(quick: bool, n: int | None = None) -> dict:
         if quick:
             preset["train_kwargs"] = dict(preset["train_kwargs"], epochs=4)
         return preset
-    preset = dict(QUICK_IMAGE_PRESET if quick else CPU_IMAGE_PRESET)
-    if not quick and n is not None and n >= SMALL_DATA_N:
-        preset["train_kwargs"] = {**preset["train_kwargs"], **CPU_MAIN_TRAINING}
-    return preset
+    return dict(QUICK_IMAGE_PRESET if quick else CPU_IMAGE_PRESET)
 
 
 def scaled_epochs(n: int, folds: int, epochs: int, min_images: int = MIN_TRAINING_IMAGES,
@@ -919,17 +911,13 @@ def _compute_pred_probs(data: AuditData, *, model, quick: bool, folds: int | Non
     is_images = _is_images(data.inputs)
     ensemble = False
     if model is None and is_images:
-        preset = image_preset(quick, len(data.labels))
+        preset = image_preset(quick)
         model = preset["model"]
         small = not quick and len(data.labels) < SMALL_DATA_N
         ensemble = small and SMALL_DATA_PATCH_ENSEMBLE
         folds = folds or max(preset["folds"], SMALL_DATA_FOLDS if small else 0)
-        given = dict(train_kwargs or {})
-        given_epochs = "epochs" in given
-        base = dict(preset["train_kwargs"])
-        if "loss" in given:  # the preset's loss_kwargs belong to the preset's loss
-            base.pop("loss_kwargs", None)
-        train_kwargs = {**base, **given}
+        given_epochs = "epochs" in (train_kwargs or {})
+        train_kwargs = {**preset["train_kwargs"], **(train_kwargs or {})}
         if small and not given_epochs:
             train_kwargs["epochs"] = scaled_epochs(len(data.labels), folds,
                                                    train_kwargs["epochs"])

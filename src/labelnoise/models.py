@@ -143,8 +143,9 @@ class AirbenchNet(nn.Module):
     @torch.no_grad()
     def init_from_data(self, images: torch.Tensor) -> None:
         """Set the stem's weights to the whitening filters of ``images`` (uint8 or 0-255
-        float (N, C, H, W), at most :data:`WHITEN_IMAGES` read) and their negatives, and
-        freeze them. Only with ``whiten=True`` (ValueError otherwise)."""
+        float (N, C, H, W) on any device; the first :data:`WHITEN_IMAGES` are read, and only
+        they are copied to the stem's device) and their negatives, and freeze them. Only
+        with ``whiten=True`` (ValueError otherwise)."""
         if not self.whiten:
             raise ValueError("init_from_data needs AirbenchNet(whiten=True)")
         x = self.normalize(images[:WHITEN_IMAGES].to(self.stem.weight.device))

@@ -55,7 +55,7 @@ from torch.nn import functional as F
 
 from labelnoise._io import read_json
 from labelnoise._validation import validate_choice, validate_labels
-from labelnoise.models import MODELS, WHITEN_IMAGES, build_model
+from labelnoise.models import MODELS, build_model
 from labelnoise.training import distributed as _dist
 
 SCHEDULES = ("onecycle", "cosine", "cosine-restarts", "step", "constant")
@@ -278,7 +278,7 @@ def make_model(model, data: TrainData, *, seed: int, **model_kwargs) -> nn.Modul
             model_kwargs = {"in_channels": data.x.shape[1], **model_kwargs}
         net = build_model(model, data.num_classes, **model_kwargs)
         if getattr(net, "whiten", False):  # airbench's whitening stem, from the training images
-            net.init_from_data(data.x[:WHITEN_IMAGES].cpu())
+            net.init_from_data(data.x)
     net = net.to(data.device)
     if data.is_image:
         net = net.to(memory_format=torch.channels_last)
