@@ -49,9 +49,10 @@ CIFAR_NAMES = ("cifar10", "cifar10n", "cifar-10", "cifar-10n")
 CPU_IMAGE_PRESET = dict(model="airbench", folds=2, train_kwargs=dict(epochs=8))
 #: Tried and not kept (study 50, 2026-12-06): label smoothing 0.2 + airbench94's frozen
 #: whitening stem (``AirbenchNet(whiten=True)``) + flip test-time augmentation for this
-#: preset. Chosen by a rule written first (select on a 10,000-image proxy of CIFAR-10N worse:
-#: 0.830 against 0.820; confirm as the full default audit: AUPRC 0.9085 against 0.9037 in
-#: 24 minutes; benchmarks/results/audit.md), it met the rule, but on
+#: preset. Chosen by a rule written first (select on a 10,000-image proxy of CIFAR-10N worse,
+#: ``benchmarks/audit_cpu.py --parts proxy``: 0.835 against 0.820, 0.830 in the scratch run
+#: that chose it; confirm as the full default audit: AUPRC 0.9085 against 0.9037 in 22
+#: minutes; benchmarks/results/audit.md), it met the rule, but on
 #: benchmarks/small_folder.py's 10,000-image folder (15% uniform noise; data not used in the
 #: choice) it ranked worse than cross entropy (AUPRC 0.787 against 0.801).
 #: The --quick preset on CPU: ResNet-8, 2 folds, 4 epochs (a first report in minutes).
