@@ -81,7 +81,7 @@ def test_prototype_score_ranks_planted_flips_lowest():
     (dict(labels=[0, 1, 2], num_classes=2), r"labels must lie in \[0, 2\)"),
     (dict(weights=[1.0, -1.0, 1.0]), r"weights must be finite and >= 0; weights\[1\]"),
     (dict(weights=[1.0, 1.0]), "weights must be a 1-D array of N = 3 numbers"),
-    (dict(temperature=0.0), "temperature must be a positive finite number"),
+    (dict(temperature=0.0), "temperature must be a finite number > 0"),
     (dict(num_classes=1), "num_classes must be an integer >= 2"),
 ])
 def test_prototype_score_validation(kwargs, match):
@@ -218,9 +218,9 @@ def test_registry_and_cli_list_cpc():
 
 # ---------------------------------------------------------------- validation
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(prototype_temperature=0.0), "prototype_temperature must be > 0"),
-    (dict(prototype_temperature=float("nan")), "prototype_temperature must be > 0"),
-    (dict(prototype_weight=-1.0), "prototype_weight must be >= 0"),
+    (dict(prototype_temperature=0.0), "prototype_temperature must be a finite number > 0"),
+    (dict(prototype_temperature=float("nan")), "prototype_temperature must be a finite number > 0"),
+    (dict(prototype_weight=-1.0), "prototype_weight must be a finite number >= 0"),
     (dict(prototype_mix=1.5), r"prototype_mix must be in \[0, 1\]"),
     (dict(min_class_size=1), "min_class_size must be an integer >= 2"),
     (dict(min_class_size=2.5), "min_class_size must be an integer >= 2"),

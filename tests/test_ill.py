@@ -222,15 +222,15 @@ def test_recovers_from_symmetric_noise_better_than_cross_entropy():
 
 # ---------------------------------------------------------------- validation, registry
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(noise_scale=0.0), "noise_scale must be > 0"),
-    (dict(balance_weight=-0.1), "balance_weight must be >= 0"),
-    (dict(noise_lr=-1.0), "noise_lr must be >= 0"),
-    (dict(momentum=1.0), "momentum must be in"),
-    (dict(epochs=0), "epochs must be >= 1"),
-    (dict(batch_size=1), "batch_size must be >= 2"),
-    (dict(lr=0.0), "lr must be > 0"),
+    (dict(noise_scale=0.0), "noise_scale must be a finite number > 0"),
+    (dict(balance_weight=-0.1), "balance_weight must be a finite number >= 0"),
+    (dict(noise_lr=-1.0), "noise_lr must be a finite number >= 0"),
+    (dict(momentum=1.0), r"momentum must be a finite number in \[0, 1\)"),
+    (dict(epochs=0), "epochs must be an integer >= 1"),
+    (dict(batch_size=1), "batch_size must be an integer >= 2"),
+    (dict(lr=0.0), "lr must be a finite number > 0"),
     (dict(schedule="linear"), "schedule"),
-    (dict(view_dropout=1.0), "view_dropout must be in"),
+    (dict(view_dropout=1.0), r"view_dropout must be a finite number in \[0, 1\)"),
     (dict(true_labels=np.zeros(5, dtype=int)), "true_labels has 5 entries"),
 ])
 def test_bad_settings_raise_one_line_errors(kwargs, match):

@@ -395,7 +395,7 @@ def test_from_dense_annotator_ids_checked():
         ({"prior_strength": True}, "prior_strength"),
         ({"prior_strength": "strong"}, "prior_strength must be 'auto'"),
         ({"tol": np.nan}, "tol must be a finite number"),
-        ({"tol": -1.0}, "tol must be >= 0"),
+        ({"tol": -1.0}, "tol must be a finite number >= 0"),
         ({"max_iter": np.nan}, "max_iter must be an integer"),
         ({"max_iter": 0}, "max_iter must be >= 1"),
         ({"num_classes": np.nan}, "num_classes must be an integer"),

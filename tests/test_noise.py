@@ -205,6 +205,9 @@ def test_instance_dependent_exact_rate_without_spread():
     assert np.array_equal(noise.instance_dependent(X, labels, 0.0, norm_std=0.0, seed=0).labels, labels)
     with pytest.raises(ValueError, match="rows"):
         noise.instance_dependent(X[:10], labels, 0.3)
+    for bad in (-0.1, float("inf"), float("nan"), "0.1"):  # inf used to pass ">= 0"
+        with pytest.raises(ValueError, match="norm_std must be a finite number >= 0"):
+            noise.instance_dependent(X, labels, 0.3, norm_std=bad, seed=0)
 
 
 def test_partial_labels_uniform(labels10):
@@ -254,6 +257,9 @@ def test_partial_labels_from_pred_probs_known_answer():
     expected[np.arange(n), labels] = True
     expected[np.arange(n), (labels + 3) % k] = True
     np.testing.assert_array_equal(cand, expected)
+    for bad in (-0.1, float("inf"), float("nan")):  # inf used to pass ">= 0"
+        with pytest.raises(ValueError, match="rate must be a finite number >= 0"):
+            noise.partial_labels_from_pred_probs(labels, pp, rate=bad, seed=0)
 
 
 def test_partial_labels_from_uniform_pred_probs():

@@ -171,6 +171,29 @@ def test_check_fraction_none_only_where_allowed():
         _validation.check_fraction(1.5, "noise_rate", allow_none=True)
 
 
+@pytest.mark.parametrize("value, kw, expected", [
+    (0, {}, 0.0), (-3.5, {}, -3.5), (np.float32(0.5), {"low": 0, "strict": True}, 0.5),
+    (0.0, {"low": 0}, 0.0), (0.999, {"low": 0, "high": 1}, 0.999),
+    (-1.0, {"high": 0}, -1.0), (np.int64(2), {"low": 1, "strict": True}, 2.0),
+])
+def test_check_real_accepts_finite_numbers_in_range(value, kw, expected):
+    out = _validation.check_real(value, "x", **kw)
+    assert isinstance(out, float) and out == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("value, kw, need", [
+    (float("nan"), {}, ""), (float("inf"), {"low": 0}, " >= 0"), (True, {}, ""),
+    (np.bool_(True), {}, ""), ("1", {}, ""), (None, {"low": 0}, " >= 0"), ([1.0], {}, ""),
+    (0.0, {"low": 0, "strict": True}, " > 0"), (-1e-9, {"low": 0}, " >= 0"),
+    (1.0, {"low": 0, "high": 1}, r" in \[0, 1\)"), (0.0, {"low": 0, "strict": True, "high": 1},
+                                                   r" in \(0, 1\)"),
+    (0.0, {"high": 0}, " < 0"), (float("-inf"), {"high": 0}, " < 0"),
+])
+def test_check_real_refuses_with_the_argument_name_and_range(value, kw, need):
+    with pytest.raises(ValueError, match=rf"^lam must be a finite number{need}, got "):
+        _validation.check_real(value, "lam", **kw)
+
+
 def test_check_int_accepts_integers_at_or_above_the_least_value():
     assert _validation.check_int(3, "k", 1) == 3
     out = _validation.check_int(np.int64(0), "max_shift", 0)

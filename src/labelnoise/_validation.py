@@ -19,6 +19,7 @@ Nothing passed in is modified: renormalisation happens on per-chunk copies.
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import warnings
@@ -152,6 +153,35 @@ def check_int(value, name: str, low: int) -> int:
             or value < low):
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(value)
+
+
+def check_real(value, name: str, *, low: float | None = None, strict: bool = False,
+               high: float | None = None) -> float:
+    """Check a real-valued argument (a weight, a temperature, a threshold): a finite real
+    number, at least ``low`` (more than ``low`` when ``strict``) and less than ``high`` when
+    those are given.
+
+    The one check behind every scalar hyperparameter that enters as a float, so that NaN,
+    inf, bools and non-numbers are refused the same way everywhere.
+
+    Returns ``float(value)``.
+
+    Raises:
+        ValueError: a bool, a non-number, NaN or inf, or a value out of range, naming
+            ``name``.
+    """
+    if low is None:
+        need = "" if high is None else f" < {high:g}"
+    elif high is None:
+        need = f" {'>' if strict else '>='} {low:g}"
+    else:
+        need = f" in {'(' if strict else '['}{low:g}, {high:g})"
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value)
+            or (low is not None and (value <= low if strict else value < low))
+            or (high is not None and not value < high)):
+        raise ValueError(f"{name} must be a finite number{need}, got {value!r}")
+    return float(value)
 
 
 def check_fraction(value, name: str, *, allow_none: bool = False) -> float | None:

@@ -93,6 +93,7 @@ import numpy as np
 
 from labelnoise._validation import (
     check_int,
+    check_real,
     validate_choice,
     validate_labels,
     validate_labels_and_pred_probs,
@@ -180,16 +181,12 @@ def validate_features(features, *, name: str = "features", num_rows: int | None 
 
 def _check_threshold(threshold) -> None:
     """A given cut-off (None = fit one) must be a finite real number."""
-    if threshold is not None and (isinstance(threshold, (bool, np.bool_)) or not isinstance(
-            threshold, (int, float, np.integer, np.floating)) or not math.isfinite(threshold)):
-        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    if threshold is not None:
+        check_real(threshold, "threshold")
 
 
 def _check_positive(value, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
+    return check_real(value, name, low=0, strict=True)
 
 
 def _unit_rows(x: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -1253,9 +1250,8 @@ def find_near_duplicates(features, threshold: float | None = None, *, features_o
     x = validate_features(features)
     k = check_int(k, "k", 1)
     kk = min(k, x.shape[0] - 1)
-    if threshold is not None and (not isinstance(threshold, (int, float, np.floating))
-                                  or not math.isfinite(threshold) or threshold < 0):
-        raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
+    if threshold is not None:
+        threshold = check_real(threshold, "threshold", low=0)
     n = x.shape[0]
     if images is not None:
         pixel_threshold = _check_positive(pixel_threshold, "pixel_threshold")
@@ -1612,8 +1608,7 @@ def knn_pred_probs(labels, indices, *, num_classes: int | None = None,
         raise ValueError(f"indices must be a 2-D integer array (M, k), got {ind.dtype} {ind.shape}")
     if ind.min() < 0 or ind.max() >= labels.size:
         raise ValueError(f"indices must lie in [0, {labels.size}) (rows of labels)")
-    if isinstance(smoothing, bool) or not np.isfinite(smoothing) or smoothing < 0:
-        raise ValueError(f"smoothing must be a finite number >= 0, got {smoothing!r}")
+    smoothing = check_real(smoothing, "smoothing", low=0)
     m, k = ind.shape
     nb = labels[ind]
     counts = np.zeros((m, k_classes), dtype=np.float64)

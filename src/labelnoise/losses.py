@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from labelnoise._validation import validate_choice, validate_noise_matrix
+from labelnoise._validation import check_real, validate_choice, validate_noise_matrix
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -64,9 +64,10 @@ def _p_y(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def _check_q(q: float) -> float:
-    if not 0 < q <= 1:
+    q = check_real(q, "q", low=0, strict=True)
+    if q > 1:
         raise ValueError(f"q must lie in (0, 1], got {q}")
-    return float(q)
+    return q
 
 
 def _lq(p_y, q: float):
@@ -108,18 +109,12 @@ class GCELoss(_Loss):
 def _check_log_zero(A: float) -> float:
     """The RCE constant that replaces log 0 must be a finite negative number (ValueError
     otherwise)."""
-    if not (math.isfinite(A) and A < 0):
-        raise ValueError(f"A (the value used for log 0) must be a finite negative number, "
-                         f"got {A}")
-    return float(A)
+    return check_real(A, "A (the value used for log 0)", high=0)
 
 
 def _check_weights(alpha: float, beta: float) -> tuple[float, float]:
     """The two terms' weights of SCE / NCE+RCE: finite, >= 0, not both 0."""
-    for name, w in (("alpha", alpha), ("beta", beta)):
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) \
-                or w < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {w!r}")
+    alpha, beta = check_real(alpha, "alpha", low=0), check_real(beta, "beta", low=0)
     if alpha == 0 and beta == 0:
         raise ValueError("alpha and beta are both 0: the loss would be 0")
     return float(alpha), float(beta)
@@ -254,9 +249,7 @@ class ELRLoss(_Loss):
         super().__init__(reduction)
         if not 0 <= beta < 1:
             raise ValueError(f"beta must lie in [0, 1), got {beta}")
-        if not (math.isfinite(lam) and lam >= 0):
-            raise ValueError(f"lam must be a finite number >= 0, got {lam}")
-        self.lam, self.beta = float(lam), float(beta)
+        self.lam, self.beta = check_real(lam, "lam", low=0), float(beta)
         self.register_buffer("target", torch.zeros(int(num_examples), int(num_classes)))
 
     def forward(self, logits, labels, index):
@@ -337,13 +330,11 @@ class LDRKLLoss(_Loss):
     def __init__(self, lam: float = 10.0, margin: float = 0.1, alpha: float | None = None,
                  normalize: bool = True, reduction: str = "mean"):
         super().__init__(reduction)
-        if not (math.isfinite(lam) and lam > 0):
-            raise ValueError(f"lam must be a positive finite number, got {lam}")
-        if not (math.isfinite(margin) and margin >= 0):
-            raise ValueError(f"margin must be a finite number >= 0, got {margin}")
-        if alpha is not None and not (math.isfinite(alpha) and alpha > 1):
-            raise ValueError(f"alpha must be a finite number > 1 (or None), got {alpha}")
-        self.lam, self.margin = float(lam), float(margin)
+        lam = check_real(lam, "lam", low=0, strict=True)
+        margin = check_real(margin, "margin", low=0)
+        if alpha is not None:
+            alpha = check_real(alpha, "alpha", low=1, strict=True)
+        self.lam, self.margin = lam, margin
         self.alpha = None if alpha is None else float(alpha)
         self.normalize = bool(normalize)
 
@@ -655,13 +646,7 @@ class CoTAPLoss(nn.Module):
 
     def __init__(self, temperature: float = 0.01, reduction: str = "mean"):
         super().__init__()
-        try:
-            t = float(temperature)
-        except (TypeError, ValueError):
-            t = math.nan
-        if not (math.isfinite(t) and t > 0):
-            raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
-        self.temperature = t
+        self.temperature = check_real(temperature, "temperature", low=0, strict=True)
         self.reduction = validate_choice(reduction, _REDUCTIONS, "reduction")
 
     @staticmethod

@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from labelnoise._validation import (
+    check_real,
     validate_choice,
     validate_labels,
     validate_labels_and_pred_probs,
@@ -421,8 +422,7 @@ def instance_dependent(X, labels, rate: float, *, num_classes: int | None = None
     """
     lab, k = _labels_and_k(labels, num_classes)
     r = _check_rate(rate)
-    if not (norm_std >= 0):
-        raise ValueError(f"norm_std must be >= 0, got {norm_std!r}")
+    norm_std = check_real(norm_std, "norm_std", low=0)
     x = np.asarray(X)
     n = lab.shape[0]
     if x.ndim < 1 or x.shape[0] != n:
@@ -556,8 +556,7 @@ def partial_labels_from_pred_probs(labels, pred_probs, *, rate: float = 0.4,
             ``rate`` < 0.
     """
     lab, pp = validate_labels_and_pred_probs(labels, pred_probs, require_all_classes=False)
-    if not (float(rate) >= 0):
-        raise ValueError(f"rate must be >= 0, got {rate!r}")
+    rate = check_real(rate, "rate", low=0)
     rng = _rng(seed)
     n, k = pp.shape
     out = np.empty((n, k), dtype=bool)

@@ -12,6 +12,8 @@ import numbers
 
 import numpy as np
 
+from labelnoise._validation import check_real
+
 
 class AnnotatorQualityWarning(UserWarning):
     """An annotator's quality cannot be estimated from the data (it is reported as NaN), or
@@ -91,9 +93,4 @@ def _check_int(value, name: str, minimum: int) -> int:
 def _check_float(value, name: str, *, positive: bool) -> float:
     """``value`` as a finite float, > 0 (``positive``) or >= 0; NaN, inf, bools and
     non-numbers are refused."""
-    if (not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_))
-            or not math.isfinite(value)):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if (value <= 0) if positive else (value < 0):
-        raise ValueError(f"{name} must be {'>' if positive else '>='} 0, got {value!r}")
-    return float(value)
+    return check_real(value, name, low=0, strict=positive)

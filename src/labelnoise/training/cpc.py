@@ -72,7 +72,6 @@ temperature, e.g. PCL, PiCO), ``prototype_weight`` (lambda_p) 1.0, ``prototype_m
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 from dataclasses import dataclass
@@ -81,7 +80,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from labelnoise._validation import validate_labels
+from labelnoise._validation import check_real, validate_labels
 from labelnoise.data_issues import prototype_label_quality
 from labelnoise.training import dividemix, engine
 from labelnoise.training.dividemix import DivideMix, clean_probability
@@ -238,13 +237,9 @@ class CPC(DivideMix):
 
     def __post_init__(self):
         super().__post_init__()
-        for arg, low in (("prototype_temperature", None), ("prototype_weight", 0.0)):
-            value = getattr(self, arg)
-            if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
-                    or not math.isfinite(value) or (value <= 0 if low is None else value < low)):
-                raise ValueError(f"{arg} must be {'> 0' if low is None else '>= 0'}, "
-                                 f"got {value!r}")
-            setattr(self, arg, float(value))
+        self.prototype_temperature = check_real(self.prototype_temperature,
+                                                "prototype_temperature", low=0, strict=True)
+        self.prototype_weight = check_real(self.prototype_weight, "prototype_weight", low=0)
         mix = self.prototype_mix
         if (isinstance(mix, (bool, np.bool_)) or not isinstance(mix, numbers.Real)
                 or not 0 <= mix <= 1):

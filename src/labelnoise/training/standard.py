@@ -9,22 +9,20 @@ the robust losses of :mod:`labelnoise.losses`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from labelnoise._validation import check_real
 from labelnoise.losses import build_loss
 from labelnoise.training import engine
 
 
 def check_positive(value, name: str) -> None:
     """Refuse ``value`` unless it is a finite real number > 0 (bool refused): one-line
-    ValueError naming ``name``."""
-    if (isinstance(value, bool) or not isinstance(value, (int, float))
-            or not math.isfinite(value) or value <= 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    ValueError naming ``name`` (:func:`labelnoise._validation.check_real`)."""
+    check_real(value, name, low=0, strict=True)
 
 
 @dataclass
