@@ -493,7 +493,9 @@ def test_robust_mlp_in_pipeline_and_grid_search():
     (dict(epochs=0), "epochs must be an integer >= 1"),
     (dict(batch_size=1), "batch_size must be an integer >= 2"),
     (dict(hidden=(16, 0)), "hidden"),
-    (dict(lr=-1.0), "lr"),
+    (dict(lr=-1.0), "lr must be a finite number > 0"),
+    (dict(lr=float("inf")), "lr must be a finite number > 0"),
+    (dict(weight_decay=float("nan")), "weight_decay must be a finite number >= 0"),
     (dict(noise_rate=1.5), "noise_rate"),
     (dict(method_kwargs={"epochs": 3}), "method_kwargs may not set"),
 ])

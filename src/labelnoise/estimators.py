@@ -43,7 +43,7 @@ from sklearn.utils.validation import (
     indexable,
 )
 
-from labelnoise._validation import check_fraction
+from labelnoise._validation import check_fraction, check_int, check_real
 
 __all__ = ["CleanClassifier", "RobustMLPClassifier", "REFIT_MODES"]
 
@@ -686,11 +686,8 @@ class RobustMLPClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"loss applies to method='standard' only, got loss="
                                  f"{self.loss!r} with method={self.method!r}")
             validate_choice(self.loss, tuple(LOSSES), "loss")
-        for name in ("epochs", "batch_size"):
-            v = getattr(self, name)
-            low = 1 if name == "epochs" else 2
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+        check_int(self.epochs, "epochs", 1)
+        check_int(self.batch_size, "batch_size", 2)
         hidden = self.hidden
         if isinstance(hidden, numbers.Integral):
             hidden = (hidden,)
@@ -700,12 +697,10 @@ class RobustMLPClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"hidden must be a tuple of layer widths, got {self.hidden!r}") from None
         if any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in hidden):
             raise ValueError(f"hidden must be a tuple of integers >= 1, got {self.hidden!r}")
-        for name in ("lr", "weight_decay"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)
-                                  or not np.isfinite(v) or v < 0 or (name == "lr" and v == 0)):
-                raise ValueError(f"{name} must be a {'positive' if name == 'lr' else 'non-negative'}"
-                                 f" finite number or None, got {v!r}")
+        if self.lr is not None:
+            check_real(self.lr, "lr", low=0, strict=True)
+        if self.weight_decay is not None:
+            check_real(self.weight_decay, "weight_decay", low=0)
         check_fraction(self.noise_rate, "noise_rate", allow_none=True)
         extra = dict(self.method_kwargs or {})
         reserved = {"model", "model_kwargs", "epochs", "batch_size", "seed", "device",
