@@ -221,7 +221,7 @@ def test_registry_and_cli_list_cpc():
     (dict(prototype_temperature=0.0), "prototype_temperature must be a finite number > 0"),
     (dict(prototype_temperature=float("nan")), "prototype_temperature must be a finite number > 0"),
     (dict(prototype_weight=-1.0), "prototype_weight must be a finite number >= 0"),
-    (dict(prototype_mix=1.5), r"prototype_mix must be in \[0, 1\]"),
+    (dict(prototype_mix=1.5), r"prototype_mix must be a finite number in \[0, 1\]"),
     (dict(min_class_size=1), "min_class_size must be an integer >= 2"),
     (dict(min_class_size=2.5), "min_class_size must be an integer >= 2"),
     (dict(p_threshold=1.0), "p_threshold"),

@@ -282,10 +282,11 @@ def test_label_lists_are_bounded_by_pred_probs():
     ({"filter_by": "nope"}, "filter_by must be one of"),
     ({"rank_by": "nope"}, "rank_by must be one of"),
     ({"aggregate": "mean"}, "aggregate must be one of"),
-    ({"alpha": 0.0}, r"alpha must be a number in \(0, 1\]"),
+    ({"alpha": 0.0}, r"alpha must be a finite number in \(0, 1\]"),
     ({"alpha": float("nan")}, "alpha"),
     ({"alpha": True}, "alpha"),
-    ({"temperature": 0}, "temperature must be a positive number"),
+    ({"temperature": 0}, "temperature must be a finite number > 0"),
+    ({"temperature": float("inf")}, "temperature must be a finite number > 0"),
     ({"frac_noise": 1.5}, "frac_noise"),
     ({"min_examples_per_class": -1}, "min_examples_per_class"),
 ])

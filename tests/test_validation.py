@@ -175,6 +175,7 @@ def test_check_fraction_none_only_where_allowed():
     (0, {}, 0.0), (-3.5, {}, -3.5), (np.float32(0.5), {"low": 0, "strict": True}, 0.5),
     (0.0, {"low": 0}, 0.0), (0.999, {"low": 0, "high": 1}, 0.999),
     (-1.0, {"high": 0}, -1.0), (np.int64(2), {"low": 1, "strict": True}, 2.0),
+    (1, {"low": 0, "high": 1, "high_inclusive": True}, 1.0),
 ])
 def test_check_real_accepts_finite_numbers_in_range(value, kw, expected):
     out = _validation.check_real(value, "x", **kw)
@@ -188,6 +189,8 @@ def test_check_real_accepts_finite_numbers_in_range(value, kw, expected):
     (1.0, {"low": 0, "high": 1}, r" in \[0, 1\)"), (0.0, {"low": 0, "strict": True, "high": 1},
                                                    r" in \(0, 1\)"),
     (0.0, {"high": 0}, " < 0"), (float("-inf"), {"high": 0}, " < 0"),
+    (1.5, {"low": 0, "high": 1, "high_inclusive": True}, r" in \[0, 1\]"),
+    (1.0 + 1e-12, {"high": 1, "high_inclusive": True}, " <= 1"),
 ])
 def test_check_real_refuses_with_the_argument_name_and_range(value, kw, need):
     with pytest.raises(ValueError, match=rf"^lam must be a finite number{need}, got "):

@@ -156,10 +156,10 @@ def check_int(value, name: str, low: int) -> int:
 
 
 def check_real(value, name: str, *, low: float | None = None, strict: bool = False,
-               high: float | None = None) -> float:
+               high: float | None = None, high_inclusive: bool = False) -> float:
     """Check a real-valued argument (a weight, a temperature, a threshold): a finite real
-    number, at least ``low`` (more than ``low`` when ``strict``) and less than ``high`` when
-    those are given.
+    number, at least ``low`` (more than ``low`` when ``strict``) and less than ``high`` (at
+    most ``high`` when ``high_inclusive``) when those are given.
 
     The one check behind every scalar hyperparameter that enters as a float, so that NaN,
     inf, bools and non-numbers are refused the same way everywhere.
@@ -171,15 +171,16 @@ def check_real(value, name: str, *, low: float | None = None, strict: bool = Fal
             ``name``.
     """
     if low is None:
-        need = "" if high is None else f" < {high:g}"
+        need = "" if high is None else f" {'<=' if high_inclusive else '<'} {high:g}"
     elif high is None:
         need = f" {'>' if strict else '>='} {low:g}"
     else:
-        need = f" in {'(' if strict else '['}{low:g}, {high:g})"
+        need = (f" in {'(' if strict else '['}{low:g}, {high:g}"
+                f"{']' if high_inclusive else ')'}")
     if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
             or not math.isfinite(value)
             or (low is not None and (value <= low if strict else value < low))
-            or (high is not None and not value < high)):
+            or (high is not None and (value > high if high_inclusive else value >= high))):
         raise ValueError(f"{name} must be a finite number{need}, got {value!r}")
     return float(value)
 

@@ -68,7 +68,7 @@ import numpy as np
 
 from labelnoise import filter as lfilter
 from labelnoise import rank
-from labelnoise._validation import validate_choice
+from labelnoise._validation import check_real, validate_choice
 
 #: per-class label-quality methods (those of :func:`labelnoise.rank.label_quality_scores`)
 METHODS = rank.METHODS
@@ -387,18 +387,11 @@ def _issues(labels: np.ndarray, pred_probs: np.ndarray, filter_by: str, constant
 
 
 def _check_unit(value, name: str, *, open_low: bool = False) -> float:
-    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
-            or not ((0.0 < value) if open_low else (0.0 <= value)) or not value <= 1.0):
-        interval = "(0, 1]" if open_low else "[0, 1]"
-        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
-    return float(value)
+    return check_real(value, name, low=0, strict=open_low, high=1, high_inclusive=True)
 
 
 def _check_temperature(value) -> float:
-    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
-            or not (0.0 < value < np.inf)):
-        raise ValueError(f"temperature must be a positive number, got {value!r}")
-    return float(value)
+    return check_real(value, "temperature", low=0, strict=True)
 
 
 def _aggregate(scores: np.ndarray, aggregate: str, alpha: float, temperature: float) -> np.ndarray:

@@ -72,7 +72,6 @@ temperature, e.g. PCL, PiCO), ``prototype_weight`` (lambda_p) 1.0, ``prototype_m
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from dataclasses import dataclass
 
@@ -80,7 +79,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from labelnoise._validation import check_real, validate_labels
+from labelnoise._validation import check_int, check_real, validate_labels
 from labelnoise.data_issues import prototype_label_quality
 from labelnoise.training import dividemix, engine
 from labelnoise.training.dividemix import DivideMix, clean_probability
@@ -240,15 +239,9 @@ class CPC(DivideMix):
         self.prototype_temperature = check_real(self.prototype_temperature,
                                                 "prototype_temperature", low=0, strict=True)
         self.prototype_weight = check_real(self.prototype_weight, "prototype_weight", low=0)
-        mix = self.prototype_mix
-        if (isinstance(mix, (bool, np.bool_)) or not isinstance(mix, numbers.Real)
-                or not 0 <= mix <= 1):
-            raise ValueError(f"prototype_mix must be in [0, 1], got {mix!r}")
-        self.prototype_mix = float(mix)
-        size = self.min_class_size
-        if isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Integral) or size < 2:
-            raise ValueError(f"min_class_size must be an integer >= 2, got {size!r}")
-        self.min_class_size = int(size)
+        self.prototype_mix = check_real(self.prototype_mix, "prototype_mix", low=0, high=1,
+                                        high_inclusive=True)
+        self.min_class_size = check_int(self.min_class_size, "min_class_size", 2)
 
     def setup(self, data):
         super().setup(data)
