@@ -225,7 +225,7 @@ def test_registry_and_cli_list_cpc():
     (dict(min_class_size=1), "min_class_size must be an integer >= 2"),
     (dict(min_class_size=2.5), "min_class_size must be an integer >= 2"),
     (dict(p_threshold=1.0), "p_threshold"),
-    (dict(epochs=0), "epochs >= 1"),
+    (dict(epochs=0), "epochs must be an integer >= 1"),
     (dict(true_labels=np.zeros(5, dtype=int)), "true_labels has 5 entries"),
     (dict(model="resnet8"), "embeddings need model in"),
 ])

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from _data import gaussian_blobs
 from _resume import assert_resumes_exactly
 
+from labelnoise import training
 from labelnoise.training import engine, standard
 
 torch.set_num_threads(2)
@@ -398,3 +399,31 @@ def test_step_schedule_factor_reaches_the_optimizer_and_is_validated():
     for bad in (0.0, -0.1, float("nan"), float("inf"), True, "0.1"):
         with pytest.raises(ValueError, match="gamma"):
             standard.fit(x, y, model="mlp", epochs=1, gamma=bad, num_classes=4, progress=False)
+
+
+@pytest.mark.parametrize("method", list(training.METHODS))
+def test_every_method_checks_the_shared_hyperparameters_alike(method):
+    """epochs, batch_size, lr, weight_decay, momentum and schedule get the one check of
+    engine.COMMON_HYPERPARAMETERS in every method that takes them, before any training."""
+    entry = training.METHODS[method]
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(12, 32, 32, 3), dtype=np.uint8)
+    labels = np.arange(12) % 3
+    target = np.eye(3, dtype=bool)[labels] if entry.candidates else labels
+    bad = [("epochs", 0, "epochs must be an integer >= 1"),
+           ("epochs", 2.5, "epochs must be an integer >= 1"),
+           ("batch_size", 1, "batch_size must be an integer >= 2"),
+           ("lr", 0.0, r"lr must be a finite number > 0"),
+           ("lr", float("nan"), r"lr must be a finite number > 0"),
+           ("weight_decay", -1e-4, "weight_decay must be a finite number >= 0"),
+           ("momentum", 1.0, r"momentum must be a finite number in \[0, 1\)"),
+           ("schedule", "linear", "schedule must be one of")]
+    tried = 0
+    for name, value, match in bad:
+        if not entry.accepts(name):
+            continue
+        tried += 1
+        with pytest.raises(ValueError, match=f"^{match}"):
+            training.get(method)(images, target, model="resnet8", progress=False,
+                                 **{"epochs": 1, name: value})
+    assert tried >= 3  # every method takes epochs, batch_size and lr at least

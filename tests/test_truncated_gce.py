@@ -59,9 +59,9 @@ def test_pruned_examples_give_no_loss_and_no_gradient():
 
 
 def test_loss_validates_its_arguments():
-    with pytest.raises(ValueError, match=r"q must lie in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"q must be a finite number in \(0, 1\]"):
         TruncatedGCELoss(4, q=0)
-    with pytest.raises(ValueError, match=r"k must lie in \(0, 1\)"):
+    with pytest.raises(ValueError, match=r"k must be a finite number in \(0, 1\)"):
         TruncatedGCELoss(4, k=1.0)
     with pytest.raises(ValueError, match="num_examples must be >= 1"):
         TruncatedGCELoss(0)
@@ -129,6 +129,6 @@ def test_defaults_scale_the_papers_schedule_and_arguments_are_checked():
         truncated_gce.fit(x, noisy, epochs=2, prune_every=0, **KW)
     with pytest.raises(ValueError, match="prune_start must be an integer >= 0"):
         truncated_gce.fit(x, noisy, epochs=2, prune_start=-1, **KW)
-    with pytest.raises(ValueError, match=r"k must lie in \(0, 1\)"):
+    with pytest.raises(ValueError, match=r"k must be a finite number in \(0, 1\)"):
         truncated_gce.fit(x, noisy, epochs=2, k=1.5, **KW)
     assert training.get("truncated-gce") is truncated_gce.fit

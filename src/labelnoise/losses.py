@@ -64,10 +64,7 @@ def _p_y(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def _check_q(q: float) -> float:
-    q = check_real(q, "q", low=0, strict=True)
-    if q > 1:
-        raise ValueError(f"q must lie in (0, 1], got {q}")
-    return q
+    return check_real(q, "q", low=0, strict=True, high=1, high_inclusive=True)
 
 
 def _lq(p_y, q: float):
@@ -420,11 +417,9 @@ class TruncatedGCELoss(_Loss):
                  reduction: str = "mean"):
         super().__init__(reduction)
         self.q = _check_q(q)
-        if not 0 < k < 1:
-            raise ValueError(f"k must lie in (0, 1), got {k}")
+        self.k = check_real(k, "k", low=0, strict=True, high=1)
         if int(num_examples) < 1:
             raise ValueError(f"num_examples must be >= 1, got {num_examples}")
-        self.k = float(k)
         self.register_buffer("weight", torch.ones(int(num_examples)))
 
     def forward(self, logits, labels, index):

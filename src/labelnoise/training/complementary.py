@@ -162,10 +162,7 @@ class Complementary(engine.Method):
     clean: object = engine.not_in_config()  # int (N,) true labels on the device, or None
 
     def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ValueError(f"epochs must be >= 1 and batch_size >= 2, got {self.epochs}, "
-                             f"{self.batch_size}")
-        engine.validate_choice(self.schedule, engine.SCHEDULES, "schedule")
+        super().__post_init__()
         engine.validate_choice(self.correction, CORRECTIONS, "correction")
 
     @property

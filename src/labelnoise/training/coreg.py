@@ -52,6 +52,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from labelnoise._validation import check_int
 from labelnoise.partial import partial_label_loss
 from labelnoise.training import engine
 from labelnoise.training.dividemix import clean_probability, sharpen
@@ -213,10 +214,10 @@ class CoReg(engine.Method):
     clean: object = engine.not_in_config()  # int (N,) true labels on the device, or None
 
     def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 2 or not 0 <= self.warmup_epochs <= self.epochs:
-            raise ValueError(f"need epochs >= 1, batch_size >= 2, 0 <= warmup_epochs <= epochs; "
-                             f"got {self.epochs}, {self.batch_size}, {self.warmup_epochs}")
-        engine.validate_choice(self.schedule, engine.SCHEDULES, "schedule")
+        super().__post_init__()
+        if check_int(self.warmup_epochs, "warmup_epochs", 0) > self.epochs:
+            raise ValueError(f"warmup_epochs must be at most epochs ({self.epochs}), got "
+                             f"{self.warmup_epochs}")
 
     def setup(self, data):
         self.nets = [_make_net(self.model, data, self.seed + i, self.low_dim, self.model_kwargs)

@@ -76,11 +76,9 @@ class CoTeaching(engine.Method):
     true_labels: object = engine.not_in_config()
 
     def __post_init__(self):
+        super().__post_init__()
         self.forget_rate = check_fraction(self.forget_rate, "forget_rate")
         engine.validate_choice(self.optimizer, ("adam", "sgd"), "optimizer")
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ValueError(f"epochs must be >= 1 and batch_size >= 2, got {self.epochs}, "
-                             f"{self.batch_size}")
         if self.decay_start is None:
             self.decay_start = 0.4 * self.epochs
 

@@ -38,7 +38,7 @@ import torch
 from sklearn.mixture import GaussianMixture
 from torch.nn import functional as F
 
-from labelnoise._validation import check_fraction
+from labelnoise._validation import check_fraction, check_int, check_real
 from labelnoise.training import ESTIMATE_FORGET_RATE as ESTIMATE
 from labelnoise.training import engine
 
@@ -160,6 +160,7 @@ class DivideMix(engine.Method):
     forget_rate: float | str | None = None
 
     def __post_init__(self):
+        super().__post_init__()
         if isinstance(self.forget_rate, str) and self.forget_rate == ESTIMATE:
             if isinstance(self.warmup_epochs, int) and self.warmup_epochs < 1:
                 raise ValueError(f"forget_rate={ESTIMATE!r} needs warmup_epochs >= 1 (the "
@@ -176,13 +177,11 @@ class DivideMix(engine.Method):
             except ValueError:
                 raise ValueError(f"forget_rate must be None, a fraction in [0, 1) or "
                                  f"{ESTIMATE!r}, got {self.forget_rate!r}") from None
-        if self.epochs < 1 or self.batch_size < 2 or self.warmup_epochs < 0:
-            raise ValueError(f"need epochs >= 1, batch_size >= 2, warmup_epochs >= 0; got "
-                             f"{self.epochs}, {self.batch_size}, {self.warmup_epochs}")
-        if (not 0 < self.p_threshold < 1 or self.temperature <= 0 or self.alpha <= 0
-                or self.loss_history < 1):
-            raise ValueError("need 0 < p_threshold < 1, temperature > 0, alpha > 0, "
-                             "loss_history >= 1")
+        check_int(self.warmup_epochs, "warmup_epochs", 0)
+        check_real(self.p_threshold, "p_threshold", low=0, strict=True, high=1)
+        check_real(self.temperature, "temperature", low=0, strict=True)
+        check_real(self.alpha, "alpha", low=0, strict=True)
+        check_int(self.loss_history, "loss_history", 1)
         self.warmup_batch_size = self.warmup_batch_size or 2 * self.batch_size
         if self.lr_decay_epoch is None:
             self.lr_decay_epoch = self.epochs / 2

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from labelnoise._validation import check_real
 from labelnoise.training import engine, standard
 
 
@@ -134,9 +135,9 @@ class ELRPlus(engine.Method):
     model_kwargs: dict | None
 
     def __post_init__(self):
-        if (self.epochs < 1 or self.batch_size < 2 or self.mixup_alpha <= 0
-                or not 0 <= self.beta < 1):
-            raise ValueError("need epochs >= 1, batch_size >= 2, mixup_alpha > 0, 0 <= beta < 1")
+        super().__post_init__()
+        check_real(self.mixup_alpha, "mixup_alpha", low=0, strict=True)
+        check_real(self.beta, "beta", low=0, high=1)
         if self.lr_decay_epoch is None:
             self.lr_decay_epoch = 0.75 * self.epochs
 

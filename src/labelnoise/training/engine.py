@@ -54,7 +54,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from labelnoise._io import read_json
-from labelnoise._validation import validate_choice, validate_labels
+from labelnoise._validation import check_int, check_real, validate_choice, validate_labels
 from labelnoise.models import MODELS, build_model
 from labelnoise.training import distributed as _dist
 
@@ -402,19 +402,40 @@ def lr_multiplier(t: float, total: float, schedule: str = "onecycle", *,
     return 1.0
 
 
-def check_finite_hyperparameters(method) -> None:
-    """Refuse a method whose float hyperparameters (its dataclass fields: ``lr``,
-    ``weight_decay``, ``momentum``, loss weights, ...) hold NaN or infinity, before any
-    training: torch would train on without complaint and return a network of NaNs.
+#: the hyperparameters many methods share, by field name, and their one check each
+#: (a value refused by its check raises a one-line ValueError naming the field)
+COMMON_HYPERPARAMETERS = {
+    "epochs": lambda v: check_int(v, "epochs", 1),
+    # a last batch of one example is dropped (BatchNorm needs two), so 1 would train nothing
+    "batch_size": lambda v: check_int(v, "batch_size", 2),
+    "lr": lambda v: check_real(v, "lr", low=0, strict=True),
+    "weight_decay": lambda v: check_real(v, "weight_decay", low=0),
+    "momentum": lambda v: check_real(v, "momentum", low=0, high=1),
+    "schedule": lambda v: validate_choice(v, SCHEDULES, "schedule"),
+}
+
+
+def check_hyperparameters(method, *, others: bool = True) -> None:
+    """Check a method's hyperparameters (its dataclass fields) before any training: the
+    shared ones of :data:`COMMON_HYPERPARAMETERS` (``epochs`` >= 1, ``batch_size`` >= 2,
+    ``lr`` > 0, ``weight_decay`` >= 0, ``momentum`` in [0, 1), ``schedule`` one of
+    :data:`SCHEDULES`) wherever the method has them, and (``others``) no other float field
+    NaN or infinite (torch would train on without complaint and return a network of NaNs).
+    :meth:`Method.__post_init__` checks the shared ones; a method checks its own other
+    fields in its ``__post_init__``, after ``super().__post_init__()``, with its own
+    ranges; :func:`run` calls this once more, with ``others``, before any training.
 
     Raises:
-        ValueError: naming the first such field and its value.
+        ValueError: naming the first field refused and its value.
     """
     if not dataclasses.is_dataclass(method):
         return
     for f in dataclasses.fields(method):
         value = getattr(method, f.name, None)
-        if isinstance(value, float) and not math.isfinite(value):
+        check = COMMON_HYPERPARAMETERS.get(f.name)
+        if check is not None:
+            check(value)
+        elif others and isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{f.name} must be a finite number, got {value}")
 
 
@@ -988,6 +1009,11 @@ class Method:
     #: the processes of the run (set by :func:`run`; ``distributed.SINGLE`` in one process)
     world: _dist.World = _dist.SINGLE
 
+    def __post_init__(self):
+        """Check the hyperparameters (:func:`check_hyperparameters`); a subclass with
+        fields of its own to check calls this first."""
+        check_hyperparameters(self, others=False)
+
     # ---- what a method supplies
     def setup(self, data: TrainData) -> None:
         """Build networks, optimizers and state for ``data`` (see the class docstring)."""
@@ -1136,7 +1162,7 @@ def run(method: Method, data: TrainData, *, checkpoint_dir=None, resume: bool = 
     every rank reads the same checkpoint. The networks returned have their own BatchNorm
     layers back and are the same on every rank.
     """
-    check_finite_hyperparameters(method)
+    check_hyperparameters(method)
     world = _dist.current()
     if world.active and not method.distributed:
         from labelnoise.training import METHODS

@@ -104,7 +104,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from labelnoise._validation import check_int, check_real
+from labelnoise._validation import check_real
 from labelnoise.models import CIFAR10_MEAN
 from labelnoise.partial import validate_candidates
 from labelnoise.training import engine
@@ -300,17 +300,13 @@ class ILL(engine.Method):
     true_labels: object = engine.not_in_config()
 
     def __post_init__(self):
-        self.epochs = check_int(self.epochs, "epochs", 1)
-        self.batch_size = check_int(self.batch_size, "batch_size", 2)
-        self.lr = check_real(self.lr, "lr", low=0, strict=True)
-        self.weight_decay = check_real(self.weight_decay, "weight_decay", low=0)
-        self.momentum = check_real(self.momentum, "momentum", low=0, high=1)
+        super().__post_init__()
+        # checked, not converted: the values stay as given (the checkpoint's config)
         if self.noise_lr is not None:
-            self.noise_lr = check_real(self.noise_lr, "noise_lr", low=0)
-        self.noise_scale = check_real(self.noise_scale, "noise_scale", low=0, strict=True)
-        self.balance_weight = check_real(self.balance_weight, "balance_weight", low=0)
-        self.view_dropout = check_real(self.view_dropout, "view_dropout", low=0, high=1)
-        engine.validate_choice(self.schedule, engine.SCHEDULES, "schedule")
+            check_real(self.noise_lr, "noise_lr", low=0)
+        check_real(self.noise_scale, "noise_scale", low=0, strict=True)
+        check_real(self.balance_weight, "balance_weight", low=0)
+        check_real(self.view_dropout, "view_dropout", low=0, high=1)
         engine.validate_choice(self.strong_augment, STRONG_AUGMENTS, "strong_augment")
 
     def setup(self, data):

@@ -103,12 +103,6 @@ class Proden(engine.Method):
     candidates: object = engine.not_in_config(fingerprint=True)  # bool (N, K), device
     clean: object = engine.not_in_config()  # int (N,) true labels on the device, or None
 
-    def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ValueError(f"epochs must be >= 1 and batch_size >= 2, got {self.epochs}, "
-                             f"{self.batch_size}")
-        engine.validate_choice(self.schedule, engine.SCHEDULES, "schedule")
-
     def setup(self, data):
         self.net = engine.make_model(self.model, data, seed=self.seed, **(self.model_kwargs or {}))
         self.optimizer = engine.sgd(self.net, self.lr, self.weight_decay, self.momentum)

@@ -219,12 +219,6 @@ class RDCR(engine.Method):
     seed: int
     model_kwargs: dict | None
 
-    def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ValueError(f"epochs must be >= 1 and batch_size >= 2, got {self.epochs}, "
-                             f"{self.batch_size}")
-        engine.validate_choice(self.schedule, engine.SCHEDULES, "schedule")
-
     def setup(self, data):
         if not data.is_image or data.x.shape[2] != data.x.shape[3]:
             raise ValueError("RDCR needs square uint8 images (N, H, H, C) to rotate")

@@ -49,10 +49,7 @@ class Standard(engine.Method):
     true_labels: object = engine.not_in_config()
 
     def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs} and "
-                             f"{self.batch_size}")
-        engine.validate_choice(self.schedule, engine.SCHEDULES, "schedule")
+        super().__post_init__()
         check_positive(self.gamma, "gamma")
 
     @property
