@@ -418,7 +418,8 @@ def instance_dependent(X, labels, rate: float, *, num_classes: int | None = None
 
     Raises:
         ValueError: X and labels differ in length, non-numeric X, NaN or inf in X,
-            ``rate`` outside [0, 1], negative ``norm_std``, invalid labels, a bad ``seed``.
+            ``rate`` outside [0, 1], ``norm_std`` negative or not finite, invalid labels, a
+            bad ``seed``.
     """
     lab, k = _labels_and_k(labels, num_classes)
     r = _check_rate(rate)
@@ -553,7 +554,7 @@ def partial_labels_from_pred_probs(labels, pred_probs, *, rate: float = 0.4,
 
     Raises:
         ValueError: invalid labels / pred_probs (see :mod:`labelnoise._validation`) or
-            ``rate`` < 0.
+            ``rate`` negative or not finite.
     """
     lab, pp = validate_labels_and_pred_probs(labels, pred_probs, require_all_classes=False)
     rate = check_real(rate, "rate", low=0)
