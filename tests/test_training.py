@@ -427,3 +427,33 @@ def test_every_method_checks_the_shared_hyperparameters_alike(method):
             training.get(method)(images, target, model="resnet8", progress=False,
                                  **{"epochs": 1, name: value})
     assert tried >= 3  # every method takes epochs, batch_size and lr at least
+
+
+@pytest.mark.parametrize("method, field, value, match", [
+    ("coteaching", "num_gradual", -1, "num_gradual must be an integer >= 0"),
+    ("coteaching", "decay_start", -5.0, "decay_start must be a finite number >= 0"),
+    ("elr-plus", "ema_momentum", 1.0, r"ema_momentum must be a finite number in \[0, 1\)"),
+    ("elr-plus", "lam", -1.0, "lam must be a finite number >= 0"),
+    ("elr-plus", "ema_rampup_steps", 2.5, "ema_rampup_steps must be an integer >= 0"),
+    ("dividemix", "lambda_u", -25.0, "lambda_u must be a finite number >= 0"),
+    ("dividemix", "rampup_length", 0.0, "rampup_length must be a finite number > 0"),
+    ("dividemix", "warmup_batch_size", 1, "warmup_batch_size must be an integer >= 2"),
+    ("coreg", "tau_proto", 0.0, "tau_proto must be a finite number > 0"),
+    ("coreg", "proto_momentum", 1.5, r"proto_momentum must be a finite number in \[0, 1\)"),
+    ("coreg", "low_dim", 0, "low_dim must be an integer >= 1"),
+    ("rdcr", "consistency_weight", -1.0, "consistency_weight must be a finite number >= 0"),
+    ("rdcr", "ema", 1.0, r"ema must be a finite number in \[0, 1\)"),
+    ("rdcr", "ema_horizon", 0.0, "ema_horizon must be a finite number > 0"),
+])
+def test_methods_check_their_own_hyperparameters(method, field, value, match):
+    """Each method's own fields get a one-line error naming them, before any training
+    (a negative weight or a momentum of 1 used to train without complaint)."""
+    entry = training.METHODS[method]
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(12, 32, 32, 3), dtype=np.uint8)
+    labels = np.arange(12) % 3
+    target = np.eye(3, dtype=bool)[labels] if entry.candidates else labels
+    warmup = {"warmup_epochs": 1} if entry.accepts("warmup_epochs") else {}
+    with pytest.raises(ValueError, match=f"^{match}"):
+        training.get(method)(images, target, model="resnet8", epochs=2, progress=False,
+                             **{**warmup, field: value})

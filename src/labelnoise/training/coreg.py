@@ -52,7 +52,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from labelnoise._validation import check_int
+from labelnoise._validation import check_int, check_real
 from labelnoise.partial import partial_label_loss
 from labelnoise.training import engine
 from labelnoise.training.dividemix import clean_probability, sharpen
@@ -218,6 +218,14 @@ class CoReg(engine.Method):
         if check_int(self.warmup_epochs, "warmup_epochs", 0) > self.epochs:
             raise ValueError(f"warmup_epochs must be at most epochs ({self.epochs}), got "
                              f"{self.warmup_epochs}")
+        for name in ("alpha", "temperature", "tau_proto"):
+            check_real(getattr(self, name), name, low=0, strict=True)
+        for name in ("lambda_u", "proto_weight", "supcon_weight"):
+            check_real(getattr(self, name), name, low=0)
+        check_real(self.p_threshold, "p_threshold", low=0, strict=True, high=1)
+        check_real(self.proto_momentum, "proto_momentum", low=0, high=1)
+        check_int(self.low_dim, "low_dim", 1)
+        check_int(self.start_contrastive, "start_contrastive", 0)
 
     def setup(self, data):
         self.nets = [_make_net(self.model, data, self.seed + i, self.low_dim, self.model_kwargs)
@@ -387,7 +395,9 @@ def fit(images, candidates, *, model="resnet8", epochs: int = 800, warmup_epochs
         ``models`` the two networks.
 
     Raises:
-        ValueError: bad data or candidates, ``warmup_epochs`` > ``epochs``, bad resume.
+        ValueError: bad data or candidates, ``warmup_epochs`` > ``epochs``, a
+            hyperparameter outside its range (a one-line message naming it; the shared ones:
+            :data:`labelnoise.training.engine.COMMON_HYPERPARAMETERS`), bad resume.
     """
     method = CoReg(model=model, epochs=epochs, warmup_epochs=warmup_epochs,
                    batch_size=batch_size, lr=lr, weight_decay=weight_decay, momentum=momentum,

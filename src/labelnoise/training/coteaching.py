@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from labelnoise._validation import check_fraction
+from labelnoise._validation import check_fraction, check_int, check_real
 from labelnoise.training import engine
 
 
@@ -79,6 +79,9 @@ class CoTeaching(engine.Method):
         super().__post_init__()
         self.forget_rate = check_fraction(self.forget_rate, "forget_rate")
         engine.validate_choice(self.optimizer, ("adam", "sgd"), "optimizer")
+        check_int(self.num_gradual, "num_gradual", 0)
+        if self.decay_start is not None:
+            check_real(self.decay_start, "decay_start", low=0)
         if self.decay_start is None:
             self.decay_start = 0.4 * self.epochs
 
@@ -203,7 +206,9 @@ def fit(images, labels, *, model="resnet8", forget_rate: float = 0.2, num_gradua
         ``test_acc_net2``) and ``models`` both networks.
 
     Raises:
-        ValueError: forget_rate outside [0, 1), unknown optimizer, bad data (see
+        ValueError: forget_rate outside [0, 1), unknown optimizer, ``num_gradual`` not an
+            integer >= 0, ``decay_start`` < 0, a shared hyperparameter outside its range
+            (:data:`labelnoise.training.engine.COMMON_HYPERPARAMETERS`), bad data (see
             :func:`~labelnoise.training.engine.prepare_data`), bad resume.
     """
     method = CoTeaching(model=model, forget_rate=forget_rate, num_gradual=num_gradual,

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from labelnoise._validation import check_real
+from labelnoise._validation import check_int, check_real
 from labelnoise.training import engine, standard
 
 
@@ -138,6 +138,11 @@ class ELRPlus(engine.Method):
         super().__post_init__()
         check_real(self.mixup_alpha, "mixup_alpha", low=0, strict=True)
         check_real(self.beta, "beta", low=0, high=1)
+        check_real(self.lam, "lam", low=0)
+        check_real(self.ema_momentum, "ema_momentum", low=0, high=1)
+        check_int(self.ema_rampup_steps, "ema_rampup_steps", 0)
+        if self.lr_decay_epoch is not None:
+            check_real(self.lr_decay_epoch, "lr_decay_epoch", low=0)
         if self.lr_decay_epoch is None:
             self.lr_decay_epoch = 0.75 * self.epochs
 

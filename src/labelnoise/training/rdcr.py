@@ -50,6 +50,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from labelnoise._validation import check_real
 from labelnoise.training import engine
 
 NUM_ROTATIONS = 4
@@ -219,6 +220,14 @@ class RDCR(engine.Method):
     seed: int
     model_kwargs: dict | None
 
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("rotation_weight", "consistency_weight", "rampup_epochs"):
+            check_real(getattr(self, name), name, low=0)
+        for name in ("ema", "ema_rampup"):
+            check_real(getattr(self, name), name, low=0, high=1)
+        check_real(self.ema_horizon, "ema_horizon", low=0, strict=True)
+
     def setup(self, data):
         if not data.is_image or data.x.shape[2] != data.x.shape[3]:
             raise ValueError("RDCR needs square uint8 images (N, H, H, C) to rotate")
@@ -304,7 +313,10 @@ def fit(images, labels, *, model="resnet8", epochs: int = 15, batch_size: int = 
         ``ce``, ``rotation_loss``, ``consistency_loss`` and ``test_acc_student``.
 
     Raises:
-        ValueError: embeddings instead of images, non-square images, bad data, bad resume.
+        ValueError: embeddings instead of images, non-square images, bad data, a
+            hyperparameter outside its range (weights and ``rampup_epochs`` < 0, ``ema`` /
+            ``ema_rampup`` outside [0, 1), ``ema_horizon`` <= 0; the shared ones:
+            :data:`labelnoise.training.engine.COMMON_HYPERPARAMETERS`), bad resume.
     """
     method = RDCR(model=model, epochs=epochs, batch_size=batch_size, lr=lr,
                   weight_decay=weight_decay, momentum=momentum, schedule=schedule,
