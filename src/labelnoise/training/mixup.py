@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
+from labelnoise._validation import check_real
 from labelnoise.training import engine, standard
 
 #: the Beta(alpha, alpha) parameter of the mixing coefficient (chosen on digits, see above)
@@ -63,7 +64,7 @@ class Mixup(standard.Standard):
 
     def __post_init__(self):
         super().__post_init__()
-        standard.check_positive(self.alpha, "alpha")
+        check_real(self.alpha, "alpha", low=0, strict=True)
 
     @property
     def label(self):

@@ -19,12 +19,6 @@ from labelnoise.losses import build_loss
 from labelnoise.training import engine
 
 
-def check_positive(value, name: str) -> None:
-    """Refuse ``value`` unless it is a finite real number > 0 (bool refused): one-line
-    ValueError naming ``name`` (:func:`labelnoise._validation.check_real`)."""
-    check_real(value, name, low=0, strict=True)
-
-
 @dataclass
 class Standard(engine.Method):
     """One network trained on the given labels with one loss (hyperparameters: see :func:`fit`)."""
@@ -50,7 +44,7 @@ class Standard(engine.Method):
 
     def __post_init__(self):
         super().__post_init__()
-        check_positive(self.gamma, "gamma")
+        check_real(self.gamma, "gamma", low=0, strict=True)
 
     @property
     def label(self):
