@@ -444,6 +444,10 @@ def test_every_method_checks_the_shared_hyperparameters_alike(method):
     ("rdcr", "consistency_weight", -1.0, "consistency_weight must be a finite number >= 0"),
     ("rdcr", "ema", 1.0, r"ema must be a finite number in \[0, 1\)"),
     ("rdcr", "ema_horizon", 0.0, "ema_horizon must be a finite number > 0"),
+    ("standard", "gamma", 0.0, "gamma must be a finite number > 0"),
+    ("standard", "milestones", 50, "milestones must be a list of epochs"),
+    ("standard", "milestones", [50, "75"], "each of milestones must be a finite number >= 0"),
+    ("forward", "milestones", [float("nan")], "each of milestones must be a finite number"),
 ])
 def test_methods_check_their_own_hyperparameters(method, field, value, match):
     """Each method's own fields get a one-line error naming them, before any training

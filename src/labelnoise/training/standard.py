@@ -45,6 +45,13 @@ class Standard(engine.Method):
     def __post_init__(self):
         super().__post_init__()
         check_real(self.gamma, "gamma", low=0, strict=True)
+        if self.milestones is not None:
+            if isinstance(self.milestones, (str, bytes)) or not hasattr(self.milestones,
+                                                                        "__iter__"):
+                raise ValueError(f"milestones must be a list of epochs (numbers >= 0), got "
+                                 f"{self.milestones!r}")
+            for m in self.milestones:
+                check_real(m, "each of milestones", low=0)
 
     @property
     def label(self):
