@@ -114,7 +114,7 @@ def _check_weights(alpha: float, beta: float) -> tuple[float, float]:
     alpha, beta = check_real(alpha, "alpha", low=0), check_real(beta, "beta", low=0)
     if alpha == 0 and beta == 0:
         raise ValueError("alpha and beta are both 0: the loss would be 0")
-    return float(alpha), float(beta)
+    return alpha, beta
 
 
 def _rce(logits: torch.Tensor, labels: torch.Tensor, A: float) -> torch.Tensor:
@@ -189,9 +189,8 @@ class BootstrappingLoss(_Loss):
     def __init__(self, mode: str = "soft", beta: float | None = None, reduction: str = "mean"):
         super().__init__(reduction)
         self.mode = validate_choice(mode, ("soft", "hard"), "mode")
-        self.beta = float(beta if beta is not None else (0.95 if mode == "soft" else 0.8))
-        if not 0 <= self.beta <= 1:
-            raise ValueError(f"beta must lie in [0, 1], got {self.beta}")
+        self.beta = check_real(beta if beta is not None else (0.95 if mode == "soft" else 0.8),
+                               "beta", low=0, high=1, high_inclusive=True)
 
     def forward(self, logits, labels):
         log_p = F.log_softmax(logits.float(), dim=1)
@@ -208,9 +207,7 @@ class LabelSmoothingLoss(_Loss):
 
     def __init__(self, smoothing: float = 0.1, reduction: str = "mean"):
         super().__init__(reduction)
-        if not 0 <= smoothing <= 1:
-            raise ValueError(f"smoothing must lie in [0, 1], got {smoothing}")
-        self.smoothing = float(smoothing)
+        self.smoothing = check_real(smoothing, "smoothing", low=0, high=1, high_inclusive=True)
 
     def forward(self, logits, labels):
         return F.cross_entropy(logits.float(), labels, reduction=self.reduction,
@@ -244,9 +241,8 @@ class ELRLoss(_Loss):
     def __init__(self, num_examples: int, num_classes: int, lam: float = 3.0,
                  beta: float = 0.7, reduction: str = "mean"):
         super().__init__(reduction)
-        if not 0 <= beta < 1:
-            raise ValueError(f"beta must lie in [0, 1), got {beta}")
-        self.lam, self.beta = check_real(lam, "lam", low=0), float(beta)
+        self.lam = check_real(lam, "lam", low=0)
+        self.beta = check_real(beta, "beta", low=0, high=1)
         self.register_buffer("target", torch.zeros(int(num_examples), int(num_classes)))
 
     def forward(self, logits, labels, index):
@@ -327,12 +323,9 @@ class LDRKLLoss(_Loss):
     def __init__(self, lam: float = 10.0, margin: float = 0.1, alpha: float | None = None,
                  normalize: bool = True, reduction: str = "mean"):
         super().__init__(reduction)
-        lam = check_real(lam, "lam", low=0, strict=True)
-        margin = check_real(margin, "margin", low=0)
-        if alpha is not None:
-            alpha = check_real(alpha, "alpha", low=1, strict=True)
-        self.lam, self.margin = lam, margin
-        self.alpha = None if alpha is None else float(alpha)
+        self.lam = check_real(lam, "lam", low=0, strict=True)
+        self.margin = check_real(margin, "margin", low=0)
+        self.alpha = None if alpha is None else check_real(alpha, "alpha", low=1, strict=True)
         self.normalize = bool(normalize)
 
     def margins(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -80,10 +80,10 @@ class CoTeaching(engine.Method):
         self.forget_rate = check_fraction(self.forget_rate, "forget_rate")
         engine.validate_choice(self.optimizer, ("adam", "sgd"), "optimizer")
         check_int(self.num_gradual, "num_gradual", 0)
-        if self.decay_start is not None:
-            check_real(self.decay_start, "decay_start", low=0)
         if self.decay_start is None:
             self.decay_start = 0.4 * self.epochs
+        else:
+            check_real(self.decay_start, "decay_start", low=0)
 
     def setup(self, data):
         self.clean = None  # bool (N,): is the given label right (for label_precision)

@@ -184,13 +184,14 @@ class DivideMix(engine.Method):
         check_int(self.loss_history, "loss_history", 1)
         check_real(self.lambda_u, "lambda_u", low=0)
         check_real(self.rampup_length, "rampup_length", low=0, strict=True)
-        if self.warmup_batch_size is not None:
+        if self.warmup_batch_size is None:
+            self.warmup_batch_size = 2 * self.batch_size
+        else:
             check_int(self.warmup_batch_size, "warmup_batch_size", 2)
-        if self.lr_decay_epoch is not None:
-            check_real(self.lr_decay_epoch, "lr_decay_epoch", low=0)
-        self.warmup_batch_size = self.warmup_batch_size or 2 * self.batch_size
         if self.lr_decay_epoch is None:
             self.lr_decay_epoch = self.epochs / 2
+        else:
+            check_real(self.lr_decay_epoch, "lr_decay_epoch", low=0)
 
     def setup(self, data):
         # bool (N,) ndarray or None: is the given label right (split diagnostics)

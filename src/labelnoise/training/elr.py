@@ -141,10 +141,10 @@ class ELRPlus(engine.Method):
         check_real(self.lam, "lam", low=0)
         check_real(self.ema_momentum, "ema_momentum", low=0, high=1)
         check_int(self.ema_rampup_steps, "ema_rampup_steps", 0)
-        if self.lr_decay_epoch is not None:
-            check_real(self.lr_decay_epoch, "lr_decay_epoch", low=0)
         if self.lr_decay_epoch is None:
             self.lr_decay_epoch = 0.75 * self.epochs
+        else:
+            check_real(self.lr_decay_epoch, "lr_decay_epoch", low=0)
 
     def setup(self, data):
         self.nets = [engine.make_model(self.model, data, seed=self.seed + i,
