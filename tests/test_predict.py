@@ -76,8 +76,8 @@ def test_predict_a_new_table_with_ids_and_no_labels(tmp_path):
                          batch_size=32, device="cpu", progress=False)
     assert list(fitted.read_inputs(tmp_path / "new.csv")[2]) == ["n1", "n2", "n3"]
     back = load_run(tmp_path / "run", device="cpu")
-    inputs, labels, ids = back.read_inputs(tmp_path / "new.csv")
-    assert labels is None and list(ids) == ["n1", "n2", "n3"]
+    inputs, labels, ids, unreadable = back.read_inputs(tmp_path / "new.csv")
+    assert labels is None and list(ids) == ["n1", "n2", "n3"] and unreadable == ()
     np.testing.assert_allclose(back.predict_proba(inputs), frame[["a", "b", "c"]], atol=1e-6)
     # with labels: the accuracy is said; .npy gives the bare pred_probs
     res = CliRunner().invoke(main, ["predict", str(tmp_path / "run"), str(tmp_path / "shop.csv"),
@@ -99,7 +99,7 @@ def test_predict_an_image_folder_flat_or_by_class(tmp_path):
     res = fit_dataset(tmp_path / "img", method="rdcr", epochs=1, batch_size=8, device="cpu",
                       progress=False, image_size=12, out_dir=tmp_path / "run")
     back = load_run(tmp_path / "run", device="cpu")
-    x, labels, ids = back.read_inputs(tmp_path / "img")  # class subfolders: labelled
+    x, labels, ids, _ = back.read_inputs(tmp_path / "img")  # class subfolders: labelled
     assert list(labels[:6]) == ["cat"] * 6 and ids[0] == "cat/0.png"
     np.testing.assert_allclose(back.predict_proba(x), res.predict_proba(x), atol=1e-6)
     (tmp_path / "flat").mkdir()
@@ -187,7 +187,7 @@ def test_predict_integer_labels_with_a_gap_and_a_class_named_like_a_column(tmp_p
     new["y"] = new["y"].astype(float)
     new.loc[0, "y"] = np.nan
     new.to_csv(tmp_path / "gap.csv", index=False)
-    _, labels, _ = load_run(run, device="cpu").read_inputs(tmp_path / "gap.csv")
+    labels = load_run(run, device="cpu").read_inputs(tmp_path / "gap.csv").labels
     assert labels[0] is None and list(labels[1:4]) == ["7", "9", "3"]
     out = tmp_path / "pred.csv"
     res = CliRunner().invoke(main, ["predict", str(run), str(tmp_path / "gap.csv"),

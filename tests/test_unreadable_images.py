@@ -138,7 +138,7 @@ def test_skip_unreadable_refused_where_it_cannot_apply(tmp_path):
     assert not any((tmp_path / f"o{i}").exists() for i in (1, 2, 3, 4))
 
 
-def test_train_skips_unreadable_files(tmp_path):
+def test_train_skips_unreadable_files(tmp_path, monkeypatch):
     root, broken = _folder(tmp_path / "f", per_class=6)
     test_root, test_broken = _folder(tmp_path / "t", per_class=3, seed=1)
     out = tmp_path / "run"
@@ -168,6 +168,19 @@ def test_train_skips_unreadable_files(tmp_path):
     assert len(frame) == 6 and not set(test_broken) & set(frame["example_id"])
     np.testing.assert_allclose(frame[["cat", "dog"]].to_numpy(),
                                np.load(out / "pred_probs.npy"), atol=1e-6)
+    # the API names the same files; a folder given with '~' lists them as well (the CLI
+    # once listed the folder a second time under the path as typed, unexpanded)
+    from labelnoise.training.data import load_run
+
+    read = load_run(out, device="cpu").read_inputs(test_root, skip_unreadable=True)
+    assert list(read.unreadable) == test_broken and len(read.inputs) == 6
+    assert not set(test_broken) & set(read.example_ids)
+    assert load_run(out, device="cpu").read_inputs(test_root).unreadable == ()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    res = CliRunner().invoke(main, ["predict", str(out), "~/t", "--out", str(pred), "--force",
+                                    "--device", "cpu", "--no-progress", "--skip-unreadable"])
+    assert res.exit_code == 0, res.output
+    assert f"2 unreadable image file(s) left out: {', '.join(test_broken)}" in res.output
 
 
 def test_quick_patch_feature_audit_keeps_the_unreadable_list(tmp_path, monkeypatch):

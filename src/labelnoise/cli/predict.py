@@ -63,15 +63,11 @@ def predict(run_dir, data, out_path, last, device, skip_unreadable, force, progr
                                  param_hint="--out")
     _io.check_output_file(out_path, "--out", force=force)
     result = load_run(run_dir, device=device)
-    inputs, labels, ids = result.read_inputs(data, progress=show_progress(progress),
-                                             skip_unreadable=skip_unreadable)
-    if skip_unreadable:
-        from labelnoise.datasets.folders import image_files
-
-        left_out = sorted({f.relative_to(data).as_posix() for f in image_files(data)} - set(ids))
-        if left_out:
-            click.echo(f"{len(left_out)} unreadable image file(s) left out: "
-                       f"{', '.join(left_out[:10])}{', ...' if len(left_out) > 10 else ''}")
+    inputs, labels, ids, left_out = result.read_inputs(
+        data, progress=show_progress(progress), skip_unreadable=skip_unreadable)
+    if left_out:
+        click.echo(f"{len(left_out)} unreadable image file(s) left out: "
+                   f"{', '.join(left_out[:10])}{', ...' if len(left_out) > 10 else ''}")
     pred_probs = result.predict_proba(inputs, best=not last)
     names = result.class_names
     predicted = np.asarray(names, dtype=object)[pred_probs.argmax(1)]

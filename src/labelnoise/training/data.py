@@ -40,7 +40,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -352,6 +352,26 @@ def _test_labels(test_ds, class_names: list[str]) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ result
+class NewInputs(NamedTuple):
+    """New data read by :meth:`TrainResult.read_inputs`, as the training set was read.
+
+    Attributes:
+        inputs: what :meth:`TrainResult.predict_proba` takes: float (N, D) features, or
+            an :class:`labelnoise.datasets.ImageFolderSequence` of N images.
+        labels: the given labels as class names (object (N,)), or None when the data
+            has none.
+        example_ids: object (N,) ids (a table's ``id_column``, the images' paths relative
+            to the folder, with ``/``), or None.
+        unreadable: tuple of str, the image files left out by ``skip_unreadable`` (paths
+            relative to the folder, with ``/``, sorted); empty otherwise.
+    """
+
+    inputs: Any
+    labels: np.ndarray | None
+    example_ids: np.ndarray | None
+    unreadable: tuple[str, ...] = ()
+
+
 @dataclass
 class TrainResult:
     """What :func:`fit_dataset` returns.
@@ -411,9 +431,10 @@ class TrainResult:
         once now and those that cannot be are left out, so that the returned ids lack them).
 
         Returns:
-            ``(inputs, labels, example_ids)``: the inputs, the given labels as names (an
-            object array, or None when the data has none), and the examples' ids (a table's
-            ``id_column``, the images' relative paths, or None).
+            :class:`NewInputs` ``(inputs, labels, example_ids, unreadable)``: the inputs,
+            the given labels as names (an object array, or None when the data has none),
+            the examples' ids (a table's ``id_column``, the images' relative paths, or
+            None) and the image files left out by ``skip_unreadable``.
 
         Raises:
             FileNotFoundError: ``path`` does not exist.
@@ -442,29 +463,34 @@ class TrainResult:
             files = image_files(p)
             if not files:
                 raise ValueError(f"{p} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+            left_out = ()
             if skip_unreadable:
                 from tqdm.auto import tqdm
 
-                files = [f for f in tqdm(files, desc="checking images", unit="image",
-                                         disable=not progress) if unreadable_reason(f) is None]
+                readable = [unreadable_reason(f) is None
+                            for f in tqdm(files, desc="checking images", unit="image",
+                                          disable=not progress)]
+                left_out = tuple(sorted(f.relative_to(p).as_posix()
+                                        for f, ok in zip(files, readable) if not ok))
+                files = [f for f, ok in zip(files, readable) if ok]
                 if not files:
                     raise ValueError(f"{p}: none of its image files can be read")
             rel = [f.relative_to(p).parts for f in files]
             # a folder of class subfolders (a labelled set, as the training folder): labels
             labelled = all(len(r) > 1 and r[0] in self.class_names for r in rel)
             labels = np.asarray([r[0] for r in rel], dtype=object) if labelled else None
-            return (ds.ImageFolderSequence(files), labels,
-                    np.asarray(["/".join(r) for r in rel], dtype=object))
+            return NewInputs(ds.ImageFolderSequence(files), labels,
+                             np.asarray(["/".join(r) for r in rel], dtype=object), left_out)
         if kind == "table":
             encoding = cfg.get("table_encoding")
             if encoding is None:
                 raise ValueError(f"{p.name} is a table, but the run's config.json holds no "
                                  "table encoding (the run did not train on a table, or was "
                                  "made before labelnoise recorded it: train it again)")
-            return ds.read_table_inputs(p, encoding, label_column=cfg.get("label_column"),
-                                        id_column=cfg.get("id_column"),
-                                        text_columns=cfg.get("text_columns"),
-                                        class_names=self.class_names, progress=progress)
+            return NewInputs(*ds.read_table_inputs(
+                p, encoding, label_column=cfg.get("label_column"),
+                id_column=cfg.get("id_column"), text_columns=cfg.get("text_columns"),
+                class_names=self.class_names, progress=progress))
         if kind == ".npz":
             z = read_npz(p, "data")
             X = ds.npz_features(z, p.name)
@@ -475,7 +501,7 @@ class TrainResult:
                     if idx.ndim != 1:
                         raise ValueError(f"{p.name}: labels must be 1-D (N,), got shape "
                                          f"{idx.shape}")
-                    return X, idx.astype(str).astype(object), None
+                    return NewInputs(X, idx.astype(str).astype(object), None)
                 names = ([str(n) for n in z["class_names"]] if "class_names" in z
                          else self.class_names)
                 if (idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer)
@@ -483,9 +509,9 @@ class TrainResult:
                     raise ValueError(f"{p.name}: labels must be (N,) integers indexing its "
                                      f"{len(names)} class names, or the class names")
                 labels = np.asarray(names, dtype=object)[idx]
-            return X, labels, None
+            return NewInputs(X, labels, None)
         if kind == ".npy":
-            return read_npy(p, "data"), None, None
+            return NewInputs(read_npy(p, "data"), None, None)
         raise ValueError(f"{p.name}: give a table (.csv/.tsv/.parquet), an .npz, an .npy or an "
                          "image folder")
 
