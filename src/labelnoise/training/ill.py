@@ -104,7 +104,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from labelnoise._validation import check_real
+from labelnoise._validation import check_int, check_real
 from labelnoise.models import CIFAR10_MEAN
 from labelnoise.partial import validate_candidates
 from labelnoise.training import engine
@@ -411,10 +411,7 @@ class ILLPartial(ILL):
 
     def __post_init__(self):
         super().__post_init__()
-        if (isinstance(self.unlabeled_ratio, bool) or not isinstance(self.unlabeled_ratio, int)
-                or self.unlabeled_ratio < 0):
-            raise ValueError(f"unlabeled_ratio must be an integer >= 0, got "
-                             f"{self.unlabeled_ratio!r}")
+        check_int(self.unlabeled_ratio, "unlabeled_ratio", 0)
 
     def setup(self, data):
         super().setup(data)
