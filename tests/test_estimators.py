@@ -31,7 +31,12 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
 from labelnoise import find_issues, noise
-from labelnoise.estimators import MLP_METHODS, CleanClassifier, RobustMLPClassifier
+from labelnoise.estimators import (
+    MLP_METHODS,
+    SAMPLE_WEIGHT_METHODS,
+    CleanClassifier,
+    RobustMLPClassifier,
+)
 
 torch.set_num_threads(1)
 
@@ -65,8 +70,22 @@ def _blobs(n=120, k=3, seed=0):
 
 # ------------------------------------------------------------------ estimator checks
 def _expected_failed_checks(estimator):
-    # none: both estimators pass every check of the installed scikit-learn
-    return {}
+    # CleanClassifier passes every check of the installed scikit-learn. RobustMLPClassifier
+    # weights each example's loss in minibatch SGD, as SGDClassifier does (whose
+    # equivalence check scikit-learn also marks as failing): a weight of 0 keeps the
+    # example in its batch, so the batches are not those of the data without it, and a
+    # weight of 2 is not two copies in two batches. The methods outside
+    # SAMPLE_WEIGHT_METHODS (Co-teaching here) refuse unequal weights.
+    if not isinstance(estimator, RobustMLPClassifier):
+        return {}
+    failing = {"check_sample_weight_equivalence_on_dense_data":
+               "minibatch SGD: a weighted loss is not the repeated or removed example"}
+    if not estimator._takes_sample_weight():
+        reason = "this method refuses unequal sample weights"
+        failing.update(check_sample_weights_not_overwritten=reason,
+                       check_classifiers_one_label_sample_weights=reason,
+                       check_sample_weight_equivalence_on_dense_data=reason)
+    return failing
 
 
 @parametrize_with_checks(
@@ -517,6 +536,37 @@ def test_robust_mlp_bad_inputs():
 
     with pytest.raises(NotFittedError):
         RobustMLPClassifier().predict(x)
+
+
+def test_robust_mlp_sample_weight():
+    x, y = _blobs(90, 3)
+    kw = dict(epochs=6, hidden=(16,), batch_size=16, random_state=0)
+    # a class weighted 0 is not learnt (methods standard and elr, the default)
+    w = np.where(y == 2, 0.0, 1.0)
+    for method in ("standard", None):
+        clf = RobustMLPClassifier(method, **kw).fit(x, y, sample_weight=w)
+        assert clf.method_ in SAMPLE_WEIGHT_METHODS and not (clf.predict(x) == 2).any()
+    # equal weights train as none, for every method; unequal ones only where taken
+    plain = RobustMLPClassifier("coteaching", **kw).fit(x, y)
+    equal = RobustMLPClassifier("coteaching", **kw).fit(x, y, sample_weight=[2.0] * 90)
+    np.testing.assert_array_equal(plain.predict_proba(x), equal.predict_proba(x))
+    with pytest.raises(ValueError, match=r"unequal weights\) is taken by the methods"):
+        RobustMLPClassifier("coteaching", **kw).fit(x, y, sample_weight=w)
+    with pytest.raises(ValueError, match="method_kwargs may not set"):
+        RobustMLPClassifier(method_kwargs={"sample_weight": w}, **kw).fit(x, y)
+    # CleanClassifier passes weights to the methods that take them, and to no other
+    from labelnoise.estimators import _sample_weight_param
+
+    assert _sample_weight_param(RobustMLPClassifier()) == "sample_weight"
+    assert _sample_weight_param(make_pipeline(StandardScaler(), RobustMLPClassifier(
+        "coteaching"))) is None
+    clean = CleanClassifier(RobustMLPClassifier(**kw), refit="weighted", cv=3,
+                            random_state=0).fit(x, y)
+    assert clean.refit_sample_weight_.shape == (90,) and clean.score(x, y) > 0.9
+    CleanClassifier(RobustMLPClassifier("coteaching", **kw), cv=3, random_state=0).fit(x, y)
+    with pytest.raises(ValueError, match="refit='weighted' needs an estimator"):
+        CleanClassifier(RobustMLPClassifier("coteaching", **kw), refit="weighted",
+                        cv=3).fit(x, y)
 
 
 def test_import_stays_light():

@@ -461,3 +461,76 @@ def test_methods_check_their_own_hyperparameters(method, field, value, match):
     with pytest.raises(ValueError, match=f"^{match}"):
         training.get(method)(images, target, model="resnet8", epochs=2, progress=False,
                              **{**warmup, field: value})
+
+
+# ---------------------------------------------------------------- sample weights
+def test_sample_weight_known_answers(tmp_path, monkeypatch):
+    """Per-example loss weights of the standard loop (standard.fit, elr.fit)."""
+    x, y = gaussian_features(160, 3, spread=1.5)
+    kw = dict(model="mlp", epochs=3, batch_size=32, lr=0.05, progress=False, seed=1,
+              model_kwargs={"hidden": (16,)})
+
+    def weights_of(res):
+        return [p.detach().clone() for p in res.model.parameters()]
+
+    base = standard.fit(x, y, **kw)
+    # equal weights (any scale) train exactly as none
+    for w in (np.ones(160), np.full(160, 7.5)):
+        same = standard.fit(x, y, sample_weight=w, **kw)
+        assert all(torch.equal(a, b) for a, b in zip(weights_of(base), weights_of(same)))
+    # the labels of examples weighted 0 do not matter: changing them changes nothing
+    w = np.ones(160)
+    w[:40] = 0.0
+    other = y.copy()
+    other[:40] = (y[:40] + 1) % 4
+    a = standard.fit(x, y, sample_weight=w, **kw)
+    b = standard.fit(x, other, sample_weight=w, **kw)
+    assert all(torch.equal(p, q) for p, q in zip(weights_of(a), weights_of(b)))
+    assert not all(torch.equal(p, q) for p, q in zip(weights_of(a), weights_of(base)))
+    # ... nor does their scale (rescaled to mean 1), up to rounding
+    c = standard.fit(x, y, sample_weight=w * 3.0, **kw)
+    assert all(torch.allclose(p, q, atol=1e-6) for p, q in zip(weights_of(a), weights_of(c)))
+    # one batch by hand: the first step's loss is mean(w * CE) over the batch
+    one = standard.fit(x, y, sample_weight=w, **{**kw, "epochs": 1, "batch_size": 160,
+                                                 "schedule": "constant"})
+    net = engine.make_model("mlp", engine.prepare_data(x, y), seed=1, hidden=(16,))
+    with torch.no_grad():
+        logits = net(torch.as_tensor(x, dtype=torch.float32))
+    wn = torch.as_tensor(w * 160 / w.sum(), dtype=torch.float32)
+    expected = (F.cross_entropy(logits, torch.as_tensor(y), reduction="none") * wn).mean()
+    assert one.history[0]["train_loss"] == pytest.approx(float(expected), rel=1e-5)
+    # ELR (a loss with per-example state) takes them too; a class weighted 0 is not learnt
+    zero_class = np.where(y == 0, 0.0, 1.0)
+    res = elr.fit(x, y, sample_weight=zero_class, **{**kw, "epochs": 8})
+    assert (engine.predict_proba(res.model, x).argmax(1) == 0).sum() == 0
+    # a resume with other weights is refused; with the same ones it is bit-exact
+    assert_resumes_exactly(standard.fit, (x, y), {**kw, "sample_weight": w}, (1,), tmp_path,
+                           monkeypatch)
+    standard.fit(x, y, sample_weight=w, checkpoint_dir=tmp_path / "r", **kw)
+    with pytest.raises(ValueError, match="other settings"):
+        standard.fit(x, y, sample_weight=np.ones(160), checkpoint_dir=tmp_path / "r",
+                     resume=True, **kw)
+    # the user's loss module is not modified
+    loss = torch.nn.CrossEntropyLoss()
+    standard.fit(x, y, loss=loss, sample_weight=w, **kw)
+    assert loss.reduction == "mean"
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.ones(5), r"shape \(160,\)"), (np.full(160, np.nan), "finite"),
+    (np.r_[-1.0, np.ones(159)], ">= 0"), (np.zeros(160), "0 for every example"),
+    (["a"] * 160, "numbers")])
+def test_sample_weight_refused(bad, match):
+    x, y = gaussian_features(160, 3)
+    with pytest.raises(ValueError, match=match):
+        standard.fit(x, y, model="mlp", epochs=1, sample_weight=bad, progress=False)
+
+
+def test_sample_weight_refused_by_methods_with_their_own_loop():
+    from labelnoise.training import mixup
+
+    with pytest.raises(ValueError, match="sample_weight is not taken by mixup"):
+        mixup.Mixup(model="mlp", loss="ce", epochs=1, batch_size=8, lr=0.1,
+                    weight_decay=0.0, momentum=0.9, schedule="step", augment=False, seed=0,
+                    loss_kwargs=None, model_kwargs=None, milestones=None,
+                    sample_weight=np.ones(8))

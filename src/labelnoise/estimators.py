@@ -519,11 +519,16 @@ def _sample_weight_param(estimator) -> str | None:
     from sklearn.pipeline import Pipeline
     from sklearn.utils.validation import has_fit_parameter
 
-    if has_fit_parameter(estimator, "sample_weight"):
+    def takes(est) -> bool:
+        # RobustMLPClassifier's fit has the keyword, but only some methods use it
+        return (has_fit_parameter(est, "sample_weight")
+                and (not isinstance(est, RobustMLPClassifier) or est._takes_sample_weight()))
+
+    if takes(estimator):
         return "sample_weight"
     if isinstance(estimator, Pipeline) and estimator.steps:
         name, last = estimator.steps[-1]
-        if last not in (None, "passthrough") and has_fit_parameter(last, "sample_weight"):
+        if last not in (None, "passthrough") and takes(last):
             return f"{name}__sample_weight"
     return None
 
@@ -539,6 +544,9 @@ def _take_rows(X, idx: np.ndarray):
 #: partial-label ones take candidate sets; RDCR's rotation task needs square images)
 MLP_METHODS = ("standard", "coteaching", "elr", "elr-plus", "dividemix", "cpc", "forward",
                "truncated-gce")
+#: the methods of :data:`MLP_METHODS` whose ``fit`` takes ``sample_weight`` (per-example
+#: loss weights of the standard loop); the others refuse it
+SAMPLE_WEIGHT_METHODS = ("standard", "elr")
 #: ELR's lambda and beta on an MLP head (ELR and ELR+): the paper tunes lambda per dataset
 #: (3 on CIFAR-10, 7 on CIFAR-100); on features ``benchmarks/train_features.py`` chose 7 /
 #: 0.7 by a stated rule on digits (its ``--select elr``), where lambda 3 memorises like
@@ -645,7 +653,8 @@ class RobustMLPClassifier(ClassifierMixin, BaseEstimator):
         ValueError: non-numeric, NaN or infinite X, sparse X (TypeError), bad ``y`` (one
             class, continuous), unknown ``method`` or ``loss``, ``loss`` with another
             method, bad ``hidden``/``epochs``/``batch_size``/``noise_rate``, a key of
-            ``method_kwargs`` set by the estimator itself.
+            ``method_kwargs`` set by the estimator itself, a bad ``sample_weight`` or
+            unequal weights with a method outside :data:`SAMPLE_WEIGHT_METHODS`.
     """
 
     def __init__(self, method=None, *, loss=None, hidden=(512, 512), epochs=50,
@@ -673,6 +682,13 @@ class RobustMLPClassifier(ClassifierMixin, BaseEstimator):
             return "standard" if self.loss is not None else "elr"
         validate_choice(self.method, MLP_METHODS, "method")
         return self.method
+
+    def _takes_sample_weight(self) -> bool:
+        """Whether the method trained (:meth:`_method`, not validated here) uses
+        ``sample_weight`` (:data:`SAMPLE_WEIGHT_METHODS`)."""
+        method = self.method if self.method is not None else (
+            "standard" if self.loss is not None else "elr")
+        return method in SAMPLE_WEIGHT_METHODS
 
     def _fit_kwargs(self, n: int, k: int) -> dict:
         """The keyword arguments of the method's ``fit`` (validated)."""
@@ -705,7 +721,8 @@ class RobustMLPClassifier(ClassifierMixin, BaseEstimator):
         extra = dict(self.method_kwargs or {})
         reserved = {"model", "model_kwargs", "epochs", "batch_size", "seed", "device",
                     "progress", "num_classes", "test_images", "test_labels", "checkpoint_dir",
-                    "resume", "on_epoch", "true_labels", "lr", "weight_decay", "loss"}
+                    "resume", "on_epoch", "true_labels", "lr", "weight_decay", "loss",
+                    "sample_weight"}
         if reserved & set(extra):
             raise ValueError(f"method_kwargs may not set {sorted(reserved & set(extra))}; they "
                              "are parameters of RobustMLPClassifier or set by it")
@@ -726,27 +743,47 @@ class RobustMLPClassifier(ClassifierMixin, BaseEstimator):
                   progress=bool(self.verbose))
         return kw
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Standardise X, train the MLP with ``method`` on ``y``.
 
         Args:
             X: (N, D) numeric array-like (float; int and bool are converted).
             y: (N,) class labels of any scikit-learn kind.
+            sample_weight: optional (N,) finite weights >= 0, not all 0 (methods
+                ``"standard"`` and ``"elr"``, :data:`SAMPLE_WEIGHT_METHODS`): each
+                example's loss is multiplied by its weight, the weights rescaled to mean 1
+                (so their scale does not change the learning rate; equal weights train as
+                none, and are accepted by every method). The standardisation is
+                unweighted. What
+                :class:`CleanClassifier`'s ``refit="weighted"`` and ``reweight`` pass.
 
         Returns:
             self.
 
         Raises:
-            ValueError: see the class docstring.
+            ValueError: see the class docstring; unequal ``sample_weight`` with another
+                method; weights of another length, negative, NaN / inf or all 0.
         """
         from sklearn.preprocessing import StandardScaler
+        from sklearn.utils.validation import _check_sample_weight
 
         from labelnoise import training
+        from labelnoise.training.standard import normalised_sample_weight
 
         X, y = _validate(self, X, y, reset=True, dtype=[np.float64, np.float32],
                          ensure_min_samples=2)
         y_enc = _encode_labels(self, y, X.shape[0])
         kw = self._fit_kwargs(X.shape[0], self.classes_.size)
+        if sample_weight is not None:
+            weight = normalised_sample_weight(
+                _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                     ensure_non_negative=True), X.shape[0])
+            if np.any(weight != weight[0]):  # equal weights train as none, for any method
+                if not self._takes_sample_weight():
+                    raise ValueError(f"sample_weight (unequal weights) is taken by the "
+                                     f"methods {list(SAMPLE_WEIGHT_METHODS)} only, got "
+                                     f"method={self._method()!r}")
+                kw["sample_weight"] = weight
         rs = self.random_state
         if isinstance(rs, numbers.Integral) and not isinstance(rs, bool) and rs >= 0:
             seed = int(rs)

@@ -44,7 +44,7 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 150, batch_siz
         gamma: float = 0.1, augment: bool = True, seed: int = 0, device=None, test_images=None, test_labels=None, checkpoint_dir=None,
         resume: bool = False, progress: bool = True, num_classes: int | None = None,
         model_kwargs: dict | None = None, on_epoch=None,
-        true_labels=None) -> engine.FitResult:
+        true_labels=None, sample_weight=None) -> engine.FitResult:
     """Train one network with the ELR loss.
 
     Args:
@@ -72,7 +72,7 @@ def fit(images, labels, *, model="preact-resnet18", epochs: int = 150, batch_siz
         momentum=momentum, schedule=schedule, milestones=milestones, gamma=gamma,
         augment=augment, seed=seed, device=device, test_images=test_images,
         test_labels=test_labels, checkpoint_dir=checkpoint_dir, resume=resume, progress=progress, num_classes=num_classes, model_kwargs=model_kwargs,
-        on_epoch=on_epoch, true_labels=true_labels)
+        on_epoch=on_epoch, true_labels=true_labels, sample_weight=sample_weight)
 
 
 def paper_settings(noise_rate: float, asymmetric: bool, epochs: int | None = None) -> dict:

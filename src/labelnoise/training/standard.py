@@ -9,8 +9,10 @@ the robust losses of :mod:`labelnoise.losses`.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -41,10 +43,15 @@ class Standard(engine.Method):
     milestones: object
     gamma: float = 0.1
     true_labels: object = engine.not_in_config()
+    #: float (N,) per-example loss weights (None: all equal), fingerprinted in the config
+    sample_weight: object = engine.not_in_config(fingerprint=True)
 
     def __post_init__(self):
         super().__post_init__()
         check_real(self.gamma, "gamma", low=0, strict=True)
+        if self.sample_weight is not None and type(self).train_epoch is not Standard.train_epoch:
+            raise ValueError(f"sample_weight is not taken by {self.name} (only by the "
+                             "standard loop: method 'standard' or 'elr')")
         if self.milestones is not None:
             if isinstance(self.milestones, (str, bytes)) or not hasattr(self.milestones,
                                                                         "__iter__"):
@@ -57,10 +64,30 @@ class Standard(engine.Method):
     def label(self):
         return f"standard/{self.loss}"
 
+    def config(self, data) -> dict:
+        cfg = super().config(data)
+        if self.sample_weight is None:  # configs (and checkpoints) as before the option
+            cfg.pop("sample_weight_sha1")
+        return cfg
+
     def setup(self, data):
         self.net = engine.make_model(self.model, data, seed=self.seed, **(self.model_kwargs or {}))
         criterion = self.loss if isinstance(self.loss, nn.Module) else build_loss(
             self.loss, data.num_classes, num_examples=data.n, **(self.loss_kwargs or {}))
+        # per-example loss weights, rescaled to mean 1 (their scale does not change the
+        # step size); None when not given or all equal (the unweighted loop, bit for bit)
+        self.example_weight = None
+        weight = (None if self.sample_weight is None
+                  else normalised_sample_weight(self.sample_weight, data.n))
+        if weight is not None and not np.all(weight == weight[0]):
+            self.example_weight = torch.as_tensor(weight, dtype=torch.float32,
+                                                  device=data.device)
+            if not hasattr(criterion, "reduction"):
+                raise ValueError("sample_weight needs a loss with a reduction attribute "
+                                 "(per-example losses); the loss module given has none")
+            if criterion is self.loss:  # the user's module is not modified
+                criterion = copy.deepcopy(criterion)
+            criterion.reduction = "none"
         self.criterion = criterion.to(data.device)
         self.optimizer = engine.sgd(self.net, self.lr, self.weight_decay, self.momentum)
         self.step_at = (tuple(self.milestones) if self.milestones is not None
@@ -96,6 +123,8 @@ class Standard(engine.Method):
                 loss = criterion(logits, data.y[mine], mine)
             else:
                 loss = criterion(logits, data.y[mine])
+            if self.example_weight is not None:  # per-example losses (reduction "none")
+                loss = (loss * self.example_weight[mine]).mean()
             loss = world.weight(loss, len(mine), len(idx))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -116,7 +145,7 @@ def fit(images, labels, *, model="resnet8", loss="ce", epochs: int = 15, batch_s
         test_images=None, test_labels=None, checkpoint_dir=None, resume: bool = False,
         progress: bool = True, num_classes: int | None = None, loss_kwargs: dict | None = None,
         model_kwargs: dict | None = None, milestones=None, gamma: float = 0.1,
-        on_epoch=None, true_labels=None) -> engine.FitResult:
+        on_epoch=None, true_labels=None, sample_weight=None) -> engine.FitResult:
     """Train one network on (possibly noisy) labels.
 
     Args:
@@ -150,6 +179,12 @@ def fit(images, labels, *, model="resnet8", loss="ce", epochs: int = 15, batch_s
             the history then also records ``memorised``, ``corrected``,
             ``train_acc_given`` and ``train_acc_clean`` per epoch (see
             :class:`~labelnoise.training.engine.Memorisation`).
+        sample_weight: optional float (N,) per-example weights (finite, >= 0, not all 0):
+            each batch's loss is the mean of weight x the example's loss, the weights
+            rescaled to mean 1 over the training set (so that their scale leaves the step
+            size as it is; all equal: the same as None). Recorded as a fingerprint in the
+            config, so a resume with other weights is refused. The loss must have a
+            ``reduction`` (every loss of :data:`labelnoise.losses.LOSSES` has).
 
     Returns:
         :class:`~labelnoise.training.engine.FitResult` (model in eval mode, history with
@@ -158,14 +193,39 @@ def fit(images, labels, *, model="resnet8", loss="ce", epochs: int = 15, batch_s
     Raises:
         ValueError: bad data (see :func:`~labelnoise.training.engine.prepare_data`), unknown
             model/loss/schedule names, ``epochs`` < 1, ``gamma`` not a finite number > 0,
-            resume without a checkpoint or with different settings.
+            a bad ``sample_weight``, resume without a checkpoint or with different
+            settings.
     """
     method = Standard(model=model, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
                       weight_decay=weight_decay, momentum=momentum, schedule=schedule,
                       augment=augment, seed=seed, loss_kwargs=loss_kwargs,
                       model_kwargs=model_kwargs, milestones=milestones, gamma=gamma,
-                      true_labels=true_labels)
+                      true_labels=true_labels, sample_weight=sample_weight)
     return engine.run_on_labels(method, images, labels, num_classes=num_classes,
                                 test_images=test_images, test_labels=test_labels, device=device,
                                 checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
                                 on_epoch=on_epoch)
+
+
+def normalised_sample_weight(sample_weight, n: int) -> np.ndarray:
+    """Per-example loss weights checked and rescaled to mean 1: float64 (n,).
+
+    Raises:
+        ValueError: not ``n`` numbers in one dimension, a NaN, an infinite or a negative
+            weight, or every weight 0.
+    """
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("sample_weight must be numbers, one per example") from None
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},) (one weight per example), "
+                         f"got {w.shape}")
+    if not np.all(np.isfinite(w)):
+        raise ValueError("sample_weight must be finite (it holds NaN or inf)")
+    if (w < 0).any():
+        raise ValueError(f"sample_weight must be >= 0, got {w.min()!r}")
+    total = w.sum()
+    if total <= 0:
+        raise ValueError("sample_weight is 0 for every example; nothing would be learnt")
+    return w * (n / total)
