@@ -339,6 +339,8 @@ def test_bad_arguments_leave_nothing(data, tmp_path):
                     test=_relabel(data / "table_test.csv", tmp_path, "cow"))
     with pytest.raises(ValueError, match="num_classes 2"):
         fit_dataset(data / "emb.npz", num_classes=2, out_dir=out)
+    with pytest.raises(ValueError, match="may not set sample_weight"):
+        fit_dataset(data / "emb.npz", method_kwargs={"sample_weight": np.ones(3)}, out_dir=out)
     # string labels name their classes: a larger K would have nameless classes
     z = np.load(data / "emb.npz")
     named = tmp_path / "named.npz"

@@ -732,6 +732,10 @@ def fit_dataset(
     if reserved & set(method_kwargs):
         raise ValueError(f"method_kwargs may not set {sorted(reserved & set(method_kwargs))}; "
                          "they are arguments of fit_dataset or set by it")
+    if "sample_weight" in method_kwargs:  # rows of the dataset, not of the split trained on
+        raise ValueError("method_kwargs may not set sample_weight: fit_dataset takes no "
+                         "per-example weights (train with standard.fit / elr.fit, or "
+                         "RobustMLPClassifier.fit(X, y, sample_weight=))")
     unknown = sorted(a for a in method_kwargs if not entry.accepts(a))
     if unknown:
         raise ValueError(f"method_kwargs: method {method!r} takes no {', '.join(unknown)}")
