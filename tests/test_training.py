@@ -515,6 +515,15 @@ def test_sample_weight_known_answers(tmp_path, monkeypatch):
     standard.fit(x, y, loss=loss, sample_weight=w, **kw)
     assert loss.reduction == "mean"
 
+    class AlwaysMean(torch.nn.Module):  # has a reduction attribute but ignores it
+        reduction = "mean"
+
+        def forward(self, logits, labels):
+            return F.cross_entropy(logits, labels)
+
+    with pytest.raises(ValueError, match="one loss per example"):
+        standard.fit(x, y, loss=AlwaysMean(), sample_weight=w, **kw)
+
 
 @pytest.mark.parametrize("bad, match", [
     (np.ones(5), r"shape \(160,\)"), (np.full(160, np.nan), "finite"),

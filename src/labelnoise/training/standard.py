@@ -124,6 +124,10 @@ class Standard(engine.Method):
             else:
                 loss = criterion(logits, data.y[mine])
             if self.example_weight is not None:  # per-example losses (reduction "none")
+                if loss.shape != (len(mine),):
+                    raise ValueError(f"sample_weight needs one loss per example from the "
+                                     f"loss with reduction 'none'; it returned shape "
+                                     f"{tuple(loss.shape)}")
                 loss = (loss * self.example_weight[mine]).mean()
             loss = world.weight(loss, len(mine), len(idx))
             self.optimizer.zero_grad(set_to_none=True)
