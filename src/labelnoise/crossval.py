@@ -319,9 +319,11 @@ def cluster_client(scheduler: str | None = None, workers: int | None = None, *,
         if old_handler is not None:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
+            # the scheduler's HTTP server always starts (None meant port 8787, with a
+            # "Port 8787 is already in use" warning when two runs overlap): a free local port
             cluster = distributed.LocalCluster(
                 n_workers=int(workers), threads_per_worker=1, processes=True,
-                dashboard_address=None, silence_logs=logging.ERROR, preload=preload)
+                dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR, preload=preload)
         except Exception as exc:
             raise ValueError(f"workers (--workers) {workers}: the local Dask cluster did not "
                              f"start ({one_line(exc)})") from None
