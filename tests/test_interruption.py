@@ -59,12 +59,9 @@ def _args(template: list, tmp: Path, out: Path) -> list:
 
 def _start(args: list, cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "TQDM_DISABLE": "1"}
-    # SIGINT at its default action, as for a foreground job (a test run started in the
-    # background with '&' ignores SIGINT, and the command would inherit that)
     return subprocess.Popen([sys.executable, "-m", "labelnoise", *args], cwd=cwd, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            stderr=subprocess.PIPE, text=True)
 
 
 def _complete(path: Path, reference: Path) -> bool:
