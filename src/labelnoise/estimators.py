@@ -673,22 +673,23 @@ class RobustMLPClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _method(self) -> str:
+    def _method(self, validate: bool = True) -> str:
         """The method trained: ``method``, or when it is None ``"standard"`` if ``loss`` is
-        given and ``"elr"`` otherwise (validated)."""
+        given and ``"elr"`` otherwise (a given ``method`` validated unless ``validate`` is
+        False)."""
         from labelnoise._validation import validate_choice
 
         if self.method is None:
             return "standard" if self.loss is not None else "elr"
-        validate_choice(self.method, MLP_METHODS, "method")
+        if validate:
+            validate_choice(self.method, MLP_METHODS, "method")
         return self.method
 
     def _takes_sample_weight(self) -> bool:
-        """Whether the method trained (:meth:`_method`, not validated here) uses
-        ``sample_weight`` (:data:`SAMPLE_WEIGHT_METHODS`)."""
-        method = self.method if self.method is not None else (
-            "standard" if self.loss is not None else "elr")
-        return method in SAMPLE_WEIGHT_METHODS
+        """Whether the method trained (:meth:`_method`, not validated here: CleanClassifier
+        asks before the clone's fit does) uses ``sample_weight``
+        (:data:`SAMPLE_WEIGHT_METHODS`)."""
+        return self._method(validate=False) in SAMPLE_WEIGHT_METHODS
 
     def _fit_kwargs(self, n: int, k: int) -> dict:
         """The keyword arguments of the method's ``fit`` (validated)."""
